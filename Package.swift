@@ -1,0 +1,71 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The module map of the project (see docs/architecture.md). Arrows point one way:
+// ledgersync → JobQueue → Postgres → CLibPQ. JobQueue knows nothing of accounting,
+// so a user can take it alone.
+let package = Package(
+    name: "ledgersync",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ledgersync", targets: ["ledgersync"]),
+        .library(name: "Postgres", targets: ["Postgres"]),
+        .library(name: "JobQueue", targets: ["JobQueue"]),
+        .library(name: "JobQueueTesting", targets: ["JobQueueTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // libpq, the PostgreSQL client library, through a module map (Debian: libpq-dev).
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        // A small, safe Swift face over libpq. Knows nothing of jobs.
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The generic durable queue. Knows nothing of accounting or HTTP.
+        .target(
+            name: "JobQueue",
+            dependencies: [
+                "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Helpers for tests of the queue and of code built on it: throwaway databases,
+        // child worker processes, waiting on conditions. Some are meant for users too.
+        .target(
+            name: "JobQueueTesting",
+            dependencies: ["JobQueue", "Postgres"]
+        ),
+        .executableTarget(
+            name: "ledgersync",
+            dependencies: [
+                "JobQueue",
+                "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "PostgresTests",
+            dependencies: ["Postgres", "JobQueueTesting"]
+        ),
+        .testTarget(
+            name: "JobQueueTests",
+            dependencies: ["JobQueue", "JobQueueTesting", "Postgres"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

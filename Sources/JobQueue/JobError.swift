@@ -1,0 +1,56 @@
+/// An error that says what should happen to the job, with a class and message that go into
+/// its history. Handlers throw it; the worker records it and acts on `action`.
+public struct JobError: Error, Sendable, CustomStringConvertible {
+    public enum Action: Sendable, Equatable {
+        /// Retry after the kind's backoff, while attempts remain.
+        case retry
+        /// Retry after this delay (a provider's Retry-After), while attempts remain.
+        case retryAfter(Duration)
+        /// Fail now: retrying cannot help (bad data, rejected by the provider).
+        case fail
+        /// Not a failure: run again after this delay, without using an attempt.
+        case snooze(Duration)
+    }
+
+    public let action: Action
+    /// A short machine-readable class, e.g. `transient`, `permanent`, `bad_args`.
+    public let errorClass: String
+    public let message: String
+    /// The provider's or library's own error code, when there is one.
+    public let code: String?
+
+    public init(action: Action, errorClass: String, message: String, code: String? = nil) {
+        self.action = action
+        self.errorClass = errorClass
+        self.message = message
+        self.code = code
+    }
+
+    public var description: String { "\(errorClass): \(message)" }
+
+    public static func transient(_ message: String, code: String? = nil) -> JobError {
+        JobError(action: .retry, errorClass: "transient", message: message, code: code)
+    }
+
+    public static func permanent(_ message: String, code: String? = nil) -> JobError {
+        JobError(action: .fail, errorClass: "permanent", message: message, code: code)
+    }
+
+    public static func snooze(_ delay: Duration, reason: String) -> JobError {
+        JobError(action: .snooze(delay), errorClass: "snoozed", message: reason)
+    }
+
+    static func badArgs(_ message: String) -> JobError {
+        JobError(action: .fail, errorClass: "bad_args", message: message)
+    }
+
+    static func unknownKind(_ kind: String, known: [String]) -> JobError {
+        JobError(
+            action: .fail, errorClass: "unknown_kind",
+            message: "no handler for job kind '\(kind)' in this worker (it runs: \(known.joined(separator: ", ")))")
+    }
+
+    static func timedOut(after timeout: Duration) -> JobError {
+        JobError(action: .retry, errorClass: "timeout", message: "the run did not finish within its timeout of \(timeout)")
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import Postgres
+
+/// Code that runs jobs of one kind. The kind name is the contract between whoever
+/// enqueues (SQL, the API, Swift) and the worker: declare it once, here.
+///
+/// ```swift
+/// struct SendReceipt: JobHandler {
+///     struct Args: Codable, Sendable { let invoiceID: String }
+///     static let kind = "receipt.send"
+///     func run(_ args: Args, context: JobContext) async throws { … }
+/// }
+/// ```
+///
+/// Throw a `JobError` to say what should happen next (retry later, fail now, snooze);
+/// any other error is retried with the kind's backoff until attempts run out.
+public protocol JobHandler: Sendable {
+    associatedtype Args: Decodable & Sendable
+    static var kind: String { get }
+    var options: JobKindOptions { get }
+    func run(_ args: Args, context: JobContext) async throws
+}
+
+extension JobHandler {
+    public var options: JobKindOptions { JobKindOptions() }
+}
+
+/// Per-kind defaults: attempts, how long one run may take, and how retries are spaced.
+public struct JobKindOptions: Sendable {
+    /// Used when a job is enqueued without max_attempts.
+    public var maxAttempts: Int
+    /// A run still going after this long is abandoned (its task cancelled) and retried.
+    public var timeout: Duration
+    public var backoff: Backoff
+
+    public init(maxAttempts: Int = 20, timeout: Duration = .seconds(300), backoff: Backoff = .default) {
+        self.maxAttempts = maxAttempts
+        self.timeout = timeout
+        self.backoff = backoff
+    }
+}
+
+/// What a handler gets besides its arguments.
+public struct JobContext: Sendable {
+    public let job: Job
+    public let workerID: String
+    public let logger: Logger
+    /// The worker's connection pool, for handlers that read or write the database.
+    public let pool: ConnectionPool
+}
+
+/// The handlers a worker runs, by kind.
+public struct JobRegistry: Sendable {
+    struct Entry: Sendable {
+        let options: JobKindOptions
+        let run: @Sendable (Job, JobContext) async throws -> Void
+    }
+
+    private(set) var entries: [String: Entry] = [:]
+
+    public init() {}
+
+    /// Adds a handler. Registering two handlers for one kind is a programming error.
+    public mutating func register<H: JobHandler>(_ handler: H) {
+        precondition(entries[H.kind] == nil, "two handlers registered for job kind '\(H.kind)'")
+        entries[H.kind] = Entry(options: handler.options) { job, context in
+            let args: H.Args
+            do {
+                args = try JSONDecoder().decode(H.Args.self, from: Data(job.args.text.utf8))
+            } catch let error as DecodingError {
+                throw JobError.badArgs("args of a '\(H.kind)' job do not decode: \(describe(error))")
+            } catch {
+                throw JobError.badArgs("args of a '\(H.kind)' job do not decode: \(error)")
+            }
+            try await handler.run(args, context: context)
+        }
+    }
+
+    public var kinds: [String] { entries.keys.sorted() }
+
+    func entry(for kind: String) -> Entry? { entries[kind] }
+}
+
+/// A DecodingError in one line that names the field: "at invoice.lines[2].amount: expected Int, found a string".
+func describe(_ error: DecodingError) -> String {
+    func path(_ codingPath: [any CodingKey]) -> String {
+        let text = codingPath.map { key in key.intValue.map { "[\($0)]" } ?? ".\(key.stringValue)" }.joined()
+        let trimmed = text.hasPrefix(".") ? String(text.dropFirst()) : text
+        return trimmed.isEmpty ? "the top level" : trimmed
+    }
+    switch error {
+    case .keyNotFound(let key, let context):
+        let parent = context.codingPath.isEmpty ? "" : " in \(path(context.codingPath))"
+        return "field '\(key.stringValue)' is missing\(parent)"
+    case .typeMismatch(let type, let context):
+        return "at \(path(context.codingPath)): expected \(type)"
+    case .valueNotFound(let type, let context):
+        return "at \(path(context.codingPath)): expected \(type), found null"
+    case .dataCorrupted(let context):
+        return "at \(path(context.codingPath)): \(context.debugDescription)"
+    @unknown default:
+        return "\(error)"
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import Postgres
+
+/// Which jobs an operator means: every field is optional, nil meaning any.
+public struct JobFilter: Sendable, Equatable {
+    public var id: Int64?
+    public var states: [JobState]?
+    public var kind: String?
+    public var queue: String?
+    /// Created at least this long ago.
+    public var olderThan: Duration?
+    /// Created at most this long ago.
+    public var newerThan: Duration?
+    /// Only ids below this (the cursor of the next page).
+    public var beforeID: Int64?
+    public var limit: Int
+
+    public init(
+        id: Int64? = nil, states: [JobState]? = nil, kind: String? = nil, queue: String? = nil,
+        olderThan: Duration? = nil, newerThan: Duration? = nil, beforeID: Int64? = nil, limit: Int = 100
+    ) {
+        self.id = id
+        self.states = states
+        self.kind = kind
+        self.queue = queue
+        self.olderThan = olderThan
+        self.newerThan = newerThan
+        self.beforeID = beforeID
+        self.limit = limit
+    }
+
+    /// The eight parameters shared by list_jobs.sql, requeue_jobs.sql and cancel_jobs.sql.
+    var binds: [any PostgresEncodable] {
+        [id, states?.map(\.rawValue), kind, queue, olderThan?.seconds, newerThan?.seconds, beforeID, limit]
+    }
+}
+
+/// A job as operators see it: everything stored, including the error of every attempt.
+public struct JobRecord: Sendable, Codable, Equatable {
+    public let id: Int64
+    public let state: JobState
+    public let queue: String
+    public let kind: String
+    public let priority: Int
+    public let attempt: Int
+    public let maxAttempts: Int
+    public let runAt: Date
+    public let createdAt: Date
+    public let attemptedAt: Date?
+    public let finalizedAt: Date?
+    public let lockedBy: String?
+    public let uniqueKey: String?
+    public let serialKey: String?
+    public let limitKey: String?
+    public let args: JSONValue
+    public let errors: [JobOutcome.ErrorEntry]
+
+    init(row: Row) throws {
+        id = try row.decode("id")
+        guard let state = JobState(rawValue: try row.decode("state")) else {
+            throw PostgresError(.decoding, "column \"state\": unknown job state")
+        }
+        self.state = state
+        queue = try row.decode("queue")
+        kind = try row.decode("kind")
+        priority = try row.decode("priority")
+        attempt = try row.decode("attempt")
+        maxAttempts = try row.decode("max_attempts")
+        runAt = try row.decode("run_at")
+        createdAt = try row.decode("created_at")
+        attemptedAt = try row.decodeIfPresent("attempted_at")
+        finalizedAt = try row.decodeIfPresent("finalized_at")
+        lockedBy = try row.decodeIfPresent("locked_by")
+        uniqueKey = try row.decodeIfPresent("unique_key")
+        serialKey = try row.decodeIfPresent("serial_key")
+        limitKey = try row.decodeIfPresent("limit_key")
+        args = try JSONValue.parse(try row.decode("args", as: String.self))
+        errors = try ErrorHistory.decode(try row.decode("errors", as: String.self))
+    }
+}
+
+/// Counts for one (queue, kind, state).
+public struct JobStatsRow: Sendable, Codable, Equatable {
+    public let queue: String
+    public let kind: String
+    public let state: JobState
+    public let jobs: Int64
+    /// Age of the oldest job of the group that could run now, if any.
+    public let oldestRunnableSeconds: Double?
+}
+
+extension JobQueue {
+    /// Jobs matching `filter`, newest first.
+    public func list(_ filter: JobFilter) async throws -> [JobRecord] {
+        try await pool.query(QueueSQL.listJobs, filter.binds).rows.map(JobRecord.init(row:))
+    }
+
+    /// One job, or nil if there is no job with that id.
+    public func job(id: Int64) async throws -> JobRecord? {
+        try await list(JobFilter(id: id, limit: 1)).first
+    }
+
+    /// Moves matching failed, cancelled or retryable jobs back to available now, giving a
+    /// job that used up its attempts one more. Returns the ids moved.
+    @discardableResult
+    public func retry(_ filter: JobFilter) async throws -> [Int64] {
+        let ids: [Int64] = try await pool.withConnection { connection in
+            let rows = try await connection.query(QueueSQL.requeueJobs, filter.binds).rows
+            let ids = try rows.map { try $0.decode("id", as: Int64.self) }
+            if !ids.isEmpty {
+                // Wake idle workers; the insert trigger only covers new jobs.
+                try await connection.query(
+                    "SELECT pg_notify('ledgersync_jobs', queue) FROM (SELECT DISTINCT queue FROM ledgersync.jobs WHERE id = ANY ($1::bigint[])) q",
+                    [ids])
+            }
+            return ids
+        }
+        return ids
+    }
+
+    /// Cancels matching available, retryable or running jobs. Returns the ids cancelled.
+    @discardableResult
+    public func cancel(_ filter: JobFilter) async throws -> [Int64] {
+        try await pool.query(QueueSQL.cancelJobs, filter.binds).rows.map { try $0.decode("id", as: Int64.self) }
+    }
+
+    /// Counts by queue, kind and state.
+    public func stats() async throws -> [JobStatsRow] {
+        try await pool.query(QueueSQL.jobStats).rows.map { row in
+            guard let state = JobState(rawValue: try row.decode("state")) else {
+                throw PostgresError(.decoding, "column \"state\": unknown job state")
+            }
+            return JobStatsRow(
+                queue: try row.decode("queue"), kind: try row.decode("kind"), state: state, jobs: try row.decode("jobs"),
+                oldestRunnableSeconds: try row.decodeIfPresent("oldest_runnable_seconds"))
+        }
+    }
+}
+
+enum ErrorHistory {
+    static func decode(_ text: String) throws -> [JobOutcome.ErrorEntry] {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            if let date = PostgresJSONDate.parse(text) { return date }
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a timestamp: \(text)")
+        }
+        return try decoder.decode([JobOutcome.ErrorEntry].self, from: Data(text.utf8))
+    }
+
+    static func encode(_ entry: JobOutcome.ErrorEntry) -> JSONText {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(PostgresJSONDate.format(date))
+        }
+        return JSONText(String(decoding: (try? encoder.encode(entry)) ?? Data("{}".utf8), as: UTF8.self))
+    }
+}
+
+/// Timestamps inside jsonb: PostgreSQL writes `to_jsonb(now())` as ISO 8601 with a `T`
+/// (`2026-11-21T12:00:00.123456+00:00`); we write the same.
+enum PostgresJSONDate {
+    static func parse(_ text: String) -> Date? {
+        (try? Date(postgresText: text))
+    }
+
+    static func format(_ date: Date) -> String {
+        let text = date.postgresText ?? ""
+        return text.replacingOccurrences(of: " ", with: "T") + ":00"
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Postgres
+
+/// The queue's front door for code: enqueue jobs (one, a batch, or inside the caller's own
+/// transaction) and the schema they live in. Workers are `WorkerPool`; operators' views
+/// and actions are in `JobQueue+Admin.swift`.
+public struct JobQueue: Sendable {
+    public let pool: ConnectionPool
+
+    public init(pool: ConnectionPool) { self.pool = pool }
+
+    /// The queue's migrations (`sql/queue/`).
+    public static var migrations: [Migration] { QueueSQL.migrations }
+
+    /// Enqueues one job and returns its id (the existing job's id when `uniqueKey` is held
+    /// by an unfinished job).
+    @discardableResult
+    public func enqueue(_ request: EnqueueRequest) async throws -> Int64 {
+        try await pool.withConnection { try await enqueue(request, on: $0) }
+    }
+
+    /// Enqueues one job on `connection`, for example inside the caller's transaction: the
+    /// job exists if and only if that transaction commits.
+    @discardableResult
+    public func enqueue(_ request: EnqueueRequest, on connection: Connection) async throws -> Int64 {
+        let rows = try await connection.query(
+            """
+            SELECT ledgersync.enqueue($1::text, $2::jsonb, $3::text, $4::integer, $5::timestamptz,
+                                      $6::integer, $7::text, $8::text, $9::text) AS id
+            """,
+            [request.kind, request.args, request.queue, request.priority, request.runAt,
+             request.maxAttempts, request.uniqueKey, request.serialKey, request.limitKey],
+            prepare: true
+        ).rows
+        return try rows[0].decode("id")
+    }
+
+    /// Enqueues many jobs, `batchSize` per statement, and returns the ids of those
+    /// inserted (a job whose unique key is held is skipped). Each statement is atomic;
+    /// pass a connection inside a transaction to make the whole call atomic.
+    @discardableResult
+    public func enqueueMany(_ requests: [EnqueueRequest], on connection: Connection? = nil, batchSize: Int = 5_000) async throws -> [Int64] {
+        guard let connection else {
+            return try await pool.withConnection { try await enqueueMany(requests, on: $0, batchSize: batchSize) }
+        }
+        var ids: [Int64] = []
+        ids.reserveCapacity(requests.count)
+        var start = 0
+        while start < requests.count {
+            let chunk = requests[start..<min(start + batchSize, requests.count)]
+            let json = "[" + chunk.map(\.json).joined(separator: ",") + "]"
+            let rows = try await connection.query("SELECT ledgersync.enqueue_many($1::jsonb) AS id", [JSONText(json)], prepare: true).rows
+            for row in rows { ids.append(try row.decode("id")) }
+            start += batchSize
+        }
+        return ids
+    }
+
+    /// Sets the concurrency limit of a limit key (nil removes it): at most `maxRunning`
+    /// jobs with that key run at once across every worker. 0 pauses the key.
+    public func setConcurrencyLimit(_ limitKey: String, maxRunning: Int?) async throws {
+        try await pool.query("SELECT ledgersync.set_concurrency_limit($1::text, $2::integer)", [limitKey, maxRunning])
+    }
+}
+
+/// What to enqueue. Only `kind` and `args` are required.
+public struct EnqueueRequest: Sendable {
+    public var kind: String
+    public var args: JSONText
+    public var queue: String
+    /// 0 (most urgent) to 9.
+    public var priority: Int
+    /// Not before this time; nil means now.
+    public var runAt: Date?
+    /// nil means the kind's default (published by workers), else 20.
+    public var maxAttempts: Int?
+    public var uniqueKey: String?
+    public var serialKey: String?
+    public var limitKey: String?
+
+    public init(
+        kind: String, args: JSONText = JSONText("{}"), queue: String = "default", priority: Int = 0, runAt: Date? = nil,
+        maxAttempts: Int? = nil, uniqueKey: String? = nil, serialKey: String? = nil, limitKey: String? = nil
+    ) {
+        self.kind = kind
+        self.args = args
+        self.queue = queue
+        self.priority = priority
+        self.runAt = runAt
+        self.maxAttempts = maxAttempts
+        self.uniqueKey = uniqueKey
+        self.serialKey = serialKey
+        self.limitKey = limitKey
+    }
+
+    /// A job for handler `H`, with typed arguments.
+    public init<H: JobHandler>(
+        _ handler: H.Type, args: H.Args, queue: String = "default", priority: Int = 0, runAt: Date? = nil,
+        maxAttempts: Int? = nil, uniqueKey: String? = nil, serialKey: String? = nil, limitKey: String? = nil
+    ) throws where H.Args: Encodable {
+        self.init(
+            kind: H.kind, args: try JSONText(encoding: args), queue: queue, priority: priority, runAt: runAt,
+            maxAttempts: maxAttempts, uniqueKey: uniqueKey, serialKey: serialKey, limitKey: limitKey)
+    }
+
+    /// The object `ledgersync.enqueue_many` takes. Built by hand: args is already JSON.
+    var json: String {
+        var out = "{\"kind\":\(JSONString(kind)),\"args\":\(args.text),\"queue\":\(JSONString(queue)),\"priority\":\(priority)"
+        if let runAt, let text = runAt.postgresText { out += ",\"run_at\":\(JSONString(text))" }
+        if let maxAttempts { out += ",\"max_attempts\":\(maxAttempts)" }
+        if let uniqueKey { out += ",\"unique_key\":\(JSONString(uniqueKey))" }
+        if let serialKey { out += ",\"serial_key\":\(JSONString(serialKey))" }
+        if let limitKey { out += ",\"limit_key\":\(JSONString(limitKey))" }
+        return out + "}"
+    }
+}
+
+/// A Swift string as a JSON string literal.
+func JSONString(_ value: String) -> String {
+    var out = "\""
+    for scalar in value.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20:
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,57 @@
+import Foundation
+
+/// What happens to a run once its handler returned or threw. Pure: decided from the run
+/// and the error alone, so every rule is covered by table tests without a database.
+public enum JobOutcome: Sendable, Equatable {
+    case complete
+    /// Back to the queue after `delaySeconds`, with `error` in its history.
+    case retry(delaySeconds: Double, error: ErrorEntry)
+    /// Failed for good, with `error` in its history.
+    case fail(error: ErrorEntry)
+    /// Run again after `delaySeconds`; the attempt is given back.
+    case snooze(delaySeconds: Double)
+
+    /// One entry of a job's error history, stored as JSON in `ledgersync.jobs.errors`.
+    public struct ErrorEntry: Sendable, Equatable, Codable {
+        public let at: Date
+        public let attempt: Int
+        public let `class`: String
+        public let message: String
+        public let code: String?
+        public let worker: String?
+    }
+
+    /// Decides the outcome of run `attempt` of `maxAttempts` that threw `error`.
+    public static func decide(
+        error: any Error, attempt: Int, maxAttempts: Int, backoff: Backoff, worker: String, now: Date = Date()
+    ) -> JobOutcome {
+        let jobError = error as? JobError ?? JobError(action: .retry, errorClass: "error", message: Self.message(of: error))
+        let entry = ErrorEntry(
+            at: now, attempt: attempt, class: jobError.errorClass, message: jobError.message, code: jobError.code, worker: worker)
+        let attemptsLeft = attempt < maxAttempts
+        switch jobError.action {
+        case .fail:
+            return .fail(error: entry)
+        case .snooze(let delay):
+            return .snooze(delaySeconds: delay.seconds)
+        case .retry:
+            return attemptsLeft ? .retry(delaySeconds: backoff.delay(afterAttempt: attempt), error: entry) : .fail(error: entry)
+        case .retryAfter(let delay):
+            return attemptsLeft ? .retry(delaySeconds: delay.seconds, error: entry) : .fail(error: entry)
+        }
+    }
+
+    /// An error's message in one line, however the error describes itself.
+    static func message(of error: any Error) -> String {
+        let text = String(describing: error)
+        let lines = text.split(whereSeparator: \.isNewline)
+        return lines.count > 1 ? lines.joined(separator: " ") : text
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let parts = components
+        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
+    }
+}

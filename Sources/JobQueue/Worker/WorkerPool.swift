@@ -1,0 +1,259 @@
+import Foundation
+import Logging
+import Postgres
+import ServiceLifecycle
+import Synchronization
+
+/// A worker process's engine, and the place to start reading the path of a job:
+///
+///  1. `fetchLoop` waits for a reason to look for work (a NOTIFY from an enqueue, the poll
+///     timer, a freed slot, a flushed result) and claims up to its free slots in one
+///     statement (`fetch_jobs.sql`).
+///  2. `start` runs each job in its own task through `JobExecutor`, which decodes the args,
+///     calls the handler under the kind's timeout and decides the outcome.
+///  3. The outcome goes to the `Completer`, which writes results in batches
+///     (`complete_jobs.sql`, `retry_jobs.sql`, `fail_jobs.sql`, `snooze_jobs.sql`).
+///
+/// Beside it: the heartbeat renews the leases of running jobs, and maintenance rescues
+/// jobs whose lease ran out (their worker died) and prunes old finished jobs.
+///
+/// Shutdown (SIGTERM/SIGINT through ServiceLifecycle): stop fetching, let running jobs
+/// finish within the grace period, hand the rest back to the queue, flush every result.
+public final class WorkerPool: Service, Sendable {
+    public let options: WorkerOptions
+    private let pool: ConnectionPool
+    private let registry: JobRegistry
+    private let logger: Logger
+    private let executor: JobExecutor
+    private let completer: Completer
+    private let state = Mutex(State())
+    private let wakeups: AsyncStream<Void>
+    private let wakeupContinuation: AsyncStream<Void>.Continuation
+
+    struct WakeReasons: OptionSet, Sendable {
+        let rawValue: Int
+        static let notified = WakeReasons(rawValue: 1)
+        static let polled = WakeReasons(rawValue: 2)
+        static let slotFreed = WakeReasons(rawValue: 4)
+        static let flushed = WakeReasons(rawValue: 8)
+    }
+
+    struct State {
+        var running: [Int64: RunningJob] = [:]
+        var reasons: WakeReasons = []
+        var stopping = false
+        /// The last fetch filled every free slot, so more jobs are probably waiting.
+        var backlogLikely = false
+    }
+
+    struct RunningJob {
+        let attempt: Int
+        let task: Task<Void, Never>
+    }
+
+    public init(pool: ConnectionPool, registry: JobRegistry, options: WorkerOptions, logger: Logger) {
+        precondition(options.concurrency > 0, "concurrency must be at least 1")
+        self.pool = pool
+        self.registry = registry
+        self.options = options
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(options.workerID)"
+        self.logger = logger
+        self.executor = JobExecutor(registry: registry, pool: pool, workerID: options.workerID, logger: logger)
+        (wakeups, wakeupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        // The completer is built before `self` is whole, so it reaches back through a box.
+        let wake = WakeBox()
+        self.completer = Completer(pool: pool, logger: logger) { wake.call() }
+        wake.set { [weak self] in self?.wake(.flushed) }
+    }
+
+    /// Runs until graceful shutdown (or cancellation), then shuts down as described above.
+    public func run() async throws {
+        try await registerKinds()
+        let listener = try await Listener(url: pool.url, channels: ["ledgersync_jobs"], logger: logger)
+        logger.info(
+            "worker started",
+            metadata: ["queues": "\(options.queues.joined(separator: ","))", "concurrency": "\(options.concurrency)",
+                       "kinds": "\(registry.kinds.joined(separator: ","))"])
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.completer.run() }
+            group.addTask { await self.forwardNotifications(from: listener) }
+            group.addTask { await self.pollTimer() }
+            group.addTask { await self.heartbeatLoop() }
+            group.addTask { await self.maintenanceLoop() }
+            wake(.polled)  // look for work that was waiting before we started
+            await withGracefulShutdownHandler {
+                await self.fetchLoop()
+            } onGracefulShutdown: {
+                self.stopFetching()
+            }
+            await self.finishRunningJobs()
+            await self.completer.finish()
+            listener.stop()
+            group.cancelAll()
+        }
+        logger.info("worker stopped")
+    }
+
+    // MARK: - 1. Fetch
+
+    private func fetchLoop() async {
+        let clock = ContinuousClock()
+        var lastFetch = clock.now - options.fetchCooldown
+        var failures = 0
+        for await _ in wakeups {
+            let decision = state.withLock { state -> (free: Int, reasons: WakeReasons, backlog: Bool)? in
+                if state.stopping { return nil }
+                defer { state.reasons = [] }
+                return (options.concurrency - state.running.count, state.reasons, state.backlogLikely)
+            }
+            guard let decision else { break }
+            guard decision.free > 0 else { continue }
+            // A freed slot alone is worth a fetch only when jobs are probably waiting; then
+            // wait out the cooldown so slots freed one by one are refilled together.
+            if decision.reasons == .slotFreed {
+                guard decision.backlog else { continue }
+                let ready = lastFetch + options.fetchCooldown
+                if clock.now < ready { try? await clock.sleep(until: ready) }
+            }
+            let free = state.withLock { options.concurrency - $0.running.count }
+            lastFetch = clock.now
+            do {
+                let jobs = try await fetch(limit: free)
+                failures = 0
+                state.withLock { $0.backlogLikely = jobs.count == free }
+                for job in jobs { start(job) }
+            } catch {
+                failures += 1
+                if failures == 1 || failures % 30 == 0 {
+                    logger.error("fetch failed; will retry", metadata: ["error": "\(error)", "failures": "\(failures)"])
+                }
+                // The poll timer wakes us again; don't spin while the database is away.
+                try? await Task.sleep(for: min(options.pollInterval, .seconds(1)))
+            }
+        }
+    }
+
+    private func fetch(limit: Int) async throws -> [Job] {
+        try await pool.withConnection { connection in
+            try await connection.query(
+                QueueSQL.fetchJobs, [options.workerID, options.queues, limit, options.lease.seconds], prepare: true
+            ).rows.map(Job.init(row:))
+        }
+    }
+
+    // MARK: - 2. Run
+
+    private func start(_ job: Job) {
+        state.withLock { state in
+            state.running[job.id] = RunningJob(
+                attempt: job.attempt,
+                task: Task {
+                    let outcome = await self.executor.execute(job)
+                    self.completer.add(job: job, outcome: outcome)
+                    self.state.withLock { _ = $0.running.removeValue(forKey: job.id) }
+                    self.wake(.slotFreed)
+                })
+        }
+    }
+
+    // MARK: - Wake-ups
+
+    func wake(_ reason: WakeReasons) {
+        state.withLock { $0.reasons.insert(reason) }
+        wakeupContinuation.yield()
+    }
+
+    private func forwardNotifications(from listener: Listener) async {
+        for await event in listener.events {
+            switch event {
+            case .notification(_, let queue) where options.queues.contains(queue): wake(.notified)
+            case .notification: break
+            case .reconnected: wake(.notified)  // notifications may have been missed
+            }
+        }
+    }
+
+    private func pollTimer() async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: options.pollInterval) } catch { return }
+            wake(.polled)
+        }
+    }
+
+    // MARK: - Leases
+
+    private func heartbeatLoop() async {
+        let interval = options.lease / 3
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: interval) } catch { return }
+            let ids = state.withLock { Array($0.running.keys) }
+            guard !ids.isEmpty else { continue }
+            do {
+                try await pool.query(QueueSQL.extendLeases, [options.workerID, ids, options.lease.seconds], prepare: true)
+            } catch {
+                logger.warning("heartbeat failed; leases may run out", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func maintenanceLoop() async {
+        let maintenance = Maintenance(pool: pool, retention: options.retention, logger: logger)
+        let clock = ContinuousClock()
+        var lastPrune = clock.now - options.retention.interval
+        while !Task.isCancelled {
+            // Jitter, so that workers started together do not all scan at once.
+            let jitter = Double.random(in: 0.75...1.25)
+            do { try await Task.sleep(for: options.rescueInterval * jitter) } catch { return }
+            if await maintenance.rescueExpiredLeases() > 0 { wake(.notified) }
+            if clock.now - lastPrune >= options.retention.interval {
+                lastPrune = clock.now
+                await maintenance.pruneFinishedJobs()
+            }
+        }
+    }
+
+    // MARK: - Shutdown
+
+    private func stopFetching() {
+        logger.info("shutting down: no new jobs; waiting for running ones", metadata: ["grace": "\(options.gracePeriod)"])
+        state.withLock { $0.stopping = true }
+        wakeupContinuation.yield()
+    }
+
+    /// Waits for running jobs up to the grace period, then hands back those still running.
+    private func finishRunningJobs() async {
+        let deadline = ContinuousClock.now + options.gracePeriod
+        while ContinuousClock.now < deadline, state.withLock({ !$0.running.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let leftovers = state.withLock { $0.running }
+        guard !leftovers.isEmpty else { return }
+        logger.warning("grace period over: handing running jobs back to the queue", metadata: ["jobs": "\(leftovers.count)"])
+        for job in leftovers.values { job.task.cancel() }
+        let ids = Array(leftovers.keys)
+        let attempts = ids.map { leftovers[$0]!.attempt }
+        for attempt in 1...5 {
+            do {
+                try await pool.query(QueueSQL.releaseJobs, [ids, attempts])
+                return
+            } catch {
+                logger.error("could not hand jobs back; their leases will run out instead", metadata: ["error": "\(error)", "try": "\(attempt)"])
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    private func registerKinds() async throws {
+        let kinds = registry.kinds
+        let attempts = kinds.map { registry.entry(for: $0)!.options.maxAttempts }
+        try await pool.query(QueueSQL.registerKinds, [kinds, attempts])
+    }
+}
+
+/// Lets the completer call back into the worker that owns it.
+private final class WakeBox: Sendable {
+    private let action = Mutex<(@Sendable () -> Void)?>(nil)
+    func set(_ body: @escaping @Sendable () -> Void) { action.withLock { $0 = body } }
+    func call() { action.withLock { $0 }?() }
+}

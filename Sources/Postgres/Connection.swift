@@ -1,0 +1,217 @@
+import CLibPQ
+import Dispatch
+import Foundation
+import Logging
+
+/// One libpq connection. libpq calls block, so every call runs on the connection's own
+/// serial dispatch queue and never on Swift's cooperative thread pool; an `async` caller
+/// is suspended, not blocked, while the server works.
+///
+/// A connection is used by one caller at a time (the pool makes sure of that); the serial
+/// queue also makes concurrent misuse safe, only slower.
+public final class Connection: @unchecked Sendable {
+    private let queue: DispatchQueue
+    // Touched only on `queue`.
+    private var handle: OpaquePointer?
+    private var preparedNames: [String: String] = [:]
+    private var broken = false
+
+    /// The server's process id for this connection (for `pg_terminate_backend` in tests, logs).
+    public let backendPID: Int32
+
+    private init(handle: OpaquePointer, queue: DispatchQueue) {
+        self.handle = handle
+        self.queue = queue
+        self.backendPID = PQbackendPID(handle)
+    }
+
+    /// Opens a connection from a libpq URI (`postgresql://user@host:port/db?sslmode=…`) or a
+    /// `key=value` string. Sessions run in UTC with ISO dates so timestamps parse exactly.
+    public static func connect(url: String, applicationName: String = "ledgersync") async throws -> Connection {
+        let queue = DispatchQueue(label: "ledgersync.postgres.connection")
+        let opened: UnsafeHandle = try await run(on: queue) {
+            // libpq reads these in order and expands the URL (the last one) over them, so a
+            // setting in the URL wins over these defaults.
+            let keys = ["fallback_application_name", "options", "connect_timeout", "dbname"]
+            let values = [applicationName, "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres", "10", url]
+            guard let handle = withCStrings(keys, { keyPointers in
+                withCStrings(values) { valuePointers in
+                    PQconnectdbParams(keyPointers, valuePointers, 1)
+                }
+            }) else {
+                throw PostgresError(.connectionFailed, "could not allocate a libpq connection")
+            }
+            guard PQstatus(handle) == CONNECTION_OK else {
+                let message = oneLine(PQerrorMessage(handle))
+                PQfinish(handle)
+                throw PostgresError(.connectionFailed, "cannot connect to PostgreSQL: \(message)")
+            }
+            // NOTICEs ("schema already exists, skipping") are not errors; keep them off stderr.
+            PQsetNoticeProcessor(handle, { _, _ in }, nil)
+            return UnsafeHandle(pointer: handle)
+        }
+        return Connection(handle: opened.pointer, queue: queue)
+    }
+
+    deinit {
+        if let handle { PQfinish(handle) }
+    }
+
+    /// True once the connection is known to be unusable; the pool then drops it.
+    public var isBroken: Bool { queue.sync { broken || handle == nil || PQstatus(handle) != CONNECTION_OK } }
+
+    /// True when the connection can be lent again: alive and not left inside a transaction.
+    public var isReusable: Bool {
+        queue.sync {
+            guard let handle, !broken, PQstatus(handle) == CONNECTION_OK else { return false }
+            return PQtransactionStatus(handle) == PQTRANS_IDLE
+        }
+    }
+
+    /// Closes the connection. Later calls fail with `connectionLost`.
+    public func close() {
+        queue.sync {
+            if let handle { PQfinish(handle) }
+            handle = nil
+        }
+    }
+
+    /// Runs one parameterised statement and returns its rows. `$1`, `$2`, … in `sql` take
+    /// `binds` in order. With `prepare: true` the statement is prepared once per connection
+    /// and executed by name afterwards (for the hot path: fetch, complete, heartbeat).
+    @discardableResult
+    public func query(_ sql: String, _ binds: [any PostgresEncodable] = [], prepare: Bool = false) async throws -> QueryResult {
+        let texts = binds.map { $0.postgresText }
+        return try await Self.run(on: queue) { [self] in
+            let handle = try liveHandle()
+            let result: OpaquePointer?
+            if prepare {
+                let name = try preparedName(for: sql, handle: handle)
+                result = withOptionalCStrings(texts) { PQexecPrepared(handle, name, Int32(texts.count), $0, nil, nil, 0) }
+            } else {
+                result = withOptionalCStrings(texts) { PQexecParams(handle, sql, Int32(texts.count), nil, $0, nil, nil, 0) }
+            }
+            return try consume(result, handle: handle)
+        }
+    }
+
+    /// Runs one or more statements without parameters (migrations, `BEGIN`, `LISTEN`).
+    public func execute(_ sql: String) async throws {
+        _ = try await Self.run(on: queue) { [self] in
+            let handle = try liveHandle()
+            return try consume(PQexec(handle, sql), handle: handle)
+        }
+    }
+
+    /// Runs `body` inside `BEGIN … COMMIT`, rolling back if it throws.
+    public func transaction<T: Sendable>(_ body: (Connection) async throws -> T) async throws -> T {
+        try await execute("BEGIN")
+        do {
+            let value = try await body(self)
+            try await execute("COMMIT")
+            return value
+        } catch {
+            try? await execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    // MARK: - On the connection's queue
+
+    private func liveHandle() throws -> OpaquePointer {
+        guard let handle, !broken else { throw PostgresError(.connectionLost, "the connection to PostgreSQL is closed") }
+        return handle
+    }
+
+    private func preparedName(for sql: String, handle: OpaquePointer) throws -> String {
+        if let name = preparedNames[sql] { return name }
+        let name = "ledgersync_\(preparedNames.count + 1)"
+        _ = try consume(PQprepare(handle, name, sql, 0, nil), handle: handle)
+        preparedNames[sql] = name
+        return name
+    }
+
+    private func consume(_ result: OpaquePointer?, handle: OpaquePointer) throws -> QueryResult {
+        guard let result else {
+            broken = PQstatus(handle) != CONNECTION_OK
+            throw PostgresError(broken ? .connectionLost : .server, "PostgreSQL: \(oneLine(PQerrorMessage(handle)))")
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        switch status {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return QueryResult(rows: [], affectedRows: Int(String(cString: PQcmdTuples(result))) ?? 0)
+        case PGRES_TUPLES_OK:
+            let rowCount = Int(PQntuples(result))
+            let columnCount = Int(PQnfields(result))
+            let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+            var rows: [Row] = []
+            rows.reserveCapacity(rowCount)
+            for row in 0..<rowCount {
+                var values: [String?] = []
+                values.reserveCapacity(columnCount)
+                for column in 0..<columnCount {
+                    if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                        values.append(nil)
+                    } else {
+                        values.append(String(cString: PQgetvalue(result, Int32(row), Int32(column))))
+                    }
+                }
+                rows.append(Row(columns: columns, values: values))
+            }
+            return QueryResult(rows: rows, affectedRows: rowCount)
+        default:
+            let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let message = oneLine(PQresultErrorMessage(result))
+            broken = PQstatus(handle) != CONNECTION_OK
+            let code: PostgresError.Code = broken ? .connectionLost : .server
+            throw PostgresError(code, message.isEmpty ? "PostgreSQL: statement failed" : message, sqlState: sqlState)
+        }
+    }
+
+    static func run<T: Sendable>(on queue: DispatchQueue, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result { try work() })
+            }
+        }
+    }
+}
+
+/// A libpq handle moved between threads; only ever used by one thread at a time.
+struct UnsafeHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+}
+
+/// What a statement returned: its rows (empty for commands) and how many rows it touched.
+public struct QueryResult: Sendable {
+    public let rows: [Row]
+    public let affectedRows: Int
+}
+
+/// libpq messages end in a newline and sometimes span lines ("ERROR: …\nDETAIL: …");
+/// logs and CLI errors want one line.
+func oneLine(_ message: UnsafePointer<CChar>?) -> String {
+    guard let message else { return "unknown error" }
+    return String(cString: message)
+        .split(whereSeparator: \.isNewline)
+        .map { $0.trimmingCharacters(in: .whitespaces) }
+        .filter { !$0.isEmpty }
+        .joined(separator: "; ")
+}
+
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    withOptionalCStrings(strings.map(Optional.some)) { pointer in
+        pointer.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: strings.count + 1) { body($0) }
+    }
+}
+
+/// Calls `body` with a NULL-terminated array of C strings (a nil element stays NULL, which
+/// libpq reads as SQL NULL), freeing them afterwards.
+func withOptionalCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } } + [nil]
+    defer { pointers.forEach { free($0) } }
+    return pointers.withUnsafeBufferPointer { buffer in
+        buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: pointers.count) { body($0) }
+    }
+}

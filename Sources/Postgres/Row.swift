@@ -1,0 +1,43 @@
+/// One row of a result. Columns are looked up by name; reading a column as a Swift type
+/// fails with an error naming the column and what was found, never with a crash.
+public struct Row: Sendable {
+    /// The result's column names, shared by every row of one result.
+    public let columns: [String]
+    let values: [String?]
+
+    init(columns: [String], values: [String?]) {
+        self.columns = columns
+        self.values = values
+    }
+
+    /// The raw text of a column, nil for SQL NULL.
+    public func text(_ column: String) throws -> String? {
+        guard let index = columns.firstIndex(of: column) else {
+            throw PostgresError(.decoding, "column \"\(column)\" is not in the result (columns: \(columns.joined(separator: ", ")))")
+        }
+        return values[index]
+    }
+
+    /// Reads a NOT NULL column.
+    public func decode<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
+        guard let text = try text(column) else {
+            throw PostgresError(.decoding, "column \"\(column)\" is NULL, expected \(T.self)")
+        }
+        return try Self.read(text, column: column)
+    }
+
+    /// Reads a column that may be NULL.
+    public func decodeIfPresent<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T? {
+        guard let text = try text(column) else { return nil }
+        return try Self.read(text, column: column) as T
+    }
+
+    private static func read<T: PostgresDecodable>(_ text: String, column: String) throws -> T {
+        do {
+            return try T(postgresText: text)
+        } catch {
+            let shown = text.count > 60 ? String(text.prefix(60)) + "…" : text
+            throw PostgresError(.decoding, "column \"\(column)\": expected \(error.expected), got '\(shown)'")
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import JobQueue
+import Postgres
+
+/// Job kinds for smoke tests and benchmarks of a deployment, run by `worker --diagnostic-kinds`:
+///
+/// - `diag.noop`: does nothing (throughput benchmarks).
+/// - `diag.record`: sleeps `sleep_ms`, then records the run (job id, attempt, worker, start
+///   and end) in `ledgersync_diag.runs`, whose primary key on job_id makes a second
+///   completed run of one job impossible to miss.
+/// - `diag.fail`: always fails with a transient error (backoff 0.1 s doubling to 0.4 s).
+enum DiagnosticKinds {
+    static func prepare(_ pool: ConnectionPool) async throws {
+        try await pool.withConnection { connection in
+            try await connection.execute(
+                """
+                CREATE SCHEMA IF NOT EXISTS ledgersync_diag;
+                CREATE TABLE IF NOT EXISTS ledgersync_diag.runs (
+                    job_id      bigint PRIMARY KEY,
+                    attempt     integer NOT NULL,
+                    worker      text NOT NULL,
+                    serial_key  text,
+                    limit_key   text,
+                    started_at  timestamptz NOT NULL,
+                    finished_at timestamptz NOT NULL
+                );
+                """)
+        }
+    }
+
+    static func register(in registry: inout JobRegistry) {
+        registry.register(Noop())
+        registry.register(Record())
+        registry.register(Fail())
+    }
+
+    struct Noop: JobHandler {
+        struct Args: Decodable, Sendable {}
+        static let kind = "diag.noop"
+        func run(_ args: Args, context: JobContext) async throws {}
+    }
+
+    struct Record: JobHandler {
+        struct Args: Decodable, Sendable {
+            var sleepMS: Int?
+            enum CodingKeys: String, CodingKey { case sleepMS = "sleep_ms" }
+        }
+        static let kind = "diag.record"
+        var options: JobKindOptions { JobKindOptions(maxAttempts: 5, timeout: .seconds(60), backoff: Backoff(base: 0.2, cap: 1)) }
+
+        func run(_ args: Args, context: JobContext) async throws {
+            let started = Date()
+            if let sleep = args.sleepMS {
+                guard (0...60_000).contains(sleep) else {
+                    throw JobError.permanent("sleep_ms must be from 0 to 60000, got \(sleep)")
+                }
+                try await Task.sleep(for: .milliseconds(sleep))
+            }
+            let job = context.job
+            try await context.pool.query(
+                """
+                INSERT INTO ledgersync_diag.runs (job_id, attempt, worker, serial_key, limit_key, started_at, finished_at)
+                VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp())
+                """,
+                [job.id, job.attempt, context.workerID, job.serialKey, job.limitKey, started])
+        }
+    }
+
+    struct Fail: JobHandler {
+        struct Args: Decodable, Sendable {}
+        static let kind = "diag.fail"
+        var options: JobKindOptions { JobKindOptions(maxAttempts: 20, timeout: .seconds(60), backoff: Backoff(base: 0.1, cap: 0.4)) }
+
+        func run(_ args: Args, context: JobContext) async throws {
+            throw JobError.transient("diag.fail fails on purpose (attempt \(context.job.attempt))", code: "DIAG")
+        }
+    }
+}

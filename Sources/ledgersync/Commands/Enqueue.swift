@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import JobQueue
+import Postgres
+
+struct Enqueue: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Enqueue one job (the same as SELECT ledgersync.enqueue(...) in SQL).")
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "The job kind, e.g. invoice.push.") var kind: String
+    @Option(help: "The job's arguments, a JSON object.") var args = "{}"
+    @Option var queue = "default"
+    @Option(help: "0 (most urgent) to 9.") var priority = 0
+    @Option(help: "Run no sooner than this from now (e.g. 10m).") var delay: DurationArgument?
+    @Option var maxAttempts: Int?
+    @Option var uniqueKey: String?
+    @Option var serialKey: String?
+    @Option var limitKey: String?
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func validate() throws {
+        guard !kind.isEmpty else { throw ValidationError("the job kind must not be empty") }
+        guard (0...9).contains(priority) else { throw ValidationError("--priority must be from 0 to 9, got \(priority)") }
+        if let maxAttempts, maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
+        guard case .object = try? JSONValue.parse(args) else {
+            throw ValidationError("--args must be a JSON object, e.g. '{\"invoice_id\": \"inv_1\"}'")
+        }
+    }
+
+    func run() async throws {
+        let pool = try await database.openPool(maxConnections: 1)
+        let queue = JobQueue(pool: pool)
+        let id = try await queue.enqueue(
+            EnqueueRequest(
+                kind: kind, args: JSONText(args), queue: self.queue, priority: priority,
+                runAt: delay.map { Date().addingTimeInterval($0.duration.seconds) }, maxAttempts: maxAttempts,
+                uniqueKey: uniqueKey, serialKey: serialKey, limitKey: limitKey))
+        print(json ? "{\"id\":\(id)}" : "enqueued job \(id)")
+        await pool.close()
+    }
+}
+
+struct Limits: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Concurrency limits per limit key, enforced across every worker.",
+        subcommands: [Set.self, List.self])
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a limit key's limit (0 pauses it; --remove lifts it).")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The limit key, e.g. netsuite:1234567.") var key: String
+        @Argument(help: "Most jobs of this key running at once.") var maxRunning: Int?
+        @Flag(help: "Remove the limit.") var remove = false
+
+        func validate() throws {
+            if remove { guard maxRunning == nil else { throw ValidationError("give either a limit or --remove, not both") } }
+            else {
+                guard let maxRunning else { throw ValidationError("give the limit (a number from 0), or --remove") }
+                guard maxRunning >= 0 else { throw ValidationError("the limit must be 0 or more, got \(maxRunning)") }
+            }
+        }
+
+        func run() async throws {
+            let pool = try await database.openPool(maxConnections: 1)
+            try await JobQueue(pool: pool).setConcurrencyLimit(key, maxRunning: remove ? nil : maxRunning)
+            print(remove ? "limit of \(key) removed" : "limit of \(key) set to \(maxRunning!)")
+            await pool.close()
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List limit keys with their limit and running jobs.")
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            let pool = try await database.openPool(maxConnections: 1)
+            let rows = try await pool.query(
+                """
+                SELECT l.limit_key, l.max_running,
+                       (SELECT count(*) FROM ledgersync.jobs j WHERE j.limit_key = l.limit_key AND j.state = 'running') AS running
+                FROM ledgersync.concurrency_limits l ORDER BY l.limit_key
+                """
+            ).rows
+            for row in rows {
+                print("\(try row.decode("limit_key", as: String.self))\tlimit \(try row.decode("max_running", as: Int.self))\trunning \(try row.decode("running", as: Int.self))")
+            }
+            await pool.close()
+        }
+    }
+}

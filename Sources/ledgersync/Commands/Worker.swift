@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import JobQueue
+import Logging
+import Postgres
+import ServiceLifecycle
+
+struct Worker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a worker process: take jobs from the queues and run them until SIGTERM/SIGINT.",
+        discussion: """
+            Run as many as you need, on as many machines as you need, against one database.
+            On SIGTERM or SIGINT the worker stops taking jobs, lets running ones finish within
+            --grace-period, hands the rest back to the queue, and exits 0.
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "Jobs run at once in this process.") var concurrency = 10
+    @Option(help: "Comma-separated queues to take jobs from.") var queues = "default"
+    @Option(help: "Longest wait before looking for work without a notification.") var pollInterval = DurationArgument(.seconds(1))
+    @Option(help: "Lease of a running job; the heartbeat renews it every third of this.") var lease = DurationArgument(.seconds(30))
+    @Option(help: "How often to look for jobs whose worker died.") var rescueInterval = DurationArgument(.seconds(15))
+    @Option(help: "Time running jobs get to finish after SIGTERM/SIGINT.") var gracePeriod = DurationArgument(.seconds(30))
+    @Option(help: "Keep completed jobs this long.") var keepCompleted = DurationArgument(.seconds(86_400))
+    @Option(help: "Keep failed jobs this long.") var keepFailed = DurationArgument(.seconds(30 * 86_400))
+    @Option(help: "Keep cancelled jobs this long.") var keepCancelled = DurationArgument(.seconds(7 * 86_400))
+    @Option(help: "Database connections of this process (default: enough for the concurrency).") var connections: Int?
+    @Flag(help: "Also run the diag.* job kinds (smoke tests, benchmarks; see docs/operations.md).") var diagnosticKinds = false
+
+    func validate() throws {
+        guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 10000, got \(concurrency)") }
+        let names = queueList
+        guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty }) else { throw ValidationError("--queues needs at least one non-empty queue name") }
+        guard lease.duration >= .milliseconds(300) else { throw ValidationError("--lease must be at least 300ms") }
+        guard pollInterval.duration >= .milliseconds(10) else { throw ValidationError("--poll-interval must be at least 10ms") }
+        if let connections, connections < 2 { throw ValidationError("--connections must be at least 2") }
+    }
+
+    var queueList: [String] { queues.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+
+    func run() async throws {
+        let logger = Logger(label: "ledgersync.worker")
+        let pool = try await database.openPool(maxConnections: connections ?? min(max(4, concurrency / 4 + 3), 20))
+        var registry = JobRegistry()
+        if diagnosticKinds {
+            try await DiagnosticKinds.prepare(pool)
+            DiagnosticKinds.register(in: &registry)
+        }
+        guard !registry.kinds.isEmpty else {
+            throw CLIError.config("this worker has no job kinds to run (pass --diagnostic-kinds for the diag.* kinds)")
+        }
+        let options = WorkerOptions(
+            queues: queueList, concurrency: concurrency, pollInterval: pollInterval.duration, lease: lease.duration,
+            rescueInterval: rescueInterval.duration, gracePeriod: gracePeriod.duration,
+            retention: Retention(completed: keepCompleted.duration, cancelled: keepCancelled.duration, failed: keepFailed.duration))
+        let worker = WorkerPool(pool: pool, registry: registry, options: options, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await pool.close()
+    }
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# A private, throwaway PostgreSQL cluster for tests, the demo and benchmarks.
+#
+#   scripts/pg.sh start DIR PORT   initdb into DIR (wiped first), start on 127.0.0.1:PORT,
+#                                  print the superuser's DATABASE_URL on stdout
+#   scripts/pg.sh stop DIR         stop it (fast shutdown) and leave DIR for inspection
+#
+# Same settings as the peer benchmark's pg-up.sh: fsync and synchronous_commit on
+# (the defaults, stated), shared_buffers 256MB, trust auth on loopback only.
+# PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user.
+set -euo pipefail
+
+PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+[ -x "$PGBIN/initdb" ] || { echo "pg.sh: no PostgreSQL server found (install the postgresql package)" >&2; exit 1; }
+
+if [ "$(id -u)" = 0 ]; then RUN=(runuser -u postgres --); else RUN=(); fi
+
+cmd=${1:-}; dir=${2:-}
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: pg.sh start DIR PORT | pg.sh stop DIR" >&2; exit 64; }
+
+case "$cmd" in
+start)
+    port=${3:?usage: pg.sh start DIR PORT}
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$dir"; fi
+    chmod 700 "$dir"
+    "${RUN[@]}" "$PGBIN/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir.initdb.log" 2>&1 \
+        || { cat "$dir.initdb.log" >&2; exit 1; }
+    cat >>"$dir/postgresql.conf" <<CONF
+# --- ledgersync scripts/pg.sh ---
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = on
+max_connections = 300
+logging_collector = off
+log_min_messages = warning
+CONF
+    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start >/dev/null \
+        || { cat "$dir/server.log" >&2; exit 1; }
+    echo "postgresql://postgres@127.0.0.1:$port/postgres"
+    ;;
+stop)
+    if [ -f "$dir/postmaster.pid" ]; then
+        "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -m fast -w -t 60 stop >/dev/null || true
+    fi
+    ;;
+*)
+    echo "usage: pg.sh start DIR PORT | pg.sh stop DIR" >&2; exit 64 ;;
+esac

@@ -1,0 +1,28 @@
+-- available/retryable/running → cancelled: an operator's cancel of the jobs matching the
+-- filter (same parameters as list_jobs.sql, $7 unused). A running job's current run
+-- goes on, but its result is discarded: every result statement requires state 'running'.
+WITH matching AS (
+    SELECT id
+    FROM ledgersync.jobs AS j
+    WHERE j.state IN ('available', 'retryable', 'running')
+      AND ($1::bigint IS NULL OR j.id = $1::bigint)
+      AND ($2::text[] IS NULL OR j.state::text = ANY ($2::text[]))
+      AND ($3::text IS NULL OR j.kind = $3::text)
+      AND ($4::text IS NULL OR j.queue = $4::text)
+      AND ($5::double precision IS NULL OR j.created_at <= now() - make_interval(secs => $5::double precision))
+      AND ($6::double precision IS NULL OR j.created_at >= now() - make_interval(secs => $6::double precision))
+    ORDER BY j.id
+    LIMIT $8::integer
+    FOR UPDATE
+)
+UPDATE ledgersync.jobs AS j
+SET state = 'cancelled',
+    finalized_at = now(),
+    locked_by = NULL,
+    lease_expires_at = NULL,
+    errors = j.errors || jsonb_build_array(jsonb_build_object(
+        'at', now(), 'attempt', j.attempt, 'class', 'cancelled',
+        'message', 'cancelled by an operator while ' || j.state::text))
+FROM matching
+WHERE j.id = matching.id
+RETURNING j.id

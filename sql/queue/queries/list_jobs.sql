@@ -1,0 +1,17 @@
+-- Jobs matching an operator's filter, newest first, for `ledgersync jobs list` and the
+-- API. Every filter is optional (NULL = any): $1 id, $2 states, $3 kind, $4 queue,
+-- $5 created at least this many seconds ago, $6 created at most this many seconds ago,
+-- $7 ids below this (cursor), $8 how many.
+SELECT id, state::text AS state, queue, kind, priority, attempt, max_attempts, run_at,
+       created_at, attempted_at, finalized_at, locked_by, unique_key, serial_key, limit_key,
+       args, errors
+FROM ledgersync.jobs
+WHERE ($1::bigint IS NULL OR id = $1::bigint)
+  AND ($2::text[] IS NULL OR state::text = ANY ($2::text[]))
+  AND ($3::text IS NULL OR kind = $3::text)
+  AND ($4::text IS NULL OR queue = $4::text)
+  AND ($5::double precision IS NULL OR created_at <= now() - make_interval(secs => $5::double precision))
+  AND ($6::double precision IS NULL OR created_at >= now() - make_interval(secs => $6::double precision))
+  AND ($7::bigint IS NULL OR id < $7::bigint)
+ORDER BY id DESC
+LIMIT $8::integer

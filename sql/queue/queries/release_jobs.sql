@@ -1,0 +1,18 @@
+-- running → available, for runs a worker hands back when it shuts down before they
+-- finish (grace period over). The attempt is given back and the history says why.
+UPDATE ledgersync.jobs AS j
+SET state = 'available',
+    run_at = now(),
+    attempt = j.attempt - 1,
+    errors = j.errors || jsonb_build_array(jsonb_build_object(
+        'at', now(),
+        'attempt', j.attempt,
+        'class', 'interrupted',
+        'message', 'worker ' || j.locked_by || ' shut down before the run finished; the attempt is not counted',
+        'worker', j.locked_by)),
+    locked_by = NULL,
+    lease_expires_at = NULL
+FROM unnest($1::bigint[], $2::integer[]) AS r(id, attempt)
+WHERE j.id = r.id
+  AND j.attempt = r.attempt
+  AND j.state = 'running'
