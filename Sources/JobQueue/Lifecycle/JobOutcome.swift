@@ -19,6 +19,13 @@ public enum JobOutcome: Sendable, Equatable {
         public let message: String
         public let code: String?
         public let worker: String?
+        /// For a retried run: the backoff chosen, in seconds (so operators see when it runs next).
+        public var retryIn: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case at, attempt, `class`, message, code, worker
+            case retryIn = "retry_in"
+        }
     }
 
     /// Decides the outcome of run `attempt` of `maxAttempts` that threw `error`.
@@ -28,16 +35,21 @@ public enum JobOutcome: Sendable, Equatable {
         let jobError = error as? JobError ?? JobError(action: .retry, errorClass: "error", message: Self.message(of: error))
         let entry = ErrorEntry(
             at: now, attempt: attempt, class: jobError.errorClass, message: jobError.message, code: jobError.code, worker: worker)
-        let attemptsLeft = attempt < maxAttempts
+        func retry(after delay: Double) -> JobOutcome {
+            guard attempt < maxAttempts else { return .fail(error: entry) }
+            var entry = entry
+            entry.retryIn = delay
+            return .retry(delaySeconds: delay, error: entry)
+        }
         switch jobError.action {
         case .fail:
             return .fail(error: entry)
         case .snooze(let delay):
             return .snooze(delaySeconds: delay.seconds)
         case .retry:
-            return attemptsLeft ? .retry(delaySeconds: backoff.delay(afterAttempt: attempt), error: entry) : .fail(error: entry)
+            return retry(after: backoff.delay(afterAttempt: attempt))
         case .retryAfter(let delay):
-            return attemptsLeft ? .retry(delaySeconds: delay.seconds, error: entry) : .fail(error: entry)
+            return retry(after: delay.seconds)
         }
     }
 

@@ -11,9 +11,12 @@ import Postgres
 /// - `diag.fail`: always fails with a transient error (backoff 0.1 s doubling to 0.4 s).
 enum DiagnosticKinds {
     static func prepare(_ pool: ConnectionPool) async throws {
-        try await pool.withConnection { connection in
+        // Workers started together would race on CREATE … IF NOT EXISTS (it is not atomic
+        // against a concurrent create); a transaction-scoped advisory lock lines them up.
+        try await pool.withTransaction { connection in
             try await connection.execute(
                 """
+                SELECT pg_advisory_xact_lock(hashtext('ledgersync_diag'));
                 CREATE SCHEMA IF NOT EXISTS ledgersync_diag;
                 CREATE TABLE IF NOT EXISTS ledgersync_diag.runs (
                     job_id      bigint PRIMARY KEY,

@@ -1,0 +1,255 @@
+import Foundation
+import JobQueue
+import JobQueueTesting
+import Postgres
+import Testing
+
+/// The queue's promises, shown with real `ledgersync worker` OS processes against a real
+/// PostgreSQL. Serialized: each test runs several processes on a 2-core machine.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct WorkerProcessTests {
+    @Test("four worker processes drain 10,000 jobs: each ran exactly once, none left")
+    func fourWorkersDrainTenThousandJobs() async throws {
+        try await withTestDatabase { db in
+            let jobs = (0..<10_000).map { _ in EnqueueRequest(kind: "diag.record") }
+            let ids = try await db.queue.enqueueMany(jobs)
+            #expect(ids.count == 10_000)
+
+            let workers = try startWorkers(4, on: db, concurrency: 16)
+            let drained = try await db.waitForCount(
+                "SELECT count(*) FROM ledgersync.jobs WHERE state <> 'completed'", 0, timeout: .seconds(180))
+            await stopWorkers(workers)
+            let left = try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state <> 'completed'")
+            #expect(drained, "jobs left: \(left)")
+
+            // runs.job_id is a primary key, so a second completed run of a job would have
+            // failed its insert and shown up as an error on the job.
+            #expect(try await db.count("SELECT count(*) FROM ledgersync_diag.runs") == 10_000)
+            #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE attempt <> 1 OR errors <> '[]'") == 0)
+            #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state IN ('running', 'available', 'retryable')") == 0)
+            #expect(try await db.count("SELECT count(DISTINCT worker) FROM ledgersync_diag.runs") == 4)
+        }
+    }
+
+    @Test("a worker killed with SIGKILL mid-job: the job is rescued after its lease and completes elsewhere")
+    func killedWorkersJobIsRescued() async throws {
+        try await withTestDatabase { db in
+            let id = try await db.queue.enqueue(EnqueueRequest(kind: "diag.record", args: JSONText(#"{"sleep_ms": 4000}"#)))
+            let doomed = try LedgersyncProcess(
+                ["worker", "--diagnostic-kinds", "--poll-interval", "100ms", "--lease", "2s"], databaseURL: db.url)
+            let running = try await eventually(timeout: .seconds(30)) {
+                try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE id = $1 AND state = 'running'", [id]) == 1
+            }
+            #expect(running, "\(doomed.output)")
+            let rescuer = try LedgersyncProcess(
+                ["worker", "--diagnostic-kinds", "--poll-interval", "100ms", "--lease", "2s", "--rescue-interval", "300ms"],
+                databaseURL: db.url)
+            doomed.signal(SIGKILL)
+            _ = await doomed.waitForExit(timeout: .seconds(10))
+
+            let completed = try await eventually(timeout: .seconds(30)) {
+                try await db.queue.job(id: id)?.state == .completed
+            }
+            await stopWorkers([rescuer])
+            #expect(completed, "rescuer log:\n\(rescuer.output.suffix(3000))")
+
+            let job = try #require(try await db.queue.job(id: id))
+            #expect(job.attempt == 2)
+            let lost = try #require(job.errors.first)
+            #expect(job.errors.count == 1)
+            #expect(lost.class == "lost")
+            #expect(lost.attempt == 1)
+            #expect(lost.worker?.contains(":\(doomed.pid):") == true)
+            let run = try #require(try await RecordedRun.all(in: db).first)
+            #expect(run.attempt == 2)
+            #expect(!run.worker.contains(":\(doomed.pid):"))
+        }
+    }
+
+    @Test("SIGTERM: running jobs finish within the grace period, the rest stay available, exit 0")
+    func sigtermLetsRunningJobsFinish() async throws {
+        try await withTestDatabase { db in
+            let jobs = (0..<6).map { _ in EnqueueRequest(kind: "diag.record", args: JSONText(#"{"sleep_ms": 1500}"#)) }
+            try await db.queue.enqueueMany(jobs)
+            let worker = try LedgersyncProcess(
+                ["worker", "--diagnostic-kinds", "--concurrency", "2", "--grace-period", "10s"], databaseURL: db.url)
+            let started = try await db.waitForCount("SELECT count(*) FROM ledgersync.jobs WHERE state = 'running'", 2, timeout: .seconds(30))
+            #expect(started)
+            worker.signal(SIGTERM)
+            let status = await worker.waitForExit(timeout: .seconds(15))
+            worker.stop()
+            #expect(status == 0, "\(worker.output)")
+            #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'completed'") == 2)
+            #expect(try await db.count("SELECT count(*) FROM ledgersync_diag.runs") == 2)
+            #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'available' AND attempt = 0 AND errors = '[]'") == 4)
+        }
+    }
+
+    @Test("SIGTERM with a job longer than the grace period: it is handed back, not lost, and the attempt not counted")
+    func graceOverHandsJobsBack() async throws {
+        try await withTestDatabase { db in
+            let id = try await db.queue.enqueue(EnqueueRequest(kind: "diag.record", args: JSONText(#"{"sleep_ms": 20000}"#)))
+            let worker = try LedgersyncProcess(
+                ["worker", "--diagnostic-kinds", "--grace-period", "500ms"], databaseURL: db.url)
+            #expect(try await eventually { try await db.queue.job(id: id)?.state == .running })
+            worker.signal(SIGTERM)
+            let status = await worker.waitForExit(timeout: .seconds(10))
+            worker.stop()
+            #expect(status == 0, "\(worker.output)")
+            let job = try #require(try await db.queue.job(id: id))
+            #expect(job.state == .available)
+            #expect(job.attempt == 0)
+            #expect(job.errors.map(\.class) == ["interrupted"])
+        }
+    }
+
+    @Test("serial keys: 1,000 jobs over 10 keys, 4 processes: one key's runs never overlap and follow enqueue order")
+    func serialKeysRunInOrderOneAtATime() async throws {
+        try await withTestDatabase { db in
+            // Interleave the keys so that ids of one key are spread over the whole range.
+            let jobs = (0..<1_000).map { index in
+                EnqueueRequest(kind: "diag.record", args: JSONText(#"{"sleep_ms": \#(index % 3)}"#), serialKey: "customer-\(index % 10)")
+            }
+            try await db.queue.enqueueMany(jobs)
+            let workers = try startWorkers(4, on: db, concurrency: 16)
+            let drained = try await db.waitForCount("SELECT count(*) FROM ledgersync_diag.runs", 1_000, timeout: .seconds(240))
+            await stopWorkers(workers)
+            #expect(drained)
+
+            let runs = try await RecordedRun.all(in: db)
+            #expect(runs.count == 1_000)
+            for (key, keyRuns) in Dictionary(grouping: runs, by: { $0.serialKey ?? "" }) {
+                let byStart = keyRuns.sorted { $0.startedAt < $1.startedAt }
+                #expect(byStart.map(\.jobID) == keyRuns.map(\.jobID).sorted(), "runs of \(key) out of enqueue order")
+                for (earlier, later) in zip(byStart, byStart.dropFirst()) {
+                    #expect(later.startedAt >= earlier.finishedAt, "runs of \(key) overlap: jobs \(earlier.jobID) and \(later.jobID)")
+                }
+            }
+            #expect(Set(runs.map(\.worker)).count > 1, "only one process ran jobs; the test shows nothing across processes")
+        }
+    }
+
+    @Test("limit keys: limit 3, 4 processes x 16 slots: at most, and at peak exactly, 3 run at once")
+    func limitKeysHoldAcrossProcesses() async throws {
+        try await withTestDatabase { db in
+            try await db.queue.setConcurrencyLimit("netsuite:acct", maxRunning: 3)
+            var jobs = (0..<60).map { _ in
+                EnqueueRequest(kind: "diag.record", args: JSONText(#"{"sleep_ms": 150}"#), limitKey: "netsuite:acct")
+            }
+            jobs += (0..<200).map { _ in EnqueueRequest(kind: "diag.record", args: JSONText(#"{"sleep_ms": 20}"#)) }
+            try await db.queue.enqueueMany(jobs.shuffled())
+            let workers = try startWorkers(4, on: db, concurrency: 16)
+            let drained = try await db.waitForCount("SELECT count(*) FROM ledgersync_diag.runs", 260, timeout: .seconds(120))
+            await stopWorkers(workers)
+            #expect(drained)
+
+            let limited = try await RecordedRun.all(in: db).filter { $0.limitKey == "netsuite:acct" }
+            #expect(limited.count == 60)
+            // Sweep over start/end events: +1 at a start, -1 at an end (ends first on ties).
+            let events = limited.flatMap { [($0.startedAt, 1), ($0.finishedAt, -1)] }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+            var current = 0
+            var most = 0
+            for (_, delta) in events {
+                current += delta
+                most = max(most, current)
+            }
+            #expect(most == 3)
+            #expect(Set(limited.map(\.worker)).count > 1, "one process ran every limited job; the limit was not tested across processes")
+        }
+    }
+
+    @Test("backoff: an always-failing job is retried at growing, jittered, capped delays and fails after max_attempts")
+    func backoffGrowsJittersAndCaps() async throws {
+        try await withTestDatabase { db in
+            let id = try await db.queue.enqueue(EnqueueRequest(kind: "diag.fail", maxAttempts: 6))
+            let workers = try startWorkers(1, on: db, extra: ["--poll-interval", "20ms"])
+            let failed = try await eventually(timeout: .seconds(30)) { try await db.queue.job(id: id)?.state == .failed }
+            await stopWorkers(workers)
+            #expect(failed)
+
+            let job = try #require(try await db.queue.job(id: id))
+            #expect(job.attempt == 6)
+            #expect(job.errors.map(\.attempt) == [1, 2, 3, 4, 5, 6])
+            #expect(job.errors.allSatisfy { $0.class == "transient" && $0.code == "DIAG" })
+            // diag.fail's backoff: base 0.1 s doubling, cap 0.4 s, jitter shortens by up to 25%.
+            let ceilings = [0.1, 0.2, 0.4, 0.4, 0.4]
+            let delays = job.errors.prefix(5).compactMap(\.retryIn)
+            #expect(delays.count == 5)
+            #expect(job.errors.last?.retryIn == nil, "the last attempt is not retried")
+            for (delay, ceiling) in zip(delays, ceilings) {
+                #expect(delay <= ceiling && delay >= ceiling * 0.75, "delay \(delay) outside [\(ceiling * 0.75), \(ceiling)]")
+            }
+            #expect(delays[2] > delays[0], "delays do not grow")
+            #expect(zip(delays, ceilings).contains { $0 < $1 - 0.000_001 }, "no jitter: every delay equals its ceiling")
+            // And the job really waited that long between attempts.
+            for index in 0..<5 {
+                let gap = job.errors[index + 1].at.timeIntervalSince(job.errors[index].at)
+                #expect(gap >= delays[index] - 0.005, "attempt \(index + 2) came \(gap)s after a \(delays[index])s backoff")
+            }
+        }
+    }
+
+    @Test("ledgersync.enqueue in a transaction: none if rolled back, one if committed, picked up through NOTIFY")
+    func sqlEnqueueIsTransactionalAndWakesWorkers() async throws {
+        try await withTestDatabase { db in
+            // A 30 s poll: only a notification can wake the worker in time.
+            let workers = try startWorkers(1, on: db, extra: ["--poll-interval", "30s"])
+            #expect(try await eventually {
+                try await db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'ledgersync-listener'", [db.name]) == 1
+            })
+            try await Task.sleep(for: .seconds(1))  // let its start-up fetch pass, so it is idle
+
+            let billing = try await Connection.connect(url: db.url)
+            try await billing.execute("BEGIN")
+            try await billing.query("SELECT ledgersync.enqueue('diag.record', '{}')")
+            try await billing.execute("ROLLBACK")
+            #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs") == 0)
+
+            for round in 1...3 {
+                try await billing.execute("BEGIN")
+                try await billing.query("SELECT ledgersync.enqueue('diag.record', '{}', unique_key => $1)", ["round-\(round)"])
+                try await billing.execute("COMMIT")
+                let committedAt = Date()
+                #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE unique_key = $1", ["round-\(round)"]) == 1)
+                let picked = try await eventually(timeout: .seconds(5), every: .milliseconds(10)) {
+                    try await db.count("SELECT count(*) FROM ledgersync_diag.runs") == round
+                }
+                #expect(picked)
+                let started: Date = try await db.pool.query("SELECT max(started_at) AS s FROM ledgersync_diag.runs").rows[0].decode("s")
+                #expect(started.timeIntervalSince(committedAt) < 1.0, "picked up \(started.timeIntervalSince(committedAt))s after commit")
+            }
+            billing.close()
+            await stopWorkers(workers)
+        }
+    }
+
+    @Test("bad jobs fail with the reason and the worker keeps working")
+    func badJobsFailWithTheReason() async throws {
+        try await withTestDatabase { db in
+            let unknown = try await db.queue.enqueue(EnqueueRequest(kind: "no.such.kind"))
+            let badArgs = try await db.queue.enqueue(EnqueueRequest(kind: "diag.record", args: JSONText(#"{"sleep_ms": "soon"}"#)))
+            let badValue = try await db.queue.enqueue(EnqueueRequest(kind: "diag.record", args: JSONText(#"{"sleep_ms": -5}"#)))
+            let workers = try startWorkers(1, on: db)
+            #expect(try await eventually {
+                try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'failed'") == 3
+            })
+            // A good job after the bad ones still runs.
+            let good = try await db.queue.enqueue(EnqueueRequest(kind: "diag.record"))
+            #expect(try await eventually { try await db.queue.job(id: good)?.state == .completed })
+            #expect(workers[0].process.isRunning)
+            await stopWorkers(workers)
+
+            let unknownJob = try #require(try await db.queue.job(id: unknown))
+            #expect(unknownJob.attempt == 1, "an unknown kind is not retried")
+            #expect(unknownJob.errors.first?.class == "unknown_kind")
+            #expect(unknownJob.errors.first?.message.contains("no handler for job kind 'no.such.kind'") == true)
+            let badArgsJob = try #require(try await db.queue.job(id: badArgs))
+            #expect(badArgsJob.attempt == 1)
+            #expect(badArgsJob.errors.first?.class == "bad_args")
+            #expect(badArgsJob.errors.first?.message.contains("sleep_ms") == true, "\(badArgsJob.errors)")
+            let badValueJob = try #require(try await db.queue.job(id: badValue))
+            #expect(badValueJob.errors.first?.class == "permanent")
+            #expect(badValueJob.errors.first?.message.contains("sleep_ms must be from 0 to 60000, got -5") == true)
+        }
+    }
+}

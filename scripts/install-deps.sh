@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Ledgersync needs, only those missing:
+# the PostgreSQL server and client library, libcurl and OpenSSL headers.
+set -euo pipefail
+need=()
+for pkg in postgresql libpq-dev libcurl4-openssl-dev libssl-dev; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "installing: ${need[*]}" >&2
+SUDO=(); [ "$(id -u)" = 0 ] || SUDO=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian's package starts a cluster of its own; ours are private, so leave it stopped.
+if command -v pg_lsclusters >/dev/null 2>&1; then
+    pg_lsclusters -h 2>/dev/null | while read -r version name _; do
+        "${SUDO[@]}" pg_ctlcluster "$version" "$name" stop 2>/dev/null || true
+    done
+fi
