@@ -396,7 +396,7 @@ $$;
 
     /// sql/queue/queries/cancel_jobs.sql:
     /// available/retryable/running → cancelled: an operator's cancel of the jobs matching the
-    /// filter (same parameters as list_jobs.sql, $7 unused). A running job's current run
+    /// filter (the same eight parameters as list_jobs.sql). A running job's current run
     /// goes on, but its result is discarded: every result statement requires state 'running'.
     static let cancelJobs = #"""
 WITH matching AS (
@@ -409,6 +409,7 @@ WITH matching AS (
       AND ($4::text IS NULL OR j.queue = $4::text)
       AND ($5::double precision IS NULL OR j.created_at <= now() - make_interval(secs => $5::double precision))
       AND ($6::double precision IS NULL OR j.created_at >= now() - make_interval(secs => $6::double precision))
+      AND ($7::bigint IS NULL OR j.id < $7::bigint)
     ORDER BY j.id
     LIMIT $8::integer
     FOR UPDATE
@@ -565,7 +566,7 @@ WHERE j.id = r.id
 
     /// sql/queue/queries/requeue_jobs.sql:
     /// failed/cancelled/retryable → available, now: an operator's retry of the jobs matching
-    /// the filter (same parameters as list_jobs.sql, $7 unused). A job used up its attempts,
+    /// the filter (the same eight parameters as list_jobs.sql). A job used up its attempts,
     /// so it is given one more. A job whose unique key another unfinished job holds meanwhile
     /// is left as it is (it would be a duplicate).
     static let requeueJobs = #"""
@@ -579,6 +580,7 @@ WITH matching AS (
       AND ($4::text IS NULL OR j.queue = $4::text)
       AND ($5::double precision IS NULL OR j.created_at <= now() - make_interval(secs => $5::double precision))
       AND ($6::double precision IS NULL OR j.created_at >= now() - make_interval(secs => $6::double precision))
+      AND ($7::bigint IS NULL OR j.id < $7::bigint)
       AND (j.unique_key IS NULL OR j.state = 'retryable' OR NOT EXISTS (
           SELECT 1 FROM ledgersync.jobs AS other
           WHERE other.unique_key = j.unique_key

@@ -26,6 +26,29 @@ public enum JobOutcome: Sendable, Equatable {
             case at, attempt, `class`, message, code, worker
             case retryIn = "retry_in"
         }
+
+        init(at: Date, attempt: Int, class: String, message: String, code: String?, worker: String?, retryIn: Double? = nil) {
+            self.at = at
+            self.attempt = attempt
+            self.class = `class`
+            self.message = message
+            self.code = code
+            self.worker = worker
+            self.retryIn = retryIn
+        }
+
+        /// Lenient: an entry written by hand in SQL or by an older version still shows,
+        /// with what it has, rather than making the whole job unreadable.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            at = (try? container.decodeIfPresent(Date.self, forKey: .at)) ?? Date(timeIntervalSince1970: 0)
+            attempt = (try? container.decodeIfPresent(Int.self, forKey: .attempt)) ?? 0
+            `class` = (try? container.decodeIfPresent(String.self, forKey: .class)) ?? "unknown"
+            message = (try? container.decodeIfPresent(String.self, forKey: .message)) ?? ""
+            code = try? container.decodeIfPresent(String.self, forKey: .code)
+            worker = try? container.decodeIfPresent(String.self, forKey: .worker)
+            retryIn = try? container.decodeIfPresent(Double.self, forKey: .retryIn)
+        }
     }
 
     /// Decides the outcome of run `attempt` of `maxAttempts` that threw `error`.

@@ -1,5 +1,5 @@
 -- available/retryable/running → cancelled: an operator's cancel of the jobs matching the
--- filter (same parameters as list_jobs.sql, $7 unused). A running job's current run
+-- filter (the same eight parameters as list_jobs.sql). A running job's current run
 -- goes on, but its result is discarded: every result statement requires state 'running'.
 WITH matching AS (
     SELECT id
@@ -11,6 +11,7 @@ WITH matching AS (
       AND ($4::text IS NULL OR j.queue = $4::text)
       AND ($5::double precision IS NULL OR j.created_at <= now() - make_interval(secs => $5::double precision))
       AND ($6::double precision IS NULL OR j.created_at >= now() - make_interval(secs => $6::double precision))
+      AND ($7::bigint IS NULL OR j.id < $7::bigint)
     ORDER BY j.id
     LIMIT $8::integer
     FOR UPDATE
