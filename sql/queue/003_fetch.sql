@@ -6,9 +6,15 @@
 -- statement that sees everything the previous holder of those locks committed. Each
 -- statement of a plpgsql function takes a fresh snapshot (READ COMMITTED).
 
+--
+-- One queue per call, as River's and Oban's producers do: `queue = $1` lets the jobs_fetch
+-- index return rows already in (priority, run_at, id) order, so a fetch reads only the
+-- rows it claims. (`queue = ANY ($1)` cannot; it sorted the whole backlog on every fetch.)
+-- A worker serving several queues calls it once per queue.
+
 CREATE FUNCTION ledgersync.fetch_jobs(
     worker        text,
-    queues        text[],
+    queue         text,
     max_jobs      integer,
     lease_seconds double precision
 ) RETURNS SETOF ledgersync.jobs
@@ -29,7 +35,7 @@ BEGIN
         FROM ledgersync.concurrency_limits l
         WHERE EXISTS (
             SELECT 1 FROM ledgersync.jobs j
-            WHERE j.limit_key = l.limit_key AND j.state IN ('available', 'retryable'))
+            WHERE j.limit_key = l.limit_key AND j.state IN ('available', 'retryable') AND j.queue = fetch_jobs.queue)
         FOR UPDATE SKIP LOCKED
     ) AS l;
 
@@ -56,7 +62,7 @@ BEGIN
         SELECT j.id, j.limit_key, j.priority, j.run_at
         FROM ledgersync.jobs j
         WHERE j.state IN ('available', 'retryable')
-          AND j.queue = ANY (fetch_jobs.queues)
+          AND j.queue = fetch_jobs.queue
           AND j.run_at <= now()
           -- a limited key only if we hold its row and it has a free slot
           AND (j.limit_key IS NULL

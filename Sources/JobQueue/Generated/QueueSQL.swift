@@ -74,7 +74,9 @@ CREATE TABLE ledgersync.jobs (
     CONSTRAINT lease_iff_running
         CHECK ((state = 'running') = (locked_by IS NOT NULL AND lease_expires_at IS NOT NULL))
 )
--- Room on each page for the new row version of a state change.
+-- Free space on each page lets the new row version of a state change land on the same
+-- page. (Such updates are never HOT: state is in every partial index's predicate.)
+-- Vacuum early and without pauses: a queue table churns all day.
 WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_cost_delay = 0);
 
 -- Fetch: the runnable jobs of a queue in the order they must run. Partial, so finished
@@ -231,7 +233,17 @@ BEGIN
                                        OR (job ->> 'priority') !~ '^[0-9]$') THEN 'priority must be an integer from 0 to 9'
             WHEN job ? 'max_attempts' AND (jsonb_typeof(job -> 'max_attempts') <> 'number'
                                            OR (job ->> 'max_attempts') !~ '^[1-9][0-9]{0,8}$') THEN 'max_attempts must be a positive integer'
-            WHEN job ? 'run_at' AND jsonb_typeof(job -> 'run_at') <> 'string' THEN 'run_at must be a timestamp string'
+            WHEN job ? 'run_at' AND (jsonb_typeof(job -> 'run_at') <> 'string' OR (job ->> 'run_at') !~
+                 '^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$')
+                THEN 'run_at must be an ISO 8601 timestamp string, e.g. "2026-11-21T12:00:00Z"'
+            WHEN job ? 'queue' AND (jsonb_typeof(job -> 'queue') <> 'string' OR job ->> 'queue' = '')
+                THEN 'queue must be a non-empty string'
+            WHEN EXISTS (SELECT 1 FROM unnest(ARRAY['unique_key', 'serial_key', 'limit_key']) AS key
+                         WHERE job ? key AND jsonb_typeof(job -> key) NOT IN ('string', 'null'))
+                THEN (SELECT key || ' must be a string'
+                      FROM unnest(ARRAY['unique_key', 'serial_key', 'limit_key']) AS key
+                      WHERE job ? key AND jsonb_typeof(job -> key) NOT IN ('string', 'null')
+                      LIMIT 1)
         END AS reason
     ) AS check_one
     WHERE reason IS NOT NULL
@@ -301,9 +313,15 @@ CREATE TRIGGER jobs_notify_inserted
 -- statement that sees everything the previous holder of those locks committed. Each
 -- statement of a plpgsql function takes a fresh snapshot (READ COMMITTED).
 
+--
+-- One queue per call, as River's and Oban's producers do: `queue = $1` lets the jobs_fetch
+-- index return rows already in (priority, run_at, id) order, so a fetch reads only the
+-- rows it claims. (`queue = ANY ($1)` cannot; it sorted the whole backlog on every fetch.)
+-- A worker serving several queues calls it once per queue.
+
 CREATE FUNCTION ledgersync.fetch_jobs(
     worker        text,
-    queues        text[],
+    queue         text,
     max_jobs      integer,
     lease_seconds double precision
 ) RETURNS SETOF ledgersync.jobs
@@ -324,7 +342,7 @@ BEGIN
         FROM ledgersync.concurrency_limits l
         WHERE EXISTS (
             SELECT 1 FROM ledgersync.jobs j
-            WHERE j.limit_key = l.limit_key AND j.state IN ('available', 'retryable'))
+            WHERE j.limit_key = l.limit_key AND j.state IN ('available', 'retryable') AND j.queue = fetch_jobs.queue)
         FOR UPDATE SKIP LOCKED
     ) AS l;
 
@@ -351,7 +369,7 @@ BEGIN
         SELECT j.id, j.limit_key, j.priority, j.run_at
         FROM ledgersync.jobs j
         WHERE j.state IN ('available', 'retryable')
-          AND j.queue = ANY (fetch_jobs.queues)
+          AND j.queue = fetch_jobs.queue
           AND j.run_at <= now()
           -- a limited key only if we hold its row and it has a free slot
           AND (j.limit_key IS NULL
@@ -472,11 +490,11 @@ RETURNING j.id
 """#
 
     /// sql/queue/queries/fetch_jobs.sql:
-    /// available/retryable → running: claim up to $3 runnable jobs of queues $2 for worker $1,
+    /// available/retryable → running: claim up to $3 runnable jobs of queue $2 for worker $1,
     /// with a lease of $4 seconds. The logic lives in ledgersync.fetch_jobs (003_fetch.sql).
     static let fetchJobs = #"""
 SELECT id, kind, queue, priority, attempt, max_attempts, args, serial_key, limit_key, created_at
-FROM ledgersync.fetch_jobs($1::text, $2::text[], $3::integer, $4::double precision)
+FROM ledgersync.fetch_jobs($1::text, $2::text, $3::integer, $4::double precision)
 """#
 
     /// sql/queue/queries/job_stats.sql:
@@ -603,6 +621,8 @@ RETURNING j.id
     /// running → retryable (or failed when no attempts are left), for up to $1 jobs whose
     /// lease ran out: their worker was killed, lost its machine, or lost the database for
     /// longer than the lease. The attempt counts, and the history records it as lost.
+    /// It waits before running again (1 s, doubling, up to 10 min, jittered): a job that
+    /// kills its worker must not take down the next one at once, and again, and again.
     /// FOR UPDATE re-checks each row after locking it, so a job that completed a moment ago
     /// is not dragged back.
     static let rescueExpiredLeases = #"""
@@ -618,7 +638,7 @@ WITH expired AS (
 UPDATE ledgersync.jobs AS j
 SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'failed' ELSE 'retryable' END::ledgersync.job_state,
     finalized_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
-    run_at = now(),
+    run_at = now() + make_interval(secs => least(600, power(2, least(j.attempt, 20) - 1)) * (0.75 + 0.25 * random())),
     errors = j.errors || jsonb_build_array(jsonb_build_object(
         'at', now(),
         'attempt', j.attempt,

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 import Postgres
@@ -38,8 +39,15 @@ public final class WorkerPool: Service, Sendable {
         static let flushed = WakeReasons(rawValue: 8)
     }
 
+    /// A run is (job id, attempt): after a rescue this very worker may fetch the same job
+    /// again while its stale run still winds down, and the two must not be confused.
+    struct RunKey: Hashable {
+        let id: Int64
+        let attempt: Int
+    }
+
     struct State {
-        var running: [Int64: RunningJob] = [:]
+        var running: [RunKey: RunningJob] = [:]
         var reasons: WakeReasons = []
         var stopping = false
         /// The last fetch filled every free slot, so more jobs are probably waiting.
@@ -47,7 +55,6 @@ public final class WorkerPool: Service, Sendable {
     }
 
     struct RunningJob {
-        let attempt: Int
         let task: Task<Void, Never>
     }
 
@@ -134,24 +141,29 @@ public final class WorkerPool: Service, Sendable {
         }
     }
 
+    /// Claims up to `limit` jobs, asking each queue in turn for the slots still free.
     private func fetch(limit: Int) async throws -> [Job] {
         try await pool.withConnection { connection in
-            try await connection.query(
-                QueueSQL.fetchJobs, [options.workerID, options.queues, limit, options.lease.seconds], prepare: true
-            ).rows.map(Job.init(row:))
+            var jobs: [Job] = []
+            for queue in options.queues where jobs.count < limit {
+                jobs += try await connection.query(
+                    QueueSQL.fetchJobs, [options.workerID, queue, limit - jobs.count, options.lease.seconds], prepare: true
+                ).rows.map(Job.init(row:))
+            }
+            return jobs
         }
     }
 
     // MARK: - 2. Run
 
     private func start(_ job: Job) {
+        let key = RunKey(id: job.id, attempt: job.attempt)
         state.withLock { state in
-            state.running[job.id] = RunningJob(
-                attempt: job.attempt,
+            state.running[key] = RunningJob(
                 task: Task {
                     let outcome = await self.executor.execute(job)
                     self.completer.add(job: job, outcome: outcome)
-                    self.state.withLock { _ = $0.running.removeValue(forKey: job.id) }
+                    self.state.withLock { _ = $0.running.removeValue(forKey: key) }
                     self.wake(.slotFreed)
                 })
         }
@@ -160,7 +172,7 @@ public final class WorkerPool: Service, Sendable {
     // MARK: - Wake-ups
 
     func wake(_ reason: WakeReasons) {
-        state.withLock { $0.reasons.insert(reason) }
+        state.withLock { _ = $0.reasons.insert(reason) }
         wakeupContinuation.yield()
     }
 
@@ -187,7 +199,7 @@ public final class WorkerPool: Service, Sendable {
         let interval = options.lease / 3
         while !Task.isCancelled {
             do { try await Task.sleep(for: interval) } catch { return }
-            let ids = state.withLock { Array($0.running.keys) }
+            let ids = state.withLock { $0.running.keys.map(\.id) }
             guard !ids.isEmpty else { continue }
             do {
                 try await pool.query(QueueSQL.extendLeases, [options.workerID, ids, options.lease.seconds], prepare: true)
@@ -225,21 +237,21 @@ public final class WorkerPool: Service, Sendable {
     private func finishRunningJobs() async {
         let deadline = ContinuousClock.now + options.gracePeriod
         while ContinuousClock.now < deadline, state.withLock({ !$0.running.isEmpty }) {
-            try? await Task.sleep(for: .milliseconds(20))
+            await pause(.milliseconds(20))
         }
         let leftovers = state.withLock { $0.running }
         guard !leftovers.isEmpty else { return }
         logger.warning("grace period over: handing running jobs back to the queue", metadata: ["jobs": "\(leftovers.count)"])
         for job in leftovers.values { job.task.cancel() }
-        let ids = Array(leftovers.keys)
-        let attempts = ids.map { leftovers[$0]!.attempt }
+        let ids = leftovers.keys.map(\.id)
+        let attempts = leftovers.keys.map(\.attempt)
         for attempt in 1...5 {
             do {
                 try await pool.query(QueueSQL.releaseJobs, [ids, attempts])
                 return
             } catch {
                 logger.error("could not hand jobs back; their leases will run out instead", metadata: ["error": "\(error)", "try": "\(attempt)"])
-                try? await Task.sleep(for: .milliseconds(200))
+                await pause(.milliseconds(200))
             }
         }
     }
@@ -248,6 +260,16 @@ public final class WorkerPool: Service, Sendable {
         let kinds = registry.kinds
         let attempts = kinds.map { registry.entry(for: $0)!.options.maxAttempts }
         try await pool.query(QueueSQL.registerKinds, [kinds, attempts])
+    }
+}
+
+/// Sleeps even in a cancelled task. Shutdown must wait for running jobs and the last
+/// flush whether it came from a signal or from cancellation; `Task.sleep` would return at
+/// once when cancelled and turn these waits into busy loops.
+func pause(_ duration: Duration) async {
+    let nanoseconds = UInt64(max(0, duration.seconds) * 1e9)
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) { continuation.resume() }
     }
 }
 
