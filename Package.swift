@@ -60,11 +60,15 @@ let package = Package(
         ),
         .testTarget(
             name: "PostgresTests",
-            dependencies: ["Postgres", "JobQueueTesting"]
+            dependencies: ["Postgres", "JobQueueTesting", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "JobQueueTests",
-            dependencies: ["JobQueue", "JobQueueTesting", "Postgres"]
+            dependencies: [
+                "JobQueue", "JobQueueTesting", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

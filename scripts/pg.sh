@@ -4,6 +4,7 @@
 #   scripts/pg.sh start DIR PORT   initdb into DIR (wiped first), start on 127.0.0.1:PORT,
 #                                  print the superuser's DATABASE_URL on stdout
 #   scripts/pg.sh stop DIR         stop it (fast shutdown) and leave DIR for inspection
+#   scripts/pg.sh restart DIR      restart it (fast shutdown): every connection is dropped
 #
 # Same settings as the peer benchmark's pg-up.sh: fsync and synchronous_commit on
 # (the defaults, stated), shared_buffers 256MB, trust auth on loopback only.
@@ -14,6 +15,16 @@ PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n
 [ -x "$PGBIN/initdb" ] || { echo "pg.sh: no PostgreSQL server found (install the postgresql package)" >&2; exit 1; }
 
 if [ "$(id -u)" = 0 ]; then RUN=(runuser -u postgres --); else RUN=(); fi
+
+# The server outlives this script; it must not keep the caller's descriptors (a pipe a
+# test harness reads to its end, a process monitor's socket) open for its whole life.
+close_inherited_fds() {
+    local fd
+    for fd in /proc/$$/fd/*; do
+        fd=${fd##*/}
+        [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
+    done
+}
 
 cmd=${1:-}; dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: pg.sh start DIR PORT | pg.sh stop DIR" >&2; exit 64; }
@@ -39,9 +50,15 @@ max_connections = 300
 logging_collector = off
 log_min_messages = warning
 CONF
-    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    close_inherited_fds
+    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start </dev/null >/dev/null \
         || { cat "$dir/server.log" >&2; exit 1; }
     echo "postgresql://postgres@127.0.0.1:$port/postgres"
+    ;;
+restart)
+    close_inherited_fds
+    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -m fast -w -t 60 restart </dev/null >/dev/null \
+        || { cat "$dir/server.log" >&2; exit 1; }
     ;;
 stop)
     if [ -f "$dir/postmaster.pid" ]; then
@@ -49,5 +66,5 @@ stop)
     fi
     ;;
 *)
-    echo "usage: pg.sh start DIR PORT | pg.sh stop DIR" >&2; exit 64 ;;
+    echo "usage: pg.sh start DIR PORT | pg.sh restart DIR | pg.sh stop DIR" >&2; exit 64 ;;
 esac

@@ -46,7 +46,7 @@ public struct TestDatabase: Sendable {
     }
 
     /// `postgresql://u@h:p/db?x` with `db` replaced.
-    static func replacingDatabase(in url: String, with name: String) -> String {
+    public static func replacingDatabase(in url: String, with name: String) -> String {
         guard let schemeEnd = url.range(of: "://") else { return url }
         let rest = url[schemeEnd.upperBound...]
         let query = rest.firstIndex(of: "?").map { String(rest[$0...]) } ?? ""

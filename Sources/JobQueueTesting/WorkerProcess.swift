@@ -17,7 +17,7 @@ public final class LedgersyncProcess: @unchecked Sendable {
         for (key, value) in environment { env[key] = value }
         process.environment = env
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("ledgersync-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         process.standardError = log
         process.standardOutput = log

@@ -82,6 +82,11 @@ public final class Connection: @unchecked Sendable {
     @discardableResult
     public func query(_ sql: String, _ binds: [any PostgresEncodable] = [], prepare: Bool = false) async throws -> QueryResult {
         let texts = binds.map { $0.postgresText }
+        // C strings end at NUL, and PostgreSQL text cannot hold one anyway: refuse rather
+        // than silently send a shortened value.
+        if let index = texts.firstIndex(where: { $0?.utf8.contains(0) == true }) {
+            throw PostgresError(.usage, "parameter $\(index + 1) contains a NUL character, which PostgreSQL text cannot hold")
+        }
         return try await Self.run(on: queue) { [self] in
             let handle = try liveHandle()
             let result: OpaquePointer?

@@ -18,11 +18,13 @@ public final class Listener: Sendable {
     }
 
     public let events: AsyncStream<Event>
-    private let continuation: AsyncStream<Event>.Continuation
-    private let stopped = Atomic<Bool>(false)
-    private let url: String
-    private let channels: [String]
-    private let logger: Logger
+    private let stopped = StopFlag()
+
+    /// Shared with the reader thread, which must not hold the listener itself: dropping
+    /// the last reference to the listener is what stops the thread.
+    private final class StopFlag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
 
     /// Starts listening on `channels` (plain identifiers). Returns once the first LISTEN
     /// is in force, or throws if the first connection fails.
@@ -30,26 +32,30 @@ public final class Listener: Sendable {
         for channel in channels where !Self.isIdentifier(channel) {
             throw PostgresError(.usage, "not a valid channel name: '\(channel)'")
         }
-        self.url = url
-        self.channels = channels
-        self.logger = logger
-        (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(1024))
+        let (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(1024))
+        self.events = events
         let first = UnsafeHandle(pointer: try Self.open(url: url, channels: channels))
-        let thread = Thread { [self] in self.readLoop(first.pointer) }
+        let stopped = self.stopped
+        let thread = Thread {
+            Self.readLoop(first.pointer, stopped: stopped, url: url, channels: channels, logger: logger, continuation: continuation)
+        }
         thread.name = "ledgersync-listener"
         thread.start()
     }
 
     /// Stops the reader thread and finishes `events`.
     public func stop() {
-        stopped.store(true, ordering: .relaxed)
+        stopped.value.store(true, ordering: .relaxed)
     }
 
-    deinit { stopped.store(true, ordering: .relaxed) }
+    deinit { stopped.value.store(true, ordering: .relaxed) }
 
+    /// `[a-z_][a-z0-9_]*`, at most 63 bytes: a name that means the same quoted or not, so
+    /// `NOTIFY name` (which folds to lower case) and `pg_notify('name', …)` both reach us.
     static func isIdentifier(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, first == "_" || first.properties.isAlphabetic else { return false }
-        return name.unicodeScalars.allSatisfy { $0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0) }
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first, bytes.count <= 63, first == 95 || (97...122).contains(first) else { return false }
+        return bytes.allSatisfy { $0 == 95 || (97...122).contains($0) || (48...57).contains($0) }
     }
 
     private static func open(url: String, channels: [String]) throws -> OpaquePointer {
@@ -63,6 +69,8 @@ public final class Listener: Sendable {
             PQfinish(handle)
             throw PostgresError(.connectionFailed, "cannot connect to PostgreSQL: \(message)")
         }
+        // The server's FATAL on a terminated backend is handled below, not printed.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
         let sql = channels.map { "LISTEN \"\($0)\";" }.joined()
         let result = PQexec(handle, sql)
         defer { PQclear(result) }
@@ -74,17 +82,24 @@ public final class Listener: Sendable {
         return handle
     }
 
-    private func readLoop(_ first: OpaquePointer) {
+    private static func readLoop(
+        _ first: OpaquePointer, stopped: StopFlag, url: String, channels: [String], logger: Logger,
+        continuation: AsyncStream<Event>.Continuation
+    ) {
         var handle: OpaquePointer? = first
         var retryDelay = 0.1
-        while !stopped.load(ordering: .relaxed) {
+        // A notification read together with the LISTEN reply already sits in libpq's buffer.
+        deliver(from: first, to: continuation)
+        while !stopped.value.load(ordering: .relaxed) {
             guard let live = handle else {
                 Thread.sleep(forTimeInterval: retryDelay)
                 do {
-                    handle = try Self.open(url: url, channels: channels)
+                    let reopened = try Self.open(url: url, channels: channels)
+                    handle = reopened
                     retryDelay = 0.1
                     logger.info("listener reconnected", metadata: ["channels": "\(channels)"])
                     continuation.yield(.reconnected)
+                    deliver(from: reopened, to: continuation)
                 } catch {
                     retryDelay = min(retryDelay * 2, 5)
                     logger.warning("listener cannot reconnect yet", metadata: ["error": "\(error)"])
@@ -101,12 +116,7 @@ public final class Listener: Sendable {
                     handle = drop(live)
                     continue
                 }
-                while let notify = PQnotifies(live) {
-                    let channel = String(cString: notify.pointee.relname)
-                    let payload = String(cString: notify.pointee.extra)
-                    PQfreemem(notify)
-                    continuation.yield(.notification(channel: channel, payload: payload))
-                }
+                deliver(from: live, to: continuation)
             }
             if PQstatus(live) != CONNECTION_OK { handle = drop(live) }
         }
@@ -114,7 +124,16 @@ public final class Listener: Sendable {
         continuation.finish()
     }
 
-    private func drop(_ handle: OpaquePointer) -> OpaquePointer? {
+    private static func deliver(from handle: OpaquePointer, to continuation: AsyncStream<Event>.Continuation) {
+        while let notify = PQnotifies(handle) {
+            let channel = String(cString: notify.pointee.relname)
+            let payload = String(cString: notify.pointee.extra)
+            PQfreemem(notify)
+            continuation.yield(.notification(channel: channel, payload: payload))
+        }
+    }
+
+    private static func drop(_ handle: OpaquePointer) -> OpaquePointer? {
         PQfinish(handle)
         return nil
     }

@@ -8,11 +8,9 @@ struct Ledgersync: AsyncParsableCommand {
         commandName: "ledgersync",
         abstract: "A PostgreSQL-backed job queue and worker pool that keeps accounting systems in step with billing.",
         discussion: """
-            Every command that talks to the database reads DATABASE_URL (a libpq URI such as
-            postgresql://user@localhost:5432/billing), or takes --database-url.
+            Every command that talks to the database reads DATABASE_URL (a libpq URI such as postgresql://user@localhost:5432/billing), or takes --database-url.
 
-            Exit codes: 0 done, 1 failed, 2 not found, 64 bad arguments,
-            69 database unreachable, 78 configuration problem (no DATABASE_URL, schema not migrated).
+            Exit codes: 0 done, 1 failed, 2 not found, 64 bad arguments, 69 database unreachable, 78 configuration problem (no DATABASE_URL, schema not migrated).
             """,
         subcommands: [Migrate.self, Worker.self, Enqueue.self, Jobs.self, Limits.self]
     )

@@ -65,7 +65,9 @@ CREATE TABLE ledgersync.jobs (
     CONSTRAINT lease_iff_running
         CHECK ((state = 'running') = (locked_by IS NOT NULL AND lease_expires_at IS NOT NULL))
 )
--- Room on each page for the new row version of a state change.
+-- Free space on each page lets the new row version of a state change land on the same
+-- page. (Such updates are never HOT: state is in every partial index's predicate.)
+-- Vacuum early and without pauses: a queue table churns all day.
 WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_cost_delay = 0);
 
 -- Fetch: the runnable jobs of a queue in the order they must run. Partial, so finished

@@ -109,7 +109,17 @@ BEGIN
                                        OR (job ->> 'priority') !~ '^[0-9]$') THEN 'priority must be an integer from 0 to 9'
             WHEN job ? 'max_attempts' AND (jsonb_typeof(job -> 'max_attempts') <> 'number'
                                            OR (job ->> 'max_attempts') !~ '^[1-9][0-9]{0,8}$') THEN 'max_attempts must be a positive integer'
-            WHEN job ? 'run_at' AND jsonb_typeof(job -> 'run_at') <> 'string' THEN 'run_at must be a timestamp string'
+            WHEN job ? 'run_at' AND (jsonb_typeof(job -> 'run_at') <> 'string' OR (job ->> 'run_at') !~
+                 '^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$')
+                THEN 'run_at must be an ISO 8601 timestamp string, e.g. "2026-11-21T12:00:00Z"'
+            WHEN job ? 'queue' AND (jsonb_typeof(job -> 'queue') <> 'string' OR job ->> 'queue' = '')
+                THEN 'queue must be a non-empty string'
+            WHEN EXISTS (SELECT 1 FROM unnest(ARRAY['unique_key', 'serial_key', 'limit_key']) AS key
+                         WHERE job ? key AND jsonb_typeof(job -> key) NOT IN ('string', 'null'))
+                THEN (SELECT key || ' must be a string'
+                      FROM unnest(ARRAY['unique_key', 'serial_key', 'limit_key']) AS key
+                      WHERE job ? key AND jsonb_typeof(job -> key) NOT IN ('string', 'null')
+                      LIMIT 1)
         END AS reason
     ) AS check_one
     WHERE reason IS NOT NULL

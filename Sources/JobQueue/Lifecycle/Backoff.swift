@@ -22,7 +22,7 @@ public struct Backoff: Sendable, Equatable {
 
     /// The capped delay before jitter, after attempt `attempt` (1-based) failed.
     public func ceiling(afterAttempt attempt: Int) -> Double {
-        let exponent = Double(max(0, min(attempt - 1, 62)))
+        let exponent = Double(attempt <= 1 ? 0 : min(attempt - 1, 62))
         return min(cap, base * pow2(exponent))
     }
 

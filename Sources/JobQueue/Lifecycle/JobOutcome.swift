@@ -78,9 +78,8 @@ public enum JobOutcome: Sendable, Equatable {
 
     /// An error's message in one line, however the error describes itself.
     static func message(of error: any Error) -> String {
-        let text = String(describing: error)
-        let lines = text.split(whereSeparator: \.isNewline)
-        return lines.count > 1 ? lines.joined(separator: " ") : text
+        String(describing: error).split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
     }
 }
 

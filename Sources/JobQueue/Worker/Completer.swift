@@ -67,7 +67,7 @@ final class Completer: Sendable {
         signalContinuation.yield()
         // Wait for the last flush, so the process exits only after its results are stored.
         while pending.withLock({ !$0.isEmpty }) {
-            try? await Task.sleep(for: .milliseconds(10))
+            await pause(.milliseconds(10))
         }
         signalContinuation.finish()
     }
@@ -115,7 +115,7 @@ final class Completer: Sendable {
                 // Statements are idempotent (guarded by attempt and state), so writing the
                 // whole batch again after a partial failure is safe.
                 logger.error("could not store job results; retrying", metadata: ["error": "\(error)", "jobs": "\(batch.completed.count + batch.retried.count + batch.failed.count + batch.snoozed.count)"])
-                try? await Task.sleep(for: delay)
+                await pause(delay)
                 delay = min(delay * 2, .seconds(5))
             }
         }

@@ -39,8 +39,17 @@ enum Schema {
 }
 
 /// A duration on the command line: `30s`, `500ms`, `2m`, `1h`, `7d`, or plain seconds.
-struct DurationArgument: ExpressibleByArgument, Sendable {
+struct DurationArgument: ExpressibleByArgument, CustomStringConvertible, Sendable {
     let duration: Duration
+
+    /// How --help shows a default: `30s`, `500ms`.
+    var description: String {
+        let milliseconds = Int64((duration.seconds * 1000).rounded())
+        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where milliseconds >= size && milliseconds % size == 0 {
+            return "\(milliseconds / size)\(unit)"
+        }
+        return "\(milliseconds)ms"
+    }
 
     init(_ duration: Duration) { self.duration = duration }
 

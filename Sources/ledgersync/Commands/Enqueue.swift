@@ -72,20 +72,31 @@ struct Limits: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List limit keys with their limit and running jobs.")
         @OptionGroup var database: DatabaseOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        struct Limit: Encodable {
+            let limitKey: String
+            let maxRunning: Int
+            let running: Int
+        }
 
         func run() async throws {
             let pool = try await database.openPool(maxConnections: 1)
-            let rows = try await pool.query(
+            let limits = try await pool.query(
                 """
                 SELECT l.limit_key, l.max_running,
                        (SELECT count(*) FROM ledgersync.jobs j WHERE j.limit_key = l.limit_key AND j.state = 'running') AS running
                 FROM ledgersync.concurrency_limits l ORDER BY l.limit_key
                 """
-            ).rows
-            for row in rows {
-                print("\(try row.decode("limit_key", as: String.self))\tlimit \(try row.decode("max_running", as: Int.self))\trunning \(try row.decode("running", as: Int.self))")
+            ).rows.map { row in
+                Limit(limitKey: try row.decode("limit_key"), maxRunning: try row.decode("max_running"), running: try row.decode("running"))
             }
             await pool.close()
+            if json { return try printJSON(limits) }
+            guard !limits.isEmpty else { return print("no concurrency limits set") }
+            var table = [["LIMIT KEY", "LIMIT", "RUNNING"]]
+            for limit in limits { table.append([limit.limitKey, "\(limit.maxRunning)", "\(limit.running)"]) }
+            printTable(table)
         }
     }
 }

@@ -9,9 +9,7 @@ struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a worker process: take jobs from the queues and run them until SIGTERM/SIGINT.",
         discussion: """
-            Run as many as you need, on as many machines as you need, against one database.
-            On SIGTERM or SIGINT the worker stops taking jobs, lets running ones finish within
-            --grace-period, hands the rest back to the queue, and exits 0.
+            Run as many as you need, on as many machines as you need, against one database. On SIGTERM or SIGINT the worker stops taking jobs, lets running ones finish within --grace-period, hands the rest back to the queue, and exits 0.
             """)
 
     @OptionGroup var database: DatabaseOptions
