@@ -13,7 +13,7 @@ struct QueueSQLTests {
     func fetch(_ db: TestDatabase, worker: String = "test-worker", limit: Int = 10, lease: Double = 30) async throws -> [Row] {
         try await db.pool.query(
             "SELECT id, kind, attempt, serial_key, limit_key FROM ledgersync.fetch_jobs($1, $2, $3, $4)",
-            [worker, ["default"], limit, lease]
+            [worker, "default", limit, lease]
         ).rows
     }
 
@@ -75,7 +75,7 @@ struct QueueSQLTests {
                 }
             }
             #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs") == 0)
-            try await db.pool.withTransaction { connection in
+            _ = try await db.pool.withTransaction { connection in
                 try await db.queue.enqueue(EnqueueRequest(kind: "invoice.push"), on: connection)
             }
             #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs") == 1)
@@ -117,6 +117,9 @@ struct QueueSQLTests {
             (#"SELECT ledgersync.enqueue_many('[{"kind": "a", "args": [1]}]')"#, "jobs[0]: args must be a JSON object"),
             (#"SELECT ledgersync.enqueue_many('[{"kind": "a", "priority": "high"}]')"#, "jobs[0]: priority must be an integer from 0 to 9"),
             (#"SELECT ledgersync.enqueue_many('[{"kind": "a", "max_attempts": -1}]')"#, "jobs[0]: max_attempts must be a positive integer"),
+            (#"SELECT ledgersync.enqueue_many('[{"kind": "a", "run_at": "tomorrow"}]')"#, "jobs[0]: run_at must be an ISO 8601 timestamp string"),
+            (#"SELECT ledgersync.enqueue_many('[{"kind": "a", "queue": ""}]')"#, "jobs[0]: queue must be a non-empty string"),
+            (#"SELECT ledgersync.enqueue_many('[{"kind": "a", "serial_key": 42}]')"#, "jobs[0]: serial_key must be a string"),
         ])
     func badSQLInput(sql: String, message: String) async throws {
         try await withTestDatabase { db in
@@ -151,7 +154,7 @@ struct QueueSQLTests {
             _ = try await db.queue.enqueue(EnqueueRequest(kind: "k", queue: "elsewhere"))
             let rows = try await db.pool.query(
                 """
-                WITH f AS (SELECT * FROM ledgersync.fetch_jobs('w', '{default}', 10, 30))
+                WITH f AS (SELECT * FROM ledgersync.fetch_jobs('w', 'default', 10, 30))
                 SELECT id FROM f ORDER BY priority, run_at, id
                 """
             ).rows.map { try $0.decode("id", as: Int64.self) }
@@ -214,7 +217,12 @@ struct QueueSQLTests {
             try await Task.sleep(for: .milliseconds(100))
             let rescued = try await db.pool.query(QueueSQLText.rescue, [100]).rows
             #expect(rescued.count == 1)
-            _ = try await fetch(db, worker: "b")
+            // A rescued job waits a little (its run may have crashed the worker) ...
+            #expect(try await fetch(db, worker: "b").isEmpty)
+            #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE run_at > now() + interval '0.7 seconds'") == 1)
+            // ... and then runs again elsewhere.
+            try await db.pool.query("UPDATE ledgersync.jobs SET run_at = now()")
+            #expect(try await fetch(db, worker: "b").count == 1)
             // Worker a comes back from the dead and reports attempt 1 as done.
             let stale = try await db.pool.query(QueueSQLText.complete, [[id], [1]])
             #expect(stale.affectedRows == 0)

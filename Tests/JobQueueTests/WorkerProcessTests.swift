@@ -252,4 +252,58 @@ struct WorkerProcessTests {
             #expect(badValueJob.errors.first?.message.contains("sleep_ms must be from 0 to 60000, got -5") == true)
         }
     }
+
+    @Test("a worker rides out a PostgreSQL restart and carries on with new jobs")
+    func survivesServerRestart() async throws {
+        // A cluster of its own: restarting the shared one would break tests running beside this one.
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/pg.sh").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ledgersync-restart-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+        let dataDirectory = directory.appendingPathComponent("data").path
+        // Output goes to a file, not a pipe: the server pg.sh starts inherits descriptors,
+        // and a pipe it holds would never reach end-of-file.
+        func pg(_ arguments: [String]) throws -> String {
+            let output = directory.appendingPathComponent("pg.out")
+            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = [script] + arguments
+            process.standardOutput = try FileHandle(forWritingTo: output)
+            try process.run()
+            process.waitUntilExit()
+            return try String(contentsOf: output, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let url = try pg(["start", dataDirectory, "\(Int.random(in: 59_000...59_999))"])
+        defer {
+            _ = try? pg(["stop", dataDirectory])
+            try? FileManager.default.removeItem(at: directory)
+        }
+        #expect(try await LedgersyncProcess.run(["migrate"], databaseURL: url).status == 0)
+        let pool = ConnectionPool(url: url, maxConnections: 2)
+        let queue = JobQueue(pool: pool)
+        let worker = try LedgersyncProcess(["worker", "--diagnostic-kinds", "--poll-interval", "200ms"], databaseURL: url)
+
+        let before = try await queue.enqueue(EnqueueRequest(kind: "diag.record"))
+        #expect(try await eventually { try await queue.job(id: before)?.state == .completed })
+
+        _ = try pg(["restart", dataDirectory])
+        // Our own pool heals too: its first borrow after the restart may meet a dead connection.
+        let after = try #require(try await retrying { try await queue.enqueue(EnqueueRequest(kind: "diag.record")) })
+        let done = await eventually(timeout: .seconds(30)) { (try? await queue.job(id: after))?.state == .completed }
+        #expect(done, "worker log:\n\(worker.output.suffix(3000))")
+        #expect(worker.process.isRunning)
+        await stopWorkers([worker])
+        await pool.close()
+    }
+
+    /// `body`'s value, retrying while the database is coming back.
+    func retrying<T>(_ body: () async throws -> T) async throws -> T? {
+        for _ in 0..<50 {
+            if let value = try? await body() { return value }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
 }

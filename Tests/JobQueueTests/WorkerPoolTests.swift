@@ -1,0 +1,153 @@
+import Foundation
+import JobQueueTesting
+import Logging
+import Postgres
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@testable import JobQueue
+
+/// The worker engine in-process, with handlers written for each rule: per-kind timeouts
+/// (also for a handler that ignores cancellation), snooze, a provider's retry-after, and
+/// shutdown that stores every result.
+@Suite(.timeLimit(.minutes(2)))
+struct WorkerPoolTests {
+    /// Counts runs per job across handler calls.
+    final class Runs: Sendable {
+        private let counts = Mutex<[Int64: Int]>([:])
+        func next(_ id: Int64) -> Int { counts.withLock { $0[id, default: 0] += 1; return $0[id]! } }
+        var total: Int { counts.withLock { $0.values.reduce(0, +) } }
+    }
+
+    struct Stubborn: JobHandler {
+        struct Args: Codable, Sendable {}
+        static let kind = "test.stubborn"
+        var options: JobKindOptions { JobKindOptions(maxAttempts: 2, timeout: .milliseconds(200), backoff: Backoff(base: 0.05, cap: 0.05)) }
+        func run(_ args: Args, context: JobContext) async throws {
+            await pause(.seconds(3))  // ignores cancellation, like a call stuck in C code
+        }
+    }
+
+    struct Snoozer: JobHandler {
+        struct Args: Codable, Sendable {}
+        static let kind = "test.snoozer"
+        let runs: Runs
+        func run(_ args: Args, context: JobContext) async throws {
+            if runs.next(context.job.id) <= 2 { throw JobError.snooze(.milliseconds(100), reason: "not yet") }
+        }
+    }
+
+    struct RateLimited: JobHandler {
+        struct Args: Codable, Sendable {}
+        static let kind = "test.rate_limited"
+        let runs: Runs
+        func run(_ args: Args, context: JobContext) async throws {
+            if runs.next(context.job.id) == 1 {
+                throw JobError(action: .retryAfter(.milliseconds(300)), errorClass: "rate_limited", message: "429 from provider", code: "429")
+            }
+        }
+    }
+
+    struct Quick: JobHandler {
+        struct Args: Codable, Sendable { let n: Int }
+        static let kind = "test.quick"
+        let runs: Runs
+        func run(_ args: Args, context: JobContext) async throws { _ = runs.next(context.job.id) }
+    }
+
+    func withWorker(
+        _ db: TestDatabase, registry: JobRegistry, concurrency: Int = 8, _ body: () async throws -> Void
+    ) async throws {
+        let logger = Logger(label: "test.worker")
+        let worker = WorkerPool(
+            pool: db.pool, registry: registry,
+            options: WorkerOptions(concurrency: concurrency, pollInterval: .milliseconds(50), lease: .seconds(5)), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [worker], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            do {
+                try await body()
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test("a run past its kind's timeout is abandoned and retried, even if the handler ignores cancellation")
+    func timeoutAbandonsStuckRuns() async throws {
+        try await withTestDatabase { db in
+            var registry = JobRegistry()
+            registry.register(Stubborn())
+            let id = try await db.queue.enqueue(EnqueueRequest(kind: Stubborn.kind, maxAttempts: 2))
+            let started = ContinuousClock.now
+            try await withWorker(db, registry: registry) {
+                let done = try await eventually(timeout: .seconds(10)) { try await db.queue.job(id: id)?.state == .failed }
+                #expect(done)
+            }
+            // Two attempts of a handler that would take 3 s each, given up at 0.2 s each.
+            #expect(ContinuousClock.now - started < .seconds(3))
+            let job = try #require(try await db.queue.job(id: id))
+            #expect(job.errors.map(\.class) == ["timeout", "timeout"])
+            #expect(job.errors.first?.message.contains("timeout of 0.2 seconds") == true, "\(job.errors)")
+        }
+    }
+
+    @Test("snooze runs the job again later without using attempts")
+    func snoozeGivesTheAttemptBack() async throws {
+        try await withTestDatabase { db in
+            let runs = Runs()
+            var registry = JobRegistry()
+            registry.register(Snoozer(runs: runs))
+            let id = try await db.queue.enqueue(EnqueueRequest(kind: Snoozer.kind, maxAttempts: 1))
+            try await withWorker(db, registry: registry) {
+                let done = try await eventually(timeout: .seconds(10)) { try await db.queue.job(id: id)?.state == .completed }
+                #expect(done)
+            }
+            let job = try #require(try await db.queue.job(id: id))
+            #expect(runs.total == 3)
+            #expect(job.attempt == 1, "two snoozes, one counted attempt")
+            #expect(job.errors.isEmpty)
+        }
+    }
+
+    @Test("a provider's retry-after is used instead of the backoff")
+    func retryAfterHint() async throws {
+        try await withTestDatabase { db in
+            let runs = Runs()
+            var registry = JobRegistry()
+            registry.register(RateLimited(runs: runs))
+            let id = try await db.queue.enqueue(EnqueueRequest(kind: RateLimited.kind))
+            try await withWorker(db, registry: registry) {
+                let done = try await eventually(timeout: .seconds(10)) { try await db.queue.job(id: id)?.state == .completed }
+                #expect(done)
+            }
+            let job = try #require(try await db.queue.job(id: id))
+            #expect(job.attempt == 2)
+            #expect(job.errors.count == 1)
+            #expect(job.errors.first?.retryIn == 0.3)
+            #expect(job.errors.first?.code == "429")
+        }
+    }
+
+    @Test("graceful shutdown stores the result of every job that ran")
+    func shutdownFlushesResults() async throws {
+        try await withTestDatabase { db in
+            let runs = Runs()
+            var registry = JobRegistry()
+            registry.register(Quick(runs: runs))
+            try await db.queue.enqueueMany((0..<2_000).map { try EnqueueRequest(Quick.self, args: .init(n: $0)) })
+            try await withWorker(db, registry: registry, concurrency: 50) {
+                let done = await eventually { runs.total >= 500 }
+                #expect(done)
+            }
+            // Whatever ran is stored as completed, and nothing is left running.
+            let completed = try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'completed'")
+            #expect(completed == runs.total)
+            #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'running'") == 0)
+        }
+    }
+}
