@@ -1,0 +1,51 @@
+# Developer commands. `make help` lists them; each target's `##` comment is its help.
+#
+#   SWIFT_FLAGS   extra flags for swift build, e.g. SWIFT_FLAGS="--scratch-path /tmp/b" or "-c release"
+#   DEV_PG_DIR    where db/up keeps its cluster (default /tmp/ledgersync-dev-$USER)
+#   DEV_PG_PORT   its port (default 54329)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SWIFT_FLAGS ?=
+DEV_PG_DIR ?= /tmp/ledgersync-dev-$(shell id -un)
+DEV_PG_PORT ?= 54329
+
+.PHONY: help build test demo generate verify db/up db/down clean
+
+help: ## list the targets
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_\/-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+build: ## build the package (swift build $(SWIFT_FLAGS))
+	swift build $(SWIFT_FLAGS)
+
+test: ## run every test against a throwaway PostgreSQL (scripts/test.sh)
+	scripts/test.sh
+
+demo: ## run the main job: the queue demo (scripts/demo.sh)
+	LEDGERSYNC_BUILD_FLAGS="$(SWIFT_FLAGS)" scripts/demo.sh
+
+generate: ## embed sql/ into Sources/*/Generated/*SQL.swift (after editing sql/)
+	python3 scripts/embed-sql.py
+
+verify: ## fail if the generated SQL is stale (scripts/test.sh and CI run this too)
+	python3 scripts/embed-sql.py --check
+
+db/up: ## start the dev cluster if it is not running (a fresh one: data is throwaway); print DATABASE_URL
+	@if [ -f "$(DEV_PG_DIR)/data/postmaster.pid" ]; then \
+	    echo "dev cluster already running in $(DEV_PG_DIR)/data" >&2; \
+	    echo "export DATABASE_URL=postgresql://postgres@127.0.0.1:$(DEV_PG_PORT)/postgres"; \
+	else \
+	    mkdir -p "$(DEV_PG_DIR)" && chmod 755 "$(DEV_PG_DIR)" && \
+	    url=$$(scripts/pg.sh start "$(DEV_PG_DIR)/data" "$(DEV_PG_PORT)") && \
+	    echo "dev cluster started in $(DEV_PG_DIR)/data; eval \"\$$(make -s db/up)\" sets it in your shell" >&2 && \
+	    echo "export DATABASE_URL=$$url"; \
+	fi
+
+db/down: ## stop the dev cluster (its data stays until the next db/up or clean)
+	@scripts/pg.sh stop "$(DEV_PG_DIR)/data"
+
+clean: ## remove build products (swift package clean) and the dev cluster
+	swift package $(SWIFT_FLAGS) clean
+	@scripts/pg.sh stop "$(DEV_PG_DIR)/data"
+	rm -rf "$(DEV_PG_DIR)"
