@@ -83,9 +83,13 @@ CREATE INDEX jobs_serial ON ledgersync.jobs (serial_key, id)
 CREATE INDEX jobs_limit ON ledgersync.jobs (limit_key, state)
     WHERE limit_key IS NOT NULL AND state IN ('available', 'running', 'retryable');
 
--- Rescue: running jobs by lease deadline.
+-- Rescue: running jobs by lease deadline. Only running jobs have a lease (CHECK
+-- lease_iff_running), but the predicate is deliberately not `state = 'running'`: the
+-- planner would then drive every result statement (`… AND state = 'running'`) from this
+-- index, trusting statistics taken when few jobs ran, and join it row by row against the
+-- batch (seen: 7 s for 3,000 results). Without it, they go through the primary key.
 CREATE INDEX jobs_lease ON ledgersync.jobs (lease_expires_at)
-    WHERE state = 'running';
+    WHERE lease_expires_at IS NOT NULL;
 
 -- Unique keys: at most one unfinished job per key. INSERT … ON CONFLICT on this index is
 -- what makes concurrent enqueues of one key safe without locks.

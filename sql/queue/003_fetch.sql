@@ -24,6 +24,7 @@ DECLARE
     held_keys  text[];   -- limit keys whose row this call locked
     open_keys  text[];   -- … of those, the ones with free slots
     open_slots integer[];
+    claimed    bigint[];  -- ids locked in step 3
 BEGIN
     -- 1. Concurrency limits. Lock the rows of the limit keys that have runnable jobs,
     --    skipping rows another fetcher holds right now. While we hold a key's row no
@@ -54,10 +55,10 @@ BEGIN
         open_slots := '{}';
     END IF;
 
-    -- 3. Claim. The MATERIALIZED CTE is an optimisation fence: LIMIT applies before the
-    --    UPDATE, so no more than max_jobs rows are ever locked. SKIP LOCKED lets
-    --    concurrent fetchers take different jobs instead of queueing on the same rows.
-    RETURN QUERY
+    -- 3. Lock the jobs to claim. The MATERIALIZED CTE is an optimisation fence: LIMIT
+    --    applies before anything else, so no more than max_jobs rows are ever locked.
+    --    SKIP LOCKED lets concurrent fetchers take different jobs instead of queueing on
+    --    the same rows. The locks hold until the caller's transaction ends.
     WITH candidates AS MATERIALIZED (
         SELECT j.id, j.limit_key, j.priority, j.run_at
         FROM ledgersync.jobs j
@@ -79,26 +80,27 @@ BEGIN
         ORDER BY j.priority, j.run_at, j.id
         LIMIT fetch_jobs.max_jobs
         FOR UPDATE SKIP LOCKED
-    ),
-    -- Within the batch, no more jobs of a limited key than it has free slots.
-    chosen AS (
-        SELECT c.id
-        FROM (
-            SELECT c.id, c.limit_key,
-                   row_number() OVER (PARTITION BY c.limit_key ORDER BY c.priority, c.run_at, c.id) AS nth
-            FROM candidates c
-        ) AS c
-        LEFT JOIN unnest(open_keys, open_slots) AS s(limit_key, slots) ON s.limit_key = c.limit_key
-        WHERE s.slots IS NULL OR c.nth <= s.slots
     )
+    -- Within the batch, no more jobs of a limited key than it has free slots.
+    SELECT coalesce(array_agg(c.id), '{}') INTO claimed
+    FROM (
+        SELECT c.id, c.limit_key,
+               row_number() OVER (PARTITION BY c.limit_key ORDER BY c.priority, c.run_at, c.id) AS nth
+        FROM candidates c
+    ) AS c
+    LEFT JOIN unnest(open_keys, open_slots) AS s(limit_key, slots) ON s.limit_key = c.limit_key
+    WHERE s.slots IS NULL OR c.nth <= s.slots;
+
+    -- 4. Claim them, by primary key. (A join to the CTE instead let the cached generic
+    --    plan hash-join against a scan of the whole table on every fetch.)
+    RETURN QUERY
     UPDATE ledgersync.jobs j
     SET state = 'running',
         attempt = j.attempt + 1,
         attempted_at = now(),
         locked_by = fetch_jobs.worker,
         lease_expires_at = now() + make_interval(secs => fetch_jobs.lease_seconds)
-    FROM chosen
-    WHERE j.id = chosen.id
+    WHERE j.id = ANY (claimed)
     RETURNING j.*;
 END;
 $$;

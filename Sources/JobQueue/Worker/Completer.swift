@@ -18,17 +18,19 @@ final class Completer: Sendable {
         var snoozed: [(id: Int64, attempt: Int, delay: Double)] = []
         var finishing = false
 
-        var isEmpty: Bool { completed.isEmpty && retried.isEmpty && failed.isEmpty && snoozed.isEmpty }
+        var count: Int { completed.count + retried.count + failed.count + snoozed.count }
+        var isEmpty: Bool { count == 0 }
     }
 
     private let pool: ConnectionPool
     private let logger: Logger
-    private let onFlushed: @Sendable () -> Void
+    /// Called after each write with the number of results it stored.
+    private let onFlushed: @Sendable (Int) -> Void
     private let pending = Mutex(Pending())
     private let signal: AsyncStream<Void>
     private let signalContinuation: AsyncStream<Void>.Continuation
 
-    init(pool: ConnectionPool, logger: Logger, onFlushed: @escaping @Sendable () -> Void) {
+    init(pool: ConnectionPool, logger: Logger, onFlushed: @escaping @Sendable (Int) -> Void) {
         self.pool = pool
         self.logger = logger
         self.onFlushed = onFlushed
@@ -109,12 +111,12 @@ final class Completer: Sendable {
                             prepare: true)
                     }
                 }
-                onFlushed()
+                onFlushed(batch.count)
                 return
             } catch {
                 // Statements are idempotent (guarded by attempt and state), so writing the
                 // whole batch again after a partial failure is safe.
-                logger.error("could not store job results; retrying", metadata: ["error": "\(error)", "jobs": "\(batch.completed.count + batch.retried.count + batch.failed.count + batch.snoozed.count)"])
+                logger.error("could not store job results; retrying", metadata: ["error": "\(error)", "jobs": "\(batch.count)"])
                 await pause(delay)
                 delay = min(delay * 2, .seconds(5))
             }

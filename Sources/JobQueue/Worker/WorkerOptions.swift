@@ -16,9 +16,6 @@ public struct WorkerOptions: Sendable {
     /// After SIGTERM/SIGINT, how long running jobs may take to finish before they are
     /// handed back to the queue.
     public var gracePeriod: Duration
-    /// The shortest time between two fetches triggered by freed slots, so slots that free
-    /// one by one are refilled in batches.
-    public var fetchCooldown: Duration
     public var retention: Retention
     /// Unique per process; recorded in `locked_by` and error histories.
     public var workerID: String
@@ -26,7 +23,7 @@ public struct WorkerOptions: Sendable {
     public init(
         queues: [String] = ["default"], concurrency: Int = 10, pollInterval: Duration = .seconds(1),
         lease: Duration = .seconds(30), rescueInterval: Duration = .seconds(15), gracePeriod: Duration = .seconds(30),
-        fetchCooldown: Duration = .milliseconds(5), retention: Retention = Retention(), workerID: String = WorkerOptions.defaultWorkerID()
+        retention: Retention = Retention(), workerID: String = WorkerOptions.defaultWorkerID()
     ) {
         self.queues = queues
         self.concurrency = concurrency
@@ -34,7 +31,6 @@ public struct WorkerOptions: Sendable {
         self.lease = lease
         self.rescueInterval = rescueInterval
         self.gracePeriod = gracePeriod
-        self.fetchCooldown = fetchCooldown
         self.retention = retention
         self.workerID = workerID
     }

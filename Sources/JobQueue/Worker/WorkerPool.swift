@@ -8,12 +8,14 @@ import Synchronization
 /// A worker process's engine, and the place to start reading the path of a job:
 ///
 ///  1. `fetchLoop` waits for a reason to look for work (a NOTIFY from an enqueue, the poll
-///     timer, a freed slot, a flushed result) and claims up to its free slots in one
-///     statement (`fetch_jobs.sql`).
+///     timer, stored results that freed slots) and claims up to its free slots in one
+///     statement per queue (`fetch_jobs.sql`).
 ///  2. `start` runs each job in its own task through `JobExecutor`, which decodes the args,
 ///     calls the handler under the kind's timeout and decides the outcome.
 ///  3. The outcome goes to the `Completer`, which writes results in batches
-///     (`complete_jobs.sql`, `retry_jobs.sql`, `fail_jobs.sql`, `snooze_jobs.sql`).
+///     (`complete_jobs.sql`, `retry_jobs.sql`, `fail_jobs.sql`, `snooze_jobs.sql`). A slot
+///     is free again once its result is stored, so a slow database slows fetching down
+///     instead of piling up claimed jobs.
 ///
 /// Beside it: the heartbeat renews the leases of running jobs, and maintenance rescues
 /// jobs whose lease ran out (their worker died) and prunes old finished jobs.
@@ -31,14 +33,6 @@ public final class WorkerPool: Service, Sendable {
     private let wakeups: AsyncStream<Void>
     private let wakeupContinuation: AsyncStream<Void>.Continuation
 
-    struct WakeReasons: OptionSet, Sendable {
-        let rawValue: Int
-        static let notified = WakeReasons(rawValue: 1)
-        static let polled = WakeReasons(rawValue: 2)
-        static let slotFreed = WakeReasons(rawValue: 4)
-        static let flushed = WakeReasons(rawValue: 8)
-    }
-
     /// A run is (job id, attempt): after a rescue this very worker may fetch the same job
     /// again while its stale run still winds down, and the two must not be confused.
     struct RunKey: Hashable {
@@ -48,10 +42,11 @@ public final class WorkerPool: Service, Sendable {
 
     struct State {
         var running: [RunKey: RunningJob] = [:]
-        var reasons: WakeReasons = []
+        /// Runs whose handler returned but whose result the completer has not stored yet.
+        /// They still hold their slot: fetching past them would pile up `running` rows
+        /// faster than results are written whenever the database is slow.
+        var unstored = 0
         var stopping = false
-        /// The last fetch filled every free slot, so more jobs are probably waiting.
-        var backlogLikely = false
     }
 
     struct RunningJob {
@@ -70,8 +65,11 @@ public final class WorkerPool: Service, Sendable {
         (wakeups, wakeupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         // The completer is built before `self` is whole, so it reaches back through a box.
         let wake = WakeBox()
-        self.completer = Completer(pool: pool, logger: logger) { wake.call() }
-        wake.set { [weak self] in self?.wake(.flushed) }
+        self.completer = Completer(pool: pool, logger: logger) { stored in wake.call(stored) }
+        wake.set { [weak self] stored in
+            self?.state.withLock { $0.unstored -= stored }
+            self?.wake()  // slots are free, and serial successors may be runnable now
+        }
     }
 
     /// Runs until graceful shutdown (or cancellation), then shuts down as described above.
@@ -88,7 +86,7 @@ public final class WorkerPool: Service, Sendable {
             group.addTask { await self.pollTimer() }
             group.addTask { await self.heartbeatLoop() }
             group.addTask { await self.maintenanceLoop() }
-            wake(.polled)  // look for work that was waiting before we started
+            wake()  // look for work that was waiting before we started
             await withGracefulShutdownHandler {
                 await self.fetchLoop()
             } onGracefulShutdown: {
@@ -105,31 +103,17 @@ public final class WorkerPool: Service, Sendable {
     // MARK: - 1. Fetch
 
     private func fetchLoop() async {
-        let clock = ContinuousClock()
-        var lastFetch = clock.now - options.fetchCooldown
         var failures = 0
         for await _ in wakeups {
-            let decision = state.withLock { state -> (free: Int, reasons: WakeReasons, backlog: Bool)? in
+            let free = state.withLock { state -> Int? in
                 if state.stopping { return nil }
-                defer { state.reasons = [] }
-                return (options.concurrency - state.running.count, state.reasons, state.backlogLikely)
+                return state.freeSlots(options.concurrency)
             }
-            guard let decision else { break }
-            guard decision.free > 0 else { continue }
-            // A freed slot alone is worth a fetch only when jobs are probably waiting; then
-            // wait out the cooldown so slots freed one by one are refilled together.
-            if decision.reasons == .slotFreed {
-                guard decision.backlog else { continue }
-                let ready = lastFetch + options.fetchCooldown
-                if clock.now < ready { try? await clock.sleep(until: ready) }
-            }
-            let free = state.withLock { options.concurrency - $0.running.count }
-            lastFetch = clock.now
+            guard let free else { break }
+            guard free > 0 else { continue }
             do {
-                let jobs = try await fetch(limit: free)
+                for job in try await fetch(limit: free) { start(job) }
                 failures = 0
-                state.withLock { $0.backlogLikely = jobs.count == free }
-                for job in jobs { start(job) }
             } catch {
                 failures += 1
                 if failures == 1 || failures % 30 == 0 {
@@ -162,26 +146,29 @@ public final class WorkerPool: Service, Sendable {
             state.running[key] = RunningJob(
                 task: Task {
                     let outcome = await self.executor.execute(job)
+                    self.state.withLock { state in
+                        state.running.removeValue(forKey: key)
+                        state.unstored += 1
+                    }
                     self.completer.add(job: job, outcome: outcome)
-                    self.state.withLock { _ = $0.running.removeValue(forKey: key) }
-                    self.wake(.slotFreed)
                 })
         }
     }
 
     // MARK: - Wake-ups
 
-    func wake(_ reason: WakeReasons) {
-        state.withLock { _ = $0.reasons.insert(reason) }
+    /// Asks the fetch loop to look for work. Wake-ups coalesce: many while a fetch runs
+    /// make one more fetch, not many.
+    func wake() {
         wakeupContinuation.yield()
     }
 
     private func forwardNotifications(from listener: Listener) async {
         for await event in listener.events {
             switch event {
-            case .notification(_, let queue) where options.queues.contains(queue): wake(.notified)
+            case .notification(_, let queue) where options.queues.contains(queue): wake()
             case .notification: break
-            case .reconnected: wake(.notified)  // notifications may have been missed
+            case .reconnected: wake()  // notifications may have been missed
             }
         }
     }
@@ -189,7 +176,7 @@ public final class WorkerPool: Service, Sendable {
     private func pollTimer() async {
         while !Task.isCancelled {
             do { try await Task.sleep(for: options.pollInterval) } catch { return }
-            wake(.polled)
+            wake()
         }
     }
 
@@ -217,7 +204,7 @@ public final class WorkerPool: Service, Sendable {
             // Jitter, so that workers started together do not all scan at once.
             let jitter = Double.random(in: 0.75...1.25)
             do { try await Task.sleep(for: options.rescueInterval * jitter) } catch { return }
-            if await maintenance.rescueExpiredLeases() > 0 { wake(.notified) }
+            if await maintenance.rescueExpiredLeases() > 0 { wake() }
             if clock.now - lastPrune >= options.retention.interval {
                 lastPrune = clock.now
                 await maintenance.pruneFinishedJobs()
@@ -273,9 +260,13 @@ func pause(_ duration: Duration) async {
     }
 }
 
+extension WorkerPool.State {
+    func freeSlots(_ concurrency: Int) -> Int { concurrency - running.count - unstored }
+}
+
 /// Lets the completer call back into the worker that owns it.
 private final class WakeBox: Sendable {
-    private let action = Mutex<(@Sendable () -> Void)?>(nil)
-    func set(_ body: @escaping @Sendable () -> Void) { action.withLock { $0 = body } }
-    func call() { action.withLock { $0 }?() }
+    private let action = Mutex<(@Sendable (Int) -> Void)?>(nil)
+    func set(_ body: @escaping @Sendable (Int) -> Void) { action.withLock { $0 = body } }
+    func call(_ stored: Int) { action.withLock { $0 }?(stored) }
 }
