@@ -43,44 +43,6 @@ private func withConnection<T>(_ body: (Connection, TestDatabase) async throws -
     }
 }
 
-private struct ConnectionTestTimeout: Error, CustomStringConvertible {
-    let what: String
-    let seconds: Double
-    var description: String { "timed out after \(seconds) s waiting for \(what)" }
-}
-
-/// Resumes a continuation once; later calls do nothing.
-private final class ConnectionTestResumeOnce<T: Sendable>: Sendable {
-    private let continuation: Mutex<CheckedContinuation<T, any Error>?>
-    init(_ continuation: CheckedContinuation<T, any Error>) { self.continuation = Mutex(continuation) }
-    func resume(with result: Result<T, any Error>) {
-        continuation.withLock { stored in
-            defer { stored = nil }
-            return stored
-        }?.resume(with: result)
-    }
-}
-
-/// Runs `body`, failing with a timeout error instead of hanging. On timeout `body` is
-/// cancelled but not waited for, so even a body that ignores cancellation cannot hang the test.
-private func withConnectionTestTimeout<T: Sendable>(
-    _ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    let work = Task { try await body() }
-    return try await withCheckedThrowingContinuation { continuation in
-        let once = ConnectionTestResumeOnce(continuation)
-        let timer = Task {
-            try await Task.sleep(for: .seconds(seconds))
-            once.resume(with: .failure(ConnectionTestTimeout(what: what, seconds: seconds)))
-            work.cancel()
-        }
-        Task {
-            let result = await work.result
-            once.resume(with: result)
-            timer.cancel()
-        }
-    }
-}
 
 /// A signal many tasks can wait for; waiting ends when it is opened or the task is cancelled.
 private final class PoolTestGate: Sendable {
@@ -624,7 +586,7 @@ struct ConnectionTests {
             let gate = PoolTestGate()
             let seen = PoolCounts()
             do {
-                let pids = try await withConnectionTestTimeout(60, "20 borrowers of a pool of 3") {
+                let pids = try await withTimeout(.seconds(60), "20 borrowers of a pool of 3") {
                     try await withThrowingTaskGroup(of: Int32.self) { group in
                         for _ in 0..<20 {
                             group.addTask {
@@ -672,7 +634,7 @@ struct ConnectionTests {
                 // Open both connections: two borrowers inside at once.
                 let gate = PoolTestGate()
                 let occupancy = PoolOccupancy()
-                let before = try await withConnectionTestTimeout(30, "two borrowers") {
+                let before = try await withTimeout(.seconds(30), "two borrowers") {
                     try await withThrowingTaskGroup(of: Int32.self) { group in
                         for _ in 0..<2 {
                             group.addTask {
@@ -789,7 +751,7 @@ struct ConnectionTests {
     func poolCannotConnect() async throws {
         let pool = ConnectionPool(url: "postgresql://postgres@127.0.0.1:1/postgres", maxConnections: 1)
         // With one slot, a leaked reservation would make the second call wait forever.
-        try await withConnectionTestTimeout(30, "two failed borrows") {
+        try await withTimeout(.seconds(30), "two failed borrows") {
             for _ in 0..<2 {
                 let error = await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
                 #expect(error?.code == .connectionFailed)

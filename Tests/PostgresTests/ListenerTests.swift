@@ -17,52 +17,13 @@ private func listenerTestIsOneLine(_ text: String?) -> Bool {
 // of hanging it. "Not received" is checked by order: PostgreSQL delivers one session's
 // notifications in commit order, so a marker sent afterwards must arrive first.
 
-private struct ListenerTestTimeout: Error, CustomStringConvertible {
-    let what: String
-    let seconds: Double
-    var description: String { "timed out after \(seconds) s waiting for \(what)" }
-}
-
 private struct ListenerStreamEnded: Error, CustomStringConvertible {
     var description: String { "the listener's event stream ended" }
 }
 
-/// Resumes a continuation once; later calls do nothing.
-private final class ListenerTestResumeOnce<T: Sendable>: Sendable {
-    private let continuation: Mutex<CheckedContinuation<T, any Error>?>
-    init(_ continuation: CheckedContinuation<T, any Error>) { self.continuation = Mutex(continuation) }
-    func resume(with result: Result<T, any Error>) {
-        continuation.withLock { stored in
-            defer { stored = nil }
-            return stored
-        }?.resume(with: result)
-    }
-}
-
-/// Runs `body`, failing with a timeout error instead of hanging; on timeout `body` is
-/// cancelled and not waited for.
-private func withListenerTestTimeout<T: Sendable>(
-    _ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    let work = Task { try await body() }
-    return try await withCheckedThrowingContinuation { continuation in
-        let once = ListenerTestResumeOnce(continuation)
-        let timer = Task {
-            try await Task.sleep(for: .seconds(seconds))
-            once.resume(with: .failure(ListenerTestTimeout(what: what, seconds: seconds)))
-            work.cancel()
-        }
-        Task {
-            let result = await work.result
-            once.resume(with: result)
-            timer.cancel()
-        }
-    }
-}
-
 /// The next event of `listener`, or a timeout error.
 private func nextEvent(_ listener: Listener, _ what: String, within seconds: Double = 20) async throws -> Listener.Event {
-    try await withListenerTestTimeout(seconds, what) {
+    try await withTimeout(.seconds(seconds), what) {
         for await event in listener.events { return event }
         throw ListenerStreamEnded()
     }
@@ -193,7 +154,7 @@ struct ListenerTests {
         try await withListener(channels: ["jobs_ready"]) { listener, sender, _ in
             #expect(try await listenerBackends(sender).count == 1)
             listener.stop()
-            let ended = try await withListenerTestTimeout(20, "the event stream to end") {
+            let ended = try await withTimeout(.seconds(20), "the event stream to end") {
                 for await _ in listener.events {}
                 return true
             }
