@@ -25,6 +25,8 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // libcurl (Debian: libcurl4-openssl-dev).
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // A small, safe Swift face over libpq. Knows nothing of jobs.
         .target(
             name: "Postgres",
@@ -41,6 +43,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        // Outgoing HTTP over libcurl: timeouts, connection reuse, TLS. Knows nothing of the domain.
+        .target(
+            name: "HTTPClient",
+            dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")]
         ),
         // Helpers for tests of the queue and of code built on it: throwaway databases,
         // child worker processes, waiting on conditions. Some are meant for users too.
@@ -70,6 +77,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], exclude: ["test_server.py"]),
     ],
     swiftLanguageModes: [.v6]
 )
