@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "JobQueue", targets: ["JobQueue"]),
         .library(name: "JobQueueTesting", targets: ["JobQueueTesting"]),
+        .library(name: "Sync", targets: ["Sync"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -25,8 +26,9 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
-        // libcurl (Debian: libcurl4-openssl-dev).
+        // libcurl (Debian: libcurl4-openssl-dev) and OpenSSL's libcrypto (libssl-dev).
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // A small, safe Swift face over libpq. Knows nothing of jobs.
         .target(
             name: "Postgres",
@@ -48,6 +50,11 @@ let package = Package(
         .target(
             name: "HTTPClient",
             dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The accounting-sync domain: billing documents, money, connections, mappings.
+        .target(
+            name: "Sync",
+            dependencies: ["JobQueue", "Postgres", "CCrypto", .product(name: "Logging", package: "swift-log")]
         ),
         // Helpers for tests of the queue and of code built on it: throwaway databases,
         // child worker processes, waiting on conditions. Some are meant for users too.
@@ -78,6 +85,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], exclude: ["test_server.py"]),
+        .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue"]),
     ],
     swiftLanguageModes: [.v6]
 )
