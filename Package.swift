@@ -56,6 +56,11 @@ let package = Package(
             name: "Sync",
             dependencies: ["JobQueue", "Postgres", "CCrypto", .product(name: "Logging", package: "swift-log")]
         ),
+        // Oracle NetSuite: TBA signing, REST record payloads, error parsing.
+        .target(
+            name: "NetSuite",
+            dependencies: ["Sync", "HTTPClient", "CCrypto", .product(name: "Logging", package: "swift-log")]
+        ),
         // Helpers for tests of the queue and of code built on it: throwaway databases,
         // child worker processes, waiting on conditions. Some are meant for users too.
         .target(
@@ -85,6 +90,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], exclude: ["test_server.py"]),
+        .testTarget(name: "NetSuiteTests", dependencies: ["NetSuite", "Sync"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue"]),
     ],
     swiftLanguageModes: [.v6]
