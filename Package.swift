@@ -71,6 +71,7 @@ let package = Package(
             name: "ledgersync",
             dependencies: [
                 "JobQueue",
+                "Sync",
                 "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,14 +85,16 @@ let package = Package(
         .testTarget(
             name: "JobQueueTests",
             dependencies: [
-                "JobQueue", "JobQueueTesting", "Postgres",
+                // Sync only for its migrations: these tests run the ledgersync binary, which
+                // requires every migration line it knows to be applied.
+                "JobQueue", "JobQueueTesting", "Postgres", "Sync",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], exclude: ["test_server.py"]),
         .testTarget(name: "NetSuiteTests", dependencies: ["NetSuite", "Sync"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue"]),
+        .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue", "JobQueueTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -15,6 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # sql/<folder> → (Swift module, enum name, migration line)
 LINES = {
     "queue": ("JobQueue", "QueueSQL", "queue"),
+    "sync": ("Sync", "SyncSQL", "sync"),
 }
 
 

@@ -2,6 +2,7 @@ import Foundation
 import JobQueue
 import JobQueueTesting
 import Postgres
+import Sync
 import Testing
 
 /// The `ledgersync` binary as users meet it: bad input gets one line and an exit code that
@@ -70,10 +71,12 @@ struct CLITests {
         async let second = LedgersyncProcess.run(["migrate"], databaseURL: empty.url)
         let results = try await [first, second]
         #expect(results.allSatisfy { $0.status == 0 }, "\(results)")
-        let rows = try await empty.pool.query("SELECT line, version FROM ledgersync.schema_migrations ORDER BY version").rows
-        #expect(try rows.map { try $0.decode("version", as: Int.self) } == JobQueue.migrations.map(\.version))
+        let rows = try await empty.pool.query("SELECT line, version FROM ledgersync.schema_migrations ORDER BY line, version").rows
+        let applied = try rows.map { "\(try $0.decode("line", as: String.self))/\(try $0.decode("version", as: Int.self))" }
+        #expect(applied == allMigrations.map { "\($0.line)/\($0.version)" }.sorted())
         let status = try await LedgersyncProcess.run(["migrate", "--status"], databaseURL: empty.url)
         #expect(status.stdout.contains("queue: version \(JobQueue.migrations.count) of \(JobQueue.migrations.count)"))
+        #expect(status.stdout.contains("sync: version \(SyncSchema.migrations.count) of \(SyncSchema.migrations.count)"))
 
         try await empty.pool.query("INSERT INTO ledgersync.schema_migrations (line, version, name) VALUES ('queue', 999, 'from the future')")
         let newer = try await LedgersyncProcess.run(["migrate"], databaseURL: empty.url)

@@ -2,11 +2,16 @@ import Foundation
 import JobQueue
 import JobQueueTesting
 import Postgres
+import Sync
 import Testing
+
+/// Every migration line the ledgersync binary knows; its commands refuse a database
+/// that lacks one.
+let allMigrations = JobQueue.migrations + SyncSchema.migrations
 
 /// Runs `body` with a fresh database and drops it afterwards, also when `body` throws.
 func withTestDatabase(_ body: (TestDatabase) async throws -> Void) async throws {
-    let database = try await TestDatabase.create()
+    let database = try await TestDatabase.create(migrations: allMigrations)
     do {
         try await body(database)
     } catch {

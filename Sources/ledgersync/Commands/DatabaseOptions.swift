@@ -3,6 +3,7 @@ import Foundation
 import JobQueue
 import Logging
 import Postgres
+import Sync
 
 /// `--database-url`, defaulting to $DATABASE_URL, shared by every command.
 struct DatabaseOptions: ParsableArguments {
@@ -35,7 +36,7 @@ struct DatabaseOptions: ParsableArguments {
 
 /// Every migration line this binary knows.
 enum Schema {
-    static var migrations: [Migration] { JobQueue.migrations }
+    static var migrations: [Migration] { JobQueue.migrations + SyncSchema.migrations }
 }
 
 /// A duration on the command line: `30s`, `500ms`, `2m`, `1h`, `7d`, or plain seconds.

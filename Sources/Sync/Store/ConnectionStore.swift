@@ -1,0 +1,102 @@
+import Foundation
+import Postgres
+
+/// Creates, reads, updates and deletes `AccountingConnection`s. Secrets are sealed with the
+/// box on write and opened on read, so plaintext never leaves this process.
+public struct ConnectionStore: Sendable {
+    public let pool: ConnectionPool
+    private let box: SecretBox
+
+    public init(pool: ConnectionPool, secretBox: SecretBox) {
+        self.pool = pool
+        self.box = secretBox
+    }
+
+    private static let columns = """
+        id::text AS id, provider, name, account_id, settings, secrets_sealed, created_at, updated_at
+        """
+
+    /// Validates and stores a new connection; returns it with its id and timestamps.
+    public func create(_ connection: AccountingConnection) async throws -> AccountingConnection {
+        try connection.validate()
+        let result = try await pool.query(
+            """
+            INSERT INTO ledgersync.connections (provider, name, account_id, settings, secrets_sealed)
+            VALUES ($1, $2, $3, $4::jsonb, $5)
+            RETURNING \(Self.columns)
+            """,
+            [
+                connection.provider.rawValue, connection.name, connection.accountID,
+                try JSONText(encoding: connection.settings), try StoreSupport.seal(connection.secrets, with: box),
+            ])
+        return try read(result.rows[0])
+    }
+
+    /// Replaces every field of an existing connection (secrets re-sealed under a fresh nonce).
+    public func update(_ connection: AccountingConnection) async throws -> AccountingConnection {
+        guard let id = connection.id else {
+            throw StoreError.invalid("id", "a connection must be created before it is updated")
+        }
+        try connection.validate()
+        let result = try await pool.query(
+            """
+            UPDATE ledgersync.connections
+            SET provider = $2, name = $3, account_id = $4, settings = $5::jsonb, secrets_sealed = $6, updated_at = now()
+            WHERE id = $1::uuid
+            RETURNING \(Self.columns)
+            """,
+            [
+                id.uuidString, connection.provider.rawValue, connection.name, connection.accountID,
+                try JSONText(encoding: connection.settings), try StoreSupport.seal(connection.secrets, with: box),
+            ])
+        guard let row = result.rows.first else { throw Self.notFound(id) }
+        return try read(row)
+    }
+
+    /// The connection with this id; throws `.notFound` when there is none.
+    public func get(_ id: UUID) async throws -> AccountingConnection {
+        let result = try await pool.query(
+            "SELECT \(Self.columns) FROM ledgersync.connections WHERE id = $1::uuid", [id.uuidString])
+        guard let row = result.rows.first else { throw Self.notFound(id) }
+        return try read(row)
+    }
+
+    /// Every connection, oldest first.
+    public func list() async throws -> [AccountingConnection] {
+        let result = try await pool.query("SELECT \(Self.columns) FROM ledgersync.connections ORDER BY created_at, id")
+        return try result.rows.map(read)
+    }
+
+    /// Deletes a connection with its mappings and external refs; false when there was none.
+    @discardableResult
+    public func delete(_ id: UUID) async throws -> Bool {
+        try await pool.query("DELETE FROM ledgersync.connections WHERE id = $1::uuid", [id.uuidString]).affectedRows > 0
+    }
+
+    private func read(_ row: Row) throws -> AccountingConnection {
+        let id = try StoreSupport.uuid(row, "id")
+        let secretsJSON = try StoreSupport.open(
+            try row.decode("secrets_sealed"), with: box, what: "connection \(id.uuidString.lowercased())")
+        let secrets: AccountingConnection.Secrets
+        do {
+            secrets = try JSONText(secretsJSON).decode(AccountingConnection.Secrets.self)
+        } catch {
+            // The decoding error could quote the plaintext; say only what is wrong.
+            throw StoreError(.secretsUnreadable, "the sealed secrets of connection \(id.uuidString.lowercased()) are not a valid secrets object")
+        }
+        var connection = AccountingConnection(
+            provider: try AccountingConnection.Provider.parse(try row.decode("provider")),
+            name: try row.decode("name"),
+            accountID: try row.decode("account_id"),
+            settings: try row.decode("settings", as: JSONText.self).decode(AccountingConnection.Settings.self),
+            secrets: secrets)
+        connection.id = id
+        connection.createdAt = try row.decode("created_at")
+        connection.updatedAt = try row.decode("updated_at")
+        return connection
+    }
+
+    private static func notFound(_ id: UUID) -> StoreError {
+        StoreError(.notFound, field: "id", "no connection \(id.uuidString.lowercased())")
+    }
+}
