@@ -56,7 +56,12 @@ public struct AccountingConnection: Sendable, Equatable, CustomStringConvertible
         }
     }
 
-    /// The credentials (NetSuite token-based authentication). Stored as one sealed JSON object.
+    /// The credentials (NetSuite token-based authentication: the four TBA values of one
+    /// integration and access token, PROVIDERS 2.1). Stored as one sealed JSON object.
+    /// Tokens do not expire, so these live as long as the connection.
+    ///
+    /// The secrets never show in a description, a debug description or a dump; the key and
+    /// token ids show only their first characters, enough to tell two connections apart.
     public struct Secrets: Sendable, Equatable, Codable, CustomStringConvertible, CustomDebugStringConvertible,
         CustomReflectable
     {
@@ -79,9 +84,21 @@ public struct AccountingConnection: Sendable, Equatable, CustomStringConvertible
             case tokenSecret = "token_secret"
         }
 
-        public var description: String { "Secrets(redacted)" }
+        public var description: String {
+            "Secrets(consumerKey: \(Self.hint(consumerKey)), tokenID: \(Self.hint(tokenID)), consumerSecret: <redacted>, tokenSecret: <redacted>)"
+        }
+
         public var debugDescription: String { description }
-        public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
+
+        /// Keeps the secrets out of `dump(_:)` and debugger summaries.
+        public var customMirror: Mirror {
+            Mirror(self, children: ["consumerKey": Self.hint(consumerKey), "tokenID": Self.hint(tokenID)], displayStyle: .struct)
+        }
+
+        /// The first 6 characters of an id, then an ellipsis.
+        static func hint(_ id: String) -> String {
+            id.count <= 6 ? String(repeating: "*", count: id.count) : String(id.prefix(6)) + "…"
+        }
     }
 
     /// Set by the store; nil for a connection not yet created.
