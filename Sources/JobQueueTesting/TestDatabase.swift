@@ -28,6 +28,20 @@ public struct TestDatabase: Sendable {
         return TestDatabase(url: url, name: name, pool: ConnectionPool(url: url, maxConnections: 8))
     }
 
+    /// Runs `body` with a fresh database and drops it afterwards, also when `body` throws.
+    public static func with(
+        migrations: [Migration] = JobQueue.migrations, _ body: (TestDatabase) async throws -> Void
+    ) async throws {
+        let database = try await create(migrations: migrations)
+        do {
+            try await body(database)
+        } catch {
+            await database.drop()
+            throw error
+        }
+        await database.drop()
+    }
+
     /// Closes the pool and drops the database (terminating anything still connected).
     public func drop() async {
         await pool.close()

@@ -11,14 +11,7 @@ let allMigrations = JobQueue.migrations + SyncSchema.migrations
 
 /// Runs `body` with a fresh database and drops it afterwards, also when `body` throws.
 func withTestDatabase(_ body: (TestDatabase) async throws -> Void) async throws {
-    let database = try await TestDatabase.create(migrations: allMigrations)
-    do {
-        try await body(database)
-    } catch {
-        await database.drop()
-        throw error
-    }
-    await database.drop()
+    try await TestDatabase.with(migrations: allMigrations, body)
 }
 
 /// Starts `count` real `ledgersync worker --diagnostic-kinds` processes on `database`.

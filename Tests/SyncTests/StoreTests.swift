@@ -11,14 +11,7 @@ private let otherKey = try! SecretBox(key: Array(repeating: 7, count: 32))
 
 /// A fresh database with the queue and sync lines, dropped afterwards (also on failure).
 private func withSyncDatabase(_ body: (TestDatabase) async throws -> Void) async throws {
-    let database = try await TestDatabase.create(migrations: JobQueue.migrations + SyncSchema.migrations)
-    do {
-        try await body(database)
-    } catch {
-        await database.drop()
-        throw error
-    }
-    await database.drop()
+    try await TestDatabase.with(migrations: JobQueue.migrations + SyncSchema.migrations, body)
 }
 
 private let secrets = AccountingConnection.Secrets(
