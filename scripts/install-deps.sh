@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Ledgersync needs, only those missing:
-# the PostgreSQL server and client library, libcurl and OpenSSL headers.
+# the PostgreSQL server and client library, libcurl and OpenSSL headers, and python3.
 set -euo pipefail
 need=()
 for pkg in postgresql libpq-dev libcurl4-openssl-dev libssl-dev; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
+# scripts/embed-sql.py and scripts/pg.sh need a python3, from Debian or elsewhere.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing: ${need[*]}" >&2
 SUDO=(); [ "$(id -u)" = 0 ] || SUDO=(sudo)

@@ -18,12 +18,10 @@ if [ "$(id -u)" = 0 ]; then RUN=(runuser -u postgres --); else RUN=(); fi
 
 # The server outlives this script; it must not keep the caller's descriptors (a pipe a
 # test harness reads to its end, a process monitor's socket) open for its whole life.
-close_inherited_fds() {
-    local fd
-    for fd in /proc/$$/fd/*; do
-        fd=${fd##*/}
-        [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
-    done
+# They are closed in the child just before pg_ctl runs (not in this shell: bash reads
+# this very script through one of them).
+without_inherited_fds() {
+    python3 -c 'import os, sys; os.closerange(3, 65536); os.execvp(sys.argv[1], sys.argv[1:])' "$@"
 }
 
 cmd=${1:-}; dir=${2:-}
@@ -50,14 +48,12 @@ max_connections = 300
 logging_collector = off
 log_min_messages = warning
 CONF
-    close_inherited_fds
-    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start </dev/null >/dev/null \
+    without_inherited_fds "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start </dev/null >/dev/null \
         || { cat "$dir/server.log" >&2; exit 1; }
     echo "postgresql://postgres@127.0.0.1:$port/postgres"
     ;;
 restart)
-    close_inherited_fds
-    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -m fast -w -t 60 restart </dev/null >/dev/null \
+    without_inherited_fds "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -m fast -w -t 60 restart </dev/null >/dev/null \
         || { cat "$dir/server.log" >&2; exit 1; }
     ;;
 stop)

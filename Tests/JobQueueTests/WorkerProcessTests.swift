@@ -266,13 +266,20 @@ struct WorkerProcessTests {
         // and a pipe it holds would never reach end-of-file.
         func pg(_ arguments: [String]) throws -> String {
             let output = directory.appendingPathComponent("pg.out")
+            let errors = directory.appendingPathComponent("pg.err")
             _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
             process.arguments = [script] + arguments
             process.standardOutput = try FileHandle(forWritingTo: output)
+            process.standardError = try FileHandle(forWritingTo: errors)
             try process.run()
             process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                let message = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+                throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "pg.sh \(arguments[0]) failed (\(process.terminationStatus)): \(message)"])
+            }
             return try String(contentsOf: output, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         let url = try pg(["start", dataDirectory, "\(Int.random(in: 59_000...59_999))"])
