@@ -1,0 +1,71 @@
+import JobQueue
+
+/// A failure to push a document to an accounting provider, sorted into one of the four
+/// error classes of the design (transient / rate_limited / dependency / permanent), with a
+/// one-line message, the provider's own error code and its retry hint.
+///
+/// Messages are built by provider parsers from the provider's answer, never from our
+/// request, so they carry no request headers or credentials.
+public struct SyncError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum ErrorClass: String, Sendable, CaseIterable {
+        /// Network, timeout, 5xx: the same request may succeed later.
+        case transient
+        /// 429 or a concurrency refusal: wait for the provider's hint.
+        case rateLimited = "rate_limited"
+        /// A record we reference (customer, invoice) is not at the provider yet.
+        case dependency
+        /// The provider rejected the data or our credentials: retrying will not help.
+        case permanent
+    }
+
+    /// The wait for a rate limit without a Retry-After hint.
+    public static let defaultRateLimitDelay: Duration = .seconds(5)
+    /// The longest a Retry-After hint may hold a job back: a hint of hours (or a
+    /// garbled date) must not park a job out of sight.
+    public static let maxRateLimitDelay: Duration = .seconds(600)
+    /// How long a job waits for a customer or invoice that an earlier job creates.
+    public static let dependencyDelay: Duration = .seconds(30)
+
+    public let errorClass: ErrorClass
+    /// One line.
+    public let message: String
+    /// The provider's error code (NetSuite `o:errorCode`), when it gave one.
+    public let providerCode: String?
+    /// The provider's retry hint (Retry-After), when it gave one.
+    public let retryAfter: Duration?
+
+    public init(_ errorClass: ErrorClass, _ message: String, providerCode: String? = nil, retryAfter: Duration? = nil) {
+        self.errorClass = errorClass
+        self.message = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+        self.providerCode = providerCode
+        self.retryAfter = retryAfter
+    }
+
+    public var description: String {
+        if let providerCode { return "\(errorClass.rawValue) [\(providerCode)]: \(message)" }
+        return "\(errorClass.rawValue): \(message)"
+    }
+
+    /// What the worker does with the job.
+    ///
+    /// - transient → `.retry`: the kind's backoff, using an attempt.
+    /// - rate_limited → `.snooze(retryAfter ?? 5 s)`, capped at 10 min and never negative:
+    ///   a rate limit says nothing about the job, so it must not burn the attempt budget.
+    /// - dependency → `.snooze(30 s)`: wait until the customer/invoice job has run.
+    /// - permanent → `.fail`.
+    public var jobError: JobError {
+        let action: JobError.Action
+        switch errorClass {
+        case .transient:
+            action = .retry
+        case .rateLimited:
+            let hint = retryAfter ?? Self.defaultRateLimitDelay
+            action = .snooze(min(max(hint, .zero), Self.maxRateLimitDelay))
+        case .dependency:
+            action = .snooze(Self.dependencyDelay)
+        case .permanent:
+            action = .fail
+        }
+        return JobError(action: action, errorClass: errorClass.rawValue, message: message, code: providerCode)
+    }
+}
