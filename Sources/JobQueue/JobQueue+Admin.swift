@@ -57,10 +57,7 @@ public struct JobRecord: Sendable, Codable, Equatable {
 
     init(row: Row) throws {
         id = try row.decode("id")
-        guard let state = JobState(rawValue: try row.decode("state")) else {
-            throw PostgresError(.decoding, "column \"state\": unknown job state")
-        }
-        self.state = state
+        state = try row.decode("state")
         queue = try row.decode("queue")
         kind = try row.decode("kind")
         priority = try row.decode("priority")
@@ -127,11 +124,8 @@ extension JobQueue {
     /// Counts by queue, kind and state.
     public func stats() async throws -> [JobStatsRow] {
         try await pool.query(QueueSQL.jobStats).rows.map { row in
-            guard let state = JobState(rawValue: try row.decode("state")) else {
-                throw PostgresError(.decoding, "column \"state\": unknown job state")
-            }
-            return JobStatsRow(
-                queue: try row.decode("queue"), kind: try row.decode("kind"), state: state, jobs: try row.decode("jobs"),
+            JobStatsRow(
+                queue: try row.decode("queue"), kind: try row.decode("kind"), state: try row.decode("state"), jobs: try row.decode("jobs"),
                 oldestRunnableSeconds: try row.decodeIfPresent("oldest_runnable_seconds"))
         }
     }

@@ -32,6 +32,16 @@ public struct Row: Sendable {
         return try Self.read(text, column: column) as T
     }
 
+    /// Reads a NOT NULL text column as a string-backed enum (a job state, a mapping kind),
+    /// failing with the column and the value it did not know.
+    public func decode<T: RawRepresentable>(_ column: String, as type: T.Type = T.self) throws -> T where T.RawValue == String {
+        let text: String = try decode(column)
+        guard let value = T(rawValue: text) else {
+            throw PostgresError(.decoding, "column \"\(column)\": unknown \(T.self) '\(text)'")
+        }
+        return value
+    }
+
     private static func read<T: PostgresDecodable>(_ text: String, column: String) throws -> T {
         do {
             return try T(postgresText: text)

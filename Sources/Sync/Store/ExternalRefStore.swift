@@ -75,13 +75,9 @@ public struct ExternalRefStore: Sendable {
     }
 
     static func read(_ row: Row) throws -> ExternalRef {
-        let typeText: String = try row.decode("object_type")
-        guard let objectType = ExternalRef.ObjectType(rawValue: typeText) else {
-            throw PostgresError(.decoding, "column \"object_type\": unknown object type '\(typeText)'")
-        }
-        return ExternalRef(
+        ExternalRef(
             connectionID: try StoreSupport.uuid(row, "connection_id"),
-            objectType: objectType,
+            objectType: try row.decode("object_type"),
             billingID: try row.decode("billing_id"),
             providerID: try row.decode("provider_id"),
             syncedAt: try row.decode("synced_at"))

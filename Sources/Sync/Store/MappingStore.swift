@@ -200,13 +200,9 @@ public struct MappingStore: Sendable {
     }
 
     static func read(_ row: Row) throws -> Mapping {
-        let kindText: String = try row.decode("kind")
-        guard let kind = Mapping.Kind(rawValue: kindText) else {
-            throw PostgresError(.decoding, "column \"kind\": unknown mapping kind '\(kindText)'")
-        }
-        return Mapping(
+        Mapping(
             connectionID: try StoreSupport.uuid(row, "connection_id"),
-            kind: kind,
+            kind: try row.decode("kind"),
             billingKey: try row.decode("billing_key"),
             recordType: try row.decodeIfPresent("record_type"),
             providerID: try row.decode("provider_id"),
