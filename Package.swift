@@ -13,11 +13,13 @@ let package = Package(
         .library(name: "JobQueue", targets: ["JobQueue"]),
         .library(name: "JobQueueTesting", targets: ["JobQueueTesting"]),
         .library(name: "Sync", targets: ["Sync"]),
+        .library(name: "Simulators", targets: ["Simulators"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // libpq, the PostgreSQL client library, through a module map (Debian: libpq-dev).
@@ -54,12 +56,24 @@ let package = Package(
         // The accounting-sync domain: billing documents, money, connections, mappings.
         .target(
             name: "Sync",
-            dependencies: ["JobQueue", "Postgres", "CCrypto", .product(name: "Logging", package: "swift-log")]
+            // HTTPClient for delivering webhooks; it knows nothing of any provider's wire format.
+            dependencies: ["JobQueue", "Postgres", "HTTPClient", "CCrypto", .product(name: "Logging", package: "swift-log")]
         ),
         // Oracle NetSuite: TBA signing, REST record payloads, error parsing.
         .target(
             name: "NetSuite",
             dependencies: ["Sync", "HTTPClient", "CCrypto", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Stand-ins for the providers over real HTTP (Hummingbird 2), for tests, the demo and
+        // the benchmark. Uses NetSuite's signer to check signatures (the signer itself is held
+        // to answers computed outside Swift), never the worker.
+        .target(
+            name: "Simulators",
+            dependencies: [
+                "NetSuite", "Sync",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Helpers for tests of the queue and of code built on it: throwaway databases,
         // child worker processes, waiting on conditions. Some are meant for users too.
@@ -72,6 +86,9 @@ let package = Package(
             dependencies: [
                 "JobQueue",
                 "Sync",
+                "NetSuite",
+                "Simulators",
+                "HTTPClient",
                 "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,7 +111,16 @@ let package = Package(
         ),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], exclude: ["test_server.py"]),
         .testTarget(name: "NetSuiteTests", dependencies: ["NetSuite", "Sync"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue", "JobQueueTesting"]),
+        .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue", "JobQueueTesting", "HTTPClient"]),
+        .testTarget(
+            name: "SimulatorTests",
+            dependencies: ["Simulators", "NetSuite", "Sync", "HTTPClient"]
+        ),
+        // The whole path over real processes, a real database and the simulators.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["Simulators", "NetSuite", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

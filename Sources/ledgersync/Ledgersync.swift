@@ -12,7 +12,10 @@ struct Ledgersync: AsyncParsableCommand {
 
             Exit codes: 0 done, 1 failed, 2 not found, 64 bad arguments, 69 database unreachable, 78 configuration problem (no DATABASE_URL, schema not migrated).
             """,
-        subcommands: [Migrate.self, Worker.self, Enqueue.self, Jobs.self, Limits.self]
+        subcommands: [
+            Migrate.self, Worker.self, Enqueue.self, Jobs.self, Limits.self,
+            Connections.self, Mappings.self, Webhooks.self, Simulate.self,
+        ]
     )
 }
 

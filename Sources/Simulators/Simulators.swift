@@ -1,0 +1,1 @@
+// Placeholder: the NetSuite simulator lands here (docs/netsuite.md).
