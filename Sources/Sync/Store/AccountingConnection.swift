@@ -32,12 +32,18 @@ public struct AccountingConnection: Sendable, Equatable, CustomStringConvertible
         public var baseURL: String?
         /// How many requests the account accepts at once (NetSuite's account concurrency).
         public var concurrencyLimit: Int
+        /// The location put on transactions, for accounts whose forms require one.
+        public var defaultLocation: String?
 
-        public init(defaultSubsidiary: String? = nil, objectsToSync: [String] = [], baseURL: String? = nil, concurrencyLimit: Int = 1) {
+        public init(
+            defaultSubsidiary: String? = nil, objectsToSync: [String] = [], baseURL: String? = nil, concurrencyLimit: Int = 1,
+            defaultLocation: String? = nil
+        ) {
             self.defaultSubsidiary = defaultSubsidiary
             self.objectsToSync = objectsToSync
             self.baseURL = baseURL
             self.concurrencyLimit = concurrencyLimit
+            self.defaultLocation = defaultLocation
         }
 
         enum CodingKeys: String, CodingKey {
@@ -45,6 +51,7 @@ public struct AccountingConnection: Sendable, Equatable, CustomStringConvertible
             case objectsToSync = "objects_to_sync"
             case baseURL = "base_url"
             case concurrencyLimit = "concurrency_limit"
+            case defaultLocation = "default_location"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -53,6 +60,7 @@ public struct AccountingConnection: Sendable, Equatable, CustomStringConvertible
             objectsToSync = try container.decodeIfPresent([String].self, forKey: .objectsToSync) ?? []
             baseURL = try container.decodeIfPresent(String.self, forKey: .baseURL)
             concurrencyLimit = try container.decodeIfPresent(Int.self, forKey: .concurrencyLimit) ?? 1
+            defaultLocation = try container.decodeIfPresent(String.self, forKey: .defaultLocation)
         }
     }
 

@@ -17,6 +17,8 @@ public struct ExternalRef: Sendable, Equatable {
     public let billingID: String
     /// The provider's internal id.
     public let providerID: String
+    /// For invoices, sales orders and credit memos: the billing id of their customer.
+    public let customerBillingID: String?
     public let syncedAt: Date
 }
 
@@ -26,25 +28,29 @@ public struct ExternalRefStore: Sendable {
 
     public init(pool: ConnectionPool) { self.pool = pool }
 
-    private static let columns = "connection_id::text AS connection_id, object_type, billing_id, provider_id, synced_at"
+    private static let columns =
+        "connection_id::text AS connection_id, object_type, billing_id, provider_id, customer_billing_id, synced_at"
 
     /// Stores the provider id of a billing object, replacing an earlier one (a re-sync).
     @discardableResult
     public func record(
-        connection: UUID, objectType: ExternalRef.ObjectType, billingID: String, providerID: String
+        connection: UUID, objectType: ExternalRef.ObjectType, billingID: String, providerID: String,
+        customerBillingID: String? = nil
     ) async throws -> ExternalRef {
         try StoreSupport.requireNotBlank(billingID, "billing_id")
         try StoreSupport.requireNotBlank(providerID, "provider_id")
         return try await StoreSupport.mapForeignKey(connection: connection) {
             let result = try await pool.query(
                 """
-                INSERT INTO ledgersync.external_refs (connection_id, object_type, billing_id, provider_id)
-                VALUES ($1::uuid, $2, $3, $4)
+                INSERT INTO ledgersync.external_refs (connection_id, object_type, billing_id, provider_id, customer_billing_id)
+                VALUES ($1::uuid, $2, $3, $4, $5)
                 ON CONFLICT (connection_id, object_type, billing_id)
-                DO UPDATE SET provider_id = EXCLUDED.provider_id, synced_at = now()
+                DO UPDATE SET provider_id = EXCLUDED.provider_id,
+                    customer_billing_id = coalesce(EXCLUDED.customer_billing_id, external_refs.customer_billing_id),
+                    synced_at = now()
                 RETURNING \(Self.columns)
                 """,
-                [connection.uuidString, objectType.rawValue, billingID, providerID])
+                [connection.uuidString, objectType.rawValue, billingID, providerID, customerBillingID])
             return try Self.read(result.rows[0])
         }
     }
@@ -80,6 +86,7 @@ public struct ExternalRefStore: Sendable {
             objectType: try row.decode("object_type"),
             billingID: try row.decode("billing_id"),
             providerID: try row.decode("provider_id"),
+            customerBillingID: try row.decodeIfPresent("customer_billing_id"),
             syncedAt: try row.decode("synced_at"))
     }
 }

@@ -173,30 +173,14 @@ public struct MappingStore: Sendable {
         ).affectedRows > 0
     }
 
-    /// The item for a fee (PROVIDERS.md 1.4): the one-to-one `item` for `code`, else the
-    /// `default_item` for `feeKind`, else the connection's `fallback_item`. Throws
-    /// `.invalidMapping` naming every mapping that was looked for when none exists.
+    /// The item for a fee (PROVIDERS.md 1.4), by the rules of `MappingSet.resolveItem`.
     public func resolveItem(connection: UUID, feeKind: Mapping.FeeKind, code: String? = nil) async throws -> Mapping {
-        let code = code.flatMap { $0.isEmpty ? nil : $0 }
-        let result = try await pool.query(
-            """
-            SELECT \(Self.columns) FROM ledgersync.mappings
-            WHERE connection_id = $1::uuid
-              AND ((kind = 'item' AND billing_key = $2::text)
-                OR (kind = 'default_item' AND billing_key = $3::text)
-                OR kind = 'fallback_item')
-            ORDER BY CASE kind WHEN 'item' THEN 0 WHEN 'default_item' THEN 1 ELSE 2 END
-            LIMIT 1
-            """,
-            [connection.uuidString, code, feeKind.defaultItemKey])
-        if let row = result.rows.first { return try Self.read(row) }
-        var missing: [String] = []
-        if let code { missing.append("no item mapping for \"\(code)\"") }
-        if let key = feeKind.defaultItemKey { missing.append("no default item for \(key)") }
-        missing.append("no fallback item")
-        throw StoreError(
-            .invalidMapping, field: "mappings",
-            "cannot map a \(feeKind.rawValue) fee on connection \(connection.uuidString.lowercased()): \(missing.joined(separator: ", "))")
+        try await mappingSet(connection: connection).resolveItem(feeKind: feeKind, code: code)
+    }
+
+    /// Every mapping of a connection, ready for payload building.
+    public func mappingSet(connection: UUID) async throws -> MappingSet {
+        MappingSet(connectionID: connection, mappings: try await list(connection: connection))
     }
 
     static func read(_ row: Row) throws -> Mapping {

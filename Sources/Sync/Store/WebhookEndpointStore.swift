@@ -86,6 +86,13 @@ public struct WebhookEndpointStore: Sendable {
         return try result.rows.map(read)
     }
 
+    /// The endpoint with this id, nil when there is none.
+    public func get(_ id: UUID) async throws -> WebhookEndpoint? {
+        let result = try await pool.query(
+            "SELECT \(Self.columns) FROM ledgersync.webhook_endpoints WHERE id = $1::uuid", [id.uuidString])
+        return try result.rows.first.map(read)
+    }
+
     /// Deletes an endpoint; false when there was none.
     @discardableResult
     public func delete(_ id: UUID) async throws -> Bool {

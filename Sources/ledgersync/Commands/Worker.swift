@@ -1,9 +1,12 @@
 import ArgumentParser
 import Foundation
+import HTTPClient
 import JobQueue
 import Logging
+import NetSuite
 import Postgres
 import ServiceLifecycle
+import Sync
 
 struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,6 +28,9 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "Keep cancelled jobs this long.") var keepCancelled = DurationArgument(.seconds(7 * 86_400))
     @Option(help: "Database connections of this process (default: enough for the concurrency).") var connections: Int?
     @Flag(help: "Also run the diag.* job kinds (smoke tests, benchmarks; see docs/operations.md).") var diagnosticKinds = false
+    @Option(help: "First retry delay of the sync and webhook kinds; later ones double, up to their cap.") var retryBaseDelay = DurationArgument(.seconds(5))
+    @Option(help: "How long a sync job may wait for its customer or invoice before it fails.") var dependencyTimeout = DurationArgument(.seconds(86_400))
+    @Option(help: "How long one request to a provider or a webhook endpoint may take.") var requestTimeout = DurationArgument(.seconds(60))
 
     func validate() throws {
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 10000, got \(concurrency)") }
@@ -33,6 +39,8 @@ struct Worker: AsyncParsableCommand {
         guard lease.duration >= .milliseconds(300) else { throw ValidationError("--lease must be at least 300ms") }
         guard pollInterval.duration >= .milliseconds(10) else { throw ValidationError("--poll-interval must be at least 10ms") }
         if let connections, connections < 2 { throw ValidationError("--connections must be at least 2") }
+        guard retryBaseDelay.duration >= .milliseconds(10) else { throw ValidationError("--retry-base-delay must be at least 10ms") }
+        guard requestTimeout.duration >= .milliseconds(100) else { throw ValidationError("--request-timeout must be at least 100ms") }
     }
 
     var queueList: [String] { queues.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
@@ -45,8 +53,17 @@ struct Worker: AsyncParsableCommand {
             try await DiagnosticKinds.prepare(pool)
             DiagnosticKinds.register(in: &registry)
         }
-        guard !registry.kinds.isEmpty else {
-            throw CLIError.config("this worker has no job kinds to run (pass --diagnostic-kinds for the diag.* kinds)")
+        let http = HTTPClient(maxConcurrentRequests: max(4, concurrency))
+        // The sync kinds open sealed credentials, so they need the key; a worker started only
+        // for diag.* kinds (smoke tests, benchmarks) does not.
+        if ProcessInfo.processInfo.environment["LEDGERSYNC_SECRET_KEY"] != nil || !diagnosticKinds {
+            let box: SecretBox
+            do {
+                box = try SecretBox.fromEnvironment()
+            } catch let error as CryptoError {
+                throw CLIError.config(error.message)
+            }
+            syncEnvironment(pool: pool, box: box, http: http).register(in: &registry)
         }
         let options = WorkerOptions(
             queues: queueList, concurrency: concurrency, pollInterval: pollInterval.duration, lease: lease.duration,
@@ -57,5 +74,23 @@ struct Worker: AsyncParsableCommand {
             configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await pool.close()
+        http.shutdown()
+    }
+
+    func syncEnvironment(pool: ConnectionPool, box: SecretBox, http: HTTPClient) -> SyncEnvironment {
+        var options = SyncOptions()
+        let base = retryBaseDelay.duration.seconds
+        options.jobOptions.backoff = Backoff(base: base, cap: max(base, 1800))
+        options.webhookOptions.backoff = Backoff(base: base, cap: max(base, 3600))
+        options.dependencyTimeout = dependencyTimeout.duration
+        let requestTimeout = requestTimeout.duration
+        return SyncEnvironment(pool: pool, secretBox: box, http: http, options: options) { connection in
+            switch connection.provider {
+            case .netsuite:
+                return try NetSuiteProvider(connection: connection, http: http, requestTimeout: requestTimeout)
+            case .zohoBooks:
+                throw StoreError(.invalidField, field: "provider", "zoho_books connections are not supported by this worker yet")
+            }
+        }
     }
 }

@@ -1,0 +1,105 @@
+import Foundation
+import HTTPClient
+import Sync
+
+/// Talks to one NetSuite account's REST record API: signs each request with TBA and turns
+/// every answer into an internal id or a classified `SyncError`.
+public struct NetSuiteClient: Sendable {
+    public let account: NetSuiteAccount
+    let credentials: NetSuiteCredentials
+    let http: HTTPClient
+    /// How long one request may take before it counts as a (transient) timeout.
+    public let requestTimeout: Duration
+
+    public init(account: NetSuiteAccount, credentials: NetSuiteCredentials, http: HTTPClient, requestTimeout: Duration = .seconds(60)) {
+        self.account = account
+        self.credentials = credentials
+        self.http = http
+        self.requestTimeout = requestTimeout
+    }
+
+    /// `PUT …/{recordType}/eid:{externalID}`: creates the record or updates the one with this
+    /// external id, and returns its internal id (the last segment of `Location`). Safe to
+    /// repeat: that is what makes a retry after a lost answer harmless.
+    public func upsert(recordType: String, externalID: String, body: WireJSON) async throws -> String {
+        let url = "\(account.restBaseURL)/\(recordType)/eid:\(PercentEncoding.encode(externalID))"
+        let authorization = try TBASigner.authorizationHeader(method: "PUT", url: url, credentials: credentials, account: account)
+        let request = HTTPRequest(
+            method: "PUT", url: url,
+            headers: [
+                ("Authorization", authorization), ("Content-Type", "application/json"), ("Accept", "application/json"),
+            ],
+            body: Data(body.serialized().utf8), timeout: requestTimeout)
+        let response: HTTPResponse
+        do {
+            response = try await http.execute(request)
+        } catch let error as HTTPClientError {
+            throw SyncError(from: error)
+        }
+        guard (200...299).contains(response.status) else {
+            throw NetSuiteErrorParser.parse(response)
+        }
+        guard let id = Self.internalID(fromLocation: response.header("Location"), recordType: recordType) else {
+            // The write may well have happened; the next attempt's upsert finds the record.
+            throw SyncError(.transient, "NetSuite HTTP \(response.status) for \(recordType) \(externalID) without a usable Location header")
+        }
+        return id
+    }
+
+    /// `…/record/v1/customer/647` → "647". Nil when the last segment is empty or still an
+    /// external id (`eid:…`).
+    static func internalID(fromLocation location: String?, recordType: String) -> String? {
+        guard let location else { return nil }
+        let path = location.split(separator: "?", maxSplits: 1).first.map(String.init) ?? location
+        guard let last = path.split(separator: "/").last, !last.isEmpty, !last.hasPrefix("eid:"),
+              last.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+        else { return nil }
+        return String(last)
+    }
+}
+
+/// `AccountingProvider` for NetSuite: payloads from `NetSuitePayloads`, writes by `NetSuiteClient`.
+public struct NetSuiteProvider: AccountingProvider {
+    let client: NetSuiteClient
+
+    public init(client: NetSuiteClient) { self.client = client }
+
+    /// The provider of a connection: its account id, base URL override and sealed credentials.
+    public init(connection: AccountingConnection, http: HTTPClient, requestTimeout: Duration = .seconds(60)) throws {
+        let account: NetSuiteAccount
+        do {
+            account = try NetSuiteAccount(accountID: connection.accountID, baseURLOverride: connection.settings.baseURL)
+        } catch let error as NetSuiteConfigError {
+            throw StoreError(.invalidField, field: "account_id", error.message)
+        }
+        client = NetSuiteClient(account: account, credentials: connection.secrets, http: http, requestTimeout: requestTimeout)
+    }
+
+    public func upsertCustomer(_ customer: BillingCustomer, target: SyncTarget) async throws -> String {
+        try await client.upsert(recordType: "customer", externalID: customer.lagoID, body: NetSuitePayloads.customer(customer, target: target))
+    }
+
+    public func upsertInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) async throws -> String {
+        try await client.upsert(
+            recordType: "invoice", externalID: invoice.lagoID,
+            body: NetSuitePayloads.invoice(invoice, customerRef: customerRef, target: target))
+    }
+
+    public func upsertSalesOrder(_ order: BillingSalesOrder, customerRef: String, target: SyncTarget) async throws -> String {
+        try await client.upsert(
+            recordType: "salesOrder", externalID: order.lagoID,
+            body: NetSuitePayloads.invoice(order.invoice, customerRef: customerRef, target: target, root: "sales_order"))
+    }
+
+    public func upsertCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
+        try await client.upsert(
+            recordType: "creditMemo", externalID: memo.lagoID,
+            body: NetSuitePayloads.creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
+    }
+
+    public func upsertPayment(_ payment: BillingPayment, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
+        try await client.upsert(
+            recordType: "customerPayment", externalID: payment.lagoID,
+            body: NetSuitePayloads.payment(payment, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
+    }
+}

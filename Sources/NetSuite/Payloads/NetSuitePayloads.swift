@@ -1,0 +1,333 @@
+import Sync
+
+/// Builds the REST record API bodies of docs/netsuite.md from billing documents and a
+/// connection's mappings. Pure: no I/O, so every rule here is unit-tested on its own.
+///
+/// Failures: `StoreError.invalidMapping` when a line or a tax cannot be mapped,
+/// `DocumentError` when a document cannot be expressed at NetSuite.
+public enum NetSuitePayloads {
+    /// NetSuite's limit on first and last names.
+    static let nameLimit = 30
+
+    // MARK: - Customer
+
+    public static func customer(_ customer: BillingCustomer, target: SyncTarget, root: String = "customer") throws -> WireJSON {
+        try requireExternalID(customer.lagoID, field: "\(root).lago_id")
+        var body = WireObject()
+        body.set("externalId", .string(customer.lagoID))
+        body.set("entityId", string: customer.externalID)
+        let isPerson = customer.customerType == .individual
+        body.set("isPerson", .bool(isPerson))
+        if isPerson {
+            let (first, last) = personName(customer)
+            body.set("firstName", string: first)
+            body.set("lastName", string: last)
+            body.set("companyName", string: customer.legalName ?? customer.name)
+        } else {
+            guard let company = nonBlank(customer.legalName) ?? nonBlank(customer.name) else {
+                throw DocumentError(field: "\(root).name", message: "is required for a company customer at NetSuite (or legal_name)")
+            }
+            body.set("companyName", .string(company))
+        }
+        body.set("email", string: firstOfList(customer.email))
+        body.set("phone", string: firstOfList(customer.phone))
+        guard let subsidiary = target.connection.settings.defaultSubsidiary else {
+            throw StoreError(.invalidField, field: "settings.default_subsidiary", "the connection has no default subsidiary, which NetSuite requires on customers")
+        }
+        body.set("subsidiary", .reference(subsidiary))
+        if let currency = customer.currency, let id = target.mappings.currency(currency.code) {
+            body.set("currency", .reference(id))
+        }
+        if let addresses = addressBook(customer) { body.set("addressBook", addresses) }
+        body.set("custentity_lago_id", .string(customer.lagoID))
+        for field in target.customFields { body.set(field.fieldID, .string(field.value)) }
+        return body.json
+    }
+
+    static func personName(_ customer: BillingCustomer) -> (String?, String?) {
+        var first = nonBlank(customer.firstname)
+        var last = nonBlank(customer.lastname)
+        if first == nil && last == nil, let name = nonBlank(customer.name) {
+            let words = name.split(separator: " ", maxSplits: 1)
+            first = String(words[0])
+            last = words.count > 1 ? String(words[1]) : nil
+        }
+        return (first.map { String($0.prefix(nameLimit)) }, last.map { String($0.prefix(nameLimit)) })
+    }
+
+    static func addressBook(_ customer: BillingCustomer) -> WireJSON? {
+        func address(_ a: BillingCustomer.Address, billing: Bool, shipping: Bool) -> WireJSON {
+            var fields = WireObject()
+            fields.set("addr1", string: a.addressLine1.map { String($0.prefix(150)) })
+            fields.set("addr2", string: a.addressLine2.map { String($0.prefix(150)) })
+            fields.set("city", string: a.city.map { String($0.prefix(50)) })
+            fields.set("zip", string: a.zipcode)
+            fields.set("state", string: a.state.map { String($0.prefix(30)) })
+            if let country = nonBlank(a.country) { fields.set("country", .reference(country)) }
+            return .object([("defaultBilling", .bool(billing)), ("defaultShipping", .bool(shipping)), ("addressBookAddress", fields.json)])
+        }
+        var items: [WireJSON] = []
+        let billing = customer.address
+        let shipping = customer.shippingAddress
+        if let shipping, !shipping.isEmpty, shipping != billing {
+            if !billing.isEmpty { items.append(address(billing, billing: true, shipping: false)) }
+            items.append(address(shipping, billing: billing.isEmpty, shipping: true))
+        } else if !billing.isEmpty {
+            items.append(address(billing, billing: true, shipping: true))
+        }
+        return items.isEmpty ? nil : .sublist(items)
+    }
+
+    // MARK: - Invoice and sales order
+
+    /// An invoice, or a sales order (the same body, PROVIDERS 1.3).
+    public static func invoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget, root: String = "invoice") throws -> WireJSON {
+        try requireExternalID(invoice.lagoID, field: "\(root).lago_id")
+        let currency = invoice.currency
+        var lines: [Line] = []
+        let fees = invoice.fees.allSatisfy { $0.amountCents == 0 } ? invoice.fees : invoice.fees.filter { $0.amountCents != 0 }
+        for fee in fees {
+            let item = try target.mappings.resolveItem(feeKind: Mapping.FeeKind(fee.kind), code: fee.itemCode)
+            lines.append(Line.fee(fee, item: item, currency: currency))
+        }
+        var couponIndex = 0
+        for credit in invoice.credits where credit.amountCents != 0 {
+            let kind: Mapping.FeeKind = credit.kind == .coupon ? .coupon : .creditNote
+            let item = try target.mappings.resolveItem(feeKind: kind, code: nil)
+            let reference: String
+            switch credit.kind {
+            case .coupon:
+                couponIndex += 1
+                reference = couponIndex == 1 ? "coupon_item" : "coupon_item_\(couponIndex)"
+            case .creditNote: reference = "credit_note_item_\(lines.count)"
+            case .progressiveBilling: reference = "credit_item_progressive_billing_\(lines.count)"
+            }
+            let name = credit.itemName ?? (credit.kind == .coupon ? "Coupon" : credit.kind == .creditNote ? "Credit note" : "Progressive billing credit")
+            lines.append(Line.deduction(credit.amountCents, currency: currency, item: item, reference: reference, description: name))
+        }
+        if invoice.prepaidCreditAmountCents != 0 {
+            let item = try target.mappings.resolveItem(feeKind: .prepaidCredit, code: nil)
+            lines.append(Line.deduction(invoice.prepaidCreditAmountCents, currency: currency, item: item, reference: "credit_item", description: "Prepaid credits"))
+        }
+        if lines.isEmpty {
+            throw DocumentError(field: "\(root).fees", message: "has no line to push (NetSuite needs at least one item line)")
+        }
+
+        var body = WireObject()
+        body.set("externalId", .string(invoice.lagoID))
+        body.set("tranId", .string(invoice.number))
+        body.set("entity", .reference(customerRef))
+        body.set("tranDate", .string(invoice.issuingDate.isoDate))
+        if let due = invoice.paymentDueDate { body.set("dueDate", .string(due.isoDate)) }
+        if let id = target.mappings.currency(currency.code) { body.set("currency", .reference(id)) }
+        if let location = target.connection.settings.defaultLocation { body.set("location", .reference(location)) }
+        body.set("custbody_lago_id", .string(invoice.lagoID))
+        body.set("item", .sublist(lines.map(\.json)))
+
+        let feeTaxes = fees.flatMap { fee in fee.taxes.map { (reference: fee.lagoID, basis: fee.amountCents, tax: $0) } }
+        let documentTaxes = invoice.taxes.map { (reference: lines[0].reference, basis: $0.baseAmountCents ?? invoice.subTotalExcludingTaxesAmountCents ?? invoice.feesAmountCents, tax: $0) }
+        try applyTaxes(
+            to: &body, rows: feeTaxes.isEmpty ? documentTaxes : feeTaxes, total: invoice.taxesAmountCents,
+            couponLine: lines.first { $0.reference == "coupon_item" }, currency: currency, target: target, root: root)
+        for field in target.customFields { body.set(field.fieldID, .string(field.value)) }
+        return body.json
+    }
+
+    // MARK: - Credit memo
+
+    public static func creditMemo(
+        _ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget, root: String = "credit_note"
+    ) throws -> WireJSON {
+        try requireExternalID(memo.lagoID, field: "\(root).lago_id")
+        let currency = memo.currency
+        var lines: [Line] = []
+        for item in memo.items where item.amountCents != 0 || memo.items.allSatisfy({ $0.amountCents == 0 }) {
+            let mapping: Mapping
+            if let fee = item.fee {
+                mapping = try target.mappings.resolveItem(feeKind: Mapping.FeeKind(fee.kind), code: fee.itemCode)
+            } else {
+                mapping = try target.mappings.resolveItem(feeKind: .creditNote, code: nil)
+            }
+            let description = item.fee.map { $0.invoiceDisplayName ?? $0.itemName } ?? "Credit"
+            lines.append(Line(
+                item: mapping, quantity: "1", rate: Money(amountCents: item.amountCents, currency: currency).decimalString,
+                amount: Money(amountCents: item.amountCents, currency: currency), reference: item.lagoID, description: description))
+        }
+        if memo.couponsAdjustmentAmountCents != 0 {
+            let item = try target.mappings.resolveItem(feeKind: .coupon, code: nil)
+            lines.append(Line.deduction(memo.couponsAdjustmentAmountCents, currency: currency, item: item, reference: "coupon_item", description: "Coupon adjustment"))
+        }
+        var body = WireObject()
+        body.set("externalId", .string(memo.lagoID))
+        body.set("tranId", .string(memo.number))
+        body.set("entity", .reference(customerRef))
+        body.set("createdFrom", .reference(invoiceRef))
+        body.set("tranDate", .string(memo.issuingDate.isoDate))
+        if let id = target.mappings.currency(currency.code) { body.set("currency", .reference(id)) }
+        if let location = target.connection.settings.defaultLocation { body.set("location", .reference(location)) }
+        body.set("memo", string: memo.reason ?? memo.description)
+        body.set("custbody_lago_id", .string(memo.lagoID))
+        body.set("item", .sublist(lines.map(\.json)))
+        let rows = memo.taxes.map { (reference: lines[0].reference, basis: $0.baseAmountCents ?? memo.subTotalExcludingTaxesAmountCents, tax: $0) }
+        try applyTaxes(
+            to: &body, rows: rows, total: memo.taxesAmountCents, couponLine: lines.first { $0.reference == "coupon_item" },
+            currency: currency, target: target, root: root)
+        for field in target.customFields { body.set(field.fieldID, .string(field.value)) }
+        return body.json
+    }
+
+    // MARK: - Payment
+
+    public static func payment(
+        _ payment: BillingPayment, customerRef: String, invoiceRef: String, target: SyncTarget, root: String = "payment"
+    ) throws -> WireJSON {
+        try requireExternalID(payment.lagoID, field: "\(root).lago_id")
+        let amount = WireJSON.number(payment.amount.decimalString)
+        var body = WireObject()
+        body.set("externalId", .string(payment.lagoID))
+        body.set("customer", .reference(customerRef))
+        body.set("payment", amount)
+        body.set("tranDate", .string(payment.date.isoDate))
+        if let id = target.mappings.currency(payment.currency.code) { body.set("currency", .reference(id)) }
+        body.set("memo", string: payment.reference)
+        body.set("apply", .sublist([.object([("doc", .reference(invoiceRef)), ("apply", .bool(true)), ("amount", amount)])]))
+        for field in target.customFields { body.set(field.fieldID, .string(field.value)) }
+        return body.json
+    }
+
+    // MARK: - Lines
+
+    struct Line {
+        let item: Mapping
+        let quantity: String
+        let rate: String
+        let amount: Money
+        let reference: String
+        let description: String?
+
+        /// A fee: its quantity and unit price when their product is exactly the amount, else
+        /// one unit at the amount (NetSuite would otherwise recompute a different amount).
+        static func fee(_ fee: BillingFee, item: Mapping, currency: Currency) -> Line {
+            let unitPrice = fee.preciseUnitAmount ?? fee.unitAmountCents.map { LineMath.decimal(cents: $0, currency: currency) }
+            let description = fee.invoiceDisplayName ?? fee.description ?? fee.itemName
+            if let unitPrice, !fee.units.isZero, fee.units.compare(to: 10_000_000_000) < 0,
+               LineMath.product(fee.units, unitPrice, equals: fee.amount)
+            {
+                return Line(item: item, quantity: fee.units.description, rate: unitPrice.description, amount: fee.amount,
+                            reference: fee.lagoID, description: description)
+            }
+            return Line(item: item, quantity: "1", rate: fee.amount.decimalString, amount: fee.amount, reference: fee.lagoID, description: description)
+        }
+
+        /// A deduction (coupon, credit): one unit at minus the amount.
+        static func deduction(_ cents: Int64, currency: Currency, item: Mapping, reference: String, description: String) -> Line {
+            let amount = Money(amountCents: -cents, currency: currency)
+            return Line(item: item, quantity: "1", rate: amount.decimalString, amount: amount, reference: reference, description: description)
+        }
+
+        var json: WireJSON {
+            var line = WireObject()
+            line.set("item", .reference(item.providerID))
+            if let account = item.accountCode { line.set("account", .reference(account)) }
+            line.set("quantity", .number(quantity))
+            line.set("rate", .number(rate))
+            line.set("amount", .number(amount.decimalString))
+            line.set("description", string: description)
+            line.set("taxDetailsReference", .string(reference))
+            return line.json
+        }
+    }
+
+    // MARK: - Taxes
+
+    /// Adds the taxes of a transaction (docs/netsuite.md "invoice"): SuiteTax `taxDetails` rows
+    /// when every tax code has a complete SuiteTax mapping, the legacy tax item otherwise, and
+    /// nothing when there is no tax. The rows add up to the document's `taxes_amount_cents`
+    /// exactly: a difference (coupons lower the base) goes on the coupon line, else on the
+    /// first row, as Lago does.
+    static func applyTaxes(
+        to body: inout WireObject, rows: [(reference: String, basis: Int64, tax: BillingAppliedTax)], total: Int64,
+        couponLine: Line?, currency: Currency, target: SyncTarget, root: String
+    ) throws {
+        let codes = rows.map(\.tax.code)
+        if total == 0 && rows.allSatisfy({ $0.tax.amountCents == 0 }) { return }
+        guard !codes.isEmpty else {
+            throw DocumentError(field: "\(root).applied_taxes", message: "must list the taxes of taxes_amount_cents \(total)")
+        }
+        var mappings: [String: Mapping] = [:]
+        for code in codes where mappings[code] == nil {
+            guard let mapping = target.mappings.tax(code) else {
+                throw StoreError(.invalidMapping, field: "mappings", "no tax mapping for tax code \"\(code)\" on connection \(target.connectionID.uuidString.lowercased())")
+            }
+            mappings[code] = mapping
+        }
+        let suiteTax = mappings.values.allSatisfy { m in ["nexus", "tax_type", "tax_code"].allSatisfy { nonBlank(m.details[$0]) != nil } }
+        if suiteTax {
+            let first = mappings[codes[0]]!
+            var amounts = rows.map(\.tax.amountCents)
+            var extra: (reference: String, basis: Int64, tax: BillingAppliedTax, amount: Int64)?
+            let difference = total - amounts.reduce(0, +)
+            if difference != 0 {
+                if let couponLine {
+                    extra = (couponLine.reference, couponLine.amount.amountCents, rows[0].tax, difference)
+                } else {
+                    amounts[0] += difference
+                }
+            }
+            var items: [WireJSON] = []
+            func row(_ reference: String, _ basis: Int64, _ tax: BillingAppliedTax, _ amount: Int64) -> WireJSON {
+                let m = mappings[tax.code]!
+                return .object([
+                    ("taxDetailsReference", .string(reference)),
+                    ("taxType", .reference(m.details["tax_type"]!)),
+                    ("taxCode", .reference(m.details["tax_code"]!)),
+                    ("taxBasis", .number(Money(amountCents: basis, currency: currency).decimalString)),
+                    ("taxRate", .number(tax.rate.description)),
+                    ("taxAmount", .number(Money(amountCents: amount, currency: currency).decimalString)),
+                ])
+            }
+            for (i, r) in rows.enumerated() { items.append(row(r.reference, r.basis, r.tax, amounts[i])) }
+            if let extra { items.append(row(extra.reference, extra.basis, extra.tax, extra.amount)) }
+            body.set("taxDetailsOverride", .bool(true))
+            body.set("taxRegOverride", .bool(true))
+            body.set("nexus", .reference(first.details["nexus"]!))
+            body.set("taxDetails", .sublist(items))
+            return
+        }
+        if let legacy = nonBlank(mappings[codes[0]]!.details["legacy_tax_item"]),
+           mappings.values.allSatisfy({ nonBlank($0.details["legacy_tax_item"]) != nil })
+        {
+            body.set("isTaxable", .bool(true))
+            body.set("taxItem", .reference(legacy))
+            body.set("taxAmountOverride", .number(Money(amountCents: total, currency: currency).decimalString))
+            return
+        }
+        let incomplete = codes.first { code in
+            let m = mappings[code]!
+            return nonBlank(m.details["legacy_tax_item"]) == nil
+        } ?? codes[0]
+        throw StoreError(
+            .invalidMapping, field: "mappings",
+            "the tax mapping of \"\(incomplete)\" needs nexus, tax_type and tax_code (SuiteTax) or legacy_tax_item")
+    }
+
+    // MARK: - Helpers
+
+    /// NetSuite external ids: letters, digits, `_` and `-` (PROVIDERS 2.2).
+    static func requireExternalID(_ id: String, field: String) throws {
+        let allowed = id.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") }
+        guard allowed, !id.isEmpty else {
+            throw DocumentError(field: field, message: "\"\(id.prefix(60))\" cannot be a NetSuite external id (letters, digits, '_' and '-' only)")
+        }
+    }
+
+    static func nonBlank(_ text: String?) -> String? {
+        guard let text, !text.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+        return text
+    }
+
+    /// Lago allows comma-separated emails and phones; NetSuite takes one.
+    static func firstOfList(_ text: String?) -> String? {
+        nonBlank(text?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) })
+    }
+}

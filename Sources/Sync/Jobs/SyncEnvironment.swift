@@ -1,0 +1,65 @@
+import Foundation
+import HTTPClient
+import JobQueue
+import Postgres
+
+/// Tunables of the sync job kinds (the worker's command line sets them).
+public struct SyncOptions: Sendable {
+    /// Attempts, run timeout and backoff of the five sync kinds.
+    public var jobOptions = JobKindOptions(maxAttempts: 10, timeout: .seconds(120), backoff: Backoff(base: 5, cap: 1800))
+    /// Attempts, run timeout and backoff of `webhook.deliver`: many attempts over about a
+    /// day, because a receiver may be down for hours.
+    public var webhookOptions = JobKindOptions(maxAttempts: 16, timeout: .seconds(60), backoff: Backoff(base: 5, cap: 3600))
+    /// A job waiting for its customer or invoice (a dependency snooze uses no attempt) fails
+    /// once it is this old: a payment for an invoice that never syncs must surface, not wait
+    /// forever.
+    public var dependencyTimeout: Duration = .seconds(86_400)
+
+    public init() {}
+}
+
+/// Everything the sync handlers share: the stores, the providers, the HTTP client for
+/// webhooks. Built once per worker process over the worker's pool.
+public struct SyncEnvironment: Sendable {
+    public let connections: ConnectionStore
+    public let mappings: MappingStore
+    public let refs: ExternalRefStore
+    public let endpoints: WebhookEndpointStore
+    public let queue: JobQueue
+    public let provider: ProviderFactory
+    public let http: HTTPClient
+    public let options: SyncOptions
+
+    public init(pool: ConnectionPool, secretBox: SecretBox, http: HTTPClient, options: SyncOptions = SyncOptions(), provider: @escaping ProviderFactory) {
+        connections = ConnectionStore(pool: pool, secretBox: secretBox)
+        mappings = MappingStore(pool: pool)
+        refs = ExternalRefStore(pool: pool)
+        endpoints = WebhookEndpointStore(pool: pool, secretBox: secretBox)
+        queue = JobQueue(pool: pool)
+        self.provider = provider
+        self.http = http
+        self.options = options
+    }
+
+    /// The job kinds of the sync: the five pushes and `webhook.deliver`.
+    public func register(in registry: inout JobRegistry) {
+        registry.register(CustomerSyncJob(sync: self))
+        registry.register(InvoicePushJob(sync: self))
+        registry.register(SalesOrderPushJob(sync: self))
+        registry.register(CreditMemoPushJob(sync: self))
+        registry.register(PaymentApplyJob(sync: self))
+        registry.register(WebhookDeliverJob(endpoints: endpoints, http: http, options: options.webhookOptions))
+    }
+
+    /// The queue's limit key of a connection: all workers together run at most the account's
+    /// concurrency limit of jobs with it. `ledgersync.enqueue_sync` builds the same key in SQL.
+    public static func limitKey(provider: AccountingConnection.Provider, connection: UUID) -> String {
+        "\(provider.rawValue):\(connection.uuidString.lowercased())"
+    }
+
+    /// Sets the queue's concurrency limit of a connection from its settings.
+    public static func applyConcurrencyLimit(of connection: AccountingConnection, queue: JobQueue) async throws {
+        guard let id = connection.id else { return }
+        try await queue.setConcurrencyLimit(limitKey(provider: connection.provider, connection: id), maxRunning: connection.settings.concurrencyLimit)
+    }
+}

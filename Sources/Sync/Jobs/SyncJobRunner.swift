@@ -1,0 +1,183 @@
+import Foundation
+import JobQueue
+import Logging
+
+/// The args every sync job carries besides its document: which connection to write to, and
+/// (for documents that do not name it) the billing customer. `ledgersync.enqueue_sync` writes
+/// both; the document itself is read from the same args by `DocumentDecoder`.
+public struct SyncJobArgs: Decodable, Sendable {
+    public let connectionID: UUID
+    public let customerID: String?
+
+    enum CodingKeys: String, CodingKey { case connectionID = "connection_id", customerID = "customer_id" }
+}
+
+/// What one running sync job works with.
+struct SyncSession: Sendable {
+    let sync: SyncEnvironment
+    let context: JobContext
+    let args: SyncJobArgs
+    let target: SyncTarget
+    let provider: any AccountingProvider
+
+    var connectionID: UUID { target.connectionID }
+
+    /// The job's document, decoded and validated (errors name the field).
+    func document<D: BillingDocument>(_ type: D.Type) throws -> D {
+        try DocumentDecoder.decode(type, from: context.job.args.text)
+    }
+
+    /// The provider id of the billing customer `customerID`. A customer that is not at the
+    /// provider yet is pushed first when the document carries it (an invoice usually does);
+    /// otherwise the job waits for the `customer.sync` that will create it.
+    func customerRef(_ customerID: String, document customer: BillingCustomer?, at path: [String]) async throws -> String {
+        if let ref = try await sync.refs.lookup(connection: connectionID, objectType: .customer, billingID: customerID) {
+            return ref.providerID
+        }
+        guard let customer, customer.lagoID == customerID else {
+            throw SyncError(.dependency, "customer \(customerID) is not synced to this connection yet")
+        }
+        return try await pushCustomer(customer, at: path)
+    }
+
+    /// Upserts a customer found at `path` in the args (["customer"], ["invoice", "customer"]).
+    func pushCustomer(_ customer: BillingCustomer, at path: [String]) async throws -> String {
+        let id = try await provider.upsertCustomer(customer, target: target(recordType: "customer", at: path))
+        try await sync.refs.record(connection: connectionID, objectType: .customer, billingID: customer.lagoID, providerID: id)
+        return id
+    }
+
+    /// The target with the custom field values of the document at `path` in the args (the
+    /// path's first key is the envelope; a bare document is the args themselves).
+    func target(recordType: String, at path: [String]) -> SyncTarget {
+        var target = self.target
+        guard !target.mappings.customFields(recordType: recordType).isEmpty else { return target }
+        let root = (try? JSONSerialization.jsonObject(with: Data(context.job.args.text.utf8))) as? [String: Any] ?? [:]
+        var document = root["lago_id"] != nil ? root : (path.first.flatMap { root[$0] as? [String: Any] } ?? [:])
+        for key in path.dropFirst() { document = document[key] as? [String: Any] ?? [:] }
+        target.customFields = CustomFieldValue.resolve(target.mappings, recordType: recordType, document: document)
+        return target
+    }
+
+    /// The provider id of an invoice; waits (dependency) while its `invoice.push` has not run.
+    func invoiceRef(_ invoiceID: String) async throws -> ExternalRef {
+        guard let ref = try await sync.refs.lookup(connection: connectionID, objectType: .invoice, billingID: invoiceID) else {
+            throw SyncError(.dependency, "invoice \(invoiceID) is not synced to this connection yet")
+        }
+        return ref
+    }
+}
+
+extension SyncEnvironment {
+    /// Runs one sync job: loads its connection, mappings and provider, runs `body`, and turns
+    /// every failure into a `JobError` the worker acts on. A job that fails for good emits a
+    /// provider-error webhook before the failure is stored (see `ProviderErrorEvent`).
+    func run(
+        _ context: JobContext, _ args: SyncJobArgs, objectType: ExternalRef.ObjectType,
+        _ body: @Sendable (SyncSession) async throws -> Void
+    ) async throws {
+        var connection: AccountingConnection?
+        do {
+            let loaded = try await connections.get(args.connectionID)
+            connection = loaded
+            let wanted = loaded.settings.objectsToSync
+            if !wanted.isEmpty && !wanted.contains(objectType.rawValue) {
+                // The connection was told not to sync these; the job has nothing to do.
+                context.logger.info(
+                    "connection does not sync this object type; skipped",
+                    metadata: ["connection": "\(args.connectionID)", "object_type": "\(objectType.rawValue)"])
+                return
+            }
+            let target = SyncTarget(
+                connectionID: args.connectionID, connection: loaded,
+                mappings: try await mappings.mappingSet(connection: args.connectionID))
+            let session = SyncSession(sync: self, context: context, args: args, target: target, provider: try provider(loaded))
+            try await body(session)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            let jobError = jobError(for: error, job: context.job)
+            if isFinal(jobError, job: context.job) {
+                try await emitProviderError(jobError, context: context, args: args, connection: connection)
+            }
+            throw jobError
+        }
+    }
+
+    /// The worker's view of an error: what to do next, with a class and a one-line message.
+    func jobError(for error: any Error, job: Job) -> JobError {
+        switch error {
+        case let error as SyncError:
+            if error.errorClass == .dependency, Date().timeIntervalSince(job.createdAt) > options.dependencyTimeout.seconds {
+                return JobError(
+                    action: .fail, errorClass: SyncError.ErrorClass.dependency.rawValue,
+                    message: "\(error.message); gave up after waiting \(Int(options.dependencyTimeout.seconds)) s", code: error.providerCode)
+            }
+            return error.jobError
+        case let error as DocumentError:
+            return error.jobError
+        case let error as StoreError:
+            return error.jobError
+        case let error as JobError:
+            return error
+        default:
+            // Database trouble and the like: retry with the kind's backoff.
+            return JobError(action: .retry, errorClass: "internal", message: "\(error)")
+        }
+    }
+
+    func isFinal(_ error: JobError, job: Job) -> Bool {
+        switch error.action {
+        case .fail: true
+        case .retry, .retryAfter: job.isLastAttempt
+        case .snooze: false
+        }
+    }
+
+    func emitProviderError(_ error: JobError, context: JobContext, args: SyncJobArgs, connection: AccountingConnection?) async throws {
+        let event = ProviderErrorEvent(
+            id: "evt_job\(context.job.id)_attempt\(context.job.attempt)", createdAt: Date(),
+            connectionID: args.connectionID, connectionName: connection?.name,
+            provider: connection?.provider.rawValue ?? "unknown",
+            jobID: context.job.id, jobKind: context.job.kind,
+            subject: ProviderErrorEvent.Subject(kind: context.job.kind, args: context.job.args.text, customerID: args.customerID),
+            message: error.message, errorCode: error.code ?? error.errorClass)
+        let ids = try await WebhookDelivery.enqueue(
+            eventID: event.id, eventType: event.type, body: try event.body(), endpoints: endpoints, queue: queue)
+        context.logger.info(
+            "sync job failed for good; provider error webhook enqueued",
+            metadata: ["event": "\(event.id)", "type": "\(event.type)", "deliveries": "\(ids.count)"])
+    }
+}
+
+extension ProviderErrorEvent.Subject {
+    /// Who a job is about, read leniently from its raw args: the document may be the very
+    /// thing that failed to decode, and the webhook should still name what it can.
+    init(kind: String, args: String, customerID: String?) {
+        self.init()
+        guard let root = (try? JSONSerialization.jsonObject(with: Data(args.utf8))) as? [String: Any] else { return }
+        let envelope: String? =
+            switch kind {
+            case "customer.sync": "customer"
+            case "invoice.push": "invoice"
+            case "sales_order.push": root["sales_order"] != nil ? "sales_order" : "invoice"
+            case "credit_memo.push": "credit_note"
+            case "payment.apply": "payment"
+            default: nil
+            }
+        let document = root["lago_id"] != nil ? root : (envelope.flatMap { root[$0] as? [String: Any] } ?? [:])
+        objectType = envelope
+        objectID = document["lago_id"] as? String
+        let customer = kind == "customer.sync" ? document : document["customer"] as? [String: Any]
+        self.customerID = customerID ?? (customer?["lago_id"] as? String) ?? (document["lago_customer_id"] as? String)
+        externalCustomerID = (customer?["external_id"] as? String) ?? (customer?["external_customer_id"] as? String)
+            ?? (document["external_customer_id"] as? String)
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let parts = components
+        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
+    }
+}

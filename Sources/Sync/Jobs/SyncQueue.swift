@@ -1,0 +1,38 @@
+import Foundation
+import JobQueue
+import Postgres
+
+/// The five sync job kinds, by their contract names.
+public enum SyncJobKind: String, Sendable, CaseIterable, Codable {
+    case customerSync = "customer.sync"
+    case invoicePush = "invoice.push"
+    case salesOrderPush = "sales_order.push"
+    case creditMemoPush = "credit_memo.push"
+    case paymentApply = "payment.apply"
+}
+
+/// Enqueues sync jobs from Swift through `ledgersync.enqueue_sync` (sql/sync/002), the same
+/// function SQL callers use, so the serial and limit keys are built in one place.
+public struct SyncQueue: Sendable {
+    public let pool: ConnectionPool
+
+    public init(pool: ConnectionPool) { self.pool = pool }
+
+    /// Enqueues one sync of `document` (Lago JSON, bare or in its envelope) on its own
+    /// connection from the pool.
+    @discardableResult
+    public func enqueue(connection: UUID, kind: SyncJobKind, document: JSONText, customerID: String? = nil) async throws -> Int64 {
+        try await pool.withConnection { db in
+            try await enqueue(connection: connection, kind: kind, document: document, customerID: customerID, on: db)
+        }
+    }
+
+    /// Enqueues inside the caller's transaction on `db`: the job exists if and only if it commits.
+    @discardableResult
+    public func enqueue(connection: UUID, kind: SyncJobKind, document: JSONText, customerID: String? = nil, on db: Connection) async throws -> Int64 {
+        let result = try await db.query(
+            "SELECT ledgersync.enqueue_sync($1::uuid, $2, $3::jsonb, $4) AS id",
+            [connection.uuidString, kind.rawValue, document, customerID])
+        return try result.rows[0].decode("id")
+    }
+}

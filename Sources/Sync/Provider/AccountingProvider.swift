@@ -1,0 +1,80 @@
+import Foundation
+
+/// What a sync job writes to, resolved once per job: the connection, its mappings, and the
+/// provider ids of the records a document references.
+public struct SyncTarget: Sendable {
+    public let connectionID: UUID
+    public let connection: AccountingConnection
+    public let mappings: MappingSet
+    /// The custom field values of the record being written (custom_field mappings of its
+    /// record type, read from its document), provider field id → value.
+    public var customFields: [CustomFieldValue]
+
+    public init(connectionID: UUID, connection: AccountingConnection, mappings: MappingSet, customFields: [CustomFieldValue] = []) {
+        self.connectionID = connectionID
+        self.connection = connection
+        self.mappings = mappings
+        self.customFields = customFields
+    }
+}
+
+/// One custom field of a provider record (`custbody_region` = "EMEA").
+public struct CustomFieldValue: Sendable, Equatable {
+    public let fieldID: String
+    public let value: String
+
+    public init(fieldID: String, value: String) {
+        self.fieldID = fieldID
+        self.value = value
+    }
+
+    /// The values of the `custom_field` mappings of `recordType` (an object type: customer,
+    /// invoice, sales_order, credit_memo, payment) found in `document`, the document's JSON
+    /// object. A mapping's billing key is `metadata.<key>` (Lago's metadata list of
+    /// `{key, value}`) or a dotted path of JSON keys (`external_id`, `customer.legal_number`).
+    /// Keys the document does not have are left out; only strings, numbers and booleans count.
+    public static func resolve(_ mappings: MappingSet, recordType: String, document: [String: Any]) -> [CustomFieldValue] {
+        mappings.customFields(recordType: recordType).compactMap { mapping in
+            let value: Any?
+            if mapping.billingKey.hasPrefix("metadata.") {
+                let key = String(mapping.billingKey.dropFirst("metadata.".count))
+                let entries = document["metadata"] as? [[String: Any]] ?? []
+                value = entries.first { ($0["key"] as? String) == key }?["value"]
+            } else {
+                var current: Any? = document
+                for part in mapping.billingKey.split(separator: ".") {
+                    current = (current as? [String: Any])?[String(part)]
+                }
+                value = current
+            }
+            switch value {
+            case let text as String where !text.isEmpty: return CustomFieldValue(fieldID: mapping.fieldID, value: text)
+            case let number as NSNumber: return CustomFieldValue(fieldID: mapping.fieldID, value: number.stringValue)
+            default: return nil
+            }
+        }
+    }
+}
+
+/// One accounting provider (NetSuite, Zoho Books): turns billing documents into its own
+/// records and returns the provider's id of each.
+///
+/// Every write must be idempotent at the provider (NetSuite: upsert by external id), because a
+/// job may run again after a timeout or a crash that happened after the provider wrote.
+///
+/// Errors: `SyncError` for the provider's answers (sorted into the four classes),
+/// `StoreError.invalidMapping` when a line cannot be mapped, `DocumentError` when a document
+/// cannot be expressed at the provider (e.g. an id with characters it refuses).
+public protocol AccountingProvider: Sendable {
+    func upsertCustomer(_ customer: BillingCustomer, target: SyncTarget) async throws -> String
+    func upsertInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) async throws -> String
+    func upsertSalesOrder(_ order: BillingSalesOrder, customerRef: String, target: SyncTarget) async throws -> String
+    func upsertCreditMemo(
+        _ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String
+    func upsertPayment(
+        _ payment: BillingPayment, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String
+}
+
+/// Makes the provider of a connection. The executable wires the real ones (NetSuite…);
+/// `Sync` itself knows no wire format.
+public typealias ProviderFactory = @Sendable (AccountingConnection) throws -> any AccountingProvider

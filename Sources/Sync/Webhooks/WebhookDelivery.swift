@@ -1,0 +1,123 @@
+import Foundation
+import HTTPClient
+import JobQueue
+import Logging
+import Postgres
+
+/// Sends Ledgersync's webhooks. Each event becomes one `webhook.deliver` job per endpoint that
+/// wants it, so a delivery survives crashes and retries on its own backoff, apart from the
+/// sync job that caused it.
+///
+/// Each request carries:
+/// - `X-Ledgersync-Signature`: Base64(HMAC-SHA256(endpoint secret, exact body bytes))
+/// - `X-Ledgersync-Signature-Algorithm: hmac-sha256`
+/// - `X-Ledgersync-Unique-Key`: the event id, the same on every retry, for de-duplication
+/// - `X-Ledgersync-Event`: the event type
+public enum WebhookDelivery {
+    public static let kind = "webhook.deliver"
+    public static let signatureHeader = "X-Ledgersync-Signature"
+    public static let algorithmHeader = "X-Ledgersync-Signature-Algorithm"
+    public static let uniqueKeyHeader = "X-Ledgersync-Unique-Key"
+    public static let eventHeader = "X-Ledgersync-Event"
+
+    /// The delivery job's args. `body` is the exact text to sign and send.
+    public struct Args: Codable, Sendable {
+        public let endpointID: UUID
+        public let eventID: String
+        public let eventType: String
+        public let body: String
+
+        enum CodingKeys: String, CodingKey {
+            case endpointID = "endpoint_id", eventID = "event_id", eventType = "event_type", body
+        }
+    }
+
+    /// Enqueues one delivery per enabled endpoint that wants `eventType`; returns the job ids.
+    /// The unique key makes a second emission of the same event to the same endpoint a no-op
+    /// while the first is still being delivered.
+    @discardableResult
+    public static func enqueue(
+        eventID: String, eventType: String, body: String, endpoints: WebhookEndpointStore, queue: JobQueue
+    ) async throws -> [Int64] {
+        var ids: [Int64] = []
+        for endpoint in try await endpoints.endpoints(for: eventType) {
+            let args = Args(endpointID: endpoint.id, eventID: eventID, eventType: eventType, body: body)
+            ids.append(
+                try await queue.enqueue(
+                    EnqueueRequest(
+                        kind: kind, args: try JSONText(encoding: args),
+                        uniqueKey: "webhook:\(endpoint.id.uuidString.lowercased()):\(eventID)")))
+        }
+        return ids
+    }
+
+    /// The signature of a body under an endpoint's secret.
+    public static func signature(body: String, secret: String) -> String {
+        HMACSHA256.base64(key: secret, message: body)
+    }
+
+    /// `https://host/path` of a URL: a webhook URL may carry a token in its query or user
+    /// info, and job errors must not.
+    static func redacted(_ url: String) -> String {
+        guard var parts = URLComponents(string: url) else { return "(the endpoint URL)" }
+        parts.query = nil
+        parts.fragment = nil
+        parts.user = nil
+        parts.password = nil
+        return parts.string ?? "(the endpoint URL)"
+    }
+}
+
+/// Runs `webhook.deliver` jobs: signs the stored body with the endpoint's secret and POSTs it.
+/// 2xx is delivered; anything else (refused, timeout, 4xx, 5xx) retries with the kind's
+/// backoff, because a receiver that is down or misconfigured today may be fixed tomorrow.
+public struct WebhookDeliverJob: JobHandler {
+    public typealias Args = WebhookDelivery.Args
+    public static let kind = WebhookDelivery.kind
+
+    let endpoints: WebhookEndpointStore
+    let http: HTTPClient
+    public let options: JobKindOptions
+    /// How long one delivery may take.
+    let requestTimeout: Duration
+
+    public init(endpoints: WebhookEndpointStore, http: HTTPClient, options: JobKindOptions, requestTimeout: Duration = .seconds(10)) {
+        self.endpoints = endpoints
+        self.http = http
+        self.options = options
+        self.requestTimeout = requestTimeout
+    }
+
+    public func run(_ args: Args, context: JobContext) async throws {
+        guard let endpoint = try await endpoints.get(args.endpointID) else {
+            throw JobError(action: .fail, errorClass: "invalid_config", message: "webhook endpoint \(args.endpointID.uuidString.lowercased()) no longer exists")
+        }
+        guard !endpoint.disabled else {
+            throw JobError(action: .fail, errorClass: "invalid_config", message: "webhook endpoint \(endpoint.id.uuidString.lowercased()) is disabled")
+        }
+        let request = HTTPRequest(
+            method: "POST", url: endpoint.url,
+            headers: [
+                ("Content-Type", "application/json"),
+                ("User-Agent", "ledgersync-webhooks"),
+                (WebhookDelivery.eventHeader, args.eventType),
+                (WebhookDelivery.uniqueKeyHeader, args.eventID),
+                (WebhookDelivery.algorithmHeader, "hmac-sha256"),
+                (WebhookDelivery.signatureHeader, WebhookDelivery.signature(body: args.body, secret: endpoint.secret)),
+            ],
+            body: Data(args.body.utf8), timeout: requestTimeout)
+        let response: HTTPResponse
+        do {
+            response = try await http.execute(request)
+        } catch let error as HTTPClientError {
+            throw JobError(action: .retry, errorClass: "transient", message: "webhook delivery: \(error.description)")
+        }
+        guard (200...299).contains(response.status) else {
+            throw JobError(
+                action: .retry, errorClass: "transient",
+                message: "webhook endpoint \(WebhookDelivery.redacted(endpoint.url)) answered HTTP \(response.status)",
+                code: String(response.status))
+        }
+        context.logger.debug("webhook delivered", metadata: ["event": "\(args.eventID)", "endpoint": "\(endpoint.id)"])
+    }
+}
