@@ -110,7 +110,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], exclude: ["test_server.py"]),
-        .testTarget(name: "NetSuiteTests", dependencies: ["NetSuite", "Sync"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NetSuiteTests", dependencies: ["NetSuite", "Sync", "Simulators"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue", "JobQueueTesting", "HTTPClient"]),
         .testTarget(
             name: "SimulatorTests",
@@ -119,7 +119,11 @@ let package = Package(
         // The whole path over real processes, a real database and the simulators.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Simulators", "NetSuite", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient"]
+            dependencies: [
+                "Simulators", "NetSuite", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient",
+                // A stand-in for the billing system's webhook receiver.
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

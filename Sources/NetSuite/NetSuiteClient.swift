@@ -46,14 +46,15 @@ public struct NetSuiteClient: Sendable {
         return id
     }
 
-    /// `…/record/v1/customer/647` → "647". Nil when the last segment is empty or still an
-    /// external id (`eid:…`).
+    /// `…/record/v1/customer/647` → "647". Nil unless the path ends in `/{recordType}/{id}`
+    /// (a Location of another record, an empty id or a still-external `eid:…` id is no answer).
     static func internalID(fromLocation location: String?, recordType: String) -> String? {
         guard let location else { return nil }
-        let path = location.split(separator: "?", maxSplits: 1).first.map(String.init) ?? location
-        guard let last = path.split(separator: "/").last, !last.isEmpty, !last.hasPrefix("eid:"),
-              last.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
-        else { return nil }
+        let path = location.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? location
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard segments.count >= 2, segments[segments.count - 2].lowercased() == recordType.lowercased() else { return nil }
+        let last = segments[segments.count - 1]
+        guard !last.isEmpty, last.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else { return nil }
         return String(last)
     }
 }
