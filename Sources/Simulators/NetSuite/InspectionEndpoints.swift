@@ -1,0 +1,84 @@
+import Foundation
+import Hummingbird
+
+/// `/_simulator/*`: what the simulator holds, for tests in other processes and for people
+/// (`curl localhost:8089/_simulator/stats`). No authentication, no concurrency limit, no
+/// faults: looking must not change what is looked at.
+extension NetSuiteSimulator {
+    func inspectionResponse(to request: Request) async -> Response {
+        let path = request.uri.path.dropFirst("/_simulator/".count)
+        let method = request.method.rawValue
+        switch (method, path) {
+        case ("GET", "stats"):
+            return Self.json(statsJSON(stats))
+        case ("GET", "login-audit"):
+            return Self.json(.array(loginAudit.map(Self.auditJSON)))
+        case ("POST", "faults"):
+            return await setFaultRate(from: request)
+        case ("POST", "reset"):
+            reset()
+            return Response(status: .noContent)
+        case ("GET", _) where path.hasPrefix("records/"):
+            guard let type = RecordType(pathSegment: path.dropFirst("records/".count)) else {
+                let known = RecordType.allCases.map(\.rawValue).joined(separator: ", ")
+                return Self.inspectionError(.notFound, "unknown record type; known: \(known)")
+            }
+            return Self.json(.array(records(type).map(Self.recordJSON)))
+        default:
+            return Self.inspectionError(
+                .notFound,
+                "no such endpoint; try GET /_simulator/records/{recordType}, GET /_simulator/stats, GET /_simulator/login-audit, POST /_simulator/faults, POST /_simulator/reset")
+        }
+    }
+
+    /// `{"rate": 0.1}` → the new fault rate.
+    private func setFaultRate(from request: Request) async -> Response {
+        var request = request
+        guard let buffer = try? await request.collectBody(upTo: 4096),
+              let body = try? ExactJSON.parse(buffer.readableBytesView),
+              let rate = body["rate"]?.numberText.flatMap(Double.init), (0...1).contains(rate)
+        else { return Self.inspectionError(.badRequest, "the body must be {\"rate\": <number from 0 to 1>}") }
+        setFaultRate(rate)
+        return Self.json(.object([("rate", .number(String(rate)))]))
+    }
+
+    private func statsJSON(_ stats: Stats) -> ExactJSON {
+        let faultRate = state.withLock { $0.faultPlan.rate }
+        return .object([
+            ("requests", .number(String(stats.requests))),
+            ("inFlight", .number(String(stats.inFlight))),
+            ("maxInFlight", .number(String(stats.maxInFlight))),
+            ("rejectedOverLimit", .number(String(stats.rejectedOverLimit))),
+            ("authFailures", .number(String(stats.authFailures))),
+            ("writes", .number(String(stats.writes))),
+            ("faultsInjected", .object(Fault.allCases.map { ($0.rawValue, .number(String(stats.faultsInjected[$0] ?? 0))) })),
+            ("faultRate", .number(String(faultRate))),
+            ("concurrencyLimit", .number(String(configuration.concurrencyLimit))),
+        ])
+    }
+
+    private static func recordJSON(_ record: Record) -> ExactJSON {
+        .object([
+            ("internalId", .string(record.internalID)),
+            ("externalId", .string(record.externalID)),
+            ("fields", record.body),
+            ("total", record.total.map(ExactJSON.number) ?? .null),
+            ("writeCount", .number(String(record.writeCount))),
+            ("createdAt", .string(record.createdAt.formatted(.iso8601))),
+            ("updatedAt", .string(record.updatedAt.formatted(.iso8601))),
+        ])
+    }
+
+    private static func auditJSON(_ entry: LoginAuditEntry) -> ExactJSON {
+        .object([
+            ("time", .string(entry.time.formatted(.iso8601))),
+            ("reason", .string(entry.reason.rawValue)),
+            ("method", .string(entry.method)),
+            ("path", .string(entry.path)),
+        ])
+    }
+
+    private static func inspectionError(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        json(.object([("error", .string(message))]), status: status)
+    }
+}

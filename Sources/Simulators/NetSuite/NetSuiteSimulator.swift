@@ -1,0 +1,222 @@
+import Foundation
+import Hummingbird
+import Logging
+import Synchronization
+
+/// NetSuite's REST record API for one account, in memory, over real HTTP: the stand-in of
+/// the end-to-end tests, the demo and the benchmark (docs/netsuite.md, "The simulator").
+///
+/// It checks Token-Based Authentication as NetSuite does, validates and upserts records by
+/// external id, enforces the account's concurrency limit, and injects seeded faults. Tests
+/// then look at what it holds (`records`, `stats`, `loginAudit`), in process or over
+/// `/_simulator/*`.
+///
+/// ```swift
+/// let simulator = NetSuiteSimulator(configuration: .init(credentials: [credentials]))
+/// let port = try await simulator.start()
+/// // point a connection's base URL at simulator.baseURL, run workers …
+/// #expect(simulator.records(.invoice).count == 10)
+/// await simulator.stop()
+/// ```
+public final class NetSuiteSimulator: Sendable {
+    public let configuration: Configuration
+    let verifier: TBAVerifier
+    let logger: Logger
+    let state: Mutex<State>
+    private let server = Mutex(Server())
+
+    /// Counters since the start (or the last `reset()`).
+    public struct Stats: Sendable {
+        /// Requests to `/services/…`, rejected ones included.
+        public var requests = 0
+        /// Requests being processed right now.
+        public var inFlight = 0
+        /// The most requests ever in processing at once, counting each arriving request
+        /// (even one then refused with 429) at the moment it arrives.
+        public var maxInFlight = 0
+        /// Requests refused with 429 because `concurrencyLimit` were already in processing.
+        public var rejectedOverLimit = 0
+        public var faultsInjected: [Fault: Int] = [:]
+        /// Requests refused with 401 (the reasons are in `loginAudit`).
+        public var authFailures = 0
+        /// Upserts that were validated and stored.
+        public var writes = 0
+    }
+
+    /// Everything that changes while the simulator runs, behind one lock.
+    struct State {
+        var store = RecordStore()
+        var items: [String: Item]
+        var locationRequired: Bool
+        var faultPlan: FaultPlan
+        var latencyRandom: SplitMix64
+        var nonces: NonceHistory
+        var loginAudit: [LoginAuditEntry] = []
+        var stats = Stats()
+    }
+
+    /// The HTTP server started by `start`, apart from `State` so that `reset()` cannot touch it.
+    private struct Server {
+        var task: Task<Void, Never>?
+        var listeningURL: String?
+        /// Closes the listening socket (set once listening).
+        var closeListener: (@Sendable () async -> Void)?
+    }
+
+    /// The login audit keeps this many entries, the newest.
+    static let loginAuditCapacity = 10_000
+
+    public init(configuration: Configuration, logger: Logger = Logger(label: "ledgersync.simulator.netsuite")) {
+        self.configuration = configuration
+        self.logger = logger
+        let toleranceSeconds = Int(configuration.timestampTolerance.components.seconds)
+        verifier = TBAVerifier(realm: configuration.realm, credentials: configuration.credentials, toleranceSeconds: toleranceSeconds)
+        state = Mutex(Self.initialState(configuration))
+    }
+
+    private static func initialState(_ configuration: Configuration) -> State {
+        State(
+            items: Dictionary(configuration.items.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last }),
+            locationRequired: configuration.locationRequired,
+            faultPlan: FaultPlan(rate: configuration.faultRate, kinds: configuration.faults, seed: configuration.seed),
+            // Its own stream, so latency draws never shift which writes get faults.
+            latencyRandom: SplitMix64(seed: configuration.seed ^ 0x6C61_7465_6E63_7921),
+            nonces: NonceHistory(retentionSeconds: 2 * Int(configuration.timestampTolerance.components.seconds)))
+    }
+
+    // MARK: - Running
+
+    /// Starts serving in the background and returns the bound port (`port: 0` picks a free
+    /// one); `stop()` ends it. One server at a time. No signal handling: the CLI does that.
+    public func start(host: String = "127.0.0.1", port: Int = 0) async throws -> Int {
+        let (events, continuation) = AsyncStream.makeStream(of: Result<Int, any Error>.self)
+        guard server.withLock({ $0.task == nil }) else { throw AlreadyStarted() }
+        // Detached: the server must not inherit a caller's graceful-shutdown context (the CLI
+        // runs inside a ServiceGroup); `stop()` alone ends it.
+        let task = Task.detached { [self] in
+            do {
+                try await serve(host: host, port: port) { continuation.yield(.success($0)) }
+                continuation.yield(.failure(SimulatorStopped()))
+            } catch {
+                continuation.yield(.failure(error))
+            }
+            continuation.finish()
+        }
+        server.withLock { $0.task = task }
+        for await event in events {
+            if case .failure = event { server.withLock { $0 = Server() } }
+            return try event.get()
+        }
+        throw SimulatorStopped()
+    }
+
+    /// Stops the server started by `start` and waits until it has let go of its port.
+    /// Requests in progress (a delayed answer included) are cut off.
+    public func stop() async {
+        let (task, closeListener) = server.withLock { server in
+            defer { server = Server() }
+            return (server.task, server.closeListener)
+        }
+        guard let task else { return }
+        // Closing the listener lets the server end by itself once its connections are closed.
+        // Connections still open after a moment (kept alive by a client, or a delayed answer)
+        // are cut by cancelling. Cancelling at once would also work, but makes the server log
+        // its interrupted accept loop as an error.
+        await closeListener?()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await task.value }
+            group.addTask {
+                try? await Task.sleep(for: Self.stopGracePeriod)
+                task.cancel()
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    static let stopGracePeriod: Duration = .milliseconds(250)
+
+    /// Serves in the calling task until it is cancelled; `onListening` gets the bound port.
+    private func serve(host: String, port: Int, onListening: @escaping @Sendable (Int) async -> Void) async throws {
+        let app = Application(
+            responder: SimulatorResponder(simulator: self),
+            configuration: .init(address: .hostname(host, port: port), serverName: "NetSuite simulator"),
+            onServerRunning: { [self] channel in
+                let boundPort = channel.localAddress?.port ?? port
+                let reachableHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+                let bracketed = reachableHost.contains(":") ? "[\(reachableHost)]" : reachableHost
+                server.withLock { server in
+                    server.listeningURL = "http://\(bracketed):\(boundPort)"
+                    server.closeListener = { try? await channel.close().get() }
+                }
+                await onListening(boundPort)
+            },
+            logger: logger)
+        try await app.run()
+    }
+
+    /// `http://127.0.0.1:<port>` once listening (a wildcard host becomes 127.0.0.1);
+    /// before that, the URL with port 0.
+    public var baseURL: String {
+        server.withLock { $0.listeningURL } ?? "http://127.0.0.1:0"
+    }
+
+    struct AlreadyStarted: Error, CustomStringConvertible {
+        var description: String { "the NetSuite simulator is already running; stop() it first" }
+    }
+
+    /// The server ended before it was listening, or `stop()` came first.
+    struct SimulatorStopped: Error, CustomStringConvertible {
+        var description: String { "the NetSuite simulator stopped before it was listening" }
+    }
+
+    // MARK: - Inspection
+
+    /// Every record of `type`, in creation order.
+    public func records(_ type: RecordType) -> [Record] {
+        state.withLock { $0.store.records(type) }
+    }
+
+    public func record(_ type: RecordType, externalID: String) -> Record? {
+        state.withLock { $0.store.record(type, externalID: externalID) }
+    }
+
+    public func record(_ type: RecordType, internalID: String) -> Record? {
+        state.withLock { $0.store.record(type, internalID: internalID) }
+    }
+
+    public var stats: Stats {
+        state.withLock { $0.stats }
+    }
+
+    /// Failed logins, oldest first (the newest 10 000).
+    public var loginAudit: [LoginAuditEntry] {
+        state.withLock { $0.loginAudit }
+    }
+
+    /// The probability of a fault on each write from now on (clamped to 0…1).
+    public func setFaultRate(_ rate: Double) {
+        state.withLock { $0.faultPlan.rate = min(1, max(0, rate)) }
+    }
+
+    /// Adds an item, or replaces the one with its id.
+    public func addItem(_ item: Item) {
+        state.withLock { $0.items[item.id] = item }
+    }
+
+    public func setLocationRequired(_ required: Bool) {
+        state.withLock { $0.locationRequired = required }
+    }
+
+    /// Back to the state right after `init`: no records, zero counters, an empty login audit,
+    /// the configured items, rules and fault rate, and the fault draws from the seed's start.
+    /// Kept: requests in progress and the nonces seen (a reset must not open replays).
+    public func reset() {
+        state.withLock { state in
+            var fresh = Self.initialState(configuration)
+            fresh.stats.inFlight = state.stats.inFlight
+            fresh.nonces = state.nonces
+            state = fresh
+        }
+    }
+}

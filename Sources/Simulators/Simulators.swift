@@ -1,1 +1,0 @@
-// Placeholder: the NetSuite simulator lands here (docs/netsuite.md).
