@@ -1,7 +1,137 @@
 import ArgumentParser
+import Foundation
+import Logging
+import NetSuite
+import ServiceLifecycle
+import Simulators
 
-// Placeholder; replaced by the real command.
 struct Simulate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "simulate", abstract: "(not built yet)")
-    func run() async throws { throw CLIError.config("not built yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Run a stand-in of an accounting provider, for tests, demos and benchmarks.",
+        subcommands: [SimulateNetSuite.self])
+}
+
+struct SimulateNetSuite: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "netsuite",
+        abstract: "Serve NetSuite's REST record API for one account, in memory, until SIGTERM/SIGINT.",
+        discussion: """
+            Checks Token-Based Authentication, validates and upserts records by external id, enforces the concurrency limit and injects seeded faults, as docs/netsuite.md describes. Point a connection's base URL at the printed address. What it holds: GET /_simulator/records/{recordType}, /_simulator/stats, /_simulator/login-audit; POST /_simulator/faults {"rate": 0.1}, /_simulator/reset.
+
+            The token set defaults to demo values (demo-consumer-key, demo-consumer-secret, demo-token-id, demo-token-secret); the options, or LEDGERSYNC_SIM_CONSUMER_KEY, LEDGERSYNC_SIM_CONSUMER_SECRET, LEDGERSYNC_SIM_TOKEN_ID and LEDGERSYNC_SIM_TOKEN_SECRET, replace them.
+            """)
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0 picks a free one).") var port = 8089
+    @Option(help: "The account id; requests must name its realm (1234567_SB1).") var account = "1234567_SB1"
+    @Option(help: "Consumer key accepted.") var consumerKey: String?
+    @Option(help: "Consumer secret accepted.") var consumerSecret: String?
+    @Option(help: "Token id accepted.") var tokenID: String?
+    @Option(help: "Token secret accepted.") var tokenSecret: String?
+    @Option(help: "Requests processed at once; one more gets 429.") var concurrencyLimit = 5
+    @Option(help: "Probability of a fault on each write, from 0 to 1.") var faultRate = 0.0
+    @Option(help: "Comma-separated faults drawn from: serverError, timeout, dropConnection.")
+    var faults = NetSuiteSimulator.Fault.allCases.map(\.rawValue).joined(separator: ",")
+    @Option(help: "Seed of the fault draws.") var seed: UInt64 = 42
+    @Option(help: "Processing time of each request in milliseconds: a number, or a range such as 5-20.")
+    var latencyMs = LatencyRange(0...0)
+    @Option(help: "How late the answer of a timeout fault comes.") var timeoutDelay = DurationArgument(.seconds(30))
+    @Flag(help: "Require a location on invoices, sales orders and credit memos (a form rule).") var locationRequired = false
+
+    func validate() throws {
+        guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
+        do {
+            _ = try NetSuiteAccount(accountID: account)
+        } catch let error as NetSuiteConfigError {
+            throw ValidationError("--account: \(error.message)")
+        }
+        guard concurrencyLimit >= 1 else { throw ValidationError("--concurrency-limit must be at least 1, got \(concurrencyLimit)") }
+        guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be from 0 to 1, got \(String(format: "%g", faultRate))") }
+        _ = try faultSet()
+        for (option, value) in [("--consumer-key", consumerKey), ("--consumer-secret", consumerSecret), ("--token-id", tokenID), ("--token-secret", tokenSecret)] {
+            if let value, value.isEmpty { throw ValidationError("\(option) must not be empty") }
+        }
+    }
+
+    func faultSet() throws -> Set<NetSuiteSimulator.Fault> {
+        let names = faults.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return Set(try names.map { name in
+            guard let fault = NetSuiteSimulator.Fault(rawValue: name) else {
+                let known = NetSuiteSimulator.Fault.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ValidationError("--faults: unknown fault \"\(name)\" (known: \(known))")
+            }
+            return fault
+        })
+    }
+
+    /// The option, else the environment variable, else the demo value.
+    func credentials() -> NetSuiteCredentials {
+        let environment = ProcessInfo.processInfo.environment
+        let demo = NetSuiteSimulator.Configuration.demoCredentials
+        func pick(_ option: String?, _ variable: String, _ fallback: String) -> String {
+            option ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 } ?? fallback
+        }
+        return NetSuiteCredentials(
+            consumerKey: pick(consumerKey, "LEDGERSYNC_SIM_CONSUMER_KEY", demo.consumerKey),
+            consumerSecret: pick(consumerSecret, "LEDGERSYNC_SIM_CONSUMER_SECRET", demo.consumerSecret),
+            tokenID: pick(tokenID, "LEDGERSYNC_SIM_TOKEN_ID", demo.tokenID),
+            tokenSecret: pick(tokenSecret, "LEDGERSYNC_SIM_TOKEN_SECRET", demo.tokenSecret))
+    }
+
+    func run() async throws {
+        let logger = Logger(label: "ledgersync.simulate")
+        let simulator = NetSuiteSimulator(
+            configuration: .init(
+                accountID: account, credentials: [credentials()], concurrencyLimit: concurrencyLimit,
+                faultRate: faultRate, faults: try faultSet(), seed: seed, latency: latencyMs.milliseconds,
+                timeoutDelay: timeoutDelay.duration, locationRequired: locationRequired),
+            logger: logger)
+        let service = SimulatorService(simulator: simulator, host: host, port: port, account: account)
+        let group = ServiceGroup(
+            configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            throw CLIError.unavailable("netsuite simulator cannot listen on \(host):\(port): \(error)")
+        }
+    }
+}
+
+/// The simulator as a service of the group: serves until SIGTERM/SIGINT, then stops at once.
+/// It has nothing to hand back, and a delayed answer (the timeout fault) must not hold the
+/// shutdown.
+private struct SimulatorService: Service {
+    let simulator: NetSuiteSimulator
+    let host: String
+    let port: Int
+    let account: String
+
+    func run() async throws {
+        _ = try await simulator.start(host: host, port: port)
+        // Unbuffered: a parent process waits for this line on a pipe.
+        FileHandle.standardOutput.write(Data("netsuite simulator listening on \(simulator.baseURL) (account \(account))\n".utf8))
+        try? await gracefulShutdown()
+        await simulator.stop()
+    }
+}
+
+/// `--latency-ms`: `10` or `5-20` milliseconds.
+struct LatencyRange: ExpressibleByArgument, CustomStringConvertible, Sendable {
+    let milliseconds: ClosedRange<Double>
+
+    init(_ milliseconds: ClosedRange<Double>) { self.milliseconds = milliseconds }
+
+    init?(argument: String) {
+        let bounds = argument.split(separator: "-", maxSplits: 1).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard let low = bounds.first ?? nil, let high = bounds.count == 2 ? bounds[1] : low,
+              low.isFinite, high.isFinite, low >= 0, low <= high
+        else { return nil }
+        milliseconds = low...high
+    }
+
+    var description: String {
+        func text(_ value: Double) -> String { value == value.rounded() ? String(Int(value)) : String(value) }
+        let (low, high) = (milliseconds.lowerBound, milliseconds.upperBound)
+        return low == high ? text(low) : "\(text(low))-\(text(high))"
+    }
 }

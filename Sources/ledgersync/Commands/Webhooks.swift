@@ -1,7 +1,171 @@
 import ArgumentParser
+import Foundation
+import Postgres
+import Sync
 
-// Placeholder; replaced by the real command.
 struct Webhooks: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "webhooks", abstract: "(not built yet)")
-    func run() async throws { throw CLIError.config("not built yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Add, list and remove the endpoints Ledgersync sends its webhooks to.",
+        discussion: """
+            Every delivery is signed with HMAC-SHA256 under the endpoint's secret, which is sealed with LEDGERSYNC_SECRET_KEY in the database and never printed after add.
+            """,
+        subcommands: [Add.self, List.self, Remove.self])
+
+    /// The event types Ledgersync emits; an endpoint subscribed to anything else would
+    /// silently never receive a delivery.
+    static let eventTypes = [ProviderErrorEvent.customerErrorType, ProviderErrorEvent.integrationErrorType]
+
+    static let secretVariable = "LEDGERSYNC_WEBHOOK_SECRET"
+}
+
+/// What `--json` prints of an endpoint: never its secret.
+struct WebhookEndpointSummary: Encodable {
+    let id: String
+    let url: String
+    /// nil: every event type.
+    let eventTypes: [String]?
+    let disabled: Bool
+    let createdAt: Date
+
+    init(_ endpoint: WebhookEndpoint) {
+        id = endpoint.id.uuidString.lowercased()
+        url = endpoint.url
+        eventTypes = endpoint.eventTypes
+        disabled = endpoint.disabled
+        createdAt = endpoint.createdAt
+    }
+
+    /// Writes `event_types: null` rather than leaving it out: null means "all events".
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(url, forKey: .url)
+        try container.encode(eventTypes, forKey: .eventTypes)
+        try container.encode(disabled, forKey: .disabled)
+        try container.encode(createdAt, forKey: .createdAt)
+    }
+
+    enum CodingKeys: String, CodingKey { case id, url, eventTypes, disabled, createdAt }
+}
+
+extension Webhooks {
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a webhook endpoint; prints its id.",
+            discussion: """
+                The signing secret comes from LEDGERSYNC_WEBHOOK_SECRET or --secret-file (a file, or - for stdin), never from the command line. With neither, a random one (32 bytes, base64url) is generated and printed once: store it at the receiver, it will not be shown again.
+                """)
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Where deliveries are POSTed (http:// or https://).") var url: String
+        @Option(help: "Event types to receive, comma-separated (default: all): customer.accounting_provider_error, integration.provider_error.")
+        var events: String?
+        @Option(help: ArgumentHelp("A file holding the signing secret; '-' reads it from stdin.", valueName: "path")) var secretFile: String?
+        @Flag(help: "Print JSON (with the secret only when it was generated).") var json = false
+
+        func validate() throws {
+            _ = try eventTypes()
+        }
+
+        func eventTypes() throws -> [String]? {
+            guard let events else { return nil }
+            let types = events.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !types.isEmpty else { throw ValidationError("--events must name at least one event type, or be left out for all") }
+            if let unknown = types.first(where: { !Webhooks.eventTypes.contains($0) }) {
+                throw ValidationError("--events: unknown event type \"\(unknown.prefix(60))\" (known: \(Webhooks.eventTypes.joined(separator: ", ")))")
+            }
+            var unique: [String] = []
+            for type in types where !unique.contains(type) { unique.append(type) }
+            return unique
+        }
+
+        /// The secret, and whether it was generated here (and so must be shown once).
+        func secret() throws -> (value: String, generated: Bool) {
+            if let secretFile {
+                let text = String(decoding: try readSecretInput(secretFile, option: "--secret-file"), as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !text.isEmpty else { throw CLIError.usage("--secret-file \(secretFile) is empty") }
+                return (text, false)
+            }
+            if let text = ProcessInfo.processInfo.environment[Webhooks.secretVariable]?.trimmingCharacters(in: .whitespacesAndNewlines),
+               !text.isEmpty
+            {
+                return (text, false)
+            }
+            return (Self.generateSecret(), true)
+        }
+
+        /// 32 random bytes as base64url without padding: safe in headers, env files and URLs.
+        static func generateSecret() -> String {
+            Data(SecureRandom.bytes(32)).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+
+        func run() async throws {
+            let eventTypes = try eventTypes()
+            let box = try secretBoxFromEnvironment()
+            let secret = try secret()
+            let pool = try await database.openPool(maxConnections: 1)
+            let endpoint = try await withStoreErrors(options: ["url": "--url", "event_types": "--events"]) {
+                try await WebhookEndpointStore(pool: pool, secretBox: box).create(url: url.trimmingCharacters(in: .whitespaces), secret: secret.value, eventTypes: eventTypes)
+            }
+            await pool.close()
+            let note = "this is the only time the signing secret is shown: it will not be shown again"
+            if json {
+                struct Created: Encodable {
+                    let endpoint: WebhookEndpointSummary
+                    let secret: String?
+                }
+                try printJSON(Created(endpoint: WebhookEndpointSummary(endpoint), secret: secret.generated ? secret.value : nil))
+                // On stderr, so the JSON on stdout stays parseable.
+                if secret.generated { FileHandle.standardError.write(Data("ledgersync: \(note)\n".utf8)) }
+                return
+            }
+            print("added webhook endpoint \(endpoint.id.uuidString.lowercased())")
+            if secret.generated {
+                print("signing secret: \(secret.value)")
+                print("(\(note); store it at the receiver now)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List webhook endpoints, oldest first (no secrets).")
+        @OptionGroup var database: DatabaseOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            // The store opens every secret as it reads; a wrong key fails here, not at the
+            // first delivery.
+            let box = try secretBoxFromEnvironment()
+            let pool = try await database.openPool(maxConnections: 1)
+            let endpoints = try await withStoreErrors { try await WebhookEndpointStore(pool: pool, secretBox: box).list() }
+            await pool.close()
+            let summaries = endpoints.map(WebhookEndpointSummary.init)
+            if json { return try printJSON(summaries) }
+            guard !summaries.isEmpty else { return print("no webhook endpoints") }
+            var table = [["ID", "EVENTS", "DISABLED", "CREATED", "URL"]]
+            for summary in summaries {
+                table.append([
+                    summary.id, summary.eventTypes?.joined(separator: ",") ?? "all", summary.disabled ? "yes" : "no", format(summary.createdAt), summary.url,
+                ])
+            }
+            printTable(table)
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a webhook endpoint.",
+            discussion: "Deliveries already queued for it fail when they run. Needs no LEDGERSYNC_SECRET_KEY.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The endpoint id.") var id: UUIDArgument
+
+        func run() async throws {
+            let pool = try await database.openPool(maxConnections: 1)
+            let removed = try await WebhookEndpointStore(pool: pool, secretBox: unusedSecretBox()).delete(id.uuid)
+            await pool.close()
+            guard removed else { throw CLIError.notFound("no webhook endpoint \(id.text)") }
+            print("removed webhook endpoint \(id.text)")
+        }
+    }
 }
