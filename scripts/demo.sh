@@ -60,12 +60,7 @@ step "starting 2 workers: ledgersync worker --concurrency 8 (retries from 1 s, r
 for n in 1 2; do
     start_bg "worker-$n" "$ledgersync" worker --concurrency 8 --grace-period 5s --retry-base-delay 1s --request-timeout 2s
 done
-deadline=$((SECONDS + 30))
-until [ "$(cat "$workdir"/worker-*.log | grep -c 'worker started')" -ge 2 ]; do
-    check_bg
-    [ "$SECONDS" -lt "$deadline" ] || { echo "workers did not start within 30 s" >&2; cat "$workdir"/worker-*.log >&2; exit 1; }
-    sleep 0.1
-done
+wait_for_workers 2
 
 # ---- 3. the billing month ------------------------------------------------------------------
 step "the billing system: a connection, its mappings, a webhook endpoint, and a month of documents (ledgersync demo seed)"

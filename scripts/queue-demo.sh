@@ -45,13 +45,7 @@ step "starting 2 workers: ledgersync worker --diagnostic-kinds --concurrency 8 -
 for n in 1 2; do
     start_bg "worker-$n" "$ledgersync" worker --diagnostic-kinds --concurrency 8 --queues "$queue" --grace-period 5s
 done
-# Wait until both run, so they have published their kinds' default max_attempts.
-deadline=$((SECONDS + 30))
-until [ "$(cat "$workdir"/worker-*.log | grep -c 'worker started')" -ge 2 ]; do
-    check_bg
-    [ "$SECONDS" -lt "$deadline" ] || { echo "workers did not start within 30 s" >&2; cat "$workdir"/worker-*.log >&2; exit 1; }
-    sleep 0.1
-done
+wait_for_workers 2
 echo "workers ${bg_pids[*]} running; logs in $workdir/worker-{1,2}.log"
 
 # ---- 4. enqueue, from plain SQL as a billing system would -----------------------------

@@ -59,6 +59,17 @@ check_bg() {
     done
 }
 
+# Waits until N processes started as worker-1…worker-N have logged that they run (and so
+# have published their kinds' default max_attempts); exits if one dies or 30 s pass.
+wait_for_workers() {
+    local deadline=$((SECONDS + 30))
+    until [ "$(cat "$workdir"/worker-*.log | grep -c 'worker started')" -ge "$1" ]; do
+        check_bg
+        [ "$SECONDS" -lt "$deadline" ] || { echo "workers did not start within 30 s" >&2; cat "$workdir"/worker-*.log >&2; exit 1; }
+        sleep 0.1
+    done
+}
+
 demo_cleanup() {
     local status=$?
     trap - EXIT INT TERM
