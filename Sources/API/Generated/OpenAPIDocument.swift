@@ -3,6 +3,3001 @@
 
 enum OpenAPIDocument {
     static let json = #"""
-{"openapi": "3.0.3", "info": {"title": "Ledgersync API", "version": "1"}, "paths": {}}
+{
+  "openapi": "3.0.3",
+  "info": {
+    "title": "Ledgersync API",
+    "version": "1",
+    "description": "Enqueue and inspect jobs, replay failures, and configure the NetSuite sync. Every error is `{\"error\": {\"code\", \"message\", \"field\"}}` and a refused request changes nothing. See docs/api.md."
+  },
+  "servers": [
+    {
+      "url": "http://127.0.0.1:8080"
+    }
+  ],
+  "security": [
+    {
+      "bearerAuth": []
+    }
+  ],
+  "tags": [
+    {
+      "name": "jobs"
+    },
+    {
+      "name": "connections"
+    },
+    {
+      "name": "mappings"
+    },
+    {
+      "name": "webhooks"
+    },
+    {
+      "name": "sync"
+    },
+    {
+      "name": "operations"
+    }
+  ],
+  "paths": {
+    "/healthz": {
+      "get": {
+        "summary": "The process is up",
+        "operationId": "healthz",
+        "tags": [
+          "operations"
+        ],
+        "responses": {
+          "200": {
+            "description": "Up.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Health"
+                }
+              }
+            }
+          }
+        },
+        "security": []
+      }
+    },
+    "/readyz": {
+      "get": {
+        "summary": "The database answers and its schema is the one this binary knows",
+        "operationId": "readyz",
+        "tags": [
+          "operations"
+        ],
+        "responses": {
+          "200": {
+            "description": "Ready.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Ready"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "Not ready: the database cannot be reached, or a migration line is behind or ahead.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Ready"
+                }
+              }
+            }
+          }
+        },
+        "security": []
+      }
+    },
+    "/openapi.json": {
+      "get": {
+        "summary": "This document",
+        "operationId": "openapi",
+        "tags": [
+          "operations"
+        ],
+        "responses": {
+          "200": {
+            "description": "The OpenAPI document.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object"
+                }
+              }
+            }
+          }
+        },
+        "security": []
+      }
+    },
+    "/metrics": {
+      "get": {
+        "summary": "Prometheus metrics",
+        "operationId": "metrics",
+        "tags": [
+          "operations"
+        ],
+        "responses": {
+          "200": {
+            "description": "Prometheus text format 0.0.4: job counts by state, kind and queue read from the database at scrape time, oldest runnable job age per queue, throughput, run-time quantiles and error counts of the last hour, and the API's own request metrics.",
+            "content": {
+              "text/plain": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/v1/jobs": {
+      "post": {
+        "summary": "Enqueue one job",
+        "operationId": "enqueueJob",
+        "tags": [
+          "jobs"
+        ],
+        "responses": {
+          "200": {
+            "description": "A job with this unique_key was already unfinished: that job, nothing enqueued.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/EnqueueResponse"
+                }
+              }
+            }
+          },
+          "201": {
+            "description": "Enqueued.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/EnqueueResponse"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/EnqueueRequest"
+              }
+            }
+          }
+        }
+      },
+      "get": {
+        "summary": "List jobs, newest first",
+        "operationId": "listJobs",
+        "tags": [
+          "jobs"
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of jobs.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/JobList"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "state",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "array",
+              "items": {
+                "type": "string",
+                "enum": [
+                  "available",
+                  "running",
+                  "retryable",
+                  "completed",
+                  "failed",
+                  "cancelled"
+                ]
+              },
+              "minItems": 1
+            },
+            "description": "Only jobs in these states (comma-separated).",
+            "style": "form",
+            "explode": false
+          },
+          {
+            "name": "kind",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "pattern": "\\S"
+            },
+            "description": "Only jobs of this kind."
+          },
+          {
+            "name": "queue",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "pattern": "\\S"
+            },
+            "description": "Only jobs of this queue."
+          },
+          {
+            "name": "connection_id",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "Only jobs whose args name this connection."
+          },
+          {
+            "name": "created_after",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "description": "Only jobs created after this instant."
+          },
+          {
+            "name": "created_before",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "description": "Only jobs created before this instant."
+          },
+          {
+            "name": "limit",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 500
+            },
+            "description": "Page size (default 50)."
+          },
+          {
+            "name": "cursor",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "pattern": "^[1-9][0-9]{0,18}$"
+            },
+            "description": "The next_cursor of the previous page."
+          }
+        ]
+      }
+    },
+    "/v1/jobs/batch": {
+      "post": {
+        "summary": "Enqueue many jobs in one transaction",
+        "operationId": "enqueueJobs",
+        "tags": [
+          "jobs"
+        ],
+        "responses": {
+          "200": {
+            "description": "Nothing new: every job's unique_key was held.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/BatchResponse"
+                }
+              }
+            }
+          },
+          "201": {
+            "description": "Enqueued.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/BatchResponse"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "description": "All or nothing: one bad job (422, `field` like `jobs[3].kind`) enqueues none.",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/BatchRequest"
+              }
+            }
+          }
+        }
+      }
+    },
+    "/v1/jobs/retry": {
+      "post": {
+        "summary": "Retry every job matching a filter",
+        "operationId": "retryJobs",
+        "tags": [
+          "jobs"
+        ],
+        "responses": {
+          "200": {
+            "description": "The ids moved to available.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/BulkResult"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/JobFilter"
+              }
+            }
+          }
+        }
+      }
+    },
+    "/v1/jobs/cancel": {
+      "post": {
+        "summary": "Cancel every job matching a filter",
+        "operationId": "cancelJobs",
+        "tags": [
+          "jobs"
+        ],
+        "responses": {
+          "200": {
+            "description": "The ids cancelled.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/BulkResult"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/JobFilter"
+              }
+            }
+          }
+        }
+      }
+    },
+    "/v1/jobs/{id}": {
+      "get": {
+        "summary": "One job with its args, attempts and every error",
+        "operationId": "getJob",
+        "tags": [
+          "jobs"
+        ],
+        "responses": {
+          "200": {
+            "description": "The job.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/JobEnvelope"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 9223372036854775807
+            },
+            "description": "The job id."
+          }
+        ]
+      }
+    },
+    "/v1/jobs/{id}/retry": {
+      "post": {
+        "summary": "Run a failed, cancelled or retryable job again now",
+        "operationId": "retryJob",
+        "tags": [
+          "jobs"
+        ],
+        "responses": {
+          "200": {
+            "description": "The job, now available.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/JobEnvelope"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "The job is not in a state this action applies to.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "description": "A job that used up its attempts gets one more; its error history is kept. 409 when the job is in another state, or another unfinished job holds its unique key.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 9223372036854775807
+            },
+            "description": "The job id."
+          }
+        ]
+      }
+    },
+    "/v1/jobs/{id}/cancel": {
+      "post": {
+        "summary": "Cancel an available, retryable or running job",
+        "operationId": "cancelJob",
+        "tags": [
+          "jobs"
+        ],
+        "responses": {
+          "200": {
+            "description": "The job, now cancelled.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/JobEnvelope"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "The job is not in a state this action applies to.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 9223372036854775807
+            },
+            "description": "The job id."
+          }
+        ]
+      }
+    },
+    "/v1/stats": {
+      "get": {
+        "summary": "Counts by state, kind and queue; oldest runnable job; throughput",
+        "operationId": "stats",
+        "tags": [
+          "jobs"
+        ],
+        "responses": {
+          "200": {
+            "description": "The statistics.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Stats"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/v1/connections": {
+      "post": {
+        "summary": "Add a connection",
+        "operationId": "createConnection",
+        "tags": [
+          "connections"
+        ],
+        "responses": {
+          "201": {
+            "description": "Created.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ConnectionEnvelope"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "description": "Also sets the queue's concurrency limit of the connection's limit key.",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/ConnectionCreate"
+              }
+            }
+          }
+        }
+      },
+      "get": {
+        "summary": "List connections (no secrets)",
+        "operationId": "listConnections",
+        "tags": [
+          "connections"
+        ],
+        "responses": {
+          "200": {
+            "description": "Every connection.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ConnectionList"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/v1/connections/{id}": {
+      "get": {
+        "summary": "One connection (no secrets)",
+        "operationId": "getConnection",
+        "tags": [
+          "connections"
+        ],
+        "responses": {
+          "200": {
+            "description": "The connection.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ConnectionEnvelope"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          }
+        ]
+      },
+      "patch": {
+        "summary": "Change a connection's name, settings or credentials",
+        "operationId": "updateConnection",
+        "tags": [
+          "connections"
+        ],
+        "responses": {
+          "200": {
+            "description": "The updated connection.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ConnectionEnvelope"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/ConnectionUpdate"
+              }
+            }
+          }
+        }
+      }
+    },
+    "/v1/connections/{id}/mappings": {
+      "get": {
+        "summary": "A connection's mappings",
+        "operationId": "listMappings",
+        "tags": [
+          "mappings"
+        ],
+        "responses": {
+          "200": {
+            "description": "The mappings.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MappingList"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          },
+          {
+            "name": "kind",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "fallback_item",
+                "default_item",
+                "item",
+                "tax",
+                "currency",
+                "custom_field"
+              ]
+            },
+            "description": "Only mappings of this kind."
+          }
+        ]
+      },
+      "put": {
+        "summary": "Create a mapping, or replace the one with the same kind, key and record type",
+        "operationId": "setMapping",
+        "tags": [
+          "mappings"
+        ],
+        "responses": {
+          "200": {
+            "description": "The mapping.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/MappingEnvelope"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/MappingSet"
+              }
+            }
+          }
+        }
+      },
+      "delete": {
+        "summary": "Remove one mapping",
+        "operationId": "removeMapping",
+        "tags": [
+          "mappings"
+        ],
+        "responses": {
+          "204": {
+            "description": "Removed."
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          },
+          {
+            "name": "kind",
+            "in": "query",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "fallback_item",
+                "default_item",
+                "item",
+                "tax",
+                "currency",
+                "custom_field"
+              ]
+            },
+            "description": "The mapping's kind."
+          },
+          {
+            "name": "billing_key",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "pattern": "\\S"
+            },
+            "description": "The billing key (none for fallback_item)."
+          },
+          {
+            "name": "record_type",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "pattern": "\\S"
+            },
+            "description": "The record type (custom_field only)."
+          }
+        ]
+      }
+    },
+    "/v1/webhook-endpoints": {
+      "post": {
+        "summary": "Add a webhook endpoint",
+        "operationId": "createWebhookEndpoint",
+        "tags": [
+          "webhooks"
+        ],
+        "responses": {
+          "201": {
+            "description": "Created.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/WebhookEndpointCreated"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/WebhookEndpointCreate"
+              }
+            }
+          }
+        }
+      },
+      "get": {
+        "summary": "List webhook endpoints (no secrets)",
+        "operationId": "listWebhookEndpoints",
+        "tags": [
+          "webhooks"
+        ],
+        "responses": {
+          "200": {
+            "description": "Every endpoint.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/WebhookEndpointList"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/v1/webhook-endpoints/{id}": {
+      "get": {
+        "summary": "One webhook endpoint (no secret)",
+        "operationId": "getWebhookEndpoint",
+        "tags": [
+          "webhooks"
+        ],
+        "responses": {
+          "200": {
+            "description": "The endpoint.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/WebhookEndpointEnvelope"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          }
+        ]
+      },
+      "delete": {
+        "summary": "Remove a webhook endpoint",
+        "operationId": "removeWebhookEndpoint",
+        "tags": [
+          "webhooks"
+        ],
+        "responses": {
+          "204": {
+            "description": "Removed."
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          }
+        ]
+      }
+    },
+    "/v1/webhook-endpoints/{id}/ping": {
+      "post": {
+        "summary": "Enqueue a signed test delivery (webhook.ping) to this endpoint",
+        "operationId": "pingWebhookEndpoint",
+        "tags": [
+          "webhooks"
+        ],
+        "responses": {
+          "202": {
+            "description": "The delivery job was enqueued.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/PingResult"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "description": "Sent whatever event types the endpoint subscribed to; a worker delivers it like any webhook.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          }
+        ]
+      }
+    },
+    "/v1/external-refs": {
+      "get": {
+        "summary": "Which provider record a billing object became",
+        "operationId": "listExternalRefs",
+        "tags": [
+          "sync"
+        ],
+        "responses": {
+          "200": {
+            "description": "The refs, most recently synced first.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ExternalRefList"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "connection_id",
+            "in": "query",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection."
+          },
+          {
+            "name": "object_type",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "customer",
+                "invoice",
+                "sales_order",
+                "credit_memo",
+                "payment"
+              ]
+            },
+            "description": "Only refs of this object type."
+          },
+          {
+            "name": "billing_id",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "pattern": "\\S"
+            },
+            "description": "Only the ref of this billing id."
+          },
+          {
+            "name": "limit",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 1000
+            },
+            "description": "At most this many (default 100)."
+          }
+        ]
+      }
+    }
+  },
+  "components": {
+    "securitySchemes": {
+      "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A token from `ledgersync tokens create`."
+      }
+    },
+    "schemas": {
+      "Error": {
+        "type": "object",
+        "properties": {
+          "error": {
+            "type": "object",
+            "properties": {
+              "code": {
+                "type": "string"
+              },
+              "message": {
+                "type": "string"
+              },
+              "field": {
+                "type": "string",
+                "nullable": true
+              }
+            },
+            "additionalProperties": false,
+            "required": [
+              "code",
+              "message",
+              "field"
+            ]
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "error"
+        ]
+      },
+      "JobError": {
+        "type": "object",
+        "properties": {
+          "at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "attempt": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "class": {
+            "type": "string"
+          },
+          "message": {
+            "type": "string"
+          },
+          "code": {
+            "type": "string",
+            "nullable": true
+          },
+          "worker": {
+            "type": "string",
+            "nullable": true
+          },
+          "retry_in": {
+            "type": "number",
+            "nullable": true
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "at",
+          "attempt",
+          "class",
+          "message",
+          "code",
+          "worker",
+          "retry_in"
+        ]
+      },
+      "Job": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "state": {
+            "type": "string",
+            "enum": [
+              "available",
+              "running",
+              "retryable",
+              "completed",
+              "failed",
+              "cancelled"
+            ]
+          },
+          "kind": {
+            "type": "string"
+          },
+          "queue": {
+            "type": "string"
+          },
+          "priority": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 9
+          },
+          "attempt": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "max_attempts": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "run_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "attempted_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true
+          },
+          "finalized_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true
+          },
+          "locked_by": {
+            "type": "string",
+            "nullable": true
+          },
+          "unique_key": {
+            "type": "string",
+            "nullable": true
+          },
+          "serial_key": {
+            "type": "string",
+            "nullable": true
+          },
+          "limit_key": {
+            "type": "string",
+            "nullable": true
+          },
+          "args": {
+            "type": "object",
+            "additionalProperties": true
+          },
+          "errors": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/JobError"
+            },
+            "description": "Every attempt that did not complete, oldest first."
+          },
+          "last_error": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/JobError"
+              }
+            ],
+            "nullable": true
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "id",
+          "state",
+          "kind",
+          "queue",
+          "priority",
+          "attempt",
+          "max_attempts",
+          "run_at",
+          "created_at",
+          "attempted_at",
+          "finalized_at",
+          "locked_by",
+          "unique_key",
+          "serial_key",
+          "limit_key",
+          "args",
+          "errors",
+          "last_error"
+        ]
+      },
+      "EnqueueRequest": {
+        "type": "object",
+        "properties": {
+          "kind": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "description": "A job kind a worker runs: the sync kinds, webhook.deliver, diag.* when the server runs with --diagnostic-kinds, or any kind a worker has published. Others are refused (422): nobody would run them.",
+            "maxLength": 200
+          },
+          "args": {
+            "type": "object",
+            "additionalProperties": true,
+            "description": "The job's arguments, stored exactly as sent. Sync kinds need connection_id, the UUID of an existing connection."
+          },
+          "queue": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "default": "default",
+            "maxLength": 200
+          },
+          "priority": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 9
+          },
+          "run_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "max_attempts": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000
+          },
+          "unique_key": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "description": "While a job with this key is unfinished, enqueueing again returns it (200, created false) instead of a new job.",
+            "maxLength": 1000
+          },
+          "serial_key": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 1000
+          },
+          "limit_key": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 1000
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "kind"
+        ]
+      },
+      "EnqueueResponse": {
+        "type": "object",
+        "properties": {
+          "job": {
+            "$ref": "#/components/schemas/Job"
+          },
+          "created": {
+            "type": "boolean"
+          },
+          "message": {
+            "type": "string"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "job",
+          "created",
+          "message"
+        ]
+      },
+      "BatchRequest": {
+        "type": "object",
+        "properties": {
+          "jobs": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/EnqueueRequest"
+            },
+            "minItems": 1,
+            "maxItems": 1000
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "jobs"
+        ]
+      },
+      "BatchResponse": {
+        "type": "object",
+        "properties": {
+          "jobs": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "id": {
+                  "type": "integer",
+                  "minimum": 1
+                },
+                "created": {
+                  "type": "boolean"
+                }
+              },
+              "additionalProperties": false,
+              "required": [
+                "id",
+                "created"
+              ]
+            }
+          },
+          "created": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "existing": {
+            "type": "integer",
+            "minimum": 0
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "jobs",
+          "created",
+          "existing"
+        ]
+      },
+      "JobList": {
+        "type": "object",
+        "properties": {
+          "jobs": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Job"
+            }
+          },
+          "next_cursor": {
+            "type": "string",
+            "description": "Pass as `cursor` for the next page; null on the last.",
+            "nullable": true
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "jobs",
+          "next_cursor"
+        ]
+      },
+      "JobEnvelope": {
+        "type": "object",
+        "properties": {
+          "job": {
+            "$ref": "#/components/schemas/Job"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "job"
+        ]
+      },
+      "JobFilter": {
+        "type": "object",
+        "properties": {
+          "state": {
+            "oneOf": [
+              {
+                "type": "array",
+                "items": {
+                  "type": "string",
+                  "enum": [
+                    "available",
+                    "running",
+                    "retryable",
+                    "completed",
+                    "failed",
+                    "cancelled"
+                  ]
+                },
+                "minItems": 1,
+                "maxItems": 6
+              },
+              {
+                "type": "string",
+                "pattern": "^(available|running|retryable|completed|failed|cancelled)(,(available|running|retryable|completed|failed|cancelled))*$",
+                "description": "Comma-separated states."
+              }
+            ]
+          },
+          "kind": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 200
+          },
+          "queue": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 200
+          },
+          "connection_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "created_after": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "created_before": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 10000
+          }
+        },
+        "additionalProperties": false,
+        "description": "At least one of state, kind, queue, connection_id, created_after, created_before (else 422). Retry takes failed, cancelled and retryable jobs; cancel takes available, retryable and running ones.",
+        "anyOf": [
+          {
+            "required": [
+              "state"
+            ]
+          },
+          {
+            "required": [
+              "kind"
+            ]
+          },
+          {
+            "required": [
+              "queue"
+            ]
+          },
+          {
+            "required": [
+              "connection_id"
+            ]
+          },
+          {
+            "required": [
+              "created_after"
+            ]
+          },
+          {
+            "required": [
+              "created_before"
+            ]
+          }
+        ]
+      },
+      "BulkResult": {
+        "type": "object",
+        "properties": {
+          "ids": {
+            "type": "array",
+            "items": {
+              "type": "integer",
+              "minimum": 1
+            }
+          },
+          "count": {
+            "type": "integer",
+            "minimum": 0
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "ids",
+          "count"
+        ]
+      },
+      "Stats": {
+        "type": "object",
+        "properties": {
+          "by_state": {
+            "type": "object",
+            "properties": {
+              "available": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "running": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "retryable": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "completed": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "failed": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "cancelled": {
+                "type": "integer",
+                "minimum": 0
+              }
+            },
+            "additionalProperties": false,
+            "required": [
+              "available",
+              "running",
+              "retryable",
+              "completed",
+              "failed",
+              "cancelled"
+            ]
+          },
+          "by_kind": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "integer",
+              "minimum": 0
+            }
+          },
+          "by_queue": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "integer",
+              "minimum": 0
+            }
+          },
+          "groups": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "queue": {
+                  "type": "string"
+                },
+                "kind": {
+                  "type": "string"
+                },
+                "state": {
+                  "type": "string",
+                  "enum": [
+                    "available",
+                    "running",
+                    "retryable",
+                    "completed",
+                    "failed",
+                    "cancelled"
+                  ]
+                },
+                "jobs": {
+                  "type": "integer",
+                  "minimum": 0
+                },
+                "oldest_runnable_seconds": {
+                  "type": "number",
+                  "nullable": true
+                }
+              },
+              "additionalProperties": false,
+              "required": [
+                "queue",
+                "kind",
+                "state",
+                "jobs",
+                "oldest_runnable_seconds"
+              ]
+            }
+          },
+          "oldest_available_age_seconds": {
+            "type": "number",
+            "nullable": true,
+            "description": "Age of the oldest job that could run now."
+          },
+          "completed_last_minute": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "completed_last_hour": {
+            "type": "integer",
+            "minimum": 0
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "by_state",
+          "by_kind",
+          "by_queue",
+          "groups",
+          "oldest_available_age_seconds",
+          "completed_last_minute",
+          "completed_last_hour"
+        ]
+      },
+      "ConnectionSettings": {
+        "type": "object",
+        "properties": {
+          "default_subsidiary": {
+            "type": "string",
+            "nullable": true
+          },
+          "objects_to_sync": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "enum": [
+                "customer",
+                "invoice",
+                "sales_order",
+                "credit_memo",
+                "payment"
+              ]
+            }
+          },
+          "base_url": {
+            "type": "string",
+            "nullable": true
+          },
+          "concurrency_limit": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "default_location": {
+            "type": "string",
+            "nullable": true
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "default_subsidiary",
+          "objects_to_sync",
+          "base_url",
+          "concurrency_limit",
+          "default_location"
+        ]
+      },
+      "Connection": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "provider": {
+            "type": "string",
+            "enum": [
+              "netsuite",
+              "zoho_books"
+            ]
+          },
+          "name": {
+            "type": "string"
+          },
+          "account_id": {
+            "type": "string"
+          },
+          "settings": {
+            "$ref": "#/components/schemas/ConnectionSettings"
+          },
+          "limit_key": {
+            "type": "string"
+          },
+          "consumer_key_hint": {
+            "type": "string",
+            "description": "The first 6 characters of the consumer key; the secrets themselves are never returned."
+          },
+          "token_id_hint": {
+            "type": "string"
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "id",
+          "provider",
+          "name",
+          "account_id",
+          "settings",
+          "limit_key",
+          "consumer_key_hint",
+          "token_id_hint",
+          "created_at",
+          "updated_at"
+        ]
+      },
+      "ConnectionSettingsInput": {
+        "type": "object",
+        "properties": {
+          "default_subsidiary": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 10000,
+            "nullable": true
+          },
+          "objects_to_sync": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "enum": [
+                "customer",
+                "invoice",
+                "sales_order",
+                "credit_memo",
+                "payment"
+              ]
+            },
+            "maxItems": 20
+          },
+          "base_url": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\\s]*)?$",
+            "description": "http:// or https:// URL of the provider's API root (a simulator).",
+            "maxLength": 10000,
+            "nullable": true
+          },
+          "concurrency_limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000
+          },
+          "default_location": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 10000,
+            "nullable": true
+          }
+        },
+        "additionalProperties": false,
+        "description": "In an update, members left out keep their value and null clears an optional one."
+      },
+      "ConnectionSecrets": {
+        "type": "object",
+        "properties": {
+          "consumer_key": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 10000
+          },
+          "consumer_secret": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 10000
+          },
+          "token_id": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 10000
+          },
+          "token_secret": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 10000
+          }
+        },
+        "additionalProperties": false,
+        "description": "NetSuite token-based authentication. Write-only: sealed at rest and never returned.",
+        "required": [
+          "consumer_key",
+          "consumer_secret",
+          "token_id",
+          "token_secret"
+        ]
+      },
+      "ConnectionCreate": {
+        "type": "object",
+        "properties": {
+          "provider": {
+            "type": "string",
+            "enum": [
+              "netsuite"
+            ],
+            "default": "netsuite"
+          },
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 200
+          },
+          "account_id": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "description": "e.g. 1234567 or 1234567_SB1",
+            "maxLength": 100
+          },
+          "settings": {
+            "$ref": "#/components/schemas/ConnectionSettingsInput"
+          },
+          "secrets": {
+            "$ref": "#/components/schemas/ConnectionSecrets"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "name",
+          "account_id",
+          "secrets"
+        ]
+      },
+      "ConnectionUpdate": {
+        "type": "object",
+        "properties": {
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 200
+          },
+          "settings": {
+            "$ref": "#/components/schemas/ConnectionSettingsInput"
+          },
+          "secrets": {
+            "$ref": "#/components/schemas/ConnectionSecrets"
+          }
+        },
+        "additionalProperties": false
+      },
+      "ConnectionEnvelope": {
+        "type": "object",
+        "properties": {
+          "connection": {
+            "$ref": "#/components/schemas/Connection"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "connection"
+        ]
+      },
+      "ConnectionList": {
+        "type": "object",
+        "properties": {
+          "connections": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Connection"
+            }
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "connections"
+        ]
+      },
+      "Mapping": {
+        "type": "object",
+        "properties": {
+          "connection_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "kind": {
+            "type": "string",
+            "enum": [
+              "fallback_item",
+              "default_item",
+              "item",
+              "tax",
+              "currency",
+              "custom_field"
+            ]
+          },
+          "billing_key": {
+            "type": "string"
+          },
+          "record_type": {
+            "type": "string",
+            "nullable": true
+          },
+          "provider_id": {
+            "type": "string"
+          },
+          "provider_name": {
+            "type": "string",
+            "nullable": true
+          },
+          "account_code": {
+            "type": "string",
+            "nullable": true
+          },
+          "details": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "string"
+            }
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "connection_id",
+          "kind",
+          "billing_key",
+          "record_type",
+          "provider_id",
+          "provider_name",
+          "account_code",
+          "details"
+        ]
+      },
+      "MappingSet": {
+        "type": "object",
+        "properties": {
+          "kind": {
+            "type": "string",
+            "enum": [
+              "fallback_item",
+              "default_item",
+              "item",
+              "tax",
+              "currency",
+              "custom_field"
+            ]
+          },
+          "billing_key": {
+            "type": "string",
+            "description": "Empty for fallback_item.",
+            "maxLength": 500
+          },
+          "record_type": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "description": "Only for custom_field.",
+            "maxLength": 200
+          },
+          "provider_id": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 500
+          },
+          "provider_name": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 500
+          },
+          "account_code": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "maxLength": 200
+          },
+          "details": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "string"
+            },
+            "description": "For tax: nexus, tax_type and tax_code (SuiteTax), or legacy_tax_item."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "kind",
+          "provider_id"
+        ]
+      },
+      "MappingEnvelope": {
+        "type": "object",
+        "properties": {
+          "mapping": {
+            "$ref": "#/components/schemas/Mapping"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "mapping"
+        ]
+      },
+      "MappingList": {
+        "type": "object",
+        "properties": {
+          "mappings": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Mapping"
+            }
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "mappings"
+        ]
+      },
+      "WebhookEndpoint": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "url": {
+            "type": "string"
+          },
+          "event_types": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            },
+            "nullable": true,
+            "description": "null: every event."
+          },
+          "disabled": {
+            "type": "boolean"
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "id",
+          "url",
+          "event_types",
+          "disabled",
+          "created_at"
+        ]
+      },
+      "WebhookEndpointCreate": {
+        "type": "object",
+        "properties": {
+          "url": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\\s]*)?$",
+            "description": "http:// or https://",
+            "maxLength": 2000
+          },
+          "secret": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "description": "The signing secret; generated (and returned once) when left out.",
+            "maxLength": 500
+          },
+          "event_types": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "enum": [
+                "customer.accounting_provider_error",
+                "integration.provider_error"
+              ]
+            },
+            "minItems": 1,
+            "maxItems": 20
+          },
+          "disabled": {
+            "type": "boolean"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "url"
+        ]
+      },
+      "WebhookEndpointCreated": {
+        "type": "object",
+        "properties": {
+          "webhook_endpoint": {
+            "$ref": "#/components/schemas/WebhookEndpoint"
+          },
+          "secret": {
+            "type": "string",
+            "description": "The generated signing secret, shown this once; null when the client gave one.",
+            "nullable": true
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "webhook_endpoint",
+          "secret"
+        ]
+      },
+      "WebhookEndpointEnvelope": {
+        "type": "object",
+        "properties": {
+          "webhook_endpoint": {
+            "$ref": "#/components/schemas/WebhookEndpoint"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "webhook_endpoint"
+        ]
+      },
+      "WebhookEndpointList": {
+        "type": "object",
+        "properties": {
+          "webhook_endpoints": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/WebhookEndpoint"
+            }
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "webhook_endpoints"
+        ]
+      },
+      "PingResult": {
+        "type": "object",
+        "properties": {
+          "job_id": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "event_id": {
+            "type": "string"
+          },
+          "event_type": {
+            "type": "string",
+            "enum": [
+              "webhook.ping"
+            ]
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "job_id",
+          "event_id",
+          "event_type"
+        ]
+      },
+      "ExternalRef": {
+        "type": "object",
+        "properties": {
+          "connection_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "object_type": {
+            "type": "string",
+            "enum": [
+              "customer",
+              "invoice",
+              "sales_order",
+              "credit_memo",
+              "payment"
+            ]
+          },
+          "billing_id": {
+            "type": "string"
+          },
+          "provider_id": {
+            "type": "string"
+          },
+          "customer_billing_id": {
+            "type": "string",
+            "nullable": true
+          },
+          "synced_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "connection_id",
+          "object_type",
+          "billing_id",
+          "provider_id",
+          "customer_billing_id",
+          "synced_at"
+        ]
+      },
+      "ExternalRefList": {
+        "type": "object",
+        "properties": {
+          "external_refs": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/ExternalRef"
+            }
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "external_refs"
+        ]
+      },
+      "Health": {
+        "type": "object",
+        "properties": {
+          "status": {
+            "type": "string",
+            "enum": [
+              "ok"
+            ]
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "status"
+        ]
+      },
+      "Ready": {
+        "type": "object",
+        "properties": {
+          "status": {
+            "type": "string",
+            "enum": [
+              "ready",
+              "not_ready"
+            ]
+          },
+          "reason": {
+            "type": "string",
+            "nullable": true
+          },
+          "migrations": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "line": {
+                  "type": "string"
+                },
+                "applied": {
+                  "type": "integer",
+                  "minimum": 0
+                },
+                "known": {
+                  "type": "integer",
+                  "minimum": 0
+                },
+                "current": {
+                  "type": "boolean"
+                }
+              },
+              "additionalProperties": false,
+              "required": [
+                "line",
+                "applied",
+                "known",
+                "current"
+              ]
+            }
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "status",
+          "reason",
+          "migrations"
+        ]
+      }
+    }
+  }
+}
 """#
 }

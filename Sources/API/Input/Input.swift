@@ -159,7 +159,7 @@ struct QueryReader {
 
     func string(_ name: String) throws -> String? {
         guard let value = parameters[name] else { return nil }
-        guard !value.trimmingCharacters(in: .whitespaces).isEmpty else { throw APIError.invalid(name, "must not be empty") }
+        guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw APIError.invalid(name, "must not be empty") }
         return value
     }
 

@@ -11,6 +11,16 @@ struct APIErrorMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            // No route: a documented path with another method is 405, with the methods it takes.
+            if let methods = DocumentedRoutes.methods(for: request.uri.path), !methods.isEmpty {
+                var response = APIError(
+                    .methodNotAllowed, code: "method_not_allowed", "\(request.method.rawValue) is not a method of \(request.uri.path) (it takes \(methods.joined(separator: ", ")))"
+                ).response
+                response.headers[.allow] = methods.joined(separator: ", ")
+                return response
+            }
+            return APIError.from(error).response
         } catch {
             let answer = APIError.from(error)
             if answer.status.code >= 500 {
@@ -62,5 +72,30 @@ struct BearerAuthMiddleware: RouterMiddleware {
             }
         }
         return nil
+    }
+}
+
+/// The methods each documented path takes, read once from the OpenAPI document, so that a
+/// request with another method gets 405 and an `Allow` header rather than 404.
+enum DocumentedRoutes {
+    /// (path segments, with nil for a `{parameter}`; methods in upper case).
+    static let table: [(segments: [String?], methods: [String])] = {
+        guard case .object(let paths)? = (try? JSONParser.parse(Array(OpenAPIDocument.json.utf8)))?["paths"] else { return [] }
+        return paths.map { path, operations in
+            let segments = path.split(separator: "/").map { $0.hasPrefix("{") ? nil : String($0) }
+            guard case .object(let members) = operations else { return (segments, []) }
+            return (segments, members.map { $0.key.uppercased() }.filter { $0 != "PARAMETERS" })
+        }
+    }()
+
+    /// The methods the path takes, or nil when no documented path matches it.
+    static func methods(for path: String) -> [String]? {
+        let parts = path.split(separator: "/").map(String.init)
+        let matches = table.filter { route in
+            route.segments.count == parts.count && zip(route.segments, parts).allSatisfy { $0 == nil || $0 == $1 }
+        }
+        // A literal segment beats a parameter (`/v1/jobs/retry` is not `/v1/jobs/{id}`).
+        let best = matches.max { $0.segments.compactMap { $0 }.count < $1.segments.compactMap { $0 }.count }
+        return best?.methods
     }
 }
