@@ -202,6 +202,7 @@ struct JobsController {
         var filter = Filter()
         if body.has("state") {
             if let list = try? body.stringArray("state", maxCount: JobState.allCases.count) {
+                guard !list.isEmpty else { throw APIError.invalid("state", "must name at least one state") }
                 filter.states = try list.map { try Filter.states($0, field: "state")[0] }
             } else {
                 filter.states = try body.string("state").map { try Filter.states($0, field: "state") }

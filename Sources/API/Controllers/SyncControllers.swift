@@ -30,7 +30,9 @@ struct ConnectionsController {
         let body = try ObjectReader(value, path: "settings", allowed: settingsFields)
         if let subsidiary = try body.nullableString("default_subsidiary") { settings.defaultSubsidiary = subsidiary }
         if let objects = try body.stringArray("objects_to_sync", maxCount: 20) { settings.objectsToSync = objects }
-        if let baseURL = try body.nullableString("base_url") { settings.baseURL = baseURL }
+        if body.has("base_url") {
+            if case .null? = body.members["base_url"] { settings.baseURL = nil } else { settings.baseURL = try body.httpURL("base_url", maxLength: 10_000) }
+        }
         if let limit = try body.int("concurrency_limit", in: 1...1000) { settings.concurrencyLimit = limit }
         if let location = try body.nullableString("default_location") { settings.defaultLocation = location }
     }
@@ -194,7 +196,7 @@ struct WebhookEndpointsController {
 
     func create(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let body = try ObjectReader(try await readJSONBody(request, context: context), allowed: ["url", "secret", "event_types", "disabled"])
-        let url = try body.require("url") { try body.string($0, maxLength: 2000) }.trimmingCharacters(in: .whitespaces)
+        let url = try body.require("url") { try body.httpURL($0) }
         let given = try body.string("secret", maxLength: 500)
         var eventTypes: [String]?
         if let types = try body.stringArray("event_types", maxCount: 20) {

@@ -118,6 +118,16 @@ struct ObjectReader {
         return map
     }
 
+    /// An http(s) URL in the form docs/openapi.json states (`HTTPURL.pattern`), which is
+    /// stricter than the stores' own check, so the document and the server agree.
+    func httpURL(_ key: String, maxLength: Int = 2000) throws -> String? {
+        guard let text = try string(key, maxLength: maxLength) else { return nil }
+        guard HTTPURL.matches(text) else {
+            throw APIError.invalid(field(key), "must be an http:// or https:// URL with a host, got \"\(text.prefix(80))\"")
+        }
+        return text
+    }
+
     func date(_ key: String) throws -> Date? {
         guard let text = try string(key) else { return nil }
         guard let date = RFC3339.parse(text) else {
@@ -207,4 +217,14 @@ func pathUUID(_ context: APIRequestContext, _ name: String = "id") throws -> UUI
     let text = context.parameters.get(name) ?? ""
     guard let id = UUID(uuidString: text) else { throw APIError.invalid(name, "must be a UUID, got \"\(text.prefix(40))\"") }
     return id
+}
+
+/// The URL form the API accepts (the `HTTP_URL` of scripts/openapi.py): lower-case http or
+/// https, a host of letters, digits, dots and dashes, an optional port, then no white space.
+enum HTTPURL {
+    static let pattern = #"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$"#
+
+    static func matches(_ text: String) -> Bool {
+        text.range(of: pattern, options: .regularExpression) != nil
+    }
 }
