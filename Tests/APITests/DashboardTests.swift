@@ -31,8 +31,8 @@ struct DashboardTests {
             let cookie = right.header("Set-Cookie") ?? ""
             #expect(right.status == 303 && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "\(right.headers)")
 
-            let viaQuery = try await api.get("/dashboard/jobs?token=\(api.token)", token: "")
-            #expect(viaQuery.status == 303 && viaQuery.header("Location") == "/dashboard/jobs", "the token leaves the address bar")
+            let viaQuery = try await api.get("/dashboard/jobs?state=failed&token=\(api.token)", token: "")
+            #expect(viaQuery.status == 303 && viaQuery.header("Location") == "/dashboard/jobs?state=failed", "the token leaves the address bar, the filter stays")
             let cookieValue = try #require(viaQuery.header("Set-Cookie")?.split(separator: ";").first.map(String.init))
             let withCookie = try await api.request("GET", "/dashboard", token: "", headers: [("Cookie", cookieValue)])
             #expect(withCookie.status == 200 && withCookie.text.contains("<h2>Queues</h2>"), "\(withCookie)")

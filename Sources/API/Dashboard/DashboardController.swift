@@ -320,7 +320,9 @@ struct TokenInQueryMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token = request.uri.queryParameters.get("token") else { return try await next(request, context) }
         guard try await tokens.authenticate(token) != nil else { return DashboardController.redirect("/dashboard/login?error=1") }
-        var response = DashboardController.redirect(request.uri.path)
+        // The same page and filters, without the token.
+        let rest = (request.uri.query ?? "").split(separator: "&").filter { !$0.hasPrefix("token=") }.joined(separator: "&")
+        var response = DashboardController.redirect(request.uri.path + (rest.isEmpty ? "" : "?" + rest))
         response.headers[.setCookie] = DashboardController.setCookie(token)
         return response
     }
