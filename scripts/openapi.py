@@ -363,4 +363,12 @@ DOCUMENT = {
 }
 
 if __name__ == "__main__":
-    (ROOT / "docs" / "openapi.json").write_text(json.dumps(DOCUMENT, indent=2, ensure_ascii=False) + "\n")
+    import sys
+
+    target = ROOT / "docs" / "openapi.json"
+    text = json.dumps(DOCUMENT, indent=2, ensure_ascii=False) + "\n"
+    if "--check" in sys.argv[1:]:
+        if target.read_text() != text:
+            sys.exit("docs/openapi.json is stale: run scripts/openapi.py (make generate)")
+    else:
+        target.write_text(text)

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+python3 scripts/openapi.py --check
 python3 scripts/embed-sql.py --check
 
 swift build
@@ -21,3 +22,10 @@ export LEDGERSYNC_BIN="$bin_path/ledgersync"
 echo "test cluster: $LEDGERSYNC_TEST_DATABASE_URL (data in $pgdir/data)"
 
 swift test "$@"
+
+# The whole suite (no arguments) also holds the deployment files and the live API to their
+# specifications; LEDGERSYNC_SKIP_API_FUZZ=1 skips the schemathesis run (about a minute).
+if [[ $# -eq 0 ]]; then
+    scripts/compose-check.py "$LEDGERSYNC_BIN"
+    if [[ -z ${LEDGERSYNC_SKIP_API_FUZZ:-} ]]; then scripts/api-fuzz.sh; fi
+fi
