@@ -11,7 +11,7 @@ SWIFT_FLAGS ?=
 DEV_PG_DIR ?= /tmp/ledgersync-dev-$(shell id -un)
 DEV_PG_PORT ?= 54329
 
-.PHONY: help build test demo queue-demo generate verify db/up db/down clean
+.PHONY: help build test demo queue-demo generate verify api-fuzz dashboard-check compose-check db/up db/down clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_\/-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -28,11 +28,22 @@ demo: ## run the main job: a billing month synced to the NetSuite simulator (scr
 queue-demo: ## a demo of the queue alone, with the diagnostic job kinds (scripts/queue-demo.sh)
 	LEDGERSYNC_BUILD_FLAGS="$(SWIFT_FLAGS)" scripts/queue-demo.sh
 
-generate: ## embed sql/ into Sources/*/Generated/*SQL.swift (after editing sql/)
+generate: ## write docs/openapi.json (scripts/openapi.py) and embed it and sql/ into Sources/*/Generated/
+	python3 scripts/openapi.py
 	python3 scripts/embed-sql.py
 
-verify: ## fail if the generated SQL is stale (scripts/test.sh and CI run this too)
+verify: ## fail if docs/openapi.json or the generated Swift is stale (scripts/test.sh and CI run this too)
+	python3 scripts/openapi.py --check
 	python3 scripts/embed-sql.py --check
+
+api-fuzz: ## schemathesis against the live API and docs/openapi.json (scripts/api-fuzz.sh)
+	scripts/api-fuzz.sh
+
+dashboard-check: ## headless Chromium on the dashboard: screenshot, press Retry, check the database
+	scripts/dashboard-check.py
+
+compose-check: ## docker-compose.yml against the Compose Specification schema, and its commands
+	scripts/compose-check.py "$$(swift build --show-bin-path)/ledgersync"
 
 db/up: ## start the dev cluster if it is not running (a fresh one: data is throwaway); print DATABASE_URL
 	@if [ -f "$(DEV_PG_DIR)/data/postmaster.pid" ]; then \

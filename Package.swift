@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // libpq, the PostgreSQL client library, through a module map (Debian: libpq-dev).
@@ -78,6 +80,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The HTTP API, /metrics and the dashboard (Hummingbird 2). Calls the same JobQueue
+        // admin functions and Sync stores as the CLI; never libpq directly.
+        .target(
+            name: "API",
+            dependencies: [
+                "JobQueue", "Sync", "NetSuite", "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         // Helpers for tests of the queue and of code built on it: throwaway databases,
         // child worker processes, waiting on conditions. Some are meant for users too.
         .target(
@@ -87,6 +103,7 @@ let package = Package(
         .executableTarget(
             name: "ledgersync",
             dependencies: [
+                "API",
                 "JobQueue",
                 "Sync",
                 "NetSuite",
@@ -96,6 +113,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(
@@ -105,9 +124,9 @@ let package = Package(
         .testTarget(
             name: "JobQueueTests",
             dependencies: [
-                // Sync only for its migrations: these tests run the ledgersync binary, which
-                // requires every migration line it knows to be applied.
-                "JobQueue", "JobQueueTesting", "Postgres", "Sync",
+                // Sync and API only for their migrations: these tests run the ledgersync binary,
+                // which requires every migration line it knows to be applied.
+                "JobQueue", "JobQueueTesting", "Postgres", "Sync", "API",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -119,11 +138,21 @@ let package = Package(
             name: "SimulatorTests",
             dependencies: ["Simulators", "NetSuite", "Sync", "HTTPClient", "ExactJSON"]
         ),
+        // The HTTP API over real HTTP on 127.0.0.1 and a real database.
+        .testTarget(
+            name: "APITests",
+            dependencies: [
+                "API", "JobQueue", "JobQueueTesting", "Postgres", "Sync", "HTTPClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
         // The whole path over real processes, a real database and the simulators.
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
                 "Simulators", "NetSuite", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient", "ExactJSON",
+                // Only for its migrations: the binary requires every line it knows.
+                "API",
                 // A stand-in for the billing system's webhook receiver.
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]

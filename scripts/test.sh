@@ -7,13 +7,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+python3 scripts/openapi.py --check
 python3 scripts/embed-sql.py --check
 
 swift build
 bin_path=$(swift build --show-bin-path)
 
-# The whole run also runs the main job (the README's first command) on a smaller month, so
-# a change that breaks it fails here. Before the tests, so that their summary ends the output.
+# A whole run (no arguments) also runs the main job (the README's first command) on a smaller
+# month, so a change that breaks it fails here, and the checks below. Before the tests, so
+# that their summary ends the output.
 if [ $# -eq 0 ]; then
     echo "==> the main job on a 20-customer month (scripts/demo.sh)"
     demo_log=$(mktemp /tmp/ledgersync-demo-run.XXXXXX)
@@ -21,6 +23,10 @@ if [ $# -eq 0 ]; then
         cat "$demo_log"; echo "scripts/demo.sh failed" >&2; exit 1; }
     sed -n '/^==> checks/,$p' "$demo_log"
     rm -f "$demo_log"
+    # The deployment files and the live API held to their specifications;
+    # LEDGERSYNC_SKIP_API_FUZZ=1 skips the schemathesis run (about a minute).
+    scripts/compose-check.py "$bin_path/ledgersync"
+    if [[ -z ${LEDGERSYNC_SKIP_API_FUZZ:-} ]]; then scripts/api-fuzz.sh; fi
 fi
 
 pgdir=$(mktemp -d /tmp/ledgersync-test-pg.XXXXXX)

@@ -14,10 +14,17 @@ public struct JobFilter: Sendable, Equatable {
     /// Only ids below this (the cursor of the next page).
     public var beforeID: Int64?
     public var limit: Int
+    /// Only jobs whose args contain this JSON object (jsonb `@>`), e.g.
+    /// `{"connection_id": "…"}` for one connection's jobs. The queue reads no field itself.
+    public var argsContain: JSONText?
+    /// Created strictly after / before these instants.
+    public var createdAfter: Date?
+    public var createdBefore: Date?
 
     public init(
         id: Int64? = nil, states: [JobState]? = nil, kind: String? = nil, queue: String? = nil,
-        olderThan: Duration? = nil, newerThan: Duration? = nil, beforeID: Int64? = nil, limit: Int = 100
+        olderThan: Duration? = nil, newerThan: Duration? = nil, beforeID: Int64? = nil, limit: Int = 100,
+        argsContain: JSONText? = nil, createdAfter: Date? = nil, createdBefore: Date? = nil
     ) {
         self.id = id
         self.states = states
@@ -27,11 +34,15 @@ public struct JobFilter: Sendable, Equatable {
         self.newerThan = newerThan
         self.beforeID = beforeID
         self.limit = limit
+        self.argsContain = argsContain
+        self.createdAfter = createdAfter
+        self.createdBefore = createdBefore
     }
 
-    /// The eight parameters shared by list_jobs.sql, requeue_jobs.sql and cancel_jobs.sql.
+    /// The eleven parameters shared by list_jobs.sql, requeue_jobs.sql and cancel_jobs.sql.
     var binds: [any PostgresEncodable] {
-        [id, states?.map(\.rawValue), kind, queue, olderThan?.seconds, newerThan?.seconds, beforeID, limit]
+        [id, states?.map(\.rawValue), kind, queue, olderThan?.seconds, newerThan?.seconds, beforeID, limit,
+         argsContain, createdAfter, createdBefore]
     }
 }
 
@@ -74,6 +85,29 @@ public struct JobRecord: Sendable, Codable, Equatable {
         args = try JSONValue.parse(try row.decode("args", as: String.self))
         errors = try ErrorHistory.decode(try row.decode("errors", as: String.self))
     }
+}
+
+/// Jobs completed recently: the queue's throughput.
+public struct JobThroughput: Sendable, Codable, Equatable {
+    public let completedLastMinute: Int64
+    public let completedLastHour: Int64
+}
+
+/// How long the jobs of one kind completed in the last hour ran (their last run).
+public struct JobRunDurations: Sendable, Equatable {
+    public let kind: String
+    public let jobs: Int64
+    public let secondsSum: Double
+    public let p50: Double
+    public let p95: Double
+    public let p99: Double
+}
+
+/// How many errors of one class the jobs of one kind recorded in the last hour.
+public struct JobErrorCount: Sendable, Equatable {
+    public let kind: String
+    public let errorClass: String
+    public let errors: Int64
 }
 
 /// Counts for one (queue, kind, state).
@@ -127,6 +161,31 @@ extension JobQueue {
             JobStatsRow(
                 queue: try row.decode("queue"), kind: try row.decode("kind"), state: try row.decode("state"), jobs: try row.decode("jobs"),
                 oldestRunnableSeconds: try row.decodeIfPresent("oldest_runnable_seconds"))
+        }
+    }
+}
+
+extension JobQueue {
+    /// Jobs completed in the last minute and the last hour.
+    public func throughput() async throws -> JobThroughput {
+        let row = try await pool.query(QueueSQL.completedCounts).rows[0]
+        return JobThroughput(completedLastMinute: try row.decode("last_minute"), completedLastHour: try row.decode("last_hour"))
+    }
+
+    /// Run durations of the jobs completed in the last hour, by kind.
+    public func runDurations() async throws -> [JobRunDurations] {
+        try await pool.query(QueueSQL.runDurations).rows.map { row in
+            JobRunDurations(
+                kind: try row.decode("kind"), jobs: try row.decode("jobs"), secondsSum: try row.decode("seconds_sum"),
+                p50: try row.decode("p50"), p95: try row.decode("p95"), p99: try row.decode("p99"))
+        }
+    }
+
+    /// Errors recorded in the last hour, by kind and class.
+    public func recentErrors() async throws -> [JobErrorCount] {
+        try await pool.query(QueueSQL.recentErrors).rows.map { row in
+            JobErrorCount(
+                kind: try row.decode("kind"), errorClass: try row.decodeIfPresent("class") ?? "unknown", errors: try row.decode("errors"))
         }
     }
 }

@@ -35,6 +35,18 @@ public struct JobQueue: Sendable {
         return try rows[0].decode("id")
     }
 
+    /// Enqueues one job and says whether it is new: `created` is false when an unfinished
+    /// job already held `uniqueKey` and that job's id is returned instead (a client's retry
+    /// of the same request). Runs in a transaction on `connection`, or on its own.
+    public func enqueueReportingCreated(_ request: EnqueueRequest, on connection: Connection? = nil) async throws -> (id: Int64, created: Bool) {
+        guard let connection else {
+            return try await pool.withTransaction { try await enqueueReportingCreated(request, on: $0) }
+        }
+        let id = try await enqueue(request, on: connection)
+        let rows = try await connection.query(QueueSQL.jobCreatedInThisTransaction, [id]).rows
+        return (id, try rows.first?.decode("created", as: Bool.self) ?? false)
+    }
+
     /// Enqueues many jobs, `batchSize` per statement, and returns the ids of those
     /// inserted (a job whose unique key is held is skipped). Each statement is atomic;
     /// pass a connection inside a transaction to make the whole call atomic.

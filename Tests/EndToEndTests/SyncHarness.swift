@@ -1,3 +1,4 @@
+import API
 import Foundation
 import JobQueue
 import JobQueueTesting
@@ -36,7 +37,7 @@ struct SyncHarness: Sendable {
     ) async throws {
         let simulator = NetSuiteSimulator(configuration: configuration)
         _ = try await simulator.start()
-        let database = try await TestDatabase.create(migrations: JobQueue.migrations + SyncSchema.migrations)
+        let database = try await TestDatabase.create(migrations: JobQueue.migrations + SyncSchema.migrations + APISchema.migrations)
         do {
             let box = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": secretKey])
             let connection = try await ConnectionStore(pool: database.pool, secretBox: box).create(

@@ -1,3 +1,4 @@
+import API
 import Foundation
 import JobQueue
 import JobQueueTesting
@@ -77,6 +78,7 @@ struct CLITests {
         let status = try await LedgersyncProcess.run(["migrate", "--status"], databaseURL: empty.url)
         #expect(status.stdout.contains("queue: version \(JobQueue.migrations.count) of \(JobQueue.migrations.count)"))
         #expect(status.stdout.contains("sync: version \(SyncSchema.migrations.count) of \(SyncSchema.migrations.count)"))
+        #expect(status.stdout.contains("api: version \(APISchema.migrations.count) of \(APISchema.migrations.count)"))
 
         try await empty.pool.query("INSERT INTO ledgersync.schema_migrations (line, version, name) VALUES ('queue', 999, 'from the future')")
         let newer = try await LedgersyncProcess.run(["migrate"], databaseURL: empty.url)

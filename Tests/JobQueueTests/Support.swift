@@ -1,3 +1,4 @@
+import API
 import Foundation
 import JobQueue
 import JobQueueTesting
@@ -7,7 +8,7 @@ import Testing
 
 /// Every migration line the ledgersync binary knows; its commands refuse a database
 /// that lacks one.
-let allMigrations = JobQueue.migrations + SyncSchema.migrations
+let allMigrations = JobQueue.migrations + SyncSchema.migrations + APISchema.migrations
 
 /// Runs `body` with a fresh database and drops it afterwards, also when `body` throws.
 func withTestDatabase(_ body: (TestDatabase) async throws -> Void) async throws {

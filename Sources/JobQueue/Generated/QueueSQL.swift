@@ -420,7 +420,7 @@ $$;
 
     /// sql/queue/queries/cancel_jobs.sql:
     /// available/retryable/running → cancelled: an operator's cancel of the jobs matching the
-    /// filter (the same eight parameters as list_jobs.sql). A running job's current run
+    /// filter (the same eleven parameters as list_jobs.sql). A running job's current run
     /// goes on, but its result is discarded: every result statement requires state 'running'.
     static let cancelJobs = #"""
 WITH matching AS (
@@ -434,6 +434,9 @@ WITH matching AS (
       AND ($5::double precision IS NULL OR j.created_at <= now() - make_interval(secs => $5::double precision))
       AND ($6::double precision IS NULL OR j.created_at >= now() - make_interval(secs => $6::double precision))
       AND ($7::bigint IS NULL OR j.id < $7::bigint)
+      AND ($9::jsonb IS NULL OR j.args @> $9::jsonb)
+      AND ($10::timestamptz IS NULL OR j.created_at > $10::timestamptz)
+      AND ($11::timestamptz IS NULL OR j.created_at < $11::timestamptz)
     ORDER BY j.id
     LIMIT $8::integer
     FOR UPDATE
@@ -465,6 +468,17 @@ FROM unnest($1::bigint[], $2::integer[]) AS done(id, attempt)
 WHERE j.id = done.id
   AND j.attempt = done.attempt
   AND j.state = 'running'
+"""#
+
+    /// sql/queue/queries/completed_counts.sql:
+    /// Throughput for `GET /v1/stats` and /metrics: jobs completed in the last minute and the
+    /// last hour. Served by the jobs_finalized index (state, finalized_at).
+    static let completedCounts = #"""
+SELECT count(*) FILTER (WHERE finalized_at > now() - interval '1 minute')::bigint AS last_minute,
+       count(*)::bigint AS last_hour
+FROM ledgersync.jobs
+WHERE state = 'completed'
+  AND finalized_at > now() - interval '1 hour'
 """#
 
     /// sql/queue/queries/extend_leases.sql:
@@ -503,6 +517,18 @@ SELECT id, kind, queue, priority, attempt, max_attempts, args, serial_key, limit
 FROM ledgersync.fetch_jobs($1::text, $2::text, $3::integer, $4::double precision)
 """#
 
+    /// sql/queue/queries/job_created_in_this_transaction.sql:
+    /// Whether job $1 was inserted by the current transaction: after ledgersync.enqueue, tells a
+    /// new job from the one that already held the unique key. A row's xmin is the transaction
+    /// that wrote its current version; an existing job was written (or last updated) by another.
+    /// pg_current_xact_id() gives this transaction an id if the enqueue inserted nothing, which
+    /// is then no row's xmin.
+    static let jobCreatedInThisTransaction = #"""
+SELECT (xmin::text = (pg_current_xact_id()::xid)::text) AS created
+FROM ledgersync.jobs
+WHERE id = $1::bigint
+"""#
+
     /// sql/queue/queries/job_stats.sql:
     /// Counts by queue, kind and state, with the age of the oldest runnable job of each group.
     /// Unfinished jobs are few and come from partial indexes; finished ones are counted from
@@ -520,7 +546,8 @@ ORDER BY queue, kind, state
     /// Jobs matching an operator's filter, newest first, for `ledgersync jobs list` and the
     /// API. Every filter is optional (NULL = any): $1 id, $2 states, $3 kind, $4 queue,
     /// $5 created at least this many seconds ago, $6 created at most this many seconds ago,
-    /// $7 ids below this (cursor), $8 how many.
+    /// $7 ids below this (cursor), $8 how many, $9 args contain this JSON object (e.g.
+    /// {"connection_id": "…"}: a connection's jobs), $10 created after, $11 created before.
     static let listJobs = #"""
 SELECT id, state::text AS state, queue, kind, priority, attempt, max_attempts, run_at,
        created_at, attempted_at, finalized_at, locked_by, unique_key, serial_key, limit_key,
@@ -533,6 +560,9 @@ WHERE ($1::bigint IS NULL OR id = $1::bigint)
   AND ($5::double precision IS NULL OR created_at <= now() - make_interval(secs => $5::double precision))
   AND ($6::double precision IS NULL OR created_at >= now() - make_interval(secs => $6::double precision))
   AND ($7::bigint IS NULL OR id < $7::bigint)
+  AND ($9::jsonb IS NULL OR args @> $9::jsonb)
+  AND ($10::timestamptz IS NULL OR created_at > $10::timestamptz)
+  AND ($11::timestamptz IS NULL OR created_at < $11::timestamptz)
 ORDER BY id DESC
 LIMIT $8::integer
 """#
@@ -552,6 +582,21 @@ WHERE id IN (
     LIMIT $4::integer
     FOR UPDATE SKIP LOCKED
 )
+"""#
+
+    /// sql/queue/queries/recent_errors.sql:
+    /// Errors recorded in the last hour, by kind and error class, for /metrics: provider
+    /// failures (transient, rate_limited, dependency, permanent, …) and webhook deliveries that
+    /// did not get a 2xx show up here without the worker counting anything itself. Only jobs
+    /// touched in the last hour are read (attempted_at), then their error entries of that hour.
+    static let recentErrors = #"""
+SELECT j.kind, e.value ->> 'class' AS class, count(*)::bigint AS errors
+FROM ledgersync.jobs AS j
+CROSS JOIN LATERAL jsonb_array_elements(j.errors) AS e(value)
+WHERE j.attempted_at > now() - interval '1 hour'
+  AND (e.value ->> 'at')::timestamptz > now() - interval '1 hour'
+GROUP BY j.kind, e.value ->> 'class'
+ORDER BY j.kind, class
 """#
 
     /// sql/queue/queries/register_kinds.sql:
@@ -590,7 +635,7 @@ WHERE j.id = r.id
 
     /// sql/queue/queries/requeue_jobs.sql:
     /// failed/cancelled/retryable → available, now: an operator's retry of the jobs matching
-    /// the filter (the same eight parameters as list_jobs.sql). A job used up its attempts,
+    /// the filter (the same eleven parameters as list_jobs.sql). A job used up its attempts,
     /// so it is given one more. A job whose unique key another unfinished job holds meanwhile
     /// is left as it is (it would be a duplicate).
     static let requeueJobs = #"""
@@ -605,6 +650,9 @@ WITH matching AS (
       AND ($5::double precision IS NULL OR j.created_at <= now() - make_interval(secs => $5::double precision))
       AND ($6::double precision IS NULL OR j.created_at >= now() - make_interval(secs => $6::double precision))
       AND ($7::bigint IS NULL OR j.id < $7::bigint)
+      AND ($9::jsonb IS NULL OR j.args @> $9::jsonb)
+      AND ($10::timestamptz IS NULL OR j.created_at > $10::timestamptz)
+      AND ($11::timestamptz IS NULL OR j.created_at < $11::timestamptz)
       AND (j.unique_key IS NULL OR j.state = 'retryable' OR NOT EXISTS (
           SELECT 1 FROM ledgersync.jobs AS other
           WHERE other.unique_key = j.unique_key
@@ -675,6 +723,26 @@ FROM unnest($1::bigint[], $2::integer[], $3::double precision[], $4::jsonb[])
 WHERE j.id = r.id
   AND j.attempt = r.attempt
   AND j.state = 'running'
+"""#
+
+    /// sql/queue/queries/run_durations.sql:
+    /// How long the jobs completed in the last hour ran, by kind, for /metrics: count, sum and
+    /// the 50th/95th/99th percentiles of finalized_at - attempted_at (the last run's duration,
+    /// as seen by the database: includes the completer's batching delay). Read at scrape time,
+    /// so the worker's hot path records nothing extra.
+    static let runDurations = #"""
+SELECT kind,
+       count(*)::bigint AS jobs,
+       sum(extract(epoch FROM finalized_at - attempted_at))::double precision AS seconds_sum,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finalized_at - attempted_at))::double precision AS p50,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM finalized_at - attempted_at))::double precision AS p95,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finalized_at - attempted_at))::double precision AS p99
+FROM ledgersync.jobs
+WHERE state = 'completed'
+  AND finalized_at > now() - interval '1 hour'
+  AND attempted_at IS NOT NULL
+GROUP BY kind
+ORDER BY kind
 """#
 
     /// sql/queue/queries/snooze_jobs.sql:

@@ -20,6 +20,46 @@ public enum WebhookDelivery {
     public static let uniqueKeyHeader = "X-Ledgersync-Unique-Key"
     public static let eventHeader = "X-Ledgersync-Event"
 
+    /// The event type of `ping`: a test delivery an operator asks for, sent to one endpoint
+    /// whatever event types it subscribed to.
+    public static let pingEventType = "webhook.ping"
+
+    /// The event types Ledgersync emits; an endpoint subscribed to anything else would
+    /// silently never receive a delivery.
+    public static let eventTypes = [ProviderErrorEvent.customerErrorType, ProviderErrorEvent.integrationErrorType]
+
+    /// A new signing secret: 32 random bytes as base64url without padding, safe in headers,
+    /// env files and URLs.
+    public static func generateSecret() -> String {
+        Data(SecureRandom.bytes(32)).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Enqueues one delivery to one endpoint, whatever event types it subscribed to (a ping,
+    /// or an event meant for it alone). Returns the job id.
+    @discardableResult
+    public static func enqueue(
+        eventID: String, eventType: String, body: String, to endpoint: WebhookEndpoint, queue: JobQueue
+    ) async throws -> Int64 {
+        let args = Args(endpointID: endpoint.id, eventID: eventID, eventType: eventType, body: body)
+        return try await queue.enqueue(
+            EnqueueRequest(
+                kind: kind, args: try JSONText(encoding: args), uniqueKey: "webhook:\(endpoint.id.uuidString.lowercased()):\(eventID)"))
+    }
+
+    /// Enqueues a `webhook.ping` to `endpoint`; returns the job id and the event id.
+    public static func ping(_ endpoint: WebhookEndpoint, queue: JobQueue, now: Date = Date()) async throws -> (jobID: Int64, eventID: String) {
+        let eventID = "evt_ping_" + UUID().uuidString.lowercased()
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let body = try JSONText(encoding: [
+            "id": eventID, "type": pingEventType, "created_at": formatter.string(from: now),
+            "endpoint_id": endpoint.id.uuidString.lowercased(),
+        ]).text
+        let jobID = try await enqueue(eventID: eventID, eventType: pingEventType, body: body, to: endpoint, queue: queue)
+        return (jobID, eventID)
+    }
+
     /// The delivery job's args. `body` is the exact text to sign and send.
     public struct Args: Codable, Sendable {
         public let endpointID: UUID

@@ -1,3 +1,4 @@
+import API
 import ArgumentParser
 import Foundation
 import JobQueue
@@ -36,7 +37,7 @@ struct DatabaseOptions: ParsableArguments {
 
 /// Every migration line this binary knows.
 enum Schema {
-    static var migrations: [Migration] { JobQueue.migrations + SyncSchema.migrations }
+    static var migrations: [Migration] { JobQueue.migrations + SyncSchema.migrations + APISchema.migrations }
 }
 
 /// A duration on the command line: `30s`, `500ms`, `2m`, `1h`, `7d`, or plain seconds.

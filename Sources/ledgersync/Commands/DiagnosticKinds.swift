@@ -31,6 +31,9 @@ enum DiagnosticKinds {
         }
     }
 
+    /// The kinds `register` adds, for `ledgersync api --diagnostic-kinds`.
+    static let kinds: Set<String> = [Noop.kind, Record.kind, Fail.kind]
+
     static func register(in registry: inout JobRegistry) {
         registry.register(Noop())
         registry.register(Record())

@@ -84,9 +84,6 @@ extension Mappings {
         var details: [String] = []
         @Flag(help: "Print the mapping as JSON.") var json = false
 
-        static let suiteTaxDetails = ["nexus", "tax_type", "tax_code"]
-        static let taxDetails = suiteTaxDetails + ["legacy_tax_item"]
-
         func validate() throws {
             let kind = try Mappings.kind(kind)
             let details = try parsedDetails()
@@ -107,22 +104,14 @@ extension Mappings {
             return result
         }
 
-        /// What the NetSuite payload needs of a tax mapping (docs/netsuite.md), checked now
-        /// rather than when an invoice fails on it.
+        /// The tax rules live in Sync (the API checks the same); here their errors name the
+        /// option to change.
         static func validateTax(_ details: [String: String]) throws {
-            if let unknown = details.keys.sorted().first(where: { !taxDetails.contains($0) }) {
-                throw ValidationError("--detail \(unknown) is not a tax detail (expected \(taxDetails.joined(separator: ", ")))")
-            }
-            if let empty = details.keys.sorted().first(where: { details[$0]!.isEmpty }) {
-                throw ValidationError("--detail \(empty) must not be empty")
-            }
-            let suiteTax = suiteTaxDetails.filter { details[$0] != nil }
-            if !suiteTax.isEmpty && suiteTax.count < suiteTaxDetails.count {
-                let missing = suiteTaxDetails.filter { details[$0] == nil }
-                throw ValidationError("a SuiteTax mapping needs nexus, tax_type and tax_code; missing --detail \(missing.joined(separator: ", "))")
-            }
-            guard !suiteTax.isEmpty || details["legacy_tax_item"] != nil else {
-                throw ValidationError("a tax mapping needs --detail nexus=, tax_type=, tax_code= (SuiteTax) or --detail legacy_tax_item=")
+            do {
+                try Mapping.validateTaxDetails(details)
+            } catch let error as StoreError {
+                let option = error.field.map { $0.hasPrefix("details.") ? "--detail \($0.dropFirst("details.".count))" : "--detail" } ?? "--detail"
+                throw ValidationError("\(option): \(error.message)")
             }
         }
 

@@ -11,9 +11,7 @@ struct Webhooks: AsyncParsableCommand {
             """,
         subcommands: [Add.self, List.self, Remove.self])
 
-    /// The event types Ledgersync emits; an endpoint subscribed to anything else would
-    /// silently never receive a delivery.
-    static let eventTypes = [ProviderErrorEvent.customerErrorType, ProviderErrorEvent.integrationErrorType]
+    static let eventTypes = WebhookDelivery.eventTypes
 
     static let secretVariable = "LEDGERSYNC_WEBHOOK_SECRET"
 }
@@ -91,14 +89,9 @@ extension Webhooks {
             {
                 return (text, false)
             }
-            return (Self.generateSecret(), true)
+            return (WebhookDelivery.generateSecret(), true)
         }
 
-        /// 32 random bytes as base64url without padding: safe in headers, env files and URLs.
-        static func generateSecret() -> String {
-            Data(SecureRandom.bytes(32)).base64EncodedString()
-                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-        }
 
         func run() async throws {
             let eventTypes = try eventTypes()

@@ -1,5 +1,5 @@
 -- available/retryable/running → cancelled: an operator's cancel of the jobs matching the
--- filter (the same eight parameters as list_jobs.sql). A running job's current run
+-- filter (the same eleven parameters as list_jobs.sql). A running job's current run
 -- goes on, but its result is discarded: every result statement requires state 'running'.
 WITH matching AS (
     SELECT id
@@ -12,6 +12,9 @@ WITH matching AS (
       AND ($5::double precision IS NULL OR j.created_at <= now() - make_interval(secs => $5::double precision))
       AND ($6::double precision IS NULL OR j.created_at >= now() - make_interval(secs => $6::double precision))
       AND ($7::bigint IS NULL OR j.id < $7::bigint)
+      AND ($9::jsonb IS NULL OR j.args @> $9::jsonb)
+      AND ($10::timestamptz IS NULL OR j.created_at > $10::timestamptz)
+      AND ($11::timestamptz IS NULL OR j.created_at < $11::timestamptz)
     ORDER BY j.id
     LIMIT $8::integer
     FOR UPDATE

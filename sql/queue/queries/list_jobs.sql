@@ -1,7 +1,8 @@
 -- Jobs matching an operator's filter, newest first, for `ledgersync jobs list` and the
 -- API. Every filter is optional (NULL = any): $1 id, $2 states, $3 kind, $4 queue,
 -- $5 created at least this many seconds ago, $6 created at most this many seconds ago,
--- $7 ids below this (cursor), $8 how many.
+-- $7 ids below this (cursor), $8 how many, $9 args contain this JSON object (e.g.
+-- {"connection_id": "…"}: a connection's jobs), $10 created after, $11 created before.
 SELECT id, state::text AS state, queue, kind, priority, attempt, max_attempts, run_at,
        created_at, attempted_at, finalized_at, locked_by, unique_key, serial_key, limit_key,
        args, errors
@@ -13,5 +14,8 @@ WHERE ($1::bigint IS NULL OR id = $1::bigint)
   AND ($5::double precision IS NULL OR created_at <= now() - make_interval(secs => $5::double precision))
   AND ($6::double precision IS NULL OR created_at >= now() - make_interval(secs => $6::double precision))
   AND ($7::bigint IS NULL OR id < $7::bigint)
+  AND ($9::jsonb IS NULL OR args @> $9::jsonb)
+  AND ($10::timestamptz IS NULL OR created_at > $10::timestamptz)
+  AND ($11::timestamptz IS NULL OR created_at < $11::timestamptz)
 ORDER BY id DESC
 LIMIT $8::integer

@@ -1,5 +1,5 @@
 -- failed/cancelled/retryable → available, now: an operator's retry of the jobs matching
--- the filter (the same eight parameters as list_jobs.sql). A job used up its attempts,
+-- the filter (the same eleven parameters as list_jobs.sql). A job used up its attempts,
 -- so it is given one more. A job whose unique key another unfinished job holds meanwhile
 -- is left as it is (it would be a duplicate).
 WITH matching AS (
@@ -13,6 +13,9 @@ WITH matching AS (
       AND ($5::double precision IS NULL OR j.created_at <= now() - make_interval(secs => $5::double precision))
       AND ($6::double precision IS NULL OR j.created_at >= now() - make_interval(secs => $6::double precision))
       AND ($7::bigint IS NULL OR j.id < $7::bigint)
+      AND ($9::jsonb IS NULL OR j.args @> $9::jsonb)
+      AND ($10::timestamptz IS NULL OR j.created_at > $10::timestamptz)
+      AND ($11::timestamptz IS NULL OR j.created_at < $11::timestamptz)
       AND (j.unique_key IS NULL OR j.state = 'retryable' OR NOT EXISTS (
           SELECT 1 FROM ledgersync.jobs AS other
           WHERE other.unique_key = j.unique_key

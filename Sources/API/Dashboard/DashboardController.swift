@@ -1,0 +1,329 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JobQueue
+import Sync
+
+/// `/dashboard`: plain server-rendered HTML for the person on call. Queues at a glance,
+/// failed jobs with their last error, one job's whole attempt history, and retry/cancel
+/// buttons (forms that POST; no JavaScript). Signs in with an API token, kept in an
+/// HttpOnly, SameSite=Strict cookie; every form carries a CSRF token derived from it.
+struct DashboardController {
+    let queue: JobQueue
+    let tokens: APITokenStore
+
+    static let cookie = BearerAuthMiddleware.cookieName
+
+    func register(on router: Router<APIRequestContext>) {
+        router.get("dashboard/login") { request, _ -> Response in
+            Self.page(title: "Sign in", body: Self.loginForm(error: request.uri.queryParameters.get("error") != nil))
+        }
+        router.post("dashboard/login") { request, context -> Response in try await login(request, context) }
+        router.post("dashboard/logout") { _, _ -> Response in
+            var response = Self.redirect("/dashboard/login")
+            response.headers[.setCookie] = "\(Self.cookie)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+            return response
+        }
+        let pages = router.group("dashboard")
+            .add(middleware: TokenInQueryMiddleware(tokens: tokens))
+            .add(middleware: BearerAuthMiddleware(tokens: tokens, loginRedirect: "/dashboard/login"))
+        pages.get("") { request, context -> Response in try await overview(request, context) }
+        pages.get("jobs") { request, context -> Response in try await jobList(request, context) }
+        pages.get("jobs/:id") { request, context -> Response in try await jobPage(request, context) }
+        pages.post("jobs/:id/retry") { request, context -> Response in try await act(request, context, retry: true) }
+        pages.post("jobs/:id/cancel") { request, context -> Response in try await act(request, context, retry: false) }
+    }
+
+    // MARK: - Sign-in
+
+    func login(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        var request = request
+        let form = Self.parseForm(try await request.collectBody(upTo: 16 * 1024))
+        guard let token = form["token"]?.trimmingCharacters(in: .whitespacesAndNewlines), try await tokens.authenticate(token) != nil else {
+            return Self.redirect("/dashboard/login?error=1")
+        }
+        var response = Self.redirect("/dashboard")
+        response.headers[.setCookie] = Self.setCookie(token)
+        return response
+    }
+
+    static func setCookie(_ token: String) -> String {
+        // Path=/ so that the dashboard's forms and pages all carry it; HttpOnly so no script
+        // reads it; SameSite=Strict so another site's form cannot post with it.
+        "\(cookie)=\(token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""); Path=/; HttpOnly; SameSite=Strict; Max-Age=43200"
+    }
+
+    /// The CSRF token of a session: HMAC of a fixed label under the API token, so it needs
+    /// no storage and changes with the token.
+    static func csrf(_ request: Request) -> String {
+        HMACSHA256.base64(key: BearerAuthMiddleware.presentedToken(request) ?? "", message: "ledgersync-dashboard-csrf")
+    }
+
+    // MARK: - Pages
+
+    func overview(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let stats = try await queue.stats()
+        let throughput = try await queue.throughput()
+        let failed = try await queue.list(JobFilter(states: [.failed], limit: 50))
+        var html = Self.notice(request)
+        html += "<section><h2>Queues</h2>"
+        html += "<p class=meta>Completed in the last minute: <b>\(throughput.completedLastMinute)</b> · last hour: <b>\(throughput.completedLastHour)</b></p>"
+        let queues = Set(stats.map(\.queue)).sorted()
+        if queues.isEmpty {
+            html += "<p>No jobs.</p>"
+        } else {
+            html += "<table><tr><th>Queue</th>" + JobState.allCases.map { "<th>\($0.rawValue)</th>" }.joined() + "<th>Oldest waiting</th></tr>"
+            for name in queues {
+                let rows = stats.filter { $0.queue == name }
+                html += "<tr><td><a href=\"/dashboard/jobs?queue=\(Self.url(name))\">\(Self.escape(name))</a></td>"
+                for state in JobState.allCases {
+                    let count = rows.filter { $0.state == state }.reduce(Int64(0)) { $0 + $1.jobs }
+                    let cls = count > 0 && state == .failed ? " class=bad" : ""
+                    html += "<td\(cls)>" + (count == 0 ? "·" : "<a href=\"/dashboard/jobs?queue=\(Self.url(name))&amp;state=\(state.rawValue)\">\(count)</a>") + "</td>"
+                }
+                let oldest = rows.compactMap(\.oldestRunnableSeconds).max()
+                html += "<td>\(oldest.map(Self.age) ?? "·")</td></tr>"
+            }
+            html += "</table>"
+        }
+        html += "</section><section><h2>Failed jobs <span class=meta>(newest \(failed.count))</span></h2>"
+        html += Self.filterForm(state: "failed", kind: nil, queue: nil)
+        html += jobTable(failed, request: request, back: "/dashboard")
+        html += "</section>"
+        return Self.page(title: "Ledgersync", body: html)
+    }
+
+    func jobList(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let parameters = request.uri.queryParameters
+        let stateText = parameters.get("state").flatMap { $0.isEmpty ? nil : $0 }
+        let kind = parameters.get("kind").flatMap { $0.isEmpty ? nil : $0 }
+        let queueName = parameters.get("queue").flatMap { $0.isEmpty ? nil : $0 }
+        let states = stateText.map { $0.split(separator: ",").compactMap { JobState(rawValue: String($0)) } }
+        let before = parameters.get("before").flatMap { Int64($0) }
+        let jobs = try await queue.list(JobFilter(states: states, kind: kind, queue: queueName, beforeID: before, limit: 101))
+        let page = Array(jobs.prefix(100))
+        var html = Self.notice(request)
+        html += "<section><h2>Jobs</h2>" + Self.filterForm(state: stateText, kind: kind, queue: queueName)
+        html += jobTable(page, request: request, back: request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
+        if jobs.count > 100, let last = page.last {
+            var query = ["before=\(last.id)"]
+            if let stateText { query.append("state=\(Self.url(stateText))") }
+            if let kind { query.append("kind=\(Self.url(kind))") }
+            if let queueName { query.append("queue=\(Self.url(queueName))") }
+            html += "<p><a href=\"/dashboard/jobs?\(query.joined(separator: "&amp;"))\">Older jobs →</a></p>"
+        }
+        html += "</section>"
+        return Self.page(title: "Jobs", body: html)
+    }
+
+    func jobPage(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        guard let id = Int64(context.parameters.get("id") ?? ""), let job = try await queue.job(id: id) else {
+            return Self.page(title: "No such job", body: "<p>No such job.</p>", status: .notFound)
+        }
+        var html = Self.notice(request)
+        html += "<section><h2>Job \(job.id) <span class=\"state \(job.state.rawValue)\">\(job.state.rawValue)</span></h2>"
+        html += "<div class=actions>" + actionButtons(job, request: request, back: "/dashboard/jobs/\(job.id)") + "</div>"
+        html += "<table class=facts>"
+        let facts: [(String, String?)] = [
+            ("Kind", job.kind), ("Queue", job.queue), ("Priority", "\(job.priority)"), ("Attempt", "\(job.attempt) of \(job.maxAttempts)"),
+            ("Created", Self.time(job.createdAt)), ("Runs at", Self.time(job.runAt)), ("Last started", job.attemptedAt.map(Self.time)),
+            ("Finished", job.finalizedAt.map(Self.time)), ("Running on", job.lockedBy), ("Unique key", job.uniqueKey),
+            ("Serial key", job.serialKey), ("Limit key", job.limitKey),
+        ]
+        for (name, value) in facts {
+            if let value { html += "<tr><th>\(name)</th><td>\(Self.escape(value))</td></tr>" }
+        }
+        html += "</table><h3>Attempts that did not complete (\(job.errors.count))</h3>"
+        if job.errors.isEmpty {
+            html += "<p>None.</p>"
+        } else {
+            html += "<table><tr><th>#</th><th>When</th><th>Class</th><th>Code</th><th>Message</th><th>Worker</th></tr>"
+            for entry in job.errors.reversed() {
+                html += "<tr><td>\(entry.attempt)</td><td>\(Self.time(entry.at))</td><td class=\"class \(Self.escape(entry.class))\">\(Self.escape(entry.class))</td>"
+                html += "<td>\(Self.escape(entry.code ?? ""))</td><td class=message>\(Self.escape(entry.message))</td><td>\(Self.escape(entry.worker ?? ""))</td></tr>"
+            }
+            html += "</table>"
+        }
+        html += "<h3>Args</h3><pre>\(Self.escape(Self.pretty(job.args)))</pre></section>"
+        return Self.page(title: "Job \(job.id)", body: html)
+    }
+
+    /// A retry or cancel button's POST: checks the CSRF token, acts through the same
+    /// JobQueue functions as the API and CLI, and goes back where the button was.
+    func act(_ request: Request, _ context: APIRequestContext, retry: Bool) async throws -> Response {
+        var body = request
+        let form = Self.parseForm(try await body.collectBody(upTo: 16 * 1024))
+        guard form["csrf"] == Self.csrf(request) else {
+            return Self.page(title: "Refused", body: "<p>This form is stale or came from elsewhere; go back, reload and try again.</p>", status: .forbidden)
+        }
+        guard let id = Int64(context.parameters.get("id") ?? "") else { return Self.redirect("/dashboard") }
+        let done = retry ? try await queue.retry(JobFilter(id: id, limit: 1)) : try await queue.cancel(JobFilter(id: id, limit: 1))
+        let state = try await queue.job(id: id)?.state.rawValue ?? "gone"
+        let notice = done.isEmpty
+            ? "Job \(id) was not \(retry ? "retried" : "cancelled"): it is \(state)."
+            : "Job \(id) \(retry ? "will run again now" : "is cancelled")."
+        // Only back to a dashboard page of ours, never to a URL the form names elsewhere.
+        var back = form["back"] ?? "/dashboard"
+        if !back.hasPrefix("/dashboard") || back.hasPrefix("//") { back = "/dashboard" }
+        let separator = back.contains("?") ? "&" : "?"
+        return Self.redirect(back + separator + "notice=" + Self.url(notice))
+    }
+
+    // MARK: - Pieces
+
+    func jobTable(_ jobs: [JobRecord], request: Request, back: String) -> String {
+        guard !jobs.isEmpty else { return "<p>No jobs match.</p>" }
+        var html = "<table class=jobs><tr><th>ID</th><th>State</th><th>Kind</th><th>Queue</th><th>Attempt</th><th>Created</th><th>Last error</th><th></th></tr>"
+        for job in jobs {
+            let lastError = job.errors.last.map { "<span class=\"class \(Self.escape($0.class))\">\(Self.escape($0.class))</span> \(Self.escape(String($0.message.prefix(160))))" } ?? ""
+            html += "<tr><td><a href=\"/dashboard/jobs/\(job.id)\">\(job.id)</a></td><td><span class=\"state \(job.state.rawValue)\">\(job.state.rawValue)</span></td>"
+            html += "<td>\(Self.escape(job.kind))</td><td>\(Self.escape(job.queue))</td><td>\(job.attempt)/\(job.maxAttempts)</td>"
+            html += "<td>\(Self.time(job.createdAt))</td><td class=message>\(lastError)</td><td class=actions>\(actionButtons(job, request: request, back: back))</td></tr>"
+        }
+        return html + "</table>"
+    }
+
+    func actionButtons(_ job: JobRecord, request: Request, back: String) -> String {
+        let csrf = Self.escape(Self.csrf(request))
+        var html = ""
+        if [.failed, .cancelled, .retryable].contains(job.state) {
+            html += "<form method=post action=\"/dashboard/jobs/\(job.id)/retry\"><input type=hidden name=csrf value=\"\(csrf)\"><input type=hidden name=back value=\"\(Self.escape(back))\"><button class=retry>Retry</button></form>"
+        }
+        if [.available, .retryable, .running].contains(job.state) {
+            html += "<form method=post action=\"/dashboard/jobs/\(job.id)/cancel\"><input type=hidden name=csrf value=\"\(csrf)\"><input type=hidden name=back value=\"\(Self.escape(back))\"><button class=cancel>Cancel</button></form>"
+        }
+        return html
+    }
+
+    static func filterForm(state: String?, kind: String?, queue: String?) -> String {
+        var html = "<form class=filters method=get action=\"/dashboard/jobs\"><label>State <select name=state><option value=\"\">any</option>"
+        for option in JobState.allCases.map(\.rawValue) {
+            html += "<option\(option == state ? " selected" : "")>\(option)</option>"
+        }
+        html += "</select></label> <label>Kind <input name=kind value=\"\(escape(kind ?? ""))\" placeholder=\"invoice.push\"></label>"
+        html += " <label>Queue <input name=queue value=\"\(escape(queue ?? ""))\" placeholder=\"default\"></label> <button>Filter</button></form>"
+        return html
+    }
+
+    static func loginForm(error: Bool) -> String {
+        (error ? "<p class=notice-bad>That token is not valid (unknown or revoked).</p>" : "")
+            + """
+            <section><h2>Sign in</h2><form method=post action="/dashboard/login">
+            <label>API token <input type=password name=token autocomplete=off size=50 placeholder="lsk_…" autofocus></label>
+            <button>Sign in</button></form>
+            <p class=meta>Create one with <code>ledgersync tokens create --name oncall</code>.</p></section>
+            """
+    }
+
+    static func notice(_ request: Request) -> String {
+        guard let text = request.uri.queryParameters.get("notice"), !text.isEmpty else { return "" }
+        return "<p class=notice>\(escape(text))</p>"
+    }
+
+    static func page(title: String, body: String, status: HTTPResponse.Status = .ok) -> Response {
+        let html = """
+            <!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width, initial-scale=1">
+            <title>\(escape(title)) · Ledgersync</title><style>\(css)</style></head><body>
+            <header><h1><a href="/dashboard">Ledgersync</a></h1><nav><a href="/dashboard">Overview</a> <a href="/dashboard/jobs?state=failed">Failed</a> <a href="/dashboard/jobs">All jobs</a>
+            <form method=post action="/dashboard/logout"><button class=link>Sign out</button></form></nav></header>
+            <main>\(body)</main></body></html>
+            """
+        return Response(
+            status: status,
+            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store", HTTPField.Name("Content-Security-Policy")!: "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+    }
+
+    static let css = """
+        body{font:17px/1.45 system-ui,sans-serif;margin:0;background:#111418;color:#e8eaed}
+        header{display:flex;align-items:center;gap:2em;padding:.6em 1.2em;background:#1c2128;border-bottom:1px solid #30363d}
+        header h1{font-size:1.3em;margin:0} header a{color:#e8eaed;text-decoration:none;margin-right:1em} nav{display:flex;align-items:center}
+        main{padding:1em 1.2em;max-width:1400px} h2{margin:.8em 0 .4em} a{color:#79b8ff}
+        table{border-collapse:collapse;width:100%;margin:.4em 0 1em} th,td{padding:.35em .6em;border-bottom:1px solid #30363d;text-align:left;vertical-align:top}
+        th{color:#9aa4af;font-weight:600} td.bad a{color:#ff7b72;font-weight:700}
+        .state{padding:.1em .5em;border-radius:4px;font-weight:600;background:#30363d} .state.failed{background:#8e1519;color:#fff}
+        .state.completed{background:#1f6f3b} .state.running{background:#1f4f8f} .state.retryable{background:#7a5200} .state.cancelled{background:#444}
+        .class{font-weight:700;color:#ffa657} .message{font-family:ui-monospace,monospace;font-size:.9em;white-space:pre-wrap;word-break:break-word}
+        .meta{color:#9aa4af} .notice{background:#1f4f8f;padding:.6em 1em;border-radius:6px} .notice-bad{background:#8e1519;padding:.6em 1em;border-radius:6px}
+        form{display:inline} .filters{display:block;margin:.4em 0} input,select{font:inherit;background:#0d1117;color:#e8eaed;border:1px solid #30363d;padding:.2em .4em}
+        button{font:inherit;cursor:pointer;border:0;border-radius:5px;padding:.25em .8em;background:#30363d;color:#fff;margin:0 .2em}
+        button.retry{background:#238636} button.cancel{background:#8e1519} button.link{background:none;color:#79b8ff}
+        pre{background:#0d1117;padding:1em;overflow:auto;border-radius:6px} .facts th{width:10em}
+        """
+
+    // MARK: - Text
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    static func url(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? ""
+    }
+
+    static func time(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date).replacingOccurrences(of: "T", with: " ")
+    }
+
+    static func age(_ seconds: Double) -> String {
+        switch seconds {
+        case ..<60: String(format: "%.0fs", seconds)
+        case ..<3600: String(format: "%.0fm", seconds / 60)
+        case ..<86_400: String(format: "%.1fh", seconds / 3600)
+        default: String(format: "%.1fd", seconds / 86_400)
+        }
+    }
+
+    static func pretty(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? ""
+    }
+
+    /// `application/x-www-form-urlencoded`.
+    static func parseForm(_ buffer: ByteBuffer) -> [String: String] {
+        var form: [String: String] = [:]
+        for pair in String(buffer: buffer).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String { text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            form[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return form
+    }
+}
+
+/// `/dashboard…?token=lsk_…` (a link from a runbook or chat): sets the cookie and sends the
+/// browser to the same page without the token, so it does not linger in the address bar
+/// and history.
+struct TokenInQueryMiddleware: RouterMiddleware {
+    typealias Context = APIRequestContext
+    let tokens: APITokenStore
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let token = request.uri.queryParameters.get("token") else { return try await next(request, context) }
+        guard try await tokens.authenticate(token) != nil else { return DashboardController.redirect("/dashboard/login?error=1") }
+        // The same page and filters, without the token.
+        let rest = (request.uri.query ?? "").split(separator: "&").filter { !$0.hasPrefix("token=") }.joined(separator: "&")
+        var response = DashboardController.redirect(request.uri.path + (rest.isEmpty ? "" : "?" + rest))
+        response.headers[.setCookie] = DashboardController.setCookie(token)
+        return response
+    }
+}

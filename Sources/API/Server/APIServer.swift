@@ -1,0 +1,87 @@
+import Foundation
+import Hummingbird
+import JobQueue
+import Logging
+import Postgres
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+import Sync
+
+/// What the API process needs: where to listen, the database, the key that opens sealed
+/// secrets, and what this binary knows (migrations, runnable kinds).
+public struct APIConfiguration: Sendable {
+    public var host: String
+    /// 0 picks a free port (tests); `APIServer.run`'s `onListening` learns which.
+    public var port: Int
+    public var pool: ConnectionPool
+    public var secretBox: SecretBox
+    /// Every migration line of this binary; `/readyz` is ready only when the database has them all.
+    public var migrations: [Migration]
+    /// Job kinds a worker of this installation runs, besides any published in `ledgersync.job_kinds`.
+    public var knownKinds: Set<String>
+    /// This process's own metrics (Hummingbird's request metrics once the command bootstraps
+    /// swift-metrics with it); appended to `/metrics`.
+    public var processMetrics: PrometheusCollectorRegistry?
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, pool: ConnectionPool, secretBox: SecretBox, migrations: [Migration],
+        knownKinds: Set<String> = APIConfiguration.syncKinds, processMetrics: PrometheusCollectorRegistry? = nil
+    ) {
+        self.host = host
+        self.port = port
+        self.pool = pool
+        self.secretBox = secretBox
+        self.migrations = migrations
+        self.knownKinds = knownKinds
+        self.processMetrics = processMetrics
+    }
+
+    /// The sync kinds and webhook delivery: what `ledgersync worker` runs.
+    public static let syncKinds: Set<String> = Set(SyncJobKind.allCases.map(\.rawValue) + [WebhookDelivery.kind])
+}
+
+/// The HTTP API, `/metrics` and the dashboard, in one Hummingbird application.
+public enum APIServer {
+    /// The router with every route; `run` serves it.
+    public static func router(_ configuration: APIConfiguration) -> Router<APIRequestContext> {
+        let pool = configuration.pool
+        let queue = JobQueue(pool: pool)
+        let tokens = APITokenStore(pool: pool)
+        let router = Router(context: APIRequestContext.self)
+        // Metrics outermost, so they count the status the client got (after the error middleware
+        // turned a thrown error into a 4xx), not the error.
+        if configuration.processMetrics != nil { router.add(middleware: MetricsMiddleware()) }
+        router.add(middleware: APIErrorMiddleware())
+
+        let operations = OperationsController(queue: queue, migrations: configuration.migrations, processMetrics: configuration.processMetrics)
+        operations.registerPublic(on: router)
+
+        let protected = router.group().add(middleware: BearerAuthMiddleware(tokens: tokens))
+        operations.registerProtected(on: protected)
+        let v1 = protected.group("v1")
+        JobsController(queue: queue, knownKinds: configuration.knownKinds).register(on: v1)
+        ConnectionsController(store: ConnectionStore(pool: pool, secretBox: configuration.secretBox), queue: queue).register(on: v1)
+        MappingsController(store: MappingStore(pool: pool)).register(on: v1)
+        WebhookEndpointsController(store: WebhookEndpointStore(pool: pool, secretBox: configuration.secretBox), queue: queue).register(on: v1)
+        ExternalRefsController(store: ExternalRefStore(pool: pool)).register(on: v1)
+
+        DashboardController(queue: queue, tokens: tokens).register(on: router)
+        return router
+    }
+
+    /// Serves until the task is cancelled or a graceful-shutdown signal arrives (when
+    /// `gracefulShutdownSignals` is not empty); `onListening` gets the bound port.
+    public static func run(
+        _ configuration: APIConfiguration, logger: Logger = Logger(label: "ledgersync.api"),
+        gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
+        let app = Application(
+            router: router(configuration),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ledgersync"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
+            logger: logger)
+        try await app.runService(gracefulShutdownSignals: gracefulShutdownSignals)
+    }
+}

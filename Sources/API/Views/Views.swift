@@ -1,0 +1,107 @@
+import Foundation
+import JobQueue
+import Sync
+
+/// The JSON shapes of the API's answers, one function per resource, so each shape is
+/// written once and matches its schema in docs/openapi.json.
+enum Views {
+    static func job(_ job: JobRecord) -> JSON {
+        .object([
+            ("id", .int(job.id)),
+            ("state", .string(job.state.rawValue)),
+            ("kind", .string(job.kind)),
+            ("queue", .string(job.queue)),
+            ("priority", .int(job.priority)),
+            ("attempt", .int(job.attempt)),
+            ("max_attempts", .int(job.maxAttempts)),
+            ("run_at", .date(job.runAt)),
+            ("created_at", .date(job.createdAt)),
+            ("attempted_at", .optional(job.attemptedAt)),
+            ("finalized_at", .optional(job.finalizedAt)),
+            ("locked_by", .optional(job.lockedBy)),
+            ("unique_key", .optional(job.uniqueKey)),
+            ("serial_key", .optional(job.serialKey)),
+            ("limit_key", .optional(job.limitKey)),
+            ("args", JSON(job.args)),
+            ("errors", .array(job.errors.map(jobError))),
+            ("last_error", job.errors.last.map(jobError) ?? .null),
+        ])
+    }
+
+    static func jobError(_ entry: JobOutcome.ErrorEntry) -> JSON {
+        .object([
+            ("at", .date(entry.at)),
+            ("attempt", .int(entry.attempt)),
+            ("class", .string(entry.class)),
+            ("message", .string(entry.message)),
+            ("code", .optional(entry.code)),
+            ("worker", .optional(entry.worker)),
+            ("retry_in", entry.retryIn.map(JSON.double) ?? .null),
+        ])
+    }
+
+    /// A connection without its secrets: only the first characters of the two ids, enough
+    /// to tell connections apart (as `ledgersync connections list` shows them).
+    static func connection(_ connection: AccountingConnection) -> JSON {
+        let id = connection.id?.uuidString.lowercased() ?? ""
+        let settings = connection.settings
+        return .object([
+            ("id", .string(id)),
+            ("provider", .string(connection.provider.rawValue)),
+            ("name", .string(connection.name)),
+            ("account_id", .string(connection.accountID)),
+            ("settings", .object([
+                ("default_subsidiary", .optional(settings.defaultSubsidiary)),
+                ("objects_to_sync", .array(settings.objectsToSync.map(JSON.string))),
+                ("base_url", .optional(settings.baseURL)),
+                ("concurrency_limit", .int(settings.concurrencyLimit)),
+                ("default_location", .optional(settings.defaultLocation)),
+            ])),
+            ("limit_key", .string(connection.id.map { SyncEnvironment.limitKey(provider: connection.provider, connection: $0) } ?? "")),
+            ("consumer_key_hint", .string(hint(connection.secrets.consumerKey))),
+            ("token_id_hint", .string(hint(connection.secrets.tokenID))),
+            ("created_at", .optional(connection.createdAt)),
+            ("updated_at", .optional(connection.updatedAt)),
+        ])
+    }
+
+    /// The first 6 characters of an id, then an ellipsis (as the CLI shows it).
+    static func hint(_ id: String) -> String {
+        id.count <= 6 ? String(repeating: "*", count: id.count) : String(id.prefix(6)) + "…"
+    }
+
+    static func mapping(_ mapping: Mapping) -> JSON {
+        .object([
+            ("connection_id", .string(mapping.connectionID.uuidString.lowercased())),
+            ("kind", .string(mapping.kind.rawValue)),
+            ("billing_key", .string(mapping.billingKey)),
+            ("record_type", .optional(mapping.recordType)),
+            ("provider_id", .string(mapping.providerID)),
+            ("provider_name", .optional(mapping.providerName)),
+            ("account_code", .optional(mapping.accountCode)),
+            ("details", .object(mapping.details.sorted { $0.key < $1.key }.map { (key: $0.key, value: JSON.string($0.value)) })),
+        ])
+    }
+
+    /// An endpoint without its signing secret.
+    static func webhookEndpoint(_ endpoint: WebhookEndpoint) -> JSON {
+        .object([
+            ("id", .string(endpoint.id.uuidString.lowercased())),
+            ("url", .string(endpoint.url)),
+            ("event_types", endpoint.eventTypes.map { .array($0.map(JSON.string)) } ?? .null),
+            ("disabled", .bool(endpoint.disabled)),
+            ("created_at", .date(endpoint.createdAt)),
+        ])
+    }
+
+    static func externalRef(_ ref: ExternalRef) -> JSON {
+        .object([
+            ("connection_id", .string(ref.connectionID.uuidString.lowercased())),
+            ("object_type", .string(ref.objectType.rawValue)),
+            ("billing_id", .string(ref.billingID)),
+            ("provider_id", .string(ref.providerID)),
+            ("customer_billing_id", .optional(ref.customerBillingID)),
+            ("synced_at", .date(ref.syncedAt)),
+        ])
+    }
+}

@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Writes docs/openapi.json, the OpenAPI 3 description of `ledgersync api`.
+
+The document is built here from small helpers so that every route states every status it
+answers and every schema once. After editing, run:
+
+  scripts/openapi.py && scripts/embed-sql.py    (or `make generate`)
+
+`scripts/embed-sql.py --check` (CI) fails when Sources/API/Generated/OpenAPIDocument.swift
+is stale; `scripts/api-fuzz.sh` holds the running server to this document (schemathesis).
+"""
+import json
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+STATES = ["available", "running", "retryable", "completed", "failed", "cancelled"]
+MAPPING_KINDS = ["fallback_item", "default_item", "item", "tax", "currency", "custom_field"]
+OBJECT_TYPES = ["customer", "invoice", "sales_order", "credit_memo", "payment"]
+EVENT_TYPES = ["customer.accounting_provider_error", "integration.provider_error"]
+# Something other than white space: the server refuses blank strings.
+NOT_BLANK = r"\S"
+# What the stores accept as a URL: lower-case http(s) scheme, then a host.
+HTTP_URL = r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$"
+
+
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def string(max_length=None, nullable=False, **extra):
+    schema = {"type": "string", **extra}
+    if max_length:
+        schema["maxLength"] = max_length
+    if nullable:
+        schema["nullable"] = True
+    return schema
+
+
+def text(max_length=10000, pattern=NOT_BLANK, **extra):
+    """A non-blank input string. Query parameters have no length limit (max_length None)."""
+    return string(max_length, minLength=1, pattern=pattern, **extra)
+
+
+def integer(minimum=None, maximum=None, nullable=False):
+    schema = {"type": "integer"}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    if nullable:
+        schema["nullable"] = True
+    return schema
+
+
+def date_time(nullable=False):
+    return string(format="date-time", nullable=nullable)
+
+
+def obj(properties, required=None, additional=False, **extra):
+    schema = {"type": "object", "properties": properties, "additionalProperties": additional, **extra}
+    schema["required"] = list(properties) if required is None else required
+    if not schema["required"]:
+        del schema["required"]
+    return schema
+
+
+def json_response(description, schema):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error(description):
+    return json_response(description, ref("Error"))
+
+
+ERRORS = {
+    "400": error("The body is not JSON (malformed, trailing data, duplicate keys, empty)."),
+    "401": error("No valid bearer token (missing, unknown or revoked)."),
+    "404": error("No such resource (the `field` names the id)."),
+    "409": error("The job is not in a state this action applies to."),
+    "413": error("The body is larger than 1 MiB."),
+    "422": error("Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it."),
+    "503": error("The database cannot be reached."),
+}
+
+
+def errors(*codes):
+    return {code: ERRORS[code] for code in codes}
+
+
+def body(schema_name):
+    return {"required": True, "content": {"application/json": {"schema": ref(schema_name)}}}
+
+
+def query(name, schema, description, required=False, **extra):
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description, **extra}
+
+
+def path_param(name, schema, description):
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+JOB_ID = path_param("id", integer(1, 9223372036854775807), "The job id.")
+UUID_ID = path_param("id", string(format="uuid"), "The connection or endpoint id.")
+
+SCHEMAS = {
+    "Error": obj({"error": obj({"code": string(), "message": string(), "field": string(nullable=True)})}),
+    "JobError": obj({
+        "at": date_time(), "attempt": integer(0), "class": string(), "message": string(),
+        "code": string(nullable=True), "worker": string(nullable=True), "retry_in": {"type": "number", "nullable": True},
+    }),
+    "Job": obj({
+        "id": integer(1), "state": string(enum=STATES), "kind": string(), "queue": string(), "priority": integer(0, 9),
+        "attempt": integer(0), "max_attempts": integer(1), "run_at": date_time(), "created_at": date_time(),
+        "attempted_at": date_time(True), "finalized_at": date_time(True), "locked_by": string(nullable=True),
+        "unique_key": string(nullable=True), "serial_key": string(nullable=True), "limit_key": string(nullable=True),
+        "args": {"type": "object", "additionalProperties": True},
+        "errors": {"type": "array", "items": ref("JobError"), "description": "Every attempt that did not complete, oldest first."},
+        "last_error": {"allOf": [ref("JobError")], "nullable": True},
+    }),
+    "EnqueueRequest": obj({
+        "kind": text(200, description="A job kind a worker runs: the sync kinds, webhook.deliver, diag.* when the server runs with --diagnostic-kinds, or any kind a worker has published. Others are refused (422): nobody would run them."),
+        "args": {"type": "object", "additionalProperties": True, "description": "The job's arguments, stored exactly as sent. Sync kinds need connection_id, the UUID of an existing connection."},
+        "queue": text(200, default="default"),
+        "priority": integer(0, 9),
+        "run_at": date_time(),
+        "max_attempts": integer(1, 1000),
+        "unique_key": text(1000, description="While a job with this key is unfinished, enqueueing again returns it (200, created false) instead of a new job."),
+        "serial_key": text(1000), "limit_key": text(1000),
+    }, required=["kind"]),
+    "EnqueueResponse": obj({"job": ref("Job"), "created": {"type": "boolean"}, "message": string()}),
+    "BatchRequest": obj({"jobs": {"type": "array", "items": ref("EnqueueRequest"), "minItems": 1, "maxItems": 1000}}),
+    "BatchResponse": obj({
+        "jobs": {"type": "array", "items": obj({"id": integer(1), "created": {"type": "boolean"}})},
+        "created": integer(0), "existing": integer(0),
+    }),
+    "JobList": obj({"jobs": {"type": "array", "items": ref("Job")}, "next_cursor": string(nullable=True, description="Pass as `cursor` for the next page; null on the last.")}),
+    "JobEnvelope": obj({"job": ref("Job")}),
+    "JobFilter": obj({
+        "state": {"oneOf": [
+            {"type": "array", "items": string(enum=STATES), "minItems": 1, "maxItems": 6},
+            string(pattern="^(available|running|retryable|completed|failed|cancelled)(,(available|running|retryable|completed|failed|cancelled))*$", description="Comma-separated states."),
+        ]},
+        "kind": text(200), "queue": text(200), "connection_id": string(format="uuid"),
+        "created_after": date_time(), "created_before": date_time(), "limit": integer(1, 10000),
+    }, required=[], description="At least one of state, kind, queue, connection_id, created_after, created_before (else 422). Retry takes failed, cancelled and retryable jobs; cancel takes available, retryable and running ones.",
+        anyOf=[{"required": [name]} for name in ["state", "kind", "queue", "connection_id", "created_after", "created_before"]]),
+    "BulkResult": obj({"ids": {"type": "array", "items": integer(1)}, "count": integer(0)}),
+    "Stats": obj({
+        "by_state": obj({state: integer(0) for state in STATES}),
+        "by_kind": {"type": "object", "additionalProperties": integer(0)},
+        "by_queue": {"type": "object", "additionalProperties": integer(0)},
+        "groups": {"type": "array", "items": obj({
+            "queue": string(), "kind": string(), "state": string(enum=STATES), "jobs": integer(0),
+            "oldest_runnable_seconds": {"type": "number", "nullable": True},
+        })},
+        "oldest_available_age_seconds": {"type": "number", "nullable": True, "description": "Age of the oldest job that could run now."},
+        "completed_last_minute": integer(0), "completed_last_hour": integer(0),
+    }),
+    "ConnectionSettings": obj({
+        "default_subsidiary": string(nullable=True), "objects_to_sync": {"type": "array", "items": string(enum=OBJECT_TYPES)},
+        "base_url": string(nullable=True), "concurrency_limit": integer(1), "default_location": string(nullable=True),
+    }),
+    "Connection": obj({
+        "id": string(format="uuid"), "provider": string(enum=["netsuite", "zoho_books"]), "name": string(), "account_id": string(),
+        "settings": ref("ConnectionSettings"), "limit_key": string(),
+        "consumer_key_hint": string(description="The first 6 characters of the consumer key; the secrets themselves are never returned."),
+        "token_id_hint": string(), "created_at": date_time(True), "updated_at": date_time(True),
+    }),
+    "ConnectionSettingsInput": obj({
+        "default_subsidiary": text(10000, nullable=True), "objects_to_sync": {"type": "array", "items": string(enum=OBJECT_TYPES), "maxItems": 20},
+        "base_url": text(10000, nullable=True, pattern=HTTP_URL, description="http:// or https:// URL of the provider's API root (a simulator)."),
+        "concurrency_limit": integer(1, 1000), "default_location": text(10000, nullable=True),
+    }, required=[], description="In an update, members left out keep their value and null clears an optional one."),
+    "ConnectionSecrets": obj({
+        "consumer_key": text(), "consumer_secret": text(), "token_id": text(), "token_secret": text(),
+    }, description="NetSuite token-based authentication. Write-only: sealed at rest and never returned."),
+    "ConnectionCreate": obj({
+        "provider": string(enum=["netsuite"], default="netsuite"), "name": text(200),
+        "account_id": text(100, description="e.g. 1234567 or 1234567_SB1"),
+        "settings": ref("ConnectionSettingsInput"), "secrets": ref("ConnectionSecrets"),
+    }, required=["name", "account_id", "secrets"]),
+    "ConnectionUpdate": obj({"name": text(200), "settings": ref("ConnectionSettingsInput"), "secrets": ref("ConnectionSecrets")}, required=[]),
+    "ConnectionEnvelope": obj({"connection": ref("Connection")}),
+    "ConnectionList": obj({"connections": {"type": "array", "items": ref("Connection")}}),
+    "Mapping": obj({
+        "connection_id": string(format="uuid"), "kind": string(enum=MAPPING_KINDS), "billing_key": string(),
+        "record_type": string(nullable=True), "provider_id": string(), "provider_name": string(nullable=True),
+        "account_code": string(nullable=True), "details": {"type": "object", "additionalProperties": string()},
+    }),
+    "MappingSet": obj({
+        "kind": string(enum=MAPPING_KINDS), "billing_key": string(500, description="Empty for fallback_item."),
+        "record_type": text(200, description="Only for custom_field."), "provider_id": text(500),
+        "provider_name": text(500), "account_code": text(200),
+        "details": {"type": "object", "additionalProperties": string(), "description": "For tax: nexus, tax_type and tax_code (SuiteTax), or legacy_tax_item."},
+    }, required=["kind", "provider_id"]),
+    "MappingEnvelope": obj({"mapping": ref("Mapping")}),
+    "MappingList": obj({"mappings": {"type": "array", "items": ref("Mapping")}}),
+    "WebhookEndpoint": obj({
+        "id": string(format="uuid"), "url": string(), "event_types": {"type": "array", "items": string(), "nullable": True, "description": "null: every event."},
+        "disabled": {"type": "boolean"}, "created_at": date_time(),
+    }),
+    "WebhookEndpointCreate": obj({
+        "url": text(2000, pattern=HTTP_URL, description="http:// or https://"), "secret": text(500, description="The signing secret; generated (and returned once) when left out."),
+        "event_types": {"type": "array", "items": string(enum=EVENT_TYPES), "minItems": 1, "maxItems": 20},
+        "disabled": {"type": "boolean"},
+    }, required=["url"]),
+    "WebhookEndpointCreated": obj({
+        "webhook_endpoint": ref("WebhookEndpoint"),
+        "secret": string(nullable=True, description="The generated signing secret, shown this once; null when the client gave one."),
+    }),
+    "WebhookEndpointEnvelope": obj({"webhook_endpoint": ref("WebhookEndpoint")}),
+    "WebhookEndpointList": obj({"webhook_endpoints": {"type": "array", "items": ref("WebhookEndpoint")}}),
+    "PingResult": obj({"job_id": integer(1), "event_id": string(), "event_type": string(enum=["webhook.ping"])}),
+    "ExternalRef": obj({
+        "connection_id": string(format="uuid"), "object_type": string(enum=OBJECT_TYPES), "billing_id": string(),
+        "provider_id": string(), "customer_billing_id": string(nullable=True), "synced_at": date_time(),
+    }),
+    "ExternalRefList": obj({"external_refs": {"type": "array", "items": ref("ExternalRef")}}),
+    "Health": obj({"status": string(enum=["ok"])}),
+    "Ready": obj({
+        "status": string(enum=["ready", "not_ready"]), "reason": string(nullable=True),
+        "migrations": {"type": "array", "items": obj({"line": string(), "applied": integer(0), "known": integer(0), "current": {"type": "boolean"}})},
+    }),
+}
+
+
+def operation(summary, operation_id, responses, parameters=None, request=None, public=False, tag="jobs", description=None):
+    op = {"summary": summary, "operationId": operation_id, "tags": [tag], "responses": responses}
+    if description:
+        op["description"] = description
+    if parameters:
+        op["parameters"] = parameters
+    if request:
+        op["requestBody"] = body(request)
+    if public:
+        op["security"] = []
+    else:
+        responses.update(errors("401"))
+    return op
+
+
+def ok(description, schema_name, status="200"):
+    return {status: json_response(description, ref(schema_name))}
+
+
+LIST_PARAMETERS = [
+    query("state", {"type": "array", "items": string(enum=STATES), "minItems": 1}, "Only jobs in these states (comma-separated).", style="form", explode=False),
+    query("kind", text(None), "Only jobs of this kind."),
+    query("queue", text(None), "Only jobs of this queue."),
+    query("connection_id", string(format="uuid"), "Only jobs whose args name this connection."),
+    query("created_after", date_time(), "Only jobs created after this instant."),
+    query("created_before", date_time(), "Only jobs created before this instant."),
+    query("limit", integer(1, 500), "Page size (default 50)."),
+    query("cursor", string(pattern="^[1-9][0-9]{0,18}$"), "The next_cursor of the previous page."),
+]
+
+PATHS = {
+    "/healthz": {"get": operation("The process is up", "healthz", ok("Up.", "Health"), public=True, tag="operations")},
+    "/readyz": {"get": operation(
+        "The database answers and its schema is the one this binary knows", "readyz",
+        {**ok("Ready.", "Ready"), "503": json_response("Not ready: the database cannot be reached, or a migration line is behind or ahead.", ref("Ready"))},
+        public=True, tag="operations")},
+    "/openapi.json": {"get": operation(
+        "This document", "openapi", {"200": {"description": "The OpenAPI document.", "content": {"application/json": {"schema": {"type": "object"}}}}},
+        public=True, tag="operations")},
+    "/metrics": {"get": operation(
+        "Prometheus metrics", "metrics",
+        {"200": {"description": "Prometheus text format 0.0.4: job counts by state, kind and queue read from the database at scrape time, oldest runnable job age per queue, throughput, run-time quantiles and error counts of the last hour, and the API's own request metrics.",
+                 "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        tag="operations")},
+    "/v1/jobs": {
+        "post": operation(
+            "Enqueue one job", "enqueueJob",
+            {**ok("A job with this unique_key was already unfinished: that job, nothing enqueued.", "EnqueueResponse"),
+             **ok("Enqueued.", "EnqueueResponse", "201"), **errors("400", "413", "422")},
+            request="EnqueueRequest"),
+        "get": operation("List jobs, newest first", "listJobs", {**ok("A page of jobs.", "JobList"), **errors("422")}, parameters=LIST_PARAMETERS),
+    },
+    "/v1/jobs/batch": {"post": operation(
+        "Enqueue many jobs in one transaction", "enqueueJobs",
+        {**ok("Nothing new: every job's unique_key was held.", "BatchResponse"), **ok("Enqueued.", "BatchResponse", "201"), **errors("400", "413", "422")},
+        request="BatchRequest", description="All or nothing: one bad job (422, `field` like `jobs[3].kind`) enqueues none.")},
+    "/v1/jobs/retry": {"post": operation(
+        "Retry every job matching a filter", "retryJobs", {**ok("The ids moved to available.", "BulkResult"), **errors("400", "413", "422")}, request="JobFilter")},
+    "/v1/jobs/cancel": {"post": operation(
+        "Cancel every job matching a filter", "cancelJobs", {**ok("The ids cancelled.", "BulkResult"), **errors("400", "413", "422")}, request="JobFilter")},
+    "/v1/jobs/{id}": {"get": operation(
+        "One job with its args, attempts and every error", "getJob", {**ok("The job.", "JobEnvelope"), **errors("404", "422")}, parameters=[JOB_ID])},
+    "/v1/jobs/{id}/retry": {"post": operation(
+        "Run a failed, cancelled or retryable job again now", "retryJob", {**ok("The job, now available.", "JobEnvelope"), **errors("404", "409", "422")},
+        parameters=[JOB_ID], description="A job that used up its attempts gets one more; its error history is kept. 409 when the job is in another state, or another unfinished job holds its unique key.")},
+    "/v1/jobs/{id}/cancel": {"post": operation(
+        "Cancel an available, retryable or running job", "cancelJob", {**ok("The job, now cancelled.", "JobEnvelope"), **errors("404", "409", "422")},
+        parameters=[JOB_ID])},
+    "/v1/stats": {"get": operation("Counts by state, kind and queue; oldest runnable job; throughput", "stats", ok("The statistics.", "Stats"))},
+    "/v1/connections": {
+        "post": operation(
+            "Add a connection", "createConnection", {**ok("Created.", "ConnectionEnvelope", "201"), **errors("400", "413", "422")},
+            request="ConnectionCreate", tag="connections", description="Also sets the queue's concurrency limit of the connection's limit key."),
+        "get": operation("List connections (no secrets)", "listConnections", ok("Every connection.", "ConnectionList"), tag="connections"),
+    },
+    "/v1/connections/{id}": {
+        "get": operation("One connection (no secrets)", "getConnection", {**ok("The connection.", "ConnectionEnvelope"), **errors("404", "422")}, parameters=[UUID_ID], tag="connections"),
+        "patch": operation(
+            "Change a connection's name, settings or credentials", "updateConnection",
+            {**ok("The updated connection.", "ConnectionEnvelope"), **errors("400", "404", "413", "422")},
+            parameters=[UUID_ID], request="ConnectionUpdate", tag="connections"),
+    },
+    "/v1/connections/{id}/mappings": {
+        "get": operation(
+            "A connection's mappings", "listMappings", {**ok("The mappings.", "MappingList"), **errors("404", "422")},
+            parameters=[UUID_ID, query("kind", string(enum=MAPPING_KINDS), "Only mappings of this kind.")], tag="mappings"),
+        "put": operation(
+            "Create a mapping, or replace the one with the same kind, key and record type", "setMapping",
+            {**ok("The mapping.", "MappingEnvelope"), **errors("400", "404", "413", "422")}, parameters=[UUID_ID], request="MappingSet", tag="mappings"),
+        "delete": operation(
+            "Remove one mapping", "removeMapping", {"204": {"description": "Removed."}, **errors("404", "422")},
+            parameters=[UUID_ID, query("kind", string(enum=MAPPING_KINDS), "The mapping's kind.", required=True),
+                        query("billing_key", text(None), "The billing key (none for fallback_item)."),
+                        query("record_type", text(None), "The record type (custom_field only).")],
+            tag="mappings"),
+    },
+    "/v1/webhook-endpoints": {
+        "post": operation(
+            "Add a webhook endpoint", "createWebhookEndpoint", {**ok("Created.", "WebhookEndpointCreated", "201"), **errors("400", "413", "422")},
+            request="WebhookEndpointCreate", tag="webhooks"),
+        "get": operation("List webhook endpoints (no secrets)", "listWebhookEndpoints", ok("Every endpoint.", "WebhookEndpointList"), tag="webhooks"),
+    },
+    "/v1/webhook-endpoints/{id}": {
+        "get": operation("One webhook endpoint (no secret)", "getWebhookEndpoint", {**ok("The endpoint.", "WebhookEndpointEnvelope"), **errors("404", "422")}, parameters=[UUID_ID], tag="webhooks"),
+        "delete": operation("Remove a webhook endpoint", "removeWebhookEndpoint", {"204": {"description": "Removed."}, **errors("404", "422")}, parameters=[UUID_ID], tag="webhooks"),
+    },
+    "/v1/webhook-endpoints/{id}/ping": {"post": operation(
+        "Enqueue a signed test delivery (webhook.ping) to this endpoint", "pingWebhookEndpoint",
+        {**ok("The delivery job was enqueued.", "PingResult", "202"), **errors("404", "422")}, parameters=[UUID_ID], tag="webhooks",
+        description="Sent whatever event types the endpoint subscribed to; a worker delivers it like any webhook.")},
+    "/v1/external-refs": {"get": operation(
+        "Which provider record a billing object became", "listExternalRefs", {**ok("The refs, most recently synced first.", "ExternalRefList"), **errors("422")},
+        parameters=[query("connection_id", string(format="uuid"), "The connection.", required=True),
+                    query("object_type", string(enum=OBJECT_TYPES), "Only refs of this object type."),
+                    query("billing_id", text(None), "Only the ref of this billing id."),
+                    query("limit", integer(1, 1000), "At most this many (default 100).")],
+        tag="sync")},
+}
+
+DOCUMENT = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "Ledgersync API",
+        "version": "1",
+        "description": "Enqueue and inspect jobs, replay failures, and configure the NetSuite sync. Every error is "
+                       "`{\"error\": {\"code\", \"message\", \"field\"}}` and a refused request changes nothing. See docs/api.md.",
+    },
+    "servers": [{"url": "http://127.0.0.1:8080"}],
+    "security": [{"bearerAuth": []}],
+    "tags": [{"name": name} for name in ["jobs", "connections", "mappings", "webhooks", "sync", "operations"]],
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "description": "A token from `ledgersync tokens create`."}},
+        "schemas": SCHEMAS,
+    },
+}
+
+if __name__ == "__main__":
+    import sys
+
+    target = ROOT / "docs" / "openapi.json"
+    text = json.dumps(DOCUMENT, indent=2, ensure_ascii=False) + "\n"
+    if "--check" in sys.argv[1:]:
+        if target.read_text() != text:
+            sys.exit("docs/openapi.json is stale: run scripts/openapi.py (make generate)")
+    else:
+        target.write_text(text)
