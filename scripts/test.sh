@@ -19,7 +19,7 @@ bin_path=$(swift build --show-bin-path)
 if [ $# -eq 0 ]; then
     echo "==> the main job on a 20-customer month (scripts/demo.sh)"
     demo_log=$(mktemp /tmp/ledgersync-demo-run.XXXXXX)
-    LEDGERSYNC_DEMO_CUSTOMERS=20 scripts/demo.sh >"$demo_log" 2>&1 || {
+    LEDGERSYNC_DEMO_CUSTOMERS=20 scripts/demo.sh </dev/null >"$demo_log" 2>&1 || {
         cat "$demo_log"; echo "scripts/demo.sh failed" >&2; exit 1; }
     sed -n '/^==> checks/,$p' "$demo_log"
     rm -f "$demo_log"
