@@ -194,6 +194,7 @@ if [ "$drained" = true ] && [ "$checks_ok" = true ] && [ "$received_ok" = true ]
     if [ -t 0 ] && [ -t 1 ]; then
         # Someone is watching: leave the API, the workers and the simulator up to look around.
         echo "Everything keeps running so you can look; press Ctrl-C to stop it all."
+        trap 'echo; echo "stopping everything the demo started"; exit 0' INT TERM
         while :; do check_bg; sleep 1; done
     fi
 else
