@@ -11,7 +11,7 @@ SWIFT_FLAGS ?=
 DEV_PG_DIR ?= /tmp/ledgersync-dev-$(shell id -un)
 DEV_PG_PORT ?= 54329
 
-.PHONY: help build test demo generate verify db/up db/down clean
+.PHONY: help build test demo bench generate verify db/up db/down clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_\/-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -24,6 +24,9 @@ test: ## run every test against a throwaway PostgreSQL (scripts/test.sh)
 
 demo: ## run the main job: the queue demo (scripts/demo.sh)
 	LEDGERSYNC_BUILD_FLAGS="$(SWIFT_FLAGS)" scripts/demo.sh
+
+bench: ## Ledgersync vs PgQueuer and Procrastinate, alternated in one run, REPS=3 (scripts/bench.sh; docs/performance.md)
+	REPS=$${REPS:-3} scripts/bench.sh
 
 generate: ## embed sql/ into Sources/*/Generated/*SQL.swift (after editing sql/)
 	python3 scripts/embed-sql.py

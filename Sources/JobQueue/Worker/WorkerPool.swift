@@ -32,6 +32,7 @@ public final class WorkerPool: Service, Sendable {
     private let state = Mutex(State())
     private let wakeups: AsyncStream<Void>
     private let wakeupContinuation: AsyncStream<Void>.Continuation
+    private let startGate: (@Sendable () async -> Void)?
 
     /// A run is (job id, attempt): after a rescue this very worker may fetch the same job
     /// again while its stale run still winds down, and the two must not be confused.
@@ -53,8 +54,15 @@ public final class WorkerPool: Service, Sendable {
         let task: Task<Void, Never>
     }
 
-    public init(pool: ConnectionPool, registry: JobRegistry, options: WorkerOptions, logger: Logger) {
+    /// `startGate`, when given, is awaited once the worker is connected and listening and
+    /// before it fetches anything: a benchmark starts many workers, waits until each is
+    /// ready, and releases them together, so start-up is not part of the measured time.
+    public init(
+        pool: ConnectionPool, registry: JobRegistry, options: WorkerOptions, logger: Logger,
+        startGate: (@Sendable () async -> Void)? = nil
+    ) {
         precondition(options.concurrency > 0, "concurrency must be at least 1")
+        self.startGate = startGate
         self.pool = pool
         self.registry = registry
         self.options = options
@@ -76,6 +84,7 @@ public final class WorkerPool: Service, Sendable {
     public func run() async throws {
         try await registerKinds()
         let listener = try await Listener(url: pool.url, channels: ["ledgersync_jobs"], logger: logger)
+        if let startGate { await startGate() }
         logger.info(
             "worker started",
             metadata: ["queues": "\(options.queues.joined(separator: ","))", "concurrency": "\(options.concurrency)",
