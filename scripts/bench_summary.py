@@ -18,7 +18,7 @@ from collections import defaultdict
 MEASURES = {
     "secs", "rate", "handler_rate", "drain_s", "exit_s", "processed", "per_proc", "p50_ms", "p90_ms", "p99_ms",
     "max_ms", "enqueue_call_p50_ms", "rep", "ts", "completed_in_table", "rss_idle_mb", "rss_peak_mb", "requests",
-    "refused_429", "max_in_flight", "completed", "ratio", "ceiling",
+    "refused_429", "max_in_flight", "completed", "ratio", "ceiling", "worker_cpu_us_per_job", "server_cpu_us_per_job",
 }
 
 
@@ -74,6 +74,9 @@ def main(paths):
             notes = f"drain {fmt(median(rs, 'drain_s'))} s; handler-side {fmt(median(rs, 'handler_rate'))} jobs/s"
             if median(rs, "rss_idle_mb") is not None:
                 notes += f"; RSS idle {fmt(median(rs, 'rss_idle_mb'))} MiB, peak {fmt(median(rs, 'rss_peak_mb'))} MiB"
+            if median(rs, "worker_cpu_us_per_job") is not None:
+                notes += (f"; CPU/job worker {fmt(median(rs, 'worker_cpu_us_per_job'))} µs,"
+                          f" server {fmt(median(rs, 'server_cpu_us_per_job'))} µs")
             bad = [r["processed"] for r in rs if r.get("processed") != r.get("n")]
             if bad:
                 notes += f"; PROCESSED != N: {bad}"

@@ -149,9 +149,17 @@ struct BenchDrain: AsyncParsableCommand {
         }
         defer { workers.forEach { $0.kill9() } }
         for worker in workers { try await worker.waitUntilReady() }
+        // For attributing CPU in a system-wide profile (the machine may be shared).
+        FileHandle.standardError.write(Data("bench drain: worker pids \(workers.map(\.pid))\n".utf8))
         let idle = workers.compactMap { ProcessMemory.read(pid: $0.pid) }
 
-        let unfinished = "SELECT EXISTS (SELECT 1 FROM ledgersync.jobs WHERE state IN ('available', 'running', 'retryable')) AS left"
+        let unfinished = Bench.unfinishedQuery
+        // The workers' server processes, for CPU per job (workers connect as "ledgersync").
+        let backends = try await ProcessCPU.backendPIDs(pool, applicationPrefix: "ledgersync")
+            .filter { pid in !workers.contains { $0.pid == pid } }
+        func cpu(_ pids: [Int32]) -> Double { pids.compactMap { ProcessCPU.seconds(pid: $0) }.reduce(0, +) }
+        let workerCPUBefore = cpu(workers.map(\.pid))
+        let serverCPUBefore = cpu(backends)
         let tGo = Date().timeIntervalSince1970
         for worker in workers { worker.go() }
         var tDone: Double?
@@ -166,6 +174,8 @@ struct BenchDrain: AsyncParsableCommand {
         }
         guard let tDone else { throw CLIError.failed("drain timed out after \(timeout) s") }
         let draining = workers.compactMap { ProcessMemory.read(pid: $0.pid) }
+        let workerCPU = cpu(workers.map(\.pid)) - workerCPUBefore
+        let serverCPU = cpu(backends) - serverCPUBefore
         var results: [[String: Any]] = []
         for worker in workers { if let result = await worker.stop() { results.append(result) } }
         let tExit = Date().timeIntervalSince1970
@@ -181,6 +191,10 @@ struct BenchDrain: AsyncParsableCommand {
             "per_proc": counts,
             "rss_idle_mb": Bench.round(idle.map(\.rssMiB).max() ?? 0, 1),
             "rss_peak_mb": Bench.round(max(draining.map(\.peakMiB).max() ?? 0, peakSampled), 1),
+            // CPU per job of the worker processes and of their PostgreSQL backends (not the
+            // bench's own poll): steadier than the rate on a shared machine.
+            "worker_cpu_us_per_job": Bench.round(workerCPU * 1e6 / Double(n), 1),
+            "server_cpu_us_per_job": Bench.round(serverCPU * 1e6 / Double(n), 1),
         ])
         try await Bench.reset(pool)
         await pool.close()

@@ -68,7 +68,7 @@ struct BenchSync: AsyncParsableCommand {
         let before = simulator.stats
         let tGo = Date().timeIntervalSince1970
         for worker in workers { worker.go() }
-        let unfinished = "SELECT EXISTS (SELECT 1 FROM ledgersync.jobs WHERE state IN ('available', 'running', 'retryable')) AS left"
+        let unfinished = Bench.unfinishedQuery
         var tDone: Double?
         while Date().timeIntervalSince1970 < tGo + timeout {
             let left: Bool = try await pool.query(unfinished, prepare: true).rows[0].decode("left")
