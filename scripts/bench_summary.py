@@ -98,7 +98,7 @@ def main(paths):
             m = median(rs, field)
             if m is None:
                 continue
-            label = " ".join(f"{f}={v}" for f, v in k.items() if f not in ("lib", "cmd") and f not in match)
+            label = " ".join(f"{f}={v}" for f, v in k.items() if f not in ("lib", "cmd", "n", "chunk", "jobs", "finished") and f not in match)
             lower_better = field.endswith("_ms") or field.endswith("_mb")
             if best is None or (m < best[0] if lower_better else m > best[0]):
                 best = (m, label)
