@@ -11,7 +11,7 @@ SWIFT_FLAGS ?=
 DEV_PG_DIR ?= /tmp/ledgersync-dev-$(shell id -un)
 DEV_PG_PORT ?= 54329
 
-.PHONY: help build test demo queue-demo generate verify api-fuzz dashboard-check compose-check db/up db/down clean
+.PHONY: help build test demo queue-demo bench generate verify api-fuzz dashboard-check compose-check db/up db/down clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_\/-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -27,6 +27,9 @@ demo: ## run the main job: a billing month synced to the NetSuite simulator (scr
 
 queue-demo: ## a demo of the queue alone, with the diagnostic job kinds (scripts/queue-demo.sh)
 	LEDGERSYNC_BUILD_FLAGS="$(SWIFT_FLAGS)" scripts/queue-demo.sh
+
+bench: ## Ledgersync vs PgQueuer and Procrastinate, alternated in one run, REPS=3 (scripts/bench.sh; docs/performance.md)
+	REPS=$${REPS:-3} scripts/bench.sh
 
 generate: ## write docs/openapi.json (scripts/openapi.py) and embed it and sql/ into Sources/*/Generated/
 	python3 scripts/openapi.py

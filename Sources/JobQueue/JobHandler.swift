@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import Postgres
 
@@ -45,9 +46,26 @@ public struct JobKindOptions: Sendable {
 public struct JobContext: Sendable {
     public let job: Job
     public let workerID: String
-    public let logger: Logger
     /// The worker's connection pool, for handlers that read or write the database.
     public let pool: ConnectionPool
+    private let workerLogger: Logger
+
+    init(job: Job, workerID: String, logger: Logger, pool: ConnectionPool) {
+        self.job = job
+        self.workerID = workerID
+        self.workerLogger = logger
+        self.pool = pool
+    }
+
+    /// The worker's logger with this job's id and kind as metadata. Built when asked for:
+    /// setting metadata makes swift-log's stream handler re-render all of it, and doing
+    /// that twice for every job was a tenth of a no-op job's cost in a worker's profile.
+    public var logger: Logger {
+        var logger = workerLogger
+        logger[metadataKey: "job"] = "\(job.id)"
+        logger[metadataKey: "kind"] = "\(job.kind)"
+        return logger
+    }
 }
 
 /// The handlers a worker runs, by kind.
@@ -64,10 +82,24 @@ public struct JobRegistry: Sendable {
     /// Adds a handler. Registering two handlers for one kind is a programming error.
     public mutating func register<H: JobHandler>(_ handler: H) {
         precondition(entries[H.kind] == nil, "two handlers registered for job kind '\(H.kind)'")
+        // One decoder per kind, not per job (JSONDecoder is thread-safe to share). Jobs
+        // without arguments (`{}`, most of a no-op drain) reuse the first decoded value:
+        // decoding the same two bytes again was the largest single cost left of such a job.
+        let decoder = JSONDecoder()
+        let emptyArgs = Mutex<H.Args?>(nil)
         entries[H.kind] = Entry(options: handler.options) { job, context in
             let args: H.Args
             do {
-                args = try JSONDecoder().decode(H.Args.self, from: Data(job.args.text.utf8))
+                if job.args.text == "{}" {
+                    if let cached = emptyArgs.withLock({ $0 }) {
+                        args = cached
+                    } else {
+                        args = try decoder.decode(H.Args.self, from: Data("{}".utf8))
+                        emptyArgs.withLock { $0 = args }
+                    }
+                } else {
+                    args = try decoder.decode(H.Args.self, from: Data(job.args.text.utf8))
+                }
             } catch let error as DecodingError {
                 throw JobError.badArgs("args of a '\(H.kind)' job do not decode: \(describe(error))")
             } catch {

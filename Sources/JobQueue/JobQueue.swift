@@ -60,8 +60,13 @@ public struct JobQueue: Sendable {
         var start = 0
         while start < requests.count {
             let chunk = requests[start..<min(start + batchSize, requests.count)]
-            let json = "[" + chunk.map(\.json).joined(separator: ",") + "]"
-            let rows = try await connection.query("SELECT ledgersync.enqueue_many($1::jsonb) AS id", [JSONText(json)], prepare: true).rows
+            // Parallel arrays (enqueue_batch.sql) rather than one JSON document: no JSON to
+            // build here nor to parse and check per job in the server.
+            let binds: [any PostgresEncodable] = [
+                chunk.map(\.kind), chunk.map(\.args), chunk.map(\.queue), chunk.map(\.priority), chunk.map(\.runAt),
+                chunk.map(\.maxAttempts), chunk.map(\.uniqueKey), chunk.map(\.serialKey), chunk.map(\.limitKey),
+            ]
+            let rows = try await connection.query(QueueSQL.enqueueBatch, binds, prepare: true).rows
             for row in rows { ids.append(try row.decode("id")) }
             start += batchSize
         }

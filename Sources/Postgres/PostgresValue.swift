@@ -107,6 +107,9 @@ public struct JSONText: PostgresEncodable, PostgresDecodable, Hashable, CustomSt
 /// Arrays travel as PostgreSQL array literals: `{1,2,3}`, `{"a","b \"c\""}`.
 extension Array: PostgresEncodable where Element: PostgresEncodable {
     public var postgresText: String? {
+        // Ids and attempts, the arrays of every result statement, need no quotes.
+        if let numbers = self as? [Int64] { return "{" + numbers.map(String.init).joined(separator: ",") + "}" }
+        if let numbers = self as? [Int] { return "{" + numbers.map(String.init).joined(separator: ",") + "}" }
         var out = "{"
         for (index, element) in enumerated() {
             if index > 0 { out += "," }
@@ -115,9 +118,15 @@ extension Array: PostgresEncodable where Element: PostgresEncodable {
                 continue
             }
             out += "\""
-            for character in text {
-                if character == "\"" || character == "\\" { out += "\\" }
-                out.append(character)
+            // Most elements need no escaping; appending them whole keeps a batch of
+            // thousands (JobQueue.enqueueMany) from walking every character.
+            if text.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                for character in text {
+                    if character == "\"" || character == "\\" { out += "\\" }
+                    out.append(character)
+                }
+            } else {
+                out += text
             }
             out += "\""
         }

@@ -481,6 +481,29 @@ WHERE state = 'completed'
   AND finalized_at > now() - interval '1 hour'
 """#
 
+    /// sql/queue/queries/enqueue_batch.sql:
+    /// Many jobs in one statement, for JobQueue.enqueueMany: parallel arrays with one element per
+    /// job ($1 kind, $2 args, $3 queue, $4 priority, $5 run_at, $6 max_attempts, $7 unique_key,
+    /// $8 serial_key, $9 limit_key). The same rows as ledgersync.enqueue_many, without building,
+    /// parsing and checking a JSON document per job: Swift's types already hold what that checks,
+    /// and the table's CHECK constraints hold the rest. Ids of the inserted jobs come back in
+    /// input order; a job whose unique key is held (or repeats an earlier one of the batch) is
+    /// skipped.
+    static let enqueueBatch = #"""
+INSERT INTO ledgersync.jobs AS j
+    (kind, args, queue, priority, run_at, max_attempts, unique_key, serial_key, limit_key)
+SELECT r.kind, r.args, r.queue, r.priority, coalesce(r.run_at, now()),
+       coalesce(r.max_attempts, k.max_attempts, 20), r.unique_key, r.serial_key, r.limit_key
+FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::smallint[], $5::timestamptz[], $6::integer[],
+            $7::text[], $8::text[], $9::text[])
+     WITH ORDINALITY AS r(kind, args, queue, priority, run_at, max_attempts, unique_key, serial_key, limit_key, n)
+LEFT JOIN ledgersync.job_kinds k ON k.kind = r.kind
+ORDER BY r.n
+ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running', 'retryable')
+DO NOTHING
+RETURNING j.id
+"""#
+
     /// sql/queue/queries/extend_leases.sql:
     /// Heartbeat: worker $1 still runs jobs $2, so their leases run for $3 more seconds.
     /// Jobs the worker no longer holds (rescued meanwhile) are not touched.

@@ -16,9 +16,6 @@ struct JobExecutor: Sendable {
         guard let entry = registry.entry(for: job.kind) else {
             return finish(job, error: JobError.unknownKind(job.kind, known: registry.kinds), backoff: .default)
         }
-        var logger = logger
-        logger[metadataKey: "job"] = "\(job.id)"
-        logger[metadataKey: "kind"] = "\(job.kind)"
         let context = JobContext(job: job, workerID: workerID, logger: logger, pool: pool)
         do {
             try await withDeadline(entry.options.timeout) { try await entry.run(job, context) }
@@ -55,12 +52,125 @@ func withDeadline(_ timeout: Duration, _ body: @escaping @Sendable () async thro
             gate.settle(.failure(error))
         }
     }
-    let timer = Task {
-        do { try await Task.sleep(for: timeout) } catch { return }
+    let token = Deadlines.shared.add(at: .now + timeout) {
         if gate.settle(.failure(JobError.timedOut(after: timeout))) { work.cancel() }
     }
-    defer { timer.cancel() }
+    defer { Deadlines.shared.remove(token) }
     try await gate.wait()
+}
+
+/// Every running job's deadline on one timer. A sleeping task per job (the obvious way) had
+/// the dispatch timer machinery take about a seventh of a worker's CPU in a drain of no-op
+/// jobs. Here one task sleeps until the earliest deadline; jobs that finish first only
+/// remove their entry.
+final class Deadlines: Sendable {
+    static let shared = Deadlines()
+
+    typealias Token = UInt64
+
+    private struct Entry {
+        let at: ContinuousClock.Instant
+        let fire: @Sendable () -> Void
+    }
+
+    private struct State {
+        var entries: [Token: Entry] = [:]
+        /// (deadline, token), a min-heap by deadline; entries removed meanwhile are skipped.
+        var heap: [(at: ContinuousClock.Instant, token: Token)] = []
+        var nextToken: Token = 0
+        /// When the sleeping task wakes, and the task; nil when nothing is pending.
+        var armedAt: ContinuousClock.Instant?
+        var sleeper: Task<Void, Never>?
+
+        mutating func push(_ item: (at: ContinuousClock.Instant, token: Token)) {
+            heap.append(item)
+            var child = heap.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard heap[child].at < heap[parent].at else { break }
+                heap.swapAt(child, parent)
+                child = parent
+            }
+        }
+
+        mutating func popMin() {
+            heap.swapAt(0, heap.count - 1)
+            heap.removeLast()
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1, right = left + 1
+                var smallest = parent
+                if left < heap.count, heap[left].at < heap[smallest].at { smallest = left }
+                if right < heap.count, heap[right].at < heap[smallest].at { smallest = right }
+                guard smallest != parent else { return }
+                heap.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+
+        /// The earliest deadline still registered, dropping entries removed meanwhile.
+        mutating func earliest() -> ContinuousClock.Instant? {
+            while let top = heap.first {
+                if entries[top.token] != nil { return top.at }
+                popMin()
+            }
+            return nil
+        }
+    }
+
+    private let state = Mutex(State())
+
+    func add(at deadline: ContinuousClock.Instant, fire: @escaping @Sendable () -> Void) -> Token {
+        state.withLock { state in
+            let token = state.nextToken
+            state.nextToken += 1
+            state.entries[token] = Entry(at: deadline, fire: fire)
+            state.push((deadline, token))
+            if state.armedAt.map({ deadline < $0 }) ?? true { arm(&state, at: deadline) }
+            return token
+        }
+    }
+
+    func remove(_ token: Token) {
+        state.withLock { state in
+            state.entries.removeValue(forKey: token)
+            // Jobs mostly finish in the order they started, so their entries reach the top
+            // of the heap in turn; drop them there. Rebuild when removed entries elsewhere
+            // outnumber the live ones, so memory stays bounded by the jobs running.
+            _ = state.earliest()
+            if state.heap.count > 2 * state.entries.count + 1024 {
+                state.heap = []
+                for (token, entry) in state.entries { state.push((entry.at, token)) }
+            }
+        }
+    }
+
+    /// Replaces the sleeping task with one that wakes at `deadline`. Called with the lock held.
+    private func arm(_ state: inout State, at deadline: ContinuousClock.Instant) {
+        state.sleeper?.cancel()
+        state.armedAt = deadline
+        state.sleeper = Task.detached { [self] in
+            do { try await Task.sleep(until: deadline, clock: .continuous) } catch { return }
+            self.fireDue()
+        }
+    }
+
+    private func fireDue() {
+        let due = state.withLock { state -> [Entry] in
+            let now = ContinuousClock.now
+            var due: [Entry] = []
+            while let at = state.earliest(), at <= now {
+                let token = state.heap[0].token
+                state.popMin()
+                if let entry = state.entries.removeValue(forKey: token) { due.append(entry) }
+            }
+            state.armedAt = nil
+            state.sleeper = nil
+            if let next = state.earliest() { arm(&state, at: next) }
+            return due
+        }
+        for entry in due { entry.fire() }
+    }
 }
 
 /// A one-shot result that one side settles and the other awaits, whichever comes first.

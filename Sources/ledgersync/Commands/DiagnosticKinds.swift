@@ -1,6 +1,7 @@
 import Foundation
 import JobQueue
 import Postgres
+import Synchronization
 
 /// Job kinds for smoke tests and benchmarks of a deployment, run by `worker --diagnostic-kinds`:
 ///
@@ -43,8 +44,27 @@ enum DiagnosticKinds {
     struct Noop: JobHandler {
         struct Args: Decodable, Sendable {}
         static let kind = "diag.noop"
-        func run(_ args: Args, context: JobContext) async throws {}
+        func run(_ args: Args, context: JobContext) async throws {
+            noopCalls.withLock { $0.hit() }
+        }
     }
+
+    /// Calls of `diag.noop` in this process, for `ledgersync bench drain`'s handler-side
+    /// rate (the same count, first and last call that the peer harness reports).
+    struct HandlerCalls: Sendable {
+        var count = 0
+        var first: Double?
+        var last: Double?
+
+        mutating func hit() {
+            let now = Date().timeIntervalSince1970
+            if first == nil { first = now }
+            last = now
+            count += 1
+        }
+    }
+
+    static let noopCalls = Mutex(HandlerCalls())
 
     struct Record: JobHandler {
         struct Args: Decodable, Sendable {

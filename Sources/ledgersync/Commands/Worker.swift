@@ -31,6 +31,9 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "First retry delay of the sync and webhook kinds; later ones double, up to their cap.") var retryBaseDelay = DurationArgument(.seconds(5))
     @Option(help: "How long a sync job may wait for its customer or invoice before it fails.") var dependencyTimeout = DurationArgument(.seconds(86_400))
     @Option(help: "How long one request to a provider or a webhook endpoint may take.") var requestTimeout = DurationArgument(.seconds(60))
+    /// For `ledgersync bench`: once connected and listening, print READY, wait for GO on
+    /// stdin, and print the diag.noop call counts as a RESULT line on exit.
+    @Flag(help: .hidden) var benchHandshake = false
 
     func validate() throws {
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 10000, got \(concurrency)") }
@@ -69,12 +72,18 @@ struct Worker: AsyncParsableCommand {
             queues: queueList, concurrency: concurrency, pollInterval: pollInterval.duration, lease: lease.duration,
             rescueInterval: rescueInterval.duration, gracePeriod: gracePeriod.duration,
             retention: Retention(completed: keepCompleted.duration, cancelled: keepCancelled.duration, failed: keepFailed.duration))
-        let worker = WorkerPool(pool: pool, registry: registry, options: options, logger: logger)
+        let poolSize = pool.maxConnections
+        let gate: (@Sendable () async -> Void)? = benchHandshake ? { @Sendable in
+            await BenchHandshake.warm(pool, connections: poolSize)
+            await BenchHandshake.readyThenWaitForGo()
+        } : nil
+        let worker = WorkerPool(pool: pool, registry: registry, options: options, logger: logger, startGate: gate)
         let group = ServiceGroup(
             configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await pool.close()
         http.shutdown()
+        if benchHandshake { BenchHandshake.reportHandlerCalls() }
     }
 
     func syncEnvironment(pool: ConnectionPool, box: SecretBox, http: HTTPClient) -> SyncEnvironment {

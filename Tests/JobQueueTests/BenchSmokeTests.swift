@@ -1,0 +1,54 @@
+import Foundation
+import JobQueueTesting
+import Testing
+
+/// `ledgersync bench` runs end to end with tiny sizes and prints RESULT lines a summarizer can
+/// parse. Structure only: a debug build on a shared CI machine says nothing about speed, and
+/// no speed is asserted (figures come from scripts/bench.sh on a release build).
+@Suite("bench smoke", .serialized, .timeLimit(.minutes(5)))
+struct BenchSmokeTests {
+    func results(_ stdout: String) throws -> [[String: Any]] {
+        try stdout.split(separator: "\n").filter { $0.hasPrefix("RESULT ") }.map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.dropFirst(7).utf8)) as? [String: Any])
+        }
+    }
+
+    @Test("bench drain: every job run once, rate and memory reported")
+    func drain() async throws {
+        try await withTestDatabase { database in
+            let run = try await LedgersyncProcess.run(
+                ["bench", "drain", "--n", "300", "--procs", "2", "--slots", "10", "--database-url", database.url],
+                databaseURL: nil, timeout: .seconds(120))
+            #expect(run.status == 0, "stderr: \(run.stderr)")
+            let lines = try results(run.stdout)
+            #expect(lines.count == 1)
+            let result = try #require(lines.first)
+            #expect(result["lib"] as? String == "ledgersync")
+            #expect(result["cmd"] as? String == "drain")
+            #expect(result["n"] as? Int == 300)
+            #expect(result["processed"] as? Int == 300)
+            #expect(result["completed_in_table"] as? Int == 300)
+            #expect((result["per_proc"] as? [Int])?.count == 2)
+            for field in ["rate", "handler_rate", "drain_s", "rss_idle_mb", "rss_peak_mb"] {
+                #expect((result[field] as? Double ?? 0) > 0, "\(field) in \(result)")
+            }
+        }
+    }
+
+    @Test("bench latency: percentiles in order")
+    func latency() async throws {
+        try await withTestDatabase { database in
+            let run = try await LedgersyncProcess.run(
+                ["bench", "latency", "--jobs", "20", "--warmup", "2", "--database-url", database.url],
+                databaseURL: nil, timeout: .seconds(120))
+            #expect(run.status == 0, "stderr: \(run.stderr)")
+            let result = try #require(try results(run.stdout).first)
+            #expect(result["cmd"] as? String == "latency")
+            #expect(result["jobs"] as? Int == 20)
+            let p50 = try #require(result["p50_ms"] as? Double)
+            let p99 = try #require(result["p99_ms"] as? Double)
+            let max = try #require(result["max_ms"] as? Double)
+            #expect(p50 > 0 && p50 <= p99 && p99 <= max)
+        }
+    }
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Medians of `ledgersync bench` and peer RESULT lines, and Ledgersync / best peer per figure.
+
+  python3 scripts/bench_summary.py results.jsonl [more.jsonl ...]
+
+Reads JSON lines (RESULT payloads tagged with "rep" and "ts" by scripts/bench.sh; the peer
+harness's lines have the same shape). Prints two Markdown tables: every configuration with
+its median (min..max) over repetitions, then the headline: each figure for Ledgersync and
+the best peer configuration of the same run, and their ratio. Ratios are computed from the
+medians of one run only: the machine is shared and only same-run ratios mean anything.
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+# Fields that are measurements (or bookkeeping); every other field names the configuration.
+MEASURES = {
+    "secs", "rate", "handler_rate", "drain_s", "exit_s", "processed", "per_proc", "p50_ms", "p90_ms", "p99_ms",
+    "max_ms", "enqueue_call_p50_ms", "rep", "ts", "completed_in_table", "rss_idle_mb", "rss_peak_mb", "requests",
+    "refused_429", "max_in_flight", "completed", "ratio", "ceiling", "worker_cpu_us_per_job", "server_cpu_us_per_job",
+}
+
+
+def load(paths):
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            rows += [json.loads(line) for line in f if line.strip()]
+    return rows
+
+
+def config_key(row):
+    return tuple(sorted((k, v) for k, v in row.items() if k not in MEASURES))
+
+
+def median(rows, field):
+    values = [r[field] for r in rows if isinstance(r.get(field), (int, float))]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, unit=""):
+    if value is None:
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:,.0f}{unit}"
+    return f"{value:.2f}{unit}"
+
+
+def spread(rows, field):
+    values = [r[field] for r in rows if isinstance(r.get(field), (int, float))]
+    if not values:
+        return "–"
+    return f"{fmt(statistics.median(values))} ({fmt(min(values))}..{fmt(max(values))})"
+
+
+def main(paths):
+    rows = load(paths)
+    groups = defaultdict(list)
+    for r in rows:
+        groups[config_key(r)].append(r)
+
+    print("### Every configuration (median (min..max) over repetitions)\n")
+    print("| config | runs | figure | notes |")
+    print("|---|---|---|---|")
+    for key, rs in sorted(groups.items(), key=lambda kv: (dict(kv[0]).get("lib", ""), dict(kv[0]).get("cmd", ""), str(kv[0]))):
+        cfg = " ".join(f"{k}={v}" for k, v in key)
+        cmd = dict(key).get("cmd")
+        if cmd == "latency":
+            fig = "p50 " + spread(rs, "p50_ms") + " ms"
+            notes = f"p90 {fmt(median(rs, 'p90_ms'))} ms, p99 {fmt(median(rs, 'p99_ms'))} ms, max {fmt(median(rs, 'max_ms'))} ms"
+        elif cmd == "drain":
+            fig = spread(rs, "rate") + " jobs/s"
+            notes = f"drain {fmt(median(rs, 'drain_s'))} s; handler-side {fmt(median(rs, 'handler_rate'))} jobs/s"
+            if median(rs, "rss_idle_mb") is not None:
+                notes += f"; RSS idle {fmt(median(rs, 'rss_idle_mb'))} MiB, peak {fmt(median(rs, 'rss_peak_mb'))} MiB"
+            if median(rs, "worker_cpu_us_per_job") is not None:
+                notes += (f"; CPU/job worker {fmt(median(rs, 'worker_cpu_us_per_job'))} µs,"
+                          f" server {fmt(median(rs, 'server_cpu_us_per_job'))} µs")
+            bad = [r["processed"] for r in rs if r.get("processed") != r.get("n")]
+            if bad:
+                notes += f"; PROCESSED != N: {bad}"
+        elif cmd == "sync":
+            fig = spread(rs, "rate") + " req/s"
+            notes = f"ratio to limit/latency {fmt(median(rs, 'ratio'))}; 429 refusals {[r.get('refused_429') for r in rs]}"
+        else:
+            fig = spread(rs, "rate") + " jobs/s"
+            notes = f"{fmt(median(rs, 'secs'))} s"
+        print(f"| {cfg} | {len(rs)} | {fig} | {notes} |")
+
+    def pick(lib, field, **match):
+        """Median of `field` over the rows of `lib` matching `match`; for peers, the best configuration."""
+        best = None
+        for key, rs in groups.items():
+            k = dict(key)
+            if k.get("lib") != lib or any(k.get(f) != v for f, v in match.items()):
+                continue
+            m = median(rs, field)
+            if m is None:
+                continue
+            label = " ".join(f"{f}={v}" for f, v in k.items() if f not in ("lib", "cmd", "n", "chunk", "jobs", "finished") and f not in match)
+            lower_better = field.endswith("_ms") or field.endswith("_mb")
+            if best is None or (m < best[0] if lower_better else m > best[0]):
+                best = (m, label)
+        return best
+
+    peers = sorted({dict(k).get("lib") for k in groups} - {"ledgersync"})
+    figures = [
+        ("enqueue bulk 20k, 1 conn (jobs/s)", "rate", {"cmd": "enqueue", "n": 20000, "conc": 1, "chunk": 1000},
+         [{"mode": "swift"}, {"mode": "sql"}], {"mode": "bulk"}),
+        ("enqueue bulk 100k, 1 conn (jobs/s)", "rate", {"cmd": "enqueue", "n": 100000, "conc": 1, "chunk": 1000},
+         [{"mode": "swift"}, {"mode": "sql"}], {"mode": "bulk"}),
+        ("enqueue single, 1 conn (jobs/s)", "rate", {"cmd": "enqueue", "mode": "single", "conc": 1}, [{}], {}),
+        ("enqueue single, 8 conns (jobs/s)", "rate", {"cmd": "enqueue", "mode": "single", "conc": 8}, [{}], {}),
+        ("drain 20k, 2 procs (jobs/s)", "rate", {"cmd": "drain", "n": 20000, "procs": 2}, [{"finished": 0}], {}),
+        ("drain 100k, 2 procs (jobs/s)", "rate", {"cmd": "drain", "n": 100000, "procs": 2}, [{"finished": 0}], {}),
+        ("pickup latency p50 (ms)", "p50_ms", {"cmd": "latency"}, [{}], {}),
+        ("pickup latency p99 (ms)", "p99_ms", {"cmd": "latency"}, [{}], {}),
+    ]
+    print("\n### Headline: Ledgersync / best peer, medians of the same run\n")
+    print("| figure | Ledgersync | " + " | ".join(f"{p} (best config)" for p in peers) + " | Ledgersync / best peer |")
+    print("|---|---|" + "---|" * len(peers) + "---|")
+    for title, field, common, ours_variants, peer_extra in figures:
+        for variant in ours_variants:
+            ours = pick("ledgersync", field, **common, **variant)
+            if ours is None:
+                continue
+            theirs = [pick(p, field, **common, **peer_extra) for p in peers]
+            lower_better = field.endswith("_ms")
+            present = [t for t in theirs if t]
+            best = (min if lower_better else max)(present, key=lambda t: t[0]) if present else None
+            ratio = f"{ours[0] / best[0]:.2f}" if best and best[0] else "–"
+            label = title + (f" [{' '.join(f'{k}={v}' for k, v in variant.items())}]" if variant and variant != {"finished": 0} else "")
+            ours_label = f"{fmt(ours[0])} ({ours[1]})" if ours[1] else fmt(ours[0])
+            cells = [f"{fmt(t[0])} ({t[1]})" if t else "–" for t in theirs]
+            print(f"| {label} | {ours_label} | " + " | ".join(cells) + f" | {ratio} |")
+
+    # Ledgersync-only figures.
+    empty = pick("ledgersync", "rate", cmd="drain", n=100000, procs=2, finished=0)
+    kept = None
+    for key, rs in groups.items():
+        k = dict(key)
+        if k.get("lib") == "ledgersync" and k.get("cmd") == "drain" and k.get("n") == 100000 and (k.get("finished") or 0) > 0:
+            kept = (median(rs, "rate"), k["finished"], k.get("slots"))
+    if kept and empty:
+        print(f"| drain 100k with {kept[1]:,} finished jobs kept | {fmt(kept[0])} | | | {kept[0] / empty[0]:.2f} of drain with none |")
+    idle = pick("ledgersync", "rss_idle_mb", cmd="drain", n=100000, procs=2, finished=0)
+    peak = pick("ledgersync", "rss_peak_mb", cmd="drain", n=100000, procs=2, finished=0)
+    if idle and peak:
+        print(f"| worker RSS idle / peak while draining 100k (MiB) | {fmt(idle[0])} / {fmt(peak[0])} | | | |")
+    for key, rs in groups.items():
+        k = dict(key)
+        if k.get("lib") == "ledgersync" and k.get("cmd") == "sync":
+            refusals = sum(r.get("refused_429", 0) for r in rs)
+            print(f"| sync: NetSuite req/s, limit {k['limit']}, {k['latency_ms']:g} ms, {k['procs']} procs | {fmt(median(rs, 'rate'))} "
+                  f"| | | {fmt(median(rs, 'ratio'))} of limit/latency; 429 refusals in all runs: {refusals} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
