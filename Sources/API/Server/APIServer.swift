@@ -65,6 +65,13 @@ public enum APIServer {
         MappingsController(store: MappingStore(pool: pool)).register(on: v1)
         WebhookEndpointsController(store: WebhookEndpointStore(pool: pool, secretBox: configuration.secretBox), queue: queue).register(on: v1)
         ExternalRefsController(store: ExternalRefStore(pool: pool)).register(on: v1)
+        let inbound = InboundController(
+            secrets: InboundSecretStore(pool: pool, secretBox: configuration.secretBox),
+            connections: ConnectionStore(pool: pool, secretBox: configuration.secretBox), refs: ExternalRefStore(pool: pool),
+            endpoints: WebhookEndpointStore(pool: pool, secretBox: configuration.secretBox), queue: queue)
+        inbound.registerProtected(on: v1)
+        // Signed by the provider per connection instead of a bearer token.
+        inbound.registerPublic(on: router)
 
         DashboardController(queue: queue, tokens: tokens).register(on: router)
         return router
