@@ -54,6 +54,7 @@ def integer(minimum=None, maximum=None, nullable=False):
 
 
 def date_time(nullable=False):
+    """RFC 3339; as input, from 1900 to 9999 (422 otherwise: the schema cannot say so)."""
     return string(format="date-time", nullable=nullable)
 
 
