@@ -11,7 +11,7 @@ SWIFT_FLAGS ?=
 DEV_PG_DIR ?= /tmp/ledgersync-dev-$(shell id -un)
 DEV_PG_PORT ?= 54329
 
-.PHONY: help build test demo generate verify api-fuzz dashboard-check compose-check db/up db/down clean
+.PHONY: help build test demo queue-demo generate verify api-fuzz dashboard-check compose-check db/up db/down clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_\/-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -22,8 +22,11 @@ build: ## build the package (swift build $(SWIFT_FLAGS))
 test: ## run every test against a throwaway PostgreSQL (scripts/test.sh)
 	scripts/test.sh
 
-demo: ## run the main job: the queue demo (scripts/demo.sh)
+demo: ## run the main job: a billing month synced to the NetSuite simulator (scripts/demo.sh)
 	LEDGERSYNC_BUILD_FLAGS="$(SWIFT_FLAGS)" scripts/demo.sh
+
+queue-demo: ## a demo of the queue alone, with the diagnostic job kinds (scripts/queue-demo.sh)
+	LEDGERSYNC_BUILD_FLAGS="$(SWIFT_FLAGS)" scripts/queue-demo.sh
 
 generate: ## write docs/openapi.json (scripts/openapi.py) and embed it and sql/ into Sources/*/Generated/
 	python3 scripts/openapi.py

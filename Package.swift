@@ -50,6 +50,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // A JSON value that keeps numbers as their exact text and members in order, with a
+        // strict parser: money goes to providers and comes back from them without Double.
+        .target(name: "ExactJSON"),
         // Outgoing HTTP over libcurl: timeouts, connection reuse, TLS. Knows nothing of the domain.
         .target(
             name: "HTTPClient",
@@ -64,7 +67,7 @@ let package = Package(
         // Oracle NetSuite: TBA signing, REST record payloads, error parsing.
         .target(
             name: "NetSuite",
-            dependencies: ["Sync", "HTTPClient", "CCrypto", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Sync", "HTTPClient", "CCrypto", "ExactJSON", .product(name: "Logging", package: "swift-log")]
         ),
         // Stand-ins for the providers over real HTTP (Hummingbird 2), for tests, the demo and
         // the benchmark. Uses NetSuite's signer to check signatures (the signer itself is held
@@ -72,7 +75,7 @@ let package = Package(
         .target(
             name: "Simulators",
             dependencies: [
-                "NetSuite", "Sync",
+                "NetSuite", "Sync", "ExactJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -129,11 +132,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], exclude: ["test_server.py"]),
-        .testTarget(name: "NetSuiteTests", dependencies: ["NetSuite", "Sync", "Simulators"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NetSuiteTests", dependencies: ["NetSuite", "Sync", "Simulators", "ExactJSON"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue", "JobQueueTesting", "HTTPClient"]),
         .testTarget(
             name: "SimulatorTests",
-            dependencies: ["Simulators", "NetSuite", "Sync", "HTTPClient"]
+            dependencies: ["Simulators", "NetSuite", "Sync", "HTTPClient", "ExactJSON"]
         ),
         // The HTTP API over real HTTP on 127.0.0.1 and a real database.
         .testTarget(
@@ -150,7 +153,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Simulators", "NetSuite", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient",
+                "Simulators", "NetSuite", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient", "ExactJSON",
                 // Only for its migrations: the binary requires every line it knows.
                 "API",
                 // A stand-in for the billing system's webhook receiver.

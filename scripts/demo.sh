@@ -1,314 +1,204 @@
 #!/usr/bin/env bash
-# The main job, for now: a demo of the queue. (A later version replaces it with a
-# NetSuite sync demo against the simulators.)
+# The main job: a billing month synced to NetSuite (the simulator), end to end.
 #
 #   scripts/demo.sh
 #
-# Installs what is missing, builds, starts a private throwaway PostgreSQL cluster in a
-# temporary directory (unless DATABASE_URL is set), migrates, starts two worker
-# processes, enqueues a realistic mix of jobs from plain SQL, shows progress until the
-# queue is drained, checks the serial-key and limit-key guarantees against what the
-# workers recorded, and prints a summary with the failed jobs and their errors.
-# Everything it started is stopped on exit and on Ctrl-C.
+# Installs what is missing, builds, starts a private throwaway PostgreSQL cluster (unless
+# DATABASE_URL is set), migrates, starts the NetSuite simulator (with 5% injected faults and
+# an account limit of 5 concurrent requests), a webhook receiver standing in for the billing
+# system, and two workers; then enqueues a billing month the way a billing system would
+# (`ledgersync.enqueue_sync`, from its own transactions) with five bad documents on purpose,
+# shows progress every second, and ends with a summary: what was synced, what failed and why,
+# the webhooks the billing system received, checks of the guarantees, and the address of the
+# dashboard (`ledgersync api`). Run from a terminal, it then keeps everything up until Ctrl-C;
+# otherwise (CI, scripts/test.sh) it exits. Everything it started is stopped on the way out.
 #
-# Environment:
-#   DATABASE_URL            use this database instead of a throwaway cluster. The demo
-#                           only touches the queue `demo` (and ledgersync_diag.runs), so
-#                           the jobs of other queues are left alone.
-#   LEDGERSYNC_BUILD_FLAGS  extra flags for `swift build`, e.g. `--scratch-path /tmp/b`.
-#   LEDGERSYNC_DEMO_PORT    port of the throwaway cluster (default: random in 57000-58999).
+# Environment (besides those of scripts/lib/demo-common.sh):
+#   LEDGERSYNC_DEMO_CUSTOMERS   customers in the month (default 60, 4 invoices each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/demo-common.sh
 
-# ---- settings ----------------------------------------------------------------------
-queue=demo
-noop_jobs=3000          # diag.noop: nothing to do; shows raw throughput
-record_jobs=300         # diag.record, 5-24 ms each
-serial_keys=8           # customers; each one's jobs must run one at a time, in order
-serial_jobs_per_key=15
-limit_key="netsuite:1234567"   # one NetSuite account that accepts 3 concurrent requests
-limit_max=3
-limit_jobs=60           # 100 ms each: at least 2 s at 3 at a time
-fail_jobs=5             # diag.fail with max_attempts 3: fail three times, then for good
-drain_timeout=75        # seconds
+customers=${LEDGERSYNC_DEMO_CUSTOMERS:-60}
+account_limit=5
+drain_timeout=240   # seconds
+json_get() { python3 -c 'import json,sys; d=json.load(sys.stdin)
+for k in sys.argv[1:]: d=d[k]
+print(d)' "$@"; }
+http_get() { python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"; }
 
-step() { printf '\n==> %s\n' "$*"; }
-psql_bin=$(command -v psql || echo /usr/bin/psql)
-sql() { "$psql_bin" "$DATABASE_URL" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
-
-# ---- clean-up, on every way out -----------------------------------------------------
-workdir=$(mktemp -d /tmp/ledgersync-demo.XXXXXX)
-chmod 755 "$workdir"   # the server may run as `postgres` and must reach its data dir
-pgdata=""
-worker_pids=()
-succeeded=false
-
-stop_workers() {
-    local pid
-    for pid in ${worker_pids[@]+"${worker_pids[@]}"}; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    # They finish running jobs (grace period 5 s) and exit; after 15 s, stop waiting.
-    local deadline=$((SECONDS + 15))
-    for pid in ${worker_pids[@]+"${worker_pids[@]}"}; do
-        while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then
-            echo "worker $pid did not stop in time; killing it" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    done
-}
-
-# A worker that is gone was either stopped by a signal (Ctrl-C reaches the whole process
-# group, workers included; psql catches it, so this shell may not see it) or crashed.
-check_workers() {
-    local n=0 pid
-    for pid in "${worker_pids[@]}"; do
-        n=$((n + 1))
-        kill -0 "$pid" 2>/dev/null && continue
-        if grep -q 'shutting down' "$workdir/worker-$n.log"; then
-            echo "interrupted: worker $n was stopped by a signal" >&2
-            exit 130
-        fi
-        echo "worker $n (pid $pid) died:" >&2
-        tail -n 20 "$workdir/worker-$n.log" >&2
-        exit 1
-    done
-}
-
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    stop_workers
-    if [ -n "$pgdata" ]; then scripts/pg.sh stop "$pgdata" || true; rm -rf "$pgdata" "$pgdata.initdb.log"; fi
-    if [ "$succeeded" = false ] && compgen -G "$workdir/worker-*.log" >/dev/null; then
-        echo "demo did not finish; worker logs are kept in $workdir" >&2
-    else
-        rm -rf "$workdir"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'echo; echo "interrupted: stopping workers and the cluster" >&2; exit 130' INT TERM
-
-# ---- 1. install, build --------------------------------------------------------------
-step "installing missing system packages (scripts/install-deps.sh)"
-scripts/install-deps.sh
-
-read -r -a build_flags <<<"${LEDGERSYNC_BUILD_FLAGS:-}"
-step "building (swift build ${LEDGERSYNC_BUILD_FLAGS:-})"
-swift build ${build_flags[@]+"${build_flags[@]}"}
-ledgersync="$(swift build ${build_flags[@]+"${build_flags[@]}"} --show-bin-path)/ledgersync"
-
-# ---- 2. database ----------------------------------------------------------------------
-if [ -n "${DATABASE_URL:-}" ]; then
-    step "using DATABASE_URL (only queue '$queue' is touched)"
-else
-    port=${LEDGERSYNC_DEMO_PORT:-}
-    if [ -z "$port" ]; then
-        for _ in $(seq 1 20); do
-            port=$((57000 + RANDOM % 2000))
-            # Free if nothing answers on it.
-            (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-        done
-    fi
-    pgdata="$workdir/pgdata"
-    step "starting a throwaway PostgreSQL cluster on port $port (scripts/pg.sh)"
-    DATABASE_URL=$(scripts/pg.sh start "$pgdata" "$port")
-fi
-export DATABASE_URL
-echo "DATABASE_URL=$DATABASE_URL"
-
+# ---- 1. install, build, database --------------------------------------------------------
+install_and_build
+start_database "a new connection is created; only its jobs are counted"
 step "ledgersync migrate"
 "$ledgersync" migrate
 
-step "ledgersync limits set $limit_key $limit_max"
-"$ledgersync" limits set "$limit_key" "$limit_max"
+# Sealing key and webhook secret for this run only; a real deployment keeps both in its
+# secret store (docs/connections.md).
+export LEDGERSYNC_SECRET_KEY=${LEDGERSYNC_SECRET_KEY:-$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())')}
+export LEDGERSYNC_WEBHOOK_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
 
-# ---- 3. workers -----------------------------------------------------------------------
-step "starting 2 workers: ledgersync worker --diagnostic-kinds --concurrency 8 --queues $queue"
-for n in 1 2; do
-    "$ledgersync" worker --diagnostic-kinds --concurrency 8 --queues "$queue" --grace-period 5s \
-        >"$workdir/worker-$n.log" 2>&1 &
-    worker_pids+=("$!")
-done
-# Wait until both run, so they have published their kinds' default max_attempts.
+# ---- 2. the provider, the billing system's receiver, the workers --------------------------
+step "starting the NetSuite simulator: 5% faults (500s, late answers, dropped connections), 10-40 ms per request, limit $account_limit"
+start_bg simulator "$ledgersync" simulate netsuite --port 0 --concurrency-limit "$account_limit" \
+    --fault-rate 0.05 --latency-ms 10-40 --timeout-delay 3s
 deadline=$((SECONDS + 30))
-until [ "$(cat "$workdir"/worker-*.log | grep -c 'worker started')" -ge 2 ]; do
-    for pid in "${worker_pids[@]}"; do
-        kill -0 "$pid" 2>/dev/null || { echo "a worker exited at start:" >&2; cat "$workdir"/worker-*.log >&2; exit 1; }
-    done
-    [ "$SECONDS" -lt "$deadline" ] || { echo "workers did not start within 30 s" >&2; cat "$workdir"/worker-*.log >&2; exit 1; }
+until netsuite_url=$(grep -o 'http://[0-9.:]*' "$workdir/simulator.log" 2>/dev/null | head -n 1) && [ -n "$netsuite_url" ]; do
+    check_bg
+    [ "$SECONDS" -lt "$deadline" ] || { echo "the simulator did not start within 30 s" >&2; exit 1; }
     sleep 0.1
 done
-echo "workers ${worker_pids[*]} running; logs in $workdir/worker-{1,2}.log"
+echo "  $netsuite_url"
 
-# ---- 4. enqueue, from plain SQL as a billing system would -----------------------------
-base_id=$(sql -c "SELECT coalesce(max(id), 0) FROM ledgersync.jobs")
+step "starting the billing system's webhook receiver (scripts/demo-receiver.py: checks every signature)"
+start_bg receiver python3 scripts/demo-receiver.py "$workdir/receiver.port" "$workdir/webhooks.jsonl" $$
+until [ -f "$workdir/receiver.port" ]; do check_bg; sleep 0.1; done
+webhook_url="http://127.0.0.1:$(cat "$workdir/receiver.port")/ledgersync-events"
+touch "$workdir/webhooks.jsonl"
+echo "  $webhook_url"
+
+step "starting the HTTP API and dashboard (ledgersync api), with a token from ledgersync tokens create"
+api_token=$("$ledgersync" tokens create --name demo)
+api_port=$(free_port 58100)
+start_bg api "$ledgersync" api --port "$api_port"
+deadline=$((SECONDS + 30))
+until http_get "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1; do
+    check_bg
+    [ "$SECONDS" -lt "$deadline" ] || { echo "the API did not answer within 30 s" >&2; exit 1; }
+    sleep 0.2
+done
+dashboard="http://127.0.0.1:$api_port/dashboard?token=$api_token"
+echo "  http://127.0.0.1:$api_port (token in the dashboard link at the end)"
+
+step "starting 2 workers: ledgersync worker --concurrency 8 (retries from 1 s, requests time out after 2 s)"
+for n in 1 2; do
+    start_bg "worker-$n" "$ledgersync" worker --concurrency 8 --grace-period 5s --retry-base-delay 1s --request-timeout 2s
+done
+wait_for_workers 2
+
+# ---- 3. the billing month ------------------------------------------------------------------
+step "the billing system: a connection, its mappings, a webhook endpoint, and a month of documents (ledgersync demo seed)"
+seed=$("$ledgersync" demo seed --netsuite-url "$netsuite_url" --webhook-url "$webhook_url" \
+    --customers "$customers" --concurrency-limit "$account_limit")
+connection=$(json_get connection_id <<<"$seed")
+endpoint=$(json_get webhook_endpoint_id <<<"$seed")
+total=$(json_get jobs <<<"$seed")
+python3 -c 'import json,sys; s=json.loads(sys.argv[1])
+for kind, n in sorted(s["enqueued"].items()): print(f"  {kind:<18} {n:>5} jobs")
+print("  bad on purpose:")
+for b in s["bad_documents"]: print("    %-28s %-46s expect %s" % (b["invoice"], b["problem"], b["expected"]))' "$seed"
+echo "  connection $connection"
 started=$SECONDS
-step "enqueueing from SQL (ledgersync.enqueue, ledgersync.enqueue_many)"
-sql -v queue="$queue" -v noop="$noop_jobs" -v records="$record_jobs" -v keys="$serial_keys" \
-    -v per_key="$serial_jobs_per_key" -v limit_key="$limit_key" -v limit_jobs="$limit_jobs" \
-    -v fails="$fail_jobs" <<'SQL'
-\echo -n '  diag.noop, priority 0-2, one enqueue_many call:                 '
-SELECT count(*) || ' jobs' FROM ledgersync.enqueue_many(
-    (SELECT jsonb_agg(jsonb_build_object('kind', 'diag.noop', 'queue', :'queue', 'priority', i % 3))
-     FROM generate_series(1, :noop) AS i));
 
-\echo -n '  diag.record, sleep_ms 5-24:                                     '
-SELECT count(*) || ' jobs' FROM ledgersync.enqueue_many(
-    (SELECT jsonb_agg(jsonb_build_object('kind', 'diag.record', 'queue', :'queue',
-                                         'args', jsonb_build_object('sleep_ms', 5 + i % 20)))
-     FROM generate_series(1, :records) AS i));
-
-\echo -n '  diag.record, serial_key per customer (8 keys x 15, in turn):    '
-SELECT count(*) || ' jobs' FROM ledgersync.enqueue_many(
-    (SELECT jsonb_agg(jsonb_build_object('kind', 'diag.record', 'queue', :'queue',
-                                         'serial_key', 'netsuite:1234567:customer:' || k,
-                                         'args', jsonb_build_object('sleep_ms', 10, 'step', s))
-                      ORDER BY s, k)
-     FROM generate_series(1, :per_key) AS s, generate_series(1, :keys) AS k));
-
-\echo -n '  diag.record with limit_key (limit set above), 100 ms each:      '
-SELECT count(*) || ' jobs' FROM ledgersync.enqueue_many(
-    (SELECT jsonb_agg(jsonb_build_object('kind', 'diag.record', 'queue', :'queue', 'limit_key', :'limit_key',
-                                         'args', jsonb_build_object('sleep_ms', 100)))
-     FROM generate_series(1, :limit_jobs) AS i));
-
-\echo -n '  diag.fail with max_attempts 3:                                  '
-SELECT count(*) || ' jobs' FROM generate_series(1, :fails) AS i,
-    LATERAL ledgersync.enqueue('diag.fail', jsonb_build_object('n', i), queue => :'queue', max_attempts => 3);
-
-\echo -n '  a job of a kind no worker runs (invoice.push):                  job '
-SELECT ledgersync.enqueue('invoice.push', '{"invoice_id": "inv_1001"}', queue => :'queue');
-
-\echo -n '  diag.record with bad args (sleep_ms is a string):               job '
-SELECT ledgersync.enqueue('diag.record', '{"sleep_ms": "fast"}', queue => :'queue');
-
-\echo -n '  diag.record scheduled 2 s ahead (run_at), priority 9:           job '
-SELECT ledgersync.enqueue('diag.record', '{"sleep_ms": 1}', queue => :'queue', priority => 9,
-                          run_at => now() + interval '2 seconds');
-
-\echo -n '  the same unique_key enqueued twice (no duplicate):              jobs '
-SELECT ledgersync.enqueue('diag.record', '{"invoice_id": "inv_42"}', queue => :'queue', unique_key => 'invoice:inv_42')
-       || ' and ' ||
-       ledgersync.enqueue('diag.record', '{"invoice_id": "inv_42"}', queue => :'queue', unique_key => 'invoice:inv_42');
-
--- The job exists if and only if the enqueueing transaction commits.
-BEGIN;
-SELECT ledgersync.enqueue('diag.record', '{}', queue => :'queue', unique_key => 'demo:rolled-back') \gset
-ROLLBACK;
-\echo -n '  enqueued inside a transaction that rolled back:                 '
-SELECT count(*) || ' jobs exist' FROM ledgersync.jobs WHERE unique_key = 'demo:rolled-back';
+# ---- 4. progress ---------------------------------------------------------------------------
+step "progress (every second until every job of the month and every webhook is done)"
+progress_sql() {
+    sql -v conn="$connection" -v endpoint="$endpoint" <<'SQL'
+SELECT format('synced %s/%s  failed %s  retrying %s  running %s  webhooks %s',
+              count(*) FILTER (WHERE state = 'completed' AND kind <> 'webhook.deliver'),
+              count(*) FILTER (WHERE kind <> 'webhook.deliver'),
+              count(*) FILTER (WHERE state = 'failed' AND kind <> 'webhook.deliver'),
+              count(*) FILTER (WHERE state = 'retryable'),
+              count(*) FILTER (WHERE state = 'running'),
+              count(*) FILTER (WHERE state = 'completed' AND kind = 'webhook.deliver'))
+       || '|' || count(*) FILTER (WHERE state IN ('available', 'running', 'retryable'))
+FROM ledgersync.jobs
+WHERE args ->> 'connection_id' = :'conn' OR args ->> 'endpoint_id' = :'endpoint';
 SQL
-
-# What each kind should end as.
-expected_completed=$((noop_jobs + record_jobs + serial_keys * serial_jobs_per_key + limit_jobs + 2))
-expected_failed=$((fail_jobs + 2))
-total=$((expected_completed + expected_failed))
-
-# ---- 5. progress ---------------------------------------------------------------------
-step "progress (every second until nothing is available, running or retryable; timeout ${drain_timeout}s)"
+}
 drained=false
 while :; do
-    line=$(sql -v queue="$queue" -v base="$base_id" <<'SQL'
-SELECT string_agg(s.state || ' ' || coalesce(c.n, 0), '  ' ORDER BY s.ord)
-       || '|' || coalesce(sum(c.n) FILTER (WHERE s.state IN ('available', 'running', 'retryable')), 0)
-FROM unnest(enum_range(NULL::ledgersync.job_state)) WITH ORDINALITY AS s(state, ord)
-LEFT JOIN (SELECT state, count(*) AS n FROM ledgersync.jobs
-           WHERE queue = :'queue' AND id > :base GROUP BY state) AS c USING (state);
-SQL
-)
-    printf '  %3ss  %s\n' "$((SECONDS - started))" "${line%|*}"
+    line=$(progress_sql)
+    stats=$(http_get "$netsuite_url/_simulator/stats")
+    printf '  %3ss  %s  · NetSuite: %s requests, %s faults injected\n' "$((SECONDS - started))" "${line%|*}" \
+        "$(json_get requests <<<"$stats")" "$(python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["faultsInjected"].values()))' <<<"$stats")"
     if [ "${line##*|}" = 0 ]; then drained=true; break; fi
     [ $((SECONDS - started)) -lt "$drain_timeout" ] || break
-    check_workers
+    check_bg
     sleep 1
 done
 elapsed=$((SECONDS - started))
 
-# ---- 6. stop the workers (SIGTERM), as a deploy would -----------------------------------
-step "stopping the workers (SIGTERM)"
-stop_workers
-for n in 1 2; do
-    wait "${worker_pids[$((n - 1))]}" && code=0 || code=$?
-    echo "  worker $n exited $code: $(grep -o 'worker stopped' "$workdir/worker-$n.log" || echo 'no "worker stopped" line')"
-done
-worker_pids=()
+stats=$(http_get "$netsuite_url/_simulator/stats")
+records=$(python3 -c 'import json,sys,urllib.request
+counts=[len(json.load(urllib.request.urlopen(f"{sys.argv[1]}/_simulator/records/{t}"))) for t in ("customer","invoice","creditMemo","customerPayment")]
+print(" ".join(map(str, counts)))' "$netsuite_url")
 
-# ---- 7. summary ------------------------------------------------------------------------
-step "summary: ledgersync jobs stats"
-"$ledgersync" jobs stats
-
-step "summary: counts by state (queue $queue)"
-sql -v queue="$queue" -v base="$base_id" <<'SQL'
-SELECT format('  %-10s %s', state, count(*)) FROM ledgersync.jobs
-WHERE queue = :'queue' AND id > :base GROUP BY state ORDER BY state;
+# ---- 5. summary ----------------------------------------------------------------------------
+step "summary: the month, by kind"
+sql -v conn="$connection" <<'SQL'
+SELECT format('  %-18s %5s synced  %3s failed  %5s attempts', kind,
+              count(*) FILTER (WHERE state = 'completed'), count(*) FILTER (WHERE state = 'failed'), sum(attempt))
+FROM ledgersync.jobs WHERE args ->> 'connection_id' = :'conn' GROUP BY kind ORDER BY min(id);
 SQL
-echo "  ($total jobs in $elapsed s)"
+read -r ns_customers ns_invoices ns_credit_memos ns_payments <<<"$records"
+echo "  at NetSuite: $ns_customers customers, $ns_invoices invoices, $ns_credit_memos credit memos, $ns_payments payments;" \
+    "$(sql -c "SELECT count(*) FROM ledgersync.external_refs WHERE connection_id = '$connection'") provider ids in ledgersync.external_refs"
+echo "  NetSuite saw $(json_get requests <<<"$stats") requests, at most $(json_get maxInFlight <<<"$stats") at once (limit $account_limit)," \
+    "$(json_get rejectedOverLimit <<<"$stats") refused for the limit; faults injected: $(json_get faultsInjected <<<"$stats")"
 
-step "checks, from what the workers recorded in ledgersync_diag.runs"
-checks=$(sql -v queue="$queue" -v base="$base_id" -v limit_key="$limit_key" -v limit_max="$limit_max" \
-    -v completed="$expected_completed" -v failed="$expected_failed" <<'SQL'
-WITH mine AS (
-    SELECT * FROM ledgersync.jobs WHERE queue = :'queue' AND id > :base
-), runs AS (
-    SELECT r.* FROM ledgersync_diag.runs r JOIN mine ON mine.id = r.job_id
-), limit_overlap AS (
-    -- the most runs of the limit key in progress at the start of any one of them
-    SELECT coalesce(max(n), 0) AS most FROM (
-        SELECT count(*) AS n FROM runs a
-        JOIN runs b ON b.limit_key = a.limit_key AND b.started_at <= a.started_at AND b.finished_at > a.started_at
-        WHERE a.limit_key = :'limit_key' GROUP BY a.job_id) AS x
-), serial AS (
-    SELECT count(*) FILTER (WHERE started_at < prev_finished) AS overlapping,
-           count(*) FILTER (WHERE started_at < prev_started) AS out_of_order
-    FROM (SELECT started_at,
-                 lag(finished_at) OVER w AS prev_finished,
-                 lag(started_at) OVER w AS prev_started
-          FROM runs WHERE serial_key IS NOT NULL
-          WINDOW w AS (PARTITION BY serial_key ORDER BY job_id)) AS x
-)
-SELECT format('  %s completed: %s (expected %s)', ok1, c, :completed) || E'\n' ||
-       format('  %s failed: %s (expected %s: diag.fail, unknown kind, bad args)', ok2, f, :failed) || E'\n' ||
-       format('  %s limit key %s: at most %s ran at once (limit %s)', ok3, :'limit_key', most, :limit_max) || E'\n' ||
-       format('  %s serial keys: %s overlapping runs, %s out of enqueue order', ok4, overlapping, out_of_order) || E'\n' ||
-       format('  %s every diag.record job recorded exactly once: %s runs for %s completed jobs', ok5, runs_n, rec_n)
-       || '|' || (ok1 || ok2 || ok3 || ok4 || ok5 = 'okokokokok')
-FROM (SELECT count(*) FILTER (WHERE state = 'completed') AS c,
-             count(*) FILTER (WHERE state = 'failed') AS f,
-             count(*) FILTER (WHERE state = 'completed' AND kind = 'diag.record') AS rec_n
-      FROM mine) AS counts,
-     limit_overlap, serial,
-     (SELECT count(*) AS runs_n FROM runs) AS r,
-     LATERAL (SELECT CASE WHEN c = :completed THEN 'ok' ELSE 'NO' END AS ok1,
-                     CASE WHEN f = :failed THEN 'ok' ELSE 'NO' END AS ok2,
-                     CASE WHEN most <= :limit_max THEN 'ok' ELSE 'NO' END AS ok3,
-                     CASE WHEN overlapping = 0 AND out_of_order = 0 THEN 'ok' ELSE 'NO' END AS ok4,
-                     CASE WHEN runs_n = rec_n THEN 'ok' ELSE 'NO' END AS ok5) AS verdict;
+step "summary: what failed, and why (ledgersync jobs list --state failed)"
+"$ledgersync" jobs list --state failed --newer-than "$((SECONDS - started + 60))s"
+
+step "summary: webhooks the billing system received"
+python3 - "$workdir/webhooks.jsonl" <<'PY'
+import json, sys
+entries = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+for e in entries:
+    print(f"  {e['event']}  {e.get('billing_object')}  {e.get('error_code')}  signature {'valid' if e['signature_valid'] else 'INVALID'}")
+print(f"  {len(entries)} deliveries, {len({e['unique_key'] for e in entries})} distinct events")
+PY
+
+step "checks"
+checks=$(sql -v conn="$connection" -v endpoint="$endpoint" -v total="$total" <<'SQL'
+WITH month AS (SELECT * FROM ledgersync.jobs WHERE args ->> 'connection_id' = :'conn'),
+     failed AS (SELECT errors -> -1 ->> 'class' AS class FROM month WHERE state = 'failed')
+SELECT format('  %s every good document synced: %s of %s', ok1, good, :total - 5) || E'\n' ||
+       format('  %s exactly the 5 bad documents failed, for the right reason, not retried: %s', ok2, classes) || E'\n' ||
+       format('  %s one webhook delivered per failure: %s', ok3, delivered)
+       || '|' || (ok1 || ok2 || ok3 = 'okokok')
+FROM (SELECT count(*) FILTER (WHERE state = 'completed') AS good FROM month) AS g,
+     (SELECT coalesce(string_agg(class, ',' ORDER BY class), '') AS classes,
+             count(*) AS n FROM failed) AS f,
+     (SELECT count(*) AS delivered FROM ledgersync.jobs
+      WHERE kind = 'webhook.deliver' AND state = 'completed' AND args ->> 'endpoint_id' = :'endpoint') AS w,
+     LATERAL (SELECT CASE WHEN good = :total - 5 THEN 'ok' ELSE 'NO' END AS ok1,
+                     CASE WHEN classes = 'invalid_document,invalid_document,invalid_document,invalid_mapping,permanent'
+                               -- not retried: one final error each (an injected fault may come first)
+                               AND NOT EXISTS (
+                                   SELECT 1 FROM month WHERE state = 'failed'
+                                   AND (SELECT count(*) FROM jsonb_array_elements(errors) AS e
+                                        WHERE e ->> 'class' IN ('invalid_document', 'invalid_mapping', 'permanent')) <> 1)
+                          THEN 'ok' ELSE 'NO' END AS ok2,
+                     CASE WHEN delivered = 5 THEN 'ok' ELSE 'NO' END AS ok3) AS verdict;
 SQL
 )
 echo "${checks%|*}"
-
-step "summary: ledgersync jobs list --state failed --queue $queue"
-"$ledgersync" jobs list --state failed --queue "$queue" --newer-than "$((SECONDS - started + 3))s"
-
-failed_id=$(sql -v queue="$queue" -v base="$base_id" <<'SQL'
-SELECT min(id) FROM ledgersync.jobs WHERE queue = :'queue' AND id > :base AND kind = 'diag.fail' AND state = 'failed';
-SQL
-)
-if [ -n "$failed_id" ]; then
-    step "summary: ledgersync jobs show $failed_id"
-    "$ledgersync" jobs show "$failed_id"
-fi
+checks_ok=${checks##*|}
+received_ok=$(python3 -c 'import json,sys
+e=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print("true" if len(e)==5 and all(x["signature_valid"] for x in e) and len({x["unique_key"] for x in e})==5 else "false")' "$workdir/webhooks.jsonl")
+echo "  $([ "$received_ok" = true ] && echo ok || echo NO) the receiver got 5 signed events, each once"
+limit_ok=$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); print("true" if s["maxInFlight"] <= int(sys.argv[2]) and s["rejectedOverLimit"] == 0 else "false")' "$stats" "$account_limit")
+echo "  $([ "$limit_ok" = true ] && echo ok || echo NO) NetSuite never saw more than $account_limit requests at once"
+expected_records="$customers $(( $(json_get enqueued invoice.push <<<"$seed") - 5 )) $(json_get enqueued credit_memo.push <<<"$seed") $(json_get enqueued payment.apply <<<"$seed")"
+[ "$records" = "$expected_records" ] && unique_ok=t || unique_ok=f
+echo "  $([ "$unique_ok" = t ] && echo ok || echo NO) every record exists once at NetSuite: $records (expected $expected_records)"
 
 echo
-if [ "$drained" = true ] && [ "${checks##*|}" = true ]; then
+if [ "$drained" = true ] && [ "$checks_ok" = true ] && [ "$received_ok" = true ] && [ "$limit_ok" = true ] && [ "$unique_ok" = t ]; then
     succeeded=true
     echo "demo finished: $total jobs in ${elapsed}s, every check passed."
-    echo "Replay a failure with: ledgersync jobs retry <id>   (see docs/operations.md)"
+    echo "Fix a cause, then replay: ledgersync jobs retry <id>, or by filter: ledgersync jobs retry --kind invoice.push (docs/operations.md)"
+    echo "Dashboard (failed jobs, their errors, retry buttons): $dashboard"
+    if [ -t 0 ] && [ -t 1 ]; then
+        # Someone is watching: leave the API, the workers and the simulator up to look around.
+        echo "Everything keeps running so you can look; press Ctrl-C to stop it all."
+        trap 'echo; echo "stopping everything the demo started"; exit 0' INT TERM
+        while :; do check_bg; sleep 1; done
+    fi
 else
-    [ "$drained" = true ] || echo "the queue did not drain within ${drain_timeout}s" >&2
+    [ "$drained" = true ] || echo "the month did not finish within ${drain_timeout}s" >&2
     echo "demo finished with failed checks" >&2
     exit 1
 fi

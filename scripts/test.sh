@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, starts a throwaway PostgreSQL
 # cluster in a temporary directory, runs every test against it, and stops it even when
-# tests fail. Extra arguments go to `swift test` (e.g. --filter Backoff).
+# tests fail. Extra arguments go to `swift test` (e.g. --filter Backoff); without any, the
+# main job (scripts/demo.sh) runs first on a small month.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,22 @@ python3 scripts/embed-sql.py --check
 
 swift build
 bin_path=$(swift build --show-bin-path)
+
+# A whole run (no arguments) also runs the main job (the README's first command) on a smaller
+# month, so a change that breaks it fails here, and the checks below. Before the tests, so
+# that their summary ends the output.
+if [ $# -eq 0 ]; then
+    echo "==> the main job on a 20-customer month (scripts/demo.sh)"
+    demo_log=$(mktemp /tmp/ledgersync-demo-run.XXXXXX)
+    LEDGERSYNC_DEMO_CUSTOMERS=20 scripts/demo.sh </dev/null >"$demo_log" 2>&1 || {
+        cat "$demo_log"; echo "scripts/demo.sh failed" >&2; exit 1; }
+    sed -n '/^==> checks/,$p' "$demo_log"
+    rm -f "$demo_log"
+    # The deployment files and the live API held to their specifications;
+    # LEDGERSYNC_SKIP_API_FUZZ=1 skips the schemathesis run (about a minute).
+    scripts/compose-check.py "$bin_path/ledgersync"
+    if [[ -z ${LEDGERSYNC_SKIP_API_FUZZ:-} ]]; then scripts/api-fuzz.sh; fi
+fi
 
 pgdir=$(mktemp -d /tmp/ledgersync-test-pg.XXXXXX)
 port=${LEDGERSYNC_TEST_PORT:-$((56000 + RANDOM % 4000))}
@@ -22,10 +39,3 @@ export LEDGERSYNC_BIN="$bin_path/ledgersync"
 echo "test cluster: $LEDGERSYNC_TEST_DATABASE_URL (data in $pgdir/data)"
 
 swift test "$@"
-
-# The whole suite (no arguments) also holds the deployment files and the live API to their
-# specifications; LEDGERSYNC_SKIP_API_FUZZ=1 skips the schemathesis run (about a minute).
-if [[ $# -eq 0 ]]; then
-    scripts/compose-check.py "$LEDGERSYNC_BIN"
-    if [[ -z ${LEDGERSYNC_SKIP_API_FUZZ:-} ]]; then scripts/api-fuzz.sh; fi
-fi

@@ -84,6 +84,9 @@ final class Transfer: @unchecked Sendable {
     var body = Data()
     var headers: [(name: String, value: String)] = []
     var tooLarge = false
+    /// The request body and how much of it curl has read (see `readCallback`).
+    var upload = Data()
+    var uploadOffset = 0
     let errorBuffer: UnsafeMutablePointer<CChar>
 
     // Touched from any thread (the cancellation handler, `shutdown`).
@@ -198,6 +201,27 @@ let headerCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, Unsa
     let name = trimmed[..<colon].trimmingCharacters(in: .whitespaces)
     let value = trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     transfer.headers.append((name: name, value: value))
+    return length
+}
+
+/// The transfer behind a userdata pointer, for setting it up on the transfer thread.
+func transferUpload(_ userdata: UnsafeMutableRawPointer) -> Transfer {
+    Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue()
+}
+
+/// Hands curl the next piece of the request body. There is deliberately no seek callback,
+/// so curl cannot rewind the body to resend the request on its own (HTTPClient.configure).
+let readCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = {
+    buffer, size, count, userdata in
+    guard let userdata, let buffer else { return 0 }
+    let transfer = Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue()
+    let length = min(size * count, transfer.upload.count - transfer.uploadOffset)
+    guard length > 0 else { return 0 }
+    transfer.upload.withUnsafeBytes { bytes in
+        let start = bytes.baseAddress!.advanced(by: transfer.uploadOffset)
+        UnsafeMutableRawPointer(buffer).copyMemory(from: start, byteCount: length)
+    }
+    transfer.uploadOffset += length
     return length
 }
 

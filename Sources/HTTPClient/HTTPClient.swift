@@ -179,16 +179,18 @@ public final class HTTPClient: Sendable {
 
         let method = request.method
         if let body = request.body ?? (["POST", "PUT", "PATCH"].contains(method) ? Data() : nil) {
-            // The size first: COPYPOSTFIELDS then copies exactly that many bytes, NULs
-            // included, and the copy lives as long as the transfer needs it.
+            // The body goes through a read callback, not POSTFIELDS, and there is no seek
+            // callback: curl then cannot rewind it. curl silently resends a request whose
+            // reused connection closed before any answer; a resent signed request carries
+            // the same OAuth nonce, which NetSuite refuses as a replay (401) even though the
+            // first one may have been applied. Without a rewind curl fails the transfer
+            // instead (CURLE_SEND_FAIL_REWIND → connectionDropped), and the job queue's
+            // retry signs afresh.
+            transferUpload(userdata).upload = body
+            options.append((CURLOPT_POST, { setopt(easy, CURLOPT_POST, 1) }))
             options.append((CURLOPT_POSTFIELDSIZE_LARGE, { setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, body.count) }))
-            options.append((CURLOPT_COPYPOSTFIELDS, {
-                body.withUnsafeBytes { bytes in
-                    withUnsafePointer(to: 0 as UInt8) { empty in
-                        setopt(easy, CURLOPT_COPYPOSTFIELDS, bytes.baseAddress ?? UnsafeRawPointer(empty))
-                    }
-                }
-            }))
+            options.append((CURLOPT_READFUNCTION, { setopt(easy, CURLOPT_READFUNCTION, unsafeBitCast(readCallback, to: UnsafeRawPointer.self)) }))
+            options.append((CURLOPT_READDATA, { setopt(easy, CURLOPT_READDATA, UnsafeRawPointer(userdata)) }))
             if method != "POST" { options.append((CURLOPT_CUSTOMREQUEST, { setopt(easy, CURLOPT_CUSTOMREQUEST, method) })) }
         } else if method == "GET" {
             options.append((CURLOPT_HTTPGET, { setopt(easy, CURLOPT_HTTPGET, 1) }))
@@ -284,6 +286,12 @@ public final class HTTPClient: Sendable {
             kind = .timedOut
         case CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_PARTIAL_FILE:
             kind = .connectionDropped
+        case CURLE_SEND_FAIL_REWIND:
+            // A kept-alive connection closed before any answer and curl wanted to resend
+            // (see `configure`): the server may or may not have acted on the request.
+            return HTTPClientError(
+                .connectionDropped, "\(prefix): the connection closed before any answer (the request was not resent)",
+                curlCode: curlCode)
         case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
              CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ENGINE_SETFAILED, CURLE_SSL_ENGINE_INITFAILED,
              CURLE_SSL_SHUTDOWN_FAILED, CURLE_SSL_CRL_BADFILE, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH,

@@ -1,3 +1,4 @@
+import ExactJSON
 import Foundation
 import HTTPClient
 import Sync
@@ -21,7 +22,7 @@ public struct NetSuiteClient: Sendable {
     /// `PUT …/{recordType}/eid:{externalID}`: creates the record or updates the one with this
     /// external id, and returns its internal id (the last segment of `Location`). Safe to
     /// repeat: that is what makes a retry after a lost answer harmless.
-    public func upsert(recordType: String, externalID: String, body: WireJSON) async throws -> String {
+    public func upsert(recordType: String, externalID: String, body: ExactJSON) async throws -> String {
         let url = "\(account.restBaseURL)/\(recordType)/eid:\(PercentEncoding.encode(externalID))"
         let authorization = try TBASigner.authorizationHeader(method: "PUT", url: url, credentials: credentials, account: account)
         let request = HTTPRequest(
@@ -29,7 +30,7 @@ public struct NetSuiteClient: Sendable {
             headers: [
                 ("Authorization", authorization), ("Content-Type", "application/json"), ("Accept", "application/json"),
             ],
-            body: Data(body.serialized().utf8), timeout: requestTimeout)
+            body: Data(body.description.utf8), timeout: requestTimeout)
         let response: HTTPResponse
         do {
             response = try await http.execute(request)

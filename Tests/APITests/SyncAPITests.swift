@@ -96,8 +96,8 @@ struct SyncAPITests {
             let job = try #require(try await api.queue.job(id: Int64(jobID)))
             #expect(job.kind == WebhookDelivery.kind)
             guard case .object(let args) = job.args else { Issue.record("args not an object"); return }
-            // UUIDs go through JSONEncoder upper-case; WebhookDeliverJob reads them either way.
-            #expect(args["endpoint_id"] == .string(id.uppercased()) && args["event_type"] == .string(WebhookDelivery.pingEventType), "\(args)")
+            // Lower case, as PostgreSQL prints a uuid, so `args ->> 'endpoint_id' = id::text` matches.
+            #expect(args["endpoint_id"] == .string(id.lowercased()) && args["event_type"] == .string(WebhookDelivery.pingEventType), "\(args)")
 
             let removed = try await api.request("DELETE", "/v1/webhook-endpoints/\(id)")
             #expect(removed.status == 204)

@@ -137,8 +137,10 @@ struct ProviderErrorTests {
 
             let secrets = [
                 SyncHarness.credentials.consumerSecret, SyncHarness.credentials.tokenSecret, wrong.tokenSecret,
-                Self.webhookSecret, SyncHarness.secretKey, "receiver-query-token",
+                Self.webhookSecret, SyncHarness.secretKey,
             ]
+            // The receiver's URL (with its query) is not a secret: it is stored and listed in
+            // plain text (docs/connections.md); the signature is what authenticates a delivery.
             // What PostgreSQL wrote to disk for the tables that hold secrets, and every job row.
             _ = try await harness.pool.query("CHECKPOINT")
             var stored = ""

@@ -104,6 +104,20 @@ final class HTTPClientTests {
         #expect(error?.isTransient == true)
     }
 
+    @Test("a body is never resent on its own when a kept-alive connection closes unanswered")
+    func droppedReusedConnectionIsNotReplayed() async throws {
+        // curl resends such a request by itself unless it cannot rewind the body; a resent
+        // OAuth-signed request reuses its nonce, which NetSuite refuses. The first request
+        // opens the connection that the second one reuses.
+        let warmUp = try await client.execute(HTTPRequest(method: "GET", url: url("/echo")))
+        #expect(warmUp.status == 200)
+        let error = await expectError(.connectionDropped, HTTPRequest(
+            method: "PUT", url: url("/drop-counted/put"), body: Data(#"{"externalId":"inv-1"}"#.utf8), timeout: .seconds(5)))
+        #expect(error?.isTransient == true)
+        let hits = try await client.execute(HTTPRequest(method: "GET", url: url("/hits/put")))
+        #expect(String(decoding: hits.body, as: UTF8.self) == "1", "the server received the request once")
+    }
+
     @Test func nothingListeningIsConnectionFailed() async throws {
         let port = try TestServer.unusedPort()
         let error = await expectError(.connectionFailed, HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/", timeout: .seconds(5)))

@@ -15,6 +15,8 @@ Routes (any method):
   /partial              promises 1000 bytes, sends 10, closes the connection
   /empty                closes the connection without any reply
   /connections          200; body = number of TCP connections accepted so far
+  /drop-counted/KEY     counts the request under KEY, then closes without any reply
+  /hits/KEY             200; body = how many requests /drop-counted/KEY received
 """
 import os
 import socket
@@ -24,6 +26,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 connection_count = 0
+hits = {}
 count_lock = threading.Lock()
 
 
@@ -97,6 +100,14 @@ class Handler(BaseHTTPRequestHandler):
                 self.drop()
             elif parts[0] == "empty":
                 self.drop()
+            elif parts[0] == "drop-counted":
+                with count_lock:
+                    hits[parts[1]] = hits.get(parts[1], 0) + 1
+                self.drop()
+            elif parts[0] == "hits":
+                with count_lock:
+                    count = hits.get(parts[1], 0)
+                self.reply(str(count).encode())
             elif parts[0] == "connections":
                 with count_lock:
                     count = connection_count

@@ -293,7 +293,7 @@ struct SyncCLITests {
                 status: 64, mentioning: "record_type (--record-type)")
             expectOneLineError(
                 try await ledgersync(["set", id, "--kind", "tax", "--key", "vat", "--provider-id", "1", "--detail", "nexus=1"]),
-                status: 64, mentioning: "missing --detail tax_type, tax_code")
+                status: 64, mentioning: "--detail tax_type: a SuiteTax mapping needs nexus, tax_type and tax_code; missing tax_type, tax_code")
             expectOneLineError(
                 try await ledgersync(["set", id, "--kind", "tax", "--key", "vat", "--provider-id", "1", "--detail", "rate"]),
                 status: 64, mentioning: "--detail must be key=value")

@@ -1,3 +1,4 @@
+import ExactJSON
 import Foundation
 @testable import NetSuite
 import Simulators
@@ -22,12 +23,12 @@ import Testing
     /// Sums the `amount`s of a sublist's lines and the `taxAmount`s of its tax rows in minor units.
     static func cents(_ text: String, _ currency: Currency) throws -> Int64 { try Money(parsing: text, currency: currency).amountCents }
 
-    static func number(_ json: WireJSON?) -> String? {
+    static func number(_ json: ExactJSON?) -> String? {
         if case .number(let text)? = json { return text }
         return nil
     }
 
-    static func items(_ json: WireJSON?) -> [WireJSON] {
+    static func items(_ json: ExactJSON?) -> [ExactJSON] {
         if case .array(let items)? = json?["items"] { return items }
         return []
     }
@@ -54,13 +55,13 @@ import Testing
     func exactMoneyText() throws {
         let kwd = try #require(Self.scenario.invoices.first { $0.currency == .kwd })
         let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: kwd.json)
-        let body = try NetSuitePayloads.invoice(invoice, customerRef: "77", target: Self.target()).serialized()
+        let body = try NetSuitePayloads.invoice(invoice, customerRef: "77", target: Self.target()).description
         let amounts = body.matches(of: /"amount":(-?[0-9.]+)/).map { String($0.output.1) }
         #expect(!amounts.isEmpty)
         for amount in amounts { #expect(amount.split(separator: ".").last?.count == 3, "KWD has 3 decimals: \(amount)") }
 
         let jpy = try #require(Self.scenario.invoices.first { $0.currency == .jpy })
-        let yen = try NetSuitePayloads.invoice(try DocumentDecoder.decode(BillingInvoice.self, from: jpy.json), customerRef: "1", target: Self.target()).serialized()
+        let yen = try NetSuitePayloads.invoice(try DocumentDecoder.decode(BillingInvoice.self, from: jpy.json), customerRef: "1", target: Self.target()).description
         for amount in yen.matches(of: /"amount":(-?[0-9.]+)/).map({ String($0.output.1) }) { #expect(!amount.contains("."), "JPY has no decimals: \(amount)") }
     }
 

@@ -332,6 +332,7 @@ struct StoreTests {
             for (url, secret, events, expected) in [
                 ("ftp://x.example.com", "s", nil, "url"), ("https://x.example.com", "", nil, "secret"),
                 ("https://x.example.com", "s", [String](), "event_types"),
+                ("https://user:pass@x.example.com/hook", "s", nil, "url"),
             ] as [(String, String, [String]?, String)] {
                 do {
                     _ = try await store.create(url: url, secret: secret, eventTypes: events)

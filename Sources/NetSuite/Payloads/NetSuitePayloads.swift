@@ -1,3 +1,4 @@
+import ExactJSON
 import Sync
 
 /// Builds the REST record API bodies of docs/netsuite.md from billing documents and a
@@ -11,7 +12,7 @@ public enum NetSuitePayloads {
 
     // MARK: - Customer
 
-    public static func customer(_ customer: BillingCustomer, target: SyncTarget, root: String = "customer") throws -> WireJSON {
+    public static func customer(_ customer: BillingCustomer, target: SyncTarget, root: String = "customer") throws -> ExactJSON {
         try requireExternalID(customer.lagoID, field: "\(root).lago_id")
         var body = WireObject()
         body.set("externalId", .string(customer.lagoID))
@@ -55,8 +56,8 @@ public enum NetSuitePayloads {
         return (first.map { String($0.prefix(nameLimit)) }, last.map { String($0.prefix(nameLimit)) })
     }
 
-    static func addressBook(_ customer: BillingCustomer) -> WireJSON? {
-        func address(_ a: BillingCustomer.Address, billing: Bool, shipping: Bool) -> WireJSON {
+    static func addressBook(_ customer: BillingCustomer) -> ExactJSON? {
+        func address(_ a: BillingCustomer.Address, billing: Bool, shipping: Bool) -> ExactJSON {
             var fields = WireObject()
             fields.set("addr1", string: a.addressLine1.map { String($0.prefix(150)) })
             fields.set("addr2", string: a.addressLine2.map { String($0.prefix(150)) })
@@ -66,7 +67,7 @@ public enum NetSuitePayloads {
             if let country = nonBlank(a.country) { fields.set("country", .reference(country)) }
             return .object([("defaultBilling", .bool(billing)), ("defaultShipping", .bool(shipping)), ("addressBookAddress", fields.json)])
         }
-        var items: [WireJSON] = []
+        var items: [ExactJSON] = []
         let billing = customer.address
         let shipping = customer.shippingAddress
         if let shipping, !shipping.isEmpty, shipping != billing {
@@ -81,7 +82,7 @@ public enum NetSuitePayloads {
     // MARK: - Invoice and sales order
 
     /// An invoice, or a sales order (the same body, PROVIDERS 1.3).
-    public static func invoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget, root: String = "invoice") throws -> WireJSON {
+    public static func invoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget, root: String = "invoice") throws -> ExactJSON {
         try requireExternalID(invoice.lagoID, field: "\(root).lago_id")
         let currency = invoice.currency
         var lines: [Line] = []
@@ -137,7 +138,7 @@ public enum NetSuitePayloads {
 
     public static func creditMemo(
         _ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget, root: String = "credit_note"
-    ) throws -> WireJSON {
+    ) throws -> ExactJSON {
         try requireExternalID(memo.lagoID, field: "\(root).lago_id")
         let currency = memo.currency
         var lines: [Line] = []
@@ -180,9 +181,9 @@ public enum NetSuitePayloads {
 
     public static func payment(
         _ payment: BillingPayment, customerRef: String, invoiceRef: String, target: SyncTarget, root: String = "payment"
-    ) throws -> WireJSON {
+    ) throws -> ExactJSON {
         try requireExternalID(payment.lagoID, field: "\(root).lago_id")
-        let amount = WireJSON.number(payment.amount.decimalString)
+        let amount = ExactJSON.number(payment.amount.decimalString)
         var body = WireObject()
         body.set("externalId", .string(payment.lagoID))
         body.set("customer", .reference(customerRef))
@@ -225,7 +226,7 @@ public enum NetSuitePayloads {
             return Line(item: item, quantity: "1", rate: amount.decimalString, amount: amount, reference: reference, description: description)
         }
 
-        var json: WireJSON {
+        var json: ExactJSON {
             var line = WireObject()
             line.set("item", .reference(item.providerID))
             if let account = item.accountCode { line.set("account", .reference(account)) }
@@ -274,8 +275,8 @@ public enum NetSuitePayloads {
                     amounts[0] += difference
                 }
             }
-            var items: [WireJSON] = []
-            func row(_ reference: String, _ basis: Int64, _ tax: BillingAppliedTax, _ amount: Int64) -> WireJSON {
+            var items: [ExactJSON] = []
+            func row(_ reference: String, _ basis: Int64, _ tax: BillingAppliedTax, _ amount: Int64) -> ExactJSON {
                 let m = mappings[tax.code]!
                 return .object([
                     ("taxDetailsReference", .string(reference)),

@@ -81,7 +81,7 @@ public struct BillingScenario: Sendable {
     public static func generate(
         customers customerCount: Int, invoicesPerCustomer: Int, creditNoteEvery: Int, payments paymentCount: Int, seed: UInt64 = 7
     ) -> BillingScenario {
-        var random = ScenarioRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         let currencies: [(Currency, String, String)] = [
             (.usd, "us_sales", "8.875"), (.eur, "vat_20", "20"), (.jpy, "vat_20", "20"), (.kwd, "us_sales", "8.875"),
         ]
@@ -218,18 +218,5 @@ public struct BillingScenario: Sendable {
 
     static func json(_ object: [String: Any]) -> String {
         String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
-    }
-}
-
-/// SplitMix64: small, fast, and the same sequence for the same seed on every machine.
-struct ScenarioRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -11,27 +11,6 @@ extension NetSuiteSimulator {
     }
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny generator whose whole state is one
-/// number, so a seed replays the same faults in the same order.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1), from the top 53 bits.
-    mutating func nextUnit() -> Double {
-        Double(next() >> 11) * 0x1.0p-53
-    }
-}
-
 /// Draws the fault (if any) of each write: one draw decides whether it fails, with
 /// probability `rate`, a second picks the kind uniformly among the enabled ones.
 struct FaultPlan: Sendable {

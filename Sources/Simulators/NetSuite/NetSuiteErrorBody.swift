@@ -1,3 +1,5 @@
+import ExactJSON
+
 /// An error answer in the REST record API's format (PROVIDERS 2.2, docs/netsuite.md):
 /// `{"type": …, "title": …, "status": …, "o:errorDetails": [{"detail", "o:errorCode", "o:errorPath"}]}`.
 /// Thrown by validation, turned into the HTTP answer by the responder.

@@ -1,3 +1,5 @@
+import ExactJSON
+
 /// The rules an upsert body must follow (docs/netsuite.md, "Answers" and "The simulator").
 /// A broken rule throws the NetSuite error the worker would get, with `o:errorPath` naming
 /// the field, so the worker's error classification is exercised for real.

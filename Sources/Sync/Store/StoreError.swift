@@ -85,6 +85,11 @@ enum StoreSupport {
         else {
             throw StoreError.invalid(field, "must be an http:// or https:// URL, got \"\(value.prefix(80))\"")
         }
+        // URLs are stored and listed in plain text, so credentials in them would leak; the
+        // error does not echo the URL for the same reason.
+        guard url.user == nil, url.password == nil else {
+            throw StoreError.invalid(field, "must not carry a user name or password (user:password@host): URLs are stored and shown in plain text")
+        }
     }
 
     /// Turns a foreign key violation on connection_id into a clear not-found error.

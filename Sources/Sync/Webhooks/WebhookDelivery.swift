@@ -70,6 +70,23 @@ public enum WebhookDelivery {
         enum CodingKeys: String, CodingKey {
             case endpointID = "endpoint_id", eventID = "event_id", eventType = "event_type", body
         }
+
+        public init(endpointID: UUID, eventID: String, eventType: String, body: String) {
+            self.endpointID = endpointID
+            self.eventID = eventID
+            self.eventType = eventType
+            self.body = body
+        }
+
+        /// The endpoint id in lower case, as PostgreSQL prints a uuid, so that
+        /// `args ->> 'endpoint_id' = id::text` finds an endpoint's deliveries.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(endpointID.uuidString.lowercased(), forKey: .endpointID)
+            try container.encode(eventID, forKey: .eventID)
+            try container.encode(eventType, forKey: .eventType)
+            try container.encode(body, forKey: .body)
+        }
     }
 
     /// Enqueues one delivery per enabled endpoint that wants `eventType`; returns the job ids.
