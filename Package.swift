@@ -147,6 +147,9 @@ let package = Package(
             dependencies: [
                 "API", "JobQueue", "JobQueueTesting", "Postgres", "Sync", "HTTPClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // An in-process worker delivers the inbound flow's webhooks.
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The whole path over real processes, a real database and the simulators.

@@ -21,9 +21,9 @@ if [[ "${1:-}" == "--max-examples" ]]; then max_examples=$2; shift 2; fi
 
 scripts/install-deps.sh
 venv=.venv-fuzz
-if [[ ! -x $venv/bin/schemathesis ]]; then
+if [[ ! -x $venv/bin/schemathesis ]] || ! "$venv/bin/python" -c 'import prometheus_client, openapi_spec_validator' 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet 'schemathesis>=4,<5' openapi-spec-validator
+    "$venv/bin/pip" install --quiet 'schemathesis>=4,<5' openapi-spec-validator prometheus_client
 fi
 "$venv/bin/python" -c 'import json, sys; from openapi_spec_validator import validate; validate(json.load(open("docs/openapi.json"))); print("docs/openapi.json: valid OpenAPI 3.0")'
 
@@ -70,6 +70,27 @@ status=0
     --suppress-health-check all \
     --seed 4242 \
     "$@" || status=$?
+
+# /metrics after the run, read by the reference parser (prometheus_client): it must parse,
+# and its job counts must be the database's.
+curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$api_port/metrics" >"$work/metrics.txt"
+psql "$DATABASE_URL" -Atc "SELECT state, kind, queue, count(*) FROM ledgersync.jobs GROUP BY 1, 2, 3" >"$work/counts.txt"
+"$venv/bin/python" - "$work/metrics.txt" "$work/counts.txt" <<'PY' || status=1
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+metrics = {}
+for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for sample in family.samples:
+        if sample.name == "ledgersync_jobs":
+            metrics[(sample.labels["state"], sample.labels["kind"], sample.labels["queue"])] = sample.value
+database = {}
+for line in open(sys.argv[2]).read().splitlines():
+    state, kind, queue, count = line.rsplit("|", 3)[0].split("|", 1)[0], *line.split("|")[1:3], line.split("|")[-1]
+    database[(state, kind, queue)] = float(count)
+if metrics != database:
+    sys.exit(f"/metrics and the database disagree: {metrics} vs {database}")
+print(f"/metrics parses (prometheus_client) and matches the database: {len(database)} (state, kind, queue) groups")
+PY
 
 if grep -q "request failed" "$work/api.log"; then
     echo "==> the API logged failures:"; grep "request failed" "$work/api.log" | head -20

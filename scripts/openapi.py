@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 STATES = ["available", "running", "retryable", "completed", "failed", "cancelled"]
 MAPPING_KINDS = ["fallback_item", "default_item", "item", "tax", "currency", "custom_field"]
 OBJECT_TYPES = ["customer", "invoice", "sales_order", "credit_memo", "payment"]
-EVENT_TYPES = ["customer.accounting_provider_error", "integration.provider_error"]
+EVENT_TYPES = ["customer.accounting_provider_error", "integration.provider_error", "invoice.paid_in_provider"]
 # Something other than white space: the server refuses blank strings.
 NOT_BLANK = r"\S"
 # What the stores accept as a URL: lower-case http(s) scheme, then a host.
@@ -54,6 +54,7 @@ def integer(minimum=None, maximum=None, nullable=False):
 
 
 def date_time(nullable=False):
+    """RFC 3339; as input, from 1900 to 9999 (422 otherwise: the schema cannot say so)."""
     return string(format="date-time", nullable=nullable)
 
 
@@ -217,6 +218,23 @@ SCHEMAS = {
         "provider_id": string(), "customer_billing_id": string(nullable=True), "synced_at": date_time(),
     }),
     "ExternalRefList": obj({"external_refs": {"type": "array", "items": ref("ExternalRef")}}),
+    "InboundSecret": obj({
+        "connection_id": string(format="uuid"),
+        "secret": string(description="Shown this once. Sign each inbound body with HMAC-SHA256 under it; the previous secret stops working."),
+        "signature_header": string(enum=["X-Ledgersync-Signature"]),
+    }),
+    "InboundPayment": obj({
+        "payment_id": text(200, description="NetSuite's internal id of the customer payment."),
+        "invoice_id": text(200, description="NetSuite's internal id of the invoice it pays (one Ledgersync synced)."),
+        "amount": string(40, pattern=r"^-?[0-9]+(\.[0-9]+)?$", description="A decimal string, e.g. \"129.00\"."),
+        "currency": string(3, pattern="^[A-Z]{3}$"),
+        "paid_at": date_time(),
+    }, required=["payment_id", "invoice_id"]),
+    "InboundAccepted": obj({
+        "event_id": string(), "event_type": string(enum=["invoice.paid_in_provider"]),
+        "invoice_id": string(description="The billing system's invoice id."),
+        "job_ids": {"type": "array", "items": integer(1), "description": "One webhook.deliver job per endpoint that receives the event."},
+    }),
     "Health": obj({"status": string(enum=["ok"])}),
     "Ready": obj({
         "status": string(enum=["ready", "not_ready"]), "reason": string(nullable=True),
@@ -335,6 +353,26 @@ PATHS = {
         "Enqueue a signed test delivery (webhook.ping) to this endpoint", "pingWebhookEndpoint",
         {**ok("The delivery job was enqueued.", "PingResult", "202"), **errors("404", "422")}, parameters=[UUID_ID], tag="webhooks",
         description="Sent whatever event types the endpoint subscribed to; a worker delivers it like any webhook.")},
+    "/v1/connections/{id}/inbound-secret": {"post": operation(
+        "Set a new inbound secret for the connection's provider events", "rotateInboundSecret",
+        {**ok("The new secret, shown once.", "InboundSecret", "201"), **errors("404", "422")}, parameters=[UUID_ID], tag="sync")},
+    "/v1/inbound/netsuite/{connection_id}/payments": {"post": {
+        "summary": "A payment recorded in NetSuite on a synced invoice", "operationId": "inboundNetSuitePayment", "tags": ["sync"],
+        "description": "Not authenticated by a bearer token: the body must be signed with HMAC-SHA256 under the connection's inbound secret "
+                       "(X-Ledgersync-Signature, base64). Sends a signed invoice.paid_in_provider webhook naming the billing invoice to every "
+                       "endpoint that receives it. The same payment reported again while its delivery is pending sends nothing new.",
+        "security": [],
+        "parameters": [
+            path_param("connection_id", string(format="uuid"), "The connection the event comes from."),
+            {"name": "X-Ledgersync-Signature", "in": "header", "required": True, "schema": string(), "description": "base64(HMAC-SHA256(inbound secret, body))"},
+        ],
+        "requestBody": body("InboundPayment"),
+        "responses": {
+            **ok("Accepted: the deliveries are enqueued.", "InboundAccepted", "202"),
+            "401": error("No signature, a wrong one, an unknown connection, or one without an inbound secret (the same answer for each)."),
+            **errors("400", "413", "422"),
+        },
+    }},
     "/v1/external-refs": {"get": operation(
         "Which provider record a billing object became", "listExternalRefs", {**ok("The refs, most recently synced first.", "ExternalRefList"), **errors("422")},
         parameters=[query("connection_id", string(format="uuid"), "The connection.", required=True),

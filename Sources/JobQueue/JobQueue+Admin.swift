@@ -65,6 +65,14 @@ public struct JobRecord: Sendable, Codable, Equatable {
     public let limitKey: String?
     public let args: JSONValue
     public let errors: [JobOutcome.ErrorEntry]
+    /// The args as PostgreSQL stores them (jsonb text): numbers keep every digit, which
+    /// `args` (a `JSONValue`, numbers as Double) cannot promise. The API answers with this.
+    public private(set) var argsText: String = "{}"
+
+    enum CodingKeys: String, CodingKey {
+        case id, state, queue, kind, priority, attempt, maxAttempts, runAt, createdAt, attemptedAt, finalizedAt, lockedBy
+        case uniqueKey, serialKey, limitKey, args, errors
+    }
 
     init(row: Row) throws {
         id = try row.decode("id")
@@ -82,7 +90,8 @@ public struct JobRecord: Sendable, Codable, Equatable {
         uniqueKey = try row.decodeIfPresent("unique_key")
         serialKey = try row.decodeIfPresent("serial_key")
         limitKey = try row.decodeIfPresent("limit_key")
-        args = try JSONValue.parse(try row.decode("args", as: String.self))
+        argsText = try row.decode("args", as: String.self)
+        args = try JSONValue.parse(argsText)
         errors = try ErrorHistory.decode(try row.decode("errors", as: String.self))
     }
 }

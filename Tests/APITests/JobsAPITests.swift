@@ -35,6 +35,8 @@ struct JobsAPITests {
             // The args reached the database exactly as sent: no rounding through a Double.
             let stored: String = try await api.pool.query("SELECT args::text AS a FROM ledgersync.jobs WHERE id = $1", [Int64(id)]).rows[0].decode("a")
             #expect(stored.contains("12.30") && stored.contains("12345678901234567890"), "\(stored)")
+            // And come back so: the answer shows them as stored.
+            #expect(first.text.contains("\"amount\":12.30") && first.text.contains("12345678901234567890"), "\(first)")
         }
     }
 

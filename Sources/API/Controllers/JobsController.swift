@@ -8,6 +8,7 @@ import Sync
 /// calls the `JobQueue` functions the CLI's `jobs` commands call.
 struct JobsController {
     let queue: JobQueue
+    let connections: ConnectionStore
     /// Kinds this installation runs (besides those workers published in `ledgersync.job_kinds`).
     let knownKinds: Set<String>
 
@@ -52,8 +53,7 @@ struct JobsController {
     /// wait forever. A sync job must also name an existing connection.
     func checkRunnable(_ request: EnqueueRequest, field: String, argsField: String) async throws {
         if !knownKinds.contains(request.kind) {
-            let rows = try await queue.pool.query(
-                "SELECT EXISTS (SELECT 1 FROM ledgersync.job_kinds WHERE kind = $1) AS known", [request.kind]).rows
+            let rows = try await queue.pool.query(APISQL.jobKindPublished, [request.kind]).rows
             guard try rows[0].decode("known", as: Bool.self) else {
                 throw APIError.invalid(
                     field, "unknown job kind \"\(request.kind.prefix(60))\" (known: \(knownKinds.sorted().joined(separator: ", ")), and any kind a worker has published)")
@@ -64,9 +64,7 @@ struct JobsController {
         guard case .string(let text)? = args["connection_id"], let id = UUID(uuidString: text) else {
             throw APIError.invalid("\(argsField).connection_id", "a \(request.kind) job needs the UUID of its connection")
         }
-        let rows = try await queue.pool.query(
-            "SELECT EXISTS (SELECT 1 FROM ledgersync.connections WHERE id = $1::uuid) AS found", [id.uuidString]).rows
-        guard try rows[0].decode("found", as: Bool.self) else {
+        guard try await connections.exists(id) else {
             throw APIError.invalid("\(argsField).connection_id", "no connection \(id.uuidString.lowercased())")
         }
     }

@@ -99,6 +99,7 @@ struct ConnectionsController {
 /// `ledgersync mappings`.
 struct MappingsController {
     let store: MappingStore
+    let connections: ConnectionStore
 
     func register(on group: RouterGroup<APIRequestContext>) {
         group.get("connections/:id/mappings") { request, context -> Response in try await list(request, context) }
@@ -109,9 +110,7 @@ struct MappingsController {
     static let kinds = Mapping.Kind.allCases.map(\.rawValue)
 
     func requireConnection(_ id: UUID) async throws {
-        let rows = try await store.pool.query(
-            "SELECT EXISTS (SELECT 1 FROM ledgersync.connections WHERE id = $1::uuid) AS found", [id.uuidString]).rows
-        guard try rows[0].decode("found", as: Bool.self) else {
+        guard try await connections.exists(id) else {
             throw APIError.notFound("no connection \(id.uuidString.lowercased())", field: "id")
         }
     }

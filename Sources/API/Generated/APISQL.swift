@@ -67,6 +67,13 @@ VALUES ($1::text, decode($2::text, 'hex'), $3::text)
 RETURNING id, name, hint, created_at, last_used_at, revoked_at
 """#
 
+    /// sql/api/queries/job_kind_published.sql:
+    /// Whether a worker has published job kind $1 (ledgersync.job_kinds, written when a worker
+    /// starts): the API enqueues only kinds some worker runs.
+    static let jobKindPublished = #"""
+SELECT EXISTS (SELECT 1 FROM ledgersync.job_kinds WHERE kind = $1::text) AS known
+"""#
+
     /// sql/api/queries/list_tokens.sql:
     /// Every token, oldest first, revoked ones included (they show when they were revoked).
     static let listTokens = #"""

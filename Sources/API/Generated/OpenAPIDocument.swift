@@ -1634,6 +1634,163 @@ enum OpenAPIDocument {
         ]
       }
     },
+    "/v1/connections/{id}/inbound-secret": {
+      "post": {
+        "summary": "Set a new inbound secret for the connection's provider events",
+        "operationId": "rotateInboundSecret",
+        "tags": [
+          "sync"
+        ],
+        "responses": {
+          "201": {
+            "description": "The new secret, shown once.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/InboundSecret"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token (missing, unknown or revoked).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          }
+        ]
+      }
+    },
+    "/v1/inbound/netsuite/{connection_id}/payments": {
+      "post": {
+        "summary": "A payment recorded in NetSuite on a synced invoice",
+        "operationId": "inboundNetSuitePayment",
+        "tags": [
+          "sync"
+        ],
+        "description": "Not authenticated by a bearer token: the body must be signed with HMAC-SHA256 under the connection's inbound secret (X-Ledgersync-Signature, base64). Sends a signed invoice.paid_in_provider webhook naming the billing invoice to every endpoint that receives it. The same payment reported again while its delivery is pending sends nothing new.",
+        "security": [],
+        "parameters": [
+          {
+            "name": "connection_id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection the event comes from."
+          },
+          {
+            "name": "X-Ledgersync-Signature",
+            "in": "header",
+            "required": true,
+            "schema": {
+              "type": "string"
+            },
+            "description": "base64(HMAC-SHA256(inbound secret, body))"
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/InboundPayment"
+              }
+            }
+          }
+        },
+        "responses": {
+          "202": {
+            "description": "Accepted: the deliveries are enqueued.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/InboundAccepted"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No signature, a wrong one, an unknown connection, or one without an inbound secret (the same answer for each).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
     "/v1/external-refs": {
       "get": {
         "summary": "Which provider record a billing object became",
@@ -2789,7 +2946,8 @@ enum OpenAPIDocument {
               "type": "string",
               "enum": [
                 "customer.accounting_provider_error",
-                "integration.provider_error"
+                "integration.provider_error",
+                "invoice.paid_in_provider"
               ]
             },
             "minItems": 1,
@@ -2928,6 +3086,103 @@ enum OpenAPIDocument {
         "additionalProperties": false,
         "required": [
           "external_refs"
+        ]
+      },
+      "InboundSecret": {
+        "type": "object",
+        "properties": {
+          "connection_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "secret": {
+            "type": "string",
+            "description": "Shown this once. Sign each inbound body with HMAC-SHA256 under it; the previous secret stops working."
+          },
+          "signature_header": {
+            "type": "string",
+            "enum": [
+              "X-Ledgersync-Signature"
+            ]
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "connection_id",
+          "secret",
+          "signature_header"
+        ]
+      },
+      "InboundPayment": {
+        "type": "object",
+        "properties": {
+          "payment_id": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "description": "NetSuite's internal id of the customer payment.",
+            "maxLength": 200
+          },
+          "invoice_id": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "description": "NetSuite's internal id of the invoice it pays (one Ledgersync synced).",
+            "maxLength": 200
+          },
+          "amount": {
+            "type": "string",
+            "pattern": "^-?[0-9]+(\\.[0-9]+)?$",
+            "description": "A decimal string, e.g. \"129.00\".",
+            "maxLength": 40
+          },
+          "currency": {
+            "type": "string",
+            "pattern": "^[A-Z]{3}$",
+            "maxLength": 3
+          },
+          "paid_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "payment_id",
+          "invoice_id"
+        ]
+      },
+      "InboundAccepted": {
+        "type": "object",
+        "properties": {
+          "event_id": {
+            "type": "string"
+          },
+          "event_type": {
+            "type": "string",
+            "enum": [
+              "invoice.paid_in_provider"
+            ]
+          },
+          "invoice_id": {
+            "type": "string",
+            "description": "The billing system's invoice id."
+          },
+          "job_ids": {
+            "type": "array",
+            "items": {
+              "type": "integer",
+              "minimum": 1
+            },
+            "description": "One webhook.deliver job per endpoint that receives the event."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "event_id",
+          "event_type",
+          "invoice_id",
+          "job_ids"
         ]
       },
       "Health": {

@@ -51,7 +51,8 @@ struct ObjectReader {
         if nonBlank && text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw APIError.invalid(field(key), "must not be empty")
         }
-        guard text.count <= maxLength else { throw APIError.invalid(field(key), "must be at most \(maxLength) characters") }
+        // Counted in code points, as JSON Schema's maxLength counts (a grapheme can hold several).
+        guard text.unicodeScalars.count <= maxLength else { throw APIError.invalid(field(key), "must be at most \(maxLength) characters") }
         return text
     }
 
@@ -131,7 +132,7 @@ struct ObjectReader {
     func date(_ key: String) throws -> Date? {
         guard let text = try string(key) else { return nil }
         guard let date = RFC3339.parse(text) else {
-            throw APIError.invalid(field(key), "must be an RFC 3339 date-time such as 2026-12-01T18:00:00Z, got \"\(text.prefix(40))\"")
+            throw APIError.invalid(field(key), "must be an RFC 3339 date-time from 1900 to 9999 such as 2026-12-01T18:00:00Z, got \"\(text.prefix(40))\"")
         }
         return date
     }
@@ -184,7 +185,7 @@ struct QueryReader {
     func date(_ name: String) throws -> Date? {
         guard let text = try string(name) else { return nil }
         guard let date = RFC3339.parse(text) else {
-            throw APIError.invalid(name, "must be an RFC 3339 date-time such as 2026-12-01T18:00:00Z, got \"\(text.prefix(40))\"")
+            throw APIError.invalid(name, "must be an RFC 3339 date-time from 1900 to 9999 such as 2026-12-01T18:00:00Z, got \"\(text.prefix(40))\"")
         }
         return date
     }

@@ -119,6 +119,10 @@ enum RFC3339 {
         return formatter.string(from: date)
     }
 
+    /// Instants the database round trip handles exactly: the Postgres module writes dates
+    /// before the Gregorian reform wrongly (year 1 came out as year 0), and no job is that old.
+    static let supported = Date(timeIntervalSince1970: -2_208_988_800)...Date(timeIntervalSince1970: 253_402_300_799)  // 1900-01-01 … 9999-12-31
+
     /// `2026-12-01T18:04:05Z`, with or without fractional seconds, with `Z` or an offset;
     /// `t` and `z` in lower case too (RFC 3339 allows them).
     static func parse(_ text: String) -> Date? {
@@ -127,7 +131,7 @@ enum RFC3339 {
         for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
             let formatter = ISO8601DateFormatter()
             formatter.formatOptions = options
-            if let date = formatter.date(from: upper) { return date }
+            if let date = formatter.date(from: upper) { return supported.contains(date) ? date : nil }
         }
         return nil
     }

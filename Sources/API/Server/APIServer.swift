@@ -60,11 +60,19 @@ public enum APIServer {
         let protected = router.group().add(middleware: BearerAuthMiddleware(tokens: tokens))
         operations.registerProtected(on: protected)
         let v1 = protected.group("v1")
-        JobsController(queue: queue, knownKinds: configuration.knownKinds).register(on: v1)
-        ConnectionsController(store: ConnectionStore(pool: pool, secretBox: configuration.secretBox), queue: queue).register(on: v1)
-        MappingsController(store: MappingStore(pool: pool)).register(on: v1)
+        let connections = ConnectionStore(pool: pool, secretBox: configuration.secretBox)
+        JobsController(queue: queue, connections: connections, knownKinds: configuration.knownKinds).register(on: v1)
+        ConnectionsController(store: connections, queue: queue).register(on: v1)
+        MappingsController(store: MappingStore(pool: pool), connections: connections).register(on: v1)
         WebhookEndpointsController(store: WebhookEndpointStore(pool: pool, secretBox: configuration.secretBox), queue: queue).register(on: v1)
         ExternalRefsController(store: ExternalRefStore(pool: pool)).register(on: v1)
+        let inbound = InboundController(
+            secrets: InboundSecretStore(pool: pool, secretBox: configuration.secretBox),
+            connections: connections, refs: ExternalRefStore(pool: pool),
+            endpoints: WebhookEndpointStore(pool: pool, secretBox: configuration.secretBox), queue: queue)
+        inbound.registerProtected(on: v1)
+        // Signed by the provider per connection instead of a bearer token.
+        inbound.registerPublic(on: router)
 
         DashboardController(queue: queue, tokens: tokens).register(on: router)
         return router

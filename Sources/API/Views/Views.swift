@@ -22,7 +22,8 @@ enum Views {
             ("unique_key", .optional(job.uniqueKey)),
             ("serial_key", .optional(job.serialKey)),
             ("limit_key", .optional(job.limitKey)),
-            ("args", JSON(job.args)),
+            // Parsed from the stored text, not from `args`, so numbers keep every digit.
+            ("args", (try? JSONParser.parse(Array(job.argsText.utf8))) ?? JSON(job.args)),
             ("errors", .array(job.errors.map(jobError))),
             ("last_error", job.errors.last.map(jobError) ?? .null),
         ])

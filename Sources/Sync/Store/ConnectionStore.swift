@@ -67,6 +67,13 @@ public struct ConnectionStore: Sendable {
         return try result.rows.map(read)
     }
 
+    /// Whether a connection with this id exists; opens no secret (so needs no right key).
+    public func exists(_ id: UUID) async throws -> Bool {
+        let rows = try await pool.query(
+            "SELECT EXISTS (SELECT 1 FROM ledgersync.connections WHERE id = $1::uuid) AS found", [id.uuidString]).rows
+        return try rows[0].decode("found")
+    }
+
     /// Deletes a connection with its mappings and external refs; false when there was none.
     @discardableResult
     public func delete(_ id: UUID) async throws -> Bool {

@@ -26,7 +26,7 @@ public enum WebhookDelivery {
 
     /// The event types Ledgersync emits; an endpoint subscribed to anything else would
     /// silently never receive a delivery.
-    public static let eventTypes = [ProviderErrorEvent.customerErrorType, ProviderErrorEvent.integrationErrorType]
+    public static let eventTypes = [ProviderErrorEvent.customerErrorType, ProviderErrorEvent.integrationErrorType, InvoicePaidEvent.type]
 
     /// A new signing secret: 32 random bytes as base64url without padding, safe in headers,
     /// env files and URLs.

@@ -11,7 +11,7 @@ struct Connections: AsyncParsableCommand {
         discussion: """
             A connection is one account at a provider (today NetSuite). Its credentials are sealed with LEDGERSYNC_SECRET_KEY before they reach the database and are never printed; list and show give the first characters of the consumer key and token id only.
             """,
-        subcommands: [Add.self, List.self, Show.self, Update.self, Remove.self])
+        subcommands: [Add.self, List.self, Show.self, Update.self, Remove.self, InboundSecret.self])
 
     /// The command-line option of each `AccountingConnection` field a store error can name.
     static let fieldOptions = [
@@ -273,6 +273,29 @@ extension Connections {
             }
             await pool.close()
             print("removed connection \(id.text)")
+        }
+    }
+}
+
+extension Connections {
+    struct InboundSecret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "inbound-secret",
+            abstract: "Make a new secret for the provider's inbound events to this connection; prints it once.",
+            discussion: """
+                The provider signs each event it POSTs to /v1/inbound/netsuite/<connection>/payments with HMAC-SHA256 of the body under this secret (X-Ledgersync-Signature, base64); see docs/api.md. The previous secret stops working at once. Sealed with LEDGERSYNC_SECRET_KEY in the database.
+                """)
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The connection id.") var id: UUIDArgument
+
+        func run() async throws {
+            let box = try secretBoxFromEnvironment()
+            let pool = try await database.openPool(maxConnections: 1)
+            let secret = try await withStoreErrors { try await InboundSecretStore(pool: pool, secretBox: box).rotate(connection: id.uuid) }
+            await pool.close()
+            // The secret alone on stdout, so that `secret=$(ledgersync connections inbound-secret …)` works.
+            print(secret)
+            FileHandle.standardError.write(Data("ledgersync: this is the only time the inbound secret of connection \(id.text) is shown\n".utf8))
         }
     }
 }

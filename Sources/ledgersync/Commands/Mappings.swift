@@ -34,10 +34,7 @@ struct Mappings: AsyncParsableCommand {
 
     /// Whether the connection exists, to tell "no such connection" from "no such mapping".
     static func connectionExists(_ id: UUID, pool: ConnectionPool) async throws -> Bool {
-        let rows = try await pool.query(
-            "SELECT EXISTS (SELECT 1 FROM ledgersync.connections WHERE id = $1::uuid) AS found", [id.uuidString]
-        ).rows
-        return try rows[0].decode("found")
+        try await ConnectionStore(pool: pool, secretBox: unusedSecretBox()).exists(id)
     }
 }
 

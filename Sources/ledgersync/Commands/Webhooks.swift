@@ -55,7 +55,7 @@ extension Webhooks {
                 """)
         @OptionGroup var database: DatabaseOptions
         @Option(help: "Where deliveries are POSTed (http:// or https://).") var url: String
-        @Option(help: "Event types to receive, comma-separated (default: all): customer.accounting_provider_error, integration.provider_error.")
+        @Option(help: "Event types to receive, comma-separated (default: all): customer.accounting_provider_error, integration.provider_error, invoice.paid_in_provider.")
         var events: String?
         @Option(help: ArgumentHelp("A file holding the signing secret; '-' reads it from stdin.", valueName: "path")) var secretFile: String?
         @Flag(help: "Print JSON (with the secret only when it was generated).") var json = false
