@@ -3,6 +3,7 @@ import Foundation
 import JobQueue
 import JobQueueTesting
 import Postgres
+import Sync
 import Testing
 
 /// Enqueue, list, show, retry and cancel over HTTP, checked against the database.
@@ -37,6 +38,36 @@ struct JobsAPITests {
             #expect(stored.contains("12.30") && stored.contains("12345678901234567890"), "\(stored)")
             // And come back so: the answer shows them as stored.
             #expect(first.text.contains("\"amount\":12.30") && first.text.contains("12345678901234567890"), "\(first)")
+        }
+    }
+
+    @Test("a sync job enqueued over HTTP gets the keys ledgersync.enqueue_sync would give it, unless the client sets its own")
+    func syncJobsGetTheirKeys() async throws {
+        try await APIHarness.with { api in
+            let created = try await api.post("/v1/connections", APIHarness.connectionBody())
+            let connection = try #require((created.object["connection"] as? [String: Any])?["id"] as? String)
+            func enqueue(_ kind: String, _ document: String, extra: String = "") async throws -> [String: Any] {
+                let answer = try await api.post(
+                    "/v1/jobs", #"{"kind": "\#(kind)", "args": {"connection_id": "\#(connection)", \#(document)}\#(extra)}"#)
+                #expect(answer.status == 201, "\(answer)")
+                return try #require(answer.object["job"] as? [String: Any])
+            }
+            // The same keys as from SQL: one serial key per connection and customer, one limit key per connection.
+            let invoice = try await enqueue("invoice.push", #""invoice": {"lago_id": "inv-1", "customer": {"lago_id": "cus-7"}}"#)
+            let sqlJob = try await SyncQueue(pool: api.pool).enqueue(
+                connection: try #require(UUID(uuidString: connection)), kind: .invoicePush,
+                document: JSONText(#"{"invoice": {"lago_id": "inv-2", "customer": {"lago_id": "cus-7"}}}"#))
+            let fromSQL: String = try await api.pool.query(
+                "SELECT serial_key || ' ' || limit_key AS k FROM ledgersync.jobs WHERE id = $1", [sqlJob]).rows[0].decode("k")
+            #expect("\(invoice["serial_key"] as? String ?? "-") \(invoice["limit_key"] as? String ?? "-")" == fromSQL)
+            #expect(invoice["serial_key"] as? String == "sync:\(connection):customer:cus-7")
+            #expect(invoice["limit_key"] as? String == "netsuite:\(connection)")
+            // A payment names only its invoice: the customer comes from the args' customer_id.
+            let payment = try await enqueue("payment.apply", #""payment": {"lago_id": "pay-1", "invoice_ids": ["inv-1"]}, "customer_id": "cus-7""#)
+            #expect(payment["serial_key"] as? String == "sync:\(connection):customer:cus-7")
+            // Keys the client gives are kept.
+            let own = try await enqueue("customer.sync", #""customer": {"lago_id": "cus-8"}"#, extra: #", "serial_key": "mine", "limit_key": "ours""#)
+            #expect(own["serial_key"] as? String == "mine" && own["limit_key"] as? String == "ours")
         }
     }
 

@@ -50,8 +50,34 @@ struct JobsController {
     }
 
     /// 422 unless a worker of this installation can run `kind`: a job nobody runs would
-    /// wait forever. A sync job must also name an existing connection.
-    func checkRunnable(_ request: EnqueueRequest, field: String, argsField: String) async throws {
+    /// wait forever. A sync job must also name an existing connection, and gets the serial
+    /// and limit keys `ledgersync.enqueue_sync` would give it unless the client set its own:
+    /// without them a payment could overtake its invoice, and the workers together could
+    /// exceed the account's concurrency limit.
+    func prepared(_ request: EnqueueRequest, field: String, argsField: String) async throws -> EnqueueRequest {
+        try await checkRunnable(request, field: field, argsField: argsField)
+        guard let kind = SyncJobKind(rawValue: request.kind), request.serialKey == nil, request.limitKey == nil,
+              case .object(var members) = try JSONParser.parse(Array(request.args.text.utf8)),
+              case .string(let connection)? = members.first(where: { $0.key == "connection_id" })?.value,
+              let connectionID = UUID(uuidString: connection)
+        else { return request }
+        let givenCustomer: String? = members.first(where: { $0.key == "customer_id" }).flatMap {
+            if case .string(let id) = $0.value { return id } else { return nil }
+        }
+        let keys = try await SyncQueue(pool: queue.pool).keys(
+            connection: connectionID, kind: kind, document: request.args, customerID: givenCustomer)
+        var prepared = request
+        prepared.serialKey = keys.serialKey
+        prepared.limitKey = keys.limitKey
+        if givenCustomer == nil, let customer = keys.customerID {
+            // As enqueue_sync does: the handler and the error webhook then know the customer.
+            members.append((key: "customer_id", value: .string(customer)))
+            prepared.args = JSONText(JSON.object(members).text)
+        }
+        return prepared
+    }
+
+    private func checkRunnable(_ request: EnqueueRequest, field: String, argsField: String) async throws {
         if !knownKinds.contains(request.kind) {
             let rows = try await queue.pool.query(APISQL.jobKindPublished, [request.kind]).rows
             guard try rows[0].decode("known", as: Bool.self) else {
@@ -70,8 +96,8 @@ struct JobsController {
     }
 
     func enqueue(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        let job = try Self.enqueueRequest(try await readJSONBody(request, context: context), path: "")
-        try await checkRunnable(job, field: "kind", argsField: "args")
+        let job = try await prepared(
+            try Self.enqueueRequest(try await readJSONBody(request, context: context), path: ""), field: "kind", argsField: "args")
         let (id, created) = try await queue.enqueueReportingCreated(job)
         guard let record = try await queue.job(id: id) else { throw APIError.notFound("job \(id) was pruned meanwhile") }
         return .json(
@@ -87,9 +113,10 @@ struct JobsController {
         let body = try ObjectReader(try await readJSONBody(request, context: context), allowed: ["jobs"])
         let items = try body.require("jobs") { try body.array($0, maxCount: Self.maxBatch) }
         guard !items.isEmpty else { throw APIError.invalid("jobs", "must hold at least one job") }
-        let jobs = try items.enumerated().map { index, item in try Self.enqueueRequest(item, path: "jobs[\(index)]") }
-        for (index, job) in jobs.enumerated() {
-            try await checkRunnable(job, field: "jobs[\(index)].kind", argsField: "jobs[\(index)].args")
+        var jobs: [EnqueueRequest] = []
+        for (index, item) in items.enumerated() {
+            jobs.append(try await prepared(
+                try Self.enqueueRequest(item, path: "jobs[\(index)]"), field: "jobs[\(index)].kind", argsField: "jobs[\(index)].args"))
         }
         // One transaction: all or nothing.
         let results = try await queue.pool.withTransaction { connection in

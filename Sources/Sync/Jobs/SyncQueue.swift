@@ -11,8 +11,8 @@ public enum SyncJobKind: String, Sendable, CaseIterable, Codable {
     case paymentApply = "payment.apply"
 }
 
-/// Enqueues sync jobs from Swift through `ledgersync.enqueue_sync` (sql/sync/002), the same
-/// function SQL callers use, so the serial and limit keys are built in one place.
+/// Enqueues sync jobs from Swift through `ledgersync.enqueue_sync` (sql/sync/002, 004), the
+/// same function SQL callers use, so the serial and limit keys are built in one place.
 public struct SyncQueue: Sendable {
     public let pool: ConnectionPool
 
@@ -25,6 +25,23 @@ public struct SyncQueue: Sendable {
         try await pool.withConnection { db in
             try await enqueue(connection: connection, kind: kind, document: document, customerID: customerID, on: db)
         }
+    }
+
+    /// The keys `ledgersync.enqueue_sync` gives a sync job (sql/sync/004), for callers that
+    /// enqueue through `JobQueue` themselves, as the HTTP API does.
+    public struct Keys: Sendable, Equatable {
+        /// Per connection and billing customer; nil when no customer is known.
+        public let serialKey: String?
+        /// Per connection: its concurrency limit holds across all workers.
+        public let limitKey: String
+        /// The billing customer the document (or its synced invoice) names.
+        public let customerID: String?
+    }
+
+    public func keys(connection: UUID, kind: SyncJobKind, document: JSONText, customerID: String? = nil) async throws -> Keys {
+        let row = try await pool.query(SyncSQL.syncJobKeys, [connection.uuidString, kind.rawValue, document, customerID]).rows[0]
+        return Keys(
+            serialKey: try row.decodeIfPresent("serial_key"), limitKey: try row.decode("limit_key"), customerID: try row.decodeIfPresent("customer"))
     }
 
     /// Enqueues inside the caller's transaction on `db`: the job exists if and only if it commits.
