@@ -132,7 +132,7 @@ def main(paths):
             ratio = f"{ours[0] / best[0]:.2f}" if best and best[0] else "–"
             label = title + (f" [{' '.join(f'{k}={v}' for k, v in variant.items())}]" if variant and variant != {"finished": 0} else "")
             ours_label = f"{fmt(ours[0])} ({ours[1]})" if ours[1] else fmt(ours[0])
-            cells = [f"{fmt(t[0])} ({t[1]})" if t else "–" for t in theirs]
+            cells = [(f"{fmt(t[0])} ({t[1]})" if t[1] else fmt(t[0])) if t else "–" for t in theirs]
             print(f"| {label} | {ours_label} | " + " | ".join(cells) + f" | {ratio} |")
 
     # Ledgersync-only figures.
