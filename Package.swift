@@ -108,6 +108,7 @@ let package = Package(
                 "API",
                 "JobQueue",
                 "Sync",
+                "ExactJSON",
                 "NetSuite",
                 "Simulators",
                 "HTTPClient",

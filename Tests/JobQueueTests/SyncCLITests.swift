@@ -244,6 +244,40 @@ struct SyncCLITests {
         }
     }
 
+    @Test("enqueue of a sync kind gets enqueue_sync's keys and the derived customer; own keys are kept; no connection is 64")
+    func enqueueSyncKind() async throws {
+        try await withTestDatabase { db in
+            let box = try SecretBox(key: SecureRandom.bytes(SecretBox.keyByteCount))
+            let connection = try await ConnectionStore(pool: db.pool, secretBox: box).create(
+                AccountingConnection(
+                    provider: .netsuite, name: "NetSuite", accountID: "1234567",
+                    secrets: .init(consumerKey: "ck", consumerSecret: "cs", tokenID: "ti", tokenSecret: "ts")))
+            let id = try #require(connection.id).uuidString.lowercased()
+            func keys(_ run: Run) async throws -> (serial: String?, limit: String?, args: String) {
+                #expect(run.status == 0, "\(run)")
+                let jobID = try #require((try Self.json(run) as? [String: Any])?["id"] as? Int)
+                let row = try await db.pool.query(
+                    "SELECT serial_key, limit_key, args::text AS args FROM ledgersync.jobs WHERE id = $1", [Int64(jobID)]).rows[0]
+                return (try row.decodeIfPresent("serial_key"), try row.decodeIfPresent("limit_key"), try row.decode("args"))
+            }
+            let invoice = try await keys(try await Self.run(
+                ["enqueue", "invoice.push", "--json", "--args", #"{"connection_id": "\#(id)", "invoice": {"lago_id": "inv-1", "total": 12.30, "customer": {"lago_id": "cus-7"}}}"#],
+                databaseURL: db.url))
+            #expect(invoice.serial == "sync:\(id):customer:cus-7" && invoice.limit == "netsuite:\(id)")
+            #expect(invoice.args.contains(#""customer_id": "cus-7""#) && invoice.args.contains("12.30"), "\(invoice.args)")
+            let own = try await keys(try await Self.run(
+                ["enqueue", "customer.sync", "--json", "--serial-key", "mine", "--args", #"{"connection_id": "\#(id)", "customer": {"lago_id": "cus-8"}}"#],
+                databaseURL: db.url))
+            #expect(own.serial == "mine" && own.limit == nil)
+            expectOneLineError(
+                try await Self.run(["enqueue", "payment.apply", "--args", #"{"payment": {"lago_id": "pay-1"}}"#], databaseURL: db.url),
+                status: 64, mentioning: "needs \"connection_id\"")
+            expectOneLineError(
+                try await Self.run(["enqueue", "payment.apply", "--args", #"{"connection_id": "\#(UUID().uuidString)"}"#], databaseURL: db.url),
+                status: 64, mentioning: "no connection")
+        }
+    }
+
     @Test("mappings set, list and remove; a bad kind or key is 64 naming the field, an unknown connection or mapping 2")
     func mappings() async throws {
         try await withTestDatabase { db in

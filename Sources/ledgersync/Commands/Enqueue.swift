@@ -1,11 +1,14 @@
 import ArgumentParser
+import ExactJSON
 import Foundation
 import JobQueue
 import Postgres
+import Sync
 
 struct Enqueue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Enqueue one job (the same as SELECT ledgersync.enqueue(...) in SQL).")
+        abstract: "Enqueue one job (the same as SELECT ledgersync.enqueue(...) in SQL).",
+        discussion: "A sync job (invoice.push, …) given no --serial-key or --limit-key gets the keys ledgersync.enqueue_sync would give it; its --args must hold connection_id.")
 
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "The job kind, e.g. invoice.push.") var kind: String
@@ -31,13 +34,43 @@ struct Enqueue: AsyncParsableCommand {
     func run() async throws {
         let pool = try await database.openPool(maxConnections: 1)
         let queue = JobQueue(pool: pool)
-        let id = try await queue.enqueue(
-            EnqueueRequest(
-                kind: kind, args: JSONText(args), queue: self.queue, priority: priority,
-                runAt: delay.map { Date().addingTimeInterval($0.duration.seconds) }, maxAttempts: maxAttempts,
-                uniqueKey: uniqueKey, serialKey: serialKey, limitKey: limitKey))
+        var request = EnqueueRequest(
+            kind: kind, args: JSONText(args), queue: self.queue, priority: priority,
+            runAt: delay.map { Date().addingTimeInterval($0.duration.seconds) }, maxAttempts: maxAttempts,
+            uniqueKey: uniqueKey, serialKey: serialKey, limitKey: limitKey)
+        if let syncKind = SyncJobKind(rawValue: kind), serialKey == nil, limitKey == nil {
+            request = try await withSyncKeys(request, kind: syncKind, pool: pool)
+        }
+        let id = try await queue.enqueue(request)
         print(json ? "{\"id\":\(id)}" : "enqueued job \(id)")
         await pool.close()
+    }
+
+    /// A sync job gets the keys `ledgersync.enqueue_sync` would give it (sql/sync/004), as
+    /// over HTTP: without them a payment could overtake its invoice and the account's
+    /// concurrency limit would not hold.
+    func withSyncKeys(_ request: EnqueueRequest, kind: SyncJobKind, pool: ConnectionPool) async throws -> EnqueueRequest {
+        guard case .object(var members) = try? ExactJSON.parse(args),
+              let connection = members.first(where: { $0.key == "connection_id" })?.value.stringValue,
+              let connectionID = UUID(uuidString: connection)
+        else {
+            throw CLIError.usage("--args: a \(kind.rawValue) job needs \"connection_id\", the UUID of its connection")
+        }
+        let givenCustomer = members.first(where: { $0.key == "customer_id" })?.value.stringValue
+        let keys: SyncQueue.Keys
+        do {
+            keys = try await SyncQueue(pool: pool).keys(connection: connectionID, kind: kind, document: request.args, customerID: givenCustomer)
+        } catch let error as PostgresError where error.sqlState == "22023" {
+            throw CLIError.usage("--args: \(error.message)")
+        }
+        var prepared = request
+        prepared.serialKey = keys.serialKey
+        prepared.limitKey = keys.limitKey
+        if givenCustomer == nil, let customer = keys.customerID {
+            members.append((key: "customer_id", value: .string(customer)))
+            prepared.args = JSONText(ExactJSON.object(members).description)
+        }
+        return prepared
     }
 }
 
