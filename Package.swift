@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "JobQueue", "Sync", "NetSuite", "Postgres",
+                "JobQueue", "Sync", "NetSuite", "Postgres", "ExactJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

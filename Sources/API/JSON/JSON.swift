@@ -1,18 +1,14 @@
+import ExactJSON
 import Foundation
 import JobQueue
 
-/// A JSON value as the API reads and writes it. Numbers keep their literal text and objects
-/// their member order, so a job's `args` reach the database exactly as the client sent them
-/// (an amount `12.30` stays `12.30`; a 19-digit id is not rounded through a Double).
-public enum JSON: Sendable {
-    case null
-    case bool(Bool)
-    /// The number's literal text, already checked against JSON's number grammar.
-    case number(String)
-    case string(String)
-    case array([JSON])
-    case object([(key: String, value: JSON)])
+/// A JSON value as the API reads and writes it: `ExactJSON`, whose numbers keep their literal
+/// text and objects their member order, so a job's `args` reach the database exactly as the
+/// client sent them (an amount `12.30` stays `12.30`; a 19-digit id is not rounded through a
+/// Double). The API's own reader (`JSONParser`) adds its request rules.
+public typealias JSON = ExactJSON
 
+extension ExactJSON {
     public static func int<T: BinaryInteger>(_ value: T) -> JSON { .number(String(value)) }
 
     public static func double(_ value: Double) -> JSON {
@@ -52,62 +48,8 @@ public enum JSON: Sendable {
         }
     }
 
-    subscript(key: String) -> JSON? {
-        guard case .object(let members) = self else { return nil }
-        return members.last { $0.key == key }?.value
-    }
-
     /// Compact JSON text.
-    public var text: String {
-        var out = ""
-        write(to: &out)
-        return out
-    }
-
-    func write(to out: inout String) {
-        switch self {
-        case .null: out += "null"
-        case .bool(let flag): out += flag ? "true" : "false"
-        case .number(let literal): out += literal
-        case .string(let text): JSON.writeString(text, to: &out)
-        case .array(let items):
-            out += "["
-            for (index, item) in items.enumerated() {
-                if index > 0 { out += "," }
-                item.write(to: &out)
-            }
-            out += "]"
-        case .object(let members):
-            out += "{"
-            for (index, member) in members.enumerated() {
-                if index > 0 { out += "," }
-                JSON.writeString(member.key, to: &out)
-                out += ":"
-                member.value.write(to: &out)
-            }
-            out += "}"
-        }
-    }
-
-    static func writeString(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            // Keeps a string that holds `</script>` or `<!--` inert if a page ever embeds it.
-            case "<": out += "\\u003c"
-            case _ where scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
-    }
+    public var text: String { description }
 }
 
 /// RFC 3339 timestamps, as the API writes them and the forms it accepts.
