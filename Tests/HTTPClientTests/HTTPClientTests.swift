@@ -90,7 +90,9 @@ final class HTTPClientTests {
         let error = await expectError(.timedOut, HTTPRequest(method: "GET", url: url("/sleep/5000"), timeout: .milliseconds(500)))
         let elapsed = ContinuousClock.now - started
         #expect(elapsed >= .milliseconds(450))
-        #expect(elapsed < .seconds(2))
+        // Well before the server's 5 s answer; the margin above 0.5 s absorbs a loaded
+        // machine running other suites at once (2.26 s was seen in a CI run).
+        #expect(elapsed < .seconds(4))
         #expect(error?.isTransient == true)
     }
 
