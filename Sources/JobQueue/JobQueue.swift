@@ -62,9 +62,15 @@ public struct JobQueue: Sendable {
             let chunk = requests[start..<min(start + batchSize, requests.count)]
             // Parallel arrays (enqueue_batch.sql) rather than one JSON document: no JSON to
             // build here nor to parse and check per job in the server.
+            // A column no job of the chunk sets goes as NULL instead of an array of NULLs:
+            // unnest pads a missing array with NULLs, and the arrays are what a bulk
+            // enqueue spends its client time on.
+            func optional<T: PostgresEncodable>(_ column: KeyPath<EnqueueRequest, T?>) -> [T?]? {
+                chunk.contains { $0[keyPath: column] != nil } ? chunk.map { $0[keyPath: column] } : nil
+            }
             let binds: [any PostgresEncodable] = [
-                chunk.map(\.kind), chunk.map(\.args), chunk.map(\.queue), chunk.map(\.priority), chunk.map(\.runAt),
-                chunk.map(\.maxAttempts), chunk.map(\.uniqueKey), chunk.map(\.serialKey), chunk.map(\.limitKey),
+                chunk.map(\.kind), chunk.map(\.args), chunk.map(\.queue), chunk.map(\.priority), optional(\.runAt),
+                optional(\.maxAttempts), optional(\.uniqueKey), optional(\.serialKey), optional(\.limitKey),
             ]
             let rows = try await connection.query(QueueSQL.enqueueBatch, binds, prepare: true).rows
             for row in rows { ids.append(try row.decode("id")) }

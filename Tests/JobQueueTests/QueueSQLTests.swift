@@ -88,7 +88,7 @@ struct QueueSQLTests {
             let runAt = Date(timeIntervalSince1970: 2_000_000_000.123456)
             var requests = (0..<12_000).map { EnqueueRequest(kind: "bulk", args: JSONText(#"{"n": \#($0)}"#)) }
             requests[0] = EnqueueRequest(
-                kind: "full", args: JSONText(#"{"quote": "a \"b\" \\ c"}"#), queue: "sync", priority: 3, runAt: runAt,
+                kind: "full", args: JSONText(#"{"quote": "a \"b\" \\ c – é"}"#), queue: "sync", priority: 3, runAt: runAt,
                 maxAttempts: 7, uniqueKey: "uk", serialKey: "sk", limitKey: "lk")
             let ids = try await db.queue.enqueueMany(requests)
             #expect(ids.count == 12_000)
@@ -99,7 +99,7 @@ struct QueueSQLTests {
             #expect(full.kind == "full" && full.queue == "sync" && full.priority == 3 && full.maxAttempts == 7)
             #expect(full.uniqueKey == "uk" && full.serialKey == "sk" && full.limitKey == "lk")
             #expect(full.runAt == runAt)
-            #expect(full.args == .object(["quote": .string(#"a "b" \ c"#)]))
+            #expect(full.args == .object(["quote": .string(#"a "b" \ c – é"#)]))
         }
     }
 
@@ -154,8 +154,8 @@ struct QueueSQLTests {
             _ = try await db.queue.enqueue(EnqueueRequest(kind: "k", queue: "elsewhere"))
             let rows = try await db.pool.query(
                 """
-                WITH f AS (SELECT * FROM ledgersync.fetch_jobs('w', 'default', 10, 30))
-                SELECT id FROM f ORDER BY priority, run_at, id
+                WITH f AS (SELECT id FROM ledgersync.fetch_jobs('w', 'default', 10, 30))
+                SELECT j.id FROM f JOIN ledgersync.jobs j USING (id) ORDER BY j.priority, j.run_at, j.id
                 """
             ).rows.map { try $0.decode("id", as: Int64.self) }
             #expect(rows == [urgent, older, late])
@@ -206,6 +206,39 @@ struct QueueSQLTests {
             try await db.queue.setConcurrencyLimit("acct", maxRunning: 0)
             try await db.pool.query("UPDATE ledgersync.jobs SET state = 'completed', finalized_at = now(), locked_by = NULL, lease_expires_at = NULL WHERE state = 'running'")
             #expect(try await fetch(db, limit: 50).isEmpty, "a limit of 0 pauses the key")
+        }
+    }
+
+    @Test("limit keys: a run that gave its slot back no longer counts, until its job is claimed again")
+    func limitSlotGivenBack() async throws {
+        try await withTestDatabase { db in
+            try await db.queue.setConcurrencyLimit("acct", maxRunning: 1)
+            let ids = try await db.queue.enqueueMany((0..<3).map { _ in EnqueueRequest(kind: "k", limitKey: "acct") })
+            /// Fetches as `worker`, handing back the slots of `released` runs (id, attempt).
+            func fetch(_ worker: String, released: [(Int64, Int)] = []) async throws -> [Int64] {
+                try await db.pool.query(
+                    "SELECT id FROM ledgersync.fetch_jobs($1, 'default', 10, 30, $2, $3)",
+                    [worker, released.map(\.0), released.map(\.1)]
+                ).rows.map { try $0.decode("id", as: Int64.self) }
+            }
+            #expect(try await fetch("a") == [ids[0]])
+            #expect(try await fetch("a").isEmpty, "the one slot is held")
+            #expect(try await fetch("b", released: [(ids[0], 1)]).isEmpty, "only the worker that holds a run can give its slot back")
+            #expect(try await fetch("a", released: [(ids[0], 2)]).isEmpty, "nor for another attempt")
+            #expect(try await fetch("a", released: [(ids[0], 1)]) == [ids[1]], "the slot is taken by the next job at once")
+            #expect(try await db.queue.job(id: ids[0])?.state == .running, "the first job still runs, without its slot")
+            #expect(try await fetch("b").isEmpty, "the second job holds the slot now")
+
+            // The first job is retried: claimed again, it holds a slot again.
+            try await db.pool.query(QueueSQLText.retry, [[ids[0]], [1], [0.0], [JSONText(#"{"class":"transient"}"#)]])
+            #expect(try await fetch("b", released: [(ids[1], 1)]).isEmpty, "b does not hold the second job's run")
+            #expect(try await fetch("a", released: [(ids[1], 1)]) == [ids[2]], "the third job has waited longer (run_at) than the retried one")
+            #expect(try await fetch("a", released: [(ids[2], 1)]) == [ids[0]])
+            // Its first run gave the slot back; this run holds one until it says otherwise.
+            let holding = try await db.count(
+                "SELECT count(*) FROM ledgersync.jobs WHERE limit_key = 'acct' AND state = 'running' AND NOT limit_released")
+            #expect(holding == 1)
+            #expect(try await fetch("a").isEmpty)
         }
     }
 

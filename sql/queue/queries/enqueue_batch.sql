@@ -4,7 +4,8 @@
 -- parsing and checking a JSON document per job: Swift's types already hold what that checks,
 -- and the table's CHECK constraints hold the rest. Ids of the inserted jobs come back in
 -- input order; a job whose unique key is held (or repeats an earlier one of the batch) is
--- skipped.
+-- skipped. $5 to $9 may be NULL when no job of the batch sets that column: unnest pads a
+-- NULL array with NULLs.
 INSERT INTO ledgersync.jobs AS j
     (kind, args, queue, priority, run_at, max_attempts, unique_key, serial_key, limit_key)
 SELECT r.kind, r.args, r.queue, r.priority, coalesce(r.run_at, now()),
