@@ -49,12 +49,30 @@ public struct JobContext: Sendable {
     /// The worker's connection pool, for handlers that read or write the database.
     public let pool: ConnectionPool
     private let workerLogger: Logger
+    /// Tells the worker that this run gave its limit slot back.
+    private let limitSlotReleased: @Sendable () -> Void
 
-    init(job: Job, workerID: String, logger: Logger, pool: ConnectionPool) {
+    init(job: Job, workerID: String, logger: Logger, pool: ConnectionPool, limitSlotReleased: @escaping @Sendable () -> Void = {}) {
         self.job = job
         self.workerID = workerID
         self.workerLogger = logger
         self.pool = pool
+        self.limitSlotReleased = limitSlotReleased
+    }
+
+    /// Gives this job's concurrency-limit slot back before the job finishes. Call it once
+    /// the handler is done with what the limit key stands for (the provider has answered
+    /// its last request) and only bookkeeping is left; without it the slot is held until
+    /// the result is stored. The worker's next fetch, which it starts at once, marks the
+    /// run in the same transaction in which it counts the key's running jobs, so the call
+    /// itself costs no round trip and never fails. Nothing happens for a job without a
+    /// limit key.
+    ///
+    /// After it, the handler must not use the limited resource again in this run: another
+    /// job may already hold the slot.
+    public func releaseLimitSlot() {
+        guard job.limitKey != nil else { return }
+        limitSlotReleased()
     }
 
     /// The worker's logger with this job's id and kind as metadata. Built when asked for:

@@ -56,6 +56,37 @@ struct WorkerPoolTests {
         func run(_ args: Args, context: JobContext) async throws { _ = runs.next(context.job.id) }
     }
 
+    /// Talks to a "provider" of one limit key, then does bookkeeping; optionally gives its
+    /// limit slot back in between. Records the most calls in flight and runs at once.
+    struct ProviderCall: JobHandler {
+        struct Args: Codable, Sendable { let release: Bool }
+        static let kind = "test.provider_call"
+        let meter: Meter
+        func run(_ args: Args, context: JobContext) async throws {
+            meter.enter(\.running)
+            defer { meter.leave(\.running) }
+            meter.enter(\.calling)
+            await pause(.milliseconds(150))
+            meter.leave(\.calling)
+            if args.release { context.releaseLimitSlot() }
+            await pause(.seconds(1))  // writing the provider's id, say
+        }
+    }
+
+    final class Meter: Sendable {
+        struct Counts { var running = 0, calling = 0, maxRunning = 0, maxCalling = 0 }
+        private let counts = Mutex(Counts())
+        func enter(_ key: WritableKeyPath<Counts, Int>) {
+            counts.withLock {
+                $0[keyPath: key] += 1
+                $0.maxRunning = max($0.maxRunning, $0.running)
+                $0.maxCalling = max($0.maxCalling, $0.calling)
+            }
+        }
+        func leave(_ key: WritableKeyPath<Counts, Int>) { counts.withLock { $0[keyPath: key] -= 1 } }
+        var maxima: (running: Int, calling: Int) { counts.withLock { ($0.maxRunning, $0.maxCalling) } }
+    }
+
     func withWorker(
         _ db: TestDatabase, registry: JobRegistry, concurrency: Int = 8, _ body: () async throws -> Void
     ) async throws {
@@ -96,6 +127,33 @@ struct WorkerPoolTests {
             let lastRun = try #require(job.errors.last?.at).timeIntervalSince(try #require(job.attemptedAt))
             #expect(lastRun < 6, "the last attempt took \(lastRun) s")
             #expect(job.errors.first?.message.contains("timeout of 0.2 seconds") == true, "\(job.errors)")
+        }
+    }
+
+    @Test("a job that gives its limit slot back lets the next job of the key start while it finishes", arguments: [true, false])
+    func limitSlotGivenBackEarly(release: Bool) async throws {
+        try await withTestDatabase { db in
+            let meter = Meter()
+            var registry = JobRegistry()
+            registry.register(ProviderCall(meter: meter))
+            try await db.queue.setConcurrencyLimit("acct", maxRunning: 1)
+            let ids = try await db.queue.enqueueMany((0..<3).map { _ in
+                EnqueueRequest(kind: ProviderCall.kind, args: JSONText(#"{"release": \#(release)}"#), limitKey: "acct")
+            })
+            try await withWorker(db, registry: registry) {
+                let done = try await eventually(timeout: .seconds(20)) {
+                    try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'completed'") == 3
+                }
+                #expect(done)
+            }
+            #expect(ids.count == 3)
+            let (running, calling) = meter.maxima
+            #expect(calling == 1, "never more provider calls at once than the limit")
+            if release {
+                #expect(running >= 2, "the next job started during the previous one's bookkeeping")
+            } else {
+                #expect(running == 1, "without giving the slot back, the jobs of the key run one at a time")
+            }
         }
     }
 

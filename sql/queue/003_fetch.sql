@@ -1,6 +1,9 @@
 -- Ledgersync queue, migration 003: fetch, the one statement that moves jobs
 -- available/retryable → running.
 --
+-- 004_limit_release.sql replaces this function (limit slots given back early, narrower
+-- rows); this file stays as it was applied.
+--
 -- A function rather than a bare statement because concurrency limits need two snapshots
 -- in one round trip: lock the limit rows first, then count running jobs in a later
 -- statement that sees everything the previous holder of those locks committed. Each

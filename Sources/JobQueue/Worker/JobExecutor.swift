@@ -11,12 +11,15 @@ struct JobExecutor: Sendable {
     let pool: ConnectionPool
     let workerID: String
     let logger: Logger
+    /// Called when a run gives its limit slot back (`JobContext.releaseLimitSlot`).
+    let limitSlotReleased: @Sendable (WorkerPool.RunKey) -> Void
 
     func execute(_ job: Job) async -> JobOutcome {
         guard let entry = registry.entry(for: job.kind) else {
             return finish(job, error: JobError.unknownKind(job.kind, known: registry.kinds), backoff: .default)
         }
-        let context = JobContext(job: job, workerID: workerID, logger: logger, pool: pool)
+        let key = WorkerPool.RunKey(id: job.id, attempt: job.attempt)
+        let context = JobContext(job: job, workerID: workerID, logger: logger, pool: pool, limitSlotReleased: { [limitSlotReleased] in limitSlotReleased(key) })
         do {
             try await withDeadline(entry.options.timeout) { try await entry.run(job, context) }
             return .complete

@@ -47,6 +47,9 @@ public final class WorkerPool: Service, Sendable {
         /// They still hold their slot: fetching past them would pile up `running` rows
         /// faster than results are written whenever the database is slow.
         var unstored = 0
+        /// Runs that gave their limit slot back (`JobContext.releaseLimitSlot`), for the
+        /// next fetch to mark.
+        var releasedLimitSlots: [RunKey] = []
         var stopping = false
     }
 
@@ -69,14 +72,24 @@ public final class WorkerPool: Service, Sendable {
         var logger = logger
         logger[metadataKey: "worker"] = "\(options.workerID)"
         self.logger = logger
-        self.executor = JobExecutor(registry: registry, pool: pool, workerID: options.workerID, logger: logger)
         (wakeups, wakeupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        // The completer is built before `self` is whole, so it reaches back through a box.
+        // The executor and completer are built before `self` is whole, so they reach back
+        // through boxes.
+        let released = ReleaseBox()
+        self.executor = JobExecutor(
+            registry: registry, pool: pool, workerID: options.workerID, logger: logger,
+            limitSlotReleased: { key in released.call(key) })
         let wake = WakeBox()
         self.completer = Completer(pool: pool, logger: logger) { stored in wake.call(stored) }
         wake.set { [weak self] stored in
             self?.state.withLock { $0.unstored -= stored }
             self?.wake()  // slots are free, and serial successors may be runnable now
+        }
+        released.set { [weak self] key in
+            // The next fetch marks the run; a fetch right away lets another job of the
+            // key start now. (Other workers see the slot at their next fetch.)
+            self?.state.withLock { $0.releasedLimitSlots.append(key) }
+            self?.wake()
         }
     }
 
@@ -114,16 +127,24 @@ public final class WorkerPool: Service, Sendable {
     private func fetchLoop() async {
         var failures = 0
         for await _ in wakeups {
-            let free = state.withLock { state -> Int? in
+            let work = state.withLock { state -> (free: Int, released: [RunKey])? in
                 if state.stopping { return nil }
-                return state.slotsWorthFetching(options.concurrency)
+                let released = state.releasedLimitSlots
+                state.releasedLimitSlots = []
+                // A freed limit slot is worth a fetch for whatever is free: it is the
+                // account's capacity, not this worker's, that sits idle until then.
+                let free = released.isEmpty ? state.slotsWorthFetching(options.concurrency) : state.freeSlots(options.concurrency)
+                return (free, released)
             }
-            guard let free else { break }
-            guard free > 0 else { continue }
+            guard let work else { break }
+            // With no slot free, a fetch still runs to hand released limit slots back.
+            guard work.free > 0 || !work.released.isEmpty else { continue }
             do {
-                for job in try await fetch(limit: free) { start(job) }
+                for job in try await fetch(limit: work.free, released: work.released) { start(job) }
                 failures = 0
             } catch {
+                // Not marked: those runs keep their slots until their results are stored.
+                state.withLock { $0.releasedLimitSlots.insert(contentsOf: work.released, at: 0) }
                 failures += 1
                 if failures == 1 || failures % 30 == 0 {
                     logger.error("fetch failed; will retry", metadata: ["error": "\(error)", "failures": "\(failures)"])
@@ -134,14 +155,19 @@ public final class WorkerPool: Service, Sendable {
         }
     }
 
-    /// Claims up to `limit` jobs, asking each queue in turn for the slots still free.
-    private func fetch(limit: Int) async throws -> [Job] {
+    /// Claims up to `limit` jobs, asking each queue in turn for the slots still free. The
+    /// first call also marks the runs in `released` as having given their limit slot back.
+    private func fetch(limit: Int, released: [RunKey]) async throws -> [Job] {
         try await pool.withConnection { connection in
             var jobs: [Job] = []
-            for queue in options.queues where jobs.count < limit {
+            var released = released
+            for (index, queue) in options.queues.enumerated() where index == 0 || jobs.count < limit {
                 jobs += try await connection.query(
-                    QueueSQL.fetchJobs, [options.workerID, queue, limit - jobs.count, options.lease.seconds], prepare: true
+                    QueueSQL.fetchJobs,
+                    [options.workerID, queue, limit - jobs.count, options.lease.seconds, released.map(\.id), released.map(\.attempt)],
+                    prepare: true
                 ).rows.map(Job.init(row:))
+                released = []
             }
             return jobs
         }
@@ -280,6 +306,19 @@ extension WorkerPool.State {
         let free = freeSlots(concurrency)
         if unstored > 0, free < (concurrency + 1) / 2 { return 0 }
         return free
+    }
+}
+
+/// Lets the executor's jobs tell the worker that owns it that they gave their limit slot back.
+private final class ReleaseBox: Sendable {
+    private struct Action: Sendable {
+        let body: @Sendable (WorkerPool.RunKey) -> Void
+    }
+    private let action = Mutex<Action?>(nil)
+    func set(_ body: @escaping @Sendable (WorkerPool.RunKey) -> Void) { action.withLock { $0 = Action(body: body) } }
+    func call(_ key: WorkerPool.RunKey) {
+        let action = action.withLock { $0 }
+        action?.body(key)
     }
 }
 

@@ -16,7 +16,7 @@ struct CustomerSyncJob: JobHandler {
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
         try await sync.run(context, args, objectType: .customer) { session in
-            _ = try await session.pushCustomer(try session.document(BillingCustomer.self), at: ["customer"])
+            _ = try await session.pushCustomer(try session.document(BillingCustomer.self), at: ["customer"], last: true)
         }
     }
 }
@@ -33,8 +33,8 @@ struct InvoicePushJob: JobHandler {
             let customerRef = try await session.customerRef(customerID, document: invoice.customer, at: ["invoice", "customer"])
             let id = try await session.provider.upsertInvoice(
                 invoice, customerRef: customerRef, target: session.target(recordType: "invoice", at: ["invoice"]))
-            try await session.sync.refs.record(
-                connection: session.connectionID, objectType: .invoice, billingID: invoice.lagoID, providerID: id,
+            try await session.recordResult(
+                .invoice, billingID: invoice.lagoID, providerID: id,
                 customerBillingID: customerID)
         }
     }
@@ -62,8 +62,8 @@ struct SalesOrderPushJob: JobHandler {
             let customerRef = try await session.customerRef(customerID, document: order.customer, at: [envelope, "customer"])
             let id = try await session.provider.upsertSalesOrder(
                 order, customerRef: customerRef, target: session.target(recordType: "sales_order", at: [envelope]))
-            try await session.sync.refs.record(
-                connection: session.connectionID, objectType: .salesOrder, billingID: order.lagoID, providerID: id,
+            try await session.recordResult(
+                .salesOrder, billingID: order.lagoID, providerID: id,
                 customerBillingID: customerID)
         }
     }
@@ -85,8 +85,8 @@ struct CreditMemoPushJob: JobHandler {
             let id = try await session.provider.upsertCreditMemo(
                 memo, customerRef: customerRef, invoiceRef: invoice.providerID,
                 target: session.target(recordType: "credit_memo", at: ["credit_note"]))
-            try await session.sync.refs.record(
-                connection: session.connectionID, objectType: .creditMemo, billingID: memo.lagoID, providerID: id,
+            try await session.recordResult(
+                .creditMemo, billingID: memo.lagoID, providerID: id,
                 customerBillingID: customerID)
         }
     }
@@ -108,8 +108,8 @@ struct PaymentApplyJob: JobHandler {
             let id = try await session.provider.upsertPayment(
                 payment, customerRef: customerRef, invoiceRef: invoice.providerID,
                 target: session.target(recordType: "payment", at: ["payment"]))
-            try await session.sync.refs.record(
-                connection: session.connectionID, objectType: .payment, billingID: payment.lagoID, providerID: id,
+            try await session.recordResult(
+                .payment, billingID: payment.lagoID, providerID: id,
                 customerBillingID: customerID)
         }
     }

@@ -41,10 +41,26 @@ struct SyncSession: Sendable {
     }
 
     /// Upserts a customer found at `path` in the args (["customer"], ["invoice", "customer"]).
-    func pushCustomer(_ customer: BillingCustomer, at path: [String]) async throws -> String {
+    /// `last`: this is the job's last provider request (see `recordResult`).
+    func pushCustomer(_ customer: BillingCustomer, at path: [String], last: Bool = false) async throws -> String {
         let id = try await provider.upsertCustomer(customer, target: target(recordType: "customer", at: path))
+        if last { context.releaseLimitSlot() }
         try await sync.refs.record(connection: connectionID, objectType: .customer, billingID: customer.lagoID, providerID: id)
         return id
+    }
+
+    /// Records the provider's id of the job's document after the job's last provider
+    /// request. The connection's concurrency limit counts requests in flight, so the slot
+    /// is given back first: writing the id, storing the result and fetching the next job
+    /// take a few milliseconds (a durable commit each) in which another job can already be
+    /// talking to the provider. No provider request may follow this call.
+    func recordResult(
+        _ objectType: ExternalRef.ObjectType, billingID: String, providerID: String, customerBillingID: String
+    ) async throws {
+        context.releaseLimitSlot()
+        _ = try await sync.refs.record(
+            connection: connectionID, objectType: objectType, billingID: billingID, providerID: providerID,
+            customerBillingID: customerBillingID)
     }
 
     /// The target with the custom field values of the document at `path` in the args (the
@@ -78,7 +94,12 @@ extension SyncEnvironment {
     ) async throws {
         var connection: AccountingConnection?
         do {
-            let loaded = try await connections.get(args.connectionID)
+            // The connection and its mappings at once, on two pooled connections: every
+            // job waits for them before its first provider request, and that wait is part
+            // of the time the account's concurrency slot is held.
+            async let loadedConnection = connections.get(args.connectionID)
+            async let loadedMappings = mappings.mappingSet(connection: args.connectionID)
+            let loaded = try await loadedConnection
             connection = loaded
             let wanted = loaded.settings.objectsToSync
             if !wanted.isEmpty && !wanted.contains(objectType.rawValue) {
@@ -90,7 +111,7 @@ extension SyncEnvironment {
             }
             let target = SyncTarget(
                 connectionID: args.connectionID, connection: loaded,
-                mappings: try await mappings.mappingSet(connection: args.connectionID))
+                mappings: try await loadedMappings)
             let session = SyncSession(sync: self, context: context, args: args, target: target, provider: try provider(loaded))
             try await body(session)
         } catch is CancellationError {
