@@ -89,12 +89,16 @@ for r in $(seq "$REPS"); do
         run "pgqueuer enqueue single $2" "$r" $PQ enqueue --n $1 --mode single --conc $2
         run "procrastinate enqueue single $2" "$r" $PR enqueue --n $1 --mode single --conc $2
     done
+    # Drain: both systems at the same two batch sizes (Ledgersync's slots per process are the
+    # most jobs one fetch claims, PgQueuer's batch_size the same), the best of each counts.
     for n in 20000 100000; do
-        run "ledgersync drain $n 2 100 0" "$r" $L drain --n $n --procs 2 --slots 100 --log "$tmp/workers.log"
-        run "pgqueuer drain $n 2 1 100" "$r" $PQ drain --n $n --procs 2 --qms 1 --batch 100
+        for b in 100 500; do
+            run "ledgersync drain $n 2 $b 0" "$r" $L drain --n $n --procs 2 --slots $b --log "$tmp/workers.log"
+            run "pgqueuer drain $n 2 1 $b" "$r" $PQ drain --n $n --procs 2 --qms 1 --batch $b
+        done
     done
     run "procrastinate drain 20000 2 10" "$r" $PR drain --n 20000 --procs 2 --conc 10
-    run "ledgersync drain 100000 2 100 1000000" "$r" $L drain --n 100000 --procs 2 --slots 100 --finished 1000000 --log "$tmp/workers.log"
+    run "ledgersync drain 100000 2 500 1000000" "$r" $L drain --n 100000 --procs 2 --slots 500 --finished 1000000 --log "$tmp/workers.log"
     run "ledgersync latency" "$r" $L latency --jobs 200
     run "pgqueuer latency" "$r" $PQ latency --jobs 200
     run "procrastinate latency" "$r" $PR latency --jobs 200

@@ -135,19 +135,22 @@ def main(paths):
             cells = [(f"{fmt(t[0])} ({t[1]})" if t[1] else fmt(t[0])) if t else "–" for t in theirs]
             print(f"| {label} | {ours_label} | " + " | ".join(cells) + f" | {ratio} |")
 
-    # Ledgersync-only figures.
-    empty = pick("ledgersync", "rate", cmd="drain", n=100000, procs=2, finished=0)
+    # Ledgersync-only figures, each against the drain of the same slots with no finished jobs.
     kept = None
     for key, rs in groups.items():
         k = dict(key)
         if k.get("lib") == "ledgersync" and k.get("cmd") == "drain" and k.get("n") == 100000 and (k.get("finished") or 0) > 0:
             kept = (median(rs, "rate"), k["finished"], k.get("slots"))
+    slots = {"slots": kept[2]} if kept else {}
+    empty = pick("ledgersync", "rate", cmd="drain", n=100000, procs=2, finished=0, **slots)
     if kept and empty:
-        print(f"| drain 100k with {kept[1]:,} finished jobs kept | {fmt(kept[0])} | | | {kept[0] / empty[0]:.2f} of drain with none |")
-    idle = pick("ledgersync", "rss_idle_mb", cmd="drain", n=100000, procs=2, finished=0)
-    peak = pick("ledgersync", "rss_peak_mb", cmd="drain", n=100000, procs=2, finished=0)
+        print(f"| drain 100k with {kept[1]:,} finished jobs kept (slots={kept[2]}) | {fmt(kept[0])} | | | {kept[0] / empty[0]:.2f} of drain with none |")
+    # Memory at the most slots measured: the most jobs in a worker at once.
+    most = max((dict(k).get("slots") or 0 for k in groups if dict(k).get("lib") == "ledgersync" and dict(k).get("cmd") == "drain"), default=0)
+    idle = pick("ledgersync", "rss_idle_mb", cmd="drain", n=100000, procs=2, finished=0, slots=most)
+    peak = pick("ledgersync", "rss_peak_mb", cmd="drain", n=100000, procs=2, finished=0, slots=most)
     if idle and peak:
-        print(f"| worker RSS idle / peak while draining 100k (MiB) | {fmt(idle[0])} / {fmt(peak[0])} | | | |")
+        print(f"| worker RSS idle / peak while draining 100k, slots={most} (MiB) | {fmt(idle[0])} / {fmt(peak[0])} | | | |")
     for key, rs in groups.items():
         k = dict(key)
         if k.get("lib") == "ledgersync" and k.get("cmd") == "sync":
