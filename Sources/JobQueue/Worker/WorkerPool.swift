@@ -75,11 +75,11 @@ public final class WorkerPool: Service, Sendable {
         (wakeups, wakeupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         // The executor and completer are built before `self` is whole, so they reach back
         // through boxes.
-        let released = ReleaseBox()
+        let released = CallbackBox<RunKey>()
         self.executor = JobExecutor(
             registry: registry, pool: pool, workerID: options.workerID, logger: logger,
             limitSlotReleased: { key in released.call(key) })
-        let wake = WakeBox()
+        let wake = CallbackBox<Int>()
         self.completer = Completer(pool: pool, logger: logger) { stored in wake.call(stored) }
         wake.set { [weak self] stored in
             self?.state.withLock { $0.unstored -= stored }
@@ -309,34 +309,22 @@ extension WorkerPool.State {
     }
 }
 
-/// Lets the executor's jobs tell the worker that owns it that they gave their limit slot back.
-private final class ReleaseBox: Sendable {
-    private struct Action: Sendable {
-        let body: @Sendable (WorkerPool.RunKey) -> Void
-    }
-    private let action = Mutex<Action?>(nil)
-    func set(_ body: @escaping @Sendable (WorkerPool.RunKey) -> Void) { action.withLock { $0 = Action(body: body) } }
-    func call(_ key: WorkerPool.RunKey) {
-        let action = action.withLock { $0 }
-        action?.body(key)
-    }
-}
-
-/// Lets the completer call back into the worker that owns it.
+/// Lets the parts built before the worker is whole (the completer, the executor's jobs)
+/// call back into it.
 ///
 /// The closure sits in a struct, not directly in the Mutex: a function value held in the
 /// generic Mutex was reabstracted through its `inout` on every `withLock`, and the wrapped
 /// closure written back, so each call added two thunks to the chain the next call walked.
 /// Profiles of a long drain showed most of the worker's time in those thunks (and memory
 /// growing with every flush).
-private final class WakeBox: Sendable {
+private final class CallbackBox<Argument: Sendable>: Sendable {
     private struct Action: Sendable {
-        let body: @Sendable (Int) -> Void
+        let body: @Sendable (Argument) -> Void
     }
     private let action = Mutex<Action?>(nil)
-    func set(_ body: @escaping @Sendable (Int) -> Void) { action.withLock { $0 = Action(body: body) } }
-    func call(_ stored: Int) {
+    func set(_ body: @escaping @Sendable (Argument) -> Void) { action.withLock { $0 = Action(body: body) } }
+    func call(_ argument: Argument) {
         let action = action.withLock { $0 }
-        action?.body(stored)
+        action?.body(argument)
     }
 }
