@@ -72,6 +72,8 @@ BEGIN
 END;
 $$;
 
+-- (005_enqueue_many_checks.sql replaces this function with one that checks faster.)
+--
 -- Enqueues many jobs in one statement. `jobs` is a JSON array of objects with the
 -- parameters of ledgersync.enqueue as fields (only kind is required):
 --
