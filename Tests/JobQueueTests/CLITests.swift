@@ -86,6 +86,30 @@ struct CLITests {
         await empty.drop()
     }
 
+    @Test("limits list: a job that gave its slot back is running but not holding")
+    func limitsList() async throws {
+        try await withTestDatabase { db in
+            try await db.queue.setConcurrencyLimit("acct", maxRunning: 2)
+            let ids = try await db.queue.enqueueMany((0..<3).map { _ in EnqueueRequest(kind: "k", limitKey: "acct") })
+            let claimed = try await db.pool.query("SELECT id FROM ledgersync.fetch_jobs('w', 'default', 10, 30)").rows.count
+            #expect(claimed == 2)
+            // The first run hands its slot back; the fetch that marks it claims the third job.
+            let next = try await db.pool.query(
+                "SELECT id FROM ledgersync.fetch_jobs('w', 'default', 10, 30, $1, $2)", [[ids[0]], [1]]
+            ).rows.map { try $0.decode("id", as: Int64.self) }
+            #expect(next == [ids[2]])
+            let list = try await LedgersyncProcess.run(["limits", "list", "--json"], databaseURL: db.url)
+            #expect(list.status == 0, "\(list.stderr)")
+            let limits = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]
+            let acct = try #require(limits?.first { $0["limit_key"] as? String == "acct" })
+            #expect(acct["max_running"] as? Int == 2)
+            #expect(acct["holding"] as? Int == 2)
+            #expect(acct["running"] as? Int == 3)
+            let text = try await LedgersyncProcess.run(["limits", "list"], databaseURL: db.url)
+            #expect(text.stdout.contains("HOLDING") && text.stdout.contains("acct"))
+        }
+    }
+
     @Test("jobs list, show, retry, cancel and stats, in text and JSON")
     func operatorCommands() async throws {
         try await withTestDatabase { db in

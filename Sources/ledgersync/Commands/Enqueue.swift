@@ -103,13 +103,16 @@ struct Limits: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List limit keys with their limit and running jobs.")
+        static let configuration = CommandConfiguration(
+            abstract: "List limit keys with their limit and running jobs.",
+            discussion: "HOLDING counts the running jobs that count against the limit; RUNNING also counts those that gave their slot back early (the provider has answered; they are recording the result).")
         @OptionGroup var database: DatabaseOptions
         @Flag(help: "Print JSON.") var json = false
 
         struct Limit: Encodable {
             let limitKey: String
             let maxRunning: Int
+            let holding: Int
             let running: Int
         }
 
@@ -117,18 +120,23 @@ struct Limits: AsyncParsableCommand {
             let pool = try await database.openPool(maxConnections: 1)
             let limits = try await pool.query(
                 """
-                SELECT l.limit_key, l.max_running,
-                       (SELECT count(*) FROM ledgersync.jobs j WHERE j.limit_key = l.limit_key AND j.state = 'running') AS running
-                FROM ledgersync.concurrency_limits l ORDER BY l.limit_key
+                SELECT l.limit_key, l.max_running, r.holding, r.running
+                FROM ledgersync.concurrency_limits l
+                CROSS JOIN LATERAL (
+                    SELECT count(*) FILTER (WHERE NOT j.limit_released) AS holding, count(*) AS running
+                    FROM ledgersync.jobs j WHERE j.limit_key = l.limit_key AND j.state = 'running') AS r
+                ORDER BY l.limit_key
                 """
             ).rows.map { row in
-                Limit(limitKey: try row.decode("limit_key"), maxRunning: try row.decode("max_running"), running: try row.decode("running"))
+                Limit(
+                    limitKey: try row.decode("limit_key"), maxRunning: try row.decode("max_running"),
+                    holding: try row.decode("holding"), running: try row.decode("running"))
             }
             await pool.close()
             if json { return try printJSON(limits) }
             guard !limits.isEmpty else { return print("no concurrency limits set") }
-            var table = [["LIMIT KEY", "LIMIT", "RUNNING"]]
-            for limit in limits { table.append([limit.limitKey, "\(limit.maxRunning)", "\(limit.running)"]) }
+            var table = [["LIMIT KEY", "LIMIT", "HOLDING", "RUNNING"]]
+            for limit in limits { table.append([limit.limitKey, "\(limit.maxRunning)", "\(limit.holding)", "\(limit.running)"]) }
             printTable(table)
         }
     }
