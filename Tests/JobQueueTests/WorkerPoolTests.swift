@@ -115,7 +115,7 @@ struct WorkerPoolTests {
             registry.register(Stubborn())
             let id = try await db.queue.enqueue(EnqueueRequest(kind: Stubborn.kind, maxAttempts: 2))
             try await withWorker(db, registry: registry) {
-                let done = try await eventually(timeout: .seconds(10)) { try await db.queue.job(id: id)?.state == .failed }
+                let done = try await eventually(timeout: .seconds(30)) { try await db.queue.job(id: id)?.state == .failed }
                 #expect(done)
             }
             let job = try #require(try await db.queue.job(id: id))
@@ -141,7 +141,7 @@ struct WorkerPoolTests {
                 EnqueueRequest(kind: ProviderCall.kind, args: JSONText(#"{"release": \#(release)}"#), limitKey: "acct")
             })
             try await withWorker(db, registry: registry) {
-                let done = try await eventually(timeout: .seconds(20)) {
+                let done = try await eventually(timeout: .seconds(30)) {
                     try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'completed'") == 3
                 }
                 #expect(done)
@@ -165,7 +165,7 @@ struct WorkerPoolTests {
             registry.register(Snoozer(runs: runs))
             let id = try await db.queue.enqueue(EnqueueRequest(kind: Snoozer.kind, maxAttempts: 1))
             try await withWorker(db, registry: registry) {
-                let done = try await eventually(timeout: .seconds(10)) { try await db.queue.job(id: id)?.state == .completed }
+                let done = try await eventually(timeout: .seconds(30)) { try await db.queue.job(id: id)?.state == .completed }
                 #expect(done)
             }
             let job = try #require(try await db.queue.job(id: id))
@@ -183,7 +183,7 @@ struct WorkerPoolTests {
             registry.register(RateLimited(runs: runs))
             let id = try await db.queue.enqueue(EnqueueRequest(kind: RateLimited.kind))
             try await withWorker(db, registry: registry) {
-                let done = try await eventually(timeout: .seconds(10)) { try await db.queue.job(id: id)?.state == .completed }
+                let done = try await eventually(timeout: .seconds(30)) { try await db.queue.job(id: id)?.state == .completed }
                 #expect(done)
             }
             let job = try #require(try await db.queue.job(id: id))
