@@ -4,9 +4,8 @@
 -- A limit key stands for something outside (a NetSuite account accepts N requests at
 -- once). Counting a job as "in" the limit until its result is stored held the slot for
 -- the job's own bookkeeping after the provider had answered: writing the provider's id,
--- storing the result and the next fetch, a round trip and a durable commit each. With
--- 50 ms requests and a limit of 5, a sixth of the account's capacity went unused
--- (docs/performance.md). Now a handler says when it is done with the outside resource
+-- storing the result and the next fetch, a round trip and a durable commit each: several
+-- milliseconds of every ~60 ms a slot was held around a 50 ms request (docs/performance.md). Now a handler says when it is done with the outside resource
 -- (`JobContext.releaseLimitSlot()`); its worker passes that to its next fetch, which marks
 -- the job in the same transaction before it counts the key's running jobs. Running jobs
 -- so marked do not count against their key's limit. A handler that never says so holds
