@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "Sync",
             // HTTPClient for delivering webhooks; it knows nothing of any provider's wire format.
-            dependencies: ["JobQueue", "Postgres", "HTTPClient", "CCrypto", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["JobQueue", "Postgres", "HTTPClient", "CCrypto", "ExactJSON", .product(name: "Logging", package: "swift-log")]
         ),
         // Oracle NetSuite: TBA signing, REST record payloads, error parsing.
         .target(
@@ -129,8 +129,9 @@ let package = Package(
             name: "JobQueueTests",
             dependencies: [
                 // Sync and API only for their migrations: these tests run the ledgersync binary,
-                // which requires every migration line it knows to be applied.
-                "JobQueue", "JobQueueTesting", "Postgres", "Sync", "API",
+                // which requires every migration line it knows to be applied. Simulators for its
+                // seeded generator.
+                "JobQueue", "JobQueueTesting", "Postgres", "Sync", "API", "Simulators",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -129,10 +129,15 @@ extension ExactJSON {
         public var description: String { "\(message) at byte \(offset)" }
     }
 
-    /// Parses one JSON text (RFC 8259, UTF-8). Objects with a repeated member name are
-    /// refused: which one NetSuite would keep is not defined, so a sender must not rely on it.
-    public static func parse(_ bytes: some Collection<UInt8>) throws(ParseError) -> ExactJSON {
-        var parser = Parser(bytes: Array(bytes))
+    /// Nesting deeper than any record body; the cap keeps a hostile body from overflowing
+    /// the stack.
+    public static let defaultMaxDepth = 64
+
+    /// Parses one JSON text (RFC 8259, UTF-8), nested at most `maxDepth` levels. Objects with
+    /// a repeated member name are refused: which one NetSuite would keep is not defined, so
+    /// a sender must not rely on it.
+    public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = defaultMaxDepth) throws(ParseError) -> ExactJSON {
+        var parser = Parser(bytes: Array(bytes), maxDepth: maxDepth)
         return try parser.parseDocument()
     }
 
@@ -143,14 +148,15 @@ extension ExactJSON {
 
 /// A recursive-descent reader over UTF-8 bytes.
 private struct Parser {
-    /// Deeper nesting than any record body; the cap keeps a hostile body from overflowing the stack.
-    static let maxDepth = 64
-
     let bytes: [UInt8]
+    let maxDepth: Int
     var position = 0
     var depth = 0
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: [UInt8], maxDepth: Int) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+    }
 
     mutating func parseDocument() throws(ExactJSON.ParseError) -> ExactJSON {
         skipWhitespace()
@@ -195,7 +201,7 @@ private struct Parser {
 
     private mutating func enterContainer() throws(ExactJSON.ParseError) {
         depth += 1
-        guard depth <= Self.maxDepth else { throw error("nesting deeper than \(Self.maxDepth) levels") }
+        guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth) levels") }
         position += 1
         skipWhitespace()
     }

@@ -125,34 +125,4 @@ public struct EnqueueRequest: Sendable {
             kind: H.kind, args: try JSONText(encoding: args), queue: queue, priority: priority, runAt: runAt,
             maxAttempts: maxAttempts, uniqueKey: uniqueKey, serialKey: serialKey, limitKey: limitKey)
     }
-
-    /// The object `ledgersync.enqueue_many` takes. Built by hand: args is already JSON.
-    var json: String {
-        var out = "{\"kind\":\(JSONString(kind)),\"args\":\(args.text),\"queue\":\(JSONString(queue)),\"priority\":\(priority)"
-        if let runAt, let text = runAt.postgresText { out += ",\"run_at\":\(JSONString(text))" }
-        if let maxAttempts { out += ",\"max_attempts\":\(maxAttempts)" }
-        if let uniqueKey { out += ",\"unique_key\":\(JSONString(uniqueKey))" }
-        if let serialKey { out += ",\"serial_key\":\(JSONString(serialKey))" }
-        if let limitKey { out += ",\"limit_key\":\(JSONString(limitKey))" }
-        return out + "}"
-    }
-}
-
-/// A Swift string as a JSON string literal.
-func JSONString(_ value: String) -> String {
-    var out = "\""
-    for scalar in value.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }

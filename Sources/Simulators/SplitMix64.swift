@@ -1,12 +1,12 @@
 /// SplitMix64 (Steele, Lea, Flood 2014): a tiny generator whose whole state is one
 /// number, so a seed replays the same faults in the same order and the same billing
-/// scenario on every machine.
-struct SplitMix64: RandomNumberGenerator, Sendable {
+/// scenario on every machine (and tests of jittered backoff are deterministic).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -15,7 +15,7 @@ struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 
     /// Uniform in [0, 1), from the top 53 bits.
-    mutating func nextUnit() -> Double {
+    public mutating func nextUnit() -> Double {
         Double(next() >> 11) * 0x1.0p-53
     }
 }

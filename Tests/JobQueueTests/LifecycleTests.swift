@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Simulators
 import Synchronization
 import Testing
 
@@ -14,19 +15,6 @@ private func lifecycleTestIsOneLine(_ text: String?) -> Bool {
 
 // Pure tests of the job lifecycle rules: Backoff, JobOutcome.decide, and how JobRegistry
 // reports arguments that do not decode. No database.
-
-/// SplitMix64: a small, seeded generator, so jitter tests are deterministic.
-private struct LifecycleSeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Always returns the same word: 0 gives the smallest random unit, .max the largest.
 private struct LifecycleConstantRandom: RandomNumberGenerator {
@@ -67,7 +55,7 @@ struct BackoffTests {
 
     @Test("huge attempt numbers give the cap, without overflow")
     func hugeAttempts() {
-        var random = LifecycleSeededRandom(seed: 7)
+        var random = SplitMix64(seed: 7)
         for backoff in [Backoff.default, Backoff(base: 0.001, cap: 86_400), Backoff(base: 1, cap: 1e300)] {
             for attempt in [63, 64, 65, 1_000, 1 << 40, Int.max / 2, Int.max - 1, Int.max] {
                 let ceiling = backoff.ceiling(afterAttempt: attempt)
@@ -92,7 +80,7 @@ struct BackoffTests {
         "every delay lies in [ceiling × (1 - jitter), ceiling]",
         arguments: [Backoff.default, Backoff(base: 1, cap: 60, jitter: 0.5), Backoff(base: 0.1, cap: 10, jitter: 1), Backoff(base: 2, cap: 2, jitter: 0.1)])
     func delayBounds(backoff: Backoff) {
-        var random = LifecycleSeededRandom(seed: 0xC0FFEE)
+        var random = SplitMix64(seed: 0xC0FFEE)
         for attempt in 1...40 {
             let ceiling = backoff.ceiling(afterAttempt: attempt)
             let floor = ceiling * (1 - backoff.jitter)
@@ -124,7 +112,7 @@ struct BackoffTests {
         }
         // No jitter: always the ceiling.
         let exact = Backoff(base: 3, cap: 30, jitter: 0)
-        var random = LifecycleSeededRandom(seed: 1)
+        var random = SplitMix64(seed: 1)
         for attempt in 1...10 {
             for _ in 0..<20 { #expect(exact.delay(afterAttempt: attempt, using: &random) == exact.ceiling(afterAttempt: attempt)) }
         }
@@ -133,7 +121,7 @@ struct BackoffTests {
     @Test("delays are really jittered, and spread over the whole range")
     func delaysAreJittered() {
         let backoff = Backoff.default
-        var random = LifecycleSeededRandom(seed: 42)
+        var random = SplitMix64(seed: 42)
         let ceiling = backoff.ceiling(afterAttempt: 5)  // 80 s
         let samples = (0..<1000).map { _ in backoff.delay(afterAttempt: 5, using: &random) }
         #expect(Set(samples).count > 990, "only \(Set(samples).count) distinct delays in 1000")
@@ -159,9 +147,9 @@ struct BackoffTests {
     @Test("the same seed gives the same delays")
     func deterministicWithSeed() {
         let backoff = Backoff(base: 1, cap: 300)
-        var first = LifecycleSeededRandom(seed: 99)
-        var second = LifecycleSeededRandom(seed: 99)
-        var other = LifecycleSeededRandom(seed: 100)
+        var first = SplitMix64(seed: 99)
+        var second = SplitMix64(seed: 99)
+        var other = SplitMix64(seed: 100)
         let a = (1...30).map { backoff.delay(afterAttempt: $0, using: &first) }
         let b = (1...30).map { backoff.delay(afterAttempt: $0, using: &second) }
         let c = (1...30).map { backoff.delay(afterAttempt: $0, using: &other) }

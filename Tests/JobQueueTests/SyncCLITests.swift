@@ -244,15 +244,20 @@ struct SyncCLITests {
         }
     }
 
+    /// A NetSuite connection sealed with a throwaway key; its id in lower case.
+    static func createConnection(_ db: TestDatabase) async throws -> String {
+        let box = try SecretBox(key: SecureRandom.bytes(SecretBox.keyByteCount))
+        let connection = try await ConnectionStore(pool: db.pool, secretBox: box).create(
+            AccountingConnection(
+                provider: .netsuite, name: "NetSuite", accountID: "1234567",
+                secrets: .init(consumerKey: "ck", consumerSecret: "cs", tokenID: "ti", tokenSecret: "ts")))
+        return try #require(connection.id).uuidString.lowercased()
+    }
+
     @Test("enqueue of a sync kind gets enqueue_sync's keys and the derived customer; own keys are kept; no connection is 64")
     func enqueueSyncKind() async throws {
         try await withTestDatabase { db in
-            let box = try SecretBox(key: SecureRandom.bytes(SecretBox.keyByteCount))
-            let connection = try await ConnectionStore(pool: db.pool, secretBox: box).create(
-                AccountingConnection(
-                    provider: .netsuite, name: "NetSuite", accountID: "1234567",
-                    secrets: .init(consumerKey: "ck", consumerSecret: "cs", tokenID: "ti", tokenSecret: "ts")))
-            let id = try #require(connection.id).uuidString.lowercased()
+            let id = try await Self.createConnection(db)
             func keys(_ run: Run) async throws -> (serial: String?, limit: String?, args: String) {
                 #expect(run.status == 0, "\(run)")
                 let jobID = try #require((try Self.json(run) as? [String: Any])?["id"] as? Int)
@@ -281,12 +286,7 @@ struct SyncCLITests {
     @Test("mappings set, list and remove; a bad kind or key is 64 naming the field, an unknown connection or mapping 2")
     func mappings() async throws {
         try await withTestDatabase { db in
-            let box = try SecretBox(key: SecureRandom.bytes(SecretBox.keyByteCount))
-            let connection = try await ConnectionStore(pool: db.pool, secretBox: box).create(
-                AccountingConnection(
-                    provider: .netsuite, name: "NetSuite", accountID: "1234567",
-                    secrets: .init(consumerKey: "ck", consumerSecret: "cs", tokenID: "ti", tokenSecret: "ts")))
-            let id = try #require(connection.id).uuidString.lowercased()
+            let id = try await Self.createConnection(db)
             // Mappings seal nothing: no LEDGERSYNC_SECRET_KEY.
             func ledgersync(_ arguments: [String]) async throws -> Run {
                 try await Self.run(["mappings"] + arguments, databaseURL: db.url)
@@ -315,7 +315,7 @@ struct SyncCLITests {
             #expect(suiteTax?["details"] as? [String: String] == ["nexus": "1", "tax_type": "2", "tax_code": "3"])
             let text = try await ledgersync(["list", id, "--kind", "tax"])
             #expect(text.status == 0 && text.stdout.contains("vat_fr") && text.stdout.contains("legacy_tax_item=7") && !text.stdout.contains("api_calls"), "\(text)")
-            let resolved = try await MappingStore(pool: db.pool).resolveItem(connection: connection.id!, feeKind: .charge, code: "api_calls")
+            let resolved = try await MappingStore(pool: db.pool).resolveItem(connection: try #require(UUID(uuidString: id)), feeKind: .charge, code: "api_calls")
             #expect(resolved.providerID == "511")
 
             expectOneLineError(try await ledgersync(["set", id, "--kind", "sku", "--key", "x", "--provider-id", "1"]), status: 64, mentioning: "--kind must be one of")

@@ -57,14 +57,7 @@ struct InboundController {
               HMACSHA256.verify(base64: signature.trimmingCharacters(in: .whitespaces), key: Array(secret.utf8), message: bytes)
         else { throw Self.unauthorized }
 
-        let value: JSON
-        do {
-            value = try JSONParser.parse(bytes)
-        } catch let failure as JSONParser.Failure {
-            if failure.isUnstorable { throw APIError.invalid("body", failure.description) }
-            throw APIError.malformedJSON("the body is not valid JSON: \(failure.description)")
-        }
-        let body = try ObjectReader(value, allowed: ["payment_id", "invoice_id", "amount", "currency", "paid_at"])
+        let body = try ObjectReader(try parseJSONBody(bytes), allowed: ["payment_id", "invoice_id", "amount", "currency", "paid_at"])
         let paymentID = try body.require("payment_id") { try body.string($0, maxLength: 200) }
         let providerInvoiceID = try body.require("invoice_id") { try body.string($0, maxLength: 200) }
         let amount = try body.string("amount", maxLength: 40)

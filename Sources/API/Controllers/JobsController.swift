@@ -57,24 +57,10 @@ struct JobsController {
     func prepared(_ request: EnqueueRequest, field: String, argsField: String) async throws -> EnqueueRequest {
         try await checkRunnable(request, field: field, argsField: argsField)
         guard let kind = SyncJobKind(rawValue: request.kind), request.serialKey == nil, request.limitKey == nil,
-              case .object(var members) = try JSONParser.parse(Array(request.args.text.utf8)),
-              case .string(let connection)? = members.first(where: { $0.key == "connection_id" })?.value,
+              let connection = try JSONParser.parse(Array(request.args.text.utf8))["connection_id"]?.stringValue,
               let connectionID = UUID(uuidString: connection)
         else { return request }
-        let givenCustomer: String? = members.first(where: { $0.key == "customer_id" }).flatMap {
-            if case .string(let id) = $0.value { return id } else { return nil }
-        }
-        let keys = try await SyncQueue(pool: queue.pool).keys(
-            connection: connectionID, kind: kind, document: request.args, customerID: givenCustomer)
-        var prepared = request
-        prepared.serialKey = keys.serialKey
-        prepared.limitKey = keys.limitKey
-        if givenCustomer == nil, let customer = keys.customerID {
-            // As enqueue_sync does: the handler and the error webhook then know the customer.
-            members.append((key: "customer_id", value: .string(customer)))
-            prepared.args = JSONText(JSON.object(members).text)
-        }
-        return prepared
+        return try await SyncQueue(pool: queue.pool).withKeys(request, kind: kind, connection: connectionID)
     }
 
     private func checkRunnable(_ request: EnqueueRequest, field: String, argsField: String) async throws {

@@ -6,11 +6,16 @@ import Hummingbird
 func readJSONBody(_ request: Request, context: APIRequestContext) async throws -> JSON {
     var request = request
     let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+    return try parseJSONBody(Array(buffer.readableBytesView))
+}
+
+/// A body already read: 400 when it is not JSON, 422 when it is JSON PostgreSQL cannot store.
+func parseJSONBody(_ bytes: [UInt8]) throws -> JSON {
     do {
-        return try JSONParser.parse(Array(buffer.readableBytesView))
-    } catch let failure as JSONParser.Failure {
-        if failure.isUnstorable { throw APIError.invalid("body", failure.description) }
-        throw APIError.malformedJSON("the body is not valid JSON: \(failure.description)")
+        return try JSONParser.parse(bytes)
+    } catch {
+        if error.isUnstorable { throw APIError.invalid("body", error.description) }
+        throw APIError.malformedJSON("the body is not valid JSON: \(error.description)")
     }
 }
 

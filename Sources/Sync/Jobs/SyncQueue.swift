@@ -1,3 +1,4 @@
+import ExactJSON
 import Foundation
 import JobQueue
 import Postgres
@@ -42,6 +43,23 @@ public struct SyncQueue: Sendable {
         let row = try await pool.query(SyncSQL.syncJobKeys, [connection.uuidString, kind.rawValue, document, customerID]).rows[0]
         return Keys(
             serialKey: try row.decodeIfPresent("serial_key"), limitKey: try row.decode("limit_key"), customerID: try row.decodeIfPresent("customer"))
+    }
+
+    /// `request`, a sync job of `connection` that the caller enqueues through `JobQueue`
+    /// itself (the HTTP API, `ledgersync enqueue`), with the keys `keys(…)` derives and, when
+    /// its args name no customer, the derived customer added to them, as enqueue_sync adds
+    /// it: the handler and the error webhook then know the customer.
+    public func withKeys(_ request: EnqueueRequest, kind: SyncJobKind, connection: UUID) async throws -> EnqueueRequest {
+        let members = (try? ExactJSON.parse(request.args.text))?.objectMembers ?? []
+        let givenCustomer = members.first { $0.key == "customer_id" }?.value.stringValue
+        let keys = try await keys(connection: connection, kind: kind, document: request.args, customerID: givenCustomer)
+        var keyed = request
+        keyed.serialKey = keys.serialKey
+        keyed.limitKey = keys.limitKey
+        if givenCustomer == nil, let customer = keys.customerID {
+            keyed.args = JSONText(ExactJSON.object(members + [(key: "customer_id", value: .string(customer))]).description)
+        }
+        return keyed
     }
 
     /// Enqueues inside the caller's transaction on `db`: the job exists if and only if it commits.

@@ -50,27 +50,16 @@ struct Enqueue: AsyncParsableCommand {
     /// over HTTP: without them a payment could overtake its invoice and the account's
     /// concurrency limit would not hold.
     func withSyncKeys(_ request: EnqueueRequest, kind: SyncJobKind, pool: ConnectionPool) async throws -> EnqueueRequest {
-        guard case .object(var members) = try? ExactJSON.parse(args),
-              let connection = members.first(where: { $0.key == "connection_id" })?.value.stringValue,
+        guard let connection = (try? ExactJSON.parse(args))?["connection_id"]?.stringValue,
               let connectionID = UUID(uuidString: connection)
         else {
             throw CLIError.usage("--args: a \(kind.rawValue) job needs \"connection_id\", the UUID of its connection")
         }
-        let givenCustomer = members.first(where: { $0.key == "customer_id" })?.value.stringValue
-        let keys: SyncQueue.Keys
         do {
-            keys = try await SyncQueue(pool: pool).keys(connection: connectionID, kind: kind, document: request.args, customerID: givenCustomer)
+            return try await SyncQueue(pool: pool).withKeys(request, kind: kind, connection: connectionID)
         } catch let error as PostgresError where error.sqlState == "22023" {
             throw CLIError.usage("--args: \(error.message)")
         }
-        var prepared = request
-        prepared.serialKey = keys.serialKey
-        prepared.limitKey = keys.limitKey
-        if givenCustomer == nil, let customer = keys.customerID {
-            members.append((key: "customer_id", value: .string(customer)))
-            prepared.args = JSONText(ExactJSON.object(members).description)
-        }
-        return prepared
     }
 }
 
