@@ -45,7 +45,9 @@ trap cleanup EXIT INT TERM
 export DATABASE_URL=$(scripts/pg.sh start "$work/data" "$pg_port")
 export LEDGERSYNC_SECRET_KEY=$("$venv/bin/python" -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
 "$bin" migrate >/dev/null 2>&1
-token=$("$bin" tokens create --name fuzz 2>/dev/null)
+# Every scope, so every operation is reached past authorization (scopes are tested in
+# Tests/APITests/AuthorizationTests.swift).
+token=$("$bin" tokens create --name fuzz --scope read,enqueue,operate,admin 2>/dev/null)
 
 # Something for the id routes to find besides generated ids.
 "$bin" enqueue diag.noop --args '{}' >/dev/null
