@@ -74,6 +74,27 @@ private final class RawSocket: @unchecked Sendable {
         }
     }
 
+    /// Sends a head one byte at a time, a byte every 50 ms (slowloris), until the server
+    /// closes the connection; true when it did within `bytes` bytes.
+    func dribbleUntilClosed(bytes: Int) async -> Bool {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                self.send("GET /healthz HTTP/1.1\r\nX-Slow: ")
+                var scratch = [UInt8](repeating: 0, count: 64)
+                for _ in 0..<bytes {
+                    self.send("a")
+                    usleep(50_000)
+                    let count = scratch.withUnsafeMutableBytes { recv(self.descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                    if count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                        continuation.resume(returning: true)
+                        return
+                    }
+                }
+                continuation.resume(returning: false)
+            }
+        }
+    }
+
     deinit { close(descriptor) }
 }
 
@@ -142,7 +163,7 @@ struct ResourceLimitTests {
         }
     }
 
-    @Test("the server closes a connection left idle, and one whose request head never finishes")
+    @Test("the server closes a connection left idle, and one whose request head never finishes or only dribbles in")
     func idleConnectionsAreClosed() async throws {
         var limits = APIHarness.Limits()
         limits.idleTimeout = .milliseconds(500)
@@ -164,6 +185,11 @@ struct ResourceLimitTests {
             trickle.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
             let partial = await trickle.readUntilClosed()
             #expect(partial.closed && partial.text.isEmpty, "\(partial)")
+
+            // A head that keeps arriving, a byte at a time, never resets the timer: the bytes
+            // are not a request until the head is whole. (600 bytes is 30 s of dribbling.)
+            let dribble = try RawSocket(port: api.port)
+            #expect(await dribble.dribbleUntilClosed(bytes: 600), "a dribbled head kept the connection open")
         }
     }
 }
