@@ -59,6 +59,10 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
+# One worker: with two, schemathesis 4.32's coverage phase now and then dies inside CPython's
+# ast module ("SystemError: AST constructor recursion depth mismatch", a different operation
+# each run: threads parsing lambdas at once), which reports a Runtime Error that is not the
+# API's. One worker passes the same seed cleanly and costs a few seconds.
 status=0
 "$venv/bin/schemathesis" run "http://127.0.0.1:$api_port/openapi.json" \
     --url "http://127.0.0.1:$api_port" \
@@ -67,7 +71,7 @@ status=0
     --exclude-checks positive_data_acceptance \
     --max-examples "$max_examples" \
     --phases examples,coverage,fuzzing \
-    --workers 2 \
+    --workers 1 \
     --request-timeout 10 \
     --suppress-health-check all \
     --seed 4242 \

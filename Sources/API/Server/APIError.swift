@@ -33,7 +33,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     static func notFound(_ message: String, field: String? = nil) -> APIError { APIError(.notFound, code: "not_found", message, field: field) }
     static func conflict(_ message: String, field: String? = nil) -> APIError { APIError(.conflict, code: "conflict", message, field: field) }
     static let unauthorized = APIError(
-        .unauthorized, code: "unauthorized", "a valid API token is required: send Authorization: Bearer <token> (create one with `ledgersync tokens create`)")
+        .unauthorized, code: "unauthorized", "a valid API token is required: send Authorization: Bearer <token> (create one with `ledgersync tokens create --scope …`)")
     static func tooLarge(_ limit: Int) -> APIError {
         APIError(.contentTooLarge, code: "body_too_large", "the request body is larger than the limit of \(limit) bytes")
     }

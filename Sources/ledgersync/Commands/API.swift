@@ -12,7 +12,7 @@ struct APICommand: AsyncParsableCommand {
         commandName: "api",
         abstract: "Serve the HTTP API, /metrics and the dashboard until SIGTERM/SIGINT.",
         discussion: """
-            Every route but /healthz, /readyz and /openapi.json needs a bearer token from `ledgersync tokens create`. Needs LEDGERSYNC_SECRET_KEY (connections and webhook endpoints hold sealed secrets). See docs/api.md.
+            Every route but /healthz, /readyz, /openapi.json and the dashboard's sign-in needs a bearer token from `ledgersync tokens create --scope …` holding the route's scope (docs/api.md); the dashboard signs in with `ledgersync dashboard link`. Needs LEDGERSYNC_SECRET_KEY (connections and webhook endpoints hold sealed secrets). See docs/api.md.
             """)
 
     @OptionGroup var database: DatabaseOptions
