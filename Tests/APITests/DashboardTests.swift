@@ -82,6 +82,23 @@ struct DashboardTests {
         }
     }
 
+    @Test("eight browsers racing with one link: exactly one session opens")
+    func linkRace() async throws {
+        try await APIHarness.with { api in
+            let (code, _) = try await DashboardSessionStore(pool: api.pool).createSignInCode(scopes: [.read], label: "race")
+            let answers = try await withThrowingTaskGroup(of: APIHarness.Answer.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { try await api.request("POST", "/dashboard/sign-in", body: "code=\(code)", token: "", headers: Self.form) }
+                }
+                return try await group.reduce(into: [APIHarness.Answer]()) { $0.append($1) }
+            }
+            let winners = answers.filter { $0.header("Location") == "/dashboard" && $0.header("Set-Cookie") != nil }
+            #expect(winners.count == 1, "\(answers.map { $0.header("Location") ?? "-" })")
+            #expect(answers.filter { $0.header("Location") == "/dashboard/login?error=link" }.count == 7)
+            #expect(try await api.database.count("SELECT count(*) FROM ledgersync.dashboard_sessions") == 1)
+        }
+    }
+
     @Test("the session cookie is refused by /v1; an API token in ?token= or a cookie no longer signs in")
     func sessionsAndTokensStayApart() async throws {
         try await APIHarness.with { api in
