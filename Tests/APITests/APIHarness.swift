@@ -103,8 +103,11 @@ struct APIHarness {
         let bearer = token ?? self.token
         if !bearer.isEmpty { allHeaders.append(("Authorization", "Bearer \(bearer)")) }
         if body != nil { allHeaders.append(("Content-Type", "application/json")) }
+        // A bound against a hung server, not a latency target: with every suite running at once
+        // on 2 loaded cores, one request has been seen to take over 20 s (trivial PostgresTests
+        // took 40 s in that run), so 20 s failed tests that were only slow.
         let response = try await http.execute(
-            HTTPRequest(method: method, url: baseURL + path, headers: allHeaders, body: body.map { Data($0.utf8) }, timeout: .seconds(20)))
+            HTTPRequest(method: method, url: baseURL + path, headers: allHeaders, body: body.map { Data($0.utf8) }, timeout: .seconds(60)))
         return Answer(status: response.status, headers: response.headers, text: String(decoding: response.body, as: UTF8.self))
     }
 
