@@ -46,7 +46,7 @@ private final class RawSocket: @unchecked Sendable {
         guard connected == 0 else { close(descriptor); throw POSIXError(.ECONNREFUSED) }
         // A generous bound on any one read, so a server that never closes fails the test
         // instead of hanging it; the test asserts the close, not how fast it came.
-        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
@@ -56,7 +56,7 @@ private final class RawSocket: @unchecked Sendable {
     }
 
     /// Reads until the server closes the connection (returns what came, and true) or the
-    /// 30 s bound passes (false).
+    /// 60 s bound passes (false).
     func readUntilClosed() async -> (text: String, closed: Bool) {
         await withCheckedContinuation { continuation in
             Thread.detachNewThread {
@@ -137,10 +137,10 @@ struct ResourceLimitTests {
     @Test("statement_timeout is in force on the API's connections: SHOW through its pool, and a blocked statement ends in 503")
     func statementTimeout() async throws {
         var limits = APIHarness.Limits()
-        limits.statementTimeout = .milliseconds(300)
+        limits.statementTimeout = .seconds(2)
         try await APIHarness.with(limits: limits) { api in
             let shown: String = try await api.apiPool.query("SHOW statement_timeout").rows[0].decode("statement_timeout")
-            #expect(shown == "300ms")
+            #expect(shown == "2s")
             let testSide: String = try await api.pool.query("SHOW statement_timeout").rows[0].decode("statement_timeout")
             #expect(testSide == "0", "the setting is the API pool's, not the server default")
 
@@ -187,9 +187,9 @@ struct ResourceLimitTests {
             #expect(partial.closed && partial.text.isEmpty, "\(partial)")
 
             // A head that keeps arriving, a byte at a time, never resets the timer: the bytes
-            // are not a request until the head is whole. (600 bytes is 30 s of dribbling.)
+            // are not a request until the head is whole. (1200 bytes is a minute of dribbling.)
             let dribble = try RawSocket(port: api.port)
-            #expect(await dribble.dribbleUntilClosed(bytes: 600), "a dribbled head kept the connection open")
+            #expect(await dribble.dribbleUntilClosed(bytes: 1200), "a dribbled head kept the connection open")
         }
     }
 }
