@@ -45,7 +45,9 @@ trap cleanup EXIT INT TERM
 export DATABASE_URL=$(scripts/pg.sh start "$work/data" "$pg_port")
 export LEDGERSYNC_SECRET_KEY=$("$venv/bin/python" -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
 "$bin" migrate >/dev/null 2>&1
-token=$("$bin" tokens create --name fuzz 2>/dev/null)
+# Every scope, so every operation is reached past authorization (scopes are tested in
+# Tests/APITests/AuthorizationTests.swift).
+token=$("$bin" tokens create --name fuzz --scope read,enqueue,operate,admin 2>/dev/null)
 
 # Something for the id routes to find besides generated ids.
 "$bin" enqueue diag.noop --args '{}' >/dev/null
@@ -57,6 +59,10 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
+# One worker: with two, schemathesis 4.32's coverage phase now and then dies inside CPython's
+# ast module ("SystemError: AST constructor recursion depth mismatch", a different operation
+# each run: threads parsing lambdas at once), which reports a Runtime Error that is not the
+# API's. One worker passes the same seed cleanly and costs a few seconds.
 status=0
 "$venv/bin/schemathesis" run "http://127.0.0.1:$api_port/openapi.json" \
     --url "http://127.0.0.1:$api_port" \
@@ -65,7 +71,7 @@ status=0
     --exclude-checks positive_data_acceptance \
     --max-examples "$max_examples" \
     --phases examples,coverage,fuzzing \
-    --workers 2 \
+    --workers 1 \
     --request-timeout 10 \
     --suppress-health-check all \
     --seed 4242 \

@@ -4,8 +4,9 @@
   scripts/dashboard-check.py [--out DIR]
 
 Starts a private PostgreSQL cluster (scripts/pg.sh), migrates, makes a job fail for real
-(diag.fail under `ledgersync worker`), starts `ledgersync api`, opens the failed-jobs page
-in Chromium (Debian's `chromium`, over the DevTools protocol), saves a screenshot, presses
+(diag.fail under `ledgersync worker`), starts `ledgersync api`, signs in with a one-time link
+(`ledgersync dashboard link`: its button, then the HttpOnly session cookie; the link's second
+use is refused), opens the failed-jobs page in Chromium (Debian's `chromium`, over the DevTools protocol), saves a screenshot, presses
 the job's Retry button, saves a second screenshot, and checks in the database that the job
 moved to `available`. Exits non-zero on any failed check. Needs `chromium` (apt-get install
 chromium) and PyPI's websocket-client (installed into .venv-dashboard). Not run by
@@ -123,7 +124,6 @@ def main():
         env = dict(os.environ, DATABASE_URL=database_url,
                    LEDGERSYNC_SECRET_KEY=base64.b64encode(os.urandom(32)).decode(), LOG_LEVEL="warning")
         run([str(binary), "migrate"], env=env)
-        token = run([str(binary), "tokens", "create", "--name", "dashboard-check"], env=env)
         job_id = json.loads(run([str(binary), "enqueue", "diag.fail", "--max-attempts", "1", "--json"], env=env))["id"]
 
         def job_state():
@@ -161,14 +161,23 @@ def main():
         tools.call("Page.enable")
         tools.call("Emulation.setDeviceMetricsOverride", width=1400, height=900, deviceScaleFactor=1, mobile=False)
 
-        print("==> the failed-jobs page, signed in with ?token= (which sets the cookie and leaves the address bar)")
-        tools.call("Page.navigate", url=f"{base}/dashboard/jobs?state=failed&token={token}")
-        tools.wait_event("Page.loadEventFired")
-        location = tools.evaluate("location.href")
-        text = tools.evaluate("document.body.innerText")
+        print("==> signing in with a one-time link (ledgersync dashboard link), then the failed-jobs page")
+        link = run([str(binary), "dashboard", "link", "--for", "dashboard-check", "--url", base], env=env)
         failures = []
-        if "token=" in location:
-            failures.append(f"the token is still in the address bar: {location}")
+        tools.call("Page.navigate", url=link)
+        tools.wait_event("Page.loadEventFired")
+        clicked = tools.evaluate("(() => { const f = document.querySelector('form[action=\"/dashboard/sign-in\"]'); if (!f) return false; f.querySelector('button').click(); return true; })()")
+        if not clicked:
+            failures.append("the sign-in link showed no Sign in button")
+        else:
+            tools.wait_event("Page.loadEventFired")
+        if tools.evaluate("location.pathname") != "/dashboard":
+            failures.append(f"signing in did not land on /dashboard: {tools.evaluate('location.href')}")
+        if tools.evaluate("document.cookie") != "":
+            failures.append("a script can read the session cookie (it must be HttpOnly)")
+        tools.call("Page.navigate", url=f"{base}/dashboard/jobs?state=failed")
+        tools.wait_event("Page.loadEventFired")
+        text = tools.evaluate("document.body.innerText")
         if str(job_id) not in text or "diag.fail fails on purpose" not in text:
             failures.append("the failed job or its error is not on the page")
         tools.screenshot(out / "failed-jobs.png")
@@ -187,6 +196,14 @@ def main():
         print(f"  job {job_id} in the database: {state}")
         if state != "available":
             failures.append(f"job {job_id} is {state}, expected available")
+
+        print("==> the same link a second time: refused")
+        tools.call("Page.navigate", url=link)
+        tools.wait_event("Page.loadEventFired")
+        tools.evaluate("document.querySelector('form[action=\"/dashboard/sign-in\"] button').click()")
+        tools.wait_event("Page.loadEventFired")
+        if "used, expired or unknown" not in tools.evaluate("document.body.innerText"):
+            failures.append("the link's second use was not refused")
 
         if failures:
             for failure in failures:

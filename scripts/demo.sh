@@ -57,8 +57,7 @@ webhook_url="http://127.0.0.1:$(cat "$workdir/receiver.port")/ledgersync-events"
 touch "$workdir/webhooks.jsonl"
 echo "  $webhook_url"
 
-step "starting the HTTP API and dashboard (ledgersync api), with a token from ledgersync tokens create"
-api_token=$("$ledgersync" tokens create --name demo)
+step "starting the HTTP API and dashboard (ledgersync api)"
 api_port=$(free_port 58100)
 start_bg api "$ledgersync" api --port "$api_port"
 deadline=$((SECONDS + 30))
@@ -67,8 +66,7 @@ until http_get "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1; do
     [ "$SECONDS" -lt "$deadline" ] || { echo "the API did not answer within 30 s" >&2; exit 1; }
     sleep 0.2
 done
-dashboard="http://127.0.0.1:$api_port/dashboard?token=$api_token"
-echo "  http://127.0.0.1:$api_port (token in the dashboard link at the end)"
+echo "  http://127.0.0.1:$api_port (a one-time dashboard sign-in link at the end)"
 
 step "starting 2 workers: ledgersync worker --concurrency 8 (retries from 1 s, requests time out after 2 s)"
 for n in 1 2; do
@@ -190,7 +188,9 @@ if [ "$drained" = true ] && [ "$checks_ok" = true ] && [ "$received_ok" = true ]
     succeeded=true
     echo "demo finished: $total jobs in ${elapsed}s, every check passed."
     echo "Fix a cause, then replay: ledgersync jobs retry <id>, or by filter: ledgersync jobs retry --kind invoice.push (docs/operations.md)"
-    echo "Dashboard (failed jobs, their errors, retry buttons): $dashboard"
+    # A one-time sign-in link (works once, for 30 minutes); no API token ever goes in a URL.
+    dashboard=$("$ledgersync" dashboard link --for demo --url "http://127.0.0.1:$api_port" --expires-in 30m 2>/dev/null)
+    echo "Dashboard (failed jobs, their errors, retry buttons), one-time sign-in link: $dashboard"
     if [ -t 0 ] && [ -t 1 ]; then
         # Someone is watching: leave the API, the workers and the simulator up to look around.
         echo "Everything keeps running so you can look; press Ctrl-C to stop it all."

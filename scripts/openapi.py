@@ -23,6 +23,14 @@ NOT_BLANK = r"\S"
 # What the stores accept as a URL: lower-case http(s) scheme, then a host.
 HTTP_URL = r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$"
 
+# What each scope opens (docs/api.md has the table). `admin` includes every other scope.
+SCOPES = {
+    "read": "Read jobs, stats, metrics and external refs.",
+    "enqueue": "Enqueue jobs (one and batch); kinds Ledgersync enqueues itself (webhook.deliver, inbound.*, maintenance.*) are refused to every token.",
+    "operate": "Retry and cancel jobs, one or by filter.",
+    "admin": "Connections and their secrets, mappings, webhook endpoints, inbound secrets, tokens; includes every other scope.",
+}
+
 
 def ref(name):
     return {"$ref": f"#/components/schemas/{name}"}
@@ -76,12 +84,13 @@ def error(description):
 
 ERRORS = {
     "400": error("The body is not JSON (malformed, trailing data, duplicate keys, empty)."),
-    "401": error("No valid bearer token (missing, unknown or revoked)."),
+    "401": error("No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`)."),
+    "403": error("The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`)."),
     "404": error("No such resource (the `field` names the id)."),
     "409": error("The job is not in a state this action applies to."),
     "413": error("The body is larger than 1 MiB."),
     "422": error("Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it."),
-    "503": error("The database cannot be reached."),
+    "503": error("The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`."),
 }
 
 
@@ -120,7 +129,7 @@ SCHEMAS = {
         "last_error": {"allOf": [ref("JobError")], "nullable": True},
     }),
     "EnqueueRequest": obj({
-        "kind": text(200, description="A job kind a worker runs: the sync kinds, webhook.deliver, diag.* when the server runs with --diagnostic-kinds, or any kind a worker has published. Others are refused (422): nobody would run them."),
+        "kind": text(200, description="A job kind a worker runs: the sync kinds, diag.* when the server runs with --diagnostic-kinds, or any kind a worker has published. Others are refused (422): nobody would run them. Kinds Ledgersync enqueues itself (webhook.deliver and any webhook.*, inbound.*, maintenance.*, system.*) are refused to every token (403 system_kind)."),
         "args": {"type": "object", "additionalProperties": True, "description": "The job's arguments, stored exactly as sent. Sync kinds need connection_id, the UUID of an existing connection."},
         "queue": text(200, default="default"),
         "priority": integer(0, 9),
@@ -235,6 +244,18 @@ SCHEMAS = {
         "invoice_id": string(description="The billing system's invoice id."),
         "job_ids": {"type": "array", "items": integer(1), "description": "One webhook.deliver job per endpoint that receives the event."},
     }),
+    "Token": obj({
+        "id": integer(1), "name": string(), "hint": string(description="The token's first characters, to tell tokens apart; never the token."),
+        "scopes": {"type": "array", "items": string(enum=list(SCOPES))},
+        "expires_at": date_time(True), "created_at": date_time(), "last_used_at": date_time(True), "revoked_at": date_time(True),
+    }),
+    "TokenList": obj({"tokens": {"type": "array", "items": ref("Token")}}),
+    "TokenCreate": obj({
+        "name": text(200, description="Who or what holds the token."),
+        "scopes": {"type": "array", "items": string(enum=list(SCOPES)), "minItems": 1, "maxItems": 4},
+        "expires_at": date_time(),
+    }, required=["name", "scopes"]),
+    "TokenCreated": obj({"token": string(description="The token, shown this once; only its SHA-256 is stored."), "record": ref("Token")}),
     "Health": obj({"status": string(enum=["ok"])}),
     "Ready": obj({
         "status": string(enum=["ready", "not_ready"]), "reason": string(nullable=True),
@@ -243,8 +264,32 @@ SCHEMAS = {
 }
 
 
+# The scope each operation needs, by operationId: the authorization table of the API. The
+# server enforces exactly this (`x-scopes`, read by Sources/API/Server/Authorization.swift)
+# and refuses an operation that has none to every token.
+OPERATION_SCOPES = {
+    "metrics": "read", "listJobs": "read", "getJob": "read", "stats": "read", "listExternalRefs": "read",
+    "enqueueJob": "enqueue", "enqueueJobs": "enqueue",
+    "retryJobs": "operate", "cancelJobs": "operate", "retryJob": "operate", "cancelJob": "operate",
+    "createConnection": "admin", "listConnections": "admin", "getConnection": "admin", "updateConnection": "admin",
+    "rotateInboundSecret": "admin", "listMappings": "admin", "setMapping": "admin", "removeMapping": "admin",
+    "createWebhookEndpoint": "admin", "listWebhookEndpoints": "admin", "getWebhookEndpoint": "admin",
+    "removeWebhookEndpoint": "admin", "pingWebhookEndpoint": "admin",
+    "listTokens": "admin", "createToken": "admin", "revokeToken": "admin",
+}
+
+
 def operation(summary, operation_id, responses, parameters=None, request=None, public=False, tag="jobs", description=None):
+    """One operation; every non-public one needs the scope OPERATION_SCOPES gives it."""
     op = {"summary": summary, "operationId": operation_id, "tags": [tag], "responses": responses}
+    scope = OPERATION_SCOPES.get(operation_id)
+    if public:
+        assert scope is None, operation_id
+    else:
+        assert scope in SCOPES, f"{operation_id}: give it a scope in OPERATION_SCOPES"
+        needs = f"Needs scope `{scope}`" + (" (or `admin`)." if scope != "admin" else ".")
+        description = needs + (" " + description if description else "")
+        op["x-scopes"] = [scope]
     if description:
         op["description"] = description
     if parameters:
@@ -254,7 +299,7 @@ def operation(summary, operation_id, responses, parameters=None, request=None, p
     if public:
         op["security"] = []
     else:
-        responses.update(errors("401"))
+        responses.update(errors("401", "403", "503"))
     return op
 
 
@@ -373,6 +418,16 @@ PATHS = {
             **errors("400", "413", "422"),
         },
     }},
+    "/v1/tokens": {
+        "get": operation("List tokens (never the tokens themselves)", "listTokens", ok("Every token, revoked and expired ones included.", "TokenList"), tag="tokens"),
+        "post": operation(
+            "Create a token", "createToken", {**ok("Created; the token is in the answer this once.", "TokenCreated", "201"), **errors("400", "413", "422")},
+            request="TokenCreate", tag="tokens"),
+    },
+    "/v1/tokens/{id}": {"delete": operation(
+        "Revoke a token", "revokeToken", {"204": {"description": "Revoked; its dashboard sessions end too."}, **errors("404", "409", "422")},
+        parameters=[path_param("id", integer(1, 9223372036854775807), "The token id.")], tag="tokens",
+        description="409 for the token making the request: revoke that one with another admin token or the CLI.")},
     "/v1/external-refs": {"get": operation(
         "Which provider record a billing object became", "listExternalRefs", {**ok("The refs, most recently synced first.", "ExternalRefList"), **errors("422")},
         parameters=[query("connection_id", string(format="uuid"), "The connection.", required=True),
@@ -392,10 +447,15 @@ DOCUMENT = {
     },
     "servers": [{"url": "http://127.0.0.1:8080"}],
     "security": [{"bearerAuth": []}],
-    "tags": [{"name": name} for name in ["jobs", "connections", "mappings", "webhooks", "sync", "operations"]],
+    "tags": [{"name": name} for name in ["jobs", "connections", "mappings", "webhooks", "sync", "tokens", "operations"]],
     "paths": PATHS,
     "components": {
-        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "description": "A token from `ledgersync tokens create`."}},
+        "securitySchemes": {"bearerAuth": {
+            "type": "http", "scheme": "bearer",
+            "description": "A token from `ledgersync tokens create --scope …` (or `POST /v1/tokens`). Each operation names the scope it needs in `x-scopes`; "
+                           + " ".join(f"`{name}`: {text}" for name, text in SCOPES.items())
+                           + " A dashboard session cookie is never accepted here.",
+        }},
         "schemas": SCHEMAS,
     },
 }

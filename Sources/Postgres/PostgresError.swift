@@ -12,6 +12,8 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         case decoding
         /// The caller used the API wrongly (e.g. nested transactions).
         case usage
+        /// Every connection of a pool stayed busy for longer than its `waitTimeout`.
+        case poolExhausted
     }
 
     public let code: Code

@@ -15,19 +15,40 @@ struct APIHarness {
 
     let database: TestDatabase
     let baseURL: String
+    /// A token with every scope.
     let token: String
     let secretBox: SecretBox
     let http: HTTPClient
+    /// The server's own pool, made as `ledgersync api` makes it (statement_timeout, bounded
+    /// waits); `pool` is the test's, so a test holding the server's connections can still look.
+    let apiPool: ConnectionPool
+    let port: Int
 
     var pool: ConnectionPool { database.pool }
     var queue: JobQueue { JobQueue(pool: database.pool) }
 
+    /// The server's limits, small where a test needs to reach them.
+    struct Limits {
+        var poolSize = 8
+        var poolWaitTimeout = APIConfiguration.defaultPoolWaitTimeout
+        var statementTimeout = APIConfiguration.defaultStatementTimeout
+        var idleTimeout = APIConfiguration.defaultIdleTimeout
+        var sessionLifetime = APIConfiguration.defaultSessionLifetime
+        var secureCookies = false
+    }
+
     /// Runs `body` against a running server and stops it afterwards, also when `body` throws.
-    static func with(knownKinds: Set<String> = APIConfiguration.syncKinds.union(["test.echo"]), _ body: (APIHarness) async throws -> Void) async throws {
+    static func with(
+        knownKinds: Set<String> = APIConfiguration.syncKinds.union(["test.echo"]), limits: Limits = Limits(),
+        _ body: (APIHarness) async throws -> Void
+    ) async throws {
         try await TestDatabase.with(migrations: allMigrations) { database in
             let box = try SecretBox(key: SecureRandom.bytes(SecretBox.keyByteCount))
+            let apiPool = APIConfiguration.makePool(
+                url: database.url, maxConnections: limits.poolSize, statementTimeout: limits.statementTimeout, waitTimeout: limits.poolWaitTimeout)
             let configuration = APIConfiguration(
-                host: "127.0.0.1", port: 0, pool: database.pool, secretBox: box, migrations: allMigrations, knownKinds: knownKinds)
+                host: "127.0.0.1", port: 0, pool: apiPool, secretBox: box, migrations: allMigrations, knownKinds: knownKinds,
+                idleTimeout: limits.idleTimeout, dashboardSessionLifetime: limits.sessionLifetime, secureCookies: limits.secureCookies)
             let ready = AsyncStream<Int>.makeStream()
             var logger = Logger(label: "test.api")
             // Cancelling the server at the end logs its interrupted accept loop as an error.
@@ -40,20 +61,23 @@ struct APIHarness {
             }
             var port = 0
             for await value in ready.stream { port = value }
-            let (_, token) = try await APITokenStore(pool: database.pool).create(name: "tests")
+            let (_, token) = try await APITokenStore(pool: database.pool).create(name: "tests", scopes: Set(APIScope.allCases))
             let http = HTTPClient(maxConcurrentRequests: 8)
-            let harness = APIHarness(database: database, baseURL: "http://127.0.0.1:\(port)", token: token, secretBox: box, http: http)
+            let harness = APIHarness(
+                database: database, baseURL: "http://127.0.0.1:\(port)", token: token, secretBox: box, http: http, apiPool: apiPool, port: port)
             do {
                 try await body(harness)
             } catch {
                 server.cancel()
                 _ = await server.result
                 http.shutdown()
+                await apiPool.close()
                 throw error
             }
             server.cancel()
             _ = await server.result
             http.shutdown()
+            await apiPool.close()
         }
     }
 
@@ -79,8 +103,11 @@ struct APIHarness {
         let bearer = token ?? self.token
         if !bearer.isEmpty { allHeaders.append(("Authorization", "Bearer \(bearer)")) }
         if body != nil { allHeaders.append(("Content-Type", "application/json")) }
+        // A bound against a hung server, not a latency target: with every suite running at once
+        // on 2 loaded cores, one request has been seen to take over 20 s (trivial PostgresTests
+        // took 40 s in that run), so 20 s failed tests that were only slow.
         let response = try await http.execute(
-            HTTPRequest(method: method, url: baseURL + path, headers: allHeaders, body: body.map { Data($0.utf8) }, timeout: .seconds(20)))
+            HTTPRequest(method: method, url: baseURL + path, headers: allHeaders, body: body.map { Data($0.utf8) }, timeout: .seconds(60)))
         return Answer(status: response.status, headers: response.headers, text: String(decoding: response.body, as: UTF8.self))
     }
 
@@ -93,7 +120,10 @@ struct APIHarness {
     /// refused request changed nothing.
     func snapshot() async throws -> [String: String] {
         var snapshot: [String: String] = [:]
-        for table in ["jobs", "connections", "mappings", "webhook_endpoints", "external_refs", "concurrency_limits", "api_tokens"] {
+        for table in [
+            "jobs", "connections", "mappings", "webhook_endpoints", "external_refs", "concurrency_limits", "api_tokens", "dashboard_sessions",
+            "dashboard_sign_in_codes",
+        ] {
             let rows = try await pool.query("SELECT count(*)::bigint AS n FROM ledgersync.\(table)").rows
             snapshot[table] = String(try rows[0].decode("n", as: Int64.self))
         }

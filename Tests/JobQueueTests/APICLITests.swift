@@ -12,7 +12,7 @@ struct APICLITests {
     @Test("tokens create prints the token once; list shows only its start; revoke refuses it; unknown ids are 2")
     func tokens() async throws {
         try await withTestDatabase { db in
-            let created = try await SyncCLITests.run(["tokens", "create", "--name", "oncall"], databaseURL: db.url)
+            let created = try await SyncCLITests.run(["tokens", "create", "--name", "oncall", "--scope", "read,operate"], databaseURL: db.url)
             #expect(created.status == 0, "\(created)")
             let token = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(token.hasPrefix("lsk_") && token.count > 40 && !token.contains("\n"), "\(created)")
@@ -33,6 +33,56 @@ struct APICLITests {
             #expect(count == 1)
             let unknown = try await SyncCLITests.run(["tokens", "revoke", "999"], databaseURL: db.url)
             #expect(unknown.status == 2, "\(unknown)")
+        }
+    }
+
+    @Test("tokens create needs --scope; scopes and expiry are stored and listed; unknown scopes are 64")
+    func tokenScopesAndExpiry() async throws {
+        try await withTestDatabase { db in
+            let unscoped = try await SyncCLITests.run(["tokens", "create", "--name", "ci"], databaseURL: db.url)
+            #expect(unscoped.status == 64 && unscoped.stderr.contains("--scope"), "\(unscoped)")
+            let unknown = try await SyncCLITests.run(["tokens", "create", "--name", "ci", "--scope", "read,root"], databaseURL: db.url)
+            #expect(unknown.status == 64, "\(unknown)")
+            #expect(try await db.pool.query("SELECT count(*)::bigint AS n FROM ledgersync.api_tokens").rows[0].decode("n", as: Int64.self) == 0)
+
+            let created = try await SyncCLITests.run(
+                ["tokens", "create", "--name", "ci", "--scope", "enqueue", "--scope", "read", "--expires-in", "2h"], databaseURL: db.url)
+            #expect(created.status == 0 && created.stderr.contains("enqueue") && created.stderr.contains("expires"), "\(created)")
+            let row = try await db.pool.query(
+                "SELECT array_to_string(scopes, ',') AS s, extract(epoch FROM expires_at - now())::bigint AS left_s FROM ledgersync.api_tokens").rows[0]
+            #expect(try row.decode("s", as: String.self) == "read,enqueue")
+            let secondsLeft = try row.decode("left_s", as: Int64.self)
+            #expect((7000...7200).contains(secondsLeft), "expires in about 2h: \(secondsLeft)s")
+
+            let listed = try await SyncCLITests.run(["tokens", "list"], databaseURL: db.url)
+            #expect(listed.stdout.contains("SCOPES") && listed.stdout.contains("read,enqueue"), "\(listed)")
+            let json = try await SyncCLITests.run(["tokens", "list", "--json"], databaseURL: db.url)
+            let tokens = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+            #expect(tokens.first?["scopes"] as? [String] == ["read", "enqueue"] && tokens.first?["expires_at"] != nil, "\(json)")
+        }
+    }
+
+    @Test("dashboard link prints a one-time sign-in URL; only the code's hash is stored; limits are checked")
+    func dashboardLink() async throws {
+        try await withTestDatabase { db in
+            let made = try await SyncCLITests.run(
+                ["dashboard", "link", "--for", "alice", "--url", "https://ledgersync.example/", "--expires-in", "5m"], databaseURL: db.url)
+            #expect(made.status == 0, "\(made)")
+            let link = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(link.hasPrefix("https://ledgersync.example/dashboard/sign-in?code=lsc_"), "\(made)")
+            let code = String(link.split(separator: "=", maxSplits: 1)[1])
+            let row = try await db.pool.query(
+                """
+                SELECT encode(code_sha256, 'hex') AS h, array_to_string(scopes, ',') AS s, label,
+                       extract(epoch FROM expires_at - now())::bigint AS left_s
+                FROM ledgersync.dashboard_sign_in_codes
+                """).rows[0]
+            #expect(try row.decode("h", as: String.self) == SHA256.hex(code) && row.decode("label", as: String.self) == "alice")
+            #expect(try row.decode("s", as: String.self) == "read,operate", "the default scopes: look and act")
+            #expect((240...300).contains(try row.decode("left_s", as: Int64.self)))
+
+            let tooLong = try await SyncCLITests.run(["dashboard", "link", "--expires-in", "48h"], databaseURL: db.url)
+            #expect(tooLong.status == 64 && tooLong.stderr.contains("--expires-in"), "\(tooLong)")
         }
     }
 

@@ -55,6 +55,7 @@ struct JobsController {
     /// without them a payment could overtake its invoice, and the workers together could
     /// exceed the account's concurrency limit.
     func prepared(_ request: EnqueueRequest, field: String, argsField: String) async throws -> EnqueueRequest {
+        try SystemJobKinds.refuse(request.kind, field: field)
         try await checkRunnable(request, field: field, argsField: argsField)
         guard let kind = SyncJobKind(rawValue: request.kind), request.serialKey == nil, request.limitKey == nil,
               let connection = try JSONParser.parse(Array(request.args.text.utf8))["connection_id"]?.stringValue,

@@ -6,27 +6,44 @@ import Sync
 
 /// `/dashboard`: plain server-rendered HTML for the person on call. Queues at a glance,
 /// failed jobs with their last error, one job's whole attempt history, and retry/cancel
-/// buttons (forms that POST; no JavaScript). Signs in with an API token, kept in an
-/// HttpOnly, SameSite=Strict cookie; every form carries a CSRF token derived from it.
+/// buttons (forms that POST; no JavaScript).
+///
+/// Signed in with a session of its own (`ledgersync.dashboard_sessions`): a one-time link from
+/// `ledgersync dashboard link`, or an API token typed into the sign-in form. The session key
+/// lives in an HttpOnly, SameSite=Strict cookie scoped to `/dashboard` (Secure behind TLS);
+/// `/v1` never accepts it, and no API token is ever put in a URL or a cookie. Every form
+/// carries a CSRF token derived from the session key.
 struct DashboardController {
     let queue: JobQueue
     let tokens: APITokenStore
+    let sessions: DashboardSessionStore
+    let sessionLifetime: Duration
+    /// Always mark the cookie Secure (the API is served over TLS), besides requests a proxy
+    /// says came over https.
+    let secureCookies: Bool
 
-    static let cookie = BearerAuthMiddleware.cookieName
+    static let cookie = "ledgersync_session"
 
     func register(on router: Router<APIRequestContext>) {
         router.get("dashboard/login") { request, _ -> Response in
-            Self.page(title: "Sign in", body: Self.loginForm(error: request.uri.queryParameters.get("error") != nil))
+            Self.page(title: "Sign in", body: Self.loginForm(error: request.uri.queryParameters.get("error")), signedIn: false)
         }
         router.post("dashboard/login") { request, context -> Response in try await login(request, context) }
-        router.post("dashboard/logout") { _, _ -> Response in
+        // The link's GET only shows a button: a chat app's link preview must not use up the
+        // code, and the POST that does comes from our own page, so the SameSite=Strict cookie
+        // it sets goes with the very next request.
+        router.get("dashboard/sign-in") { request, _ -> Response in
+            let code = request.uri.queryParameters.get("code") ?? ""
+            return Self.page(title: "Sign in", body: Self.signInButton(code: code), signedIn: false)
+        }
+        router.post("dashboard/sign-in") { request, context -> Response in try await redeem(request, context) }
+        router.post("dashboard/logout") { request, _ -> Response in
+            if let key = BearerAuthMiddleware.cookie(named: Self.cookie, in: request) { try await sessions.end(key) }
             var response = Self.redirect("/dashboard/login")
-            response.headers[.setCookie] = "\(Self.cookie)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+            response.headers[.setCookie] = "\(Self.cookie)=; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=0"
             return response
         }
-        let pages = router.group("dashboard")
-            .add(middleware: TokenInQueryMiddleware(tokens: tokens))
-            .add(middleware: BearerAuthMiddleware(tokens: tokens, loginRedirect: "/dashboard/login"))
+        let pages = router.group("dashboard").add(middleware: DashboardSessionMiddleware(sessions: sessions))
         pages.get("") { request, context -> Response in try await overview(request, context) }
         pages.get("jobs") { request, context -> Response in try await jobList(request, context) }
         pages.get("jobs/:id") { request, context -> Response in try await jobPage(request, context) }
@@ -36,27 +53,49 @@ struct DashboardController {
 
     // MARK: - Sign-in
 
+    /// The sign-in form: an API token (in the body, never the URL) opens a session with the
+    /// token's scopes that ends when the token is revoked.
     func login(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         var request = request
         let form = Self.parseForm(try await request.collectBody(upTo: 16 * 1024))
-        guard let token = form["token"]?.trimmingCharacters(in: .whitespacesAndNewlines), try await tokens.authenticate(token) != nil else {
-            return Self.redirect("/dashboard/login?error=1")
+        guard let presented = form["token"]?.trimmingCharacters(in: .whitespacesAndNewlines),
+              let token = try await tokens.authenticate(presented)
+        else { return Self.redirect("/dashboard/login?error=token") }
+        guard APIScope.read.isGranted(by: token.scopes) else { return Self.redirect("/dashboard/login?error=scope") }
+        guard let (session, key) = try await sessions.open(token: token, sessionLifetime: sessionLifetime) else {
+            return Self.redirect("/dashboard/login?error=token")
         }
+        return signedIn(request, key: key, session: session)
+    }
+
+    /// A one-time link's button: uses the code (once) and opens a session.
+    func redeem(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        var request = request
+        let form = Self.parseForm(try await request.collectBody(upTo: 16 * 1024))
+        guard let code = form["code"]?.trimmingCharacters(in: .whitespacesAndNewlines),
+              let (session, key) = try await sessions.redeem(code: code, sessionLifetime: sessionLifetime)
+        else { return Self.redirect("/dashboard/login?error=link") }
+        return signedIn(request, key: key, session: session)
+    }
+
+    func signedIn(_ request: Request, key: String, session: DashboardSession) -> Response {
         var response = Self.redirect("/dashboard")
-        response.headers[.setCookie] = Self.setCookie(token)
+        let seconds = max(1, Int(session.expiresAt.timeIntervalSinceNow.rounded(.down)))
+        response.headers[.setCookie] = Self.setCookie(key, maxAge: seconds, secure: secureCookies || SecurityHeadersMiddleware.isTLS(request))
         return response
     }
 
-    static func setCookie(_ token: String) -> String {
-        // Path=/ so that the dashboard's forms and pages all carry it; HttpOnly so no script
-        // reads it; SameSite=Strict so another site's form cannot post with it.
-        "\(cookie)=\(token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""); Path=/; HttpOnly; SameSite=Strict; Max-Age=43200"
+    static func setCookie(_ key: String, maxAge: Int, secure: Bool) -> String {
+        // Path=/dashboard: the browser sends it to the dashboard only (and /v1 would not accept
+        // it anyway); HttpOnly so no script reads it; SameSite=Strict so another site's form
+        // cannot post with it; Secure when the page came over TLS.
+        "\(cookie)=\(key); Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=\(maxAge)" + (secure ? "; Secure" : "")
     }
 
-    /// The CSRF token of a session: HMAC of a fixed label under the API token, so it needs
-    /// no storage and changes with the token.
+    /// The CSRF token of a session: HMAC of a fixed label under the session key, so it needs
+    /// no storage and dies with the session.
     static func csrf(_ request: Request) -> String {
-        HMACSHA256.base64(key: BearerAuthMiddleware.presentedToken(request) ?? "", message: "ledgersync-dashboard-csrf")
+        HMACSHA256.base64(key: BearerAuthMiddleware.cookie(named: cookie, in: request) ?? "", message: "ledgersync-dashboard-csrf")
     }
 
     // MARK: - Pages
@@ -88,7 +127,7 @@ struct DashboardController {
         }
         html += "</section><section><h2>Failed jobs <span class=meta>(newest \(failed.count))</span></h2>"
         html += Self.filterForm(state: "failed", kind: nil, queue: nil)
-        html += jobTable(failed, request: request, back: "/dashboard")
+        html += jobTable(failed, request: request, back: "/dashboard", context: context)
         html += "</section>"
         return Self.page(title: "Ledgersync", body: html)
     }
@@ -104,7 +143,7 @@ struct DashboardController {
         let page = Array(jobs.prefix(100))
         var html = Self.notice(request)
         html += "<section><h2>Jobs</h2>" + Self.filterForm(state: stateText, kind: kind, queue: queueName)
-        html += jobTable(page, request: request, back: request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
+        html += jobTable(page, request: request, back: request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""), context: context)
         if jobs.count > 100, let last = page.last {
             var query = ["before=\(last.id)"]
             if let stateText { query.append("state=\(Self.url(stateText))") }
@@ -122,7 +161,7 @@ struct DashboardController {
         }
         var html = Self.notice(request)
         html += "<section><h2>Job \(job.id) <span class=\"state \(job.state.rawValue)\">\(job.state.rawValue)</span></h2>"
-        html += "<div class=actions>" + actionButtons(job, request: request, back: "/dashboard/jobs/\(job.id)") + "</div>"
+        html += "<div class=actions>" + actionButtons(job, request: request, back: "/dashboard/jobs/\(job.id)", context: context) + "</div>"
         html += "<table class=facts>"
         let facts: [(String, String?)] = [
             ("Kind", job.kind), ("Queue", job.queue), ("Priority", "\(job.priority)"), ("Attempt", "\(job.attempt) of \(job.maxAttempts)"),
@@ -156,6 +195,9 @@ struct DashboardController {
         guard form["csrf"] == Self.csrf(request) else {
             return Self.page(title: "Refused", body: "<p>This form is stale or came from elsewhere; go back, reload and try again.</p>", status: .forbidden)
         }
+        guard Self.mayOperate(context) else {
+            return Self.page(title: "Refused", body: "<p>This session may look but not retry or cancel (it lacks the operate scope).</p>", status: .forbidden)
+        }
         guard let id = Int64(context.parameters.get("id") ?? "") else { return Self.redirect("/dashboard") }
         let done = retry ? try await queue.retry(JobFilter(id: id, limit: 1)) : try await queue.cancel(JobFilter(id: id, limit: 1))
         let state = try await queue.job(id: id)?.state.rawValue ?? "gone"
@@ -171,19 +213,20 @@ struct DashboardController {
 
     // MARK: - Pieces
 
-    func jobTable(_ jobs: [JobRecord], request: Request, back: String) -> String {
+    func jobTable(_ jobs: [JobRecord], request: Request, back: String, context: APIRequestContext) -> String {
         guard !jobs.isEmpty else { return "<p>No jobs match.</p>" }
         var html = "<table class=jobs><tr><th>ID</th><th>State</th><th>Kind</th><th>Queue</th><th>Attempt</th><th>Created</th><th>Last error</th><th></th></tr>"
         for job in jobs {
             let lastError = job.errors.last.map { "<span class=\"class \(Self.escape($0.class))\">\(Self.escape($0.class))</span> \(Self.escape(String($0.message.prefix(160))))" } ?? ""
             html += "<tr><td><a href=\"/dashboard/jobs/\(job.id)\">\(job.id)</a></td><td><span class=\"state \(job.state.rawValue)\">\(job.state.rawValue)</span></td>"
             html += "<td>\(Self.escape(job.kind))</td><td>\(Self.escape(job.queue))</td><td>\(job.attempt)/\(job.maxAttempts)</td>"
-            html += "<td>\(Self.time(job.createdAt))</td><td class=message>\(lastError)</td><td class=actions>\(actionButtons(job, request: request, back: back))</td></tr>"
+            html += "<td>\(Self.time(job.createdAt))</td><td class=message>\(lastError)</td><td class=actions>\(actionButtons(job, request: request, back: back, context: context))</td></tr>"
         }
         return html + "</table>"
     }
 
-    func actionButtons(_ job: JobRecord, request: Request, back: String) -> String {
+    func actionButtons(_ job: JobRecord, request: Request, back: String, context: APIRequestContext) -> String {
+        guard Self.mayOperate(context) else { return "" }
         let csrf = Self.escape(Self.csrf(request))
         var html = ""
         if [.failed, .cancelled, .retryable].contains(job.state) {
@@ -205,14 +248,34 @@ struct DashboardController {
         return html
     }
 
-    static func loginForm(error: Bool) -> String {
-        (error ? "<p class=notice-bad>That token is not valid (unknown or revoked).</p>" : "")
+    static func mayOperate(_ context: APIRequestContext) -> Bool {
+        context.token.map { APIScope.operate.isGranted(by: $0.scopes) } ?? false
+    }
+
+    static func loginForm(error: String?) -> String {
+        let problem: String
+        switch error {
+        case nil: problem = ""
+        case "link": problem = "<p class=notice-bad>That sign-in link is used, expired or unknown. Ask for a new one: <code>ledgersync dashboard link</code>.</p>"
+        case "scope": problem = "<p class=notice-bad>That token lacks the read scope the dashboard needs.</p>"
+        default: problem = "<p class=notice-bad>That token is not valid (unknown, revoked or expired).</p>"
+        }
+        return problem
             + """
-            <section><h2>Sign in</h2><form method=post action="/dashboard/login">
-            <label>API token <input type=password name=token autocomplete=off size=50 placeholder="lsk_…" autofocus></label>
-            <button>Sign in</button></form>
-            <p class=meta>Create one with <code>ledgersync tokens create --name oncall</code>.</p></section>
+            <section><h2>Sign in</h2>
+            <p>Open a one-time sign-in link: <code>ledgersync dashboard link --for your-name</code> prints one (it works once, for minutes).</p>
+            <form method=post action="/dashboard/login">
+            <label>Or an API token <input type=password name=token autocomplete=off size=50 placeholder="lsk_…" autofocus></label>
+            <button>Sign in</button></form></section>
             """
+    }
+
+    static func signInButton(code: String) -> String {
+        """
+        <section><h2>Sign in to Ledgersync</h2><form method=post action="/dashboard/sign-in">
+        <input type=hidden name=code value="\(escape(code))"><button class=retry>Sign in</button></form>
+        <p class=meta>This link works once.</p></section>
+        """
     }
 
     static func notice(_ request: Request) -> String {
@@ -220,12 +283,17 @@ struct DashboardController {
         return "<p class=notice>\(escape(text))</p>"
     }
 
-    static func page(title: String, body: String, status: HTTPResponse.Status = .ok) -> Response {
+    static func page(title: String, body: String, status: HTTPResponse.Status = .ok, signedIn: Bool = true) -> Response {
+        let navigation = signedIn
+            ? """
+            <nav><a href="/dashboard">Overview</a> <a href="/dashboard/jobs?state=failed">Failed</a> <a href="/dashboard/jobs">All jobs</a>
+            <form method=post action="/dashboard/logout"><button class=link>Sign out</button></form></nav>
+            """
+            : ""
         let html = """
             <!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width, initial-scale=1">
             <title>\(escape(title)) · Ledgersync</title><style>\(css)</style></head><body>
-            <header><h1><a href="/dashboard">Ledgersync</a></h1><nav><a href="/dashboard">Overview</a> <a href="/dashboard/jobs?state=failed">Failed</a> <a href="/dashboard/jobs">All jobs</a>
-            <form method=post action="/dashboard/logout"><button class=link>Sign out</button></form></nav></header>
+            <header><h1><a href="/dashboard">Ledgersync</a></h1>\(navigation)</header>
             <main>\(body)</main></body></html>
             """
         return Response(
@@ -310,20 +378,22 @@ struct DashboardController {
     }
 }
 
-/// `/dashboard…?token=lsk_…` (a link from a runbook or chat): sets the cookie and sends the
-/// browser to the same page without the token, so it does not linger in the address bar
-/// and history.
-struct TokenInQueryMiddleware: RouterMiddleware {
+/// Lets a dashboard page through only with a live session cookie whose session may read;
+/// anyone else is sent to sign in. The session's scopes go into the context as its token.
+struct DashboardSessionMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
-    let tokens: APITokenStore
+    let sessions: DashboardSessionStore
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let token = request.uri.queryParameters.get("token") else { return try await next(request, context) }
-        guard try await tokens.authenticate(token) != nil else { return DashboardController.redirect("/dashboard/login?error=1") }
-        // The same page and filters, without the token.
-        let rest = (request.uri.query ?? "").split(separator: "&").filter { !$0.hasPrefix("token=") }.joined(separator: "&")
-        var response = DashboardController.redirect(request.uri.path + (rest.isEmpty ? "" : "?" + rest))
-        response.headers[.setCookie] = DashboardController.setCookie(token)
-        return response
+        guard let key = BearerAuthMiddleware.cookie(named: DashboardController.cookie, in: request),
+              let session = try await sessions.authenticate(key)
+        else { return DashboardController.redirect("/dashboard/login") }
+        guard APIScope.read.isGranted(by: session.scopes) else {
+            return DashboardController.page(title: "Refused", body: "<p>This session lacks the read scope.</p>", status: .forbidden)
+        }
+        var context = context
+        context.token = AuthenticatedToken(id: nil, name: session.label, scopes: session.scopes)
+        context.logger[metadataKey: "dashboard_session"] = "\(session.id)"
+        return try await next(request, context)
     }
 }

@@ -37,14 +37,87 @@ CREATE TABLE ledgersync.api_tokens (
 -- Authentication looks a token up by its hash; unique, so two tokens can never collide.
 CREATE UNIQUE INDEX api_tokens_sha256 ON ledgersync.api_tokens (token_sha256);
 """#),
+        Migration(line: "api", version: 2, name: "002_scopes_and_sessions", sql: #"""
+-- Ledgersync api, migration 002: what a token may do, how long it lives, and dashboard
+-- sessions of their own.
+--
+-- Scopes: `read` (jobs, stats, metrics, external refs), `enqueue` (POST /v1/jobs and the
+-- batch), `operate` (retry and cancel), `admin` (connections and their secrets, mappings,
+-- webhook endpoints, inbound secrets, tokens; it includes every other scope). Which route
+-- needs which is the OpenAPI document's `x-scopes` (scripts/openapi.py; docs/api.md).
+--
+-- Tokens made before this migration could do everything; they keep every scope, so an
+-- upgrade breaks no client. Narrow them by creating scoped tokens and revoking the old ones
+-- (`ledgersync tokens list` shows the scopes of each).
+
+ALTER TABLE ledgersync.api_tokens
+    ADD COLUMN scopes text[] NOT NULL DEFAULT ARRAY['read', 'enqueue', 'operate', 'admin'],
+    -- NULL: the token lives until revoked.
+    ADD COLUMN expires_at timestamptz,
+    ADD CONSTRAINT scopes_known CHECK (scopes <@ ARRAY['read', 'enqueue', 'operate', 'admin']);
+-- New tokens say what they may do: no default from here on.
+ALTER TABLE ledgersync.api_tokens ALTER COLUMN scopes DROP DEFAULT;
+
+-- A one-time sign-in link of the dashboard (`ledgersync dashboard link`). Only the SHA-256 of
+-- its code is kept; the code dies when used or when it expires (minutes), whichever comes first.
+CREATE TABLE ledgersync.dashboard_sign_in_codes (
+    code_sha256 bytea       PRIMARY KEY,
+    -- What the session it opens may do.
+    scopes      text[]      NOT NULL,
+    -- For people: who asked for the link (`--for oncall-alice`).
+    label       text        NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL,
+    used_at     timestamptz,
+
+    CONSTRAINT code_sha256_is_sha256 CHECK (octet_length(code_sha256) = 32),
+    CONSTRAINT code_scopes_known CHECK (scopes <@ ARRAY['read', 'enqueue', 'operate', 'admin'])
+);
+
+-- A signed-in browser. The cookie holds a random session key; the table holds its SHA-256,
+-- so a dump of this table opens no session. A session opened with an API token (the sign-in
+-- form) dies with that token; one opened with a link lives until it expires or signs out.
+CREATE TABLE ledgersync.dashboard_sessions (
+    id             bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    session_sha256 bytea       NOT NULL,
+    scopes         text[]      NOT NULL,
+    label          text        NOT NULL,
+    token_id       bigint      REFERENCES ledgersync.api_tokens (id) ON DELETE CASCADE,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    expires_at     timestamptz NOT NULL,
+
+    CONSTRAINT session_sha256_is_sha256 CHECK (octet_length(session_sha256) = 32),
+    CONSTRAINT session_scopes_known CHECK (scopes <@ ARRAY['read', 'enqueue', 'operate', 'admin'])
+);
+
+CREATE UNIQUE INDEX dashboard_sessions_sha256 ON ledgersync.dashboard_sessions (session_sha256);
+-- Pruning expired sessions and codes (done on each sign-in) finds them by expiry.
+CREATE INDEX dashboard_sessions_expires_at ON ledgersync.dashboard_sessions (expires_at);
+CREATE INDEX dashboard_sign_in_codes_expires_at ON ledgersync.dashboard_sign_in_codes (expires_at);
+"""#),
     ]
 
+    /// sql/api/queries/authenticate_dashboard_session.sql:
+    /// The live dashboard session whose key's SHA-256 is $1 (hex): unexpired, and when it was
+    /// opened with a token, that token still unrevoked and unexpired.
+    static let authenticateDashboardSession = #"""
+SELECT s.id, array_to_string(s.scopes, ',') AS scopes, s.label, s.expires_at
+FROM ledgersync.dashboard_sessions s
+LEFT JOIN ledgersync.api_tokens t ON t.id = s.token_id
+WHERE s.session_sha256 = decode($1::text, 'hex')
+  AND s.expires_at > now()
+  AND (s.token_id IS NULL OR (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())))
+"""#
+
     /// sql/api/queries/authenticate_token.sql:
-    /// The live token whose SHA-256 is $1 (hex), if any, for each API request. Marks it used, at
-    /// most once a minute, so a busy client does not turn every read into a write.
+    /// The unrevoked token whose SHA-256 is $1 (hex), if any, for each API request, with its
+    /// scopes (comma-separated) and whether it has expired (the API answers 401 either way, but
+    /// says which). Marks a live one used, at most once a minute, so a busy client does not turn
+    /// every read into a write.
     static let authenticateToken = #"""
 WITH found AS (
-    SELECT id, name, last_used_at
+    SELECT id, name, scopes, expires_at, last_used_at,
+           (expires_at IS NOT NULL AND expires_at <= now()) AS expired
     FROM ledgersync.api_tokens
     WHERE token_sha256 = decode($1::text, 'hex')
       AND revoked_at IS NULL
@@ -53,18 +126,38 @@ WITH found AS (
     SET last_used_at = now()
     FROM found
     WHERE t.id = found.id
+      AND NOT found.expired
       AND (found.last_used_at IS NULL OR found.last_used_at < now() - interval '1 minute')
     RETURNING t.id
 )
-SELECT id, name FROM found
+SELECT id, name, array_to_string(scopes, ',') AS scopes, expires_at, expired FROM found
+"""#
+
+    /// sql/api/queries/create_dashboard_sign_in_code.sql:
+    /// A one-time sign-in code: $1 its SHA-256 in hex, $2 the scopes of the session it opens,
+    /// $3 who it is for, $4 its life in seconds. Codes that died more than a day ago are pruned.
+    static let createDashboardSignInCode = #"""
+WITH pruned AS (
+    DELETE FROM ledgersync.dashboard_sign_in_codes WHERE expires_at < now() - interval '1 day'
+)
+INSERT INTO ledgersync.dashboard_sign_in_codes (code_sha256, scopes, label, expires_at)
+VALUES (decode($1::text, 'hex'), $2::text[], $3::text, now() + make_interval(secs => $4::double precision))
+RETURNING expires_at
 """#
 
     /// sql/api/queries/create_token.sql:
-    /// A new token: $1 name, $2 the token's SHA-256 in hex, $3 its hint.
+    /// A new token: $1 name, $2 the token's SHA-256 in hex, $3 its hint, $4 its scopes, $5 when
+    /// it expires (NULL: never).
     static let createToken = #"""
-INSERT INTO ledgersync.api_tokens (name, token_sha256, hint)
-VALUES ($1::text, decode($2::text, 'hex'), $3::text)
-RETURNING id, name, hint, created_at, last_used_at, revoked_at
+INSERT INTO ledgersync.api_tokens (name, token_sha256, hint, scopes, expires_at)
+VALUES ($1::text, decode($2::text, 'hex'), $3::text, $4::text[], $5::timestamptz)
+RETURNING id, name, hint, array_to_string(scopes, ',') AS scopes, expires_at, created_at, last_used_at, revoked_at
+"""#
+
+    /// sql/api/queries/end_dashboard_session.sql:
+    /// Signs out: deletes the session whose key's SHA-256 is $1 (hex).
+    static let endDashboardSession = #"""
+DELETE FROM ledgersync.dashboard_sessions WHERE session_sha256 = decode($1::text, 'hex')
 """#
 
     /// sql/api/queries/job_kind_published.sql:
@@ -75,20 +168,62 @@ SELECT EXISTS (SELECT 1 FROM ledgersync.job_kinds WHERE kind = $1::text) AS know
 """#
 
     /// sql/api/queries/list_tokens.sql:
-    /// Every token, oldest first, revoked ones included (they show when they were revoked).
+    /// Every token, oldest first, revoked and expired ones included (they show when).
     static let listTokens = #"""
-SELECT id, name, hint, created_at, last_used_at, revoked_at
+SELECT id, name, hint, array_to_string(scopes, ',') AS scopes, expires_at, created_at, last_used_at, revoked_at
 FROM ledgersync.api_tokens
 ORDER BY id
 """#
 
+    /// sql/api/queries/open_dashboard_session_with_token.sql:
+    /// Opens a dashboard session for the sign-in form's token $1 (id): $2 the session key's SHA-256
+    /// in hex, $3 its life in seconds, cut to the token's own expiry. The session has the token's
+    /// scopes and ends when the token is revoked.
+    static let openDashboardSessionWithToken = #"""
+INSERT INTO ledgersync.dashboard_sessions (session_sha256, scopes, label, token_id, expires_at)
+SELECT decode($2::text, 'hex'), t.scopes, 'token ' || t.id || ' (' || t.name || ')', t.id,
+       least(now() + make_interval(secs => $3::double precision), coalesce(t.expires_at, 'infinity'))
+FROM ledgersync.api_tokens t
+WHERE t.id = $1::bigint
+RETURNING id, array_to_string(scopes, ',') AS scopes, label, expires_at
+"""#
+
+    /// sql/api/queries/redeem_dashboard_sign_in_code.sql:
+    /// Uses the sign-in code whose SHA-256 is $1 (hex), once: when it is unused and unexpired, it
+    /// is marked used and a session is opened ($2 the session key's SHA-256 in hex, $3 its life in
+    /// seconds) with the code's scopes. Two browsers racing with one code: the row lock lets one
+    /// through, the other finds it used. Expired sessions are pruned on the way.
+    static let redeemDashboardSignInCode = #"""
+WITH used AS (
+    UPDATE ledgersync.dashboard_sign_in_codes
+    SET used_at = now()
+    WHERE code_sha256 = decode($1::text, 'hex')
+      AND used_at IS NULL
+      AND expires_at > now()
+    RETURNING scopes, label
+), pruned AS (
+    DELETE FROM ledgersync.dashboard_sessions WHERE expires_at < now()
+), opened AS (
+    INSERT INTO ledgersync.dashboard_sessions (session_sha256, scopes, label, expires_at)
+    SELECT decode($2::text, 'hex'), scopes, label, now() + make_interval(secs => $3::double precision)
+    FROM used
+    RETURNING id, array_to_string(scopes, ',') AS scopes, label, expires_at
+)
+SELECT * FROM opened
+"""#
+
     /// sql/api/queries/revoke_token.sql:
     /// Revokes the token with id $1; returns it, or nothing when there is no such token. A
-    /// token revoked before keeps its first revocation time.
+    /// token revoked before keeps its first revocation time. Its dashboard sessions end with it.
     static let revokeToken = #"""
-UPDATE ledgersync.api_tokens
-SET revoked_at = coalesce(revoked_at, now())
-WHERE id = $1::bigint
-RETURNING id, name, hint, created_at, last_used_at, revoked_at
+WITH revoked AS (
+    UPDATE ledgersync.api_tokens
+    SET revoked_at = coalesce(revoked_at, now())
+    WHERE id = $1::bigint
+    RETURNING id, name, hint, array_to_string(scopes, ',') AS scopes, expires_at, created_at, last_used_at, revoked_at
+), ended AS (
+    DELETE FROM ledgersync.dashboard_sessions WHERE token_id IN (SELECT id FROM revoked)
+)
+SELECT * FROM revoked
 """#
 }

@@ -37,6 +37,9 @@ enum OpenAPIDocument {
       "name": "sync"
     },
     {
+      "name": "tokens"
+    },
+    {
       "name": "operations"
     }
   ],
@@ -136,7 +139,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -145,7 +168,11 @@ enum OpenAPIDocument {
               }
             }
           }
-        }
+        },
+        "x-scopes": [
+          "read"
+        ],
+        "description": "Needs scope `read` (or `admin`)."
       }
     },
     "/v1/jobs": {
@@ -207,7 +234,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -217,6 +264,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "enqueue"
+        ],
+        "description": "Needs scope `enqueue` (or `admin`).",
         "requestBody": {
           "required": true,
           "content": {
@@ -256,7 +307,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -266,6 +337,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "read"
+        ],
+        "description": "Needs scope `read` (or `admin`).",
         "parameters": [
           {
             "name": "state",
@@ -425,7 +500,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -435,7 +530,10 @@ enum OpenAPIDocument {
             }
           }
         },
-        "description": "All or nothing: one bad job (422, `field` like `jobs[3].kind`) enqueues none.",
+        "x-scopes": [
+          "enqueue"
+        ],
+        "description": "Needs scope `enqueue` (or `admin`). All or nothing: one bad job (422, `field` like `jobs[3].kind`) enqueues none.",
         "requestBody": {
           "required": true,
           "content": {
@@ -497,7 +595,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -507,6 +625,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "operate"
+        ],
+        "description": "Needs scope `operate` (or `admin`).",
         "requestBody": {
           "required": true,
           "content": {
@@ -568,7 +690,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -578,6 +720,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "operate"
+        ],
+        "description": "Needs scope `operate` (or `admin`).",
         "requestBody": {
           "required": true,
           "content": {
@@ -629,7 +775,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -639,6 +805,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "read"
+        ],
+        "description": "Needs scope `read` (or `admin`).",
         "parameters": [
           {
             "name": "id",
@@ -703,7 +873,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -713,7 +903,10 @@ enum OpenAPIDocument {
             }
           }
         },
-        "description": "A job that used up its attempts gets one more; its error history is kept. 409 when the job is in another state, or another unfinished job holds its unique key.",
+        "x-scopes": [
+          "operate"
+        ],
+        "description": "Needs scope `operate` (or `admin`). A job that used up its attempts gets one more; its error history is kept. 409 when the job is in another state, or another unfinished job holds its unique key.",
         "parameters": [
           {
             "name": "id",
@@ -778,7 +971,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -788,6 +1001,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "operate"
+        ],
+        "description": "Needs scope `operate` (or `admin`).",
         "parameters": [
           {
             "name": "id",
@@ -822,7 +1039,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -831,7 +1068,11 @@ enum OpenAPIDocument {
               }
             }
           }
-        }
+        },
+        "x-scopes": [
+          "read"
+        ],
+        "description": "Needs scope `read` (or `admin`)."
       }
     },
     "/v1/connections": {
@@ -883,7 +1124,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -893,7 +1154,10 @@ enum OpenAPIDocument {
             }
           }
         },
-        "description": "Also sets the queue's concurrency limit of the connection's limit key.",
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. Also sets the queue's concurrency limit of the connection's limit key.",
         "requestBody": {
           "required": true,
           "content": {
@@ -923,7 +1187,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -932,7 +1216,11 @@ enum OpenAPIDocument {
               }
             }
           }
-        }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`."
       }
     },
     "/v1/connections/{id}": {
@@ -974,7 +1262,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -984,6 +1292,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`.",
         "parameters": [
           {
             "name": "id",
@@ -1055,7 +1367,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -1065,6 +1397,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`.",
         "parameters": [
           {
             "name": "id",
@@ -1128,7 +1464,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -1138,6 +1494,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`.",
         "parameters": [
           {
             "name": "id",
@@ -1226,7 +1586,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -1236,6 +1616,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`.",
         "parameters": [
           {
             "name": "id",
@@ -1290,7 +1674,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -1300,6 +1704,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`.",
         "parameters": [
           {
             "name": "id",
@@ -1402,7 +1810,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -1412,6 +1840,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`.",
         "requestBody": {
           "required": true,
           "content": {
@@ -1441,7 +1873,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -1450,7 +1902,11 @@ enum OpenAPIDocument {
               }
             }
           }
-        }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`."
       }
     },
     "/v1/webhook-endpoints/{id}": {
@@ -1492,7 +1948,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -1502,6 +1978,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`.",
         "parameters": [
           {
             "name": "id",
@@ -1546,7 +2026,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -1556,6 +2056,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`.",
         "parameters": [
           {
             "name": "id",
@@ -1609,7 +2113,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -1619,7 +2143,10 @@ enum OpenAPIDocument {
             }
           }
         },
-        "description": "Sent whatever event types the endpoint subscribed to; a worker delivers it like any webhook.",
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. Sent whatever event types the endpoint subscribed to; a worker delivers it like any webhook.",
         "parameters": [
           {
             "name": "id",
@@ -1673,7 +2200,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -1683,6 +2230,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`.",
         "parameters": [
           {
             "name": "id",
@@ -1791,6 +2342,245 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/v1/tokens": {
+      "get": {
+        "summary": "List tokens (never the tokens themselves)",
+        "operationId": "listTokens",
+        "tags": [
+          "tokens"
+        ],
+        "responses": {
+          "200": {
+            "description": "Every token, revoked and expired ones included.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/TokenList"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`."
+      },
+      "post": {
+        "summary": "Create a token",
+        "operationId": "createToken",
+        "tags": [
+          "tokens"
+        ],
+        "responses": {
+          "201": {
+            "description": "Created; the token is in the answer this once.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/TokenCreated"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`.",
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/TokenCreate"
+              }
+            }
+          }
+        }
+      }
+    },
+    "/v1/tokens/{id}": {
+      "delete": {
+        "summary": "Revoke a token",
+        "operationId": "revokeToken",
+        "tags": [
+          "tokens"
+        ],
+        "responses": {
+          "204": {
+            "description": "Revoked; its dashboard sessions end too."
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "The job is not in a state this action applies to.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. 409 for the token making the request: revoke that one with another admin token or the CLI.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 9223372036854775807
+            },
+            "description": "The token id."
+          }
+        ]
+      }
+    },
     "/v1/external-refs": {
       "get": {
         "summary": "Which provider record a billing object became",
@@ -1820,7 +2610,27 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No valid bearer token (missing, unknown or revoked).",
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
@@ -1830,6 +2640,10 @@ enum OpenAPIDocument {
             }
           }
         },
+        "x-scopes": [
+          "read"
+        ],
+        "description": "Needs scope `read` (or `admin`).",
         "parameters": [
           {
             "name": "connection_id",
@@ -1888,7 +2702,7 @@ enum OpenAPIDocument {
       "bearerAuth": {
         "type": "http",
         "scheme": "bearer",
-        "description": "A token from `ledgersync tokens create`."
+        "description": "A token from `ledgersync tokens create --scope …` (or `POST /v1/tokens`). Each operation names the scope it needs in `x-scopes`; `read`: Read jobs, stats, metrics and external refs. `enqueue`: Enqueue jobs (one and batch); kinds Ledgersync enqueues itself (webhook.deliver, inbound.*, maintenance.*) are refused to every token. `operate`: Retry and cancel jobs, one or by filter. `admin`: Connections and their secrets, mappings, webhook endpoints, inbound secrets, tokens; includes every other scope. A dashboard session cookie is never accepted here."
       }
     },
     "schemas": {
@@ -2083,7 +2897,7 @@ enum OpenAPIDocument {
             "type": "string",
             "minLength": 1,
             "pattern": "\\S",
-            "description": "A job kind a worker runs: the sync kinds, webhook.deliver, diag.* when the server runs with --diagnostic-kinds, or any kind a worker has published. Others are refused (422): nobody would run them.",
+            "description": "A job kind a worker runs: the sync kinds, diag.* when the server runs with --diagnostic-kinds, or any kind a worker has published. Others are refused (422): nobody would run them. Kinds Ledgersync enqueues itself (webhook.deliver and any webhook.*, inbound.*, maintenance.*, system.*) are refused to every token (403 system_kind).",
             "maxLength": 200
           },
           "args": {
@@ -3183,6 +3997,131 @@ enum OpenAPIDocument {
           "event_type",
           "invoice_id",
           "job_ids"
+        ]
+      },
+      "Token": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "name": {
+            "type": "string"
+          },
+          "hint": {
+            "type": "string",
+            "description": "The token's first characters, to tell tokens apart; never the token."
+          },
+          "scopes": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "enum": [
+                "read",
+                "enqueue",
+                "operate",
+                "admin"
+              ]
+            }
+          },
+          "expires_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "last_used_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true
+          },
+          "revoked_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "id",
+          "name",
+          "hint",
+          "scopes",
+          "expires_at",
+          "created_at",
+          "last_used_at",
+          "revoked_at"
+        ]
+      },
+      "TokenList": {
+        "type": "object",
+        "properties": {
+          "tokens": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Token"
+            }
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "tokens"
+        ]
+      },
+      "TokenCreate": {
+        "type": "object",
+        "properties": {
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "description": "Who or what holds the token.",
+            "maxLength": 200
+          },
+          "scopes": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "enum": [
+                "read",
+                "enqueue",
+                "operate",
+                "admin"
+              ]
+            },
+            "minItems": 1,
+            "maxItems": 4
+          },
+          "expires_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "name",
+          "scopes"
+        ]
+      },
+      "TokenCreated": {
+        "type": "object",
+        "properties": {
+          "token": {
+            "type": "string",
+            "description": "The token, shown this once; only its SHA-256 is stored."
+          },
+          "record": {
+            "$ref": "#/components/schemas/Token"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "token",
+          "record"
         ]
       },
       "Health": {

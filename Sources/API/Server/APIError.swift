@@ -33,7 +33,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     static func notFound(_ message: String, field: String? = nil) -> APIError { APIError(.notFound, code: "not_found", message, field: field) }
     static func conflict(_ message: String, field: String? = nil) -> APIError { APIError(.conflict, code: "conflict", message, field: field) }
     static let unauthorized = APIError(
-        .unauthorized, code: "unauthorized", "a valid API token is required: send Authorization: Bearer <token> (create one with `ledgersync tokens create`)")
+        .unauthorized, code: "unauthorized", "a valid API token is required: send Authorization: Bearer <token> (create one with `ledgersync tokens create --scope …`)")
     static func tooLarge(_ limit: Int) -> APIError {
         APIError(.contentTooLarge, code: "body_too_large", "the request body is larger than the limit of \(limit) bytes")
     }
@@ -45,6 +45,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     var response: Response {
         var response = Response.json(json, status: status)
         if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer realm=\"ledgersync\"" }
+        // RFC 6750: a valid token that lacks the scope.
+        if code == "insufficient_scope" { response.headers[.wwwAuthenticate] = "Bearer realm=\"ledgersync\", error=\"insufficient_scope\"" }
+        if status == .serviceUnavailable { response.headers[.retryAfter] = "1" }
         return response
     }
 
@@ -69,6 +72,12 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
             return APIError(.unprocessableContent, code: "invalid_field", Self.firstLine(error.message))
         case let error as PostgresError where error.code == .connectionFailed:
             return APIError(.serviceUnavailable, code: "database_unavailable", "the database cannot be reached")
+        case let error as PostgresError where error.code == .poolExhausted:
+            // Every connection is busy: refuse quickly rather than queue without bound.
+            return APIError(.serviceUnavailable, code: "database_busy", "the server is busy: \(error.message); try again shortly")
+        case let error as PostgresError where error.sqlState == "57014":
+            // statement_timeout (or a cancelled query): the database took too long.
+            return APIError(.serviceUnavailable, code: "database_timeout", "the database did not answer within the API's statement_timeout; try again, or narrow the request")
         case let error as any HTTPResponseError where error.status == .contentTooLarge:
             return .tooLarge(APIRequestContext.bodyLimit)
         case let error as HTTPError:

@@ -23,10 +23,21 @@ public struct APIConfiguration: Sendable {
     /// This process's own metrics (Hummingbird's request metrics once the command bootstraps
     /// swift-metrics with it); appended to `/metrics`.
     public var processMetrics: PrometheusCollectorRegistry?
+    /// A connection with no request in flight for this long is closed, and so is one whose
+    /// client has not finished sending a request's head by then (a head that trickles in a
+    /// byte at a time holds a connection no longer than this).
+    public var idleTimeout: Duration
+    /// How long a dashboard session lives after sign-in.
+    public var dashboardSessionLifetime: Duration
+    /// Mark the dashboard cookie Secure on every answer (the API is reached over TLS), not only
+    /// when a proxy sends `X-Forwarded-Proto: https`.
+    public var secureCookies: Bool
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, pool: ConnectionPool, secretBox: SecretBox, migrations: [Migration],
-        knownKinds: Set<String> = APIConfiguration.syncKinds, processMetrics: PrometheusCollectorRegistry? = nil
+        knownKinds: Set<String> = APIConfiguration.syncKinds, processMetrics: PrometheusCollectorRegistry? = nil,
+        idleTimeout: Duration = APIConfiguration.defaultIdleTimeout, dashboardSessionLifetime: Duration = APIConfiguration.defaultSessionLifetime,
+        secureCookies: Bool = false
     ) {
         self.host = host
         self.port = port
@@ -35,6 +46,29 @@ public struct APIConfiguration: Sendable {
         self.migrations = migrations
         self.knownKinds = knownKinds
         self.processMetrics = processMetrics
+        self.idleTimeout = idleTimeout
+        self.dashboardSessionLifetime = dashboardSessionLifetime
+        self.secureCookies = secureCookies
+    }
+
+    public static let defaultIdleTimeout: Duration = .seconds(30)
+    public static let defaultSessionLifetime: Duration = .seconds(8 * 3600)
+    /// The longest one statement of the API may run (`statement_timeout` of its connections):
+    /// every route reads or writes a bounded amount, so a statement past this is a runaway.
+    public static let defaultStatementTimeout: Duration = .seconds(15)
+    /// The longest a request waits for one of the API's database connections before 503.
+    public static let defaultPoolWaitTimeout: Duration = .seconds(5)
+
+    /// The API's database pool: every connection runs with `statement_timeout`, and a request
+    /// waits at most `waitTimeout` for a free connection (then 503 `database_busy`).
+    public static func makePool(
+        url: String, maxConnections: Int, statementTimeout: Duration = defaultStatementTimeout,
+        waitTimeout: Duration = defaultPoolWaitTimeout
+    ) -> ConnectionPool {
+        let milliseconds = statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000
+        return ConnectionPool(
+            url: url, maxConnections: maxConnections, applicationName: "ledgersync-api", waitTimeout: waitTimeout,
+            sessionSettings: ["statement_timeout": "\(max(1, milliseconds))ms"])
     }
 
     /// The sync kinds and webhook delivery: what `ledgersync worker` runs.
@@ -52,6 +86,8 @@ public enum APIServer {
         // Metrics outermost, so they count the status the client got (after the error middleware
         // turned a thrown error into a 4xx), not the error.
         if configuration.processMetrics != nil { router.add(middleware: MetricsMiddleware()) }
+        // Around the error middleware, so errors and unknown routes get the headers too.
+        router.add(middleware: SecurityHeadersMiddleware(behindTLS: configuration.secureCookies))
         router.add(middleware: APIErrorMiddleware())
 
         let operations = OperationsController(queue: queue, migrations: configuration.migrations, processMetrics: configuration.processMetrics)
@@ -66,6 +102,7 @@ public enum APIServer {
         MappingsController(store: MappingStore(pool: pool), connections: connections).register(on: v1)
         WebhookEndpointsController(store: WebhookEndpointStore(pool: pool, secretBox: configuration.secretBox), queue: queue).register(on: v1)
         ExternalRefsController(store: ExternalRefStore(pool: pool)).register(on: v1)
+        TokensController(tokens: tokens).register(on: v1)
         let inbound = InboundController(
             secrets: InboundSecretStore(pool: pool, secretBox: configuration.secretBox),
             connections: connections, refs: ExternalRefStore(pool: pool),
@@ -74,7 +111,10 @@ public enum APIServer {
         // Signed by the provider per connection instead of a bearer token.
         inbound.registerPublic(on: router)
 
-        DashboardController(queue: queue, tokens: tokens).register(on: router)
+        DashboardController(
+            queue: queue, tokens: tokens, sessions: DashboardSessionStore(pool: pool), sessionLifetime: configuration.dashboardSessionLifetime,
+            secureCookies: configuration.secureCookies
+        ).register(on: router)
         return router
     }
 
@@ -87,6 +127,7 @@ public enum APIServer {
     ) async throws {
         let app = Application(
             router: router(configuration),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(configuration.idleTimeout.components.seconds * 1_000_000_000 + configuration.idleTimeout.components.attoseconds / 1_000_000_000))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ledgersync"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)

@@ -18,10 +18,14 @@ struct DatabaseOptions: ParsableArguments {
         return url
     }
 
-    /// A pool after checking that the database answers and its schema is current.
-    func openPool(maxConnections: Int = 4, requireCurrentSchema: Bool = true) async throws -> ConnectionPool {
+    /// A pool after checking that the database answers and its schema is current. `make`
+    /// builds a pool with settings of its own (the API's timeouts).
+    func openPool(
+        maxConnections: Int = 4, requireCurrentSchema: Bool = true,
+        make: (String, Int) -> ConnectionPool = { ConnectionPool(url: $0, maxConnections: $1) }
+    ) async throws -> ConnectionPool {
         let url = try url()
-        let pool = ConnectionPool(url: url, maxConnections: maxConnections)
+        let pool = make(url, maxConnections)
         do {
             try await pool.withConnection { connection in
                 if requireCurrentSchema { try await Migrator(migrations: Schema.migrations).requireCurrent(connection) }
