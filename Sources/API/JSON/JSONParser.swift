@@ -9,6 +9,8 @@ enum JSONParser {
         let message: String
         /// Valid JSON that PostgreSQL cannot store (U+0000 in a string): a 422, not a 400.
         var isUnstorable = false
+        /// For a bound crossed: the path of the value, from the body's top (`.args.x`).
+        var field: String? = nil
         var description: String { message }
     }
 
@@ -20,7 +22,14 @@ enum JSONParser {
         guard !bytes.isEmpty else { throw Failure(message: "empty body: expected a JSON value") }
         let value: JSON
         do {
-            value = try ExactJSON.parse(bytes, maxDepth: maxDepth)
+            // Numbers and strings are bounded by ExactJSON's defaults (a 100-character number
+            // literal; strings cannot outgrow the 1 MiB body); job args get the tighter
+            // ArgsBounds where they are read.
+            value = try ExactJSON.parse(bytes, limits: ExactJSON.Limits(maxDepth: maxDepth))
+        } catch where error.isLimit {
+            // Valid JSON past a bound (a 10,000-digit number, nesting 200 deep): a 422
+            // naming the field, as ArgsBounds names the values it refuses.
+            throw Failure(message: error.description, isUnstorable: true, field: error.path)
         } catch {
             throw Failure(message: error.description)
         }
