@@ -57,5 +57,5 @@ for target in "${targets[@]}"; do
         exit 1
     }
     grep -E 'DONE|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' "$out/$target.log" | sed 's/^/    /'
-    echo "    corpus: $(ls "$out/corpus/$target" | wc -l) generated inputs + $(ls "$corpus" | wc -l) committed
+    echo "    corpus: $(ls "$out/corpus/$target" | wc -l) generated inputs + $(ls "$corpus" | wc -l) committed"
 done

@@ -72,7 +72,7 @@ public enum ArgsBounds {
 
     /// `.key` for a plain name, `["…"]` otherwise; a long name is shortened in the path
     /// (the message says what is wrong with it).
-    static func pathComponent(_ key: String) -> String {
+    public static func pathComponent(_ key: String) -> String {
         let plain = !key.isEmpty && key.utf8.count <= 64 && key.utf8.allSatisfy { byte in
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
                 || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")

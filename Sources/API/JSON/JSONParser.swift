@@ -33,21 +33,32 @@ enum JSONParser {
         } catch {
             throw Failure(message: error.description)
         }
-        if value.holdsNUL {
-            throw Failure(message: "a string holds U+0000, which PostgreSQL cannot store", isUnstorable: true)
+        if let path = value.pathOfNUL(at: "") {
+            throw Failure(message: "a string holds U+0000, which PostgreSQL cannot store", isUnstorable: true, field: path)
         }
         return value
     }
 }
 
 extension ExactJSON {
-    /// Whether a string or member name anywhere in the value holds U+0000.
-    fileprivate var holdsNUL: Bool {
+    /// The path (`.args.a`, "" for the top) of the first string or member name that holds
+    /// U+0000, or nil.
+    fileprivate func pathOfNUL(at path: String) -> String? {
         switch self {
-        case .string(let text): return text.utf8.contains(0)
-        case .array(let elements): return elements.contains { $0.holdsNUL }
-        case .object(let members): return members.contains { $0.key.utf8.contains(0) || $0.value.holdsNUL }
-        case .null, .bool, .number: return false
+        case .string(let text): return text.utf8.contains(0) ? path : nil
+        case .array(let elements):
+            for (index, element) in elements.enumerated() {
+                if let found = element.pathOfNUL(at: "\(path)[\(index)]") { return found }
+            }
+            return nil
+        case .object(let members):
+            for member in members {
+                let memberPath = path + ArgsBounds.pathComponent(member.key)
+                if member.key.utf8.contains(0) { return memberPath }
+                if let found = member.value.pathOfNUL(at: memberPath) { return found }
+            }
+            return nil
+        case .null, .bool, .number: return nil
         }
     }
 }

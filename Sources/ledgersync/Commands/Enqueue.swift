@@ -29,6 +29,8 @@ struct Enqueue: AsyncParsableCommand {
         let value: ExactJSON
         do {
             value = try ExactJSON.parse(Array(args.utf8))
+        } catch where error.isLimit {
+            throw ValidationError("--args: args\(error.path): \(error.message) (at byte \(error.offset))")
         } catch {
             throw ValidationError("--args is not valid JSON: \(error.description)")
         }
