@@ -218,6 +218,35 @@ struct HostileInputTests {
         }
     }
 
+    @Test("args of the wrong type on every face: an error naming them, nothing stored")
+    func wrongTypes() async throws {
+        try await APIHarness.with { api in
+            let connection = try await api.post("/v1/connections", APIHarness.connectionBody())
+            let connectionID = try #require((connection.object["connection"] as? [String: Any])?["id"] as? String, "\(connection)")
+            for args in ["[1, 2]", #""a string""#, "12", "true"] {
+                for face in Face.allCases {
+                    let before = try await api.snapshot()
+                    let message = try await face.refusal(of: args, api: api, connectionID: connectionID)
+                    let after = try await api.snapshot()
+                    // Each face's own words: "args: must be an object", "--args must be a JSON
+                    // object", "jobs[1]: args must be a JSON object", "document must be …".
+                    let named: String
+                    switch face {
+                    case .api: named = "args: must be an object"
+                    case .apiBatch: named = "jobs[1].args: must be an object"
+                    case .cli: named = "--args must be a JSON object"
+                    case .sqlEnqueue: named = "ledgersync.enqueue: args must be a JSON object"
+                    case .sqlEnqueueMany: named = "ledgersync.enqueue_many: jobs[1]: args must be a JSON object"
+                    case .sqlEnqueueSync: named = "ledgersync.enqueue_sync: document must be a JSON object"
+                    case .swiftEnqueueMany: named = "JobQueue.enqueueMany: jobs[1].args: must be a JSON object"
+                    }
+                    #expect(message.contains(named), "\(args) via \(face): \(message)")
+                    #expect(before == after, "\(args) via \(face) changed the database")
+                }
+            }
+        }
+    }
+
     @Test("rows stored before the bounds (1e400, a jsonb past 1 GB as text) do not stop the job views, the dashboard or jobs list/show")
     func adminViewsSurviveStoredRows() async throws {
         try await APIHarness.with { api in

@@ -117,14 +117,18 @@ BEGIN
 END;
 $$;
 
--- Raises 22023 naming the field at fault; returns `value` when it is within bounds. For
--- the bulk statements, which call it only for a value their inline test refused:
---   CASE WHEN <inline test> THEN args ELSE ledgersync.refuse_out_of_bounds(args, 'jobs[3].args', 'ledgersync.enqueue_many') END
+-- Raises 22023 naming the field at fault (args that are not an object, or past a bound);
+-- returns `value` when it is fine. For the bulk statements, which call it only for a value
+-- their inline test refused:
+--   CASE WHEN <inline test> THEN args ELSE ledgersync.refuse_out_of_bounds(args, 'jobs[3].args', 'JobQueue.enqueueMany') END
 CREATE FUNCTION ledgersync.refuse_out_of_bounds(value jsonb, path text, caller text) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
     problem text := ledgersync.json_bounds_problem(value, path);
 BEGIN
+    IF value IS NOT NULL AND jsonb_typeof(value) <> 'object' THEN
+        RAISE EXCEPTION '%: %: must be a JSON object, got %', caller, path, jsonb_typeof(value) USING ERRCODE = '22023';
+    END IF;
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION '%: %', caller, problem USING ERRCODE = '22023';
     END IF;

@@ -782,14 +782,18 @@ BEGIN
 END;
 $$;
 
--- Raises 22023 naming the field at fault; returns `value` when it is within bounds. For
--- the bulk statements, which call it only for a value their inline test refused:
---   CASE WHEN <inline test> THEN args ELSE ledgersync.refuse_out_of_bounds(args, 'jobs[3].args', 'ledgersync.enqueue_many') END
+-- Raises 22023 naming the field at fault (args that are not an object, or past a bound);
+-- returns `value` when it is fine. For the bulk statements, which call it only for a value
+-- their inline test refused:
+--   CASE WHEN <inline test> THEN args ELSE ledgersync.refuse_out_of_bounds(args, 'jobs[3].args', 'JobQueue.enqueueMany') END
 CREATE FUNCTION ledgersync.refuse_out_of_bounds(value jsonb, path text, caller text) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
     problem text := ledgersync.json_bounds_problem(value, path);
 BEGIN
+    IF value IS NOT NULL AND jsonb_typeof(value) <> 'object' THEN
+        RAISE EXCEPTION '%: %: must be a JSON object, got %', caller, path, jsonb_typeof(value) USING ERRCODE = '22023';
+    END IF;
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION '%: %', caller, problem USING ERRCODE = '22023';
     END IF;
@@ -1033,12 +1037,13 @@ WHERE state = 'completed'
     /// skipped. $5 to $9 may be NULL when no job of the batch sets that column: unnest pads a
     /// NULL array with NULLs. Each args is held to the bounds of migration 007 first (the test of
     /// ledgersync.json_within_bounds, inline: a function call would cost more than the insert);
-    /// the first out of bounds raises 22023 naming it, and nothing is inserted.
+    /// the first out of bounds (or not an object) raises 22023 naming it, and nothing is inserted.
     static let enqueueBatch = #"""
 INSERT INTO ledgersync.jobs AS j
     (kind, args, queue, priority, run_at, max_attempts, unique_key, serial_key, limit_key)
 SELECT r.kind,
-       CASE WHEN pg_column_size(r.args) <= 262144
+       CASE WHEN jsonb_typeof(r.args) = 'object'
+                 AND pg_column_size(r.args) <= 262144
                  AND NOT jsonb_path_exists(r.args, 'strict $.**{32 to last} ? (@.type() == "object" || @.type() == "array")')
                  AND NOT EXISTS (SELECT FROM jsonb_path_query(r.args, 'strict $.** ? (@.type() == "number")') AS n(v)
                                  WHERE abs(n.v::numeric) >= 1e30 OR scale(n.v::numeric) > 30)

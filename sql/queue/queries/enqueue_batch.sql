@@ -7,11 +7,12 @@
 -- skipped. $5 to $9 may be NULL when no job of the batch sets that column: unnest pads a
 -- NULL array with NULLs. Each args is held to the bounds of migration 007 first (the test of
 -- ledgersync.json_within_bounds, inline: a function call would cost more than the insert);
--- the first out of bounds raises 22023 naming it, and nothing is inserted.
+-- the first out of bounds (or not an object) raises 22023 naming it, and nothing is inserted.
 INSERT INTO ledgersync.jobs AS j
     (kind, args, queue, priority, run_at, max_attempts, unique_key, serial_key, limit_key)
 SELECT r.kind,
-       CASE WHEN pg_column_size(r.args) <= 262144
+       CASE WHEN jsonb_typeof(r.args) = 'object'
+                 AND pg_column_size(r.args) <= 262144
                  AND NOT jsonb_path_exists(r.args, 'strict $.**{32 to last} ? (@.type() == "object" || @.type() == "array")')
                  AND NOT EXISTS (SELECT FROM jsonb_path_query(r.args, 'strict $.** ? (@.type() == "number")') AS n(v)
                                  WHERE abs(n.v::numeric) >= 1e30 OR scale(n.v::numeric) > 30)
