@@ -130,7 +130,7 @@ SCHEMAS = {
     }),
     "EnqueueRequest": obj({
         "kind": text(200, description="A job kind a worker runs: the sync kinds, diag.* when the server runs with --diagnostic-kinds, or any kind a worker has published. Others are refused (422): nobody would run them. Kinds Ledgersync enqueues itself (webhook.deliver and any webhook.*, inbound.*, maintenance.*, system.*) are refused to every token (403 system_kind)."),
-        "args": {"type": "object", "additionalProperties": True, "description": "The job's arguments, stored exactly as sent. Sync kinds need connection_id, the UUID of an existing connection."},
+        "args": {"type": "object", "additionalProperties": True, "description": "The job's arguments, stored exactly as sent. Sync kinds need connection_id, the UUID of an existing connection. Bounded (422 naming the value, e.g. args.invoice.total_cents): at most 262144 bytes, 32 levels of nesting, 65536 characters a string or member name, 30 digits before and 30 after a number's decimal point; no U+0000."},
         "queue": text(200, default="default"),
         "priority": integer(0, 9),
         "run_at": date_time(),

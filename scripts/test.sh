@@ -27,6 +27,10 @@ if [ $# -eq 0 ]; then
     # LEDGERSYNC_SKIP_API_FUZZ=1 skips the schemathesis run (about a minute).
     scripts/compose-check.py "$bin_path/ledgersync"
     if [[ -z ${LEDGERSYNC_SKIP_API_FUZZ:-} ]]; then scripts/api-fuzz.sh; fi
+    # libFuzzer over the JSON reader and the document decoder, 30 s a target from the
+    # committed corpus (about 90 s with its build); a crash fails the run.
+    echo "==> fuzzing the JSON reader and the document decoder (scripts/fuzz.sh)"
+    scripts/fuzz.sh "${LEDGERSYNC_FUZZ_SECONDS:-30}"
 fi
 
 pgdir=$(mktemp -d /tmp/ledgersync-test-pg.XXXXXX)

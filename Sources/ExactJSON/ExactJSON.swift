@@ -126,18 +126,61 @@ extension ExactJSON {
     public struct ParseError: Error, Equatable, CustomStringConvertible {
         public let message: String
         public let offset: Int
-        public var description: String { "\(message) at byte \(offset)" }
+        /// Where in the value reading stopped, as `.invoice.fees[2].amount` ("" at the top):
+        /// enough for a caller to name the field of a valid text that crossed a `Limits` bound.
+        public var path: String = ""
+        /// The text crossed one of the `Limits` (depth, number or string length) rather than
+        /// breaking JSON's grammar.
+        public var isLimit = false
+
+        public init(message: String, offset: Int, path: String = "", isLimit: Bool = false) {
+            self.message = message
+            self.offset = offset
+            self.path = path
+            self.isLimit = isLimit
+        }
+
+        public var description: String { "\(message) at byte \(offset)" + (path.isEmpty ? "" : " (\(path.dropFirst(path.hasPrefix(".") ? 1 : 0)))") }
+    }
+
+    /// What the reader accepts at most. Each bound is refused where it is crossed, with the
+    /// byte offset, before the value is built: a hostile text can neither overflow the stack
+    /// (depth) nor make the reader hold one giant number or string.
+    public struct Limits: Sendable, Equatable {
+        /// Containers nested inside each other (`[[1]]` is 2).
+        public var maxDepth: Int
+        /// Characters of one number literal, sign and exponent included.
+        public var maxNumberLength: Int
+        /// UTF-8 bytes of one string or member name, after unescaping.
+        public var maxStringBytes: Int
+
+        public init(maxDepth: Int = 64, maxNumberLength: Int = 100, maxStringBytes: Int = 16 << 20) {
+            self.maxDepth = maxDepth
+            self.maxNumberLength = maxNumberLength
+            self.maxStringBytes = maxStringBytes
+        }
+
+        /// Deeper than any record body, longer than any amount or id a provider writes, and
+        /// strings up to 16 MiB: provider answers (a long error text included) still read.
+        public static let `default` = Limits()
     }
 
     /// Nesting deeper than any record body; the cap keeps a hostile body from overflowing
     /// the stack.
-    public static let defaultMaxDepth = 64
+    public static let defaultMaxDepth = Limits.default.maxDepth
 
     /// Parses one JSON text (RFC 8259, UTF-8), nested at most `maxDepth` levels. Objects with
     /// a repeated member name are refused: which one NetSuite would keep is not defined, so
     /// a sender must not rely on it.
     public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = defaultMaxDepth) throws(ParseError) -> ExactJSON {
-        var parser = Parser(bytes: Array(bytes), maxDepth: maxDepth)
+        var limits = Limits.default
+        limits.maxDepth = maxDepth
+        return try parse(bytes, limits: limits)
+    }
+
+    /// Parses one JSON text within `limits`.
+    public static func parse(_ bytes: some Collection<UInt8>, limits: Limits) throws(ParseError) -> ExactJSON {
+        var parser = Parser(bytes: Array(bytes), limits: limits)
         return try parser.parseDocument()
     }
 
@@ -149,13 +192,30 @@ extension ExactJSON {
 /// A recursive-descent reader over UTF-8 bytes.
 private struct Parser {
     let bytes: [UInt8]
-    let maxDepth: Int
+    let limits: ExactJSON.Limits
     var position = 0
     var depth = 0
+    /// The member name or index being read in each open container, for the path of errors.
+    var steps: [Step] = []
 
-    init(bytes: [UInt8], maxDepth: Int) {
+    enum Step {
+        /// nil before the first member name is read.
+        case key(String?)
+        case index(Int)
+    }
+
+    var path: String {
+        steps.map { step in
+            switch step {
+            case .key(let key): key.map(ArgsBounds.pathComponent) ?? ""
+            case .index(let index): "[\(index)]"
+            }
+        }.joined()
+    }
+
+    init(bytes: [UInt8], limits: ExactJSON.Limits) {
         self.bytes = bytes
-        self.maxDepth = maxDepth
+        self.limits = limits
     }
 
     mutating func parseDocument() throws(ExactJSON.ParseError) -> ExactJSON {
@@ -167,7 +227,11 @@ private struct Parser {
     }
 
     private func error(_ message: String) -> ExactJSON.ParseError {
-        ExactJSON.ParseError(message: message, offset: position)
+        ExactJSON.ParseError(message: message, offset: position, path: path)
+    }
+
+    private func limitError(_ message: String, offset: Int) -> ExactJSON.ParseError {
+        ExactJSON.ParseError(message: message, offset: offset, path: path, isLimit: true)
     }
 
     private var current: UInt8? { position < bytes.count ? bytes[position] : nil }
@@ -201,7 +265,7 @@ private struct Parser {
 
     private mutating func enterContainer() throws(ExactJSON.ParseError) {
         depth += 1
-        guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth) levels") }
+        guard depth <= limits.maxDepth else { throw limitError("nesting deeper than \(limits.maxDepth) levels", offset: position) }
         position += 1
         skipWhitespace()
     }
@@ -209,6 +273,8 @@ private struct Parser {
     private mutating func parseObject() throws(ExactJSON.ParseError) -> ExactJSON {
         try enterContainer()
         defer { depth -= 1 }
+        steps.append(.key(nil))
+        defer { steps.removeLast() }
         var members: [(key: String, value: ExactJSON)] = []
         var seen: Set<String> = []
         if current == UInt8(ascii: "}") {
@@ -219,8 +285,9 @@ private struct Parser {
             guard current == UInt8(ascii: "\"") else { throw error("expected a member name") }
             let keyStart = position
             let key = try parseString()
+            steps[steps.count - 1] = .key(key)
             guard seen.insert(key).inserted else {
-                throw ExactJSON.ParseError(message: "member \"\(key)\" appears twice", offset: keyStart)
+                throw ExactJSON.ParseError(message: "member \"\(key)\" appears twice", offset: keyStart, path: path)
             }
             skipWhitespace()
             guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
@@ -249,7 +316,10 @@ private struct Parser {
             position += 1
             return .array(elements)
         }
+        steps.append(.index(0))
+        defer { steps.removeLast() }
         while true {
+            steps[steps.count - 1] = .index(elements.count)
             elements.append(try parseValue())
             skipWhitespace()
             switch current {
@@ -288,14 +358,22 @@ private struct Parser {
             guard isDigit(current) else { throw error("invalid number: no digit in the exponent") }
             while isDigit(current) { position += 1 }
         }
+        guard position - start <= limits.maxNumberLength else {
+            throw limitError("number longer than \(limits.maxNumberLength) characters", offset: start)
+        }
         return String(decoding: bytes[start..<position], as: UTF8.self)
     }
 
     private mutating func parseString() throws(ExactJSON.ParseError) -> String {
+        let start = position
         position += 1  // the opening quote
         var utf8: [UInt8] = []
         while true {
             guard let byte = current else { throw error("unterminated string") }
+            // An escape adds at most 4 bytes, so the check can wait for the next character.
+            guard utf8.count <= limits.maxStringBytes else {
+                throw limitError("string longer than \(limits.maxStringBytes) bytes", offset: start)
+            }
             switch byte {
             case UInt8(ascii: "\""):
                 position += 1

@@ -91,7 +91,9 @@ public struct JobRecord: Sendable, Codable, Equatable {
         serialKey = try row.decodeIfPresent("serial_key")
         limitKey = try row.decodeIfPresent("limit_key")
         argsText = try row.decode("args", as: String.self)
-        args = try JSONValue.parse(argsText)
+        // JSONDecoder refuses numbers a Double cannot hold (1e400); such args still show,
+        // exactly, in `argsText`, and the job stays readable.
+        args = (try? JSONValue.parse(argsText)) ?? .object(["ledgersync_args_unreadable": .string("numbers beyond a Double: see the args text")])
         errors = try ErrorHistory.decode(try row.decode("errors", as: String.self))
     }
 }
@@ -138,6 +140,11 @@ extension JobQueue {
     /// One job, or nil if there is no job with that id.
     public func job(id: Int64) async throws -> JobRecord? {
         try await list(JobFilter(id: id, limit: 1)).first
+    }
+
+    /// One job read on `connection`, e.g. inside the transaction that enqueued it.
+    public func job(id: Int64, on connection: Connection) async throws -> JobRecord? {
+        try await connection.query(QueueSQL.listJobs, JobFilter(id: id, limit: 1).binds).rows.map(JobRecord.init(row:)).first
     }
 
     /// Moves matching failed, cancelled or retryable jobs back to available now, giving a

@@ -1,5 +1,3 @@
-import JobQueue
-
 /// A billing document that does not decode or does not validate, with the path of the field
 /// at fault as the sender wrote it: `invoice.fees[2].units: must not be negative, got "-3"`.
 ///
@@ -17,9 +15,4 @@ public struct DocumentError: Error, Sendable, Equatable, CustomStringConvertible
     }
 
     public var description: String { "\(field): \(message)" }
-
-    /// A permanent failure with class `invalid_document`: workers fail the job without retrying.
-    public var jobError: JobError {
-        JobError(action: .fail, errorClass: "invalid_document", message: "\(field): \(message)")
-    }
 }

@@ -190,4 +190,41 @@ struct ProviderErrorTests {
             #expect(harness.simulator.records(.invoice).isEmpty)
         }
     }
+
+    @Test("an invoice whose tax amounts add up past Int64 fails as invalid_document naming the field; the worker lives on")
+    func overflowingTaxes() async throws {
+        // Every applied tax at Int64.max: each is a valid amount, their sum is not. Before
+        // issue 11 the payload summed them unchecked and the worker trapped, and the rescued
+        // job trapped the next worker.
+        let crafted = Self.scenario.invoices.first { $0.json.components(separatedBy: "\"tax_code\"").count >= 4 }!
+        let json = Self.everyTax(of: crafted.json, at: Int64.max)
+        #expect(json != crafted.json, "the fixture has applied taxes")
+        let good = Self.scenario.invoices.filter { $0.lagoID != crafted.lagoID }.prefix(2).map(\.json)
+        try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
+            let craftedJob = try await harness.enqueue(.invoicePush, json)
+            let firstGood = try await harness.enqueue(.invoicePush, good[0])
+            let secondGood = try await harness.enqueue(.invoicePush, good[1])
+            let workers = try harness.startWorkers(1)
+            try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
+            let alive = workers[0].process.isRunning
+            let log = String(workers[0].output.suffix(2000))
+            await stop(workers)
+            #expect(alive, "the worker is alive: \(log)")
+
+            let job = try await harness.job(craftedJob)
+            #expect(job.state == "failed" && job.attempt == 1, "failed on its first run, not rescued: \(job)")
+            #expect(job.errors.count == 1 && job.errors.first?["class"] as? String == "invalid_document", "\(job.errors)")
+            #expect((job.errors.first?["message"] as? String)?.contains("applied_taxes[].amount_cents") == true, "\(job.errors)")
+            let states = [try await harness.job(firstGood).state, try await harness.job(secondGood).state]
+            #expect(states == ["completed", "completed"])
+        }
+    }
+
+    /// `json` with the amount of every applied tax set to `cents` (the scenario writes keys
+    /// sorted: amount_cents, amount_currency, tax_code, …).
+    static func everyTax(of json: String, at cents: Int64) -> String {
+        guard let regex = try? NSRegularExpression(pattern: #""amount_cents":[0-9]+,"amount_currency":"([A-Z]{3})","tax_code""#) else { return json }
+        return regex.stringByReplacingMatches(
+            in: json, range: NSRange(json.startIndex..., in: json), withTemplate: #""amount_cents":\#(cents),"amount_currency":"$1","tax_code""#)
+    }
 }

@@ -76,9 +76,12 @@ struct CLITests {
         let applied = try rows.map { "\(try $0.decode("line", as: String.self))/\(try $0.decode("version", as: Int.self))" }
         #expect(applied == allMigrations.map { "\($0.line)/\($0.version)" }.sorted())
         let status = try await LedgersyncProcess.run(["migrate", "--status"], databaseURL: empty.url)
-        #expect(status.stdout.contains("queue: version \(JobQueue.migrations.count) of \(JobQueue.migrations.count)"))
-        #expect(status.stdout.contains("sync: version \(SyncSchema.migrations.count) of \(SyncSchema.migrations.count)"))
-        #expect(status.stdout.contains("api: version \(APISchema.migrations.count) of \(APISchema.migrations.count)"))
+        // The last version of each line, not the count: lines are numbered per branch of work
+        // (issue 11 gave out queue 006 and 007 to two branches), so one may lack a number.
+        func last(_ migrations: [Migration]) -> Int { migrations.map(\.version).max() ?? 0 }
+        #expect(status.stdout.contains("queue: version \(last(JobQueue.migrations)) of \(last(JobQueue.migrations))"))
+        #expect(status.stdout.contains("sync: version \(last(SyncSchema.migrations)) of \(last(SyncSchema.migrations))"))
+        #expect(status.stdout.contains("api: version \(last(APISchema.migrations)) of \(last(APISchema.migrations))"))
 
         try await empty.pool.query("INSERT INTO ledgersync.schema_migrations (line, version, name) VALUES ('queue', 999, 'from the future')")
         let newer = try await LedgersyncProcess.run(["migrate"], databaseURL: empty.url)

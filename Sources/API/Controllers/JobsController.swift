@@ -1,3 +1,4 @@
+import ExactJSON
 import Foundation
 import Hummingbird
 import JobQueue
@@ -41,6 +42,11 @@ struct JobsController {
         let body = try ObjectReader(value, path: path, allowed: enqueueFields)
         let kind = try body.require("kind") { try body.string($0, maxLength: 200) }
         let args = try body.object("args") ?? .object([])
+        // The bounds every face holds args to (ArgsBounds; the SQL functions check the same),
+        // so the 422 names the field here rather than in a database error.
+        if let violation = ArgsBounds.check(args, root: body.field("args")) {
+            throw APIError.invalid(violation.path, violation.message)
+        }
         return EnqueueRequest(
             kind: kind, args: JSONText(args.text), queue: try body.string("queue", maxLength: 200) ?? "default",
             priority: try body.int("priority", in: 0...9) ?? 0, runAt: try body.date("run_at"),
@@ -85,8 +91,16 @@ struct JobsController {
     func enqueue(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let job = try await prepared(
             try Self.enqueueRequest(try await readJSONBody(request, context: context), path: ""), field: "kind", argsField: "args")
-        let (id, created) = try await queue.enqueueReportingCreated(job)
-        guard let record = try await queue.job(id: id) else { throw APIError.notFound("job \(id) was pruned meanwhile") }
+        // The job is read back in the transaction that inserts it: if reading it fails, the
+        // insert rolls back with it, so no error answer leaves a job behind for a client's
+        // retry to duplicate. Views.job cannot fail, and the answer is built before commit.
+        let (record, created) = try await queue.pool.withTransaction { connection in
+            let (id, created) = try await queue.enqueueReportingCreated(job, on: connection)
+            guard let record = try await queue.job(id: id, on: connection) else {
+                throw APIError.notFound("job \(id) was pruned meanwhile")
+            }
+            return (record, created)
+        }
         return .json(
             .object([
                 ("job", Views.job(record)), ("created", .bool(created)),

@@ -2903,7 +2903,7 @@ enum OpenAPIDocument {
           "args": {
             "type": "object",
             "additionalProperties": true,
-            "description": "The job's arguments, stored exactly as sent. Sync kinds need connection_id, the UUID of an existing connection."
+            "description": "The job's arguments, stored exactly as sent. Sync kinds need connection_id, the UUID of an existing connection. Bounded (422 naming the value, e.g. args.invoice.total_cents): at most 262144 bytes, 32 levels of nesting, 65536 characters a string or member name, 30 digits before and 30 after a number's decimal point; no U+0000."
           },
           "queue": {
             "type": "string",

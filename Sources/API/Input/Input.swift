@@ -14,6 +14,9 @@ func parseJSONBody(_ bytes: [UInt8]) throws -> JSON {
     do {
         return try JSONParser.parse(bytes)
     } catch {
+        if let field = error.field, !field.isEmpty {
+            throw APIError.invalid(String(field.dropFirst(field.hasPrefix(".") ? 1 : 0)), error.message)
+        }
         if error.isUnstorable { throw APIError.invalid("body", error.description) }
         throw APIError.malformedJSON("the body is not valid JSON: \(error.description)")
     }

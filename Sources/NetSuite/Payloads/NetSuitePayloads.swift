@@ -92,7 +92,7 @@ public enum NetSuitePayloads {
             lines.append(Line.fee(fee, item: item, currency: currency))
         }
         var couponIndex = 0
-        for credit in invoice.credits where credit.amountCents != 0 {
+        for (index, credit) in invoice.credits.enumerated() where credit.amountCents != 0 {
             let kind: Mapping.FeeKind = credit.kind == .coupon ? .coupon : .creditNote
             let item = try target.mappings.resolveItem(feeKind: kind, code: nil)
             let reference: String
@@ -104,11 +104,15 @@ public enum NetSuitePayloads {
             case .progressiveBilling: reference = "credit_item_progressive_billing_\(lines.count)"
             }
             let name = credit.itemName ?? (credit.kind == .coupon ? "Coupon" : credit.kind == .creditNote ? "Credit note" : "Progressive billing credit")
-            lines.append(Line.deduction(credit.amountCents, currency: currency, item: item, reference: reference, description: name))
+            lines.append(try Line.deduction(
+                credit.amountCents, currency: currency, item: item, reference: reference, description: name,
+                field: "\(root).credits[\(index)].amount_cents"))
         }
         if invoice.prepaidCreditAmountCents != 0 {
             let item = try target.mappings.resolveItem(feeKind: .prepaidCredit, code: nil)
-            lines.append(Line.deduction(invoice.prepaidCreditAmountCents, currency: currency, item: item, reference: "credit_item", description: "Prepaid credits"))
+            lines.append(try Line.deduction(
+                invoice.prepaidCreditAmountCents, currency: currency, item: item, reference: "credit_item", description: "Prepaid credits",
+                field: "\(root).prepaid_credit_amount_cents"))
         }
         if lines.isEmpty {
             throw DocumentError(field: "\(root).fees", message: "has no line to push (NetSuite needs at least one item line)")
@@ -129,7 +133,8 @@ public enum NetSuitePayloads {
         let documentTaxes = invoice.taxes.map { (reference: lines[0].reference, basis: $0.baseAmountCents ?? invoice.subTotalExcludingTaxesAmountCents ?? invoice.feesAmountCents, tax: $0) }
         try applyTaxes(
             to: &body, rows: feeTaxes.isEmpty ? documentTaxes : feeTaxes, total: invoice.taxesAmountCents,
-            couponLine: lines.first { $0.reference == "coupon_item" }, currency: currency, target: target, root: root)
+            couponLine: lines.first { $0.reference == "coupon_item" }, currency: currency, target: target, root: root,
+            rowsField: feeTaxes.isEmpty ? "\(root).applied_taxes" : "\(root).fees[].applied_taxes")
         for field in target.customFields { body.set(field.fieldID, .string(field.value)) }
         return body.json
     }
@@ -156,7 +161,9 @@ public enum NetSuitePayloads {
         }
         if memo.couponsAdjustmentAmountCents != 0 {
             let item = try target.mappings.resolveItem(feeKind: .coupon, code: nil)
-            lines.append(Line.deduction(memo.couponsAdjustmentAmountCents, currency: currency, item: item, reference: "coupon_item", description: "Coupon adjustment"))
+            lines.append(try Line.deduction(
+                memo.couponsAdjustmentAmountCents, currency: currency, item: item, reference: "coupon_item", description: "Coupon adjustment",
+                field: "\(root).coupons_adjustment_amount_cents"))
         }
         var body = WireObject()
         body.set("externalId", .string(memo.lagoID))
@@ -172,7 +179,7 @@ public enum NetSuitePayloads {
         let rows = memo.taxes.map { (reference: lines[0].reference, basis: $0.baseAmountCents ?? memo.subTotalExcludingTaxesAmountCents, tax: $0) }
         try applyTaxes(
             to: &body, rows: rows, total: memo.taxesAmountCents, couponLine: lines.first { $0.reference == "coupon_item" },
-            currency: currency, target: target, root: root)
+            currency: currency, target: target, root: root, rowsField: "\(root).applied_taxes")
         for field in target.customFields { body.set(field.fieldID, .string(field.value)) }
         return body.json
     }
@@ -220,9 +227,15 @@ public enum NetSuitePayloads {
             return Line(item: item, quantity: "1", rate: fee.amount.decimalString, amount: fee.amount, reference: fee.lagoID, description: description)
         }
 
-        /// A deduction (coupon, credit): one unit at minus the amount.
-        static func deduction(_ cents: Int64, currency: Currency, item: Mapping, reference: String, description: String) -> Line {
-            let amount = Money(amountCents: -cents, currency: currency)
+        /// A deduction (coupon, credit): one unit at minus the amount. `field` names the amount
+        /// in the error for the one amount that has no opposite (Int64.min).
+        static func deduction(
+            _ cents: Int64, currency: Currency, item: Mapping, reference: String, description: String, field: String
+        ) throws(DocumentError) -> Line {
+            let amount: Money
+            do { amount = try Money(amountCents: cents, currency: currency).negated() } catch {
+                throw DocumentError(field: field, message: "\(cents) has no opposite amount in 64-bit minor units")
+            }
             return Line(item: item, quantity: "1", rate: amount.decimalString, amount: amount, reference: reference, description: description)
         }
 
@@ -248,7 +261,7 @@ public enum NetSuitePayloads {
     /// first row, as Lago does.
     static func applyTaxes(
         to body: inout WireObject, rows: [(reference: String, basis: Int64, tax: BillingAppliedTax)], total: Int64,
-        couponLine: Line?, currency: Currency, target: SyncTarget, root: String
+        couponLine: Line?, currency: Currency, target: SyncTarget, root: String, rowsField: String
     ) throws {
         let codes = rows.map(\.tax.code)
         if total == 0 && rows.allSatisfy({ $0.tax.amountCents == 0 }) { return }
@@ -267,13 +280,23 @@ public enum NetSuitePayloads {
             let first = mappings[codes[0]]!
             var amounts = rows.map(\.tax.amountCents)
             var extra: (reference: String, basis: Int64, tax: BillingAppliedTax, amount: Int64)?
-            let difference = total - amounts.reduce(0, +)
-            if difference != 0 {
-                if let couponLine {
-                    extra = (couponLine.reference, couponLine.amount.amountCents, rows[0].tax, difference)
-                } else {
-                    amounts[0] += difference
+            // Checked: a crafted document's tax amounts may add up past Int64, and a trap here
+            // would kill the worker (and the next one the job is rescued onto).
+            let difference: Int64
+            do {
+                let sum = try Money.sum(amounts.map { Money(amountCents: $0, currency: currency) }, currency: currency)
+                difference = try Money(amountCents: total, currency: currency).subtracting(sum).amountCents
+                if difference != 0 && couponLine == nil {
+                    amounts[0] = try Money(amountCents: amounts[0], currency: currency)
+                        .adding(Money(amountCents: difference, currency: currency)).amountCents
                 }
+            } catch {
+                throw DocumentError(
+                    field: "\(rowsField)[].amount_cents",
+                    message: "the tax amounts and taxes_amount_cents \(total) do not fit in 64-bit minor units when added up")
+            }
+            if difference != 0, let couponLine {
+                extra = (couponLine.reference, couponLine.amount.amountCents, rows[0].tax, difference)
             }
             var items: [ExactJSON] = []
             func row(_ reference: String, _ basis: Int64, _ tax: BillingAppliedTax, _ amount: Int64) -> ExactJSON {

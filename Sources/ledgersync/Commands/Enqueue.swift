@@ -26,8 +26,21 @@ struct Enqueue: AsyncParsableCommand {
         guard !kind.isEmpty else { throw ValidationError("the job kind must not be empty") }
         guard (0...9).contains(priority) else { throw ValidationError("--priority must be from 0 to 9, got \(priority)") }
         if let maxAttempts, maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
-        guard case .object = try? JSONValue.parse(args) else {
+        let value: ExactJSON
+        do {
+            value = try ExactJSON.parse(Array(args.utf8))
+        } catch where error.isLimit {
+            throw ValidationError("--args: args\(error.path): \(error.message) (at byte \(error.offset))")
+        } catch {
+            throw ValidationError("--args is not valid JSON: \(error.description)")
+        }
+        guard case .object = value else {
             throw ValidationError("--args must be a JSON object, e.g. '{\"invoice_id\": \"inv_1\"}'")
+        }
+        // The bounds every face holds args to (the SQL function checks the same), named here
+        // as the API names them.
+        if let violation = ArgsBounds.check(value, root: "args") {
+            throw ValidationError("--args: \(violation.path): \(violation.message)")
         }
     }
 
