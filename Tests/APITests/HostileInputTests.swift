@@ -273,9 +273,10 @@ struct HostileInputTests {
             }
             let shownNormal = try await api.get("/v1/jobs/\(normal)")
             #expect(shownNormal.status == 200 && (shownNormal.object["job"] as? [String: Any])?["args"] as? [String: Any] != nil)
-            let page = try await api.get("/dashboard/jobs?state=failed")
+            let cookie = try await DashboardTests.signIn(api)
+            let page = try await DashboardTests.page(api, "/dashboard/jobs?state=failed", cookie: cookie)
             #expect(page.status == 200 && page.text.contains("/dashboard/jobs/\(ids[1])"), "\(page)")
-            let detail = try await api.get("/dashboard/jobs/\(ids[1])")
+            let detail = try await DashboardTests.page(api, "/dashboard/jobs/\(ids[1])", cookie: cookie)
             #expect(detail.status == 200, "\(detail)")
 
             let listed = try await LedgersyncProcess.run(["jobs", "list", "--json"], databaseURL: api.database.url)

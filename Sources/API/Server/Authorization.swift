@@ -63,6 +63,7 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
     static let frameOptions = HTTPField.Name("X-Frame-Options")!
     static let strictTransportSecurity = HTTPField.Name("Strict-Transport-Security")!
     static let crossOriginOpenerPolicy = HTTPField.Name("Cross-Origin-Opener-Policy")!
+    static let forwardedProto = HTTPField.Name("X-Forwarded-Proto")!
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
@@ -93,7 +94,7 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
     /// `X-Forwarded-Proto: https`. Only ever makes cookies stricter, so a client that lies
     /// about it hurts only itself.
     static func isTLS(_ request: Request) -> Bool {
-        guard let proto = request.headers[HTTPField.Name("X-Forwarded-Proto")!] else { return false }
+        guard let proto = request.headers[Self.forwardedProto] else { return false }
         return proto.split(separator: ",").first?.trimmingCharacters(in: .whitespaces).lowercased() == "https"
     }
 }

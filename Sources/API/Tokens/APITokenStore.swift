@@ -14,9 +14,17 @@ public enum APIScope: String, Sendable, CaseIterable, Comparable {
     /// Connections and their secrets, mappings, webhook endpoints, inbound secrets, tokens.
     case admin
 
-    public static func < (lhs: APIScope, rhs: APIScope) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    /// The order scopes are listed in: from least to most power.
+    private var rank: Int {
+        switch self {
+        case .read: 0
+        case .enqueue: 1
+        case .operate: 2
+        case .admin: 3
+        }
     }
+
+    public static func < (lhs: APIScope, rhs: APIScope) -> Bool { lhs.rank < rhs.rank }
 
     /// `read,operate` (the form the CLI and the database use); throws naming the unknown one.
     public static func parseList(_ text: String) throws -> Set<APIScope> {
