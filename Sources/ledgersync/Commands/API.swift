@@ -29,6 +29,7 @@ struct APICommand: AsyncParsableCommand {
     func run() async throws {
         let box = try secretBoxFromEnvironment()
         let pool = try await database.openPool(maxConnections: connections)
+        try await checkSecretKey(box, pool: pool)
         // The process's own metrics (HTTP requests) go to this registry; /metrics appends them
         // to what it reads from the database. Bootstrapped once, here, never in the library.
         let processMetrics = PrometheusCollectorRegistry()
