@@ -159,7 +159,7 @@ public struct SecretBox: Sendable {
             guard let key = ([sealing] + previous).first(where: { $0.id == keyID }) else {
                 throw CryptoError(
                     .unknownKey,
-                    "sealed secret was sealed under key id \(keyID.prefix(8)), which is neither \(Self.keyVariable) (key id \(sealing.id)) nor in \(Self.previousKeysVariable)")
+                    "wrong key: the secret was sealed under key id \(keyID.prefix(8)), which is neither \(Self.keyVariable) (key id \(sealing.id)) nor in \(Self.previousKeysVariable)")
             }
             payload = sealed.dropFirst(Self.prefix.count + keyID.count + 1)
             candidates = [key]
