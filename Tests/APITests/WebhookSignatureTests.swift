@@ -37,7 +37,7 @@ struct WebhookSignatureTests {
     }
 
     /// What the `standardwebhooks` package says of each delivery under `secret`.
-    static func verifyWithStandardWebhooksPackage(_ deliveries: [InboundTests.Receiver.Delivery], secret: String) throws -> [Bool] {
+    static func verifyWithStandardWebhooksPackage(_ deliveries: [InboundTests.Receiver.Delivery], secret: String) async throws -> [Bool] {
         guard let python = ProcessInfo.processInfo.environment["LEDGERSYNC_WEBHOOK_VERIFIER_PYTHON"] else {
             Issue.record("LEDGERSYNC_WEBHOOK_VERIFIER_PYTHON is not set: run the tests with scripts/test.sh, which installs the standardwebhooks package")
             return []
@@ -51,13 +51,22 @@ struct WebhookSignatureTests {
         let stdin = Pipe(), stdout = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
+        let request = try JSONSerialization.data(withJSONObject: input)
         try process.run()
-        stdin.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: input))
-        try stdin.fileHandleForWriting.close()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        // Writing, reading and waiting block: on a thread of their own, not the cooperative pool
+        // every other suite of this process shares.
+        nonisolated(unsafe) let (child, pipeIn, pipeOut) = (process, stdin, stdout)
+        let answer = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
+            Thread.detachNewThread {
+                pipeIn.fileHandleForWriting.write(request)
+                try? pipeIn.fileHandleForWriting.close()
+                let data = pipeOut.fileHandleForReading.readDataToEndOfFile()
+                child.waitUntilExit()
+                continuation.resume(returning: data)
+            }
+        }
         #expect(process.terminationStatus == 0)
-        let results = try #require(try JSONSerialization.jsonObject(with: output) as? [[String: Any]])
+        let results = try #require(try JSONSerialization.jsonObject(with: answer) as? [[String: Any]])
         return results.map { $0["valid"] as? Bool ?? false }
     }
 
@@ -98,13 +107,13 @@ struct WebhookSignatureTests {
             #expect(deliveries.count == 3)
             #expect(deliveries.map { $0.headers["webhook-signature"]?.split(separator: " ").count } == [1, 2, 1])
             #expect(Set(deliveries.compactMap { $0.headers["webhook-id"] }).count == 3)
-            #expect(try Self.verifyWithStandardWebhooksPackage(deliveries, secret: oldSecret) == [true, true, false])
-            #expect(try Self.verifyWithStandardWebhooksPackage(deliveries, secret: newSecret) == [false, true, true])
+            #expect(try await Self.verifyWithStandardWebhooksPackage(deliveries, secret: oldSecret) == [true, true, false])
+            #expect(try await Self.verifyWithStandardWebhooksPackage(deliveries, secret: newSecret) == [false, true, true])
             // A tampered body fails under either secret.
             let tampered = deliveries.map {
                 InboundTests.Receiver.Delivery(eventType: $0.eventType, signatureValid: false, body: $0.body + " ", headers: $0.headers)
             }
-            #expect(try Self.verifyWithStandardWebhooksPackage(tampered, secret: newSecret) == [false, false, false])
+            #expect(try await Self.verifyWithStandardWebhooksPackage(tampered, secret: newSecret) == [false, false, false])
         }
     }
 

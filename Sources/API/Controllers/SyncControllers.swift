@@ -231,7 +231,7 @@ struct WebhookEndpointsController {
             eventTypes = unique
         }
         let disabled = try body.bool("disabled") ?? false
-        let secret = given ?? WebhookDelivery.generateSecret()
+        let secret = given ?? StandardWebhooks.generateSecret()
         let endpoint = try await store.create(url: url, secret: secret, eventTypes: eventTypes, disabled: disabled)
         return .json(
             .object([

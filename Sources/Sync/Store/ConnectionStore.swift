@@ -25,7 +25,7 @@ public struct ConnectionStore: Sendable {
     /// Validates and stores a new connection; returns it with its id and timestamps.
     public func create(_ connection: AccountingConnection) async throws -> AccountingConnection {
         try connection.validate()
-        try StoreSupport.requirePublicURL(connection.settings.baseURL, "settings.base_url", allowPrivateNetworks: allowPrivateNetworks)
+        try await StoreSupport.requirePublicURL(connection.settings.baseURL, "settings.base_url", allowPrivateNetworks: allowPrivateNetworks)
         // The id is chosen here, not by the table's default: the secrets are sealed for their row.
         let id = UUID()
         let result = try await pool.query(
@@ -48,7 +48,7 @@ public struct ConnectionStore: Sendable {
             throw StoreError.invalid("id", "a connection must be created before it is updated")
         }
         try connection.validate()
-        try StoreSupport.requirePublicURL(connection.settings.baseURL, "settings.base_url", allowPrivateNetworks: allowPrivateNetworks)
+        try await StoreSupport.requirePublicURL(connection.settings.baseURL, "settings.base_url", allowPrivateNetworks: allowPrivateNetworks)
         let result = try await pool.query(
             """
             UPDATE ledgersync.connections

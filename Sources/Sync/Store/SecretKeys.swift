@@ -6,14 +6,16 @@ import Postgres
 public struct SealedColumn: Sendable {
     public let table: String
     public let keyColumn: String
+    /// The key column's SQL type, so a row is found through the primary key's index.
+    public let keyType: String
     public let column: String
 
     public static let all = [
-        SealedColumn(table: "connections", keyColumn: "id", column: "secrets_sealed"),
-        SealedColumn(table: "webhook_endpoints", keyColumn: "id", column: "secret_sealed"),
-        SealedColumn(table: "webhook_endpoints", keyColumn: "id", column: "previous_secret_sealed"),
-        SealedColumn(table: "inbound_secrets", keyColumn: "connection_id", column: "secret_sealed"),
-        SealedColumn(table: "secret_key_check", keyColumn: "singleton", column: "sealed"),
+        SealedColumn(table: "connections", keyColumn: "id", keyType: "uuid", column: "secrets_sealed"),
+        SealedColumn(table: "webhook_endpoints", keyColumn: "id", keyType: "uuid", column: "secret_sealed"),
+        SealedColumn(table: "webhook_endpoints", keyColumn: "id", keyType: "uuid", column: "previous_secret_sealed"),
+        SealedColumn(table: "inbound_secrets", keyColumn: "connection_id", keyType: "uuid", column: "secret_sealed"),
+        SealedColumn(table: "secret_key_check", keyColumn: "singleton", keyType: "boolean", column: "sealed"),
     ]
 
     func context(row: String) -> SealContext { SealContext(table: table, row: row, column: column) }
@@ -123,7 +125,7 @@ public enum SecretKeyRotation {
                 let changed = try await pool.withTransaction { connection -> Bool in
                     let locked = try await connection.query(
                         "SELECT \(sealed.column) AS value FROM ledgersync.\(sealed.table) "
-                            + "WHERE \(sealed.keyColumn)::text = $1 FOR UPDATE", [rowKey]).rows
+                            + "WHERE \(sealed.keyColumn) = $1::\(sealed.keyType) FOR UPDATE", [rowKey]).rows
                     // Deleted, cleared or re-sealed by someone else meanwhile: nothing to do.
                     guard let current: String = try locked.first?.decodeIfPresent("value"), box.needsResealing(current) else {
                         return false
@@ -135,7 +137,7 @@ public enum SecretKeyRotation {
                         throw StoreError(.secretsUnreadable, "cannot open ledgersync.\(name) of row \(rowKey): \(error.message)")
                     }
                     try await connection.query(
-                        "UPDATE ledgersync.\(sealed.table) SET \(sealed.column) = $2 WHERE \(sealed.keyColumn)::text = $1",
+                        "UPDATE ledgersync.\(sealed.table) SET \(sealed.column) = $2 WHERE \(sealed.keyColumn) = $1::\(sealed.keyType)",
                         [rowKey, try box.seal(plaintext, for: sealed.context(row: rowKey))])
                     return true
                 }

@@ -97,9 +97,13 @@ enum StoreSupport {
     /// Refuses a URL whose host is (or resolves now to) a loopback, private, link-local or
     /// unique-local address, unless private networks are allowed: the workers would send
     /// requests there (SSRF). The worker's HTTP client checks again at connect time.
-    static func requirePublicURL(_ value: String?, _ field: String, allowPrivateNetworks: Bool) throws {
-        guard !allowPrivateNetworks, let value, let refusal = NetworkGuard.refusal(forURL: value) else { return }
-        throw StoreError.invalid(field, NetworkGuard.explain(refusal))
+    static func requirePublicURL(_ value: String?, _ field: String, allowPrivateNetworks: Bool) async throws {
+        guard !allowPrivateNetworks, let value else { return }
+        // Resolving a name blocks (up to the resolver's timeouts): not on the cooperative pool.
+        let refusal = await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            Thread.detachNewThread { continuation.resume(returning: NetworkGuard.refusal(forURL: value)) }
+        }
+        if let refusal { throw StoreError.invalid(field, NetworkGuard.explain(refusal)) }
     }
 
     /// Turns a foreign key violation on connection_id into a clear not-found error.

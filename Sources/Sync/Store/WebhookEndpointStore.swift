@@ -73,7 +73,7 @@ public struct WebhookEndpointStore: Sendable {
     /// Stores an endpoint; `eventTypes` nil means every event.
     public func create(url: String, secret: String, eventTypes: [String]? = nil, disabled: Bool = false) async throws -> WebhookEndpoint {
         try StoreSupport.requireHTTPURL(url, "url")
-        try StoreSupport.requirePublicURL(url, "url", allowPrivateNetworks: allowPrivateNetworks)
+        try await StoreSupport.requirePublicURL(url, "url", allowPrivateNetworks: allowPrivateNetworks)
         try StoreSupport.requireNotBlank(secret, "secret")
         if let eventTypes {
             guard !eventTypes.isEmpty else {

@@ -29,9 +29,12 @@ public enum WebhookDelivery {
     /// silently never receive a delivery.
     public static let eventTypes = [ProviderErrorEvent.customerErrorType, ProviderErrorEvent.integrationErrorType, InvoicePaidEvent.type]
 
-    /// A new signing secret: `whsec_` and base64 of 32 random bytes (Standard Webhooks).
+    /// 32 random bytes as base64url without padding, safe in headers, env files, form bodies
+    /// and URLs (API tokens use it). Webhook and inbound signing secrets are
+    /// `StandardWebhooks.generateSecret()` (`whsec_…`).
     public static func generateSecret() -> String {
-        StandardWebhooks.generateSecret()
+        Data(SecureRandom.bytes(32)).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
     /// Enqueues one delivery to one endpoint, whatever event types it subscribed to (a ping,

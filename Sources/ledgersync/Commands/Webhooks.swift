@@ -89,7 +89,7 @@ extension Webhooks {
             {
                 return (text, false)
             }
-            return (WebhookDelivery.generateSecret(), true)
+            return (StandardWebhooks.generateSecret(), true)
         }
 
 
