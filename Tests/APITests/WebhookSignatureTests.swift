@@ -55,13 +55,12 @@ struct WebhookSignatureTests {
         try process.run()
         // Writing, reading and waiting block: on a thread of their own, not the cooperative pool
         // every other suite of this process shares.
-        nonisolated(unsafe) let (child, pipeIn, pipeOut) = (process, stdin, stdout)
         let answer = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
             Thread.detachNewThread {
-                pipeIn.fileHandleForWriting.write(request)
-                try? pipeIn.fileHandleForWriting.close()
-                let data = pipeOut.fileHandleForReading.readDataToEndOfFile()
-                child.waitUntilExit()
+                stdin.fileHandleForWriting.write(request)
+                try? stdin.fileHandleForWriting.close()
+                let data = stdout.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
                 continuation.resume(returning: data)
             }
         }
