@@ -138,7 +138,7 @@ let package = Package(
         ),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], exclude: ["test_server.py"]),
         .testTarget(name: "NetSuiteTests", dependencies: ["NetSuite", "Sync", "Simulators", "ExactJSON"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue", "JobQueueTesting", "HTTPClient"]),
+        .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue", "JobQueueTesting", "HTTPClient"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SimulatorTests",
             dependencies: ["Simulators", "NetSuite", "Sync", "HTTPClient", "ExactJSON"]

@@ -59,6 +59,8 @@ chmod u+w "$PEERS"/*
 cleanup() { "$PEERS/pg-down.sh" "$PGDATA_DIR" >/dev/null 2>&1 || true; }
 trap cleanup EXIT INT TERM
 "$PEERS/pg-up.sh" "$PGDATA_DIR" "$PORT" >&2
+# The simulators listen on 127.0.0.1 (docs/security.md: outgoing requests to private networks).
+export LEDGERSYNC_ALLOW_PRIVATE_NETWORK=1
 export BENCH_DSN=postgresql://postgres@127.0.0.1:$PORT/bench
 PY=$PEERS/.venv/bin/python
 

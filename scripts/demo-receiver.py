@@ -2,10 +2,12 @@
 """The billing system's webhook endpoint in the demo (Python 3 standard library only).
 
 Usage: demo-receiver.py PORT_FILE LOG_FILE PARENT_PID
-Listens on 127.0.0.1 (a free port, written to PORT_FILE), checks every POST's
-X-Ledgersync-Signature against LEDGERSYNC_WEBHOOK_SECRET the way docs/sync.md tells a
-receiver to (HMAC-SHA256 over the raw body, base64, compared in constant time), answers
-200 or 401, and appends one JSON line per delivery to LOG_FILE. Exits when its parent is gone.
+Listens on 127.0.0.1 (a free port, written to PORT_FILE), checks every POST's Standard
+Webhooks signature against LEDGERSYNC_WEBHOOK_SECRET the way docs/security.md tells a
+receiver to (HMAC-SHA256 over "webhook-id.webhook-timestamp.body", base64, any of the
+space-separated v1 signatures, compared in constant time, timestamp within 5 minutes),
+answers 200 or 401, and appends one JSON line per delivery to LOG_FILE. Exits when its
+parent is gone.
 """
 import base64
 import hashlib
@@ -17,8 +19,22 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-SECRET = os.environ["LEDGERSYNC_WEBHOOK_SECRET"].encode()
+SECRET = os.environ["LEDGERSYNC_WEBHOOK_SECRET"]
+# A whsec_ secret is the base64 of the key; any other secret is used as its UTF-8 bytes.
+KEY = base64.b64decode(SECRET[len("whsec_"):]) if SECRET.startswith("whsec_") else SECRET.encode()
+TOLERANCE_SECONDS = 5 * 60
 log_lock = threading.Lock()
+
+
+def verify(message_id, timestamp, signatures, body):
+    if not message_id or not timestamp or not signatures or not timestamp.isdigit():
+        return False
+    if abs(time.time() - int(timestamp)) > TOLERANCE_SECONDS:
+        return False
+    signed = message_id.encode() + b"." + timestamp.encode() + b"." + body
+    expected = base64.b64encode(hmac.new(KEY, signed, hashlib.sha256).digest())
+    return any(hmac.compare_digest(expected, entry[3:].encode())
+               for entry in signatures.split(" ") if entry.startswith("v1,"))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -29,10 +45,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        expected = base64.b64encode(hmac.new(SECRET, body, hashlib.sha256).digest())
-        valid = hmac.compare_digest(expected, (self.headers.get("X-Ledgersync-Signature") or "").encode())
+        valid = verify(self.headers.get("webhook-id"), self.headers.get("webhook-timestamp"),
+                       self.headers.get("webhook-signature"), body)
         entry = {"event": self.headers.get("X-Ledgersync-Event"),
-                 "unique_key": self.headers.get("X-Ledgersync-Unique-Key"), "signature_valid": valid}
+                 "unique_key": self.headers.get("webhook-id"), "signature_valid": valid}
         if valid:
             event = json.loads(body)
             detail = event.get("accounting_provider_customer_error") or event.get("provider_error") or {}

@@ -36,6 +36,9 @@ step "ledgersync migrate"
 # Sealing key and webhook secret for this run only; a real deployment keeps both in its
 # secret store (docs/connections.md).
 export LEDGERSYNC_SECRET_KEY=${LEDGERSYNC_SECRET_KEY:-$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())')}
+# The simulator and the receiver listen on 127.0.0.1, which outgoing requests may not reach
+# unless allowed (docs/security.md).
+export LEDGERSYNC_ALLOW_PRIVATE_NETWORK=1
 export LEDGERSYNC_WEBHOOK_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
 
 # ---- 2. the provider, the billing system's receiver, the workers --------------------------

@@ -220,6 +220,15 @@ SCHEMAS = {
         "secret": string(nullable=True, description="The generated signing secret, shown this once; null when the client gave one."),
     }),
     "WebhookEndpointEnvelope": obj({"webhook_endpoint": ref("WebhookEndpoint")}),
+    "WebhookSecretRotation": obj({
+        "overlap_seconds": integer(0, 30 * 86400),
+        "secret": text(500, description="The new signing secret; generated (and returned once) when left out."),
+    }, required=[]),
+    "WebhookSecretRotated": obj({
+        "webhook_endpoint": ref("WebhookEndpoint"),
+        "secret": string(nullable=True, description="The generated signing secret, shown this once; null when the client gave one."),
+        "previous_secret_expires_at": {**date_time(), "nullable": True, "description": "Until when the previous secret signs beside the new one; null when it was retired at once."},
+    }),
     "WebhookEndpointList": obj({"webhook_endpoints": {"type": "array", "items": ref("WebhookEndpoint")}}),
     "PingResult": obj({"job_id": integer(1), "event_id": string(), "event_type": string(enum=["webhook.ping"])}),
     "ExternalRef": obj({
@@ -229,8 +238,9 @@ SCHEMAS = {
     "ExternalRefList": obj({"external_refs": {"type": "array", "items": ref("ExternalRef")}}),
     "InboundSecret": obj({
         "connection_id": string(format="uuid"),
-        "secret": string(description="Shown this once. Sign each inbound body with HMAC-SHA256 under it; the previous secret stops working."),
-        "signature_header": string(enum=["X-Ledgersync-Signature"]),
+        "secret": string(description="Shown this once (whsec_…). Sign each inbound message the Standard Webhooks way under it; the previous secret stops working."),
+        "signature_header": string(enum=["webhook-signature"]),
+        "signature_scheme": string(enum=["standard-webhooks-v1"]),
     }),
     "InboundPayment": obj({
         "payment_id": text(200, description="NetSuite's internal id of the customer payment."),
@@ -274,7 +284,7 @@ OPERATION_SCOPES = {
     "createConnection": "admin", "listConnections": "admin", "getConnection": "admin", "updateConnection": "admin",
     "rotateInboundSecret": "admin", "listMappings": "admin", "setMapping": "admin", "removeMapping": "admin",
     "createWebhookEndpoint": "admin", "listWebhookEndpoints": "admin", "getWebhookEndpoint": "admin",
-    "removeWebhookEndpoint": "admin", "pingWebhookEndpoint": "admin",
+    "removeWebhookEndpoint": "admin", "pingWebhookEndpoint": "admin", "rotateWebhookSecret": "admin",
     "listTokens": "admin", "createToken": "admin", "revokeToken": "admin",
 }
 
@@ -398,23 +408,37 @@ PATHS = {
         "Enqueue a signed test delivery (webhook.ping) to this endpoint", "pingWebhookEndpoint",
         {**ok("The delivery job was enqueued.", "PingResult", "202"), **errors("404", "422")}, parameters=[UUID_ID], tag="webhooks",
         description="Sent whatever event types the endpoint subscribed to; a worker delivers it like any webhook.")},
+    "/v1/webhook-endpoints/{id}/rotate-secret": {"post": {
+        **operation(
+            "Give the endpoint a new signing secret; the old one keeps signing beside it for the overlap", "rotateWebhookSecret",
+            {**ok("The endpoint and its new secret.", "WebhookSecretRotated"), **errors("400", "404", "413", "422")},
+            parameters=[UUID_ID], tag="webhooks",
+            description="During the overlap (overlap_seconds, default 86400; 0 retires the old secret at once) every delivery carries two "
+                        "signatures in webhook-signature, one per secret, so the receiver can switch at any moment."),
+        "requestBody": {"required": False, "content": {"application/json": {"schema": ref("WebhookSecretRotation")}}},
+    }},
     "/v1/connections/{id}/inbound-secret": {"post": operation(
         "Set a new inbound secret for the connection's provider events", "rotateInboundSecret",
         {**ok("The new secret, shown once.", "InboundSecret", "201"), **errors("404", "422")}, parameters=[UUID_ID], tag="sync")},
     "/v1/inbound/netsuite/{connection_id}/payments": {"post": {
         "summary": "A payment recorded in NetSuite on a synced invoice", "operationId": "inboundNetSuitePayment", "tags": ["sync"],
-        "description": "Not authenticated by a bearer token: the body must be signed with HMAC-SHA256 under the connection's inbound secret "
-                       "(X-Ledgersync-Signature, base64). Sends a signed invoice.paid_in_provider webhook naming the billing invoice to every "
+        "description": "Not authenticated by a bearer token: the message must be signed the Standard Webhooks way under the connection's "
+                       "inbound secret (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>); the "
+                       "signature is checked first, a timestamp more than 5 minutes off and an id already accepted are refused. Sends a signed invoice.paid_in_provider webhook naming the billing invoice to every "
                        "endpoint that receives it. The same payment reported again while its delivery is pending sends nothing new.",
         "security": [],
         "parameters": [
             path_param("connection_id", string(format="uuid"), "The connection the event comes from."),
-            {"name": "X-Ledgersync-Signature", "in": "header", "required": True, "schema": string(), "description": "base64(HMAC-SHA256(inbound secret, body))"},
+            {"name": "webhook-id", "in": "header", "required": True, "schema": string(200), "description": "The message id; an id already accepted on the connection is refused (409)."},
+            {"name": "webhook-timestamp", "in": "header", "required": True, "schema": string(12, pattern="^[0-9]+$"), "description": "Unix seconds; within 5 minutes of the server's clock."},
+            {"name": "webhook-signature", "in": "header", "required": True, "schema": string(), "description": "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>, space-separated if several."},
         ],
         "requestBody": body("InboundPayment"),
         "responses": {
             **ok("Accepted: the deliveries are enqueued.", "InboundAccepted", "202"),
-            "401": error("No signature, a wrong one, an unknown connection, or one without an inbound secret (the same answer for each)."),
+            "401": error("No signature, a wrong one, an unknown connection, or one without an inbound secret (the same answer for each, code unauthorized); "
+                         "or a signed message more than 5 minutes old or ahead (code stale_message)."),
+            "409": error("A message with this webhook-id was already accepted on this connection (code replayed)."),
             **errors("400", "413", "422"),
         },
     }},

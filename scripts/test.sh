@@ -40,6 +40,17 @@ trap cleanup EXIT INT TERM
 chmod 755 "$pgdir"
 export LEDGERSYNC_TEST_DATABASE_URL=$(scripts/pg.sh start "$pgdir/data" "$port")
 export LEDGERSYNC_BIN="$bin_path/ledgersync"
+# The simulators, the webhook receivers and the API under test listen on 127.0.0.1; the
+# tests of the private-network guard turn it on explicitly (docs/security.md).
+export LEDGERSYNC_ALLOW_PRIVATE_NETWORK=1
+# Webhook deliveries are verified by the `standardwebhooks` package from PyPI, not by our own
+# code (Tests/APITests/WebhookSignatureTests.swift), in a gitignored venv made once.
+verifier_venv=.venv-webhooks
+if ! "$verifier_venv/bin/python" -c 'import standardwebhooks, cryptography' 2>/dev/null; then
+    python3 -m venv "$verifier_venv"
+    "$verifier_venv/bin/pip" install --quiet 'standardwebhooks>=1.0,<2' 'cryptography>=42'
+fi
+export LEDGERSYNC_WEBHOOK_VERIFIER_PYTHON="$PWD/$verifier_venv/bin/python"
 echo "test cluster: $LEDGERSYNC_TEST_DATABASE_URL (data in $pgdir/data)"
 
 swift test "$@"

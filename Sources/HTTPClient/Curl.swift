@@ -79,6 +79,8 @@ final class CurlHandle: @unchecked Sendable {
 /// registers it), since a C function pointer cannot capture Swift context.
 final class Transfer: @unchecked Sendable {
     let maxResponseBytes: Int
+    /// Whether `openSocketCallback` refuses non-public addresses (see `NetworkGuard`).
+    let refusesPrivateNetworks: Bool
 
     // Touched only on the transfer thread, inside `run` and curl's callbacks.
     var body = Data()
@@ -87,6 +89,8 @@ final class Transfer: @unchecked Sendable {
     /// The request body and how much of it curl has read (see `readCallback`).
     var upload = Data()
     var uploadOffset = 0
+    /// Why the connect-time guard refused the address curl was about to connect to.
+    var refusal: String?
     let errorBuffer: UnsafeMutablePointer<CChar>
 
     // Touched from any thread (the cancellation handler, `shutdown`).
@@ -97,8 +101,9 @@ final class Transfer: @unchecked Sendable {
     }
     private let shared = Mutex(Shared())
 
-    init(maxResponseBytes: Int) {
+    init(maxResponseBytes: Int, refusesPrivateNetworks: Bool) {
         self.maxResponseBytes = maxResponseBytes
+        self.refusesPrivateNetworks = refusesPrivateNetworks
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
     }
@@ -231,4 +236,30 @@ let progressCallback: @convention(c) (UnsafeMutableRawPointer?, curl_off_t, curl
     userdata, _, _, _, _ in
     guard let userdata else { return 0 }
     return Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue().isCancelled ? 1 : 0
+}
+
+/// Opens each socket curl connects with, after checking the address it is about to connect
+/// to: this sees the address DNS gave at this moment (or a `CURLOPT_RESOLVE` pin), so a name
+/// that passed the check at creation and resolves to a private address now is still
+/// refused. Returning `CURL_SOCKET_BAD` makes curl try its next address, and fail with
+/// `CURLE_COULDNT_CONNECT` when there is none.
+let openSocketCallback: @convention(c) (UnsafeMutableRawPointer?, curlsocktype, UnsafeMutablePointer<curl_sockaddr>?) -> curl_socket_t = {
+    userdata, _, address in
+    guard let address else { return -1 }
+    if let userdata {
+        let transfer = Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue()
+        if transfer.refusesPrivateNetworks {
+            let offset = MemoryLayout<curl_sockaddr>.offset(of: \.addr) ?? 16
+            let socketAddress = UnsafeRawPointer(address).advanced(by: offset)
+            guard let (family, bytes) = NetworkGuard.socketAddress(socketAddress) else {
+                transfer.refusal = "the connection is not to an internet address"
+                return -1
+            }
+            if let kind = NetworkGuard.classify(family: family, bytes: bytes) {
+                transfer.refusal = "the connection goes to \(NetworkGuard.format(family: family, bytes: bytes)), a \(kind) address"
+                return -1
+            }
+        }
+    }
+    return socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)
 }

@@ -11,8 +11,13 @@ import Synchronization
 /// never on Swift's cooperative pool; the calling task is suspended, not blocked.
 /// Cancelling the calling task aborts its transfer at once.
 ///
+/// It refuses to connect to loopback, private, link-local and unique-local addresses
+/// (`NetworkGuard`) unless made with `allowPrivateNetworks`: it checks the address each
+/// connection is actually opened to, so DNS rebinding does not pass.
+///
 /// What it deliberately does not do: follow redirects (a provider API that redirects is
-/// misconfigured, and following would resend signed credentials to another URL), retry
+/// misconfigured, following would resend signed credentials to another URL, and a redirect
+/// could point into the private network), retry
 /// (the job queue owns retries and their backoff), or decompress bodies.
 public final class HTTPClient: Sendable {
     /// Requests beyond this many at once wait for a free thread, in order.
@@ -20,6 +25,10 @@ public final class HTTPClient: Sendable {
     /// A response body larger than this fails with `responseTooLarge` instead of growing
     /// the worker's memory without bound.
     public let maxResponseBytes: Int
+    /// Whether requests may go to loopback, private and link-local addresses.
+    public let allowPrivateNetworks: Bool
+    /// `CURLOPT_RESOLVE` entries (`host:port:address`), pinning names to addresses.
+    private let resolve: [String]
     private let logger: Logger
     private let threads: TransferThreads
 
@@ -37,15 +46,24 @@ public final class HTTPClient: Sendable {
     ///   - maxResponseBytes: the largest response body accepted (10 MiB by default: far
     ///     above any accounting API response, far below a memory problem).
     ///   - maxConcurrentRequests: the number of transfer threads, at most.
+    ///   - allowPrivateNetworks: whether requests may reach loopback, private, link-local
+    ///     and unique-local addresses; by default, what `LEDGERSYNC_ALLOW_PRIVATE_NETWORK`
+    ///     says (refused when it is not set).
+    ///   - resolve: `host:port:address` entries that pin a name to an address, as
+    ///     `curl --resolve` does (tests use it to make a name resolve where they want).
     ///   - logger: where each request is logged at debug level (method, URL without its
     ///     query, status, duration; never headers or bodies).
     public init(
         maxResponseBytes: Int = 10 * 1024 * 1024,
         maxConcurrentRequests: Int = 64,
+        allowPrivateNetworks: Bool = NetworkGuard.privateNetworksAllowed(),
+        resolve: [String] = [],
         logger: Logger = Logger(label: "ledgersync.http")
     ) {
         ensureCurlInitialised()
         self.maxResponseBytes = maxResponseBytes
+        self.allowPrivateNetworks = allowPrivateNetworks
+        self.resolve = resolve
         self.maxConcurrentRequests = maxConcurrentRequests
         self.logger = logger
         self.threads = TransferThreads(maxThreads: maxConcurrentRequests)
@@ -59,7 +77,7 @@ public final class HTTPClient: Sendable {
     /// `HTTPClientError` when there is no complete response (see `HTTPClientError.Code`).
     public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
         try Self.validate(request)
-        let transfer = Transfer(maxResponseBytes: maxResponseBytes)
+        let transfer = Transfer(maxResponseBytes: maxResponseBytes, refusesPrivateNetworks: !allowPrivateNetworks)
         let registered = state.withLock { state -> Bool in
             guard !state.closed else { return false }
             state.running[ObjectIdentifier(transfer)] = transfer
@@ -120,9 +138,16 @@ public final class HTTPClient: Sendable {
 
         var headerList: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headerList) }
+        var resolveList: UnsafeMutablePointer<curl_slist>?
+        for entry in resolve { resolveList = curl_slist_append(resolveList, entry) }
+        defer { curl_slist_free_all(resolveList) }
         let unmanaged = Unmanaged.passUnretained(transfer)
         let configured = withExtendedLifetime(transfer) {
             configure(handle.easy, request, userdata: unmanaged.toOpaque(), errorBuffer: transfer.errorBuffer, headerList: &headerList)
+        }
+        if configured == CURLE_OK, let resolveList {
+            let code = setopt(handle.easy, CURLOPT_RESOLVE, UnsafeRawPointer(resolveList))
+            if code != CURLE_OK { throw error(for: code, request, transfer) }
         }
         if configured != CURLE_OK { throw error(for: configured, request, transfer) }
 
@@ -173,6 +198,10 @@ public final class HTTPClient: Sendable {
             (CURLOPT_XFERINFOFUNCTION, { setopt(easy, CURLOPT_XFERINFOFUNCTION, unsafeBitCast(progressCallback, to: UnsafeRawPointer.self)) }),
             (CURLOPT_XFERINFODATA, { setopt(easy, CURLOPT_XFERINFODATA, UnsafeRawPointer(userdata)) }),
             (CURLOPT_NOPROGRESS, { setopt(easy, CURLOPT_NOPROGRESS, 0) }),
+            // Every new connection's address passes the private-network guard (the
+            // callback reads the transfer's `refusesPrivateNetworks`).
+            (CURLOPT_OPENSOCKETFUNCTION, { setopt(easy, CURLOPT_OPENSOCKETFUNCTION, unsafeBitCast(openSocketCallback, to: UnsafeRawPointer.self)) }),
+            (CURLOPT_OPENSOCKETDATA, { setopt(easy, CURLOPT_OPENSOCKETDATA, UnsafeRawPointer(userdata)) }),
         ]
         let list = headerList
         options.append((CURLOPT_HTTPHEADER, { setopt(easy, CURLOPT_HTTPHEADER, UnsafeRawPointer(list)) }))
@@ -275,6 +304,9 @@ public final class HTTPClient: Sendable {
             return HTTPClientError(.responseTooLarge, "\(prefix): the response body exceeds \(maxResponseBytes) bytes", curlCode: curlCode)
         }
         if code == CURLE_ABORTED_BY_CALLBACK, transfer.isCancelled { return cancelledError(request) }
+        if let refusal = transfer.refusal {
+            return HTTPClientError(.addressNotAllowed, "\(prefix): \(NetworkGuard.explain(refusal))", curlCode: curlCode)
+        }
 
         let kind: HTTPClientError.Code
         switch code {

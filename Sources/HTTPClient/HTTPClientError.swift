@@ -17,6 +17,9 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
         case connectionDropped
         /// The TLS handshake failed or the server's certificate was not trusted.
         case tls
+        /// The address connected to is loopback, private, link-local or unique-local, and
+        /// the client does not allow private networks (`NetworkGuard`).
+        case addressNotAllowed
         /// The response body exceeded the client's `maxResponseBytes`.
         case responseTooLarge
         /// The calling task was cancelled (or the client shut down) before the response
@@ -56,7 +59,7 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
     public var isTransient: Bool {
         switch code {
         case .connectionFailed, .timedOut, .connectionDropped: true
-        case .invalidURL, .invalidRequest, .tls, .responseTooLarge, .cancelled, .other: false
+        case .invalidURL, .invalidRequest, .addressNotAllowed, .tls, .responseTooLarge, .cancelled, .other: false
         }
     }
 }

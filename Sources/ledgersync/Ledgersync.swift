@@ -10,11 +10,11 @@ struct Ledgersync: AsyncParsableCommand {
         discussion: """
             Every command that talks to the database reads DATABASE_URL (a libpq URI such as postgresql://user@localhost:5432/billing), or takes --database-url.
 
-            Exit codes: 0 done, 1 failed, 2 not found, 64 bad arguments, 69 database unreachable, 78 configuration problem (no DATABASE_URL, schema not migrated).
+            Exit codes: 0 done, 1 failed, 2 not found, 64 bad arguments, 69 database unreachable, 78 configuration problem (no DATABASE_URL, schema not migrated, wrong LEDGERSYNC_SECRET_KEY).
             """,
         subcommands: [
             Migrate.self, Worker.self, Enqueue.self, Jobs.self, Limits.self,
-            Connections.self, Mappings.self, Webhooks.self, Simulate.self, Demo.self, APICommand.self, Tokens.self, DashboardCommand.self, BenchCommand.self,
+            Connections.self, Mappings.self, Webhooks.self, Secrets.self, Simulate.self, Demo.self, APICommand.self, Tokens.self, DashboardCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -38,17 +38,20 @@ struct APIHarness {
     }
 
     /// Runs `body` against a running server and stops it afterwards, also when `body` throws.
+    /// `allowPrivateNetworks` false makes the server refuse webhook and connection URLs on
+    /// loopback and private networks, as a production server does.
     static func with(
-        knownKinds: Set<String> = APIConfiguration.syncKinds.union(["test.echo"]), limits: Limits = Limits(),
+        knownKinds: Set<String> = APIConfiguration.syncKinds.union(["test.echo"]), limits: Limits = Limits(), allowPrivateNetworks: Bool = true,
         _ body: (APIHarness) async throws -> Void
     ) async throws {
         try await TestDatabase.with(migrations: allMigrations) { database in
             let box = try SecretBox(key: SecureRandom.bytes(SecretBox.keyByteCount))
             let apiPool = APIConfiguration.makePool(
                 url: database.url, maxConnections: limits.poolSize, statementTimeout: limits.statementTimeout, waitTimeout: limits.poolWaitTimeout)
-            let configuration = APIConfiguration(
+            var configuration = APIConfiguration(
                 host: "127.0.0.1", port: 0, pool: apiPool, secretBox: box, migrations: allMigrations, knownKinds: knownKinds,
                 idleTimeout: limits.idleTimeout, dashboardSessionLifetime: limits.sessionLifetime, secureCookies: limits.secureCookies)
+            configuration.allowPrivateNetworks = allowPrivateNetworks
             let ready = AsyncStream<Int>.makeStream()
             var logger = Logger(label: "test.api")
             // Cancelling the server at the end logs its interrupted accept loop as an error.
@@ -62,7 +65,8 @@ struct APIHarness {
             var port = 0
             for await value in ready.stream { port = value }
             let (_, token) = try await APITokenStore(pool: database.pool).create(name: "tests", scopes: Set(APIScope.allCases))
-            let http = HTTPClient(maxConcurrentRequests: 8)
+            // The server under test is on 127.0.0.1.
+            let http = HTTPClient(maxConcurrentRequests: 8, allowPrivateNetworks: true)
             let harness = APIHarness(
                 database: database, baseURL: "http://127.0.0.1:\(port)", token: token, secretBox: box, http: http, apiPool: apiPool, port: port)
             do {

@@ -44,7 +44,7 @@ struct SyncAPITests {
                 }
             }
             let sealed: String = try await api.pool.query("SELECT secrets_sealed FROM ledgersync.connections").rows[0].decode("secrets_sealed")
-            #expect(!sealed.contains("ROTATED") && sealed.hasPrefix("v1:"))
+            #expect(!sealed.contains("ROTATED") && sealed.hasPrefix("v2:\(api.secretBox.keyID):"))
             // And the store, with the key, opens what was written.
             let stored = try await ConnectionStore(pool: api.pool, secretBox: api.secretBox).get(UUID(uuidString: id)!)
             #expect(stored.secrets.consumerSecret == "ROTATED-SECRET-never-returned")

@@ -152,7 +152,7 @@ struct ProviderErrorTests {
             for row in try await harness.pool.query("SELECT row_to_json(j)::text AS j FROM ledgersync.jobs j").rows {
                 stored += try row.decode("j", as: String.self)
             }
-            #expect(stored.contains("v1:"), "sealed values are there")
+            #expect(stored.contains("v2:\(harness.box.keyID):"), "sealed values are there")
             let logs = workers.map(\.output).joined()
             let webhooks = receiver.deliveries.map(\.body).joined()
             for secret in secrets {

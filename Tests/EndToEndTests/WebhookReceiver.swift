@@ -5,13 +5,18 @@ import Logging
 import Sync
 import Synchronization
 
-/// A billing system's webhook endpoint, for the tests: it checks every delivery's signature
-/// against the endpoint secret and keeps what it received. It can be stopped and started
+/// A billing system's webhook endpoint, for the tests: it checks every delivery's Standard
+/// Webhooks signature (webhook-id, webhook-timestamp, webhook-signature) against the endpoint
+/// secret and keeps what it received, headers included, so a test can also hand the
+/// deliveries to an independent verifier (the `standardwebhooks` package). It can be stopped and started
 /// again on the same port, to play a receiver that is down for a while.
 final class WebhookReceiver: Sendable {
     struct Delivery: Sendable {
         let eventType: String?
+        /// `webhook-id`: the event id, the same on every retry.
         let uniqueKey: String?
+        let timestamp: String?
+        let signature: String?
         let signatureValid: Bool
         let body: String
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
@@ -33,12 +38,14 @@ final class WebhookReceiver: Sendable {
         router.post("/hooks") { [self] request, _ -> HTTPResponse.Status in
             let buffer = try await request.body.collect(upTo: 1 << 20)
             let body = String(buffer: buffer)
-            let signature = request.headers[HTTPField.Name(WebhookDelivery.signatureHeader)!]
-            let valid = signature.map { HMACSHA256.verify(base64: $0, key: Array(secret.utf8), message: Array(body.utf8)) } ?? false
+            let id = request.headers[HTTPField.Name(StandardWebhooks.idHeader)!]
+            let timestamp = request.headers[HTTPField.Name(StandardWebhooks.timestampHeader)!]
+            let signature = request.headers[HTTPField.Name(StandardWebhooks.signatureHeader)!]
+            let valid = (try? StandardWebhooks.verify(
+                id: id, timestamp: timestamp, signatures: signature, body: Array(body.utf8), secrets: [secret])) != nil
             let delivery = Delivery(
                 eventType: request.headers[HTTPField.Name(WebhookDelivery.eventHeader)!],
-                uniqueKey: request.headers[HTTPField.Name(WebhookDelivery.uniqueKeyHeader)!],
-                signatureValid: valid, body: body)
+                uniqueKey: id, timestamp: timestamp, signature: signature, signatureValid: valid, body: body)
             state.withLock { $0.deliveries.append(delivery) }
             return valid ? .ok : .unauthorized
         }

@@ -9,6 +9,7 @@ Routes (any method):
   /echo                 200; body = request body; X-Echo-Method, X-Echo-Custom (from X-Custom),
                         X-Echo-Length headers
   /status/N             status N; 204 and 201 carry Location: /things/42
+  /redirect             302 to http://169.254.169.254/latest/meta-data/ (the cloud metadata service)
   /sleep/MS             sleeps MS milliseconds, then 200 "slept"
   /bytes/N              200 with N bytes, Content-Length set
   /chunked/N            200 with N bytes, chunked (no Content-Length)
@@ -63,6 +64,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+            elif parts[0] == "redirect":
+                self.send_response(302)
+                self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             elif parts[0] == "status":
                 code = int(parts[1])
                 self.send_response(code)

@@ -101,7 +101,7 @@ struct APICLITests {
             let secret = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(secret.count >= 40 && !made.stderr.contains(secret), "\(made)")
             let sealed: String = try await db.pool.query("SELECT secret_sealed FROM ledgersync.inbound_secrets").rows[0].decode("secret_sealed")
-            #expect(sealed.hasPrefix("v1:") && !sealed.contains(secret))
+            #expect(sealed.hasPrefix("v2:") && !sealed.contains(secret))
             #expect(try await InboundSecretStore(pool: db.pool, secretBox: box).secret(connection: connection.id!) == secret)
 
             let unknown = try await SyncCLITests.run(

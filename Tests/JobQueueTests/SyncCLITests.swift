@@ -367,7 +367,7 @@ struct SyncCLITests {
             #expect(generated.stdout.contains("will not be shown again"))
             let secretLine = try #require(generated.stdout.split(separator: "\n").first { $0.hasPrefix("signing secret: ") }, "\(generated)")
             let secret = String(secretLine.dropFirst("signing secret: ".count))
-            #expect(secret.count == 43 && secret.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }, "\(secret)")
+            #expect(secret.hasPrefix("whsec_") && Data(base64Encoded: String(secret.dropFirst(6)))?.count == 32, "Standard Webhooks form: \(secret)")
             #expect(generated.stdout.components(separatedBy: secret).count == 2, "printed exactly once")
             let endpoints = try await WebhookEndpointStore(pool: db.pool, secretBox: box).list()
             #expect(endpoints.count == 1 && endpoints.first?.secret == secret)
@@ -397,6 +397,15 @@ struct SyncCLITests {
             expectOneLineError(
                 try await ledgersync(["add", "--url", "https://x.example", "--events", "invoice.created"], key), status: 64, mentioning: "unknown event type \"invoice.created\"")
             expectOneLineError(try await ledgersync(["add", "--url", "ftp://x.example"], key), status: 64, mentioning: "url (--url)")
+            // Without LEDGERSYNC_ALLOW_PRIVATE_NETWORK, URLs into the private network are refused.
+            let guarded = key.merging(["LEDGERSYNC_ALLOW_PRIVATE_NETWORK": "0"]) { $1 }
+            for (url, kind) in [("http://127.0.0.1:9000/hooks", "loopback"), ("http://localhost/hooks", "loopback"), ("http://10.0.0.1/hooks", "private"),
+                                ("http://169.254.169.254/latest/meta-data/", "link-local"), ("http://[::1]:9000/hooks", "loopback")] {
+                let refused = try await ledgersync(["add", "--url", url], guarded)
+                expectOneLineError(refused, status: 64, mentioning: "url (--url)")
+                #expect(refused.stderr.contains(kind), "\(refused)")
+            }
+            #expect(try await WebhookEndpointStore(pool: db.pool, secretBox: box).list().count == 3)
 
             let id = try #require(listed.first?["id"] as? String)
             let remove = try await ledgersync(["remove", id], [:])

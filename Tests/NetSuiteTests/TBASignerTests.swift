@@ -263,9 +263,9 @@ let sampleCredentials = NetSuiteCredentials(
     @Test func sealedRoundTripThroughSecretBox() throws {
         let box = try SecretBox(key: [UInt8](repeating: 3, count: 32))
         let json = String(decoding: try JSONEncoder().encode(sampleCredentials), as: UTF8.self)
-        let sealed = try box.seal(json)
+        let sealed = try box.seal(json, for: SealContext(table: "connections", row: "c1", column: "secrets_sealed"))
         #expect(!sealed.contains(sampleCredentials.tokenSecret))
-        let opened = try JSONDecoder().decode(NetSuiteCredentials.self, from: Data(try box.open(sealed).utf8))
+        let opened = try JSONDecoder().decode(NetSuiteCredentials.self, from: Data(try box.open(sealed, for: SealContext(table: "connections", row: "c1", column: "secrets_sealed")).utf8))
         #expect(opened == sampleCredentials)
     }
 }

@@ -104,6 +104,9 @@ private func opensslHMAC(key: String, message: String) throws -> [UInt8] {
     static let keyBase64 = Data(keyBytes).base64EncodedString()
 
     static func box() throws -> SecretBox { try SecretBox(key: keyBytes) }
+    static let context = SealContext(table: "connections", row: "0b6c3e4c-2b1e-4b8e-9f4a-1a2b3c4d5e6f", column: "secrets_sealed")
+    /// "v2:" + 8 hex digits + ":"
+    static let headerLength = 12
 
     /// An error's text must carry neither the key nor the secret it was protecting.
     static func expectClean(_ error: any Error, plaintext: String, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -118,71 +121,75 @@ private func opensslHMAC(key: String, message: String) throws -> [UInt8] {
         let box = try Self.box()
         for text in ["", "x", "d26ad321a4b2f23b0741c8d38392ce01c3e23e109df6c96eac6d099e9ab9a8b5",
                      "Grüße, 東京, 🔐 emoji and \u{0} nul", String(repeating: "long secret ", count: 500)] {
-            let sealed = try box.seal(text)
-            #expect(sealed.hasPrefix("v1:"))
+            let sealed = try box.seal(text, for: Self.context)
+            #expect(sealed.hasPrefix("v2:\(box.keyID):"))
             #expect(!sealed.contains(text) || text.count < 2)
-            #expect(try box.open(sealed) == text)
+            #expect(try box.open(sealed, for: Self.context) == text)
         }
     }
 
     @Test func formatIsNonceCiphertextTag() throws {
-        let sealed = try Self.box().seal("abc")
-        let bytes = try #require(Data(base64Encoded: String(sealed.dropFirst(3))))
+        let sealed = try Self.box().seal("abc", for: Self.context)
+        let bytes = try #require(Data(base64Encoded: String(sealed.dropFirst(Self.headerLength))))
         #expect(bytes.count == 12 + 3 + 16)
     }
 
     @Test func twoSealsOfOneTextDiffer() throws {
         let box = try Self.box()
-        let first = try box.seal("same secret"), second = try box.seal("same secret")
+        let first = try box.seal("same secret", for: Self.context), second = try box.seal("same secret", for: Self.context)
         #expect(first != second)
-        #expect(first.dropFirst(3).prefix(16) != second.dropFirst(3).prefix(16), "nonces differ")
-        #expect(try box.open(first) == "same secret")
-        #expect(try box.open(second) == "same secret")
+        #expect(first.dropFirst(Self.headerLength).prefix(16) != second.dropFirst(Self.headerLength).prefix(16), "nonces differ")
+        #expect(try box.open(first, for: Self.context) == "same secret")
+        #expect(try box.open(second, for: Self.context) == "same secret")
     }
 
     /// Flips one byte of the decoded payload at `offset` (negative counts from the end).
     static func tamper(_ sealed: String, at offset: Int) -> String {
-        var bytes = [UInt8](Data(base64Encoded: String(sealed.dropFirst(3)))!)
+        var bytes = [UInt8](Data(base64Encoded: String(sealed.dropFirst(headerLength)))!)
         bytes[offset >= 0 ? offset : bytes.count + offset] ^= 0x40
-        return "v1:" + Data(bytes).base64EncodedString()
+        return String(sealed.prefix(headerLength)) + Data(bytes).base64EncodedString()
     }
 
     @Test(arguments: [("nonce", 0), ("ciphertext", 12), ("ciphertext end", 12 + 9), ("tag", -1), ("tag start", -16)])
     func tamperingFails(part: String, offset: Int) throws {
         let plaintext = "token secret 0123456789"
         let box = try Self.box()
-        let tampered = Self.tamper(try box.seal(plaintext), at: offset)
-        let error = try #require(throws: CryptoError.self, "tampered \(part)") { try box.open(tampered) }
+        let tampered = Self.tamper(try box.seal(plaintext, for: Self.context), at: offset)
+        let error = try #require(throws: CryptoError.self, "tampered \(part)") { try box.open(tampered, for: Self.context) }
         #expect(error.code == .authenticationFailed)
         Self.expectClean(error, plaintext: plaintext)
     }
 
     @Test func wrongKeyFails() throws {
         let plaintext = "consumer secret value"
-        let sealed = try Self.box().seal(plaintext)
+        let sealed = try Self.box().seal(plaintext, for: Self.context)
         let other = try SecretBox(key: [UInt8](repeating: 7, count: 32))
-        let error = try #require(throws: CryptoError.self) { try other.open(sealed) }
-        #expect(error.code == .authenticationFailed)
+        let error = try #require(throws: CryptoError.self) { try other.open(sealed, for: Self.context) }
+        // The key id says at once that this is another key, and which one was expected.
+        #expect(error.code == .unknownKey)
+        #expect(error.message.contains(try Self.box().keyID) && error.message.contains(other.keyID))
         Self.expectClean(error, plaintext: plaintext)
     }
 
     @Test func malformedInputFails() throws {
         let plaintext = "a secret to lose"
         let box = try Self.box()
-        let sealed = try box.seal(plaintext)
+        let sealed = try box.seal(plaintext, for: Self.context)
+        let payload = String(sealed.dropFirst(Self.headerLength))
         let cases = [
-            "", "v1:", "v2:" + String(sealed.dropFirst(3)), String(sealed.dropFirst(3)), plaintext,
+            "", "v1:", "v2:", "v2:" + payload, "v3:" + payload, payload, plaintext,
             "v1:not*base64!", "v1:" + Data([UInt8](repeating: 1, count: 27)).base64EncodedString(),
-            String(sealed.dropLast(8)),
+            String(sealed.prefix(Self.headerLength)) + "not*base64!", String(sealed.dropLast(8)),
         ]
         for input in cases {
-            let error = try #require(throws: CryptoError.self, "input \(input.debugDescription)") { try box.open(input) }
-            #expect(error.code == .malformed || error.code == .authenticationFailed)
+            let error = try #require(throws: CryptoError.self, "input \(input.debugDescription)") { try box.open(input, for: Self.context) }
+            #expect(error.code == .malformed || error.code == .authenticationFailed || error.code == .unknownKey)
             Self.expectClean(error, plaintext: plaintext)
         }
         // Truncating inside the payload but keeping valid base64: the tag no longer matches.
-        let truncated = "v1:" + Data([UInt8](Data(base64Encoded: String(sealed.dropFirst(3)))!).dropLast(1)).base64EncodedString()
-        let error = try #require(throws: CryptoError.self) { try box.open(truncated) }
+        let truncated = String(sealed.prefix(Self.headerLength))
+            + Data([UInt8](Data(base64Encoded: payload)!).dropLast(1)).base64EncodedString()
+        let error = try #require(throws: CryptoError.self) { try box.open(truncated, for: Self.context) }
         #expect(error.code == .authenticationFailed)
     }
 
@@ -196,9 +203,9 @@ private func opensslHMAC(key: String, message: String) throws -> [UInt8] {
 
     @Test func keyFromEnvironment() throws {
         let box = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": Self.keyBase64])
-        #expect(try Self.box().open(box.seal("shared")) == "shared")
+        #expect(try Self.box().open(box.seal("shared", for: Self.context), for: Self.context) == "shared")
         let named = try SecretBox.fromEnvironment("OTHER_KEY", environment: ["OTHER_KEY": SecretBox.generateKey() + "\n"])
-        #expect(try named.open(named.seal("x")) == "x")
+        #expect(try named.open(named.seal("x", for: Self.context), for: Self.context) == "x")
     }
 
     @Test func keyFromEnvironmentMissing() throws {

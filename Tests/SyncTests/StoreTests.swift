@@ -90,7 +90,7 @@ struct StoreTests {
             let all = [secrets.consumerKey, secrets.consumerSecret, secrets.tokenID, secrets.tokenSecret, "whsec-4d2c9f81be"]
             for text in stored {
                 for secret in all { #expect(!text.contains(secret), "a secret is stored in clear") }
-                #expect(text.contains("v1:"))
+                #expect(text.contains("v2:\(testKey.keyID):"))
             }
 
             var dumped = ""

@@ -8,10 +8,16 @@ import Sync
 /// recorded in NetSuite on an invoice Ledgersync synced, becomes one signed
 /// `invoice.paid_in_provider` webhook per subscribed endpoint (`webhook.deliver` jobs).
 ///
-/// Not behind the bearer token: the provider signs the exact body with HMAC-SHA256 under its
-/// connection's inbound secret (`X-Ledgersync-Signature: base64`), set with
-/// `POST /v1/connections/{id}/inbound-secret`. An unknown connection, one without a secret and
-/// a wrong signature all get the same 401, so the route tells an outsider nothing.
+/// Not behind the bearer token: the provider signs each message the Standard Webhooks way
+/// (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of
+/// "id.timestamp.body">`) under its connection's inbound secret, set with
+/// `POST /v1/connections/{id}/inbound-secret`. The signature is checked first: an unsigned
+/// request costs one read (the secret) and nothing else, and an unknown connection, one
+/// without a secret and a wrong signature all get the same 401, so the route tells an
+/// outsider nothing. A signed message more than 5 minutes old or ahead is refused (401), and
+/// so is a message id already accepted on the connection (409, a replay): the id is recorded
+/// in the transaction that enqueues the message's webhooks, so a refused message (422)
+/// can be sent again and an accepted one cannot.
 struct InboundController {
     let secrets: InboundSecretStore
     let connections: ConnectionStore
@@ -19,7 +25,9 @@ struct InboundController {
     let endpoints: WebhookEndpointStore
     let queue: JobQueue
 
-    static let signatureHeader = HTTPField.Name(WebhookDelivery.signatureHeader)!
+    static let idHeader = HTTPField.Name(StandardWebhooks.idHeader)!
+    static let timestampHeader = HTTPField.Name(StandardWebhooks.timestampHeader)!
+    static let signatureHeader = HTTPField.Name(StandardWebhooks.signatureHeader)!
 
     func registerProtected(on group: RouterGroup<APIRequestContext>) {
         group.post("connections/:id/inbound-secret") { _, context -> Response in
@@ -31,7 +39,8 @@ struct InboundController {
                     ("connection_id", .string(id.uuidString.lowercased())),
                     // Shown this once; the previous secret stops working now.
                     ("secret", .string(secret)),
-                    ("signature_header", .string(WebhookDelivery.signatureHeader)),
+                    ("signature_header", .string(StandardWebhooks.signatureHeader)),
+                    ("signature_scheme", .string("standard-webhooks-v1")),
                 ]),
                 status: .created)
         }
@@ -45,30 +54,43 @@ struct InboundController {
 
     static let unauthorized = APIError(
         .unauthorized, code: "unauthorized",
-        "sign the exact body with HMAC-SHA256 under the connection's inbound secret and send it base64 in \(WebhookDelivery.signatureHeader)")
+        "sign the message the Standard Webhooks way under the connection's inbound secret: \(StandardWebhooks.idHeader), "
+            + "\(StandardWebhooks.timestampHeader) and \(StandardWebhooks.signatureHeader): v1,<base64 HMAC-SHA256 of id.timestamp.body>")
 
     func payment(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         var request = request
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
         let bytes = Array(buffer.readableBytesView)
+        // Headers first: an unsigned request reaches no table.
         guard let connectionID = UUID(uuidString: context.parameters.get("connection_id") ?? ""),
-              let signature = request.headers[Self.signatureHeader],
-              let secret = try await secrets.secret(connection: connectionID),
-              HMACSHA256.verify(base64: signature.trimmingCharacters(in: .whitespaces), key: Array(secret.utf8), message: bytes)
+              let messageID = request.headers[Self.idHeader], !messageID.isEmpty, messageID.utf8.count <= 200,
+              let timestampText = request.headers[Self.timestampHeader],
+              let signatures = request.headers[Self.signatureHeader],
+              let secret = try await secrets.secret(connection: connectionID)
         else { throw Self.unauthorized }
+        let timestamp: Int
+        do {
+            timestamp = try StandardWebhooks.verify(
+                id: messageID, timestamp: timestampText, signatures: signatures, body: bytes, secrets: [secret])
+        } catch .noValidSignature, .missingHeaders {
+            throw Self.unauthorized
+        } catch {
+            // Signed by the right secret, but late, early or malformed: say which.
+            throw APIError(.unauthorized, code: "stale_message", error.description, field: StandardWebhooks.timestampHeader)
+        }
 
-        let body = try ObjectReader(try parseJSONBody(bytes), allowed: ["payment_id", "invoice_id", "amount", "currency", "paid_at"])
-        let paymentID = try body.require("payment_id") { try body.string($0, maxLength: 200) }
-        let providerInvoiceID = try body.require("invoice_id") { try body.string($0, maxLength: 200) }
-        let amount = try body.string("amount", maxLength: 40)
+        let fields = try ObjectReader(try parseJSONBody(bytes), allowed: ["payment_id", "invoice_id", "amount", "currency", "paid_at"])
+        let paymentID = try fields.require("payment_id") { try fields.string($0, maxLength: 200) }
+        let providerInvoiceID = try fields.require("invoice_id") { try fields.string($0, maxLength: 200) }
+        let amount = try fields.string("amount", maxLength: 40)
         if let amount, amount.range(of: #"^-?[0-9]+(\.[0-9]+)?$"#, options: .regularExpression) == nil {
             throw APIError.invalid("amount", "must be a decimal number as a string, e.g. \"129.00\"")
         }
-        let currency = try body.string("currency", maxLength: 3)
+        let currency = try fields.string("currency", maxLength: 3)
         if let currency, currency.range(of: "^[A-Z]{3}$", options: .regularExpression) == nil {
             throw APIError.invalid("currency", "must be an ISO 4217 code such as EUR")
         }
-        let paidAt = try body.date("paid_at")
+        let paidAt = try fields.date("paid_at")
 
         guard let invoice = try await refs.lookup(connection: connectionID, objectType: .invoice, providerID: providerInvoiceID) else {
             throw APIError.invalid("invoice_id", "no invoice synced by this connection has NetSuite id \"\(providerInvoiceID.prefix(80))\"")
@@ -77,8 +99,17 @@ struct InboundController {
             connectionID: connectionID, provider: AccountingConnection.Provider.netsuite.rawValue, invoiceID: invoice.billingID,
             providerInvoiceID: providerInvoiceID, customerID: invoice.customerBillingID, providerPaymentID: paymentID,
             amount: amount, currency: currency, paidAt: paidAt)
-        let jobIDs = try await WebhookDelivery.enqueue(
-            eventID: event.id, eventType: InvoicePaidEvent.type, body: try event.body(), endpoints: endpoints, queue: queue)
+        let body = try event.body()
+        let jobIDs = try await secrets.pool.withTransaction { connection -> [Int64] in
+            guard try await secrets.recordMessage(connection: connectionID, messageID: messageID, timestamp: timestamp, on: connection) else {
+                throw APIError(
+                    .conflict, code: "replayed",
+                    "message \(messageID.prefix(80)) was already accepted on this connection; send a new \(StandardWebhooks.idHeader) for a new message",
+                    field: StandardWebhooks.idHeader)
+            }
+            return try await WebhookDelivery.enqueue(
+                eventID: event.id, eventType: InvoicePaidEvent.type, body: body, endpoints: endpoints, queue: queue, on: connection)
+        }
         return .json(
             .object([
                 ("event_id", .string(event.id)), ("event_type", .string(InvoicePaidEvent.type)),

@@ -178,6 +178,7 @@ struct WebhookEndpointsController {
             guard try await store.delete(id) else { throw APIError.notFound("no webhook endpoint \(id.uuidString.lowercased())", field: "id") }
             return Response(status: .noContent)
         }
+        group.post("webhook-endpoints/:id/rotate-secret") { request, context -> Response in try await rotateSecret(request, context) }
         group.post("webhook-endpoints/:id/ping") { _, context -> Response in
             let endpoint = try await endpoint(context)
             let (jobID, eventID) = try await WebhookDelivery.ping(endpoint, queue: queue)
@@ -191,6 +192,27 @@ struct WebhookEndpointsController {
         let id = try pathUUID(context)
         guard let endpoint = try await store.get(id) else { throw APIError.notFound("no webhook endpoint \(id.uuidString.lowercased())", field: "id") }
         return endpoint
+    }
+
+    /// `POST /v1/webhook-endpoints/{id}/rotate-secret` `{"overlap_seconds": 86400, "secret": …}`:
+    /// a new signing secret (generated unless given, and then returned once); the current one
+    /// keeps signing beside it for the overlap (default a day, 0 retires it at once).
+    func rotateSecret(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let id = try pathUUID(context)
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        // An empty body takes every default.
+        let json: JSON = buffer.readableBytes == 0 ? .object([]) : try parseJSONBody(Array(buffer.readableBytesView))
+        let body = try ObjectReader(json, allowed: ["overlap_seconds", "secret"])
+        let overlap = try body.int("overlap_seconds", in: 0...(30 * 86_400)) ?? 86_400
+        let given = try body.string("secret", maxLength: 500)
+        let (endpoint, secret) = try await store.rotateSecret(id, overlap: .seconds(overlap), secret: given)
+        return .json(
+            .object([
+                ("webhook_endpoint", Views.webhookEndpoint(endpoint)),
+                ("secret", given == nil ? .string(secret) : .null),
+                ("previous_secret_expires_at", endpoint.previousSecretExpiresAt.map(JSON.date) ?? .null),
+            ]))
     }
 
     func create(_ request: Request, _ context: APIRequestContext) async throws -> Response {
@@ -209,7 +231,7 @@ struct WebhookEndpointsController {
             eventTypes = unique
         }
         let disabled = try body.bool("disabled") ?? false
-        let secret = given ?? WebhookDelivery.generateSecret()
+        let secret = given ?? StandardWebhooks.generateSecret()
         let endpoint = try await store.create(url: url, secret: secret, eventTypes: eventTypes, disabled: disabled)
         return .json(
             .object([

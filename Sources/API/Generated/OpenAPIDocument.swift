@@ -2161,6 +2161,123 @@ enum OpenAPIDocument {
         ]
       }
     },
+    "/v1/webhook-endpoints/{id}/rotate-secret": {
+      "post": {
+        "summary": "Give the endpoint a new signing secret; the old one keeps signing beside it for the overlap",
+        "operationId": "rotateWebhookSecret",
+        "tags": [
+          "webhooks"
+        ],
+        "responses": {
+          "200": {
+            "description": "The endpoint and its new secret.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/WebhookSecretRotated"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. During the overlap (overlap_seconds, default 86400; 0 retires the old secret at once) every delivery carries two signatures in webhook-signature, one per secret, so the receiver can switch at any moment.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          }
+        ],
+        "requestBody": {
+          "required": false,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/WebhookSecretRotation"
+              }
+            }
+          }
+        }
+      }
+    },
     "/v1/connections/{id}/inbound-secret": {
       "post": {
         "summary": "Set a new inbound secret for the connection's provider events",
@@ -2255,7 +2372,7 @@ enum OpenAPIDocument {
         "tags": [
           "sync"
         ],
-        "description": "Not authenticated by a bearer token: the body must be signed with HMAC-SHA256 under the connection's inbound secret (X-Ledgersync-Signature, base64). Sends a signed invoice.paid_in_provider webhook naming the billing invoice to every endpoint that receives it. The same payment reported again while its delivery is pending sends nothing new.",
+        "description": "Not authenticated by a bearer token: the message must be signed the Standard Webhooks way under the connection's inbound secret (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>); the signature is checked first, a timestamp more than 5 minutes off and an id already accepted are refused. Sends a signed invoice.paid_in_provider webhook naming the billing invoice to every endpoint that receives it. The same payment reported again while its delivery is pending sends nothing new.",
         "security": [],
         "parameters": [
           {
@@ -2269,13 +2386,34 @@ enum OpenAPIDocument {
             "description": "The connection the event comes from."
           },
           {
-            "name": "X-Ledgersync-Signature",
+            "name": "webhook-id",
+            "in": "header",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "maxLength": 200
+            },
+            "description": "The message id; an id already accepted on the connection is refused (409)."
+          },
+          {
+            "name": "webhook-timestamp",
+            "in": "header",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^[0-9]+$",
+              "maxLength": 12
+            },
+            "description": "Unix seconds; within 5 minutes of the server's clock."
+          },
+          {
+            "name": "webhook-signature",
             "in": "header",
             "required": true,
             "schema": {
               "type": "string"
             },
-            "description": "base64(HMAC-SHA256(inbound secret, body))"
+            "description": "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>, space-separated if several."
           }
         ],
         "requestBody": {
@@ -2300,7 +2438,17 @@ enum OpenAPIDocument {
             }
           },
           "401": {
-            "description": "No signature, a wrong one, an unknown connection, or one without an inbound secret (the same answer for each).",
+            "description": "No signature, a wrong one, an unknown connection, or one without an inbound secret (the same answer for each, code unauthorized); or a signed message more than 5 minutes old or ahead (code stale_message).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "A message with this webhook-id was already accepted on this connection (code replayed).",
             "content": {
               "application/json": {
                 "schema": {
@@ -3806,6 +3954,49 @@ enum OpenAPIDocument {
           "webhook_endpoint"
         ]
       },
+      "WebhookSecretRotation": {
+        "type": "object",
+        "properties": {
+          "overlap_seconds": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 2592000
+          },
+          "secret": {
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "description": "The new signing secret; generated (and returned once) when left out.",
+            "maxLength": 500
+          }
+        },
+        "additionalProperties": false
+      },
+      "WebhookSecretRotated": {
+        "type": "object",
+        "properties": {
+          "webhook_endpoint": {
+            "$ref": "#/components/schemas/WebhookEndpoint"
+          },
+          "secret": {
+            "type": "string",
+            "description": "The generated signing secret, shown this once; null when the client gave one.",
+            "nullable": true
+          },
+          "previous_secret_expires_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true,
+            "description": "Until when the previous secret signs beside the new one; null when it was retired at once."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "webhook_endpoint",
+          "secret",
+          "previous_secret_expires_at"
+        ]
+      },
       "WebhookEndpointList": {
         "type": "object",
         "properties": {
@@ -3911,12 +4102,18 @@ enum OpenAPIDocument {
           },
           "secret": {
             "type": "string",
-            "description": "Shown this once. Sign each inbound body with HMAC-SHA256 under it; the previous secret stops working."
+            "description": "Shown this once (whsec_…). Sign each inbound message the Standard Webhooks way under it; the previous secret stops working."
           },
           "signature_header": {
             "type": "string",
             "enum": [
-              "X-Ledgersync-Signature"
+              "webhook-signature"
+            ]
+          },
+          "signature_scheme": {
+            "type": "string",
+            "enum": [
+              "standard-webhooks-v1"
             ]
           }
         },
@@ -3924,7 +4121,8 @@ enum OpenAPIDocument {
         "required": [
           "connection_id",
           "secret",
-          "signature_header"
+          "signature_header",
+          "signature_scheme"
         ]
       },
       "InboundPayment": {

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPClient
 import Hummingbird
 import JobQueue
 import Logging
@@ -32,6 +33,9 @@ public struct APIConfiguration: Sendable {
     /// Mark the dashboard cookie Secure on every answer (the API is reached over TLS), not only
     /// when a proxy sends `X-Forwarded-Proto: https`.
     public var secureCookies: Bool
+    /// Whether webhook and connection URLs may point at loopback, private and link-local
+    /// networks (`NetworkGuard`); by default what `LEDGERSYNC_ALLOW_PRIVATE_NETWORK` says.
+    public var allowPrivateNetworks: Bool = NetworkGuard.privateNetworksAllowed()
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, pool: ConnectionPool, secretBox: SecretBox, migrations: [Migration],
@@ -96,11 +100,13 @@ public enum APIServer {
         let protected = router.group().add(middleware: BearerAuthMiddleware(tokens: tokens))
         operations.registerProtected(on: protected)
         let v1 = protected.group("v1")
-        let connections = ConnectionStore(pool: pool, secretBox: configuration.secretBox)
+        let connections = ConnectionStore(pool: pool, secretBox: configuration.secretBox, allowPrivateNetworks: configuration.allowPrivateNetworks)
         JobsController(queue: queue, connections: connections, knownKinds: configuration.knownKinds).register(on: v1)
         ConnectionsController(store: connections, queue: queue).register(on: v1)
         MappingsController(store: MappingStore(pool: pool), connections: connections).register(on: v1)
-        WebhookEndpointsController(store: WebhookEndpointStore(pool: pool, secretBox: configuration.secretBox), queue: queue).register(on: v1)
+        WebhookEndpointsController(
+            store: WebhookEndpointStore(pool: pool, secretBox: configuration.secretBox, allowPrivateNetworks: configuration.allowPrivateNetworks),
+            queue: queue).register(on: v1)
         ExternalRefsController(store: ExternalRefStore(pool: pool)).register(on: v1)
         TokensController(tokens: tokens).register(on: v1)
         let inbound = InboundController(

@@ -8,6 +8,8 @@ public struct CryptoError: Error, CustomStringConvertible, Sendable, Equatable {
         case missingKey
         /// A sealed value is not in the expected format (prefix, base64, length).
         case malformed
+        /// A sealed value names a key id the keyring does not hold.
+        case unknownKey
         /// A sealed value failed authentication: wrong key, or the data was changed.
         case authenticationFailed
         /// OpenSSL refused an operation that should not fail (out of memory, broken build).

@@ -1,7 +1,7 @@
 import CCrypto
 
-/// HMAC-SHA256 over OpenSSL, for webhook signatures (PROVIDERS 1.7: Base64 of
-/// HMAC-SHA256(secret, JSON body)) and NetSuite TBA request signatures (PROVIDERS 2.1).
+/// HMAC-SHA256 over OpenSSL, for webhook signatures (`StandardWebhooks`: Base64 of
+/// HMAC-SHA256(key, "id.timestamp.body")) and NetSuite TBA request signatures (PROVIDERS 2.1).
 public enum HMACSHA256 {
     /// The length of a signature in bytes.
     public static let byteCount = 32

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPClient
 import Postgres
 
 /// Creates, reads, updates and deletes `AccountingConnection`s. Secrets are sealed with the
@@ -7,9 +8,14 @@ public struct ConnectionStore: Sendable {
     public let pool: ConnectionPool
     private let box: SecretBox
 
-    public init(pool: ConnectionPool, secretBox: SecretBox) {
+    /// Whether URLs may point at loopback, private and link-local networks (`NetworkGuard`);
+    /// by default what `LEDGERSYNC_ALLOW_PRIVATE_NETWORK` says.
+    public let allowPrivateNetworks: Bool
+
+    public init(pool: ConnectionPool, secretBox: SecretBox, allowPrivateNetworks: Bool = NetworkGuard.privateNetworksAllowed()) {
         self.pool = pool
         self.box = secretBox
+        self.allowPrivateNetworks = allowPrivateNetworks
     }
 
     private static let columns = """
@@ -19,15 +25,19 @@ public struct ConnectionStore: Sendable {
     /// Validates and stores a new connection; returns it with its id and timestamps.
     public func create(_ connection: AccountingConnection) async throws -> AccountingConnection {
         try connection.validate()
+        try await StoreSupport.requirePublicURL(connection.settings.baseURL, "settings.base_url", allowPrivateNetworks: allowPrivateNetworks)
+        // The id is chosen here, not by the table's default: the secrets are sealed for their row.
+        let id = UUID()
         let result = try await pool.query(
             """
-            INSERT INTO ledgersync.connections (provider, name, account_id, settings, secrets_sealed)
-            VALUES ($1, $2, $3, $4::jsonb, $5)
+            INSERT INTO ledgersync.connections (id, provider, name, account_id, settings, secrets_sealed)
+            VALUES ($1::uuid, $2, $3, $4, $5::jsonb, $6)
             RETURNING \(Self.columns)
             """,
             [
-                connection.provider.rawValue, connection.name, connection.accountID,
-                try JSONText(encoding: connection.settings), try StoreSupport.seal(connection.secrets, with: box),
+                id.uuidString, connection.provider.rawValue, connection.name, connection.accountID,
+                try JSONText(encoding: connection.settings),
+                try StoreSupport.seal(connection.secrets, with: box, for: Self.secretsContext(id)),
             ])
         return try read(result.rows[0])
     }
@@ -38,6 +48,7 @@ public struct ConnectionStore: Sendable {
             throw StoreError.invalid("id", "a connection must be created before it is updated")
         }
         try connection.validate()
+        try await StoreSupport.requirePublicURL(connection.settings.baseURL, "settings.base_url", allowPrivateNetworks: allowPrivateNetworks)
         let result = try await pool.query(
             """
             UPDATE ledgersync.connections
@@ -47,7 +58,8 @@ public struct ConnectionStore: Sendable {
             """,
             [
                 id.uuidString, connection.provider.rawValue, connection.name, connection.accountID,
-                try JSONText(encoding: connection.settings), try StoreSupport.seal(connection.secrets, with: box),
+                try JSONText(encoding: connection.settings),
+                try StoreSupport.seal(connection.secrets, with: box, for: Self.secretsContext(id)),
             ])
         guard let row = result.rows.first else { throw Self.notFound(id) }
         return try read(row)
@@ -83,7 +95,7 @@ public struct ConnectionStore: Sendable {
     private func read(_ row: Row) throws -> AccountingConnection {
         let id = try StoreSupport.uuid(row, "id")
         let secretsJSON = try StoreSupport.open(
-            try row.decode("secrets_sealed"), with: box, what: "connection \(id.uuidString.lowercased())")
+            try row.decode("secrets_sealed"), with: box, for: Self.secretsContext(id), what: "connection \(id.uuidString.lowercased())")
         let secrets: AccountingConnection.Secrets
         do {
             secrets = try JSONText(secretsJSON).decode(AccountingConnection.Secrets.self)
@@ -101,6 +113,11 @@ public struct ConnectionStore: Sendable {
         connection.createdAt = try row.decode("created_at")
         connection.updatedAt = try row.decode("updated_at")
         return connection
+    }
+
+    /// Where a connection's sealed secrets live (their associated data).
+    public static func secretsContext(_ id: UUID) -> SealContext {
+        SealContext(table: "connections", row: id, column: "secrets_sealed")
     }
 
     private static func notFound(_ id: UUID) -> StoreError {

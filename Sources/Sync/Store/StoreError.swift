@@ -1,4 +1,5 @@
 import Foundation
+import HTTPClient
 import JobQueue
 import Postgres
 
@@ -13,7 +14,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         /// No mapping resolves for a fee (PROVIDERS.md 1.4): the job cannot succeed until
         /// someone adds one.
         case invalidMapping
-        /// A sealed secret could not be opened: wrong `LEDGERSYNC_SECRET_KEY`, or changed data.
+        /// A sealed secret could not be opened: wrong `LEDGERSYNC_SECRET_KEY`, changed data, or
+        /// a value moved from another row.
         case secretsUnreadable
     }
 
@@ -57,15 +59,15 @@ enum StoreSupport {
         return id
     }
 
-    /// Seals an Encodable value's JSON.
-    static func seal<T: Encodable>(_ value: T, with box: SecretBox) throws -> String {
-        try box.seal(JSONText(encoding: value).text)
+    /// Seals an Encodable value's JSON for its place.
+    static func seal<T: Encodable>(_ value: T, with box: SecretBox, for context: SealContext) throws -> String {
+        try box.seal(JSONText(encoding: value).text, for: context)
     }
 
     /// Opens a sealed value; a failure says what could not be opened, never what it held.
-    static func open(_ sealed: String, with box: SecretBox, what: String) throws -> String {
+    static func open(_ sealed: String, with box: SecretBox, for context: SealContext, what: String) throws -> String {
         do {
-            return try box.open(sealed)
+            return try box.open(sealed, for: context)
         } catch let error as CryptoError {
             throw StoreError(.secretsUnreadable, "cannot open the sealed secrets of \(what): \(error.message)")
         }
@@ -90,6 +92,18 @@ enum StoreSupport {
         guard url.user == nil, url.password == nil else {
             throw StoreError.invalid(field, "must not carry a user name or password (user:password@host): URLs are stored and shown in plain text")
         }
+    }
+
+    /// Refuses a URL whose host is (or resolves now to) a loopback, private, link-local or
+    /// unique-local address, unless private networks are allowed: the workers would send
+    /// requests there (SSRF). The worker's HTTP client checks again at connect time.
+    static func requirePublicURL(_ value: String?, _ field: String, allowPrivateNetworks: Bool) async throws {
+        guard !allowPrivateNetworks, let value else { return }
+        // Resolving a name blocks (up to the resolver's timeouts): not on the cooperative pool.
+        let refusal = await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            Thread.detachNewThread { continuation.resume(returning: NetworkGuard.refusal(forURL: value)) }
+        }
+        if let refusal { throw StoreError.invalid(field, NetworkGuard.explain(refusal)) }
     }
 
     /// Turns a foreign key violation on connection_id into a clear not-found error.

@@ -8,16 +8,17 @@ import Postgres
 /// wants it, so a delivery survives crashes and retries on its own backoff, apart from the
 /// sync job that caused it.
 ///
-/// Each request carries:
-/// - `X-Ledgersync-Signature`: Base64(HMAC-SHA256(endpoint secret, exact body bytes))
-/// - `X-Ledgersync-Signature-Algorithm: hmac-sha256`
-/// - `X-Ledgersync-Unique-Key`: the event id, the same on every retry, for de-duplication
+/// Each request is signed the Standard Webhooks way (`StandardWebhooks`) and carries:
+/// - `webhook-id`: the event id, the same on every retry, for de-duplication
+/// - `webhook-timestamp`: when this attempt was signed (Unix seconds)
+/// - `webhook-signature`: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, twice (space-
+///   separated) while the endpoint's secret is being rotated: once per active secret
 /// - `X-Ledgersync-Event`: the event type
 public enum WebhookDelivery {
     public static let kind = "webhook.deliver"
-    public static let signatureHeader = "X-Ledgersync-Signature"
-    public static let algorithmHeader = "X-Ledgersync-Signature-Algorithm"
-    public static let uniqueKeyHeader = "X-Ledgersync-Unique-Key"
+    public static let idHeader = StandardWebhooks.idHeader
+    public static let timestampHeader = StandardWebhooks.timestampHeader
+    public static let signatureHeader = StandardWebhooks.signatureHeader
     public static let eventHeader = "X-Ledgersync-Event"
 
     /// The event type of `ping`: a test delivery an operator asks for, sent to one endpoint
@@ -28,8 +29,9 @@ public enum WebhookDelivery {
     /// silently never receive a delivery.
     public static let eventTypes = [ProviderErrorEvent.customerErrorType, ProviderErrorEvent.integrationErrorType, InvoicePaidEvent.type]
 
-    /// A new signing secret: 32 random bytes as base64url without padding, safe in headers,
-    /// env files and URLs.
+    /// 32 random bytes as base64url without padding, safe in headers, env files, form bodies
+    /// and URLs (API tokens use it). Webhook and inbound signing secrets are
+    /// `StandardWebhooks.generateSecret()` (`whsec_…`).
     public static func generateSecret() -> String {
         Data(SecureRandom.bytes(32)).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
@@ -94,23 +96,25 @@ public enum WebhookDelivery {
     /// while the first is still being delivered.
     @discardableResult
     public static func enqueue(
-        eventID: String, eventType: String, body: String, endpoints: WebhookEndpointStore, queue: JobQueue
+        eventID: String, eventType: String, body: String, endpoints: WebhookEndpointStore, queue: JobQueue, on connection: Connection? = nil
     ) async throws -> [Int64] {
         var ids: [Int64] = []
         for endpoint in try await endpoints.endpoints(for: eventType) {
             let args = Args(endpointID: endpoint.id, eventID: eventID, eventType: eventType, body: body)
-            ids.append(
-                try await queue.enqueue(
-                    EnqueueRequest(
-                        kind: kind, args: try JSONText(encoding: args),
-                        uniqueKey: "webhook:\(endpoint.id.uuidString.lowercased()):\(eventID)")))
+            let request = EnqueueRequest(
+                kind: kind, args: try JSONText(encoding: args), uniqueKey: "webhook:\(endpoint.id.uuidString.lowercased()):\(eventID)")
+            if let connection {
+                ids.append(try await queue.enqueue(request, on: connection))
+            } else {
+                ids.append(try await queue.enqueue(request))
+            }
         }
         return ids
     }
 
-    /// The signature of a body under an endpoint's secret.
-    public static func signature(body: String, secret: String) -> String {
-        HMACSHA256.base64(key: secret, message: body)
+    /// The `webhook-signature` of one attempt: one `v1,` signature per active secret.
+    public static func signature(eventID: String, timestamp: Int, body: String, secrets: [String]) -> String {
+        StandardWebhooks.signatureHeaderValue(id: eventID, timestamp: timestamp, body: Array(body.utf8), secrets: secrets)
     }
 
     /// `https://host/path` of a URL: a webhook URL may carry a token in its query or user
@@ -125,7 +129,8 @@ public enum WebhookDelivery {
     }
 }
 
-/// Runs `webhook.deliver` jobs: signs the stored body with the endpoint's secret and POSTs it.
+/// Runs `webhook.deliver` jobs: signs the stored body with the endpoint's secrets (the event
+/// id and the attempt's time signed with it) and POSTs it.
 /// 2xx is delivered; anything else (refused, timeout, 4xx, 5xx) retries with the kind's
 /// backoff, because a receiver that is down or misconfigured today may be fixed tomorrow.
 public struct WebhookDeliverJob: JobHandler {
@@ -152,20 +157,29 @@ public struct WebhookDeliverJob: JobHandler {
         guard !endpoint.disabled else {
             throw JobError(action: .fail, errorClass: "invalid_config", message: "webhook endpoint \(endpoint.id.uuidString.lowercased()) is disabled")
         }
+        let now = Date()
+        let timestamp = Int(now.timeIntervalSince1970)
         let request = HTTPRequest(
             method: "POST", url: endpoint.url,
             headers: [
                 ("Content-Type", "application/json"),
                 ("User-Agent", "ledgersync-webhooks"),
                 (WebhookDelivery.eventHeader, args.eventType),
-                (WebhookDelivery.uniqueKeyHeader, args.eventID),
-                (WebhookDelivery.algorithmHeader, "hmac-sha256"),
-                (WebhookDelivery.signatureHeader, WebhookDelivery.signature(body: args.body, secret: endpoint.secret)),
+                (WebhookDelivery.idHeader, args.eventID),
+                (WebhookDelivery.timestampHeader, String(timestamp)),
+                (
+                    WebhookDelivery.signatureHeader,
+                    WebhookDelivery.signature(eventID: args.eventID, timestamp: timestamp, body: args.body, secrets: endpoint.signingSecrets(at: now))
+                ),
             ],
             body: Data(args.body.utf8), timeout: requestTimeout)
         let response: HTTPResponse
         do {
             response = try await http.execute(request)
+        } catch let error as HTTPClientError where error.code == .addressNotAllowed {
+            // The URL passed the check at creation; its name now resolves into the private
+            // network (a changed record, or DNS rebinding). Retrying would not make it safe.
+            throw JobError(action: .fail, errorClass: "invalid_config", message: "webhook delivery: \(error.message)")
         } catch let error as HTTPClientError {
             throw JobError(action: .retry, errorClass: "transient", message: "webhook delivery: \(error.description)")
         }

@@ -44,6 +44,7 @@ struct APICommand: AsyncParsableCommand {
         let pool = try await database.openPool(maxConnections: connections) { url, size in
             APIConfiguration.makePool(url: url, maxConnections: size, statementTimeout: statementTimeout.duration, waitTimeout: poolWaitTimeout.duration)
         }
+        try await checkSecretKey(box, pool: pool)
         // The process's own metrics (HTTP requests) go to this registry; /metrics appends them
         // to what it reads from the database. Bootstrapped once, here, never in the library.
         let processMetrics = PrometheusCollectorRegistry()

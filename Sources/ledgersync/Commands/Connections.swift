@@ -143,6 +143,7 @@ extension Connections {
             }
             let box = try secretBoxFromEnvironment()
             let pool = try await database.openPool(maxConnections: 1)
+            try await checkSecretKey(box, pool: pool)
             let created = try await withStoreErrors(options: Connections.fieldOptions) {
                 try await ConnectionStore(pool: pool, secretBox: box).create(connection)
             }
@@ -232,6 +233,7 @@ extension Connections {
             let newSecrets = rotateSecrets ? try secrets.read() : nil
             let box = try secretBoxFromEnvironment()
             let pool = try await database.openPool(maxConnections: 1)
+            try await checkSecretKey(box, pool: pool)
             let store = ConnectionStore(pool: pool, secretBox: box)
             let updated = try await withStoreErrors(options: Connections.fieldOptions) {
                 var connection = try await store.get(id.uuid)
@@ -291,6 +293,7 @@ extension Connections {
         func run() async throws {
             let box = try secretBoxFromEnvironment()
             let pool = try await database.openPool(maxConnections: 1)
+            try await checkSecretKey(box, pool: pool)
             let secret = try await withStoreErrors { try await InboundSecretStore(pool: pool, secretBox: box).rotate(connection: id.uuid) }
             await pool.close()
             // The secret alone on stdout, so that `secret=$(ledgersync connections inbound-secret …)` works.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Postgres
 import Sync
 
 // Secrets reach the CLI through the environment, a file or stdin, never through an argument:
@@ -93,6 +94,19 @@ func secretBoxFromEnvironment() throws -> SecretBox {
     do {
         return try SecretBox.fromEnvironment()
     } catch let error as CryptoError {
+        throw CLIError.config(error.message)
+    }
+}
+
+/// Refuses to go on with a key that does not open this database's secrets (78, one line
+/// naming the key id the database expects): a worker or an API with the wrong key would
+/// otherwise run and fail everything it touches, and a command would seal new secrets under
+/// a key nobody else holds.
+func checkSecretKey(_ box: SecretBox, pool: ConnectionPool) async throws {
+    do {
+        try await SecretKeyCheck.verify(pool: pool, box: box)
+    } catch let error as SecretKeyCheck.Mismatch {
+        await pool.close()
         throw CLIError.config(error.message)
     }
 }

@@ -7,9 +7,9 @@ struct Webhooks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Add, list and remove the endpoints Ledgersync sends its webhooks to.",
         discussion: """
-            Every delivery is signed with HMAC-SHA256 under the endpoint's secret, which is sealed with LEDGERSYNC_SECRET_KEY in the database and never printed after add.
+            Every delivery is signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>) under the endpoint's secret, which is sealed with LEDGERSYNC_SECRET_KEY in the database and never printed after add or rotate-secret.
             """,
-        subcommands: [Add.self, List.self, Remove.self])
+        subcommands: [Add.self, List.self, Remove.self, RotateSecret.self])
 
     static let eventTypes = WebhookDelivery.eventTypes
 
@@ -51,7 +51,7 @@ extension Webhooks {
         static let configuration = CommandConfiguration(
             abstract: "Add a webhook endpoint; prints its id.",
             discussion: """
-                The signing secret comes from LEDGERSYNC_WEBHOOK_SECRET or --secret-file (a file, or - for stdin), never from the command line. With neither, a random one (32 bytes, base64url) is generated and printed once: store it at the receiver, it will not be shown again.
+                The signing secret comes from LEDGERSYNC_WEBHOOK_SECRET or --secret-file (a file, or - for stdin), never from the command line. With neither, a random one (whsec_ and base64 of 32 bytes) is generated and printed once: store it at the receiver, it will not be shown again.
                 """)
         @OptionGroup var database: DatabaseOptions
         @Option(help: "Where deliveries are POSTed (http:// or https://).") var url: String
@@ -89,7 +89,7 @@ extension Webhooks {
             {
                 return (text, false)
             }
-            return (WebhookDelivery.generateSecret(), true)
+            return (StandardWebhooks.generateSecret(), true)
         }
 
 
@@ -98,6 +98,7 @@ extension Webhooks {
             let box = try secretBoxFromEnvironment()
             let secret = try secret()
             let pool = try await database.openPool(maxConnections: 1)
+            try await checkSecretKey(box, pool: pool)
             let endpoint = try await withStoreErrors(options: ["url": "--url", "event_types": "--events"]) {
                 try await WebhookEndpointStore(pool: pool, secretBox: box).create(url: url.trimmingCharacters(in: .whitespaces), secret: secret.value, eventTypes: eventTypes)
             }
@@ -143,6 +144,61 @@ extension Webhooks {
                 ])
             }
             printTable(table)
+        }
+    }
+
+    struct RotateSecret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-secret",
+            abstract: "Give an endpoint a new signing secret; the old one keeps signing beside it for --overlap.",
+            discussion: """
+                Prints the new secret once (or takes it from LEDGERSYNC_WEBHOOK_SECRET or --secret-file). Until the overlap ends, every delivery carries two signatures in webhook-signature, one per secret, so the receiver can switch to the new secret at any moment; then the old one stops signing.
+                """)
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The endpoint id.") var id: UUIDArgument
+        @Option(help: "How long the old secret keeps signing (e.g. 24h, 30m, 0 to retire it now; at most 30d).")
+        var overlap = DurationArgument(.seconds(86_400))
+        @Option(help: ArgumentHelp("A file holding the new signing secret; '-' reads it from stdin.", valueName: "path")) var secretFile: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            guard overlap.duration <= .seconds(30 * 86_400) else { throw ValidationError("--overlap must be at most 30d") }
+        }
+
+        func run() async throws {
+            let box = try secretBoxFromEnvironment()
+            var given: String?
+            if let secretFile {
+                let text = String(decoding: try readSecretInput(secretFile, option: "--secret-file"), as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !text.isEmpty else { throw CLIError.usage("--secret-file \(secretFile) is empty") }
+                given = text
+            } else if let text = ProcessInfo.processInfo.environment[Webhooks.secretVariable]?.trimmingCharacters(in: .whitespacesAndNewlines),
+                !text.isEmpty
+            {
+                given = text
+            }
+            let pool = try await database.openPool(maxConnections: 2)
+            try await checkSecretKey(box, pool: pool)
+            let (endpoint, secret) = try await withStoreErrors(options: ["overlap": "--overlap"]) {
+                try await WebhookEndpointStore(pool: pool, secretBox: box).rotateSecret(id.uuid, overlap: overlap.duration, secret: given)
+            }
+            await pool.close()
+            let until = endpoint.previousSecretExpiresAt.map(format) ?? "now"
+            if json {
+                struct Rotated: Encodable {
+                    let endpoint: WebhookEndpointSummary
+                    let secret: String?
+                    let previousSecretExpiresAt: Date?
+                }
+                return try printJSON(
+                    Rotated(endpoint: WebhookEndpointSummary(endpoint), secret: given == nil ? secret : nil, previousSecretExpiresAt: endpoint.previousSecretExpiresAt))
+            }
+            print("rotated the signing secret of webhook endpoint \(id.text); the previous secret signs until \(until)")
+            if given == nil {
+                print("signing secret: \(secret)")
+                print("(this is the only time it is shown; store it at the receiver now)")
+            }
         }
     }
 

@@ -66,6 +66,7 @@ struct Worker: AsyncParsableCommand {
             } catch let error as CryptoError {
                 throw CLIError.config(error.message)
             }
+            try await checkSecretKey(box, pool: pool)
             syncEnvironment(pool: pool, box: box, http: http).register(in: &registry)
         }
         let options = WorkerOptions(

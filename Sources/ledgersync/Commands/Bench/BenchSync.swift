@@ -40,7 +40,9 @@ struct BenchSync: AsyncParsableCommand {
 
         let key = SecretBox.generateKey()
         let box = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": key])
-        let connection = try await ConnectionStore(pool: pool, secretBox: box).create(
+        // The simulator is this process, on 127.0.0.1: the bench allows private networks
+        // for its own connection and workers, whatever the shell says.
+        let connection = try await ConnectionStore(pool: pool, secretBox: box, allowPrivateNetworks: true).create(
             AccountingConnection(
                 provider: .netsuite, name: "bench \(UUID().uuidString.prefix(8))", accountID: configuration.accountID,
                 settings: .init(defaultSubsidiary: "1", baseURL: simulator.baseURL, concurrencyLimit: limit),
@@ -61,7 +63,7 @@ struct BenchSync: AsyncParsableCommand {
         let workers = try (0..<procs).map { _ in
             try BenchWorkerProcess(
                 arguments: ["--concurrency", "\(slots)"] + extra, databaseURL: url,
-                environment: ["LEDGERSYNC_SECRET_KEY": key], logPath: log)
+                environment: ["LEDGERSYNC_SECRET_KEY": key, "LEDGERSYNC_ALLOW_PRIVATE_NETWORK": "1"], logPath: log)
         }
         defer { workers.forEach { $0.kill9() } }
         for worker in workers { try await worker.waitUntilReady() }
