@@ -7,49 +7,89 @@ import Synchronization
 /// flush, however many runs finished meanwhile. Under load that is one commit for
 /// hundreds of jobs; when idle, a result is written as soon as it arrives.
 ///
-/// A result is never dropped while the worker lives: if the database is away, the batch
-/// stays and is written when it is back. Every statement is guarded by (id, attempt) and
-/// `state = 'running'`, so a run that was rescued meanwhile is left alone.
+/// Every statement names the run (id, run_id) and requires `state = 'running'`, so a run
+/// that was rescued, cancelled or claimed again meanwhile is left alone, and writing a
+/// batch again after a partial failure changes nothing twice.
+///
+/// It cannot wedge:
+/// - Error texts are cleaned and capped when the entry is built (`StoredText`).
+/// - A batch the server refuses (a value it cannot take: SQLSTATE class 22, 23 or 54, or
+///   a parameter libpq cannot send) is split in halves until the one result it cannot store
+///   is alone; that job is failed instead, with a reason (class `unstorable_result`), and
+///   the rest of the batch is stored. If even that is refused the job is left to lease
+///   expiry and rescue, and logged.
+/// - While the database is away (connection errors and the like) a batch is retried with
+///   backoff and never dropped, except at shutdown: past the shutdown deadline what is
+///   still unstored is given up and left to lease expiry and rescue, which run it again.
 final class Completer: Sendable {
-    private struct Pending {
-        var completed: [(id: Int64, attempt: Int)] = []
-        var retried: [(id: Int64, attempt: Int, delay: Double, error: JSONText)] = []
-        var failed: [(id: Int64, attempt: Int, error: JSONText)] = []
-        var snoozed: [(id: Int64, attempt: Int, delay: Double)] = []
-        var finishing = false
+    /// One run's result, as stored.
+    struct Entry: Sendable {
+        enum Result: Sendable {
+            case complete
+            case retry(delay: Double, error: JSONText)
+            case fail(error: JSONText)
+            case snooze(delay: Double, rateLimited: Double)
 
-        var count: Int { completed.count + retried.count + failed.count + snoozed.count }
-        var isEmpty: Bool { count == 0 }
+            var name: String {
+                switch self {
+                case .complete: "complete"
+                case .retry: "retry"
+                case .fail: "fail"
+                case .snooze: "snooze"
+                }
+            }
+        }
+
+        let id: Int64
+        let runID: Int64
+        let attempt: Int
+        let result: Result
+    }
+
+    /// The class of the error that replaces a result the database refused.
+    static let unstorableClass = "unstorable_result"
+    /// The longest delay a result may ask for (PostgreSQL's interval has a range; a handler's
+    /// `Duration` does not).
+    static let maxDelaySeconds = 366.0 * 86_400
+
+    private struct State {
+        var pending: [Entry] = []
+        var finishing = false
+        /// Set by `finish`: past it, an unstored batch is given up instead of retried.
+        var deadline: ContinuousClock.Instant?
     }
 
     private let pool: ConnectionPool
     private let logger: Logger
-    /// Called after each write with the number of results it stored.
+    private let workerID: String
+    /// Called after each write with the number of results it is done with (stored, or
+    /// given up at shutdown).
     private let onFlushed: @Sendable (Int) -> Void
-    private let pending = Mutex(Pending())
+    private let state = Mutex(State())
     private let signal: AsyncStream<Void>
     private let signalContinuation: AsyncStream<Void>.Continuation
 
-    init(pool: ConnectionPool, logger: Logger, onFlushed: @escaping @Sendable (Int) -> Void) {
+    init(pool: ConnectionPool, logger: Logger, workerID: String = "", onFlushed: @escaping @Sendable (Int) -> Void) {
         self.pool = pool
         self.logger = logger
+        self.workerID = workerID
         self.onFlushed = onFlushed
         (signal, signalContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    func add(job: Job, outcome: JobOutcome) {
-        pending.withLock { pending in
-            switch outcome {
-            case .complete:
-                pending.completed.append((job.id, job.attempt))
-            case .retry(let delay, let error):
-                pending.retried.append((job.id, job.attempt, delay, ErrorHistory.encode(error)))
-            case .fail(let error):
-                pending.failed.append((job.id, job.attempt, ErrorHistory.encode(error)))
-            case .snooze(let delay):
-                pending.snoozed.append((job.id, job.attempt, delay))
-            }
+    func add(job: Job, outcome: JobOutcome, rateLimitedSeconds: Double = 0) {
+        let result: Entry.Result
+        switch outcome {
+        case .complete:
+            result = .complete
+        case .retry(let delay, let error):
+            result = .retry(delay: Self.clampDelay(delay), error: ErrorHistory.encode(error))
+        case .fail(let error):
+            result = .fail(error: ErrorHistory.encode(error))
+        case .snooze(let delay):
+            result = .snooze(delay: Self.clampDelay(delay), rateLimited: Self.clampDelay(rateLimitedSeconds))
         }
+        state.withLock { $0.pending.append(Entry(id: job.id, runID: job.runID, attempt: job.attempt, result: result)) }
         signalContinuation.yield()
     }
 
@@ -63,67 +103,185 @@ final class Completer: Sendable {
             await Task.yield()
             while let batch = take() {
                 await write(batch)
+                done(batch.count)
             }
-            if pending.withLock({ $0.finishing && $0.isEmpty }) { break }
+            if state.withLock({ $0.finishing && $0.pending.isEmpty }) { break }
         }
     }
 
-    /// Asks `run` to write what is pending and return.
-    func finish() async {
-        pending.withLock { $0.finishing = true }
+    /// Asks `run` to write what is pending and return; waits for that until `deadline` at
+    /// most, and returns whether everything was stored (or given up) by then.
+    @discardableResult
+    func finish(deadline: ContinuousClock.Instant) async -> Bool {
+        state.withLock {
+            $0.finishing = true
+            $0.deadline = deadline
+        }
         signalContinuation.yield()
         // Wait for the last flush, so the process exits only after its results are stored.
-        while pending.withLock({ !$0.isEmpty }) {
+        while state.withLock({ !$0.pending.isEmpty }) || inFlight.withLock({ $0 > 0 }) {
+            if ContinuousClock.now >= deadline {
+                let left = state.withLock { $0.pending.count } + inFlight.withLock { $0 }
+                logger.error(
+                    "shutdown deadline reached with job results not stored; their leases will run out and the jobs will be rescued",
+                    metadata: ["results": "\(left)"])
+                signalContinuation.finish()
+                return false
+            }
             await pause(.milliseconds(10))
         }
         signalContinuation.finish()
+        return true
     }
 
-    private func take() -> Pending? {
-        pending.withLock { pending in
-            guard !pending.isEmpty else { return nil }
-            var batch = Pending()
-            swap(&batch.completed, &pending.completed)
-            swap(&batch.retried, &pending.retried)
-            swap(&batch.failed, &pending.failed)
-            swap(&batch.snoozed, &pending.snoozed)
+    /// Results taken but not yet written (or given up).
+    private let inFlight = Mutex(0)
+
+    private func take() -> [Entry]? {
+        state.withLock { state in
+            guard !state.pending.isEmpty else { return nil }
+            var batch: [Entry] = []
+            swap(&batch, &state.pending)
+            inFlight.withLock { $0 += batch.count }
             return batch
         }
     }
 
-    private func write(_ batch: Pending) async {
+    private func done(_ count: Int) {
+        inFlight.withLock { $0 -= count }
+        onFlushed(count)
+    }
+
+    private var pastDeadline: Bool {
+        state.withLock { state in state.deadline.map { ContinuousClock.now >= $0 } ?? false }
+    }
+
+    /// Writes `batch` (the caller counts it done afterwards), splitting it when the server refuses it. `substitute`: a lone result
+    /// the server refuses is replaced by a failure saying so (false for that failure itself).
+    private func write(_ batch: [Entry], substitute: Bool = true) async {
         var delay = Duration.milliseconds(100)
+        var failures = 0
         while true {
             do {
-                try await pool.withConnection { connection in
-                    if !batch.completed.isEmpty {
-                        try await connection.query(
-                            QueueSQL.completeJobs, [batch.completed.map(\.id), batch.completed.map(\.attempt)], prepare: true)
-                    }
-                    if !batch.retried.isEmpty {
-                        try await connection.query(
-                            QueueSQL.retryJobs,
-                            [batch.retried.map(\.id), batch.retried.map(\.attempt), batch.retried.map(\.delay), batch.retried.map(\.error)],
-                            prepare: true)
-                    }
-                    if !batch.failed.isEmpty {
-                        try await connection.query(
-                            QueueSQL.failJobs, [batch.failed.map(\.id), batch.failed.map(\.attempt), batch.failed.map(\.error)], prepare: true)
-                    }
-                    if !batch.snoozed.isEmpty {
-                        try await connection.query(
-                            QueueSQL.snoozeJobs, [batch.snoozed.map(\.id), batch.snoozed.map(\.attempt), batch.snoozed.map(\.delay)],
-                            prepare: true)
-                    }
+                try await store(batch)
+                return
+            } catch where Self.isRefusal(error) {
+                if batch.count > 1 {
+                    // Statements already committed are not undone, and writing them again
+                    // changes nothing (state is no longer 'running'); so halves are safe.
+                    let middle = batch.count / 2
+                    await write(Array(batch[..<middle]), substitute: substitute)
+                    await write(Array(batch[middle...]), substitute: substitute)
+                    return
                 }
-                onFlushed(batch.count)
+                let entry = batch[0]
+                guard substitute else {
+                    logger.error(
+                        "could not store even the failure that replaces an unstorable result; the job is left to lease expiry and rescue",
+                        metadata: ["job": "\(entry.id)", "error": "\(StoredText.clean(String(describing: error), limit: 300))"])
+                    return
+                }
+                logger.error(
+                    "the database refused a job's result; failing the job instead",
+                    metadata: ["job": "\(entry.id)", "result": "\(entry.result.name)",
+                               "error": "\(StoredText.clean(String(describing: error), limit: 300))"])
+                await write([replacement(for: entry, refusedWith: error)], substitute: false)
                 return
             } catch {
-                // Statements are idempotent (guarded by attempt and state), so writing the
-                // whole batch again after a partial failure is safe.
-                logger.error("could not store job results; retrying", metadata: ["error": "\(error)", "jobs": "\(batch.count)"])
+                failures += 1
+                if pastDeadline {
+                    logger.error(
+                        "shutdown deadline reached: job results not stored; their leases will run out and the jobs will be rescued",
+                        metadata: ["error": "\(error)", "jobs": "\(batch.count)"])
+                    return
+                }
+                if failures == 1 || failures % 20 == 0 {
+                    logger.error("could not store job results; retrying", metadata: ["error": "\(error)", "jobs": "\(batch.count)", "failures": "\(failures)"])
+                }
                 await pause(delay)
                 delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// The failure stored in place of `entry`'s refused result. Its text is ours: the
+    /// refused value is not in it, only what the database said about it, cleaned.
+    private func replacement(for entry: Entry, refusedWith error: any Error) -> Entry {
+        let reason: String
+        if let error = error as? PostgresError {
+            reason = error.message + (error.sqlState.map { " (SQLSTATE \($0))" } ?? "")
+        } else {
+            reason = String(describing: error)
+        }
+        let errorEntry = JobOutcome.ErrorEntry(
+            at: Date(), attempt: entry.attempt, class: Self.unstorableClass,
+            message: "the database refused to store this run's result (\(entry.result.name)): "
+                + StoredText.clean(reason, limit: 300) + "; the job is failed instead",
+            code: (error as? PostgresError)?.sqlState, worker: workerID.isEmpty ? nil : workerID)
+        return Entry(id: entry.id, runID: entry.runID, attempt: entry.attempt, result: .fail(error: ErrorHistory.encode(errorEntry)))
+    }
+
+    /// Values the server (or libpq) will refuse however often they are sent, as opposed to
+    /// an outage: data exceptions (22: bad escape, out of range, NUL), integrity violations
+    /// (23) and program limits (54: too large), and parameters that cannot be sent at all.
+    static func isRefusal(_ error: any Error) -> Bool {
+        guard let error = error as? PostgresError, !error.isConnectionProblem else { return false }
+        switch error.code {
+        case .usage:
+            return true
+        case .server:
+            guard let state = error.sqlState else { return false }
+            return state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54")
+        case .connectionFailed, .connectionLost, .decoding:
+            return false
+        }
+    }
+
+    private static func clampDelay(_ seconds: Double) -> Double {
+        seconds.isFinite ? min(max(seconds, 0), maxDelaySeconds) : 0
+    }
+
+    private func store(_ batch: [Entry]) async throws {
+        var completed: (ids: [Int64], runs: [Int64]) = ([], [])
+        var retried: (ids: [Int64], runs: [Int64], delays: [Double], errors: [JSONText]) = ([], [], [], [])
+        var failed: (ids: [Int64], runs: [Int64], errors: [JSONText]) = ([], [], [])
+        var snoozed: (ids: [Int64], runs: [Int64], delays: [Double], rateLimited: [Double]) = ([], [], [], [])
+        completed.ids.reserveCapacity(batch.count)
+        completed.runs.reserveCapacity(batch.count)
+        for entry in batch {
+            switch entry.result {
+            case .complete:
+                completed.ids.append(entry.id)
+                completed.runs.append(entry.runID)
+            case .retry(let delay, let error):
+                retried.ids.append(entry.id)
+                retried.runs.append(entry.runID)
+                retried.delays.append(delay)
+                retried.errors.append(error)
+            case .fail(let error):
+                failed.ids.append(entry.id)
+                failed.runs.append(entry.runID)
+                failed.errors.append(error)
+            case .snooze(let delay, let rateLimited):
+                snoozed.ids.append(entry.id)
+                snoozed.runs.append(entry.runID)
+                snoozed.delays.append(delay)
+                snoozed.rateLimited.append(rateLimited)
+            }
+        }
+        try await pool.withConnection { connection in
+            if !completed.ids.isEmpty {
+                try await connection.query(QueueSQL.completeJobs, [completed.ids, completed.runs], prepare: true)
+            }
+            if !retried.ids.isEmpty {
+                try await connection.query(QueueSQL.retryJobs, [retried.ids, retried.runs, retried.delays, retried.errors], prepare: true)
+            }
+            if !failed.ids.isEmpty {
+                try await connection.query(QueueSQL.failJobs, [failed.ids, failed.runs, failed.errors], prepare: true)
+            }
+            if !snoozed.ids.isEmpty {
+                try await connection.query(
+                    QueueSQL.snoozeJobs, [snoozed.ids, snoozed.runs, snoozed.delays, snoozed.rateLimited], prepare: true)
             }
         }
     }
