@@ -819,8 +819,9 @@ $$;
 
     /// sql/queue/queries/cancel_jobs.sql:
     /// available/retryable/running → cancelled: an operator's cancel of the jobs matching the
-    /// filter (the same eleven parameters as list_jobs.sql). A running job's current run
-    /// goes on, but its result is discarded: every result statement requires state 'running'.
+    /// filter (the same eleven parameters as list_jobs.sql). A running job's result is
+    /// discarded (every result statement requires state 'running'), and its worker abandons
+    /// the run at its next heartbeat, which no longer finds it running.
     static let cancelJobs = #"""
 WITH matching AS (
     SELECT id
