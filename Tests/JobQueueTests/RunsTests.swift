@@ -30,13 +30,20 @@ struct RunsTests {
 
     /// What a rescue does to a run whose worker went quiet, without waiting for its lease:
     /// the lease is put in the past and the rescue statement runs in the same transaction
-    /// (so a heartbeat cannot renew it in between), and the backoff is skipped.
-    func rescue(_ db: TestDatabase, _ id: Int64) async throws {
+    /// (so a heartbeat cannot renew it in between), and the backoff is skipped. With
+    /// `claimBy`, that worker claims the job in the same transaction too, so no other
+    /// worker can take it first; returns the claim.
+    @discardableResult
+    func rescue(_ db: TestDatabase, _ id: Int64, claimBy worker: String? = nil) async throws -> (id: Int64, run: Int64, attempt: Int)? {
         try await db.pool.withTransaction { connection in
             try await connection.query("UPDATE ledgersync.jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1", [id])
             let rescued = try await connection.query(QueueSQL.rescueExpiredLeases, [100]).rows.count
             #expect(rescued == 1)
             try await connection.query("UPDATE ledgersync.jobs SET run_at = now() WHERE id = $1", [id])
+            guard let worker else { return nil }
+            return try await connection.query(QueueSQL.fetchJobs, [worker, "default", 10, 30.0, [Int64](), [Int64]()]).rows
+                .map { (id: try $0.decode("id", as: Int64.self), run: try $0.decode("run_id", as: Int64.self), attempt: try $0.decode("attempt", as: Int.self)) }
+                .first
         }
     }
 
@@ -189,8 +196,7 @@ struct RunsTests {
 
                 // The lease runs out (say the worker was partitioned away) and another
                 // worker takes the job.
-                try await rescue(db, id)
-                let taken = try #require(try await claim(db, worker: "worker-b").first)
+                let taken = try #require(try await rescue(db, id, claimBy: "worker-b"))
 
                 let abandoned = await eventually(timeout: .seconds(30)) { events.all.contains { $0.hasPrefix("cancelled") } }
                 #expect(abandoned, "the handler of the lost run was cancelled: \(events.all)")

@@ -52,8 +52,45 @@ final class Completer: Sendable {
     /// `Duration` does not).
     static let maxDelaySeconds = 366.0 * 86_400
 
+    /// Results by kind, as the statements take them. Kept apart from `Entry` so that the
+    /// common path (a batch stored at once) does no more per result than before; a batch
+    /// becomes entries only when the server refuses it and it must be split.
+    struct Batch: Sendable {
+        var completed: [(id: Int64, runID: Int64, attempt: Int)] = []
+        var retried: [(id: Int64, runID: Int64, attempt: Int, delay: Double, error: JSONText)] = []
+        var failed: [(id: Int64, runID: Int64, attempt: Int, error: JSONText)] = []
+        var snoozed: [(id: Int64, runID: Int64, attempt: Int, delay: Double, rateLimited: Double)] = []
+
+        var count: Int { completed.count + retried.count + failed.count + snoozed.count }
+        var isEmpty: Bool { count == 0 }
+
+        init() {}
+
+        init(_ entries: some Sequence<Entry>) {
+            for entry in entries { append(entry) }
+        }
+
+        mutating func append(_ entry: Entry) {
+            switch entry.result {
+            case .complete: completed.append((entry.id, entry.runID, entry.attempt))
+            case .retry(let delay, let error): retried.append((entry.id, entry.runID, entry.attempt, delay, error))
+            case .fail(let error): failed.append((entry.id, entry.runID, entry.attempt, error))
+            case .snooze(let delay, let rateLimited): snoozed.append((entry.id, entry.runID, entry.attempt, delay, rateLimited))
+            }
+        }
+
+        var entries: [Entry] {
+            completed.map { Entry(id: $0.id, runID: $0.runID, attempt: $0.attempt, result: .complete) }
+                + retried.map { Entry(id: $0.id, runID: $0.runID, attempt: $0.attempt, result: .retry(delay: $0.delay, error: $0.error)) }
+                + failed.map { Entry(id: $0.id, runID: $0.runID, attempt: $0.attempt, result: .fail(error: $0.error)) }
+                + snoozed.map {
+                    Entry(id: $0.id, runID: $0.runID, attempt: $0.attempt, result: .snooze(delay: $0.delay, rateLimited: $0.rateLimited))
+                }
+        }
+    }
+
     private struct State {
-        var pending: [Entry] = []
+        var pending = Batch()
         var finishing = false
         /// Set by `finish`: past it, an unstored batch is given up instead of retried.
         var deadline: ContinuousClock.Instant?
@@ -78,18 +115,19 @@ final class Completer: Sendable {
     }
 
     func add(job: Job, outcome: JobOutcome, rateLimitedSeconds: Double = 0) {
-        let result: Entry.Result
-        switch outcome {
-        case .complete:
-            result = .complete
-        case .retry(let delay, let error):
-            result = .retry(delay: Self.clampDelay(delay), error: ErrorHistory.encode(error))
-        case .fail(let error):
-            result = .fail(error: ErrorHistory.encode(error))
-        case .snooze(let delay):
-            result = .snooze(delay: Self.clampDelay(delay), rateLimited: Self.clampDelay(rateLimitedSeconds))
+        state.withLock { state in
+            switch outcome {
+            case .complete:
+                state.pending.completed.append((job.id, job.runID, job.attempt))
+            case .retry(let delay, let error):
+                state.pending.retried.append((job.id, job.runID, job.attempt, Self.clampDelay(delay), ErrorHistory.encode(error)))
+            case .fail(let error):
+                state.pending.failed.append((job.id, job.runID, job.attempt, ErrorHistory.encode(error)))
+            case .snooze(let delay):
+                state.pending.snoozed.append(
+                    (job.id, job.runID, job.attempt, Self.clampDelay(delay), Self.clampDelay(rateLimitedSeconds)))
+            }
         }
-        state.withLock { $0.pending.append(Entry(id: job.id, runID: job.runID, attempt: job.attempt, result: result)) }
         signalContinuation.yield()
     }
 
@@ -137,10 +175,10 @@ final class Completer: Sendable {
     /// Results taken but not yet written (or given up).
     private let inFlight = Mutex(0)
 
-    private func take() -> [Entry]? {
+    private func take() -> Batch? {
         state.withLock { state in
             guard !state.pending.isEmpty else { return nil }
-            var batch: [Entry] = []
+            var batch = Batch()
             swap(&batch, &state.pending)
             inFlight.withLock { $0 += batch.count }
             return batch
@@ -158,7 +196,7 @@ final class Completer: Sendable {
 
     /// Writes `batch` (the caller counts it done afterwards), splitting it when the server refuses it. `substitute`: a lone result
     /// the server refuses is replaced by a failure saying so (false for that failure itself).
-    private func write(_ batch: [Entry], substitute: Bool = true) async {
+    private func write(_ batch: Batch, substitute: Bool = true) async {
         var delay = Duration.milliseconds(100)
         var failures = 0
         while true {
@@ -166,15 +204,16 @@ final class Completer: Sendable {
                 try await store(batch)
                 return
             } catch where Self.isRefusal(error) {
-                if batch.count > 1 {
+                let entries = batch.entries
+                if entries.count > 1 {
                     // Statements already committed are not undone, and writing them again
                     // changes nothing (state is no longer 'running'); so halves are safe.
-                    let middle = batch.count / 2
-                    await write(Array(batch[..<middle]), substitute: substitute)
-                    await write(Array(batch[middle...]), substitute: substitute)
+                    let middle = entries.count / 2
+                    await write(Batch(entries[..<middle]), substitute: substitute)
+                    await write(Batch(entries[middle...]), substitute: substitute)
                     return
                 }
-                let entry = batch[0]
+                guard let entry = entries.first else { return }
                 guard substitute else {
                     logger.error(
                         "could not store even the failure that replaces an unstorable result; the job is left to lease expiry and rescue",
@@ -185,7 +224,7 @@ final class Completer: Sendable {
                     "the database refused a job's result; failing the job instead",
                     metadata: ["job": "\(entry.id)", "result": "\(entry.result.name)",
                                "error": "\(StoredText.clean(String(describing: error), limit: 300))"])
-                await write([replacement(for: entry, refusedWith: error)], substitute: false)
+                await write(Batch([replacement(for: entry, refusedWith: error)]), substitute: false)
                 return
             } catch {
                 failures += 1
@@ -241,47 +280,27 @@ final class Completer: Sendable {
         seconds.isFinite ? min(max(seconds, 0), maxDelaySeconds) : 0
     }
 
-    private func store(_ batch: [Entry]) async throws {
-        var completed: (ids: [Int64], runs: [Int64]) = ([], [])
-        var retried: (ids: [Int64], runs: [Int64], delays: [Double], errors: [JSONText]) = ([], [], [], [])
-        var failed: (ids: [Int64], runs: [Int64], errors: [JSONText]) = ([], [], [])
-        var snoozed: (ids: [Int64], runs: [Int64], delays: [Double], rateLimited: [Double]) = ([], [], [], [])
-        completed.ids.reserveCapacity(batch.count)
-        completed.runs.reserveCapacity(batch.count)
-        for entry in batch {
-            switch entry.result {
-            case .complete:
-                completed.ids.append(entry.id)
-                completed.runs.append(entry.runID)
-            case .retry(let delay, let error):
-                retried.ids.append(entry.id)
-                retried.runs.append(entry.runID)
-                retried.delays.append(delay)
-                retried.errors.append(error)
-            case .fail(let error):
-                failed.ids.append(entry.id)
-                failed.runs.append(entry.runID)
-                failed.errors.append(error)
-            case .snooze(let delay, let rateLimited):
-                snoozed.ids.append(entry.id)
-                snoozed.runs.append(entry.runID)
-                snoozed.delays.append(delay)
-                snoozed.rateLimited.append(rateLimited)
-            }
-        }
+    private func store(_ batch: Batch) async throws {
         try await pool.withConnection { connection in
-            if !completed.ids.isEmpty {
-                try await connection.query(QueueSQL.completeJobs, [completed.ids, completed.runs], prepare: true)
-            }
-            if !retried.ids.isEmpty {
-                try await connection.query(QueueSQL.retryJobs, [retried.ids, retried.runs, retried.delays, retried.errors], prepare: true)
-            }
-            if !failed.ids.isEmpty {
-                try await connection.query(QueueSQL.failJobs, [failed.ids, failed.runs, failed.errors], prepare: true)
-            }
-            if !snoozed.ids.isEmpty {
+            if !batch.completed.isEmpty {
                 try await connection.query(
-                    QueueSQL.snoozeJobs, [snoozed.ids, snoozed.runs, snoozed.delays, snoozed.rateLimited], prepare: true)
+                    QueueSQL.completeJobs, [batch.completed.map(\.id), batch.completed.map(\.runID)], prepare: true)
+            }
+            if !batch.retried.isEmpty {
+                try await connection.query(
+                    QueueSQL.retryJobs,
+                    [batch.retried.map(\.id), batch.retried.map(\.runID), batch.retried.map(\.delay), batch.retried.map(\.error)],
+                    prepare: true)
+            }
+            if !batch.failed.isEmpty {
+                try await connection.query(
+                    QueueSQL.failJobs, [batch.failed.map(\.id), batch.failed.map(\.runID), batch.failed.map(\.error)], prepare: true)
+            }
+            if !batch.snoozed.isEmpty {
+                try await connection.query(
+                    QueueSQL.snoozeJobs,
+                    [batch.snoozed.map(\.id), batch.snoozed.map(\.runID), batch.snoozed.map(\.delay), batch.snoozed.map(\.rateLimited)],
+                    prepare: true)
             }
         }
     }
