@@ -84,8 +84,12 @@ public struct JobContext: Sendable {
             code: error.code)
     }
 
+    /// Whole seconds from 10 s on, else tenths. The column is a plain double a person could
+    /// set to anything (NaN, infinity, 1e300): those are shown as they are, never converted
+    /// to Int (which would trap).
     static func formatSeconds(_ seconds: Double) -> String {
-        seconds >= 10 || seconds == seconds.rounded() ? "\(Int(seconds.rounded())) s" : "\((seconds * 10).rounded() / 10) s"
+        guard seconds.isFinite, abs(seconds) < 1e15 else { return "\(seconds) s" }
+        return seconds >= 10 || seconds == seconds.rounded() ? "\(Int(seconds.rounded())) s" : "\((seconds * 10).rounded() / 10) s"
     }
 
     /// Gives this job's concurrency-limit slot back before the job finishes. Call it once

@@ -317,6 +317,25 @@ struct RunsTests {
     static let jobColumns = ["id", "kind", "queue", "priority", "attempt", "max_attempts", "args", "serial_key", "limit_key", "created_at", "run_id", "rate_limited_seconds"]
     static let jobValues: [String?] = ["1", "k", "default", "0", "1", "5", "{}", nil, nil, "2026-12-03 00:00:00+00", "7", "0"]
 
+    @Test("the rate-limited cap: only snoozes of class rate_limited count, the total decides, odd totals never trap",
+          arguments: [("0", 400, false), ("0.7", 300, false), ("0.7", 301, true), ("5", 0, true), ("NaN", 400, false), ("1e300", 400, true)])
+    func rateLimitCapRule(waited: String, delayMilliseconds: Int, fails: Bool) throws {
+        var values = Self.jobValues
+        values[11] = waited
+        let job = try Job(row: Row(columns: Self.jobColumns, values: values))
+        let context = JobContext(
+            job: job, workerID: "w", logger: Logger(label: "test.cap"),
+            pool: ConnectionPool(url: "postgresql://nobody@127.0.0.1:1/unused", maxConnections: 1), maxRateLimited: .seconds(1))
+        let snooze = JobError.rateLimited(.milliseconds(delayMilliseconds), reason: "429", code: "C")
+        let capped = context.applyingRateLimitCap(to: snooze)
+        #expect((capped.action == .fail) == fails, "\(capped)")
+        #expect(capped.errorClass == "rate_limited" && capped.code == "C")
+        #expect(context.applyingRateLimitCap(to: capped).action == capped.action, "applying it twice changes nothing")
+        // Other snoozes and failures are not the cap's business.
+        #expect(context.applyingRateLimitCap(to: JobError.snooze(.seconds(60), reason: "later")).action == .snooze(.seconds(60)))
+        #expect(context.applyingRateLimitCap(to: JobError.transient("x")).action == .retry)
+    }
+
     // MARK: - Stored text
 
     @Test("stored text: no NUL or control characters, capped in scalars, one line")
