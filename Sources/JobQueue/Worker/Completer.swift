@@ -13,10 +13,9 @@ import Synchronization
 ///
 /// It cannot wedge:
 /// - Error texts are cleaned and capped when the entry is built (`StoredText`).
-/// - A batch the server refuses (a value it cannot take: SQLSTATE class 22, 23 or 54, or
-///   a parameter libpq cannot send) is split in halves until the one result it cannot store
-///   is alone; that job is failed instead, with a reason (class `unstorable_result`), and
-///   the rest of the batch is stored. If even that is refused the job is left to lease
+/// - A batch the server refuses (a value it cannot take: SQLSTATE class 22, 23 or 54) is
+///   split in halves until the one result it cannot store is alone; that job is failed
+///   instead, with a reason (class `unstorable_result`), and the rest of the batch is stored. If even that is refused the job is left to lease
 ///   expiry and rescue, and logged.
 /// - While the database is away (connection errors and the like) a batch is retried with
 ///   backoff and never dropped, except at shutdown: past the shutdown deadline what is
@@ -260,20 +259,15 @@ final class Completer: Sendable {
         return Entry(id: entry.id, runID: entry.runID, attempt: entry.attempt, result: .fail(error: ErrorHistory.encode(errorEntry)))
     }
 
-    /// Values the server (or libpq) will refuse however often they are sent, as opposed to
-    /// an outage: data exceptions (22: bad escape, out of range, NUL), integrity violations
-    /// (23) and program limits (54: too large), and parameters that cannot be sent at all.
+    /// Values the server will refuse however often they are sent, as opposed to an outage:
+    /// data exceptions (22: `\u0000` in jsonb, out of range), integrity violations (23) and
+    /// program limits (54: too large). Anything else (a lost connection, a failover, a
+    /// deadlock, a closed pool at shutdown) is retried, not blamed on a result.
     static func isRefusal(_ error: any Error) -> Bool {
-        guard let error = error as? PostgresError, !error.isConnectionProblem else { return false }
-        switch error.code {
-        case .usage:
-            return true
-        case .server:
-            guard let state = error.sqlState else { return false }
-            return state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54")
-        case .connectionFailed, .connectionLost, .decoding:
-            return false
-        }
+        guard let error = error as? PostgresError, error.code == .server, !error.isConnectionProblem,
+            let state = error.sqlState
+        else { return false }
+        return state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54")
     }
 
     private static func clampDelay(_ seconds: Double) -> Double {
