@@ -23,6 +23,12 @@ public struct Job: Sendable {
     public let serialKey: String?
     public let limitKey: String?
     public let createdAt: Date
+    /// This claim's id (a new one each time the job is fetched): results, heartbeats and
+    /// limit releases name the run, so those of an earlier run of the job change nothing.
+    public let runID: Int64
+    /// Seconds the job has been told to wait by snoozes of class `rate_limited` so far
+    /// (summed by `snooze_jobs.sql`); a worker fails it once this would pass its cap.
+    public let rateLimitedSeconds: Double
 
     public var isLastAttempt: Bool { attempt >= maxAttempts }
 
@@ -37,5 +43,7 @@ public struct Job: Sendable {
         serialKey = try row.decodeIfPresent("serial_key")
         limitKey = try row.decodeIfPresent("limit_key")
         createdAt = try row.decode("created_at")
+        runID = try row.decode("run_id")
+        rateLimitedSeconds = try row.decode("rate_limited_seconds")
     }
 }

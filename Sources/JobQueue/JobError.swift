@@ -36,6 +36,24 @@ public struct JobError: Error, Sendable, CustomStringConvertible {
         JobError(action: .fail, errorClass: "permanent", message: message, code: code)
     }
 
+    /// The class of a snooze that waits out someone else's rate limit (a provider's 429 or
+    /// concurrency refusal). The queue adds up how long a job has waited so (the job's
+    /// `rateLimitedSeconds`) and fails it once that would pass the worker's cap
+    /// (`WorkerOptions.maxRateLimited`): waiting costs no attempt, so without a cap a
+    /// provider that always refuses would hold the job, and its serial key, forever.
+    public static let rateLimitedClass = "rate_limited"
+
+    /// A snooze of class `rate_limited`: counted against the worker's cap.
+    public static func rateLimited(_ delay: Duration, reason: String, code: String? = nil) -> JobError {
+        JobError(action: .snooze(delay), errorClass: rateLimitedClass, message: reason, code: code)
+    }
+
+    /// Whether this is a snooze that counts against the rate-limited cap, and its delay.
+    var rateLimitedDelay: Duration? {
+        guard case .snooze(let delay) = action, errorClass == Self.rateLimitedClass else { return nil }
+        return delay
+    }
+
     public static func snooze(_ delay: Duration, reason: String) -> JobError {
         JobError(action: .snooze(delay), errorClass: "snoozed", message: reason)
     }

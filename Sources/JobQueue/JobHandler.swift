@@ -49,15 +49,47 @@ public struct JobContext: Sendable {
     /// The worker's connection pool, for handlers that read or write the database.
     public let pool: ConnectionPool
     private let workerLogger: Logger
+    /// The most a job may wait, in total, in snoozes of class `rate_limited`
+    /// (`WorkerOptions.maxRateLimited`).
+    public let maxRateLimited: Duration
     /// Tells the worker that this run gave its limit slot back.
     private let limitSlotReleased: @Sendable () -> Void
 
-    init(job: Job, workerID: String, logger: Logger, pool: ConnectionPool, limitSlotReleased: @escaping @Sendable () -> Void = {}) {
+    init(
+        job: Job, workerID: String, logger: Logger, pool: ConnectionPool, maxRateLimited: Duration = WorkerOptions.defaultMaxRateLimited,
+        limitSlotReleased: @escaping @Sendable () -> Void = {}
+    ) {
         self.job = job
         self.workerID = workerID
         self.workerLogger = logger
         self.pool = pool
+        self.maxRateLimited = maxRateLimited
         self.limitSlotReleased = limitSlotReleased
+    }
+
+    /// `error` as the worker will act on it. A snooze of class `rate_limited` that would
+    /// take the job's total time snoozed for rate limits past `maxRateLimited` becomes a
+    /// final failure (same class and code, the message says why). Handlers that report
+    /// final failures themselves (a webhook, say) ask here first; the worker applies the
+    /// same rule to whatever a handler throws, so calling it is never required for the cap
+    /// to hold, and applying it twice changes nothing.
+    public func applyingRateLimitCap(to error: JobError) -> JobError {
+        guard let delay = error.rateLimitedDelay else { return error }
+        let waited = job.rateLimitedSeconds
+        guard waited + max(0, delay.seconds) > maxRateLimited.seconds else { return error }
+        return JobError(
+            action: .fail, errorClass: error.errorClass,
+            message: "still rate limited after waiting \(Self.formatSeconds(waited)) in total (the cap is "
+                + "\(Self.formatSeconds(maxRateLimited.seconds))); gave up: \(error.message)",
+            code: error.code)
+    }
+
+    /// Whole seconds from 10 s on, else tenths. The column is a plain double a person could
+    /// set to anything (NaN, infinity, 1e300): those are shown as they are, never converted
+    /// to Int (which would trap).
+    static func formatSeconds(_ seconds: Double) -> String {
+        guard seconds.isFinite, abs(seconds) < 1e15 else { return "\(seconds) s" }
+        return seconds >= 10 || seconds == seconds.rounded() ? "\(Int(seconds.rounded())) s" : "\((seconds * 10).rounded() / 10) s"
     }
 
     /// Gives this job's concurrency-limit slot back before the job finishes. Call it once

@@ -18,15 +18,23 @@ extension SyncError {
 ///
 /// NetSuite's error body looks like
 /// `{"type": "…", "title": "Bad Request", "status": 400, "o:errorDetails": [{"detail": "…",
-/// "o:errorCode": "USER_ERROR", "o:errorPath": "entity"}]}`. Any other body (HTML from a
-/// proxy, empty, not UTF-8, huge) is classified by status alone. It never traps.
+/// "o:errorCode": "USER_ERROR", "o:errorPath": "entity"}]}`. Its details and codes go into
+/// the message, cleaned (no control characters, NUL included) and capped.
+///
+/// Any other answer (HTML from a proxy, plain text, JSON of another shape, malformed JSON,
+/// megabytes, not UTF-8) is classified by status alone, and its content is never echoed:
+/// a connection's base URL may point at anything, and a job's error is shown to everyone
+/// who can list jobs. The message says what kind of answer it was: status, content type,
+/// size. It never traps.
 public enum NetSuiteErrorParser {
     /// Bodies larger than this are not parsed as JSON (a NetSuite error is a few hundred bytes).
     static let maxJSONBytes = 256 * 1024
-    /// At most this many characters of a body that is not NetSuite JSON go into the message.
-    static let maxExcerptCharacters = 300
     /// Cap of the whole message: a list of 500 details must not bloat the job's history.
     static let maxMessageCharacters = 2000
+    /// Caps of one detail's text, its path and an error code, in Unicode scalars.
+    static let maxDetailCharacters = 1000
+    static let maxPathCharacters = 200
+    static let maxCodeCharacters = 100
 
     /// Codes that mean "too many requests at once", whatever the HTTP status: REST answers
     /// 429 with CONCURRENCY_LIMIT_EXCEEDED, RESTlets answer 400 with SSS_REQUEST_LIMIT_EXCEEDED,
@@ -77,10 +85,8 @@ public enum NetSuiteErrorParser {
         let message: String
         if !details.isEmpty {
             message = oneLine("NetSuite HTTP \(status): " + details.map(describe).joined(separator: "; "), limit: maxMessageCharacters)
-        } else if let title = parsed?.title, !title.isEmpty {
-            message = oneLine("NetSuite HTTP \(status): \(title)", limit: maxMessageCharacters)
         } else {
-            message = "NetSuite HTTP \(status): " + excerpt(body)
+            message = "NetSuite HTTP \(status): " + describeForeignAnswer(body, headers: headers)
         }
         let firstCode = details.lazy.compactMap(\.code).first
 
@@ -143,23 +149,87 @@ public enum NetSuiteErrorParser {
 
     // MARK: - Body
 
+    /// The body's title and details, cleaned as they are read: every later use (the
+    /// message, the code stored with the job, the classification) sees clean text.
     static func parseBody(_ body: Data) -> (title: String?, details: [Detail])? {
         guard !body.isEmpty, body.count <= maxJSONBytes,
             let object = try? JSONSerialization.jsonObject(with: body, options: []),
             let root = object as? [String: Any]
         else { return nil }
-        let title = root["title"] as? String
+        let title = (root["title"] as? String).map { oneLine($0, limit: maxDetailCharacters) }
         var details: [Detail] = []
         if let list = root["o:errorDetails"] as? [Any] {
             for case let item as [String: Any] in list {
                 let d = Detail(
-                    detail: item["detail"] as? String,
-                    code: item["o:errorCode"] as? String,
-                    path: item["o:errorPath"] as? String)
+                    detail: nonEmpty((item["detail"] as? String).map { oneLine($0, limit: maxDetailCharacters) }),
+                    code: nonEmpty((item["o:errorCode"] as? String).map(cleanCode)),
+                    path: nonEmpty((item["o:errorPath"] as? String).map { oneLine($0, limit: maxPathCharacters) }))
                 if d.detail != nil || d.code != nil { details.append(d) }
             }
         }
         return (title, details)
+    }
+
+    private static func nonEmpty(_ text: String?) -> String? {
+        guard let text, !text.isEmpty else { return nil }
+        return text
+    }
+
+    /// An error code as stored with the job: letters, digits and `_-.:` only (NetSuite's
+    /// are like `USER_ERROR`), at most 100 of them.
+    static func cleanCode(_ code: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in code.unicodeScalars where out.count < maxCodeCharacters {
+            if scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "_-.:".unicodeScalars.contains(scalar) {
+                out.append(scalar)
+            }
+        }
+        return String(out)
+    }
+
+    /// What an answer that is not a NetSuite error body was, without its content: its kind
+    /// (empty, HTML, JSON of another shape, malformed JSON, text, not UTF-8, too large to
+    /// read), its content type and its size.
+    static func describeForeignAnswer(_ body: Data, headers: [(name: String, value: String)]) -> String {
+        let contentType = headers.first { $0.name.lowercased() == "content-type" }.map { cleanContentType($0.value) }
+        let typeText = contentType.map { $0.isEmpty ? "an unreadable content type" : "content type \($0)" } ?? "no content type"
+        guard !body.isEmpty else { return "the answer is not a NetSuite error (empty body; \(typeText))" }
+        return "the answer is not a NetSuite error (\(kind(of: body, contentType: contentType)); \(typeText); "
+            + "\(describeSize(body.count))); its content is not shown"
+    }
+
+    static func kind(of body: Data, contentType: String?) -> String {
+        if body.count > maxJSONBytes { return "too large to read as an error" }
+        let head = body.prefix(64).drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
+        let first = head.first
+        if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
+            if (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])) != nil {
+                return "JSON without o:errorDetails"
+            }
+            return "malformed JSON"
+        }
+        if first == UInt8(ascii: "<") || contentType?.contains("html") == true { return "HTML" }
+        if String(validating: body, as: UTF8.self) == nil { return "binary, not UTF-8" }
+        return "text"
+    }
+
+    /// The media type only (parameters dropped), lowercased, restricted to the characters
+    /// a media type is made of, at most 100 of them.
+    static func cleanContentType(_ value: String) -> String {
+        let mediaType = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        var out = ""
+        for scalar in mediaType.lowercased().unicodeScalars where out.unicodeScalars.count < 100 {
+            if ("a"..."z").contains(scalar) || ("0"..."9").contains(scalar) || "/+-._".unicodeScalars.contains(scalar) {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    static func describeSize(_ bytes: Int) -> String {
+        if bytes < 1024 { return "\(bytes) bytes" }
+        if bytes < 1024 * 1024 { return "\((Double(bytes) / 102.4).rounded() / 10) KB" }
+        return "\((Double(bytes) / (1024 * 102.4)).rounded() / 10) MB"
     }
 
     static func describe(_ d: Detail) -> String {
@@ -217,33 +287,29 @@ public enum NetSuiteErrorParser {
 
     // MARK: - Text
 
-    /// At most 300 characters of a body, on one line. Bytes that are not UTF-8 become U+FFFD.
-    static func excerpt(_ body: Data) -> String {
-        if body.isEmpty { return "(empty body)" }
-        let head = body.prefix(maxExcerptCharacters * 4)
-        let text = String(decoding: head, as: UTF8.self)
-        return oneLine(text, limit: maxExcerptCharacters)
-    }
-
-    /// Control characters and runs of white space become one space; cut at `limit` characters.
+    /// NUL is dropped; other control characters and runs of white space become one space;
+    /// cut at `limit` Unicode scalars. Scalars, not characters: one character can hold any
+    /// number of combining marks, and a NUL hidden in one must go too.
     static func oneLine(_ text: String, limit: Int) -> String {
-        var out = ""
-        var lastWasSpace = false
+        var out = String.UnicodeScalarView()
         var count = 0
-        for ch in text {
-            let isSpace = ch.isWhitespace || ch.unicodeScalars.allSatisfy { $0.properties.generalCategory == .control }
-            if isSpace {
-                if lastWasSpace || out.isEmpty { continue }
-                out.append(" ")
-                lastWasSpace = true
-            } else {
-                out.append(ch)
-                lastWasSpace = false
+        var pendingSpace = false
+        for scalar in text.unicodeScalars {
+            if scalar.value == 0 { continue }
+            if scalar.properties.isWhitespace || scalar.properties.generalCategory == .control {
+                pendingSpace = count > 0
+                continue
             }
+            if pendingSpace {
+                guard count + 1 < limit else { break }
+                out.append(" ")
+                count += 1
+                pendingSpace = false
+            }
+            guard count < limit else { break }
+            out.append(scalar)
             count += 1
-            if count >= limit { break }
         }
-        while out.last == " " { out.removeLast() }
-        return out
+        return String(out)
     }
 }

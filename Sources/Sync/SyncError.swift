@@ -20,6 +20,11 @@ public struct SyncError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// The wait for a rate limit without a Retry-After hint.
     public static let defaultRateLimitDelay: Duration = .seconds(5)
+    /// The shortest wait for a rate limit: a provider that answers 429 with Retry-After: 0
+    /// must not be asked again in a tight loop, and each wait counts towards the worker's
+    /// cap on rate-limited snoozing (`WorkerOptions.maxRateLimited`), which a zero wait
+    /// would never reach.
+    public static let minRateLimitDelay: Duration = .seconds(1)
     /// The longest a Retry-After hint may hold a job back: a hint of hours (or a
     /// garbled date) must not park a job out of sight.
     public static let maxRateLimitDelay: Duration = .seconds(600)
@@ -49,8 +54,9 @@ public struct SyncError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What the worker does with the job.
     ///
     /// - transient → `.retry`: the kind's backoff, using an attempt.
-    /// - rate_limited → `.snooze(retryAfter ?? 5 s)`, capped at 10 min and never negative:
-    ///   a rate limit says nothing about the job, so it must not burn the attempt budget.
+    /// - rate_limited → `.snooze(retryAfter ?? 5 s)`, between 1 s and 10 min, of class
+    ///   `rate_limited`: a rate limit says nothing about the job, so it must not burn the
+    ///   attempt budget; the worker caps the total time so spent (`JobError.rateLimitedClass`).
     /// - dependency → `.snooze(30 s)`: wait until the customer/invoice job has run.
     /// - permanent → `.fail`.
     public var jobError: JobError {
@@ -60,7 +66,7 @@ public struct SyncError: Error, Sendable, Equatable, CustomStringConvertible {
             action = .retry
         case .rateLimited:
             let hint = retryAfter ?? Self.defaultRateLimitDelay
-            action = .snooze(min(max(hint, .zero), Self.maxRateLimitDelay))
+            action = .snooze(min(max(hint, Self.minRateLimitDelay), Self.maxRateLimitDelay))
         case .dependency:
             action = .snooze(Self.dependencyDelay)
         case .permanent:

@@ -97,8 +97,10 @@ struct CLITests {
             let claimed = try await db.pool.query("SELECT id FROM ledgersync.fetch_jobs('w', 'default', 10, 30)").rows.count
             #expect(claimed == 2)
             // The first run hands its slot back; the fetch that marks it claims the third job.
+            let firstRun = try #require(try await db.pool.query("SELECT run_id FROM ledgersync.jobs WHERE id = $1", [ids[0]]).rows.first)
+                .decode("run_id", as: Int64.self)
             let next = try await db.pool.query(
-                "SELECT id FROM ledgersync.fetch_jobs('w', 'default', 10, 30, $1, $2)", [[ids[0]], [1]]
+                "SELECT id FROM ledgersync.fetch_jobs('w', 'default', 10, 30, $1, $2)", [[ids[0]], [firstRun]]
             ).rows.map { try $0.decode("id", as: Int64.self) }
             #expect(next == [ids[2]])
             let list = try await LedgersyncProcess.run(["limits", "list", "--json"], databaseURL: db.url)

@@ -366,8 +366,9 @@ struct RegistryDecodingTests {
         #expect(registry.kinds == [LifecycleInvoiceHandler.kind])
         let entry = try #require(registry.entry(for: LifecycleInvoiceHandler.kind))
         let row = Row(
-            columns: ["id", "kind", "queue", "priority", "attempt", "max_attempts", "args", "serial_key", "limit_key", "created_at"],
-            values: ["17", LifecycleInvoiceHandler.kind, "default", "0", "1", "5", args, nil, nil, "2026-01-02 03:04:05.678+00"])
+            columns: ["id", "kind", "queue", "priority", "attempt", "max_attempts", "args", "serial_key", "limit_key", "created_at",
+                      "run_id", "rate_limited_seconds"],
+            values: ["17", LifecycleInvoiceHandler.kind, "default", "0", "1", "5", args, nil, nil, "2026-01-02 03:04:05.678+00", "3", "0"])
         let job = try Job(row: row)
         // The pool is never used: it connects lazily, and these handlers do not touch it.
         let context = JobContext(

@@ -12,9 +12,15 @@ struct QueueSQLTests {
     /// Claims up to `limit` jobs as `worker`, the way a worker does.
     func fetch(_ db: TestDatabase, worker: String = "test-worker", limit: Int = 10, lease: Double = 30) async throws -> [Row] {
         try await db.pool.query(
-            "SELECT id, kind, attempt, serial_key, limit_key FROM ledgersync.fetch_jobs($1, $2, $3, $4)",
+            "SELECT id, kind, attempt, serial_key, limit_key, run_id FROM ledgersync.fetch_jobs($1, $2, $3, $4)",
             [worker, "default", limit, lease]
         ).rows
+    }
+
+    /// The id of job `id`'s current (or last) run.
+    func runID(_ db: TestDatabase, _ id: Int64) async throws -> Int64 {
+        let row = try #require(try await db.pool.query("SELECT run_id FROM ledgersync.jobs WHERE id = $1", [id]).rows.first)
+        return try row.decode("run_id")
     }
 
     @Test("unique keys under 8 concurrent enqueuers of the same key: one job, every caller gets its id")
@@ -183,10 +189,10 @@ struct QueueSQLTests {
             #expect(Set(try await fetch(db).map { try $0.decode("id", as: Int64.self) }) == [first, other])
             #expect(try await fetch(db).isEmpty, "second must wait for first")
             // first fails with attempts left: still unfinished, so second still waits.
-            try await db.pool.query(QueueSQLText.retry, [[first], [1], [0.0], [JSONText(#"{"class":"transient"}"#)]])
+            try await db.pool.query(QueueSQLText.retry, [[first], [try await runID(db, first)], [0.0], [JSONText(#"{"class":"transient"}"#)]])
             let refetched = try await fetch(db).map { try $0.decode("id", as: Int64.self) }
             #expect(refetched == [first], "the retried first job runs again before second")
-            try await db.pool.query(QueueSQLText.complete, [[first], [2]])
+            try await db.pool.query(QueueSQLText.complete, [[first], [try await runID(db, first)]])
             #expect(try await fetch(db).map { try $0.decode("id", as: Int64.self) } == [second])
         }
     }
@@ -214,8 +220,8 @@ struct QueueSQLTests {
         try await withTestDatabase { db in
             try await db.queue.setConcurrencyLimit("acct", maxRunning: 1)
             let ids = try await db.queue.enqueueMany((0..<3).map { _ in EnqueueRequest(kind: "k", limitKey: "acct") })
-            /// Fetches as `worker`, handing back the slots of `released` runs (id, attempt).
-            func fetch(_ worker: String, released: [(Int64, Int)] = []) async throws -> [Int64] {
+            /// Fetches as `worker`, handing back the slots of `released` runs (id, run id).
+            func fetch(_ worker: String, released: [(Int64, Int64)] = []) async throws -> [Int64] {
                 try await db.pool.query(
                     "SELECT id FROM ledgersync.fetch_jobs($1, 'default', 10, 30, $2, $3)",
                     [worker, released.map(\.0), released.map(\.1)]
@@ -223,17 +229,19 @@ struct QueueSQLTests {
             }
             #expect(try await fetch("a") == [ids[0]])
             #expect(try await fetch("a").isEmpty, "the one slot is held")
-            #expect(try await fetch("b", released: [(ids[0], 1)]).isEmpty, "only the worker that holds a run can give its slot back")
-            #expect(try await fetch("a", released: [(ids[0], 2)]).isEmpty, "nor for another attempt")
-            #expect(try await fetch("a", released: [(ids[0], 1)]) == [ids[1]], "the slot is taken by the next job at once")
+            let firstRun = try await runID(db, ids[0])
+            #expect(try await fetch("b", released: [(ids[0], firstRun)]).isEmpty, "only the worker that holds a run can give its slot back")
+            #expect(try await fetch("a", released: [(ids[0], firstRun + 1_000)]).isEmpty, "nor for another run")
+            #expect(try await fetch("a", released: [(ids[0], firstRun)]) == [ids[1]], "the slot is taken by the next job at once")
             #expect(try await db.queue.job(id: ids[0])?.state == .running, "the first job still runs, without its slot")
             #expect(try await fetch("b").isEmpty, "the second job holds the slot now")
 
             // The first job is retried: claimed again, it holds a slot again.
-            try await db.pool.query(QueueSQLText.retry, [[ids[0]], [1], [0.0], [JSONText(#"{"class":"transient"}"#)]])
-            #expect(try await fetch("b", released: [(ids[1], 1)]).isEmpty, "b does not hold the second job's run")
-            #expect(try await fetch("a", released: [(ids[1], 1)]) == [ids[2]], "the third job has waited longer (run_at) than the retried one")
-            #expect(try await fetch("a", released: [(ids[2], 1)]) == [ids[0]])
+            try await db.pool.query(QueueSQLText.retry, [[ids[0]], [firstRun], [0.0], [JSONText(#"{"class":"transient"}"#)]])
+            let secondRun = try await runID(db, ids[1])
+            #expect(try await fetch("b", released: [(ids[1], secondRun)]).isEmpty, "b does not hold the second job's run")
+            #expect(try await fetch("a", released: [(ids[1], secondRun)]) == [ids[2]], "the third job has waited longer (run_at) than the retried one")
+            #expect(try await fetch("a", released: [(ids[2], try await runID(db, ids[2]))]) == [ids[0]])
             // Its first run gave the slot back; this run holds one until it says otherwise.
             let holding = try await db.count(
                 "SELECT count(*) FROM ledgersync.jobs WHERE limit_key = 'acct' AND state = 'running' AND NOT limit_released")
@@ -242,11 +250,11 @@ struct QueueSQLTests {
         }
     }
 
-    @Test("results are guarded by attempt: a late result of a rescued run changes nothing")
-    func resultsGuardedByAttempt() async throws {
+    @Test("results are guarded by run: a late result of a rescued run changes nothing")
+    func resultsGuardedByRun() async throws {
         try await withTestDatabase { db in
             let id = try await db.queue.enqueue(EnqueueRequest(kind: "k"))
-            _ = try await fetch(db, worker: "a", lease: 0.05)
+            let staleRun = try #require(try await fetch(db, worker: "a", lease: 0.05).first).decode("run_id", as: Int64.self)
             try await Task.sleep(for: .milliseconds(100))
             let rescued = try await db.pool.query(QueueSQLText.rescue, [100]).rows
             #expect(rescued.count == 1)
@@ -263,13 +271,13 @@ struct QueueSQLTests {
             // ... and then runs again elsewhere.
             try await db.pool.query("UPDATE ledgersync.jobs SET run_at = now()")
             #expect(try await fetch(db, worker: "b").count == 1)
-            // Worker a comes back from the dead and reports attempt 1 as done.
-            let stale = try await db.pool.query(QueueSQLText.complete, [[id], [1]])
+            // Worker a comes back from the dead and reports its run as done.
+            let stale = try await db.pool.query(QueueSQLText.complete, [[id], [staleRun]])
             #expect(stale.affectedRows == 0)
             let job = try #require(try await db.queue.job(id: id))
             #expect(job.state == .running && job.attempt == 2 && job.lockedBy == "b")
             #expect(job.errors.map(\.class) == ["lost"])
-            #expect(try await db.pool.query(QueueSQLText.complete, [[id], [2]]).affectedRows == 1)
+            #expect(try await db.pool.query(QueueSQLText.complete, [[id], [try await runID(db, id)]]).affectedRows == 1)
         }
     }
 
@@ -311,7 +319,9 @@ struct QueueSQLTests {
             let pushes = try await db.queue.enqueueMany((0..<3).map { _ in EnqueueRequest(kind: "invoice.push", maxAttempts: 1) })
             let other = try await db.queue.enqueue(EnqueueRequest(kind: "customer.sync", maxAttempts: 1))
             _ = try await fetch(db)
-            try await db.pool.query(QueueSQLText.fail, [pushes + [other], [1, 1, 1, 1], Array(repeating: JSONText(#"{"class":"permanent"}"#), count: 4)])
+            var runs: [Int64] = []
+            for id in pushes + [other] { runs.append(try await runID(db, id)) }
+            try await db.pool.query(QueueSQLText.fail, [pushes + [other], runs, Array(repeating: JSONText(#"{"class":"permanent"}"#), count: 4)])
             let retried = try await db.queue.retry(JobFilter(states: [.failed], kind: "invoice.push"))
             #expect(Set(retried) == Set(pushes))
             for id in pushes {

@@ -19,6 +19,8 @@ struct NetSuiteErrorParserTests {
         var code: String? = nil
         var retryAfter: Duration? = nil
         var messageContains: [String] = []
+        /// Content of an answer that is not a NetSuite error body, which must not be echoed.
+        var messageExcludes: [String] = []
         var testDescription: String { name }
     }
 
@@ -46,7 +48,7 @@ struct NetSuiteErrorParserTests {
             name: "429 with garbled Retry-After", status: 429,
             headers: [(name: "Retry-After", value: "soon-ish")],
             body: #"{"title":"Too Many Requests","status":429}"#,
-            errorClass: .rateLimited, retryAfter: nil, messageContains: ["Too Many Requests"]),
+            errorClass: .rateLimited, retryAfter: nil, messageContains: ["JSON without o:errorDetails"], messageExcludes: ["Too Many"]),
         Case(
             name: "400 RESTlet-style SSS_REQUEST_LIMIT_EXCEEDED", status: 400,
             body: #"{"type":"https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.1","title":"Bad Request","status":400,"o:errorDetails":[{"detail":"Request limit exceeded.","o:errorCode":"SSS_REQUEST_LIMIT_EXCEEDED"}]}"#,
@@ -81,7 +83,7 @@ struct NetSuiteErrorParserTests {
             name: "403 insufficient permission", status: 403,
             body: #"{"title":"Forbidden","status":403,"o:errorDetails":[{"detail":"Permission Violation: You need the 'Lists -> Customers' permission to access this page.","o:errorCode":"INSUFFICIENT_PERMISSION"}]}"#,
             errorClass: .permanent, code: "INSUFFICIENT_PERMISSION"),
-        Case(name: "401 empty body", status: 401, body: "", errorClass: .permanent, messageContains: ["NetSuite HTTP 401", "(empty body)"]),
+        Case(name: "401 empty body", status: 401, body: "", errorClass: .permanent, messageContains: ["NetSuite HTTP 401", "empty body"]),
 
         // Server errors.
         Case(
@@ -92,7 +94,7 @@ struct NetSuiteErrorParserTests {
         Case(
             name: "502 HTML error page", status: 502,
             body: "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<center><h1>502 Bad Gateway</h1></center>\n</body>\n</html>\n",
-            errorClass: .transient, messageContains: ["<title>502 Bad Gateway</title>"]),
+            errorClass: .transient, messageContains: ["HTML", "bytes"], messageExcludes: ["Bad Gateway", "<"]),
 
         // Rejected data.
         Case(
@@ -147,19 +149,26 @@ struct NetSuiteErrorParserTests {
         Case(
             name: "400 HTML page", status: 400,
             body: "<!DOCTYPE html><html><head><title>Error</title></head><body><p>Something went wrong</p></body></html>",
-            errorClass: .permanent, messageContains: ["<!DOCTYPE html>", "Something went wrong"]),
-        Case(name: "400 empty body", status: 400, body: "", errorClass: .permanent, messageContains: ["(empty body)"]),
+            errorClass: .permanent, messageContains: ["HTML"], messageExcludes: ["DOCTYPE", "Something went wrong"]),
+        Case(name: "400 empty body", status: 400, body: "", errorClass: .permanent, messageContains: ["empty body"]),
         Case(
             name: "400 o:errorDetails not an array", status: 400,
             body: #"{"title":"Bad Request","status":400,"o:errorDetails":{"detail":"x","o:errorCode":"USER_ERROR"}}"#,
-            errorClass: .permanent, code: nil, messageContains: ["Bad Request"]),
+            errorClass: .permanent, code: nil, messageContains: ["JSON without o:errorDetails"], messageExcludes: ["Bad Request", "USER_ERROR"]),
         Case(
             name: "500 o:errorDetails of strings, no title", status: 500,
             body: #"{"status":500,"o:errorDetails":["oops",42,null]}"#,
-            errorClass: .transient, messageContains: ["oops"]),
-        Case(name: "400 JSON array", status: 400, body: "[1,2,3]", errorClass: .permanent, messageContains: ["[1,2,3]"]),
-        Case(name: "400 truncated JSON", status: 400, body: #"{"title":"Bad Req"#, errorClass: .permanent, messageContains: [#"{"title":"Bad Req"#]),
-        Case(name: "408 plain text", status: 408, body: "Request Timeout", errorClass: .transient),
+            errorClass: .transient, messageContains: ["JSON without o:errorDetails"], messageExcludes: ["oops"]),
+        Case(
+            name: "400 JSON array", status: 400, body: "[1,2,3]", errorClass: .permanent,
+            messageContains: ["JSON without o:errorDetails", "7 bytes"], messageExcludes: ["[1,2,3]"]),
+        Case(
+            name: "400 truncated JSON", status: 400, body: #"{"title":"Bad Req"#, errorClass: .permanent,
+            messageContains: ["malformed JSON"], messageExcludes: ["Bad Req"]),
+        Case(
+            name: "408 plain text", status: 408, headers: [(name: "Content-Type", value: "text/plain; charset=utf-8")],
+            body: "Request Timeout", errorClass: .transient,
+            messageContains: ["text; content type text/plain; 15 bytes"], messageExcludes: ["Request Timeout"]),
         Case(name: "302 wrong data centre", status: 302, body: "", errorClass: .permanent),
     ]
 
@@ -174,14 +183,34 @@ struct NetSuiteErrorParserTests {
         for part in c.messageContains {
             #expect(error.message.contains(part), "\(error.message)")
         }
+        for part in c.messageExcludes {
+            #expect(!error.message.contains(part), "echoes the answer: \(error.message)")
+        }
     }
 
-    @Test func hugeBodyIsCutTo300Characters() {
+    @Test func hugeBodyIsDescribedNotEchoed() {
         let body = Data(("<html>" + String(repeating: "x", count: 2_000_000)).utf8)
-        let error = NetSuiteErrorParser.parse(status: 500, headers: [], body: body)
+        let error = NetSuiteErrorParser.parse(status: 500, headers: [(name: "Content-Type", value: "text/html")], body: body)
         #expect(error.errorClass == .transient)
-        let excerpt = error.message.dropFirst("NetSuite HTTP 500: ".count)
-        #expect(excerpt.count == 300)
+        #expect(error.message == "NetSuite HTTP 500: the answer is not a NetSuite error (too large to read as an error; content type text/html; 1.9 MB); its content is not shown")
+    }
+
+    @Test("NetSuite's own error body: NUL and control characters leave its message and code; both are capped")
+    func errorBodyIsCleaned() throws {
+        let detail = #"bad\u0000value\u0007 "# + String(repeating: "d", count: 5_000)
+        let body = Data(#"{"title":"Bad Request","o:errorDetails":[{"detail":"\#(detail)","o:errorCode":"USER\u0000_ERROR\n\#(String(repeating: "C", count: 500))"}]}"#.utf8)
+        let error = NetSuiteErrorParser.parse(status: 400, headers: [], body: body)
+        let code = try #require(error.providerCode)
+        #expect(code.hasPrefix("USER_ERROR") && code.count == 100)
+        #expect(error.message.hasPrefix("NetSuite HTTP 400: badvalue ddd"), "\(error.message)")
+        #expect(!error.message.unicodeScalars.contains { $0.value < 0x20 })
+        #expect(error.message.unicodeScalars.count <= NetSuiteErrorParser.maxMessageCharacters)
+    }
+
+    @Test func contentTypeIsCleaned() {
+        let error = NetSuiteErrorParser.parse(
+            status: 502, headers: [(name: "content-type", value: "Text/HTML <script>; charset=\u{0}x")], body: Data("hi".utf8))
+        #expect(error.message == "NetSuite HTTP 502: the answer is not a NetSuite error (HTML; content type text/htmlscript; 2 bytes); its content is not shown")
     }
 
     @Test func hugeJSONIsClassifiedByStatus() {
@@ -198,7 +227,7 @@ struct NetSuiteErrorParserTests {
         let error = NetSuiteErrorParser.parse(status: 502, headers: [], body: body)
         #expect(error.errorClass == .transient)
         #expect(!error.message.contains("\n"))
-        #expect(error.message.contains("A"))
+        #expect(error.message.contains("binary, not UTF-8; no content type; 8 bytes"), "\(error.message)")
     }
 
     @Test func multiLineDetailBecomesOneLine() {

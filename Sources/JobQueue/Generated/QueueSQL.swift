@@ -662,6 +662,159 @@ BEGIN
 END;
 $$;
 """#),
+        Migration(line: "queue", version: 6, name: "006_runs", sql: #"""
+-- Ledgersync queue, migration 006: every claim is a run with its own id, and a job keeps
+-- the time it spent snoozed for rate limits.
+--
+-- Runs. Until now a run was told apart by (id, attempt), but the attempt is not unique:
+-- a snooze or a shutdown's hand-back gives the attempt back, so the next claim has the
+-- same (id, attempt) as the run before it, and a late result of the earlier run (a
+-- completer that wrote its batch again after a partial failure, a worker that lost its
+-- lease and came back) landed on the new run. Heartbeats matched on (id, locked_by): a
+-- worker that claimed its own rescued job again kept the new run's lease alive for the
+-- old one. Now fetch gives each claim a fresh run_id, and every statement that acts for a
+-- run (results, heartbeat, limit release, hand-back) matches on (id, run_id) and
+-- `state = 'running'`, so a stale run's statements change nothing.
+--
+-- run_id comes from a sequence: a bigint per claimed row, no shared row to update, and
+-- the worker already binds bigint arrays. Gaps (a rolled-back fetch, CACHE) mean nothing.
+
+CREATE SEQUENCE ledgersync.job_run_ids AS bigint CACHE 100;
+
+-- The current (or last) run's id; NULL for a job never claimed.
+ALTER TABLE ledgersync.jobs ADD COLUMN run_id bigint;
+
+-- Rate-limited snoozes: the seconds this job has been told to wait by snoozes of class
+-- `rate_limited` (a provider's 429 or concurrency refusal), added up by snooze_jobs.sql.
+-- A worker fails the job for good once the next snooze would take the sum past its cap
+-- (`--max-rate-limited`), so a provider that always answers 429 cannot hold a serial lane
+-- (one customer's documents) forever.
+ALTER TABLE ledgersync.jobs ADD COLUMN rate_limited_seconds double precision NOT NULL DEFAULT 0;
+
+-- Fetch as in 004, with the run id set on each claimed row and returned, the rate-limited
+-- time returned, and limit releases matched on (id, run_id). The result type gains two
+-- columns, so function and type are replaced.
+DROP FUNCTION ledgersync.fetch_jobs(text, text, integer, double precision, bigint[], integer[]);
+DROP TYPE ledgersync.fetched_job;
+
+CREATE TYPE ledgersync.fetched_job AS (
+    id                   bigint,
+    kind                 text,
+    queue                text,
+    priority             smallint,
+    attempt              integer,
+    max_attempts         integer,
+    args                 jsonb,
+    serial_key           text,
+    limit_key            text,
+    created_at           timestamptz,
+    run_id               bigint,
+    rate_limited_seconds double precision
+);
+
+CREATE FUNCTION ledgersync.fetch_jobs(
+    worker          text,
+    queue           text,
+    max_jobs        integer,
+    lease_seconds   double precision,
+    released_ids     bigint[] DEFAULT '{}',
+    released_run_ids bigint[] DEFAULT '{}'
+) RETURNS SETOF ledgersync.fetched_job
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    held_keys  text[];   -- limit keys whose row this call locked
+    open_keys  text[];   -- … of those, the ones with free slots
+    open_slots integer[];
+    claimed    bigint[];  -- ids locked in step 3
+BEGIN
+    -- 0. The runs (id, run_id) of this worker that are done with their limit key's
+    --    resource. Done first, so step 2's count (a later snapshot of this transaction)
+    --    already leaves them out. A run that finished or was rescued meanwhile is skipped.
+    IF cardinality(released_ids) > 0 THEN
+        UPDATE ledgersync.jobs j
+        SET limit_released = true
+        FROM unnest(released_ids, released_run_ids) AS r(id, run_id)
+        WHERE j.id = r.id
+          AND j.run_id = r.run_id
+          AND j.state = 'running'
+          AND j.locked_by = fetch_jobs.worker
+          AND j.limit_key IS NOT NULL;
+    END IF;
+    IF max_jobs <= 0 THEN
+        RETURN;  -- called only to hand slots back
+    END IF;
+
+    -- 1. Concurrency limits: as in 004.
+    SELECT coalesce(array_agg(l.limit_key), '{}') INTO held_keys
+    FROM (
+        SELECT l.limit_key
+        FROM ledgersync.concurrency_limits l
+        WHERE EXISTS (
+            SELECT 1 FROM ledgersync.jobs j
+            WHERE j.limit_key = l.limit_key AND j.state IN ('available', 'retryable') AND j.queue = fetch_jobs.queue)
+        FOR UPDATE SKIP LOCKED
+    ) AS l;
+
+    -- 2. Free slots per held key: as in 004.
+    IF cardinality(held_keys) > 0 THEN
+        SELECT coalesce(array_agg(l.limit_key), '{}'), coalesce(array_agg(l.max_running - r.running), '{}')
+        INTO open_keys, open_slots
+        FROM ledgersync.concurrency_limits l
+        CROSS JOIN LATERAL (
+            SELECT count(*)::integer AS running FROM ledgersync.jobs j
+            WHERE j.limit_key = l.limit_key AND j.state = 'running' AND NOT j.limit_released) AS r
+        WHERE l.limit_key = ANY (held_keys) AND l.max_running > r.running;
+    ELSE
+        open_keys := '{}';
+        open_slots := '{}';
+    END IF;
+
+    -- 3. Lock the jobs to claim: as in 004.
+    WITH candidates AS MATERIALIZED (
+        SELECT j.id, j.limit_key, j.priority, j.run_at
+        FROM ledgersync.jobs j
+        WHERE j.state IN ('available', 'retryable')
+          AND j.queue = fetch_jobs.queue
+          AND j.run_at <= now()
+          AND (j.limit_key IS NULL
+               OR j.limit_key = ANY (open_keys)
+               OR NOT EXISTS (SELECT 1 FROM ledgersync.concurrency_limits l WHERE l.limit_key = j.limit_key))
+          AND (j.serial_key IS NULL
+               OR NOT EXISTS (
+                   SELECT 1 FROM ledgersync.jobs p
+                   WHERE p.serial_key = j.serial_key
+                     AND p.id < j.id
+                     AND p.state IN ('available', 'running', 'retryable')))
+        ORDER BY j.priority, j.run_at, j.id
+        LIMIT fetch_jobs.max_jobs
+        FOR UPDATE SKIP LOCKED
+    )
+    SELECT coalesce(array_agg(c.id), '{}') INTO claimed
+    FROM (
+        SELECT c.id, c.limit_key,
+               row_number() OVER (PARTITION BY c.limit_key ORDER BY c.priority, c.run_at, c.id) AS nth
+        FROM candidates c
+    ) AS c
+    LEFT JOIN unnest(open_keys, open_slots) AS s(limit_key, slots) ON s.limit_key = c.limit_key
+    WHERE s.slots IS NULL OR c.nth <= s.slots;
+
+    -- 4. Claim them, by primary key, each with a new run id.
+    RETURN QUERY
+    UPDATE ledgersync.jobs j
+    SET state = 'running',
+        attempt = j.attempt + 1,
+        attempted_at = now(),
+        locked_by = fetch_jobs.worker,
+        lease_expires_at = now() + make_interval(secs => fetch_jobs.lease_seconds),
+        limit_released = false,
+        run_id = nextval('ledgersync.job_run_ids')
+    WHERE j.id = ANY (claimed)
+    RETURNING j.id, j.kind, j.queue, j.priority, j.attempt, j.max_attempts, j.args, j.serial_key, j.limit_key, j.created_at,
+              j.run_id, j.rate_limited_seconds;
+END;
+$$;
+"""#),
         Migration(line: "queue", version: 7, name: "007_args_bounds", sql: #"""
 -- Ledgersync queue, migration 007: bounds on job args, the same on every face.
 --
@@ -966,8 +1119,9 @@ WHERE j.state IN ('available', 'retryable')
 
     /// sql/queue/queries/cancel_jobs.sql:
     /// available/retryable/running → cancelled: an operator's cancel of the jobs matching the
-    /// filter (the same eleven parameters as list_jobs.sql). A running job's current run
-    /// goes on, but its result is discarded: every result statement requires state 'running'.
+    /// filter (the same eleven parameters as list_jobs.sql). A running job's result is
+    /// discarded (every result statement requires state 'running'), and its worker abandons
+    /// the run at its next heartbeat, which no longer finds it running.
     static let cancelJobs = #"""
 WITH matching AS (
     SELECT id
@@ -1001,18 +1155,18 @@ RETURNING j.id
 """#
 
     /// sql/queue/queries/complete_jobs.sql:
-    /// running → completed, for a batch of runs. A run is (id, attempt): a job that was rescued
-    /// and started again meanwhile has a higher attempt, so a late result of the lost run
-    /// cannot overwrite the new one.
+    /// running → completed, for a batch of runs ($1 ids, $2 run ids). A run is (id, run_id):
+    /// each claim gets a new run id (006_runs.sql), so a late result of an earlier run of the
+    /// job (rescued, snoozed or handed back meanwhile, then claimed again) changes nothing.
     static let completeJobs = #"""
 UPDATE ledgersync.jobs AS j
 SET state = 'completed',
     finalized_at = now(),
     locked_by = NULL,
     lease_expires_at = NULL
-FROM unnest($1::bigint[], $2::integer[]) AS done(id, attempt)
+FROM unnest($1::bigint[], $2::bigint[]) AS done(id, run_id)
 WHERE j.id = done.id
-  AND j.attempt = done.attempt
+  AND j.run_id = done.run_id
   AND j.state = 'running'
 """#
 
@@ -1064,19 +1218,26 @@ RETURNING j.id
 """#
 
     /// sql/queue/queries/extend_leases.sql:
-    /// Heartbeat: worker $1 still runs jobs $2, so their leases run for $3 more seconds.
-    /// Jobs the worker no longer holds (rescued meanwhile) are not touched.
+    /// Heartbeat: worker $1 still runs the runs ($2 ids, $3 run ids), so their leases run for
+    /// $4 more seconds. Returns the runs it still holds: a run missing from the answer was
+    /// rescued (its lease ran out), cancelled or claimed again meanwhile, and its worker
+    /// abandons it. The run id, not only the worker, must match: a worker that claimed its
+    /// own rescued job again must not keep the old run alive.
     static let extendLeases = #"""
-UPDATE ledgersync.jobs
-SET lease_expires_at = now() + make_interval(secs => $3::double precision)
-WHERE id = ANY ($2::bigint[])
-  AND state = 'running'
-  AND locked_by = $1::text
+UPDATE ledgersync.jobs AS j
+SET lease_expires_at = now() + make_interval(secs => $4::double precision)
+FROM unnest($2::bigint[], $3::bigint[]) AS r(id, run_id)
+WHERE j.id = r.id
+  AND j.run_id = r.run_id
+  AND j.state = 'running'
+  AND j.locked_by = $1::text
+RETURNING j.id, j.run_id
 """#
 
     /// sql/queue/queries/fail_jobs.sql:
-    /// running → failed, for a batch of runs that failed for good (attempts used up, or an
-    /// error that retrying cannot fix). Error $3 is added to the history.
+    /// running → failed, for a batch of runs ($1 ids, $2 run ids) that failed for good
+    /// (attempts used up, or an error that retrying cannot fix). Error $3 is added to the
+    /// history.
     static let failJobs = #"""
 UPDATE ledgersync.jobs AS j
 SET state = 'failed',
@@ -1084,21 +1245,21 @@ SET state = 'failed',
     errors = j.errors || jsonb_build_array(f.error),
     locked_by = NULL,
     lease_expires_at = NULL
-FROM unnest($1::bigint[], $2::integer[], $3::jsonb[]) AS f(id, attempt, error)
+FROM unnest($1::bigint[], $2::bigint[], $3::jsonb[]) AS f(id, run_id, error)
 WHERE j.id = f.id
-  AND j.attempt = f.attempt
+  AND j.run_id = f.run_id
   AND j.state = 'running'
 RETURNING j.id
 """#
 
     /// sql/queue/queries/fetch_jobs.sql:
     /// available/retryable → running: claim up to $3 runnable jobs of queue $2 for worker $1,
-    /// with a lease of $4 seconds, after marking the worker's runs ($5 ids, $6 attempts) that
-    /// gave their concurrency-limit slot back. The logic lives in ledgersync.fetch_jobs
-    /// (004_limit_release.sql, which replaced 003_fetch.sql's version).
+    /// with a lease of $4 seconds, after marking the worker's runs ($5 ids, $6 run ids) that
+    /// gave their concurrency-limit slot back. Each claim gets a new run id. The logic lives
+    /// in ledgersync.fetch_jobs (006_runs.sql, which replaced 004_limit_release.sql's version).
     static let fetchJobs = #"""
-SELECT id, kind, queue, priority, attempt, max_attempts, args, serial_key, limit_key, created_at
-FROM ledgersync.fetch_jobs($1::text, $2::text, $3::integer, $4::double precision, $5::bigint[], $6::integer[])
+SELECT id, kind, queue, priority, attempt, max_attempts, args, serial_key, limit_key, created_at, run_id, rate_limited_seconds
+FROM ledgersync.fetch_jobs($1::text, $2::text, $3::integer, $4::double precision, $5::bigint[], $6::bigint[])
 """#
 
     /// sql/queue/queries/job_created_in_this_transaction.sql:
@@ -1202,8 +1363,9 @@ WHERE ledgersync.job_kinds.max_attempts IS DISTINCT FROM excluded.max_attempts
 """#
 
     /// sql/queue/queries/release_jobs.sql:
-    /// running → available, for runs a worker hands back when it shuts down before they
-    /// finish (grace period over). The attempt is given back and the history says why.
+    /// running → available, for runs ($1 ids, $2 run ids) a worker hands back when it shuts
+    /// down before they finish (grace period over). The attempt is given back and the history
+    /// says why.
     static let releaseJobs = #"""
 UPDATE ledgersync.jobs AS j
 SET state = 'available',
@@ -1217,9 +1379,9 @@ SET state = 'available',
         'worker', j.locked_by)),
     locked_by = NULL,
     lease_expires_at = NULL
-FROM unnest($1::bigint[], $2::integer[]) AS r(id, attempt)
+FROM unnest($1::bigint[], $2::bigint[]) AS r(id, run_id)
 WHERE j.id = r.id
-  AND j.attempt = r.attempt
+  AND j.run_id = r.run_id
   AND j.state = 'running'
 """#
 
@@ -1227,7 +1389,8 @@ WHERE j.id = r.id
     /// failed/cancelled/retryable → available, now: an operator's retry of the jobs matching
     /// the filter (the same eleven parameters as list_jobs.sql). A job used up its attempts,
     /// so it is given one more. A job whose unique key another unfinished job holds meanwhile
-    /// is left as it is (it would be a duplicate).
+    /// is left as it is (it would be a duplicate). The time it spent snoozed for rate limits starts
+    /// again from zero: the operator decided it is worth another try.
     static let requeueJobs = #"""
 WITH matching AS (
     SELECT id
@@ -1255,6 +1418,7 @@ UPDATE ledgersync.jobs AS j
 SET state = 'available',
     run_at = now(),
     max_attempts = greatest(j.max_attempts, j.attempt + 1),
+    rate_limited_seconds = 0,
     finalized_at = NULL
 FROM matching
 WHERE j.id = matching.id
@@ -1298,9 +1462,9 @@ RETURNING j.id, j.kind, j.state::text AS state, j.attempt
 """#
 
     /// sql/queue/queries/retry_jobs.sql:
-    /// running → retryable, for a batch of runs that failed with attempts left. Each waits
-    /// $3 seconds (backoff, computed by the worker) and gets error $4 added to its history.
-    /// The delay is added to the database's clock, so worker clocks do not matter.
+    /// running → retryable, for a batch of runs ($1 ids, $2 run ids) that failed with attempts
+    /// left. Each waits $3 seconds (backoff, computed by the worker) and gets error $4 added to
+    /// its history. The delay is added to the database's clock, so worker clocks do not matter.
     static let retryJobs = #"""
 UPDATE ledgersync.jobs AS j
 SET state = 'retryable',
@@ -1308,10 +1472,10 @@ SET state = 'retryable',
     errors = j.errors || jsonb_build_array(r.error),
     locked_by = NULL,
     lease_expires_at = NULL
-FROM unnest($1::bigint[], $2::integer[], $3::double precision[], $4::jsonb[])
-    AS r(id, attempt, delay_seconds, error)
+FROM unnest($1::bigint[], $2::bigint[], $3::double precision[], $4::jsonb[])
+    AS r(id, run_id, delay_seconds, error)
 WHERE j.id = r.id
-  AND j.attempt = r.attempt
+  AND j.run_id = r.run_id
   AND j.state = 'running'
 """#
 
@@ -1336,18 +1500,23 @@ ORDER BY kind
 """#
 
     /// sql/queue/queries/snooze_jobs.sql:
-    /// running → available with a later run_at, for runs whose handler asked to be run again
-    /// later (not a failure). The attempt is given back, so snoozing never uses up attempts.
+    /// running → available with a later run_at, for runs ($1 ids, $2 run ids) whose handler
+    /// asked to be run again after $3 seconds (not a failure). The attempt is given back, so
+    /// snoozing never uses up attempts. $4 is the part of the delay owed to a rate limit (the
+    /// delay itself for a snooze of class rate_limited, else 0): it adds up in
+    /// rate_limited_seconds, which the worker holds against its cap.
     static let snoozeJobs = #"""
 UPDATE ledgersync.jobs AS j
 SET state = 'available',
     run_at = now() + make_interval(secs => s.delay_seconds),
     attempt = j.attempt - 1,
+    rate_limited_seconds = j.rate_limited_seconds + s.rate_limited_seconds,
     locked_by = NULL,
     lease_expires_at = NULL
-FROM unnest($1::bigint[], $2::integer[], $3::double precision[]) AS s(id, attempt, delay_seconds)
+FROM unnest($1::bigint[], $2::bigint[], $3::double precision[], $4::double precision[])
+    AS s(id, run_id, delay_seconds, rate_limited_seconds)
 WHERE j.id = s.id
-  AND j.attempt = s.attempt
+  AND j.run_id = s.run_id
   AND j.state = 'running'
 """#
 }

@@ -27,14 +27,16 @@ public enum JobOutcome: Sendable, Equatable {
             case retryIn = "retry_in"
         }
 
+        /// Every text field is cleaned and capped (`StoredText`): whatever a handler or a
+        /// provider said, the entry is something PostgreSQL stores.
         init(at: Date, attempt: Int, class: String, message: String, code: String?, worker: String?, retryIn: Double? = nil) {
             self.at = at
             self.attempt = attempt
-            self.class = `class`
-            self.message = message
-            self.code = code
-            self.worker = worker
-            self.retryIn = retryIn
+            self.class = StoredText.clean(`class`, limit: StoredText.maxClass)
+            self.message = StoredText.clean(message, limit: StoredText.maxMessage)
+            self.code = StoredText.clean(code, limit: StoredText.maxCode)
+            self.worker = StoredText.clean(worker, limit: StoredText.maxWorker)
+            self.retryIn = retryIn.flatMap { $0.isFinite ? $0 : nil }
         }
 
         /// Lenient: an entry written by hand in SQL or by an older version still shows,

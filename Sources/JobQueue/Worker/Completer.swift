@@ -7,47 +7,124 @@ import Synchronization
 /// flush, however many runs finished meanwhile. Under load that is one commit for
 /// hundreds of jobs; when idle, a result is written as soon as it arrives.
 ///
-/// A result is never dropped while the worker lives: if the database is away, the batch
-/// stays and is written when it is back. Every statement is guarded by (id, attempt) and
-/// `state = 'running'`, so a run that was rescued meanwhile is left alone.
+/// Every statement names the run (id, run_id) and requires `state = 'running'`, so a run
+/// that was rescued, cancelled or claimed again meanwhile is left alone, and writing a
+/// batch again after a partial failure changes nothing twice.
+///
+/// It cannot wedge:
+/// - Error texts are cleaned and capped when the entry is built (`StoredText`).
+/// - A batch the server refuses (a value it cannot take: SQLSTATE class 22, 23 or 54) is
+///   split in halves until the one result it cannot store is alone; that job is failed
+///   instead, with a reason (class `unstorable_result`), and the rest of the batch is stored. If even that is refused the job is left to lease
+///   expiry and rescue, and logged.
+/// - While the database is away (connection errors and the like) a batch is retried with
+///   backoff and never dropped, except at shutdown: past the shutdown deadline what is
+///   still unstored is given up and left to lease expiry and rescue, which run it again.
 final class Completer: Sendable {
-    private struct Pending {
-        var completed: [(id: Int64, attempt: Int)] = []
-        var retried: [(id: Int64, attempt: Int, delay: Double, error: JSONText)] = []
-        var failed: [(id: Int64, attempt: Int, error: JSONText)] = []
-        var snoozed: [(id: Int64, attempt: Int, delay: Double)] = []
-        var finishing = false
+    /// One run's result, as stored.
+    struct Entry: Sendable {
+        enum Result: Sendable {
+            case complete
+            case retry(delay: Double, error: JSONText)
+            case fail(error: JSONText)
+            case snooze(delay: Double, rateLimited: Double)
+
+            var name: String {
+                switch self {
+                case .complete: "complete"
+                case .retry: "retry"
+                case .fail: "fail"
+                case .snooze: "snooze"
+                }
+            }
+        }
+
+        let id: Int64
+        let runID: Int64
+        let attempt: Int
+        let result: Result
+    }
+
+    /// The class of the error that replaces a result the database refused.
+    static let unstorableClass = "unstorable_result"
+    /// The longest delay a result may ask for (PostgreSQL's interval has a range; a handler's
+    /// `Duration` does not).
+    static let maxDelaySeconds = 366.0 * 86_400
+
+    /// Results by kind, as the statements take them. Kept apart from `Entry` so that the
+    /// common path (a batch stored at once) does no more per result than before; a batch
+    /// becomes entries only when the server refuses it and it must be split.
+    struct Batch: Sendable {
+        var completed: [(id: Int64, runID: Int64, attempt: Int)] = []
+        var retried: [(id: Int64, runID: Int64, attempt: Int, delay: Double, error: JSONText)] = []
+        var failed: [(id: Int64, runID: Int64, attempt: Int, error: JSONText)] = []
+        var snoozed: [(id: Int64, runID: Int64, attempt: Int, delay: Double, rateLimited: Double)] = []
 
         var count: Int { completed.count + retried.count + failed.count + snoozed.count }
         var isEmpty: Bool { count == 0 }
+
+        init() {}
+
+        init(_ entries: some Sequence<Entry>) {
+            for entry in entries { append(entry) }
+        }
+
+        mutating func append(_ entry: Entry) {
+            switch entry.result {
+            case .complete: completed.append((entry.id, entry.runID, entry.attempt))
+            case .retry(let delay, let error): retried.append((entry.id, entry.runID, entry.attempt, delay, error))
+            case .fail(let error): failed.append((entry.id, entry.runID, entry.attempt, error))
+            case .snooze(let delay, let rateLimited): snoozed.append((entry.id, entry.runID, entry.attempt, delay, rateLimited))
+            }
+        }
+
+        var entries: [Entry] {
+            completed.map { Entry(id: $0.id, runID: $0.runID, attempt: $0.attempt, result: .complete) }
+                + retried.map { Entry(id: $0.id, runID: $0.runID, attempt: $0.attempt, result: .retry(delay: $0.delay, error: $0.error)) }
+                + failed.map { Entry(id: $0.id, runID: $0.runID, attempt: $0.attempt, result: .fail(error: $0.error)) }
+                + snoozed.map {
+                    Entry(id: $0.id, runID: $0.runID, attempt: $0.attempt, result: .snooze(delay: $0.delay, rateLimited: $0.rateLimited))
+                }
+        }
+    }
+
+    private struct State {
+        var pending = Batch()
+        var finishing = false
+        /// Set by `finish`: past it, an unstored batch is given up instead of retried.
+        var deadline: ContinuousClock.Instant?
     }
 
     private let pool: ConnectionPool
     private let logger: Logger
-    /// Called after each write with the number of results it stored.
+    private let workerID: String
+    /// Called after each write with the number of results it is done with (stored, or
+    /// given up at shutdown).
     private let onFlushed: @Sendable (Int) -> Void
-    private let pending = Mutex(Pending())
+    private let state = Mutex(State())
     private let signal: AsyncStream<Void>
     private let signalContinuation: AsyncStream<Void>.Continuation
 
-    init(pool: ConnectionPool, logger: Logger, onFlushed: @escaping @Sendable (Int) -> Void) {
+    init(pool: ConnectionPool, logger: Logger, workerID: String = "", onFlushed: @escaping @Sendable (Int) -> Void) {
         self.pool = pool
         self.logger = logger
+        self.workerID = workerID
         self.onFlushed = onFlushed
         (signal, signalContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    func add(job: Job, outcome: JobOutcome) {
-        pending.withLock { pending in
+    func add(job: Job, outcome: JobOutcome, rateLimitedSeconds: Double = 0) {
+        state.withLock { state in
             switch outcome {
             case .complete:
-                pending.completed.append((job.id, job.attempt))
+                state.pending.completed.append((job.id, job.runID, job.attempt))
             case .retry(let delay, let error):
-                pending.retried.append((job.id, job.attempt, delay, ErrorHistory.encode(error)))
+                state.pending.retried.append((job.id, job.runID, job.attempt, Self.clampDelay(delay), ErrorHistory.encode(error)))
             case .fail(let error):
-                pending.failed.append((job.id, job.attempt, ErrorHistory.encode(error)))
+                state.pending.failed.append((job.id, job.runID, job.attempt, ErrorHistory.encode(error)))
             case .snooze(let delay):
-                pending.snoozed.append((job.id, job.attempt, delay))
+                state.pending.snoozed.append(
+                    (job.id, job.runID, job.attempt, Self.clampDelay(delay), Self.clampDelay(rateLimitedSeconds)))
             }
         }
         signalContinuation.yield()
@@ -63,67 +140,161 @@ final class Completer: Sendable {
             await Task.yield()
             while let batch = take() {
                 await write(batch)
+                done(batch.count)
             }
-            if pending.withLock({ $0.finishing && $0.isEmpty }) { break }
+            if state.withLock({ $0.finishing && $0.pending.isEmpty }) { break }
         }
     }
 
-    /// Asks `run` to write what is pending and return.
-    func finish() async {
-        pending.withLock { $0.finishing = true }
+    /// Asks `run` to write what is pending and return; waits for that until `deadline` at
+    /// most, and returns whether everything was stored (or given up) by then.
+    @discardableResult
+    func finish(deadline: ContinuousClock.Instant) async -> Bool {
+        state.withLock {
+            $0.finishing = true
+            $0.deadline = deadline
+        }
         signalContinuation.yield()
         // Wait for the last flush, so the process exits only after its results are stored.
-        while pending.withLock({ !$0.isEmpty }) {
+        while state.withLock({ !$0.pending.isEmpty }) || inFlight.withLock({ $0 > 0 }) {
+            if ContinuousClock.now >= deadline {
+                let left = state.withLock { $0.pending.count } + inFlight.withLock { $0 }
+                logger.error(
+                    "shutdown deadline reached with job results not stored; their leases will run out and the jobs will be rescued",
+                    metadata: ["results": "\(left)"])
+                signalContinuation.finish()
+                return false
+            }
             await pause(.milliseconds(10))
         }
         signalContinuation.finish()
+        return true
     }
 
-    private func take() -> Pending? {
-        pending.withLock { pending in
-            guard !pending.isEmpty else { return nil }
-            var batch = Pending()
-            swap(&batch.completed, &pending.completed)
-            swap(&batch.retried, &pending.retried)
-            swap(&batch.failed, &pending.failed)
-            swap(&batch.snoozed, &pending.snoozed)
+    /// Results taken but not yet written (or given up).
+    private let inFlight = Mutex(0)
+
+    private func take() -> Batch? {
+        state.withLock { state in
+            guard !state.pending.isEmpty else { return nil }
+            var batch = Batch()
+            swap(&batch, &state.pending)
+            inFlight.withLock { $0 += batch.count }
             return batch
         }
     }
 
-    private func write(_ batch: Pending) async {
+    private func done(_ count: Int) {
+        inFlight.withLock { $0 -= count }
+        onFlushed(count)
+    }
+
+    private var pastDeadline: Bool {
+        state.withLock { state in state.deadline.map { ContinuousClock.now >= $0 } ?? false }
+    }
+
+    /// Writes `batch` (the caller counts it done afterwards), splitting it when the server refuses it. `substitute`: a lone result
+    /// the server refuses is replaced by a failure saying so (false for that failure itself).
+    private func write(_ batch: Batch, substitute: Bool = true) async {
         var delay = Duration.milliseconds(100)
+        var failures = 0
         while true {
             do {
-                try await pool.withConnection { connection in
-                    if !batch.completed.isEmpty {
-                        try await connection.query(
-                            QueueSQL.completeJobs, [batch.completed.map(\.id), batch.completed.map(\.attempt)], prepare: true)
-                    }
-                    if !batch.retried.isEmpty {
-                        try await connection.query(
-                            QueueSQL.retryJobs,
-                            [batch.retried.map(\.id), batch.retried.map(\.attempt), batch.retried.map(\.delay), batch.retried.map(\.error)],
-                            prepare: true)
-                    }
-                    if !batch.failed.isEmpty {
-                        try await connection.query(
-                            QueueSQL.failJobs, [batch.failed.map(\.id), batch.failed.map(\.attempt), batch.failed.map(\.error)], prepare: true)
-                    }
-                    if !batch.snoozed.isEmpty {
-                        try await connection.query(
-                            QueueSQL.snoozeJobs, [batch.snoozed.map(\.id), batch.snoozed.map(\.attempt), batch.snoozed.map(\.delay)],
-                            prepare: true)
-                    }
+                try await store(batch)
+                return
+            } catch where Self.isRefusal(error) {
+                let entries = batch.entries
+                if entries.count > 1 {
+                    // Statements already committed are not undone, and writing them again
+                    // changes nothing (state is no longer 'running'); so halves are safe.
+                    let middle = entries.count / 2
+                    await write(Batch(entries[..<middle]), substitute: substitute)
+                    await write(Batch(entries[middle...]), substitute: substitute)
+                    return
                 }
-                onFlushed(batch.count)
+                guard let entry = entries.first else { return }
+                guard substitute else {
+                    logger.error(
+                        "could not store even the failure that replaces an unstorable result; the job is left to lease expiry and rescue",
+                        metadata: ["job": "\(entry.id)", "error": "\(StoredText.clean(String(describing: error), limit: 300))"])
+                    return
+                }
+                logger.error(
+                    "the database refused a job's result; failing the job instead",
+                    metadata: ["job": "\(entry.id)", "result": "\(entry.result.name)",
+                               "error": "\(StoredText.clean(String(describing: error), limit: 300))"])
+                await write(Batch([replacement(for: entry, refusedWith: error)]), substitute: false)
                 return
             } catch {
-                // Statements are idempotent (guarded by attempt and state), so writing the
-                // whole batch again after a partial failure is safe.
-                logger.error("could not store job results; retrying", metadata: ["error": "\(error)", "jobs": "\(batch.count)"])
+                failures += 1
+                if pastDeadline {
+                    logger.error(
+                        "shutdown deadline reached: job results not stored; their leases will run out and the jobs will be rescued",
+                        metadata: ["error": "\(error)", "jobs": "\(batch.count)"])
+                    return
+                }
+                if failures == 1 || failures % 20 == 0 {
+                    logger.error("could not store job results; retrying", metadata: ["error": "\(error)", "jobs": "\(batch.count)", "failures": "\(failures)"])
+                }
                 await pause(delay)
                 delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// The failure stored in place of `entry`'s refused result. Its text is ours: the
+    /// refused value is not in it, only what the database said about it, cleaned.
+    private func replacement(for entry: Entry, refusedWith error: any Error) -> Entry {
+        let reason: String
+        if let error = error as? PostgresError {
+            reason = error.message + (error.sqlState.map { " (SQLSTATE \($0))" } ?? "")
+        } else {
+            reason = String(describing: error)
+        }
+        let errorEntry = JobOutcome.ErrorEntry(
+            at: Date(), attempt: entry.attempt, class: Self.unstorableClass,
+            message: "the database refused to store this run's result (\(entry.result.name)): "
+                + StoredText.clean(reason, limit: 300) + "; the job is failed instead",
+            code: (error as? PostgresError)?.sqlState, worker: workerID.isEmpty ? nil : workerID)
+        return Entry(id: entry.id, runID: entry.runID, attempt: entry.attempt, result: .fail(error: ErrorHistory.encode(errorEntry)))
+    }
+
+    /// Values the server will refuse however often they are sent, as opposed to an outage:
+    /// data exceptions (22: `\u0000` in jsonb, out of range), integrity violations (23) and
+    /// program limits (54: too large). Anything else (a lost connection, a failover, a
+    /// deadlock, a closed pool at shutdown) is retried, not blamed on a result.
+    static func isRefusal(_ error: any Error) -> Bool {
+        guard let error = error as? PostgresError, error.code == .server, !error.isConnectionProblem,
+            let state = error.sqlState
+        else { return false }
+        return state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54")
+    }
+
+    private static func clampDelay(_ seconds: Double) -> Double {
+        seconds.isFinite ? min(max(seconds, 0), maxDelaySeconds) : 0
+    }
+
+    private func store(_ batch: Batch) async throws {
+        try await pool.withConnection { connection in
+            if !batch.completed.isEmpty {
+                try await connection.query(
+                    QueueSQL.completeJobs, [batch.completed.map(\.id), batch.completed.map(\.runID)], prepare: true)
+            }
+            if !batch.retried.isEmpty {
+                try await connection.query(
+                    QueueSQL.retryJobs,
+                    [batch.retried.map(\.id), batch.retried.map(\.runID), batch.retried.map(\.delay), batch.retried.map(\.error)],
+                    prepare: true)
+            }
+            if !batch.failed.isEmpty {
+                try await connection.query(
+                    QueueSQL.failJobs, [batch.failed.map(\.id), batch.failed.map(\.runID), batch.failed.map(\.error)], prepare: true)
+            }
+            if !batch.snoozed.isEmpty {
+                try await connection.query(
+                    QueueSQL.snoozeJobs,
+                    [batch.snoozed.map(\.id), batch.snoozed.map(\.runID), batch.snoozed.map(\.delay), batch.snoozed.map(\.rateLimited)],
+                    prepare: true)
             }
         }
     }

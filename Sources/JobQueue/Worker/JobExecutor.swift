@@ -11,24 +11,41 @@ struct JobExecutor: Sendable {
     let pool: ConnectionPool
     let workerID: String
     let logger: Logger
+    let maxRateLimited: Duration
     /// Called when a run gives its limit slot back (`JobContext.releaseLimitSlot`).
     let limitSlotReleased: @Sendable (WorkerPool.RunKey) -> Void
 
-    func execute(_ job: Job) async -> JobOutcome {
+    /// What a run comes to: its outcome, and for a snooze of class `rate_limited`, the
+    /// seconds to add to the job's rate-limited total.
+    struct Result: Sendable {
+        let outcome: JobOutcome
+        var rateLimitedSeconds: Double = 0
+    }
+
+    func execute(_ job: Job) async -> Result {
+        let key = WorkerPool.RunKey(id: job.id, runID: job.runID)
+        let context = JobContext(
+            job: job, workerID: workerID, logger: logger, pool: pool, maxRateLimited: maxRateLimited,
+            limitSlotReleased: { [limitSlotReleased] in limitSlotReleased(key) })
         guard let entry = registry.entry(for: job.kind) else {
-            return finish(job, error: JobError.unknownKind(job.kind, known: registry.kinds), backoff: .default)
+            return finish(job, context: context, error: JobError.unknownKind(job.kind, known: registry.kinds), backoff: .default)
         }
-        let key = WorkerPool.RunKey(id: job.id, attempt: job.attempt)
-        let context = JobContext(job: job, workerID: workerID, logger: logger, pool: pool, limitSlotReleased: { [limitSlotReleased] in limitSlotReleased(key) })
         do {
             try await withDeadline(entry.options.timeout) { try await entry.run(job, context) }
-            return .complete
+            return Result(outcome: .complete)
         } catch {
-            return finish(job, error: error, backoff: entry.options.backoff)
+            return finish(job, context: context, error: error, backoff: entry.options.backoff)
         }
     }
 
-    private func finish(_ job: Job, error: any Error, backoff: Backoff) -> JobOutcome {
+    private func finish(_ job: Job, context: JobContext, error: any Error, backoff: Backoff) -> Result {
+        var error = error
+        var rateLimitedSeconds = 0.0
+        if let jobError = error as? JobError {
+            let capped = context.applyingRateLimitCap(to: jobError)
+            rateLimitedSeconds = capped.rateLimitedDelay.map { max(0, $0.seconds) } ?? 0
+            error = capped
+        }
         let outcome = JobOutcome.decide(error: error, attempt: job.attempt, maxAttempts: job.maxAttempts, backoff: backoff, worker: workerID)
         switch outcome {
         case .fail(let entry):
@@ -38,13 +55,17 @@ struct JobExecutor: Sendable {
         case .complete, .snooze:
             break
         }
-        return outcome
+        return Result(outcome: outcome, rateLimitedSeconds: rateLimitedSeconds)
     }
 }
 
 /// Runs `body`, but gives up after `timeout` even if `body` ignores cancellation: the
 /// slot must come back and the job must be retried, whatever the handler is stuck in.
 /// `body` is cancelled at the deadline and its late result is dropped.
+///
+/// Cancelling the calling task (a worker that lost the run's lease, or a shutdown whose
+/// grace period is over) does the same at once: `body` is cancelled, and this returns by
+/// throwing `CancellationError` without waiting for it.
 func withDeadline(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
     let gate = Gate()
     let work = Task {
@@ -59,8 +80,13 @@ func withDeadline(_ timeout: Duration, _ body: @escaping @Sendable () async thro
         if gate.settle(.failure(JobError.timedOut(after: timeout))) { work.cancel() }
     }
     defer { Deadlines.shared.remove(token) }
-    try await gate.wait()
+    try await withTaskCancellationHandler {
+        try await gate.wait()
+    } onCancel: {
+        if gate.settle(.failure(CancellationError())) { work.cancel() }
+    }
 }
+
 
 /// Every running job's deadline on one timer. A sleeping task per job (the obvious way) had
 /// the dispatch timer machinery take about a seventh of a worker's CPU in a drain of no-op
@@ -176,8 +202,30 @@ final class Deadlines: Sendable {
     }
 }
 
+/// Waits for `body` until `deadline` at most, and returns whether it finished. Past the
+/// deadline `body` is left to end on its own: a database call stuck in libpq sees no
+/// cancellation, and a shutdown must not wait for it. Unlike `withDeadline`, the waiting
+/// itself ignores cancellation: shutdown waits its time whether it came from a signal or
+/// from cancellation.
+func bounded(until deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () async -> Void) async -> Bool {
+    guard ContinuousClock.now < deadline else { return false }
+    let gate = Gate()
+    Task {
+        await body()
+        gate.settle(.success(()))
+    }
+    let token = Deadlines.shared.add(at: deadline) { gate.settle(.failure(CancellationError())) }
+    defer { Deadlines.shared.remove(token) }
+    do {
+        try await gate.wait()
+        return true
+    } catch {
+        return false
+    }
+}
+
 /// A one-shot result that one side settles and the other awaits, whichever comes first.
-private final class Gate: Sendable {
+final class Gate: Sendable {
     private struct State {
         var result: Result<Void, any Error>?
         var waiter: CheckedContinuation<Void, any Error>?

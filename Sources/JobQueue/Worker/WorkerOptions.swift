@@ -13,17 +13,27 @@ public struct WorkerOptions: Sendable {
     public var lease: Duration
     /// How often this worker looks for expired leases.
     public var rescueInterval: Duration
-    /// After SIGTERM/SIGINT, how long running jobs may take to finish before they are
-    /// handed back to the queue.
+    /// After SIGTERM/SIGINT, how long the whole shutdown may take, whatever the database
+    /// does: running jobs get all of it but a reserve (a quarter, at most 5 s) to finish,
+    /// the rest are handed back, and pending results are stored within the reserve.
+    /// Whatever could not be stored by then is left to lease expiry and rescue.
     public var gracePeriod: Duration
     public var retention: Retention
+    /// The most time a job may spend, in total, snoozed for rate limits (snoozes of class
+    /// `rate_limited`: a provider's 429 or concurrency refusal). A snooze that would take it
+    /// past this fails the job for good instead, like any final failure (sync jobs emit
+    /// their provider-error webhook). Default 6 hours: long enough for a provider's busy
+    /// spell or a daily quota's reset, short enough that a provider that always refuses
+    /// does not hold a customer's serial lane for days.
+    public var maxRateLimited: Duration
     /// Unique per process; recorded in `locked_by` and error histories.
     public var workerID: String
 
     public init(
         queues: [String] = ["default"], concurrency: Int = 10, pollInterval: Duration = .seconds(1),
         lease: Duration = .seconds(30), rescueInterval: Duration = .seconds(15), gracePeriod: Duration = .seconds(30),
-        retention: Retention = Retention(), workerID: String = WorkerOptions.defaultWorkerID()
+        retention: Retention = Retention(), maxRateLimited: Duration = WorkerOptions.defaultMaxRateLimited,
+        workerID: String = WorkerOptions.defaultWorkerID()
     ) {
         self.queues = queues
         self.concurrency = concurrency
@@ -32,8 +42,11 @@ public struct WorkerOptions: Sendable {
         self.rescueInterval = rescueInterval
         self.gracePeriod = gracePeriod
         self.retention = retention
+        self.maxRateLimited = maxRateLimited
         self.workerID = workerID
     }
+
+    public static let defaultMaxRateLimited: Duration = .seconds(6 * 3600)
 
     /// `host:pid:random`, readable in `jobs show` and unique even when pids repeat.
     public static func defaultWorkerID() -> String {

@@ -20,8 +20,15 @@ import Synchronization
 /// Beside it: the heartbeat renews the leases of running jobs, and maintenance rescues
 /// jobs whose lease ran out (their worker died) and prunes old finished jobs.
 ///
+/// Each claim is a run with its own id (`run_id`), and every statement for a run names
+/// it. The heartbeat learns which runs this worker still holds; a run it no longer holds
+/// (its lease ran out and it was rescued, an operator cancelled it, another worker runs
+/// the job now) is abandoned: its task is cancelled, its slot freed, its result dropped.
+///
 /// Shutdown (SIGTERM/SIGINT through ServiceLifecycle): stop fetching, let running jobs
-/// finish within the grace period, hand the rest back to the queue, flush every result.
+/// finish, hand the rest back to the queue, flush every result, all within the grace
+/// period whatever the database does (what could not be stored is left to lease expiry
+/// and rescue, which is safe: the jobs run again).
 public final class WorkerPool: Service, Sendable {
     public let options: WorkerOptions
     private let pool: ConnectionPool
@@ -33,12 +40,15 @@ public final class WorkerPool: Service, Sendable {
     private let wakeups: AsyncStream<Void>
     private let wakeupContinuation: AsyncStream<Void>.Continuation
     private let startGate: (@Sendable () async -> Void)?
+    private let stopSignal: AsyncStream<Void>
+    private let stopContinuation: AsyncStream<Void>.Continuation
 
-    /// A run is (job id, attempt): after a rescue this very worker may fetch the same job
-    /// again while its stale run still winds down, and the two must not be confused.
+    /// A run is (job id, run id): after a rescue this very worker may fetch the same job
+    /// again while its stale run still winds down, and the two must not be confused. (The
+    /// attempt does not tell them apart: a snooze or a hand-back gives it back.)
     struct RunKey: Hashable {
         let id: Int64
-        let attempt: Int
+        let runID: Int64
     }
 
     struct State {
@@ -51,6 +61,8 @@ public final class WorkerPool: Service, Sendable {
         /// next fetch to mark.
         var releasedLimitSlots: [RunKey] = []
         var stopping = false
+        /// When shutdown began; the grace period counts from here.
+        var shutdownStartedAt: ContinuousClock.Instant?
     }
 
     struct RunningJob {
@@ -73,14 +85,15 @@ public final class WorkerPool: Service, Sendable {
         logger[metadataKey: "worker"] = "\(options.workerID)"
         self.logger = logger
         (wakeups, wakeupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (stopSignal, stopContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         // The executor and completer are built before `self` is whole, so they reach back
         // through boxes.
         let released = CallbackBox<RunKey>()
         self.executor = JobExecutor(
-            registry: registry, pool: pool, workerID: options.workerID, logger: logger,
+            registry: registry, pool: pool, workerID: options.workerID, logger: logger, maxRateLimited: options.maxRateLimited,
             limitSlotReleased: { key in released.call(key) })
         let wake = CallbackBox<Int>()
-        self.completer = Completer(pool: pool, logger: logger) { stored in wake.call(stored) }
+        self.completer = Completer(pool: pool, logger: logger, workerID: options.workerID) { stored in wake.call(stored) }
         wake.set { [weak self] stored in
             self?.state.withLock { $0.unstored -= stored }
             self?.wake()  // slots are free, and serial successors may be runnable now
@@ -102,23 +115,45 @@ public final class WorkerPool: Service, Sendable {
             "worker started",
             metadata: ["queues": "\(options.queues.joined(separator: ","))", "concurrency": "\(options.concurrency)",
                        "kinds": "\(registry.kinds.joined(separator: ","))"])
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.completer.run() }
-            group.addTask { await self.forwardNotifications(from: listener) }
-            group.addTask { await self.pollTimer() }
-            group.addTask { await self.heartbeatLoop() }
-            group.addTask { await self.maintenanceLoop() }
-            wake()  // look for work that was waiting before we started
-            await withGracefulShutdownHandler {
-                await self.fetchLoop()
-            } onGracefulShutdown: {
-                self.stopFetching()
+        // Unstructured tasks, not a task group: a group waits for every child, and a child
+        // stuck in a database call (libpq sees no cancellation) would hold the shutdown
+        // past its grace period. Each is waited for with a deadline instead.
+        let completing = Task { await self.completer.run() }
+        let background = Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.forwardNotifications(from: listener) }
+                group.addTask { await self.pollTimer() }
+                group.addTask { await self.heartbeatLoop() }
+                group.addTask { await self.maintenanceLoop() }
             }
-            await self.finishRunningJobs()
-            await self.completer.finish()
-            listener.stop()
-            group.cancelAll()
         }
+        let fetching = Task { await self.fetchLoop() }
+        wake()  // look for work that was waiting before we started
+        await withGracefulShutdownHandler {
+            // Ends at the stop signal, or when this task is cancelled.
+            for await _ in stopSignal { break }
+        } onGracefulShutdown: {
+            self.stopFetching()
+        }
+        stopFetching()  // when cancelled rather than signalled
+
+        // The whole shutdown fits in the grace period: running jobs get all of it but a
+        // reserve, in which the rest are handed back and the last results stored.
+        let started = state.withLock { $0.shutdownStartedAt } ?? .now
+        let deadline = started + options.gracePeriod
+        let reserve = min(options.gracePeriod / 4, .seconds(5))
+        let jobsDeadline = deadline - reserve
+        if !(await bounded(until: jobsDeadline, { await fetching.value })) {
+            logger.warning("a fetch was still waiting for the database at shutdown; not waiting for it")
+        }
+        await finishRunningJobs(until: jobsDeadline, handBackBy: deadline - reserve / 2)
+        let stored = await completer.finish(deadline: deadline)
+        listener.stop()
+        background.cancel()
+        if stored {
+            _ = await bounded(until: deadline) { await completing.value }
+        }
+        _ = await bounded(until: deadline) { await background.value }
         logger.info("worker stopped")
     }
 
@@ -164,7 +199,7 @@ public final class WorkerPool: Service, Sendable {
             for (index, queue) in options.queues.enumerated() where index == 0 || jobs.count < limit {
                 jobs += try await connection.query(
                     QueueSQL.fetchJobs,
-                    [options.workerID, queue, limit - jobs.count, options.lease.seconds, released.map(\.id), released.map(\.attempt)],
+                    [options.workerID, queue, limit - jobs.count, options.lease.seconds, released.map(\.id), released.map(\.runID)],
                     prepare: true
                 ).rows.map(Job.init(row:))
                 released = []
@@ -176,16 +211,25 @@ public final class WorkerPool: Service, Sendable {
     // MARK: - 2. Run
 
     private func start(_ job: Job) {
-        let key = RunKey(id: job.id, attempt: job.attempt)
+        let key = RunKey(id: job.id, runID: job.runID)
         state.withLock { state in
             state.running[key] = RunningJob(
                 task: Task {
-                    let outcome = await self.executor.execute(job)
-                    self.state.withLock { state in
-                        state.running.removeValue(forKey: key)
+                    let result = await self.executor.execute(job)
+                    // A run abandoned meanwhile (lost lease, or handed back at shutdown)
+                    // is no longer in `running`: its result is not ours to store.
+                    let ours = self.state.withLock { state -> Bool in
+                        guard state.running.removeValue(forKey: key) != nil else { return false }
                         state.unstored += 1
+                        return true
                     }
-                    self.completer.add(job: job, outcome: outcome)
+                    if ours {
+                        self.completer.add(job: job, outcome: result.outcome, rateLimitedSeconds: result.rateLimitedSeconds)
+                    } else {
+                        self.logger.info(
+                            "result of an abandoned run dropped",
+                            metadata: ["job": "\(job.id)", "run": "\(job.runID)", "kind": "\(job.kind)"])
+                    }
                 })
         }
     }
@@ -221,14 +265,44 @@ public final class WorkerPool: Service, Sendable {
         let interval = options.lease / 3
         while !Task.isCancelled {
             do { try await Task.sleep(for: interval) } catch { return }
-            let ids = state.withLock { $0.running.keys.map(\.id) }
-            guard !ids.isEmpty else { continue }
-            do {
-                try await pool.query(QueueSQL.extendLeases, [options.workerID, ids, options.lease.seconds], prepare: true)
-            } catch {
-                logger.warning("heartbeat failed; leases may run out", metadata: ["error": "\(error)"])
-            }
+            await heartbeat()
         }
+    }
+
+    /// Renews the leases of the running runs, and abandons those the database says this
+    /// worker no longer holds. When the heartbeat fails (database away) nothing is
+    /// abandoned: the runs go on, and their leases may run out meanwhile.
+    func heartbeat() async {
+        let keys = state.withLock { Array($0.running.keys) }
+        guard !keys.isEmpty else { return }
+        let held: Set<RunKey>
+        do {
+            let rows = try await pool.query(
+                QueueSQL.extendLeases, [options.workerID, keys.map(\.id), keys.map(\.runID), options.lease.seconds], prepare: true
+            ).rows
+            held = Set(try rows.map { RunKey(id: try $0.decode("id"), runID: try $0.decode("run_id")) })
+        } catch {
+            logger.warning("heartbeat failed; leases may run out", metadata: ["error": "\(error)"])
+            return
+        }
+        abandon(keys.filter { !held.contains($0) })
+    }
+
+    /// Gives up runs whose lease this worker lost: cancels their tasks and frees their
+    /// slots at once; their results, whenever the handlers return, are dropped. A run
+    /// that finished since the heartbeat read `running` is not touched (its result is
+    /// with the completer, whose statement the database refuses if the run is stale).
+    private func abandon(_ lost: [RunKey]) {
+        guard !lost.isEmpty else { return }
+        let abandoned = state.withLock { state in
+            lost.compactMap { key in state.running.removeValue(forKey: key).map { (key, $0.task) } }
+        }
+        guard !abandoned.isEmpty else { return }
+        for (_, task) in abandoned { task.cancel() }
+        logger.warning(
+            "lost the lease of running jobs (rescued, cancelled, or claimed again meanwhile); abandoning their runs, whose results will not be stored",
+            metadata: ["jobs": "\(abandoned.map { "\($0.0.id)/run \($0.0.runID)" }.joined(separator: ","))"])
+        wake()  // their slots are free
     }
 
     private func maintenanceLoop() async {
@@ -250,31 +324,50 @@ public final class WorkerPool: Service, Sendable {
     // MARK: - Shutdown
 
     private func stopFetching() {
+        let first = state.withLock { state -> Bool in
+            defer { state.stopping = true }
+            if state.shutdownStartedAt == nil { state.shutdownStartedAt = .now }
+            return !state.stopping
+        }
+        guard first else { return }
         logger.info("shutting down: no new jobs; waiting for running ones", metadata: ["grace": "\(options.gracePeriod)"])
-        state.withLock { $0.stopping = true }
         wakeupContinuation.yield()
+        stopContinuation.yield()
+        stopContinuation.finish()
     }
 
-    /// Waits for running jobs up to the grace period, then hands back those still running.
-    private func finishRunningJobs() async {
-        let deadline = ContinuousClock.now + options.gracePeriod
-        while ContinuousClock.now < deadline, state.withLock({ !$0.running.isEmpty }) {
+    /// Waits for running jobs until `jobsDeadline`, then abandons those still running and
+    /// hands them back to the queue, trying until `handBackBy` at most.
+    private func finishRunningJobs(until jobsDeadline: ContinuousClock.Instant, handBackBy: ContinuousClock.Instant) async {
+        while ContinuousClock.now < jobsDeadline, state.withLock({ !$0.running.isEmpty }) {
             await pause(.milliseconds(20))
         }
-        let leftovers = state.withLock { $0.running }
+        // Out of `running` first, so that a cancelled handler's result is dropped rather
+        // than stored as a failure before the hand-back.
+        let leftovers = state.withLock { state -> [RunKey: RunningJob] in
+            defer { state.running = [:] }
+            return state.running
+        }
         guard !leftovers.isEmpty else { return }
         logger.warning("grace period over: handing running jobs back to the queue", metadata: ["jobs": "\(leftovers.count)"])
         for job in leftovers.values { job.task.cancel() }
         let ids = leftovers.keys.map(\.id)
-        let attempts = leftovers.keys.map(\.attempt)
-        for attempt in 1...5 {
-            do {
-                try await pool.query(QueueSQL.releaseJobs, [ids, attempts])
-                return
-            } catch {
-                logger.error("could not hand jobs back; their leases will run out instead", metadata: ["error": "\(error)", "try": "\(attempt)"])
-                await pause(.milliseconds(200))
+        let runIDs = leftovers.keys.map(\.runID)
+        let handedBack = await bounded(until: handBackBy) { [pool, logger] in
+            for attempt in 1...5 {
+                do {
+                    try await pool.query(QueueSQL.releaseJobs, [ids, runIDs])
+                    return
+                } catch {
+                    logger.error("could not hand jobs back; their leases will run out instead", metadata: ["error": "\(error)", "try": "\(attempt)"])
+                    await pause(.milliseconds(200))
+                }
             }
+        }
+        if !handedBack {
+            logger.error(
+                "could not hand running jobs back before the shutdown deadline; their leases will run out and they will be rescued",
+                metadata: ["jobs": "\(ids.count)"])
         }
     }
 

@@ -117,7 +117,9 @@ extension SyncEnvironment {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            let jobError = jobError(for: error, job: context.job)
+            // The worker's cap on rate-limited snoozing first: a job that has waited out
+            // rate limits for too long fails for good here, so it gets its webhook.
+            let jobError = context.applyingRateLimitCap(to: jobError(for: error, job: context.job))
             if isFinal(jobError, job: context.job) {
                 try await emitProviderError(jobError, context: context, args: args, connection: connection)
             }

@@ -27,6 +27,8 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "Keep failed jobs this long.") var keepFailed = DurationArgument(.seconds(30 * 86_400))
     @Option(help: "Keep cancelled jobs this long.") var keepCancelled = DurationArgument(.seconds(7 * 86_400))
     @Option(help: "Database connections of this process (default: enough for the concurrency).") var connections: Int?
+    @Option(help: "Most time a job may spend, in total, waiting out a provider's rate limits (429, concurrency refusals) before it fails for good.")
+    var maxRateLimited = DurationArgument(.seconds(6 * 3600))
     @Flag(help: "Also run the diag.* job kinds (smoke tests, benchmarks; see docs/operations.md).") var diagnosticKinds = false
     @Option(help: "First retry delay of the sync and webhook kinds; later ones double, up to their cap.") var retryBaseDelay = DurationArgument(.seconds(5))
     @Option(help: "How long a sync job may wait for its customer or invoice before it fails.") var dependencyTimeout = DurationArgument(.seconds(86_400))
@@ -72,7 +74,8 @@ struct Worker: AsyncParsableCommand {
         let options = WorkerOptions(
             queues: queueList, concurrency: concurrency, pollInterval: pollInterval.duration, lease: lease.duration,
             rescueInterval: rescueInterval.duration, gracePeriod: gracePeriod.duration,
-            retention: Retention(completed: keepCompleted.duration, cancelled: keepCancelled.duration, failed: keepFailed.duration))
+            retention: Retention(completed: keepCompleted.duration, cancelled: keepCancelled.duration, failed: keepFailed.duration),
+            maxRateLimited: maxRateLimited.duration)
         let poolSize = pool.maxConnections
         let gate: (@Sendable () async -> Void)? = benchHandshake ? { @Sendable in
             await BenchHandshake.warm(pool, connections: poolSize)

@@ -1,6 +1,7 @@
 -- available/retryable/running → cancelled: an operator's cancel of the jobs matching the
--- filter (the same eleven parameters as list_jobs.sql). A running job's current run
--- goes on, but its result is discarded: every result statement requires state 'running'.
+-- filter (the same eleven parameters as list_jobs.sql). A running job's result is
+-- discarded (every result statement requires state 'running'), and its worker abandons
+-- the run at its next heartbeat, which no longer finds it running.
 WITH matching AS (
     SELECT id
     FROM ledgersync.jobs AS j

@@ -1,5 +1,6 @@
--- running → available, for runs a worker hands back when it shuts down before they
--- finish (grace period over). The attempt is given back and the history says why.
+-- running → available, for runs ($1 ids, $2 run ids) a worker hands back when it shuts
+-- down before they finish (grace period over). The attempt is given back and the history
+-- says why.
 UPDATE ledgersync.jobs AS j
 SET state = 'available',
     run_at = now(),
@@ -12,7 +13,7 @@ SET state = 'available',
         'worker', j.locked_by)),
     locked_by = NULL,
     lease_expires_at = NULL
-FROM unnest($1::bigint[], $2::integer[]) AS r(id, attempt)
+FROM unnest($1::bigint[], $2::bigint[]) AS r(id, run_id)
 WHERE j.id = r.id
-  AND j.attempt = r.attempt
+  AND j.run_id = r.run_id
   AND j.state = 'running'

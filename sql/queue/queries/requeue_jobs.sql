@@ -1,7 +1,8 @@
 -- failed/cancelled/retryable → available, now: an operator's retry of the jobs matching
 -- the filter (the same eleven parameters as list_jobs.sql). A job used up its attempts,
 -- so it is given one more. A job whose unique key another unfinished job holds meanwhile
--- is left as it is (it would be a duplicate).
+-- is left as it is (it would be a duplicate). The time it spent snoozed for rate limits starts
+-- again from zero: the operator decided it is worth another try.
 WITH matching AS (
     SELECT id
     FROM ledgersync.jobs AS j
@@ -28,6 +29,7 @@ UPDATE ledgersync.jobs AS j
 SET state = 'available',
     run_at = now(),
     max_attempts = greatest(j.max_attempts, j.attempt + 1),
+    rate_limited_seconds = 0,
     finalized_at = NULL
 FROM matching
 WHERE j.id = matching.id
