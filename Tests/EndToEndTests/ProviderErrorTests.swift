@@ -127,8 +127,10 @@ struct ProviderErrorTests {
             // Debug logging: every log line the worker can write is searched.
             let workers = [try harness.startWorker(environment: ["LOG_LEVEL": "debug"])]
             try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
-            _ = try await eventually(timeout: .seconds(30)) { receiver.deliveries.count == 1 }
+            let delivered = try await eventually(timeout: .seconds(30)) { receiver.deliveries.count == 1 }
             await stop(workers)
+            // Searching zero webhooks for secrets would prove nothing.
+            try #require(delivered && receiver.deliveries.count == 1, "no webhook arrived to search")
 
             let failed = try await harness.job(job)
             #expect(failed.state == "failed")

@@ -183,14 +183,24 @@ final class HTTPClientTests {
     }
 
     @Test func alreadyCancelledTaskDoesNotSend() async throws {
-        let task = Task { [client, request = HTTPRequest(method: "GET", url: url("/sleep/5000"), timeout: .seconds(5))] in
+        // The server counts every request that reaches /drop-counted/KEY; "does not send"
+        // is read from that count, not inferred from how fast the call returned.
+        let key = "cancelled-\(UUID().uuidString)"
+        let task = Task { [client, request = HTTPRequest(method: "GET", url: url("/drop-counted/\(key)"), timeout: .seconds(5))] in
             withUnsafeCurrentTask { $0?.cancel() }
             return try await client.execute(request)
         }
-        let started = ContinuousClock.now
         let result = await task.result
-        #expect(ContinuousClock.now - started < .seconds(1))
         #expect((result.failure as? HTTPClientError)?.code == .cancelled)
+        let hits = try await client.execute(HTTPRequest(method: "GET", url: url("/hits/\(key)")))
+        #expect(String(decoding: hits.body, as: UTF8.self) == "0", "the cancelled request reached the server")
+
+        // The same request from a task that is not cancelled is counted, so the count above
+        // could have been non-zero.
+        let control = "control-\(UUID().uuidString)"
+        _ = try? await client.execute(HTTPRequest(method: "GET", url: url("/drop-counted/\(control)"), timeout: .seconds(5)))
+        let controlHits = try await client.execute(HTTPRequest(method: "GET", url: url("/hits/\(control)")))
+        #expect(Int(String(decoding: controlHits.body, as: UTF8.self)) ?? 0 >= 1)
     }
 
     @Test func fiftyConcurrentRequestsAllSucceed() async throws {

@@ -41,7 +41,10 @@ struct WorkerPoolTests {
     struct RateLimited: JobHandler {
         struct Args: Codable, Sendable {}
         static let kind = "test.rate_limited"
+        /// A backoff far from the hint (40 s, no jitter), so the delay used says which one won.
+        static let backoff = Backoff(base: 40, cap: 40, jitter: 0)
         let runs: Runs
+        var options: JobKindOptions { JobKindOptions(maxAttempts: 3, backoff: Self.backoff) }
         func run(_ args: Args, context: JobContext) async throws {
             if runs.next(context.job.id) == 1 {
                 throw JobError(action: .retryAfter(.milliseconds(300)), errorClass: "rate_limited", message: "429 from provider", code: "429")
@@ -183,13 +186,15 @@ struct WorkerPoolTests {
             registry.register(RateLimited(runs: runs))
             let id = try await db.queue.enqueue(EnqueueRequest(kind: RateLimited.kind))
             try await withWorker(db, registry: registry) {
+                // Well inside the 40 s the backoff would have waited.
                 let done = try await eventually(timeout: .seconds(30)) { try await db.queue.job(id: id)?.state == .completed }
                 #expect(done)
             }
             let job = try #require(try await db.queue.job(id: id))
             #expect(job.attempt == 2)
             #expect(job.errors.count == 1)
-            #expect(job.errors.first?.retryIn == 0.3)
+            #expect(RateLimited.backoff.ceiling(afterAttempt: 1) == 40)
+            #expect(job.errors.first?.retryIn == 0.3, "the retry waited \(job.errors.first?.retryIn.map(String.init) ?? "nil") s, not the hint's 0.3 s")
             #expect(job.errors.first?.code == "429")
         }
     }
