@@ -5,7 +5,7 @@ import Testing
 @testable import NetSuite
 import Sync
 
-@Suite("NetSuiteErrorParserTests")
+@Suite("NetSuiteErrorParserTests", .timeLimit(.minutes(2)))
 struct NetSuiteErrorParserTests {
     /// 2015-10-21 07:28:00 GMT.
     static let now = Date(timeIntervalSince1970: 1_445_412_480)

@@ -66,7 +66,7 @@ let sampleCredentials = NetSuiteCredentials(
     tokenSecret: "5b7c1f9e3d2a4b6c8e0f1a3b5c7d9e1f2a4b6c8d0e2f4a6b8c0d2e4f6a8b0c2d"
 )
 
-@Suite struct TBASignerKnownAnswerTests {
+@Suite(.timeLimit(.minutes(2))) struct TBASignerKnownAnswerTests {
     @Test func fixturesLoad() {
         let names = TBAFixture.all.map(\.name)
         #expect(names.count >= 8)
@@ -170,7 +170,7 @@ let sampleCredentials = NetSuiteCredentials(
     }
 }
 
-@Suite struct TBASignerConvenienceTests {
+@Suite(.timeLimit(.minutes(2))) struct TBASignerConvenienceTests {
     @Test func twoCallsUseDifferentNoncesAndTheCurrentTime() throws {
         let account = try NetSuiteAccount(accountID: "1234567_sb1")
         let url = account.restBaseURL + "/customer"
@@ -196,7 +196,7 @@ let sampleCredentials = NetSuiteCredentials(
     }
 }
 
-@Suite struct NetSuiteAccountTests {
+@Suite(.timeLimit(.minutes(2))) struct NetSuiteAccountTests {
     @Test(arguments: [
         ("1234567", "1234567", "1234567"),
         ("1234567_SB1", "1234567_SB1", "1234567-sb1"),
@@ -244,7 +244,7 @@ let sampleCredentials = NetSuiteCredentials(
     }
 }
 
-@Suite struct NetSuiteCredentialsTests {
+@Suite(.timeLimit(.minutes(2))) struct NetSuiteCredentialsTests {
     @Test func descriptionShowsNoSecret() {
         let c = sampleCredentials
         var dumped = ""

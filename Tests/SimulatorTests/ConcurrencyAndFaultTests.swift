@@ -5,7 +5,7 @@ import Simulators
 import Sync
 import Testing
 
-@Suite("NetSuiteSimulator concurrency limit")
+@Suite("NetSuiteSimulator concurrency limit", .timeLimit(.minutes(3)))
 struct NetSuiteSimulatorConcurrencyTests {
     @Test("requests beyond the limit get 429 CONCURRENCY_LIMIT_EXCEEDED while the others are processed")
     func overTheLimit() async throws {
@@ -50,7 +50,7 @@ struct NetSuiteSimulatorConcurrencyTests {
     }
 }
 
-@Suite("NetSuiteSimulator faults")
+@Suite("NetSuiteSimulator faults", .timeLimit(.minutes(3)))
 struct NetSuiteSimulatorFaultTests {
     /// The statuses of `count` customer upserts sent one after the other (nil: no answer).
     func statuses(_ sim: SimulatorHarness, count: Int, prefix: String) async throws -> [Int?] {
@@ -146,7 +146,7 @@ struct NetSuiteSimulatorFaultTests {
     }
 }
 
-@Suite("NetSuiteSimulator lifecycle")
+@Suite("NetSuiteSimulator lifecycle", .timeLimit(.minutes(3)))
 struct NetSuiteSimulatorLifecycleTests {
     @Test("stop() cuts off a delayed answer instead of waiting for it")
     func stopDuringDelayedAnswer() async throws {

@@ -40,7 +40,7 @@ private func failedField(_ store: ConnectionStore, _ change: (inout AccountingCo
 
 private func field(of error: any Error) -> String? { (error as? StoreError)?.field }
 
-@Suite("StoreTests")
+@Suite("StoreTests", .timeLimit(.minutes(3)))
 struct StoreTests {
     @Test func connectionRoundTrip() async throws {
         try await withSyncDatabase { db in
