@@ -53,7 +53,14 @@ struct ProviderErrorTests {
             try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
             let delivered = try await eventually(timeout: .seconds(30)) { receiver.deliveries.count >= 2 }
             #expect(delivered)
-            try await Task.sleep(for: .seconds(1))  // nothing more arrives
+            // "Nothing more arrives" read from the queue instead of waited out: every webhook
+            // job there is has finished, and there are exactly the two that were delivered.
+            let settled = try await eventually(timeout: .seconds(30)) {
+                try await harness.count(
+                    "SELECT count(*) FROM ledgersync.jobs WHERE kind = 'webhook.deliver' AND state IN ('available', 'running', 'retryable')") == 0
+            }
+            #expect(settled)
+            #expect(try await harness.count("SELECT count(*) FROM ledgersync.jobs WHERE kind = 'webhook.deliver'") == 2)
             await stop(workers)
 
             #expect(try await harness.job(goodJob).state == "completed")

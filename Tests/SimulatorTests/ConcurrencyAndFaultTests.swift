@@ -157,7 +157,18 @@ struct NetSuiteSimulatorLifecycleTests {
         defer { http.shutdown() }
         let sim = SimulatorHarness(simulator: simulator, account: try NetSuiteAccount(accountID: "1234567_SB1", baseURLOverride: simulator.baseURL), http: http)
         let pending = Task { try await sim.upsert("customer", "cus_1", Bodies.customer("cus_1"), timeout: .seconds(60)) }
-        while simulator.record(.customer, externalID: "cus_1") == nil { try await Task.sleep(for: .milliseconds(10)) }
+        // The record is stored before the delayed answer: its presence is the sign that the
+        // request is in flight. Bounded, so a request that never arrives fails the test.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while simulator.record(.customer, externalID: "cus_1") == nil {
+            guard ContinuousClock.now < deadline else {
+                pending.cancel()
+                await simulator.stop()
+                Issue.record("the upsert never reached the simulator")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
 
         let started = ContinuousClock.now
         await simulator.stop()
