@@ -71,13 +71,23 @@ struct WorkerPoolTests {
             meter.enter(\.calling)
             await pause(.milliseconds(150))
             meter.leave(\.calling)
-            if args.release { context.releaseLimitSlot() }
-            await pause(.seconds(1))  // writing the provider's id, say
+            if args.release {
+                context.releaseLimitSlot()
+                // Bookkeeping (writing the provider's id, say) that lasts until the next job
+                // of the key has started: the claim is then seen, not hoped for within a
+                // fixed window. Bounded, so a slot never given back fails instead of hanging.
+                await meter.waitUntil(timeout: .seconds(30)) { $0.running >= 2 || $0.finished + $0.running >= 3 }
+            } else {
+                // Nothing can signal "the next job did not start"; a second is how long the
+                // test looks for one that should not.
+                await pause(.seconds(1))
+            }
+            meter.finish()
         }
     }
 
     final class Meter: Sendable {
-        struct Counts { var running = 0, calling = 0, maxRunning = 0, maxCalling = 0 }
+        struct Counts { var running = 0, calling = 0, maxRunning = 0, maxCalling = 0, finished = 0 }
         private let counts = Mutex(Counts())
         func enter(_ key: WritableKeyPath<Counts, Int>) {
             counts.withLock {
@@ -87,6 +97,14 @@ struct WorkerPoolTests {
             }
         }
         func leave(_ key: WritableKeyPath<Counts, Int>) { counts.withLock { $0[keyPath: key] -= 1 } }
+        func finish() { counts.withLock { $0.finished += 1 } }
+        /// Returns once `condition` holds, or after `timeout`.
+        func waitUntil(timeout: Duration, _ condition: (Counts) -> Bool) async {
+            let deadline = ContinuousClock.now + timeout
+            while !counts.withLock({ condition($0) }), ContinuousClock.now < deadline, !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+        }
         var maxima: (running: Int, calling: Int) { counts.withLock { ($0.maxRunning, $0.maxCalling) } }
     }
 
