@@ -212,7 +212,7 @@ struct WorkerPoolTests {
             #expect(job.attempt == 2)
             #expect(job.errors.count == 1)
             #expect(RateLimited.backoff.ceiling(afterAttempt: 1) == 40)
-            #expect(job.errors.first?.retryIn == 0.3, "the retry waited \(job.errors.first?.retryIn.map(String.init) ?? "nil") s, not the hint's 0.3 s")
+            #expect(job.errors.first?.retryIn == 0.3, "the retry waited \(String(describing: job.errors.first?.retryIn)) s, not the hint's 0.3 s")
             #expect(job.errors.first?.code == "429")
         }
     }
