@@ -77,6 +77,8 @@ struct ProviderErrorTests {
             let deliveries = receiver.deliveries
             #expect(deliveries.count == 2)
             #expect(deliveries.allSatisfy { $0.signatureValid })
+            #expect(try await verifyWithStandardWebhooksPackage(deliveries, secret: Self.webhookSecret) == [true, true])
+            #expect(try await verifyWithStandardWebhooksPackage(deliveries, secret: "another secret") == [false, false], "the package can refuse")
             #expect(Set(deliveries.compactMap(\.uniqueKey)).count == 2)
             #expect(deliveries.allSatisfy { $0.eventType == ProviderErrorEvent.customerErrorType })
             let codes = deliveries.compactMap { delivery -> String? in
@@ -117,6 +119,7 @@ struct ProviderErrorTests {
             #expect(receiver.deliveries.count == 3)
             #expect(Set(receiver.deliveries.compactMap(\.uniqueKey)).count == 3)
             #expect(receiver.deliveries.allSatisfy { $0.signatureValid })
+            #expect(try await verifyWithStandardWebhooksPackage(receiver.deliveries, secret: Self.webhookSecret) == [true, true, true])
         }
     }
 
