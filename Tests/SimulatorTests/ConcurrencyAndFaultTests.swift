@@ -114,7 +114,13 @@ struct NetSuiteSimulatorFaultTests {
                 try await sim.upsert("customer", "cus_1", Bodies.customer("cus_1"), timeout: .milliseconds(300))
             }
             #expect(gaveUp?.code == .timedOut)
-            // The write happened although the client saw no answer …
+            // The write happened although the client saw no answer … (waited for, not assumed:
+            // on a busy machine the client's 300 ms can run out before the request is handled)
+            let deadline = ContinuousClock.now + .seconds(20)
+            while sim.simulator.record(.customer, externalID: "cus_1") == nil || sim.simulator.stats.inFlight > 0,
+                  ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             #expect(sim.simulator.record(.customer, externalID: "cus_1")?.writeCount == 1)
             // … and the delayed answer holds no slot: with a limit of 1 a read still gets in.
             #expect(sim.simulator.stats.inFlight == 0)
