@@ -77,7 +77,7 @@ let package = Package(
         .target(
             name: "Simulators",
             dependencies: [
-                "NetSuite", "Sync", "ExactJSON",
+                "NetSuite", "Sync", "ExactJSON", "CCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -162,17 +162,28 @@ struct JobsAPITests {
     @Test("stats: counts by state, kind and queue, the oldest runnable job's age, throughput")
     func stats() async throws {
         try await APIHarness.with { api in
+            // Ages set in the database, so each figure has one right value (give or take the
+            // seconds the test itself takes): the oldest runnable job waits two hours; one job
+            // completed now, one 30 minutes ago, one two hours ago (outside the hour).
+            let old = try await api.makeJob(state: .available)
             _ = try await api.makeJob(state: .available)
+            try await api.pool.query("UPDATE ledgersync.jobs SET run_at = now() - interval '2 hours' WHERE id = $1", [old])
             _ = try await api.makeJob(state: .completed)
+            let halfHour = try await api.makeJob(state: .completed)
+            let twoHours = try await api.makeJob(kind: "invoice.push", state: .completed)
+            try await api.pool.query("UPDATE ledgersync.jobs SET finalized_at = now() - interval '30 minutes' WHERE id = $1", [halfHour])
+            try await api.pool.query("UPDATE ledgersync.jobs SET finalized_at = now() - interval '2 hours' WHERE id = $1", [twoHours])
             _ = try await api.makeJob(kind: "invoice.push", state: .failed)
             let answer = try await api.get("/v1/stats")
             #expect(answer.status == 200, "\(answer)")
             let byState = try #require(answer.object["by_state"] as? [String: Int])
-            #expect(byState["available"] == 1 && byState["completed"] == 1 && byState["failed"] == 1 && byState["running"] == 0)
-            #expect((answer.object["by_kind"] as? [String: Int]) == ["test.echo": 2, "invoice.push": 1])
-            #expect((answer.object["by_queue"] as? [String: Int]) == ["default": 3])
-            #expect(answer.object["oldest_available_age_seconds"] is Double || answer.object["oldest_available_age_seconds"] is Int)
-            #expect(answer.object["completed_last_minute"] as? Int == 1 && answer.object["completed_last_hour"] as? Int == 1)
+            #expect(byState == ["available": 2, "running": 0, "completed": 3, "retryable": 0, "failed": 1, "cancelled": 0], "\(byState)")
+            #expect((answer.object["by_kind"] as? [String: Int]) == ["test.echo": 4, "invoice.push": 2])
+            #expect((answer.object["by_queue"] as? [String: Int]) == ["default": 6])
+            let oldest = try #require((answer.object["oldest_available_age_seconds"] as? NSNumber)?.doubleValue, "\(answer)")
+            #expect(oldest >= 7_200 && oldest < 7_200 + 120, "oldest runnable age \(oldest) s, expected about two hours")
+            #expect(answer.object["completed_last_minute"] as? Int == 1, "\(answer)")
+            #expect(answer.object["completed_last_hour"] as? Int == 2, "\(answer)")
         }
     }
 

@@ -53,7 +53,14 @@ struct ProviderErrorTests {
             try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
             let delivered = try await eventually(timeout: .seconds(30)) { receiver.deliveries.count >= 2 }
             #expect(delivered)
-            try await Task.sleep(for: .seconds(1))  // nothing more arrives
+            // "Nothing more arrives" read from the queue instead of waited out: every webhook
+            // job there is has finished, and there are exactly the two that were delivered.
+            let settled = try await eventually(timeout: .seconds(30)) {
+                try await harness.count(
+                    "SELECT count(*) FROM ledgersync.jobs WHERE kind = 'webhook.deliver' AND state IN ('available', 'running', 'retryable')") == 0
+            }
+            #expect(settled)
+            #expect(try await harness.count("SELECT count(*) FROM ledgersync.jobs WHERE kind = 'webhook.deliver'") == 2)
             await stop(workers)
 
             #expect(try await harness.job(goodJob).state == "completed")
@@ -70,6 +77,8 @@ struct ProviderErrorTests {
             let deliveries = receiver.deliveries
             #expect(deliveries.count == 2)
             #expect(deliveries.allSatisfy { $0.signatureValid })
+            #expect(try await verifyWithStandardWebhooksPackage(deliveries, secret: Self.webhookSecret) == [true, true])
+            #expect(try await verifyWithStandardWebhooksPackage(deliveries, secret: "another secret") == [false, false], "the package can refuse")
             #expect(Set(deliveries.compactMap(\.uniqueKey)).count == 2)
             #expect(deliveries.allSatisfy { $0.eventType == ProviderErrorEvent.customerErrorType })
             let codes = deliveries.compactMap { delivery -> String? in
@@ -110,6 +119,7 @@ struct ProviderErrorTests {
             #expect(receiver.deliveries.count == 3)
             #expect(Set(receiver.deliveries.compactMap(\.uniqueKey)).count == 3)
             #expect(receiver.deliveries.allSatisfy { $0.signatureValid })
+            #expect(try await verifyWithStandardWebhooksPackage(receiver.deliveries, secret: Self.webhookSecret) == [true, true, true])
         }
     }
 
@@ -127,8 +137,10 @@ struct ProviderErrorTests {
             // Debug logging: every log line the worker can write is searched.
             let workers = [try harness.startWorker(environment: ["LOG_LEVEL": "debug"])]
             try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
-            _ = try await eventually(timeout: .seconds(30)) { receiver.deliveries.count == 1 }
+            let delivered = try await eventually(timeout: .seconds(30)) { receiver.deliveries.count == 1 }
             await stop(workers)
+            // Searching zero webhooks for secrets would prove nothing.
+            try #require(delivered && receiver.deliveries.count == 1, "no webhook arrived to search")
 
             let failed = try await harness.job(job)
             #expect(failed.state == "failed")

@@ -120,6 +120,18 @@ struct SyncHarness: Sendable {
         return states
     }
 
+    /// The attempts of each invoice.push job, by the invoice's billing id (its args are the
+    /// document as enqueued).
+    func invoiceAttempts() async throws -> [String: Int] {
+        var attempts: [String: Int] = [:]
+        for row in try await pool.query(
+            "SELECT args->'invoice'->>'lago_id' AS id, attempt FROM ledgersync.jobs WHERE kind = 'invoice.push'").rows
+        {
+            attempts[try row.decode("id", as: String.self), default: 0] += try row.decode("attempt", as: Int.self)
+        }
+        return attempts
+    }
+
     /// A job's state, attempt and error history.
     func job(_ id: Int64) async throws -> (state: String, attempt: Int, errors: [[String: Any]]) {
         let row = try #require(try await pool.query(

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Sync
 import Synchronization
+import Testing
 
 /// A billing system's webhook endpoint, for the tests: it checks every delivery's Standard
 /// Webhooks signature (webhook-id, webhook-timestamp, webhook-signature) against the endpoint
@@ -17,8 +18,18 @@ final class WebhookReceiver: Sendable {
         let uniqueKey: String?
         let timestamp: String?
         let signature: String?
+        /// By this receiver's check (the project's own `StandardWebhooks.verify`); tests also
+        /// hold deliveries to the PyPI package (`verifyWithStandardWebhooksPackage`).
         let signatureValid: Bool
         let body: String
+        /// The three Standard Webhooks headers as received.
+        var headers: [String: String] {
+            var all: [String: String] = [:]
+            all[StandardWebhooks.idHeader] = uniqueKey
+            all[StandardWebhooks.timestampHeader] = timestamp
+            all[StandardWebhooks.signatureHeader] = signature
+            return all
+        }
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
     }
 
@@ -79,4 +90,41 @@ final class WebhookReceiver: Sendable {
         task?.cancel()
         _ = await task?.result
     }
+}
+
+/// What the `standardwebhooks` package from PyPI (scripts/verify-standard-webhooks.py, in the
+/// venv scripts/test.sh makes) says of each delivery: a check outside the code under test.
+/// A secret that is not `whsec_…` is passed as `whsec_` + base64 of its UTF-8, the key
+/// docs/security.md gives such a secret.
+func verifyWithStandardWebhooksPackage(_ deliveries: [WebhookReceiver.Delivery], secret: String) async throws -> [Bool] {
+    guard let python = ProcessInfo.processInfo.environment["LEDGERSYNC_WEBHOOK_VERIFIER_PYTHON"] else {
+        Issue.record("LEDGERSYNC_WEBHOOK_VERIFIER_PYTHON is not set: run the tests with scripts/test.sh, which installs the standardwebhooks package")
+        return []
+    }
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("scripts/verify-standard-webhooks.py")
+    let packageSecret = secret.hasPrefix(StandardWebhooks.secretPrefix)
+        ? secret : StandardWebhooks.secretPrefix + Data(secret.utf8).base64EncodedString()
+    let input = deliveries.map { ["secret": packageSecret, "body": $0.body, "headers": $0.headers] as [String: Any] }
+    let request = try JSONSerialization.data(withJSONObject: input)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: python)
+    process.arguments = [script.path]
+    let stdin = Pipe(), stdout = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = stdout
+    try process.run()
+    // Blocking reads and waits on a thread of their own, not the shared cooperative pool.
+    let answer = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
+        Thread.detachNewThread {
+            stdin.fileHandleForWriting.write(request)
+            try? stdin.fileHandleForWriting.close()
+            let data = stdout.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            continuation.resume(returning: data)
+        }
+    }
+    #expect(process.terminationStatus == 0)
+    let results = try #require(try JSONSerialization.jsonObject(with: answer) as? [[String: Any]])
+    return results.map { $0["valid"] as? Bool ?? false }
 }

@@ -164,10 +164,23 @@ final class HTTPClientTests {
         #expect(try await small.execute(HTTPRequest(method: "GET", url: url("/bytes/10"))).body.count == 10)
     }
 
+    /// Waits until the server has received the request counted under `key`: the signal that
+    /// a request is in flight (a fixed sleep only guesses it).
+    func waitUntilArrived(_ key: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while true {
+            let hits = try await client.execute(HTTPRequest(method: "GET", url: url("/hits/\(key)")))
+            if String(decoding: hits.body, as: UTF8.self) != "0" { return }
+            guard ContinuousClock.now < deadline else { throw TestServerError("the request \(key) never reached the server") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     @Test func cancellingTheTaskAbortsASlowRequestPromptly() async throws {
-        let request = HTTPRequest(method: "GET", url: url("/sleep/10000"), timeout: .seconds(10))
+        let key = "slow-\(UUID().uuidString)"
+        let request = HTTPRequest(method: "GET", url: url("/sleep/10000/\(key)"), timeout: .seconds(10))
         let task = Task { [client] in try await client.execute(request) }
-        try await Task.sleep(for: .milliseconds(300))
+        try await waitUntilArrived(key)
         let cancelled = ContinuousClock.now
         task.cancel()
         let result = await task.result
@@ -183,14 +196,24 @@ final class HTTPClientTests {
     }
 
     @Test func alreadyCancelledTaskDoesNotSend() async throws {
-        let task = Task { [client, request = HTTPRequest(method: "GET", url: url("/sleep/5000"), timeout: .seconds(5))] in
+        // The server counts every request that reaches /drop-counted/KEY; "does not send"
+        // is read from that count, not inferred from how fast the call returned.
+        let key = "cancelled-\(UUID().uuidString)"
+        let task = Task { [client, request = HTTPRequest(method: "GET", url: url("/drop-counted/\(key)"), timeout: .seconds(5))] in
             withUnsafeCurrentTask { $0?.cancel() }
             return try await client.execute(request)
         }
-        let started = ContinuousClock.now
         let result = await task.result
-        #expect(ContinuousClock.now - started < .seconds(1))
         #expect((result.failure as? HTTPClientError)?.code == .cancelled)
+        let hits = try await client.execute(HTTPRequest(method: "GET", url: url("/hits/\(key)")))
+        #expect(String(decoding: hits.body, as: UTF8.self) == "0", "the cancelled request reached the server")
+
+        // The same request from a task that is not cancelled is counted, so the count above
+        // could have been non-zero.
+        let control = "control-\(UUID().uuidString)"
+        _ = try? await client.execute(HTTPRequest(method: "GET", url: url("/drop-counted/\(control)"), timeout: .seconds(5)))
+        let controlHits = try await client.execute(HTTPRequest(method: "GET", url: url("/hits/\(control)")))
+        #expect(Int(String(decoding: controlHits.body, as: UTF8.self)) ?? 0 >= 1)
     }
 
     @Test func fiftyConcurrentRequestsAllSucceed() async throws {
@@ -251,10 +274,11 @@ final class HTTPClientTests {
 
     @Test func shutdownAbortsARunningRequest() async throws {
         let other = HTTPClient()
-        let task = Task { [url = url("/sleep/10000")] in
+        let key = "shutdown-\(UUID().uuidString)"
+        let task = Task { [url = url("/sleep/10000/\(key)")] in
             try await other.execute(HTTPRequest(method: "GET", url: url, timeout: .seconds(10)))
         }
-        try await Task.sleep(for: .milliseconds(300))
+        try await waitUntilArrived(key)
         let started = ContinuousClock.now
         other.shutdown()
         let result = await task.result

@@ -3,7 +3,7 @@ import HTTPClient
 import Testing
 
 /// Which addresses the private-network guard refuses, as text and as bytes.
-@Suite struct NetworkGuardClassificationTests {
+@Suite(.timeLimit(.minutes(2))) struct NetworkGuardClassificationTests {
     @Test(arguments: [
         "127.0.0.1", "127.255.0.9", "10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
         "100.64.0.1", "100.127.255.254", "0.0.0.0", "::1", "[::1]", "::", "fe80::1", "fe80::1%eth0", "fc00::1", "fd12:3456::1",

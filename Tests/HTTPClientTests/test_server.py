@@ -11,13 +11,15 @@ Routes (any method):
   /status/N             status N; 204 and 201 carry Location: /things/42
   /redirect             302 to http://169.254.169.254/latest/meta-data/ (the cloud metadata service)
   /sleep/MS             sleeps MS milliseconds, then 200 "slept"
+  /sleep/MS/KEY         counts the request under KEY (see /hits/KEY) as it arrives, then as above:
+                        a test knows its request is in flight by reading the count, not by waiting
   /bytes/N              200 with N bytes, Content-Length set
   /chunked/N            200 with N bytes, chunked (no Content-Length)
   /partial              promises 1000 bytes, sends 10, closes the connection
   /empty                closes the connection without any reply
   /connections          200; body = number of TCP connections accepted so far
   /drop-counted/KEY     counts the request under KEY, then closes without any reply
-  /hits/KEY             200; body = how many requests /drop-counted/KEY received
+  /hits/KEY             200; body = how many requests /drop-counted/KEY or /sleep/MS/KEY received
 """
 import os
 import socket
@@ -83,6 +85,9 @@ class Handler(BaseHTTPRequestHandler):
                     self.end_headers()
                     self.wfile.write(payload)
             elif parts[0] == "sleep":
+                if len(parts) > 2:
+                    with count_lock:
+                        hits[parts[2]] = hits.get(parts[2], 0) + 1
                 time.sleep(int(parts[1]) / 1000.0)
                 self.reply(b"slept")
             elif parts[0] == "bytes":

@@ -20,7 +20,9 @@ struct APICLITests {
 
             let stored: String = try await db.pool.query(
                 "SELECT encode(token_sha256, 'hex') || name || hint AS row FROM ledgersync.api_tokens").rows[0].decode("row")
-            #expect(!stored.contains(token) && stored.hasPrefix(SHA256.hex(token)), "only the SHA-256 is stored")
+            // The expected hash comes from coreutils' sha256sum, not from the SHA256 under test.
+            let expectedHash = try sha256sumHex(token)
+            #expect(!stored.contains(token) && stored.hasPrefix(expectedHash), "only the SHA-256 is stored")
 
             let listed = try await SyncCLITests.run(["tokens", "list"], databaseURL: db.url)
             #expect(listed.status == 0 && listed.stdout.contains("oncall") && listed.stdout.contains(String(token.prefix(8))), "\(listed)")
@@ -77,7 +79,7 @@ struct APICLITests {
                        extract(epoch FROM expires_at - now())::bigint AS left_s
                 FROM ledgersync.dashboard_sign_in_codes
                 """).rows[0]
-            #expect(try row.decode("h", as: String.self) == SHA256.hex(code) && row.decode("label", as: String.self) == "alice")
+            #expect(try row.decode("h", as: String.self) == sha256sumHex(code) && row.decode("label", as: String.self) == "alice")
             #expect(try row.decode("s", as: String.self) == "read,operate", "the default scopes: look and act")
             #expect((240...300).contains(try row.decode("left_s", as: Int64.self)))
 

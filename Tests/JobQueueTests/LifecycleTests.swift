@@ -22,7 +22,7 @@ private struct LifecycleConstantRandom: RandomNumberGenerator {
     mutating func next() -> UInt64 { word }
 }
 
-@Suite("Backoff")
+@Suite("Backoff", .timeLimit(.minutes(2)))
 struct BackoffTests {
     @Test(
         "ceilings double from the base and stop at the cap",
@@ -273,7 +273,7 @@ struct LifecycleDecideCase: Sendable, CustomTestStringConvertible {
     ]
 }
 
-@Suite("JobOutcome.decide")
+@Suite("JobOutcome.decide", .timeLimit(.minutes(2)))
 struct JobOutcomeTests {
     @Test(arguments: LifecycleDecideCase.all)
     func decide(_ row: LifecycleDecideCase) throws {
@@ -358,7 +358,7 @@ private final class LifecycleRuns: Sendable {
     var all: [String] { runs.withLock { $0 } }
 }
 
-@Suite("JobRegistry argument decoding")
+@Suite("JobRegistry argument decoding", .timeLimit(.minutes(2)))
 struct RegistryDecodingTests {
     private func run(args: String, runs: LifecycleRuns) async throws {
         var registry = JobRegistry()

@@ -254,8 +254,9 @@ struct QueueSQLTests {
     func resultsGuardedByRun() async throws {
         try await withTestDatabase { db in
             let id = try await db.queue.enqueue(EnqueueRequest(kind: "k"))
-            let staleRun = try #require(try await fetch(db, worker: "a", lease: 0.05).first).decode("run_id", as: Int64.self)
-            try await Task.sleep(for: .milliseconds(100))
+            let staleRun = try #require(try await fetch(db, worker: "a", lease: 30).first).decode("run_id", as: Int64.self)
+            // The lease runs out by the clock's own say-so, not by a sleep that hopes it has.
+            try await db.pool.query("UPDATE ledgersync.jobs SET lease_expires_at = now() - interval '1 second' WHERE locked_by = 'a'")
             let rescued = try await db.pool.query(QueueSQLText.rescue, [100]).rows
             #expect(rescued.count == 1)
             // A rescued job waits a little (its run may have crashed the worker) ...
@@ -285,10 +286,10 @@ struct QueueSQLTests {
     func rescueRespectsAttemptsAndLeases() async throws {
         try await withTestDatabase { db in
             let lastTry = try await db.queue.enqueue(EnqueueRequest(kind: "k", maxAttempts: 1))
-            _ = try await fetch(db, worker: "dead", lease: 0.05)
+            _ = try await fetch(db, worker: "dead", lease: 30)
             let healthy = try await db.queue.enqueue(EnqueueRequest(kind: "k"))
             _ = try await fetch(db, worker: "alive", lease: 30)
-            try await Task.sleep(for: .milliseconds(100))
+            try await db.pool.query("UPDATE ledgersync.jobs SET lease_expires_at = now() - interval '1 second' WHERE locked_by = 'dead'")
             #expect(try await db.pool.query(QueueSQLText.rescue, [100]).rows.count == 1)
             #expect(try await db.queue.job(id: lastTry)?.state == .failed)
             #expect(try await db.queue.job(id: healthy)?.state == .running)

@@ -58,7 +58,14 @@ struct SyncCLITests {
                 kill(process.processIdentifier, SIGKILL)
                 break
             }
-            try await Task.sleep(for: .milliseconds(10))
+            do {
+                try await Task.sleep(for: .milliseconds(10))
+            } catch {
+                // Cancelled (the suite's time limit): the child goes with the test.
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                throw error
+            }
         }
         process.waitUntilExit()
         return Run(

@@ -41,7 +41,10 @@ struct WorkerPoolTests {
     struct RateLimited: JobHandler {
         struct Args: Codable, Sendable {}
         static let kind = "test.rate_limited"
+        /// A backoff far from the hint (40 s, no jitter), so the delay used says which one won.
+        static let backoff = Backoff(base: 40, cap: 40, jitter: 0)
         let runs: Runs
+        var options: JobKindOptions { JobKindOptions(maxAttempts: 3, backoff: Self.backoff) }
         func run(_ args: Args, context: JobContext) async throws {
             if runs.next(context.job.id) == 1 {
                 throw JobError(action: .retryAfter(.milliseconds(300)), errorClass: "rate_limited", message: "429 from provider", code: "429")
@@ -68,13 +71,23 @@ struct WorkerPoolTests {
             meter.enter(\.calling)
             await pause(.milliseconds(150))
             meter.leave(\.calling)
-            if args.release { context.releaseLimitSlot() }
-            await pause(.seconds(1))  // writing the provider's id, say
+            if args.release {
+                context.releaseLimitSlot()
+                // Bookkeeping (writing the provider's id, say) that lasts until the next job
+                // of the key has started: the claim is then seen, not hoped for within a
+                // fixed window. Bounded, so a slot never given back fails instead of hanging.
+                await meter.waitUntil(timeout: .seconds(30)) { $0.running >= 2 || $0.finished + $0.running >= 3 }
+            } else {
+                // Nothing can signal "the next job did not start"; a second is how long the
+                // test looks for one that should not.
+                await pause(.seconds(1))
+            }
+            meter.finish()
         }
     }
 
     final class Meter: Sendable {
-        struct Counts { var running = 0, calling = 0, maxRunning = 0, maxCalling = 0 }
+        struct Counts { var running = 0, calling = 0, maxRunning = 0, maxCalling = 0, finished = 0 }
         private let counts = Mutex(Counts())
         func enter(_ key: WritableKeyPath<Counts, Int>) {
             counts.withLock {
@@ -84,6 +97,14 @@ struct WorkerPoolTests {
             }
         }
         func leave(_ key: WritableKeyPath<Counts, Int>) { counts.withLock { $0[keyPath: key] -= 1 } }
+        func finish() { counts.withLock { $0.finished += 1 } }
+        /// Returns once `condition` holds, or after `timeout`.
+        func waitUntil(timeout: Duration, _ condition: (Counts) -> Bool) async {
+            let deadline = ContinuousClock.now + timeout
+            while !counts.withLock({ condition($0) }), ContinuousClock.now < deadline, !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+        }
         var maxima: (running: Int, calling: Int) { counts.withLock { ($0.maxRunning, $0.maxCalling) } }
     }
 
@@ -183,13 +204,15 @@ struct WorkerPoolTests {
             registry.register(RateLimited(runs: runs))
             let id = try await db.queue.enqueue(EnqueueRequest(kind: RateLimited.kind))
             try await withWorker(db, registry: registry) {
+                // Well inside the 40 s the backoff would have waited.
                 let done = try await eventually(timeout: .seconds(30)) { try await db.queue.job(id: id)?.state == .completed }
                 #expect(done)
             }
             let job = try #require(try await db.queue.job(id: id))
             #expect(job.attempt == 2)
             #expect(job.errors.count == 1)
-            #expect(job.errors.first?.retryIn == 0.3)
+            #expect(RateLimited.backoff.ceiling(afterAttempt: 1) == 40)
+            #expect(job.errors.first?.retryIn == 0.3, "the retry waited \(String(describing: job.errors.first?.retryIn)) s, not the hint's 0.3 s")
             #expect(job.errors.first?.code == "429")
         }
     }

@@ -7,7 +7,7 @@ import Testing
 
 /// The NetSuite bodies built from billing documents: exact money, every line mapped, lines plus
 /// taxes equal to the billed total, and clear errors when something cannot be mapped.
-@Suite struct NetSuitePayloadTests {
+@Suite(.timeLimit(.minutes(2))) struct NetSuitePayloadTests {
     static let connectionID = UUID(uuidString: "6f1c1a52-8d0e-4c0b-9a43-3b8a5f2b7c10")!
 
     static func target(_ mappings: [Mapping] = BillingScenario.mappings(connection: connectionID), location: String? = nil) -> SyncTarget {

@@ -112,7 +112,7 @@ private func microseconds(_ date: Date) -> Int64 {
     Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
 }
 
-@Suite("Connection and values against PostgreSQL")
+@Suite("Connection and values against PostgreSQL", .timeLimit(.minutes(3)))
 struct ConnectionTests {
     // MARK: - Round trips
 

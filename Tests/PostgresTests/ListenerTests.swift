@@ -65,7 +65,7 @@ private func listenerBackends(_ connection: Connection) async throws -> [Int32] 
     ).rows.map { try $0.decode("pid", as: Int32.self) }
 }
 
-@Suite("Listener against PostgreSQL")
+@Suite("Listener against PostgreSQL", .timeLimit(.minutes(3)))
 struct ListenerTests {
     @Test("receives a NOTIFY from another connection, with its payload")
     func receivesNotification() async throws {

@@ -79,7 +79,7 @@ private func migrationLockIsFree(_ database: TestDatabase) async throws -> Bool 
     return free
 }
 
-@Suite("Migrator against PostgreSQL")
+@Suite("Migrator against PostgreSQL", .timeLimit(.minutes(3)))
 struct MigratorTests {
     @Test("applies migrations in order, records them, and reports them current")
     func appliesInOrder() async throws {

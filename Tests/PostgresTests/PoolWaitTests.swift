@@ -24,7 +24,7 @@ private actor PoolWaitGate {
 /// connection busy past the bound gets `poolExhausted` naming the bound, and one that is
 /// served within it never sees the error. Connections are held by tasks the test releases,
 /// so nothing depends on how fast the machine is.
-@Suite("ConnectionPool's bounded wait")
+@Suite("ConnectionPool's bounded wait", .timeLimit(.minutes(3)))
 struct PoolWaitTests {
     /// Holds every connection of `pool` until `release` opens; returns once they are all held.
     private static func holdEveryConnection(of pool: ConnectionPool, until release: PoolWaitGate) async -> [Task<Void, any Error>] {

@@ -5,7 +5,7 @@ import Simulators
 import Sync
 import Testing
 
-@Suite("NetSuiteSimulator concurrency limit")
+@Suite("NetSuiteSimulator concurrency limit", .timeLimit(.minutes(3)))
 struct NetSuiteSimulatorConcurrencyTests {
     @Test("requests beyond the limit get 429 CONCURRENCY_LIMIT_EXCEEDED while the others are processed")
     func overTheLimit() async throws {
@@ -50,7 +50,7 @@ struct NetSuiteSimulatorConcurrencyTests {
     }
 }
 
-@Suite("NetSuiteSimulator faults")
+@Suite("NetSuiteSimulator faults", .timeLimit(.minutes(3)))
 struct NetSuiteSimulatorFaultTests {
     /// The statuses of `count` customer upserts sent one after the other (nil: no answer).
     func statuses(_ sim: SimulatorHarness, count: Int, prefix: String) async throws -> [Int?] {
@@ -114,7 +114,13 @@ struct NetSuiteSimulatorFaultTests {
                 try await sim.upsert("customer", "cus_1", Bodies.customer("cus_1"), timeout: .milliseconds(300))
             }
             #expect(gaveUp?.code == .timedOut)
-            // The write happened although the client saw no answer …
+            // The write happened although the client saw no answer … (waited for, not assumed:
+            // on a busy machine the client's 300 ms can run out before the request is handled)
+            let deadline = ContinuousClock.now + .seconds(20)
+            while sim.simulator.record(.customer, externalID: "cus_1") == nil || sim.simulator.stats.inFlight > 0,
+                  ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             #expect(sim.simulator.record(.customer, externalID: "cus_1")?.writeCount == 1)
             // … and the delayed answer holds no slot: with a limit of 1 a read still gets in.
             #expect(sim.simulator.stats.inFlight == 0)
@@ -146,7 +152,7 @@ struct NetSuiteSimulatorFaultTests {
     }
 }
 
-@Suite("NetSuiteSimulator lifecycle")
+@Suite("NetSuiteSimulator lifecycle", .timeLimit(.minutes(3)))
 struct NetSuiteSimulatorLifecycleTests {
     @Test("stop() cuts off a delayed answer instead of waiting for it")
     func stopDuringDelayedAnswer() async throws {
@@ -157,7 +163,18 @@ struct NetSuiteSimulatorLifecycleTests {
         defer { http.shutdown() }
         let sim = SimulatorHarness(simulator: simulator, account: try NetSuiteAccount(accountID: "1234567_SB1", baseURLOverride: simulator.baseURL), http: http)
         let pending = Task { try await sim.upsert("customer", "cus_1", Bodies.customer("cus_1"), timeout: .seconds(60)) }
-        while simulator.record(.customer, externalID: "cus_1") == nil { try await Task.sleep(for: .milliseconds(10)) }
+        // The record is stored before the delayed answer: its presence is the sign that the
+        // request is in flight. Bounded, so a request that never arrives fails the test.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while simulator.record(.customer, externalID: "cus_1") == nil {
+            guard ContinuousClock.now < deadline else {
+                pending.cancel()
+                await simulator.stop()
+                Issue.record("the upsert never reached the simulator")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
 
         let started = ContinuousClock.now
         await simulator.stop()

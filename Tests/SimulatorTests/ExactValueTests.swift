@@ -2,7 +2,7 @@ import ExactJSON
 import Simulators
 import Testing
 
-@Suite("NetSuiteSimulator exact JSON and decimals")
+@Suite("NetSuiteSimulator exact JSON and decimals", .timeLimit(.minutes(3)))
 struct NetSuiteSimulatorExactValueTests {
     @Test("numbers keep their literal text and objects their member order")
     func literalsAndOrder() throws {

@@ -4,7 +4,7 @@ import NetSuite
 import Simulators
 import Testing
 
-@Suite("NetSuiteSimulator inspection endpoints")
+@Suite("NetSuiteSimulator inspection endpoints", .timeLimit(.minutes(3)))
 struct NetSuiteSimulatorInspectionTests {
     @Test("GET /_simulator/records/{type} lists records with exact fields and totals")
     func records() async throws {

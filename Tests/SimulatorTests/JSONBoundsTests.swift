@@ -2,7 +2,7 @@ import ExactJSON
 import Testing
 
 /// The JSON reader's own limits and the args bounds every face applies (docs/security.md).
-@Suite struct JSONBoundsTests {
+@Suite(.timeLimit(.minutes(2))) struct JSONBoundsTests {
     @Test("a number is measured by its value as PostgreSQL keeps it, not by how it is written", arguments: [
         // (literal, refused because of)
         ("123456789012345678901234567890", nil),        // 30 digits before the point

@@ -4,7 +4,7 @@ import NetSuite
 import Simulators
 import Testing
 
-@Suite("NetSuiteSimulator records")
+@Suite("NetSuiteSimulator records", .timeLimit(.minutes(3)))
 struct NetSuiteSimulatorRecordTests {
     @Test("an upsert creates the record, the next one with the same external id updates it in place")
     func upsertCreatesThenUpdates() async throws {

@@ -7,7 +7,7 @@ import Testing
 
 /// Each rule answers in NetSuite's format with the path of the field, and the worker's
 /// parser classifies the answer as docs/netsuite.md's table says.
-@Suite("NetSuiteSimulator validation")
+@Suite("NetSuiteSimulator validation", .timeLimit(.minutes(3)))
 struct NetSuiteSimulatorValidationTests {
     @Test("customer: subsidiary required and known; company name, or first and last name for a person")
     func customerRules() async throws {

@@ -226,7 +226,7 @@ enum Fixtures {
     }
 }
 
-@Suite struct DocumentTests {
+@Suite(.timeLimit(.minutes(2))) struct DocumentTests {
     @Test func customerDecodes() throws {
         let customer = try DocumentDecoder.decode(BillingCustomer.self, from: Fixtures.customer)
         #expect(customer.lagoID == "1a901a90-1a90-1a90-1a90-1a901a901a90")

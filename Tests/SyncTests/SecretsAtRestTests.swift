@@ -58,7 +58,7 @@ func bytes(hex: String) -> [UInt8] {
 }
 
 /// AES-256-GCM with associated data, held to answers computed by Python's `cryptography`.
-@Suite struct SecretBoxKnownAnswerTests {
+@Suite(.timeLimit(.minutes(2))) struct SecretBoxKnownAnswerTests {
     @Test func fixturesAreThere() {
         #expect(SecretBoxFixture.all.count == 3, "Tests/SyncTests/Fixtures/secretbox.json must hold the three cases")
     }

@@ -4,7 +4,7 @@ import Testing
 
 /// The Standard Webhooks signature, held to the specification's own example and to the rules
 /// a receiver applies (timestamp window, several signatures, whsec_ secrets).
-@Suite struct StandardWebhooksTests {
+@Suite(.timeLimit(.minutes(2))) struct StandardWebhooksTests {
     // The example of the Standard Webhooks specification and its reference libraries.
     static let specSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     static let specID = "msg_p5jXN8AQM9LWM0D4loKWxJek"

@@ -40,7 +40,7 @@ private func failedField(_ store: ConnectionStore, _ change: (inout AccountingCo
 
 private func field(of error: any Error) -> String? { (error as? StoreError)?.field }
 
-@Suite("StoreTests")
+@Suite("StoreTests", .timeLimit(.minutes(3)))
 struct StoreTests {
     @Test func connectionRoundTrip() async throws {
         try await withSyncDatabase { db in
@@ -147,18 +147,25 @@ struct StoreTests {
             let stored = try await store.list()
             #expect(stored.isEmpty)
 
-            // The CHECKs hold even for a writer that bypasses the store.
-            await #expect(throws: PostgresError.self) {
+            // The CHECKs hold even for a writer that bypasses the store: each insert is refused
+            // by its own named constraint (SQLSTATE 23514 check_violation), not by any error.
+            let zeroLimit = await #expect(throws: PostgresError.self) {
                 try await db.pool.query(
                     """
                     INSERT INTO ledgersync.connections (provider, name, account_id, settings, secrets_sealed)
                     VALUES ('netsuite', 'x', '1', '{"concurrency_limit": 0}', 'v1:abc')
                     """)
             }
-            await #expect(throws: PostgresError.self) {
+            #expect(zeroLimit?.sqlState == "23514", "\(zeroLimit.map(String.init(describing:)) ?? "")")
+            #expect(zeroLimit?.message.contains("\"concurrency_limit_positive\"") == true, "\(zeroLimit?.message ?? "")")
+            let plaintext = await #expect(throws: PostgresError.self) {
                 try await db.pool.query(
                     "INSERT INTO ledgersync.connections (provider, name, account_id, secrets_sealed) VALUES ('netsuite', 'x', '1', 'plaintext')")
             }
+            #expect(plaintext?.sqlState == "23514", "\(plaintext.map(String.init(describing:)) ?? "")")
+            #expect(plaintext?.message.contains("\"secrets_are_sealed\"") == true, "\(plaintext?.message ?? "")")
+            let stillNone = try #require(try await db.pool.query("SELECT count(*) FROM ledgersync.connections").rows.first)
+            #expect(try stillNone.decode(stillNone.columns[0], as: Int.self) == 0)
         }
     }
 

@@ -3,7 +3,7 @@ import Testing
 
 import Sync
 
-@Suite("SyncErrorTests")
+@Suite("SyncErrorTests", .timeLimit(.minutes(2)))
 struct SyncErrorTests {
     struct MappingCase: Sendable, CustomTestStringConvertible {
         let error: SyncError

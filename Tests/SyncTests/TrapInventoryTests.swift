@@ -5,7 +5,7 @@ import Testing
 /// `precondition`, `preconditionFailure`, `fatalError`, `unsafelyUnwrapped`) with why no
 /// input reaches it. This scan holds the page to the code: a site added, changed or removed
 /// without the page saying so fails here, naming it.
-@Suite struct TrapInventoryTests {
+@Suite(.timeLimit(.minutes(2))) struct TrapInventoryTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// A site: the file and its trimmed line (a line with two sites counts twice).

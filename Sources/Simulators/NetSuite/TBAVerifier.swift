@@ -1,3 +1,4 @@
+import CCrypto
 import Foundation
 import NetSuite
 
@@ -61,8 +62,16 @@ struct TBAVerifier: Sendable {
         }
         guard let timestamp = Int(timestampText) else { return .failure(.malformed) }
         guard abs(now - timestamp) <= toleranceSeconds else { return .failure(.staleTimestamp) }
-        guard let expected = try? TBASigner.signature(method: method, url: url, credentials: matched, timestamp: timestamp, nonce: nonce),
-              Self.constantTimeEqual(expected, signature)
+        // The signature is recomputed by this file's own RFC 5849 code over the fields the
+        // header carries, never by the client's `TBASigner`: a mistake in the signer then
+        // shows as a 401 here instead of being repeated on both sides.
+        var oauthParameters = fields
+        oauthParameters.removeValue(forKey: "realm")
+        oauthParameters.removeValue(forKey: "oauth_signature")
+        guard let expected = OAuth1Signature.hmacSHA256(
+            method: method, url: url, oauthParameters: oauthParameters,
+            consumerSecret: matched.consumerSecret, tokenSecret: matched.tokenSecret),
+            Self.constantTimeEqual(expected, signature)
         else { return .failure(.badSignature) }
         return .success(Verified(nonceKey: tokenID + "\u{0}" + nonce))
     }
@@ -73,6 +82,84 @@ struct TBAVerifier: Sendable {
         let x = Array(a.utf8), y = Array(b.utf8)
         guard x.count == y.count else { return false }
         return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+/// OAuth 1.0a HMAC-SHA256 signatures written from RFC 5849 §3.4 and Oracle's "The
+/// Signature for Web Services and RESTlets" page (TBA signs with HMAC-SHA256), apart from
+/// the client's `TBASigner`: its own percent-encoding, URL reading and parameter sort, and
+/// the HMAC from libcrypto directly.
+enum OAuth1Signature {
+    /// The base64 signature, or nil when the URL cannot be read.
+    static func hmacSHA256(
+        method: String, url: String, oauthParameters: [String: String], consumerSecret: String, tokenSecret: String
+    ) -> String? {
+        guard let base = baseString(method: method, url: url, oauthParameters: oauthParameters) else { return nil }
+        // §3.4.2: key = encode(consumer secret) & encode(token secret).
+        let key = Array((encode(consumerSecret) + "&" + encode(tokenSecret)).utf8)
+        let message = Array(base.utf8)
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        let keyBytes = key.isEmpty ? [0] : key
+        let messageBytes = message.isEmpty ? [0] : message
+        let ok = keyBytes.withUnsafeBufferPointer { k in
+            messageBytes.withUnsafeBufferPointer { m in
+                digest.withUnsafeMutableBufferPointer { d in
+                    HMAC(EVP_sha256(), k.baseAddress, Int32(key.count), m.baseAddress, message.count, d.baseAddress, &length)
+                }
+            }
+        }
+        guard ok != nil, length == 32 else { return nil }
+        return Data(digest.prefix(32)).base64EncodedString()
+    }
+
+    /// §3.4.1: METHOD & encode(base string URI) & encode(normalized parameters), where the
+    /// parameters are the query's (decoded, form style) and the header's oauth_* fields
+    /// (without realm and oauth_signature), each encoded, sorted by name then value.
+    static func baseString(method: String, url: String, oauthParameters: [String: String]) -> String? {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", let host = components.host?.lowercased()
+        else { return nil }
+        // §3.4.1.2: scheme and host in lower case; the port only when it is not the default.
+        var baseURI = scheme + "://" + host
+        if let port = components.port, !(scheme == "http" && port == 80) && !(scheme == "https" && port == 443) {
+            baseURI += ":\(port)"
+        }
+        baseURI += components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
+        var pairs: [(String, String)] = []
+        if let query = components.percentEncodedQuery, !query.isEmpty {
+            for item in query.split(separator: "&", omittingEmptySubsequences: false) {
+                let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let name = decode(parts[0]), let value = parts.count > 1 ? decode(parts[1]) : "" else { return nil }
+                pairs.append((encode(name), encode(value)))
+            }
+        }
+        for (name, value) in oauthParameters { pairs.append((encode(name), encode(value))) }
+        // §3.4.1.3.2: byte order of the encoded names, then values (encoded text is ASCII).
+        pairs.sort { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8))
+            || ($0.0 == $1.0 && Array($0.1.utf8).lexicographicallyPrecedes(Array($1.1.utf8))) }
+        let normalized = pairs.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        return method.uppercased() + "&" + encode(baseURI) + "&" + encode(normalized)
+    }
+
+    /// §3.6: every byte but ALPHA, DIGIT, "-", ".", "_", "~" as %XX with upper-case hex.
+    static func encode(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(Character(Unicode.Scalar(byte)))
+            default:
+                out += "%" + String(byte >> 4, radix: 16).uppercased() + String(byte & 0x0F, radix: 16).uppercased()
+            }
+        }
+        return out
+    }
+
+    /// A query name or value as sent (`+` is a space in a form-encoded query, §3.4.1.3.1).
+    private static func decode(_ text: Substring) -> String? {
+        OAuthHeader.percentDecode(Substring(text.replacingOccurrences(of: "+", with: " ")))
     }
 }
 
