@@ -117,6 +117,9 @@ extension SyncEnvironment {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
+            if let stillRunning = (error as? SyncError)?.providerMayStillRunFor {
+                await holdLimitSlot(context, for: stillRunning)
+            }
             // The worker's cap on rate-limited snoozing first: a job that has waited out
             // rate limits for too long fails for good here, so it gets its webhook.
             let jobError = context.applyingRateLimitCap(to: jobError(for: error, job: context.job))
@@ -124,6 +127,25 @@ extension SyncEnvironment {
                 try await emitProviderError(jobError, context: context, args: args, connection: connection)
             }
             throw jobError
+        }
+    }
+
+    /// The provider may still be processing the request this run gave up on: its slot of
+    /// the connection's concurrency limit stays taken for `duration` (in every worker
+    /// process), so the account never sees more requests at once than its limit. A hold
+    /// that cannot be written (the database is away) is logged; the job's error is what
+    /// the worker acts on either way.
+    func holdLimitSlot(_ context: JobContext, for duration: Duration) async {
+        do {
+            if let until = try await context.holdLimitSlot(for: duration) {
+                context.logger.info(
+                    "request given up on; its concurrency-limit slot stays held until the provider must have stopped",
+                    metadata: ["held_until": "\(until)", "limit_key": "\(context.job.limitKey ?? "")"])
+            }
+        } catch {
+            context.logger.warning(
+                "could not hold the concurrency-limit slot of a timed-out request; the account may briefly see more than its limit",
+                metadata: ["error": "\(error)"])
         }
     }
 
