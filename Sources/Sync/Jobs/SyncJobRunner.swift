@@ -197,8 +197,11 @@ extension SyncEnvironment {
 
 extension ProviderErrorEvent.Subject {
     /// Who a job is about, read leniently from its raw args: the document may be the very
-    /// thing that failed to decode, and the webhook should still name what it can.
-    init(kind: String, args: String, customerID: String?) {
+    /// thing that failed to decode, and the webhook should still name what it can. The one
+    /// place that names a job's billing object: webhooks, the API's job views, the
+    /// dashboard and `ledgersync jobs list/show` all read it from here. Nil fields for a
+    /// kind that is not a sync kind.
+    public init(kind: String, args: String, customerID: String? = nil) {
         self.init()
         guard let root = (try? JSONSerialization.jsonObject(with: Data(args.utf8))) as? [String: Any] else { return }
         let envelope: String? =
@@ -213,10 +216,22 @@ extension ProviderErrorEvent.Subject {
         let document = root["lago_id"] != nil ? root : (envelope.flatMap { root[$0] as? [String: Any] } ?? [:])
         objectType = envelope
         objectID = document["lago_id"] as? String
+        objectNumber = document["number"] as? String
         let customer = kind == "customer.sync" ? document : document["customer"] as? [String: Any]
         self.customerID = customerID ?? (customer?["lago_id"] as? String) ?? (document["lago_customer_id"] as? String)
         externalCustomerID = (customer?["external_id"] as? String) ?? (customer?["external_customer_id"] as? String)
             ?? (document["external_customer_id"] as? String)
+    }
+}
+
+extension ProviderErrorEvent.Subject {
+    /// "invoice inv_123 (INV-2026-0042)", "customer cus_9", nil when the args name nothing.
+    public var billingObjectDescription: String? {
+        guard let objectType else { return nil }
+        var text = objectType
+        if let objectID { text += " \(objectID)" }
+        if let objectNumber { text += " (\(objectNumber))" }
+        return text
     }
 }
 
