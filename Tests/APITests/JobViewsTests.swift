@@ -39,6 +39,27 @@ struct JobViewsTests {
         }
     }
 
+    @Test("dashboard: the job table and the job page name the billing object; a completed job's old error is not its last")
+    func dashboard() async throws {
+        try await APIHarness.with { api in
+            let failed = try await api.makeJob(kind: "invoice.push", state: .failed, args: Self.invoiceArgs)
+            let completed = try await api.makeJob(
+                kind: "customer.sync", state: .completed, args: #"{"connection_id": "00000000-0000-0000-0000-000000000001", "customer": {"lago_id": "cus-31"}}"#)
+            try await api.pool.query(
+                "UPDATE ledgersync.jobs SET errors = $2::jsonb, attempt = 2 WHERE id = $1",
+                [completed, #"[{"at": "2026-12-01T10:00:00+00:00", "attempt": 1, "class": "transient", "message": "STALE-ERROR"}]"#])
+            let cookie = try await DashboardTests.signIn(api)
+            let table = try await DashboardTests.page(api, "/dashboard/jobs", cookie: cookie)
+            #expect(table.status == 200)
+            #expect(table.text.contains("<th>Object</th>"))
+            #expect(table.text.contains("invoice inv-77 (INV-2026-0077)"), "\(table.text)")
+            #expect(table.text.contains("customer cus-31"))
+            #expect(!table.text.contains("STALE-ERROR"), "a completed job shows an old error as its last")
+            let page = try await DashboardTests.page(api, "/dashboard/jobs/\(failed)", cookie: cookie)
+            #expect(page.text.contains("<th>Billing object</th><td>invoice inv-77 (INV-2026-0077)</td>"), "\(page.text)")
+        }
+    }
+
     @Test("a completed job with errors of earlier attempts: last_error is null, the errors stay listed; a failed one keeps it")
     func completedJobHasNoLastError() async throws {
         try await APIHarness.with { api in

@@ -235,6 +235,15 @@ extension ProviderErrorEvent.Subject {
     }
 }
 
+extension JobRecord {
+    /// "invoice inv_1 (INV-2026-0001)" for a sync job, read from its args in the one place
+    /// that names billing objects (`ProviderErrorEvent.Subject`); nil for other kinds. For
+    /// `ledgersync jobs list/show` and the dashboard.
+    public var billingObjectDescription: String? {
+        ProviderErrorEvent.Subject(kind: kind, args: argsText).billingObjectDescription
+    }
+}
+
 extension Duration {
     var seconds: Double {
         let parts = components

@@ -236,11 +236,3 @@ func printTable(_ rows: [[String]]) {
         }.joined(separator: "  "))
     }
 }
-
-extension JobRecord {
-    /// "invoice inv_1 (INV-2026-0001)" for a sync job, read from its args in the one place
-    /// that names billing objects (`ProviderErrorEvent.Subject`); nil for other kinds.
-    var billingObjectDescription: String? {
-        ProviderErrorEvent.Subject(kind: kind, args: argsText).billingObjectDescription
-    }
-}
