@@ -1,0 +1,137 @@
+import Foundation
+import JobQueue
+import JobQueueTesting
+import Postgres
+import Simulators
+import Sync
+import Testing
+
+/// Paths of the sync kinds no other test went through: `sales_order.push`, a connection's
+/// `objects_to_sync`, the webhook of a transient failure on the last attempt, and
+/// `integration.provider_error` (a failure with no customer to name). Real worker processes
+/// against the simulator; what happened is read from the simulator's records and counters,
+/// the database and an independent webhook receiver.
+@Suite("Sync paths end to end", .serialized, .timeLimit(.minutes(5)))
+struct SyncPathsTests {
+    static let webhookSecret = "WEBHOOK-SECRET-paths-1a2b3c"
+    static let scenario = BillingScenario.generate(customers: 3, invoicesPerCustomer: 1, creditNoteEvery: 0, payments: 0, seed: 11)
+
+    @Test("sales_order.push: the invoice-shaped document becomes one salesOrder at NetSuite, with its customer, and its ref")
+    func salesOrderPush() async throws {
+        try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
+            let invoice = Self.scenario.invoices[0]
+            #expect(invoice.json.hasPrefix(#"{"invoice":"#))
+            let orderJSON = #"{"sales_order":"# + invoice.json.dropFirst(#"{"invoice":"#.count)
+            let job = try await harness.enqueue(.salesOrderPush, orderJSON)
+            let workers = try harness.startWorkers(1, concurrency: 2)
+            try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
+            await stop(workers)
+
+            let state = try await harness.job(job)
+            #expect(state.state == "completed", "\(state)")
+            let orders = harness.simulator.records(.salesOrder)
+            #expect(orders.map(\.externalID) == [invoice.lagoID])
+            #expect(harness.simulator.records(.invoice).isEmpty, "a sales order must not be written as an invoice")
+            #expect(harness.simulator.records(.customer).map(\.externalID) == [invoice.customerID], "the order's customer was pushed first")
+            let ref = try await harness.refs.lookup(connection: harness.connectionID, objectType: .salesOrder, billingID: invoice.lagoID)
+            #expect(ref?.providerID == orders.first?.internalID)
+        }
+    }
+
+    @Test("objects_to_sync without invoice: an invoice.push job completes without a request; customer.sync still writes")
+    func objectsToSync() async throws {
+        try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
+            let store = ConnectionStore(pool: harness.pool, secretBox: harness.box)
+            var connection = try await store.get(harness.connectionID)
+            connection.settings.objectsToSync = ["customer"]
+            _ = try await store.update(connection)
+
+            let invoice = Self.scenario.invoices[1]
+            let customer = try #require(Self.scenario.customers.first { $0.lagoID == invoice.customerID })
+            let invoiceJob = try await harness.enqueue(.invoicePush, invoice.json)
+            let customerJob = try await harness.enqueue(.customerSync, customer.json)
+            let workers = try harness.startWorkers(1, concurrency: 2)
+            try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
+            await stop(workers)
+
+            #expect(try await harness.job(invoiceJob).state == "completed")
+            #expect(try await harness.job(customerJob).state == "completed")
+            #expect(harness.simulator.records(.invoice).isEmpty, "an invoice was written although the connection does not sync invoices")
+            #expect(harness.simulator.records(.customer).map(\.externalID) == [customer.lagoID])
+            #expect(harness.simulator.stats.requests == 1, "only the customer's request: \(harness.simulator.stats.requests)")
+            #expect(try await harness.refs.lookup(connection: harness.connectionID, objectType: .invoice, billingID: invoice.lagoID) == nil)
+        }
+    }
+
+    @Test("a 500 on the last attempt: the job fails as transient and sends its customer webhook, signed, naming the invoice and its number")
+    func webhookOnLastTransientAttempt() async throws {
+        let receiver = WebhookReceiver(secret: Self.webhookSecret)
+        try await receiver.start()
+        defer { Task { await receiver.stop() } }
+        var configuration = SyncHarness.simulatorConfiguration(faultRate: 1)
+        configuration.faults = [.serverError]
+        try await SyncHarness.with(simulator: configuration) { harness in
+            try await WebhookEndpointStore(pool: harness.pool, secretBox: harness.box).create(url: receiver.url, secret: Self.webhookSecret)
+            let invoice = Self.scenario.invoices[2]
+            let job = try await harness.enqueue(.invoicePush, invoice.json)
+            try await harness.pool.query("UPDATE ledgersync.jobs SET max_attempts = 2 WHERE id = $1", [job])
+            let workers = try harness.startWorkers(1, concurrency: 2)
+            try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
+            #expect(try await eventually(timeout: .seconds(30)) { receiver.deliveries.count >= 1 })
+            await stop(workers)
+
+            let failed = try await harness.job(job)
+            #expect(failed.state == "failed" && failed.attempt == 2, "\(failed)")
+            #expect(failed.errors.map { $0["class"] as? String } == ["transient", "transient"], "\(failed.errors)")
+            let deliveries = receiver.deliveries
+            // One webhook: for the last attempt, none for the first (it was retried).
+            #expect(deliveries.count == 1, "\(deliveries.map(\.body))")
+            let delivery = try #require(deliveries.first)
+            #expect(delivery.signatureValid)
+            #expect(delivery.eventType == ProviderErrorEvent.customerErrorType)
+            let object = try #require(delivery.json["accounting_provider_customer_error"] as? [String: Any], "\(delivery.body)")
+            #expect(object["lago_customer_id"] as? String == invoice.customerID)
+            #expect(object["billing_object_type"] as? String == "invoice")
+            #expect(object["billing_object_id"] as? String == invoice.lagoID)
+            let document = try JSONSerialization.jsonObject(with: Data(invoice.json.utf8)) as? [String: Any]
+            let number = try #require((document?["invoice"] as? [String: Any])?["number"] as? String)
+            #expect(object["billing_object_number"] as? String == number, "\(object)")
+            #expect(object["job_id"] as? Int == Int(job))
+            #expect((object["provider_error"] as? [String: Any])?["error_code"] as? String == "UNEXPECTED_ERROR", "\(object)")
+        }
+    }
+
+    @Test("a job that names no customer fails as integration.provider_error, naming the document and its number")
+    func integrationProviderError() async throws {
+        let receiver = WebhookReceiver(secret: Self.webhookSecret)
+        try await receiver.start()
+        defer { Task { await receiver.stop() } }
+        try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
+            try await WebhookEndpointStore(pool: harness.pool, secretBox: harness.box).create(url: receiver.url, secret: Self.webhookSecret)
+            // A credit note without its customer or amounts: it cannot decode, and nothing
+            // in it names a customer. Enqueued as a client of the queue would, without
+            // enqueue_sync's derived keys.
+            let args = #"{"connection_id": "\#(harness.connectionID.uuidString.lowercased())", "credit_note": {"lago_id": "cn-broken", "number": "CN-BROKEN"}}"#
+            let job = try await JobQueue(pool: harness.pool).enqueue(EnqueueRequest(kind: "credit_memo.push", args: JSONText(args)))
+            let workers = try harness.startWorkers(1, concurrency: 2)
+            try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
+            #expect(try await eventually(timeout: .seconds(30)) { receiver.deliveries.count >= 1 })
+            await stop(workers)
+
+            let failed = try await harness.job(job)
+            #expect(failed.state == "failed" && failed.attempt == 1, "\(failed)")
+            let delivery = try #require(receiver.deliveries.first)
+            #expect(receiver.deliveries.count == 1)
+            #expect(delivery.signatureValid)
+            #expect(delivery.eventType == ProviderErrorEvent.integrationErrorType)
+            #expect(delivery.json["accounting_provider_customer_error"] == nil)
+            let object = try #require(delivery.json["provider_error"] as? [String: Any], "\(delivery.body)")
+            #expect(object["lago_integration_id"] as? String == harness.connectionID.uuidString.lowercased())
+            #expect(object["billing_object_type"] as? String == "credit_note")
+            #expect(object["billing_object_id"] as? String == "cn-broken")
+            #expect(object["billing_object_number"] as? String == "CN-BROKEN")
+            #expect(object["job_kind"] as? String == "credit_memo.push")
+            #expect(harness.simulator.stats.requests == 0, "nothing was sent to NetSuite")
+        }
+    }
+}
