@@ -135,3 +135,42 @@ struct SyncPathsTests {
         }
     }
 }
+
+extension SyncPathsTests {
+    @Test("secrets sealed with another key: the job fails at once as invalid_config naming the connection, not a webhook endpoint")
+    func invalidConfig() async throws {
+        try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
+            let endpoint = try await WebhookEndpointStore(pool: harness.pool, secretBox: harness.box).create(
+                url: "http://127.0.0.1:9/unused", secret: Self.webhookSecret)
+            // Rows sealed with a key this worker does not have (a rotation that did not
+            // finish, a restore from another installation). The worker's own key check
+            // passes: it is the right key for everything else.
+            // The key check row, written with the right key first, as a running
+            // installation has it.
+            try await SecretKeyCheck.verify(pool: harness.pool, box: harness.box)
+            let otherBox = try SecretBox(key: SecureRandom.bytes(SecretBox.keyByteCount))
+            let connection = harness.connectionID.uuidString.lowercased()
+            try await harness.pool.query(
+                "UPDATE ledgersync.connections SET secrets_sealed = $2 WHERE id = $1::uuid",
+                [connection, try otherBox.seal("{}", for: SealContext(table: "connections", row: harness.connectionID, column: "secrets_sealed"))])
+            try await harness.pool.query(
+                "UPDATE ledgersync.webhook_endpoints SET secret_sealed = $2 WHERE id = $1::uuid",
+                [endpoint.id.uuidString.lowercased(), try otherBox.seal("x", for: SealContext(table: "webhook_endpoints", row: endpoint.id, column: "secret_sealed"))])
+
+            let customer = Self.scenario.customers[0]
+            let job = try await harness.enqueue(.customerSync, customer.json)
+            let workers = try harness.startWorkers(1, concurrency: 2)
+            try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
+            await stop(workers)
+
+            let failed = try await harness.job(job)
+            #expect(failed.state == "failed" && failed.attempt == 1, "failed at once, not retried: \(failed)")
+            #expect(failed.errors.count == 1)
+            #expect(failed.errors.first?["class"] as? String == "invalid_config", "\(failed.errors)")
+            let message = failed.errors.first?["message"] as? String ?? ""
+            #expect(message.contains("connection") && message.contains(connection), "\(message)")
+            #expect(!message.contains("webhook"), "the job's error names a webhook endpoint: \(message)")
+            #expect(harness.simulator.stats.requests == 0)
+        }
+    }
+}

@@ -124,7 +124,16 @@ extension SyncEnvironment {
             // rate limits for too long fails for good here, so it gets its webhook.
             let jobError = context.applyingRateLimitCap(to: jobError(for: error, job: context.job))
             if isFinal(jobError, job: context.job) {
-                try await emitProviderError(jobError, context: context, args: args, connection: connection)
+                do {
+                    try await emitProviderError(jobError, context: context, args: args, connection: connection)
+                } catch let error as StoreError where error.code == .secretsUnreadable {
+                    // The endpoints' signing secrets cannot be opened with this key (sealed
+                    // with another one): no webhook could be signed, and retrying changes
+                    // nothing. The job's own error is the one to store, not the endpoint's.
+                    context.logger.error(
+                        "sync job failed for good; its provider-error webhook cannot be enqueued",
+                        metadata: ["error": "\(error)"])
+                }
             }
             throw jobError
         }
