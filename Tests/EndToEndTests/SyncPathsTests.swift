@@ -174,3 +174,33 @@ extension SyncPathsTests {
         }
     }
 }
+
+extension SyncPathsTests {
+    @Test("NetSuite's 429s (its limit below the connection's): jobs snooze as rate_limited without using attempts, and every record is written once")
+    func rateLimitSnoozes() async throws {
+        var configuration = SyncHarness.simulatorConfiguration(latency: 200...200)
+        // The account accepts one request at once; the connection believes it has five.
+        configuration.concurrencyLimit = 1
+        try await SyncHarness.with(simulator: configuration, concurrencyLimit: 5) { harness in
+            let customers = BillingScenario.generate(customers: 8, invoicesPerCustomer: 0, creditNoteEvery: 0, payments: 0, seed: 5).customers
+            var jobs: [Int64] = []
+            for customer in customers { jobs.append(try await harness.enqueue(.customerSync, customer.json)) }
+            let workers = try harness.startWorkers(1, concurrency: 8)
+            try await harness.waitUntilIdle(timeout: .seconds(120), workers: workers)
+            await stop(workers)
+
+            let stats = harness.simulator.stats
+            #expect(stats.rejectedOverLimit > 0, "the simulator refused nothing: the test did not reach its limit")
+            #expect(stats.writes == customers.count, "writes: \(stats.writes)")
+            #expect(Set(harness.simulator.records(.customer).map(\.externalID)) == Set(customers.map(\.lagoID)))
+            for id in jobs {
+                let job = try await harness.job(id)
+                // A rate-limited snooze gives its attempt back: each job used exactly one.
+                #expect(job.state == "completed" && job.attempt == 1, "job \(id): \(job)")
+            }
+            let snoozed = try await harness.count(
+                "SELECT count(*) FROM ledgersync.jobs WHERE kind = 'customer.sync' AND rate_limited_seconds > 0")
+            #expect(snoozed > 0, "no job recorded time snoozed for a rate limit")
+        }
+    }
+}
