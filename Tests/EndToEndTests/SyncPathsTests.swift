@@ -204,3 +204,55 @@ extension SyncPathsTests {
         }
     }
 }
+
+extension SyncPathsTests {
+    @Test("a payment waiting for its invoice says which job it waits for (jobs show) and wakes when the invoice is pushed, before its snooze ends")
+    func dependencyWaitAndWake() async throws {
+        try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
+            let scenario = BillingScenario.generate(customers: 1, invoicesPerCustomer: 1, creditNoteEvery: 0, payments: 1, seed: 21)
+            let customer = scenario.customers[0]
+            let invoice = scenario.invoices[0]
+            let payment = scenario.payments[0]
+            #expect(payment.invoiceID == invoice.lagoID)
+            let workers = try harness.startWorkers(1, concurrency: 4)
+            defer { for worker in workers { worker.stop() } }
+
+            let customerJob = try await harness.enqueue(.customerSync, customer.json)
+            // The invoice's job is queued but held back, so the payment has to wait for it.
+            let invoiceJob = try await harness.enqueue(.invoicePush, invoice.json)
+            try await harness.pool.query("UPDATE ledgersync.jobs SET run_at = now() + interval '1 hour' WHERE id = $1", [invoiceJob])
+            #expect(try await eventually(timeout: .seconds(60)) { try await harness.job(customerJob).state == "completed" })
+            // Enqueued as a client of the queue would, outside the customer's serial lane
+            // (in it, the held-back invoice would keep the payment from running at all).
+            let args = #"{"connection_id": "\#(harness.connectionID.uuidString.lowercased())", "customer_id": "\#(customer.lagoID)", "#
+                + payment.json.dropFirst()
+            let paymentJob = try await JobQueue(pool: harness.pool).enqueue(EnqueueRequest(kind: "payment.apply", args: JSONText(args)))
+
+            // The payment runs, finds no invoice and snoozes with its wait recorded.
+            let waiting = try await eventually(timeout: .seconds(60)) {
+                let recorded = try await harness.count("SELECT count(*) FROM ledgersync.dependency_waits WHERE job_id = $1", [paymentJob]) == 1
+                let snoozed = try await harness.job(paymentJob).state == "available"
+                return recorded && snoozed
+            }
+            #expect(waiting, "the payment did not record its wait")
+            let snoozeEnd: Date = try await harness.pool.query(
+                "SELECT run_at FROM ledgersync.jobs WHERE id = $1", [paymentJob]).rows[0].decode("run_at")
+
+            let show = try await LedgersyncProcess.run(["jobs", "show", "\(paymentJob)"], databaseURL: harness.database.url)
+            #expect(show.stdout.contains("waiting for invoice \(invoice.lagoID) (invoice.push job \(invoiceJob)), since "), "\(show.stdout)")
+            #expect(show.stdout.contains("billing object: payment \(payment.lagoID)"), "\(show.stdout)")
+
+            // The invoice is let go: once it is pushed, the payment is woken and completes
+            // before its 30-second snooze would have ended.
+            try await harness.pool.query("UPDATE ledgersync.jobs SET run_at = now() WHERE id = $1", [invoiceJob])
+            let done = try await eventually(timeout: .seconds(60)) { try await harness.job(paymentJob).state == "completed" }
+            #expect(done)
+            let finished: Date = try await harness.pool.query(
+                "SELECT finalized_at FROM ledgersync.jobs WHERE id = $1", [paymentJob]).rows[0].decode("finalized_at")
+            #expect(finished < snoozeEnd, "the payment completed at \(finished), not before its snooze ended at \(snoozeEnd): it was not woken")
+            #expect(try await harness.count("SELECT count(*) FROM ledgersync.dependency_waits") == 0, "a wait outlived the wake")
+            #expect(harness.simulator.records(.customerPayment).map(\.externalID) == [payment.lagoID])
+            await stop(workers)
+        }
+    }
+}

@@ -35,7 +35,7 @@ struct SyncSession: Sendable {
             return ref.providerID
         }
         guard let customer, customer.lagoID == customerID else {
-            throw SyncError(.dependency, "customer \(customerID) is not synced to this connection yet")
+            throw await waitFor(.customer, customerID)
         }
         return try await pushCustomer(customer, at: path)
     }
@@ -46,6 +46,7 @@ struct SyncSession: Sendable {
         let id = try await provider.upsertCustomer(customer, target: target(recordType: "customer", at: path))
         if last { context.releaseLimitSlot() }
         try await sync.refs.record(connection: connectionID, objectType: .customer, billingID: customer.lagoID, providerID: id)
+        await wakeWaiting(.customer, customer.lagoID)
         return id
     }
 
@@ -61,6 +62,7 @@ struct SyncSession: Sendable {
         _ = try await sync.refs.record(
             connection: connectionID, objectType: objectType, billingID: billingID, providerID: providerID,
             customerBillingID: customerBillingID)
+        if objectType == .invoice || objectType == .customer { await wakeWaiting(objectType, billingID) }
     }
 
     /// The target with the custom field values of the document at `path` in the args (the
@@ -78,9 +80,41 @@ struct SyncSession: Sendable {
     /// The provider id of an invoice; waits (dependency) while its `invoice.push` has not run.
     func invoiceRef(_ invoiceID: String) async throws -> ExternalRef {
         guard let ref = try await sync.refs.lookup(connection: connectionID, objectType: .invoice, billingID: invoiceID) else {
-            throw SyncError(.dependency, "invoice \(invoiceID) is not synced to this connection yet")
+            throw await waitFor(.invoice, invoiceID)
         }
         return ref
+    }
+
+    /// The dependency error of a job that waits for `objectType` `billingID`, after
+    /// recording the wait (sync migration 008), so the job's views say what it waits for
+    /// ("waiting for invoice inv_1 (invoice.push job 12)") and the job that records that
+    /// object's provider id wakes it. A wait that cannot be recorded leaves the plain
+    /// 30-second snooze.
+    func waitFor(_ objectType: ExternalRef.ObjectType, _ billingID: String) async -> SyncError {
+        var message = "waiting for \(objectType.rawValue) \(billingID): not synced to this connection yet"
+        do {
+            let row = try await context.pool.query(
+                SyncSQL.recordDependencyWait, [context.job.id, connectionID.uuidString, objectType.rawValue, billingID]).rows.first
+            if let awaited = try row?.decodeIfPresent("awaited_job_id", as: Int64.self) {
+                let kind = objectType == .customer ? "customer.sync" : "invoice.push"
+                message = "waiting for \(objectType.rawValue) \(billingID) (\(kind) job \(awaited))"
+            } else {
+                message += " (no queued job creates it)"
+            }
+        } catch {
+            context.logger.warning("could not record what the job waits for", metadata: ["error": "\(error)"])
+        }
+        return SyncError(.dependency, message)
+    }
+
+    /// Wakes the jobs waiting for the object whose provider id was just recorded. Failing
+    /// to is logged: they still run when their snooze ends.
+    func wakeWaiting(_ objectType: ExternalRef.ObjectType, _ billingID: String) async {
+        do {
+            try await context.pool.query(SyncSQL.wakeDependencyWaits, [connectionID.uuidString, objectType.rawValue, billingID])
+        } catch {
+            context.logger.warning("could not wake the jobs waiting for this object", metadata: ["error": "\(error)"])
+        }
     }
 }
 

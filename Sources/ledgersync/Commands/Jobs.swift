@@ -83,14 +83,14 @@ extension Jobs {
         func run() async throws {
             let pool = try await database.openPool(maxConnections: 1)
             let job = try await JobQueue(pool: pool).job(id: id)
+            let waitingFor = job?.state == .available || job?.state == .retryable
+                ? try await DependencyWaits.describe(jobID: id, pool: pool) : nil
             await pool.close()
             guard let job else { throw CLIError.notFound("no job with id \(id)") }
             if json { return try printJSON(job) }
             print("job \(job.id)  \(job.kind)  [\(job.state.rawValue)]")
             if let object = job.billingObjectDescription { print("  billing object: \(object)") }
-            if job.state == .available || job.state == .retryable, let last = job.errors.last, last.class == "dependency" {
-                print("  waiting: \(last.message)")
-            }
+            if let waitingFor { print("  waiting for \(waitingFor)") }
             print("  queue \(job.queue), priority \(job.priority), attempt \(job.attempt) of \(job.maxAttempts)")
             print("  created \(format(job.createdAt)), run at \(format(job.runAt))"
                 + (job.attemptedAt.map { ", last started \(format($0))" } ?? "")
