@@ -125,8 +125,15 @@ SCHEMAS = {
         "attempted_at": date_time(True), "finalized_at": date_time(True), "locked_by": string(nullable=True),
         "unique_key": string(nullable=True), "serial_key": string(nullable=True), "limit_key": string(nullable=True),
         "args": {"type": "object", "additionalProperties": True},
+        "billing_object": {"allOf": [ref("BillingObject")], "nullable": True, "description": "The billing document a sync job is about, read from its args; null for other kinds."},
         "errors": {"type": "array", "items": ref("JobError"), "description": "Every attempt that did not complete, oldest first."},
-        "last_error": {"allOf": [ref("JobError")], "nullable": True},
+        "last_error": {"allOf": [ref("JobError")], "nullable": True, "description": "The newest of `errors`; null for a completed job (its earlier errors stay in `errors`)."},
+    }),
+    "BillingObject": obj({
+        "document": string(description="customer, invoice, sales_order, credit_note or payment"),
+        "billing_id": string(nullable=True, description="The billing system's id (lago_id)."),
+        "number": string(nullable=True, description="The document's number in the billing system, when it has one."),
+        "customer_id": string(nullable=True, description="The billing customer's lago_id."),
     }),
     "EnqueueRequest": obj({
         "kind": text(200, description="A job kind a worker runs: the sync kinds, diag.* when the server runs with --diagnostic-kinds, or any kind a worker has published. Others are refused (422): nobody would run them. Kinds Ledgersync enqueues itself (webhook.deliver and any webhook.*, inbound.*, maintenance.*, system.*) are refused to every token (403 system_kind)."),

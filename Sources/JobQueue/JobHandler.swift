@@ -107,6 +107,21 @@ public struct JobContext: Sendable {
         limitSlotReleased()
     }
 
+    /// Keeps this job's concurrency-limit slot taken for `duration` from now, after the run
+    /// ends: for a request the handler gave up on (a client-side timeout, a dropped
+    /// connection) that the provider may still be processing. Fetch counts the hold
+    /// against the key's limit in every worker process until it expires
+    /// (queue migration 008), while this worker's slots go on to other jobs. Call it before
+    /// the run ends (before throwing); one round trip. Returns the end of the hold, nil for
+    /// a job without a limit key or a run that is no longer running.
+    @discardableResult
+    public func holdLimitSlot(for duration: Duration) async throws -> Date? {
+        guard job.limitKey != nil else { return nil }
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let row = try await pool.query(QueueSQL.holdLimitSlot, [job.id, job.runID, seconds]).rows.first
+        return try row?.decodeIfPresent("held_until", as: Date.self)
+    }
+
     /// The worker's logger with this job's id and kind as metadata. Built when asked for:
     /// setting metadata makes swift-log's stream handler re-render all of it, and doing
     /// that twice for every job was a tenth of a no-op job's cost in a worker's profile.

@@ -11,12 +11,23 @@ public struct NetSuiteClient: Sendable {
     let http: HTTPClient
     /// How long one request may take before it counts as a (transient) timeout.
     public let requestTimeout: Duration
+    /// How long NetSuite may go on processing a request after this client stopped waiting
+    /// for it. NetSuite's own limit for REST web services: "if a request takes more than 15
+    /// minutes to complete, it automatically times out" (Oracle NetSuite Help Center,
+    /// "Concurrency Governance and Session Management"). A timed-out request keeps its
+    /// job's concurrency-limit slot held this long (`SyncError.providerMayStillRunFor`).
+    public let serverTimeLimit: Duration
+    public static let defaultServerTimeLimit: Duration = .seconds(15 * 60)
 
-    public init(account: NetSuiteAccount, credentials: NetSuiteCredentials, http: HTTPClient, requestTimeout: Duration = .seconds(60)) {
+    public init(
+        account: NetSuiteAccount, credentials: NetSuiteCredentials, http: HTTPClient, requestTimeout: Duration = .seconds(60),
+        serverTimeLimit: Duration = NetSuiteClient.defaultServerTimeLimit
+    ) {
         self.account = account
         self.credentials = credentials
         self.http = http
         self.requestTimeout = requestTimeout
+        self.serverTimeLimit = serverTimeLimit
     }
 
     /// `PUT …/{recordType}/eid:{externalID}`: creates the record or updates the one with this
@@ -35,7 +46,7 @@ public struct NetSuiteClient: Sendable {
         do {
             response = try await http.execute(request)
         } catch let error as HTTPClientError {
-            throw SyncError(from: error)
+            throw SyncError(from: error, serverTimeLimit: serverTimeLimit)
         }
         guard (200...299).contains(response.status) else {
             throw NetSuiteErrorParser.parse(response)
@@ -67,14 +78,19 @@ public struct NetSuiteProvider: AccountingProvider {
     public init(client: NetSuiteClient) { self.client = client }
 
     /// The provider of a connection: its account id, base URL override and sealed credentials.
-    public init(connection: AccountingConnection, http: HTTPClient, requestTimeout: Duration = .seconds(60)) throws {
+    public init(
+        connection: AccountingConnection, http: HTTPClient, requestTimeout: Duration = .seconds(60),
+        serverTimeLimit: Duration = NetSuiteClient.defaultServerTimeLimit
+    ) throws {
         let account: NetSuiteAccount
         do {
             account = try NetSuiteAccount(accountID: connection.accountID, baseURLOverride: connection.settings.baseURL)
         } catch let error as NetSuiteConfigError {
             throw StoreError(.invalidField, field: "account_id", error.message)
         }
-        client = NetSuiteClient(account: account, credentials: connection.secrets, http: http, requestTimeout: requestTimeout)
+        client = NetSuiteClient(
+            account: account, credentials: connection.secrets, http: http, requestTimeout: requestTimeout,
+            serverTimeLimit: serverTimeLimit)
     }
 
     public func upsertCustomer(_ customer: BillingCustomer, target: SyncTarget) async throws -> String {

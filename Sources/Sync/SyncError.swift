@@ -38,12 +38,21 @@ public struct SyncError: Error, Sendable, Equatable, CustomStringConvertible {
     public let providerCode: String?
     /// The provider's retry hint (Retry-After), when it gave one.
     public let retryAfter: Duration?
+    /// Set when the request was sent but its caller gave up (a client-side timeout, a
+    /// dropped connection): the provider may still be processing it for up to this long,
+    /// and it still counts against the account's concurrency limit meanwhile. The job
+    /// keeps its limit slot held that long (`JobContext.holdLimitSlot`).
+    public let providerMayStillRunFor: Duration?
 
-    public init(_ errorClass: ErrorClass, _ message: String, providerCode: String? = nil, retryAfter: Duration? = nil) {
+    public init(
+        _ errorClass: ErrorClass, _ message: String, providerCode: String? = nil, retryAfter: Duration? = nil,
+        providerMayStillRunFor: Duration? = nil
+    ) {
         self.errorClass = errorClass
         self.message = message.split(whereSeparator: \.isNewline).joined(separator: " ")
         self.providerCode = providerCode
         self.retryAfter = retryAfter
+        self.providerMayStillRunFor = providerMayStillRunFor
     }
 
     public var description: String {

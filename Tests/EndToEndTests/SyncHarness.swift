@@ -79,16 +79,25 @@ struct SyncHarness: Sendable {
     /// `count` worker processes running the sync kinds, with retries fast enough for a test.
     /// `requestTimeout` is generous by default, so that a loaded machine's slow answer is not
     /// a timeout; tests of the simulator's late-answer fault set it below `timeoutDelay`.
-    func startWorkers(_ count: Int, concurrency: Int = 8, requestTimeout: String = "10s", extra: [String] = []) throws -> [LedgersyncProcess] {
-        try (0..<count).map { _ in try startWorker(concurrency: concurrency, requestTimeout: requestTimeout, extra: extra) }
+    /// `netsuiteServerTimeout` is how long a timed-out request's limit slot stays held: the
+    /// simulator, unlike NetSuite (15 minutes), is done with a request once its
+    /// `timeoutDelay` (1.5 s by default) has passed.
+    func startWorkers(
+        _ count: Int, concurrency: Int = 8, requestTimeout: String = "10s", netsuiteServerTimeout: String = "3s", extra: [String] = []
+    ) throws -> [LedgersyncProcess] {
+        try (0..<count).map { _ in
+            try startWorker(concurrency: concurrency, requestTimeout: requestTimeout, netsuiteServerTimeout: netsuiteServerTimeout, extra: extra)
+        }
     }
 
     func startWorker(
-        concurrency: Int = 8, requestTimeout: String = "10s", extra: [String] = [], environment: [String: String] = [:]
+        concurrency: Int = 8, requestTimeout: String = "10s", netsuiteServerTimeout: String = "3s", extra: [String] = [],
+        environment: [String: String] = [:]
     ) throws -> LedgersyncProcess {
         try LedgersyncProcess(
             ["worker", "--concurrency", "\(concurrency)", "--poll-interval", "100ms", "--lease", "3s",
-             "--rescue-interval", "500ms", "--retry-base-delay", "200ms", "--request-timeout", requestTimeout] + extra,
+             "--rescue-interval", "500ms", "--retry-base-delay", "200ms", "--request-timeout", requestTimeout,
+             "--netsuite-server-timeout", netsuiteServerTimeout] + extra,
             databaseURL: database.url, environment: environment.merging(["LEDGERSYNC_SECRET_KEY": Self.secretKey]) { a, _ in a })
     }
 

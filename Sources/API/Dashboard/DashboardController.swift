@@ -164,7 +164,7 @@ struct DashboardController {
         html += "<div class=actions>" + actionButtons(job, request: request, back: "/dashboard/jobs/\(job.id)", context: context) + "</div>"
         html += "<table class=facts>"
         let facts: [(String, String?)] = [
-            ("Kind", job.kind), ("Queue", job.queue), ("Priority", "\(job.priority)"), ("Attempt", "\(job.attempt) of \(job.maxAttempts)"),
+            ("Kind", job.kind), ("Billing object", job.billingObjectDescription), ("Queue", job.queue), ("Priority", "\(job.priority)"), ("Attempt", "\(job.attempt) of \(job.maxAttempts)"),
             ("Created", Self.time(job.createdAt)), ("Runs at", Self.time(job.runAt)), ("Last started", job.attemptedAt.map(Self.time)),
             ("Finished", job.finalizedAt.map(Self.time)), ("Running on", job.lockedBy), ("Unique key", job.uniqueKey),
             ("Serial key", job.serialKey), ("Limit key", job.limitKey),
@@ -215,11 +215,12 @@ struct DashboardController {
 
     func jobTable(_ jobs: [JobRecord], request: Request, back: String, context: APIRequestContext) -> String {
         guard !jobs.isEmpty else { return "<p>No jobs match.</p>" }
-        var html = "<table class=jobs><tr><th>ID</th><th>State</th><th>Kind</th><th>Queue</th><th>Attempt</th><th>Created</th><th>Last error</th><th></th></tr>"
+        var html = "<table class=jobs><tr><th>ID</th><th>State</th><th>Kind</th><th>Object</th><th>Queue</th><th>Attempt</th><th>Created</th><th>Last error</th><th></th></tr>"
         for job in jobs {
-            let lastError = job.errors.last.map { "<span class=\"class \(Self.escape($0.class))\">\(Self.escape($0.class))</span> \(Self.escape(String($0.message.prefix(160))))" } ?? ""
+            // A completed job's earlier errors are history, not its last error.
+            let lastError = job.state == .completed ? "" : job.errors.last.map { "<span class=\"class \(Self.escape($0.class))\">\(Self.escape($0.class))</span> \(Self.escape(String($0.message.prefix(160))))" } ?? ""
             html += "<tr><td><a href=\"/dashboard/jobs/\(job.id)\">\(job.id)</a></td><td><span class=\"state \(job.state.rawValue)\">\(job.state.rawValue)</span></td>"
-            html += "<td>\(Self.escape(job.kind))</td><td>\(Self.escape(job.queue))</td><td>\(job.attempt)/\(job.maxAttempts)</td>"
+            html += "<td>\(Self.escape(job.kind))</td><td>\(Self.escape(job.billingObjectDescription ?? ""))</td><td>\(Self.escape(job.queue))</td><td>\(job.attempt)/\(job.maxAttempts)</td>"
             html += "<td>\(Self.time(job.createdAt))</td><td class=message>\(lastError)</td><td class=actions>\(actionButtons(job, request: request, back: back, context: context))</td></tr>"
         }
         return html + "</table>"

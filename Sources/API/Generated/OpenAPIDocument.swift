@@ -3000,6 +3000,15 @@ enum OpenAPIDocument {
             "type": "object",
             "additionalProperties": true
           },
+          "billing_object": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/BillingObject"
+              }
+            ],
+            "nullable": true,
+            "description": "The billing document a sync job is about, read from its args; null for other kinds."
+          },
           "errors": {
             "type": "array",
             "items": {
@@ -3013,7 +3022,8 @@ enum OpenAPIDocument {
                 "$ref": "#/components/schemas/JobError"
               }
             ],
-            "nullable": true
+            "nullable": true,
+            "description": "The newest of `errors`; null for a completed job (its earlier errors stay in `errors`)."
           }
         },
         "additionalProperties": false,
@@ -3034,8 +3044,40 @@ enum OpenAPIDocument {
           "serial_key",
           "limit_key",
           "args",
+          "billing_object",
           "errors",
           "last_error"
+        ]
+      },
+      "BillingObject": {
+        "type": "object",
+        "properties": {
+          "document": {
+            "type": "string",
+            "description": "customer, invoice, sales_order, credit_note or payment"
+          },
+          "billing_id": {
+            "type": "string",
+            "description": "The billing system's id (lago_id).",
+            "nullable": true
+          },
+          "number": {
+            "type": "string",
+            "description": "The document's number in the billing system, when it has one.",
+            "nullable": true
+          },
+          "customer_id": {
+            "type": "string",
+            "description": "The billing customer's lago_id.",
+            "nullable": true
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "document",
+          "billing_id",
+          "number",
+          "customer_id"
         ]
       },
       "EnqueueRequest": {

@@ -24,8 +24,24 @@ enum Views {
             ("limit_key", .optional(job.limitKey)),
             // Parsed from the stored text, not from `args`, so numbers keep every digit.
             ("args", (try? JSONParser.parse(Array(job.argsText.utf8))) ?? JSON(job.args)),
+            ("billing_object", billingObject(of: job)),
             ("errors", .array(job.errors.map(jobError))),
-            ("last_error", job.errors.last.map(jobError) ?? .null),
+            // A completed job has no current error: the errors of its earlier attempts stay
+            // in `errors`, but showing one as "last error" read as if it had failed.
+            ("last_error", job.state == .completed ? .null : job.errors.last.map(jobError) ?? .null),
+        ])
+    }
+
+    /// The billing document a sync job is about, from its args (`ProviderErrorEvent.Subject`,
+    /// the one place that reads it); null for other kinds.
+    static func billingObject(of job: JobRecord) -> JSON {
+        let subject = ProviderErrorEvent.Subject(kind: job.kind, args: job.argsText)
+        guard let document = subject.objectType else { return .null }
+        return .object([
+            ("document", .string(document)),
+            ("billing_id", .optional(subject.objectID)),
+            ("number", .optional(subject.objectNumber)),
+            ("customer_id", .optional(subject.customerID)),
         ])
     }
 

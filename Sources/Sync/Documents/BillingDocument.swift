@@ -22,6 +22,15 @@ public enum DocumentDecoder {
         try decode(type, from: Data(json.utf8), root: root)
     }
 
+    /// The envelope key `json` wraps a `type` document in (`"sales_order"` for
+    /// `{"sales_order": {...}}`), nil for a bare document (its top level has `lago_id`) or
+    /// JSON that is not an object. Decided by exact top-level keys, the way `decode` does,
+    /// never by a substring of the text (a customer named "sales_order" is not an envelope).
+    public static func envelope<T: BillingDocument>(of type: T.Type, in json: String) -> String? {
+        guard let probe = try? JSONDecoder().decode(EnvelopeProbe.self, from: Data(json.utf8)) else { return nil }
+        return probe.envelope(for: type)
+    }
+
     /// Decodes and validates `type` from JSON bytes.
     public static func decode<T: BillingDocument>(
         _ type: T.Type, from data: Data, root: String = T.documentRoot
@@ -30,7 +39,7 @@ public enum DocumentDecoder {
         let envelope: String?
         do {
             let probe = try decoder.decode(EnvelopeProbe.self, from: data)
-            envelope = probe.keys.contains("lago_id") ? nil : T.envelopeKeys.first { probe.objectKeys.contains($0) }
+            envelope = probe.envelope(for: T.self)
         } catch let error as DecodingError {
             if case .typeMismatch = error {
                 throw DocumentError(field: root, message: "must be a JSON object")
@@ -66,6 +75,10 @@ private struct EnvelopeProbe: Decodable {
         let container = try decoder.container(keyedBy: AnyKey.self)
         keys = Set(container.allKeys.map(\.stringValue))
         objectKeys = Set(container.allKeys.filter { (try? container.nestedContainer(keyedBy: AnyKey.self, forKey: $0)) != nil }.map(\.stringValue))
+    }
+
+    func envelope<T: BillingDocument>(for type: T.Type) -> String? {
+        keys.contains("lago_id") ? nil : T.envelopeKeys.first { objectKeys.contains($0) }
     }
 }
 

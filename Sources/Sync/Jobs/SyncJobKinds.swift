@@ -58,7 +58,9 @@ struct SalesOrderPushJob: JobHandler {
         try await sync.run(context, args, objectType: .salesOrder) { session in
             let order = try session.document(BillingSalesOrder.self)
             let customerID = try InvoicePushJob.customerID(of: order.invoice, args: args, root: "sales_order")
-            let envelope = context.job.args.text.contains("\"sales_order\"") ? "sales_order" : "invoice"
+            // The key the document arrived under, by exact top-level key (a bare document's
+            // paths ignore the envelope).
+            let envelope = DocumentDecoder.envelope(of: BillingSalesOrder.self, in: context.job.args.text) ?? BillingSalesOrder.documentRoot
             let customerRef = try await session.customerRef(customerID, document: order.customer, at: [envelope, "customer"])
             let id = try await session.provider.upsertSalesOrder(
                 order, customerRef: customerRef, target: session.target(recordType: "sales_order", at: [envelope]))

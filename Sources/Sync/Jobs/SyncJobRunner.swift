@@ -35,7 +35,7 @@ struct SyncSession: Sendable {
             return ref.providerID
         }
         guard let customer, customer.lagoID == customerID else {
-            throw SyncError(.dependency, "customer \(customerID) is not synced to this connection yet")
+            throw await waitFor(.customer, customerID)
         }
         return try await pushCustomer(customer, at: path)
     }
@@ -46,6 +46,7 @@ struct SyncSession: Sendable {
         let id = try await provider.upsertCustomer(customer, target: target(recordType: "customer", at: path))
         if last { context.releaseLimitSlot() }
         try await sync.refs.record(connection: connectionID, objectType: .customer, billingID: customer.lagoID, providerID: id)
+        await wakeWaiting(.customer, customer.lagoID)
         return id
     }
 
@@ -61,6 +62,7 @@ struct SyncSession: Sendable {
         _ = try await sync.refs.record(
             connection: connectionID, objectType: objectType, billingID: billingID, providerID: providerID,
             customerBillingID: customerBillingID)
+        if objectType == .invoice || objectType == .customer { await wakeWaiting(objectType, billingID) }
     }
 
     /// The target with the custom field values of the document at `path` in the args (the
@@ -78,9 +80,41 @@ struct SyncSession: Sendable {
     /// The provider id of an invoice; waits (dependency) while its `invoice.push` has not run.
     func invoiceRef(_ invoiceID: String) async throws -> ExternalRef {
         guard let ref = try await sync.refs.lookup(connection: connectionID, objectType: .invoice, billingID: invoiceID) else {
-            throw SyncError(.dependency, "invoice \(invoiceID) is not synced to this connection yet")
+            throw await waitFor(.invoice, invoiceID)
         }
         return ref
+    }
+
+    /// The dependency error of a job that waits for `objectType` `billingID`, after
+    /// recording the wait (sync migration 008), so the job's views say what it waits for
+    /// ("waiting for invoice inv_1 (invoice.push job 12)") and the job that records that
+    /// object's provider id wakes it. A wait that cannot be recorded leaves the plain
+    /// 30-second snooze.
+    func waitFor(_ objectType: ExternalRef.ObjectType, _ billingID: String) async -> SyncError {
+        var message = "waiting for \(objectType.rawValue) \(billingID): not synced to this connection yet"
+        do {
+            let row = try await context.pool.query(
+                SyncSQL.recordDependencyWait, [context.job.id, connectionID.uuidString, objectType.rawValue, billingID]).rows.first
+            if let awaited = try row?.decodeIfPresent("awaited_job_id", as: Int64.self) {
+                let kind = objectType == .customer ? "customer.sync" : "invoice.push"
+                message = "waiting for \(objectType.rawValue) \(billingID) (\(kind) job \(awaited))"
+            } else {
+                message += " (no queued job creates it)"
+            }
+        } catch {
+            context.logger.warning("could not record what the job waits for", metadata: ["error": "\(error)"])
+        }
+        return SyncError(.dependency, message)
+    }
+
+    /// Wakes the jobs waiting for the object whose provider id was just recorded. Failing
+    /// to is logged: they still run when their snooze ends.
+    func wakeWaiting(_ objectType: ExternalRef.ObjectType, _ billingID: String) async {
+        do {
+            try await context.pool.query(SyncSQL.wakeDependencyWaits, [connectionID.uuidString, objectType.rawValue, billingID])
+        } catch {
+            context.logger.warning("could not wake the jobs waiting for this object", metadata: ["error": "\(error)"])
+        }
     }
 }
 
@@ -117,13 +151,44 @@ extension SyncEnvironment {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
+            if let stillRunning = (error as? SyncError)?.providerMayStillRunFor {
+                await holdLimitSlot(context, for: stillRunning)
+            }
             // The worker's cap on rate-limited snoozing first: a job that has waited out
             // rate limits for too long fails for good here, so it gets its webhook.
             let jobError = context.applyingRateLimitCap(to: jobError(for: error, job: context.job))
             if isFinal(jobError, job: context.job) {
-                try await emitProviderError(jobError, context: context, args: args, connection: connection)
+                do {
+                    try await emitProviderError(jobError, context: context, args: args, connection: connection)
+                } catch let error as StoreError where error.code == .secretsUnreadable {
+                    // The endpoints' signing secrets cannot be opened with this key (sealed
+                    // with another one): no webhook could be signed, and retrying changes
+                    // nothing. The job's own error is the one to store, not the endpoint's.
+                    context.logger.error(
+                        "sync job failed for good; its provider-error webhook cannot be enqueued",
+                        metadata: ["error": "\(error)"])
+                }
             }
             throw jobError
+        }
+    }
+
+    /// The provider may still be processing the request this run gave up on: its slot of
+    /// the connection's concurrency limit stays taken for `duration` (in every worker
+    /// process), so the account never sees more requests at once than its limit. A hold
+    /// that cannot be written (the database is away) is logged; the job's error is what
+    /// the worker acts on either way.
+    func holdLimitSlot(_ context: JobContext, for duration: Duration) async {
+        do {
+            if let until = try await context.holdLimitSlot(for: duration) {
+                context.logger.info(
+                    "request given up on; its concurrency-limit slot stays held until the provider must have stopped",
+                    metadata: ["held_until": "\(until)", "limit_key": "\(context.job.limitKey ?? "")"])
+            }
+        } catch {
+            context.logger.warning(
+                "could not hold the concurrency-limit slot of a timed-out request; the account may briefly see more than its limit",
+                metadata: ["error": "\(error)"])
         }
     }
 
@@ -175,8 +240,11 @@ extension SyncEnvironment {
 
 extension ProviderErrorEvent.Subject {
     /// Who a job is about, read leniently from its raw args: the document may be the very
-    /// thing that failed to decode, and the webhook should still name what it can.
-    init(kind: String, args: String, customerID: String?) {
+    /// thing that failed to decode, and the webhook should still name what it can. The one
+    /// place that names a job's billing object: webhooks, the API's job views, the
+    /// dashboard and `ledgersync jobs list/show` all read it from here. Nil fields for a
+    /// kind that is not a sync kind.
+    public init(kind: String, args: String, customerID: String? = nil) {
         self.init()
         guard let root = (try? JSONSerialization.jsonObject(with: Data(args.utf8))) as? [String: Any] else { return }
         let envelope: String? =
@@ -191,10 +259,31 @@ extension ProviderErrorEvent.Subject {
         let document = root["lago_id"] != nil ? root : (envelope.flatMap { root[$0] as? [String: Any] } ?? [:])
         objectType = envelope
         objectID = document["lago_id"] as? String
+        objectNumber = document["number"] as? String
         let customer = kind == "customer.sync" ? document : document["customer"] as? [String: Any]
         self.customerID = customerID ?? (customer?["lago_id"] as? String) ?? (document["lago_customer_id"] as? String)
         externalCustomerID = (customer?["external_id"] as? String) ?? (customer?["external_customer_id"] as? String)
             ?? (document["external_customer_id"] as? String)
+    }
+}
+
+extension ProviderErrorEvent.Subject {
+    /// "invoice inv_123 (INV-2026-0042)", "customer cus_9", nil when the args name nothing.
+    public var billingObjectDescription: String? {
+        guard let objectType else { return nil }
+        var text = objectType
+        if let objectID { text += " \(objectID)" }
+        if let objectNumber { text += " (\(objectNumber))" }
+        return text
+    }
+}
+
+extension JobRecord {
+    /// "invoice inv_1 (INV-2026-0001)" for a sync job, read from its args in the one place
+    /// that names billing objects (`ProviderErrorEvent.Subject`); nil for other kinds. For
+    /// `ledgersync jobs list/show` and the dashboard.
+    public var billingObjectDescription: String? {
+        ProviderErrorEvent.Subject(kind: kind, args: argsText).billingObjectDescription
     }
 }
 

@@ -15,12 +15,19 @@ public struct ProviderErrorEvent: Sendable, Equatable {
         /// The document the job pushed (`invoice`, `credit_note`, …) and its billing id.
         public var objectType: String?
         public var objectID: String?
+        /// The document's number in the billing system (an invoice's "INV-2026-0042"), when
+        /// it has one.
+        public var objectNumber: String?
 
-        public init(customerID: String? = nil, externalCustomerID: String? = nil, objectType: String? = nil, objectID: String? = nil) {
+        public init(
+            customerID: String? = nil, externalCustomerID: String? = nil, objectType: String? = nil, objectID: String? = nil,
+            objectNumber: String? = nil
+        ) {
             self.customerID = customerID
             self.externalCustomerID = externalCustomerID
             self.objectType = objectType
             self.objectID = objectID
+            self.objectNumber = objectNumber
         }
     }
 
@@ -68,7 +75,8 @@ public struct ProviderErrorEvent: Sendable, Equatable {
                     lagoCustomerID: customerID, externalCustomerID: subject.externalCustomerID,
                     accountingProvider: provider, accountingProviderCode: connectionName,
                     connectionID: connectionID.uuidString.lowercased(), jobID: jobID, jobKind: jobKind,
-                    objectType: subject.objectType, objectID: subject.objectID, providerError: providerError),
+                    objectType: subject.objectType, objectID: subject.objectID, objectNumber: subject.objectNumber,
+                    providerError: providerError),
                 integrationError: nil)
         } else {
             body = Body(
@@ -77,7 +85,7 @@ public struct ProviderErrorEvent: Sendable, Equatable {
                 integrationError: .init(
                     lagoIntegrationID: connectionID.uuidString.lowercased(), provider: provider, providerCode: connectionName,
                     jobID: jobID, jobKind: jobKind, objectType: subject.objectType, objectID: subject.objectID,
-                    providerError: providerError))
+                    objectNumber: subject.objectNumber, providerError: providerError))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -107,12 +115,14 @@ public struct ProviderErrorEvent: Sendable, Equatable {
             let jobKind: String
             let objectType: String?
             let objectID: String?
+            let objectNumber: String?
             let providerError: ProviderError
             enum CodingKeys: String, CodingKey {
                 case lagoCustomerID = "lago_customer_id", externalCustomerID = "external_customer_id"
                 case accountingProvider = "accounting_provider", accountingProviderCode = "accounting_provider_code"
                 case connectionID = "connection_id", jobID = "job_id", jobKind = "job_kind"
-                case objectType = "billing_object_type", objectID = "billing_object_id", providerError = "provider_error"
+                case objectType = "billing_object_type", objectID = "billing_object_id", objectNumber = "billing_object_number"
+                case providerError = "provider_error"
             }
         }
 
@@ -124,11 +134,13 @@ public struct ProviderErrorEvent: Sendable, Equatable {
             let jobKind: String
             let objectType: String?
             let objectID: String?
+            let objectNumber: String?
             let providerError: ProviderError
             enum CodingKeys: String, CodingKey {
                 case lagoIntegrationID = "lago_integration_id", provider, providerCode = "provider_code"
                 case jobID = "job_id", jobKind = "job_kind"
-                case objectType = "billing_object_type", objectID = "billing_object_id", providerError = "provider_error"
+                case objectType = "billing_object_type", objectID = "billing_object_id", objectNumber = "billing_object_number"
+                case providerError = "provider_error"
             }
         }
 

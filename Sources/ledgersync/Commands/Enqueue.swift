@@ -107,7 +107,7 @@ struct Limits: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List limit keys with their limit and running jobs.",
-            discussion: "HOLDING counts the running jobs that count against the limit; RUNNING also counts those that gave their slot back early (the provider has answered; they are recording the result).")
+            discussion: "HOLDING counts the running jobs that count against the limit; RUNNING also counts those that gave their slot back early (the provider has answered; they are recording the result). HELD AFTER TIMEOUT counts the slots of requests that timed out at the client and that the provider may still be processing (ledgersync.limit_holds; worker --netsuite-server-timeout): they count against the limit too.")
         @OptionGroup var database: DatabaseOptions
         @Flag(help: "Print JSON.") var json = false
 
@@ -116,29 +116,36 @@ struct Limits: AsyncParsableCommand {
             let maxRunning: Int
             let holding: Int
             let running: Int
+            let heldAfterTimeout: Int
         }
 
         func run() async throws {
             let pool = try await database.openPool(maxConnections: 1)
             let limits = try await pool.query(
                 """
-                SELECT l.limit_key, l.max_running, r.holding, r.running
+                SELECT l.limit_key, l.max_running, r.holding, r.running, h.held_after_timeout
                 FROM ledgersync.concurrency_limits l
                 CROSS JOIN LATERAL (
                     SELECT count(*) FILTER (WHERE NOT j.limit_released) AS holding, count(*) AS running
                     FROM ledgersync.jobs j WHERE j.limit_key = l.limit_key AND j.state = 'running') AS r
+                CROSS JOIN LATERAL (
+                    SELECT count(*) AS held_after_timeout FROM ledgersync.limit_holds lh
+                    WHERE lh.limit_key = l.limit_key AND lh.held_until > now()) AS h
                 ORDER BY l.limit_key
                 """
             ).rows.map { row in
                 Limit(
                     limitKey: try row.decode("limit_key"), maxRunning: try row.decode("max_running"),
-                    holding: try row.decode("holding"), running: try row.decode("running"))
+                    holding: try row.decode("holding"), running: try row.decode("running"),
+                    heldAfterTimeout: try row.decode("held_after_timeout"))
             }
             await pool.close()
             if json { return try printJSON(limits) }
             guard !limits.isEmpty else { return print("no concurrency limits set") }
-            var table = [["LIMIT KEY", "LIMIT", "HOLDING", "RUNNING"]]
-            for limit in limits { table.append([limit.limitKey, "\(limit.maxRunning)", "\(limit.holding)", "\(limit.running)"]) }
+            var table = [["LIMIT KEY", "LIMIT", "HOLDING", "RUNNING", "HELD AFTER TIMEOUT"]]
+            for limit in limits {
+                table.append([limit.limitKey, "\(limit.maxRunning)", "\(limit.holding)", "\(limit.running)", "\(limit.heldAfterTimeout)"])
+            }
             printTable(table)
         }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import JobQueue
 import Postgres
+import Sync
 
 struct Jobs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -60,12 +61,13 @@ extension Jobs {
             await pool.close()
             if json { return try printJSON(jobs) }
             guard !jobs.isEmpty else { return print("no jobs match") }
-            var table = [["ID", "STATE", "KIND", "QUEUE", "ATTEMPT", "CREATED", "LAST ERROR"]]
+            var table = [["ID", "STATE", "KIND", "OBJECT", "QUEUE", "ATTEMPT", "CREATED", "LAST ERROR"]]
             for job in jobs {
-                let lastError = job.errors.last.map { "\($0.class): \($0.message)" } ?? ""
+                // A completed job's earlier errors are history, not its last error.
+                let lastError = job.state == .completed ? "" : job.errors.last.map { "\($0.class): \($0.message)" } ?? ""
                 table.append([
-                    "\(job.id)", job.state.rawValue, job.kind, job.queue, "\(job.attempt)/\(job.maxAttempts)",
-                    format(job.createdAt), truncate(lastError, 70),
+                    "\(job.id)", job.state.rawValue, job.kind, truncate(job.billingObjectDescription ?? "", 48), job.queue,
+                    "\(job.attempt)/\(job.maxAttempts)", format(job.createdAt), truncate(lastError, 70),
                 ])
             }
             printTable(table)
@@ -81,10 +83,14 @@ extension Jobs {
         func run() async throws {
             let pool = try await database.openPool(maxConnections: 1)
             let job = try await JobQueue(pool: pool).job(id: id)
+            let waitingFor = job?.state == .available || job?.state == .retryable
+                ? try await DependencyWaits.describe(jobID: id, pool: pool) : nil
             await pool.close()
             guard let job else { throw CLIError.notFound("no job with id \(id)") }
             if json { return try printJSON(job) }
             print("job \(job.id)  \(job.kind)  [\(job.state.rawValue)]")
+            if let object = job.billingObjectDescription { print("  billing object: \(object)") }
+            if let waitingFor { print("  waiting for \(waitingFor)") }
             print("  queue \(job.queue), priority \(job.priority), attempt \(job.attempt) of \(job.maxAttempts)")
             print("  created \(format(job.createdAt)), run at \(format(job.runAt))"
                 + (job.attemptedAt.map { ", last started \(format($0))" } ?? "")
@@ -97,7 +103,9 @@ extension Jobs {
             if job.errors.isEmpty {
                 print("  errors: none")
             } else {
-                print("  errors (\(job.errors.count)):")
+                // A completed job's errors are of attempts before the one that succeeded.
+                print(job.state == .completed
+                    ? "  errors of earlier attempts (\(job.errors.count)):" : "  errors (\(job.errors.count)):")
                 for entry in job.errors {
                     let code = entry.code.map { " [\($0)]" } ?? ""
                     print("    attempt \(entry.attempt) at \(format(entry.at)) — \(entry.class)\(code): \(entry.message)"
