@@ -494,8 +494,8 @@ BEGIN
 END;
 $$;
 """#),
-        Migration(line: "sync", version: 8, name: "008_dependency_waits", sql: #"""
--- Ledgersync sync, migration 008: a job waiting for a dependency says what it waits for,
+        Migration(line: "sync", version: 7, name: "007_dependency_waits", sql: #"""
+-- Ledgersync sync, migration 007: a job waiting for a dependency says what it waits for,
 -- and wakes when that arrives.
 --
 -- A sync job whose customer or invoice is not at the provider yet snoozes (30 s, no
@@ -589,7 +589,7 @@ $$;
 
     /// sql/sync/queries/record_dependency_wait.sql:
     /// Job $1 waits for $3 (customer, invoice) $4 on connection $2; returns the unfinished job
-    /// that will create it, if one is queued (008_dependency_waits.sql).
+    /// that will create it, if one is queued (007_dependency_waits.sql).
     static let recordDependencyWait = #"""
 SELECT ledgersync.record_dependency_wait($1::bigint, $2::uuid, $3::text, $4::text) AS awaited_job_id
 """#
@@ -605,7 +605,7 @@ FROM ledgersync.sync_job_keys($1::uuid, $2, $3::jsonb, $4)
 
     /// sql/sync/queries/wake_dependency_waits.sql:
     /// The provider id of $2 (customer, invoice) $3 on connection $1 was just recorded: the jobs
-    /// waiting for it run now (008_dependency_waits.sql). Returns how many were woken.
+    /// waiting for it run now (007_dependency_waits.sql). Returns how many were woken.
     static let wakeDependencyWaits = #"""
 SELECT ledgersync.wake_dependency_waits($1::uuid, $2::text, $3::text) AS woken
 """#

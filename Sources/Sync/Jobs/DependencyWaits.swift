@@ -2,7 +2,7 @@ import Foundation
 import JobQueue
 import Postgres
 
-/// What a waiting sync job waits for, as its views show it (sync migration 008).
+/// What a waiting sync job waits for, as its views show it (sync migration 007).
 public enum DependencyWaits {
     /// "invoice inv_1 (invoice.push job 12), since 2026-12-03T06:00:00Z", nil when the job
     /// records no wait (it is not a sync job, or it is not waiting). Only meaningful while

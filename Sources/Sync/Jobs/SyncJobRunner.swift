@@ -86,7 +86,7 @@ struct SyncSession: Sendable {
     }
 
     /// The dependency error of a job that waits for `objectType` `billingID`, after
-    /// recording the wait (sync migration 008), so the job's views say what it waits for
+    /// recording the wait (sync migration 007), so the job's views say what it waits for
     /// ("waiting for invoice inv_1 (invoice.push job 12)") and the job that records that
     /// object's provider id wakes it. A wait that cannot be recorded leaves the plain
     /// 30-second snooze.

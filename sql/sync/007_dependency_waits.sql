@@ -1,4 +1,4 @@
--- Ledgersync sync, migration 008: a job waiting for a dependency says what it waits for,
+-- Ledgersync sync, migration 007: a job waiting for a dependency says what it waits for,
 -- and wakes when that arrives.
 --
 -- A sync job whose customer or invoice is not at the provider yet snoozes (30 s, no
