@@ -21,8 +21,10 @@ pipefail`), so what one exports the next sees, as it would in a reader's shell; 
 a fresh database on one throwaway cluster (scripts/pg.sh), DATABASE_URL pointing at it, and
 `ledgersync` on PATH. A file's background processes (`… &`) are stopped when its blocks end.
 
-VALUEs and COMMANDs may use $DOCS_CHECK_DATABASE_URL (the file's database) and
-$DOCS_CHECK_SIMULATOR_PORT (a free port for `ledgersync simulate netsuite`).
+VALUEs and COMMANDs may use $DOCS_CHECK_DATABASE_URL (the file's database),
+$DOCS_CHECK_SIMULATOR_PORT (a free port for `ledgersync simulate netsuite`) and two shell
+functions: `docs_check_get URL` (the body of a GET) and `docs_check_first_id` (the id of the
+first element of a JSON array on stdin).
 
 The files other than README.md (whose quick start migrates) start on a migrated database.
 It also holds docs/operations.md's worker flag table to `ledgersync worker --help`.
@@ -123,9 +125,21 @@ def shell_quote(text):
     return "'" + text.replace("'", "'\\''") + "'"
 
 
+# Shell functions the directives may use, so that the check needs nothing but python3 (no
+# curl or jq on a fresh machine).
+HELPERS = r"""
+docs_check_get() {  # docs_check_get URL: prints the body; fails on an HTTP error or no answer
+    python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"
+}
+docs_check_first_id() {  # a JSON array on stdin: prints the first element's id
+    python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])'
+}
+"""
+
+
 def run_file(path, blocks, env, workdir):
     """Runs the blocks of one file in one bash; returns True when all of them and their checks pass."""
-    lines = ["set -euo pipefail", "cd " + shell_quote(workdir)]
+    lines = ["set -euo pipefail", "cd " + shell_quote(workdir), HELPERS]
     if FILES.get(path) is None:
         # The docs but README.md's quick start take a migrated database as given.
         lines.append("ledgersync migrate >/dev/null")
