@@ -11,7 +11,7 @@ SWIFT_FLAGS ?=
 DEV_PG_DIR ?= /tmp/ledgersync-dev-$(shell id -un)
 DEV_PG_PORT ?= 54329
 
-.PHONY: help build test demo queue-demo bench generate verify api-fuzz dashboard-check compose-check db/up db/down clean
+.PHONY: help build test demo queue-demo bench generate verify api-fuzz docs-check dashboard-check compose-check db/up db/down clean
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_\/-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -41,6 +41,9 @@ verify: ## fail if docs/openapi.json or the generated Swift is stale (scripts/te
 
 api-fuzz: ## schemathesis against the live API and docs/openapi.json (scripts/api-fuzz.sh)
 	scripts/api-fuzz.sh
+
+docs-check: build ## run the README's quick start and the docs' marked examples as written (scripts/docs-check.py)
+	scripts/docs-check.py
 
 dashboard-check: ## headless Chromium on the dashboard: screenshot, press Retry, check the database
 	scripts/dashboard-check.py

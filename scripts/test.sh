@@ -23,6 +23,10 @@ if [ $# -eq 0 ]; then
         cat "$demo_log"; echo "scripts/demo.sh failed" >&2; exit 1; }
     sed -n '/^==> checks/,$p' "$demo_log"
     rm -f "$demo_log"
+    # The README's quick start and the docs' marked examples, run as written against a
+    # throwaway cluster and the simulator (about 15 s).
+    echo "==> the docs' examples (scripts/docs-check.py)"
+    scripts/docs-check.py --bin "$bin_path/ledgersync"
     # The deployment files and the live API held to their specifications;
     # LEDGERSYNC_SKIP_API_FUZZ=1 skips the schemathesis run (about a minute).
     scripts/compose-check.py "$bin_path/ledgersync"

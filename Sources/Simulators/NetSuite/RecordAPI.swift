@@ -107,7 +107,7 @@ extension NetSuiteSimulator {
             let host = request.head.authority ?? ""
             let stored = try state.withLock { state throws(NetSuiteErrorBody) -> Record in
                 let validator = RecordValidator(
-                    store: state.store, items: state.items, subsidiaries: configuration.subsidiaries,
+                    store: state.store, items: state.items, catalogue: configuration.catalogue,
                     locationRequired: state.locationRequired)
                 let total = try validator.validate(type, externalID: externalID, body: body)
                 state.stats.writes += 1

@@ -9,8 +9,9 @@ import ExactJSON
 /// tells a dependency to wait for apart from data that is simply wrong.
 struct RecordValidator {
     let store: RecordStore
+    /// The catalogue's items, with those `NetSuiteSimulator.addItem` added since.
     let items: [String: NetSuiteSimulator.Item]
-    let subsidiaries: Set<String>
+    let catalogue: NetSuiteSimulator.Catalogue
     let locationRequired: Bool
 
     /// Checks `body` for an upsert of `type` at `eid:externalID`; returns the record's total.
@@ -38,9 +39,10 @@ struct RecordValidator {
         guard let subsidiary = try reference(body["subsidiary"], path: "subsidiary") else {
             throw .missing("Subsidiary", path: "subsidiary")
         }
-        guard subsidiaries.contains(subsidiary) else {
+        guard catalogue.subsidiaries.contains(subsidiary) else {
             throw .invalidReference(subsidiary, field: "subsidiary", path: "subsidiary")
         }
+        try known(body, "currency", in: catalogue.currencies)
         let isPerson: Bool
         switch body["isPerson"] {
         case nil: isPerson = false
@@ -61,6 +63,10 @@ struct RecordValidator {
         if locationRequired, try reference(body["location"], path: "location") == nil {
             throw .missing("Location", path: "location")
         }
+        try known(body, "location", in: catalogue.locations)
+        try known(body, "currency", in: catalogue.currencies)
+        try known(body, "nexus", in: catalogue.nexuses)
+        try known(body, "taxItem", in: catalogue.taxItems)
 
         guard let lines = try sublist(body, "item"), !lines.isEmpty else {
             throw .userError("You must enter at least one line item for this transaction.", path: "item")
@@ -95,6 +101,8 @@ struct RecordValidator {
             guard lineReferences.contains(reference) else {
                 throw .userError("taxDetailsReference \"\(reference)\" matches no item line.", path: "\(path).taxDetailsReference")
             }
+            try known(row, "taxType", in: catalogue.taxTypes, path: "\(path).taxType")
+            try known(row, "taxCode", in: catalogue.taxCodes, path: "\(path).taxCode")
             if let basis = row["taxBasis"] { _ = try amount(basis, path: "\(path).taxBasis") }
             guard let taxAmount = row["taxAmount"] else { throw .missing("Tax Amount", path: "\(path).taxAmount") }
             total = total + (try amount(taxAmount, path: "\(path).taxAmount"))
@@ -121,6 +129,7 @@ struct RecordValidator {
 
     private func validatePayment(_ body: ExactJSON, externalID: String) throws(NetSuiteErrorBody) -> ExactDecimal {
         let customerID = try existingCustomer(body, field: "customer")
+        try known(body, "currency", in: catalogue.currencies)
         guard let paymentValue = body["payment"] else { throw .missing("Payment Amount", path: "payment") }
         let payment = try amount(paymentValue, path: "payment")
         guard payment > .zero else { throw .userError("The payment amount must be greater than 0.", path: "payment") }
@@ -175,6 +184,14 @@ struct RecordValidator {
             }
             return id
         }
+    }
+
+    /// Refuses a reference in `field` to an id the catalogue does not list, as NetSuite
+    /// refuses a reference to a record the account does not have; an absent field is fine.
+    private func known(_ body: ExactJSON, _ field: String, in ids: Set<String>, path: String? = nil) throws(NetSuiteErrorBody) {
+        let path = path ?? field
+        guard let id = try reference(body[field], path: path) else { return }
+        guard ids.contains(id) else { throw .invalidReference(id, field: field, path: path) }
     }
 
     /// The internal id in reference `field`, which must name an existing customer.

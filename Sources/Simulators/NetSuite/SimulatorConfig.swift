@@ -54,9 +54,18 @@ extension NetSuiteSimulator {
         public var locationRequired: Bool
         /// How far an `oauth_timestamp` may be from the simulator's clock, either way.
         public var timestampTolerance: Duration
+        /// What customers and transactions may reference: items, subsidiaries, currencies,
+        /// locations, tax codes (`SimulatorCatalogue.swift`).
+        public var catalogue: Catalogue
         /// Internal ids of the subsidiaries a customer may belong to.
-        public var subsidiaries: Set<String>
-        public var items: [Item]
+        public var subsidiaries: Set<String> {
+            get { catalogue.subsidiaries }
+            set { catalogue.subsidiaries = newValue }
+        }
+        public var items: [Item] {
+            get { catalogue.items }
+            set { catalogue.items = newValue }
+        }
 
         public init(
             accountID: String = "1234567_SB1",
@@ -69,8 +78,7 @@ extension NetSuiteSimulator {
             timeoutDelay: Duration = .seconds(30),
             locationRequired: Bool = false,
             timestampTolerance: Duration = .seconds(300),
-            subsidiaries: Set<String> = ["1"],
-            items: [Item] = Item.defaults
+            catalogue: Catalogue = .defaults
         ) {
             self.accountID = accountID
             self.credentials = credentials
@@ -82,8 +90,7 @@ extension NetSuiteSimulator {
             self.timeoutDelay = timeoutDelay
             self.locationRequired = locationRequired
             self.timestampTolerance = timestampTolerance
-            self.subsidiaries = subsidiaries
-            self.items = items
+            self.catalogue = catalogue
         }
 
         /// The token set of the demo (`ledgersync simulate netsuite` without options). Not a

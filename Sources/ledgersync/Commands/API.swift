@@ -107,6 +107,11 @@ struct ScopeList: ExpressibleByArgument, Sendable {
     init(_ scopes: Set<APIScope>) { self.scopes = scopes }
 
     static var allValueStrings: [String] { APIScope.allCases.map(\.rawValue) }
+
+    /// How `--help` shows a default: `read,operate`, as the option is written.
+    var defaultValueDescription: String {
+        APIScope.allCases.filter { scopes.contains($0) }.map(\.rawValue).joined(separator: ",")
+    }
 }
 
 extension Tokens {

@@ -11,7 +11,7 @@ struct Mappings: AsyncParsableCommand {
               item            a billable metric or add-on code (one-to-one item)
               default_item    subscription | minimum_commitment | coupon | credit_note | prepaid_credit
               fallback_item   no --key: the connection's catch-all item
-              tax             a billing tax code; --detail nexus=, tax_type=, tax_code= (SuiteTax) or --detail legacy_tax_item=
+              tax             a billing tax code; --detail nexus=, tax_type=, tax_code= (SuiteTax) or --detail legacy_tax_item=; no --provider-id needed
               currency        an ISO 4217 code, e.g. EUR
               custom_field    a billing field or metadata key, with --record-type (e.g. invoice); --provider-id is the field id (custbody_x)
 
@@ -72,9 +72,11 @@ extension Mappings {
         @Option(help: "item, default_item, fallback_item, tax, currency or custom_field.") var kind: String
         @Option(help: "The billing key, by kind (see `ledgersync mappings --help`); none for fallback_item.") var key: String?
         @Option(help: "Only for custom_field: the provider record type, e.g. invoice.") var recordType: String?
-        @Option(help: "The provider's internal id (item, tax code, currency) or custom field id.") var providerId: String
+        @Option(help: "The provider's internal id of the item or currency, or the custom field id (custbody_x). Required but for tax, where the workers send the --detail ids; a tax mapping without it stores its tax_code or legacy_tax_item.")
+        var providerId: String?
         @Option(help: "The provider's name for it, for people reading the mapping.") var name: String?
-        @Option(help: "The provider's income account of the item.") var accountCode: String?
+        @Option(help: "For people reading the mapping: the internal id of the item's income account at NetSuite (not the account number of the chart of accounts). Stored and listed, not sent: NetSuite takes the income account from the item record.")
+        var accountCode: String?
         @Option(
             name: .customLong("detail"),
             help: ArgumentHelp("Extra data as key=value; repeat it. For tax: nexus, tax_type, tax_code (SuiteTax) or legacy_tax_item.", valueName: "key=value"))
@@ -85,6 +87,18 @@ extension Mappings {
             let kind = try Mappings.kind(kind)
             let details = try parsedDetails()
             if kind == .tax { try Self.validateTax(details) }
+            _ = try resolvedProviderID(kind: kind, details: details)
+        }
+
+        /// `--provider-id`, required for every kind the payload reads it from. A tax mapping's
+        /// NetSuite ids are its details, so there it is optional and defaults to the id that
+        /// is sent (the SuiteTax tax code, else the legacy tax item) for `mappings list`.
+        func resolvedProviderID(kind: Mapping.Kind, details: [String: String]) throws -> String {
+            if let providerId { return providerId.trimmingCharacters(in: .whitespaces) }
+            guard kind == .tax else {
+                throw ValidationError("--provider-id is required for a \(kind.rawValue) mapping: the provider's internal id it maps to")
+            }
+            return details["tax_code"] ?? details["legacy_tax_item"] ?? ""
         }
 
         func parsedDetails() throws -> [String: String] {
@@ -113,10 +127,12 @@ extension Mappings {
         }
 
         func run() async throws {
+            let kind = try Mappings.kind(kind)
+            let details = try parsedDetails()
             let mapping = Mapping(
-                connectionID: connection.uuid, kind: try Mappings.kind(kind), billingKey: key?.trimmingCharacters(in: .whitespaces) ?? "",
-                recordType: recordType, providerID: providerId.trimmingCharacters(in: .whitespaces), providerName: name,
-                accountCode: accountCode, details: try parsedDetails())
+                connectionID: connection.uuid, kind: kind, billingKey: key?.trimmingCharacters(in: .whitespaces) ?? "",
+                recordType: recordType, providerID: try resolvedProviderID(kind: kind, details: details), providerName: name,
+                accountCode: accountCode, details: details)
             // Checked before the database is opened, so a typo costs no connection.
             try await withStoreErrors(options: Mappings.fieldOptions) { try mapping.validate() }
             let pool = try await database.openPool(maxConnections: 1)

@@ -18,6 +18,8 @@ struct SimulateNetSuite: AsyncParsableCommand {
         discussion: """
             Checks Token-Based Authentication, validates and upserts records by external id, enforces the concurrency limit and injects seeded faults, as docs/netsuite.md describes. Point a connection's base URL at the printed address. What it holds: GET /_simulator/records/{recordType}, /_simulator/stats, /_simulator/login-audit; POST /_simulator/faults {"rate": 0.1}, /_simulator/reset.
 
+            What records may reference (items, subsidiaries, currencies, locations, nexuses, tax types, tax codes, legacy tax items) is the simulated account's catalogue: --print-catalogue prints it as JSON. The built-in one holds the ids README.md and docs/connections.md use (items 900 fallback, 510 subscription, 520, 530, 540, 550, 601 api_calls, 602 setup_fee, 700 not taxable; subsidiary 1; currencies 1-4; locations 1-3; nexus 1; tax types 10, 11; tax codes 20, 21; tax item 30). --catalogue FILE replaces each list the file names ({"items": [{"id": "599", "name": "Fallback"}], "currencies": ["1", "5"]}), or adds to them with "extend": true; --item, --subsidiary, --currency and --location add one entry each (see docs/netsuite.md, "The catalogue").
+
             The token set defaults to demo values (demo-consumer-key, demo-consumer-secret, demo-token-id, demo-token-secret); the options, or LEDGERSYNC_SIM_CONSUMER_KEY, LEDGERSYNC_SIM_CONSUMER_SECRET, LEDGERSYNC_SIM_TOKEN_ID and LEDGERSYNC_SIM_TOKEN_SECRET, replace them.
             """)
 
@@ -37,6 +39,14 @@ struct SimulateNetSuite: AsyncParsableCommand {
     var latencyMs = LatencyRange(0...0)
     @Option(help: "How late the answer of a timeout fault comes.") var timeoutDelay = DurationArgument(.seconds(30))
     @Flag(help: "Require a location on invoices, sales orders and credit memos (a form rule).") var locationRequired = false
+    @Option(help: ArgumentHelp("A JSON file of the account's items, subsidiaries, currencies, locations and tax ids, replacing the built-in lists it names (\"extend\": true adds to them).", valueName: "file"))
+    var catalogue: String?
+    @Option(help: ArgumentHelp("Add an item (taxable) that transaction lines may name; repeat it.", valueName: "id[=name]"))
+    var item: [String] = []
+    @Option(help: ArgumentHelp("Add a subsidiary customers may belong to; repeat it.", valueName: "id")) var subsidiary: [String] = []
+    @Option(help: ArgumentHelp("Add a currency records may name; repeat it.", valueName: "id")) var currency: [String] = []
+    @Option(help: ArgumentHelp("Add a location transactions may name; repeat it.", valueName: "id")) var location: [String] = []
+    @Flag(help: "Print the catalogue these options give, as a JSON file --catalogue reads, and exit.") var printCatalogue = false
 
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
@@ -48,6 +58,7 @@ struct SimulateNetSuite: AsyncParsableCommand {
         guard concurrencyLimit >= 1 else { throw ValidationError("--concurrency-limit must be at least 1, got \(concurrencyLimit)") }
         guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be from 0 to 1, got \(String(format: "%g", faultRate))") }
         _ = try faultSet()
+        _ = try accountCatalogue()
         for (option, value) in [("--consumer-key", consumerKey), ("--consumer-secret", consumerSecret), ("--token-id", tokenID), ("--token-secret", tokenSecret)] {
             if let value, value.isEmpty { throw ValidationError("\(option) must not be empty") }
         }
@@ -62,6 +73,42 @@ struct SimulateNetSuite: AsyncParsableCommand {
             }
             return fault
         })
+    }
+
+    /// The built-in catalogue, then `--catalogue`, then the single entries.
+    func accountCatalogue() throws -> NetSuiteSimulator.Catalogue {
+        var result = NetSuiteSimulator.Catalogue.defaults
+        if let catalogue {
+            let data: Data
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: catalogue))
+            } catch {
+                throw ValidationError("--catalogue: cannot read \(catalogue): \((error as NSError).localizedDescription)")
+            }
+            do {
+                result = try NetSuiteSimulator.Catalogue.parse(data)
+            } catch {
+                throw ValidationError("--catalogue \(catalogue): \(error.message)")
+            }
+        }
+        func id(_ text: String, _ option: String) throws -> String {
+            do {
+                return try NetSuiteSimulator.Catalogue.internalID(text.trimmingCharacters(in: .whitespaces), at: option)
+            } catch {
+                throw ValidationError(error.message)
+            }
+        }
+        for entry in item {
+            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let itemID = try id(String(parts[0]), "--item")
+            let name = parts.count == 2 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
+            result.items.removeAll { $0.id == itemID }
+            result.items.append(.init(id: itemID, name: name.isEmpty ? "Item \(itemID)" : name))
+        }
+        for entry in subsidiary { result.subsidiaries.insert(try id(entry, "--subsidiary")) }
+        for entry in currency { result.currencies.insert(try id(entry, "--currency")) }
+        for entry in location { result.locations.insert(try id(entry, "--location")) }
+        return result
     }
 
     /// The option, else the environment variable, else the demo value.
@@ -79,12 +126,14 @@ struct SimulateNetSuite: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let accountCatalogue = try accountCatalogue()
+        if printCatalogue { return print(accountCatalogue.json) }
         let logger = Logger(label: "ledgersync.simulate")
         let simulator = NetSuiteSimulator(
             configuration: .init(
                 accountID: account, credentials: [credentials()], concurrencyLimit: concurrencyLimit,
                 faultRate: faultRate, faults: try faultSet(), seed: seed, latency: latencyMs.milliseconds,
-                timeoutDelay: timeoutDelay.duration, locationRequired: locationRequired),
+                timeoutDelay: timeoutDelay.duration, locationRequired: locationRequired, catalogue: accountCatalogue),
             logger: logger)
         let service = SimulatorService(simulator: simulator, host: host, port: port, account: account)
         let group = ServiceGroup(

@@ -13,6 +13,8 @@ struct Worker: AsyncParsableCommand {
         abstract: "Run a worker process: take jobs from the queues and run them until SIGTERM/SIGINT.",
         discussion: """
             Run as many as you need, on as many machines as you need, against one database. On SIGTERM or SIGINT the worker stops taking jobs, lets running ones finish within --grace-period, hands the rest back to the queue, and exits 0.
+
+            Environment: DATABASE_URL (or --database-url). LEDGERSYNC_SECRET_KEY: the key that sealed the connections' secrets (the same one `connections add` used; generate it once with `ledgersync secrets generate-key`); without it, or with another key, the worker exits 78, unless it runs only --diagnostic-kinds. LEDGERSYNC_SECRET_KEY_PREVIOUS: older keys, during a rotation (docs/operations.md). LEDGERSYNC_ALLOW_PRIVATE_NETWORK=1: allow requests to loopback and private addresses, for a local simulator (`ledgersync simulate netsuite`) or receiver (docs/security.md). LOG_LEVEL: trace, debug, info (default), notice, warning, error, critical.
             """)
 
     @OptionGroup var database: DatabaseOptions
