@@ -9,8 +9,8 @@ Starts a private PostgreSQL cluster (scripts/pg.sh), migrates, makes a job fail 
 use is refused), opens the failed-jobs page in Chromium (Debian's `chromium`, over the DevTools protocol), saves a screenshot, presses
 the job's Retry button, saves a second screenshot, and checks in the database that the job
 moved to `available`. Exits non-zero on any failed check. Needs `chromium` (apt-get install
-chromium) and PyPI's websocket-client (installed into .venv-dashboard). Not run by
-scripts/test.sh: it needs a browser.
+chromium) and PyPI's websocket-client (installed into .venv-dashboard). A full
+scripts/test.sh runs it (and installs chromium first).
 """
 import argparse
 import base64

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Ledgersync needs, only those missing:
 # the PostgreSQL server and client library, libcurl and OpenSSL headers, and python3.
+# With --browser, also Debian's Chromium, for the dashboard's browser check
+# (scripts/dashboard-check.py, run by a full scripts/test.sh).
 set -euo pipefail
+packages=(postgresql libpq-dev libcurl4-openssl-dev libssl-dev)
+[ "${1:-}" = --browser ] && packages+=(chromium)
 need=()
-for pkg in postgresql libpq-dev libcurl4-openssl-dev libssl-dev; do
+for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 # scripts/embed-sql.py and scripts/pg.sh need a python3, from Debian or elsewhere.

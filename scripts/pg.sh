@@ -8,6 +8,10 @@
 #
 # Same settings as the peer benchmark's pg-up.sh: fsync and synchronous_commit on
 # (the defaults, stated), shared_buffers 256MB, trust auth on loopback only.
+# LEDGERSYNC_PG_PROFILE=fast turns fsync, synchronous_commit and full_page_writes off: for
+# the test suite, where no test is about surviving a crash of the server or the machine
+# (workers are killed, the server is only ever stopped cleanly), and every commit waiting
+# for the disk only makes 2 cores slower. The demo and the benchmarks keep the durable one.
 # PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user.
 set -euo pipefail
 
@@ -30,6 +34,11 @@ cmd=${1:-}; dir=${2:-}
 case "$cmd" in
 start)
     port=${3:?usage: pg.sh start DIR PORT}
+    case ${LEDGERSYNC_PG_PROFILE:-durable} in
+    durable) fsync=on ;;
+    fast) fsync=off ;;
+    *) echo "pg.sh: LEDGERSYNC_PG_PROFILE must be durable or fast" >&2; exit 64 ;;
+    esac
     rm -rf "$dir"
     mkdir -p "$dir"
     if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$dir"; fi
@@ -42,8 +51,9 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
 shared_buffers = 256MB
-fsync = on
-synchronous_commit = on
+fsync = $fsync
+synchronous_commit = $fsync
+full_page_writes = $fsync
 max_connections = 300
 logging_collector = off
 log_min_messages = warning

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, starts a throwaway PostgreSQL
 # cluster in a temporary directory, runs every test against it, and stops it even when
-# tests fail. Extra arguments go to `swift test` (e.g. --filter Backoff); without any, the
-# main job (scripts/demo.sh) runs first on a small month.
+# tests fail. Extra arguments go to one `swift test` (e.g. --filter Backoff); without any,
+# the main job (scripts/demo.sh), the docs' examples, the deployment and API checks, the
+# fuzzer and the dashboard's browser check run first, and the suite runs in three parts
+# (see the end of this file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh
+if [ $# -eq 0 ]; then scripts/install-deps.sh --browser; else scripts/install-deps.sh; fi
 python3 scripts/openapi.py --check
 python3 scripts/embed-sql.py --check
 
@@ -35,6 +37,10 @@ if [ $# -eq 0 ]; then
     # committed corpus (about 90 s with its build); a crash fails the run.
     echo "==> fuzzing the JSON reader and the document decoder (scripts/fuzz.sh)"
     scripts/fuzz.sh "${LEDGERSYNC_FUZZ_SECONDS:-30}"
+    # The dashboard in a real headless Chromium: one-time link, session cookie, the failed-jobs
+    # page, its Retry button, checked in the database.
+    echo "==> the dashboard in Chromium (scripts/dashboard-check.py)"
+    scripts/dashboard-check.py --out "$(mktemp -d /tmp/ledgersync-dashboard-check.XXXXXX)"
 fi
 
 pgdir=$(mktemp -d /tmp/ledgersync-test-pg.XXXXXX)
@@ -42,7 +48,8 @@ port=${LEDGERSYNC_TEST_PORT:-$((56000 + RANDOM % 4000))}
 cleanup() { scripts/pg.sh stop "$pgdir/data" || true; rm -rf "$pgdir"; }
 trap cleanup EXIT INT TERM
 chmod 755 "$pgdir"
-export LEDGERSYNC_TEST_DATABASE_URL=$(scripts/pg.sh start "$pgdir/data" "$port")
+# The fast profile (no fsync): no test is about the server or the machine crashing.
+export LEDGERSYNC_TEST_DATABASE_URL=$(LEDGERSYNC_PG_PROFILE=fast scripts/pg.sh start "$pgdir/data" "$port")
 export LEDGERSYNC_BIN="$bin_path/ledgersync"
 # The simulators, the webhook receivers and the API under test listen on 127.0.0.1; the
 # tests of the private-network guard turn it on explicitly (docs/security.md).
@@ -57,4 +64,20 @@ fi
 export LEDGERSYNC_WEBHOOK_VERIFIER_PYTHON="$PWD/$verifier_venv/bin/python"
 echo "test cluster: $LEDGERSYNC_TEST_DATABASE_URL (data in $pgdir/data)"
 
-swift test "$@"
+if [ $# -gt 0 ]; then exec swift test "$@"; fi
+
+# A whole run is three `swift test` runs, so that a test's timing is judged on a machine
+# that is doing what the test expects, not whatever 60 other suites happen to do on 2 cores:
+#  1. everything that is pure, in-process or database-only, all in parallel;
+#  2. the tests that time HTTP and the worker pool (timeouts, leases, idle connections,
+#     pool waits), in parallel among themselves only;
+#  3. the tests that start worker processes and the end-to-end suites, one suite at a time.
+timing='HTTPClientTests\.|JobQueueTests\.WorkerPoolTests|JobQueueTests\.RunsTests|APITests\.ResourceLimitTests|PostgresTests\.PoolWaitTests|SimulatorTests\.NetSuiteSimulator(Concurrency|Fault)Tests'
+processes='EndToEndTests\.|JobQueueTests\.WorkerProcessTests'
+swift build --build-tests
+echo "==> tests, part 1 of 3: pure, in-process and database tests, in parallel"
+swift test --skip-build --skip "$timing|$processes"
+echo "==> tests, part 2 of 3: HTTP and worker-pool timing, on a machine doing nothing else"
+swift test --skip-build --filter "$timing"
+echo "==> tests, part 3 of 3: worker processes and end to end, one test at a time"
+swift test --skip-build --no-parallel --filter "$processes"
