@@ -101,9 +101,28 @@ struct SyncHarness: Sendable {
             databaseURL: database.url, environment: environment.merging(["LEDGERSYNC_SECRET_KEY": Self.secretKey]) { a, _ in a })
     }
 
+    /// Enqueues on the harness's connection, or on `connection` (one made by `addConnection`).
     @discardableResult
-    func enqueue(_ kind: SyncJobKind, _ json: String, customerID: String? = nil) async throws -> Int64 {
-        try await syncQueue.enqueue(connection: connectionID, kind: kind, document: JSONText(json), customerID: customerID)
+    func enqueue(_ kind: SyncJobKind, _ json: String, customerID: String? = nil, connection: UUID? = nil) async throws -> Int64 {
+        try await syncQueue.enqueue(connection: connection ?? connectionID, kind: kind, document: JSONText(json), customerID: customerID)
+    }
+
+    /// Another NetSuite connection in the same database (another account, e.g. a second
+    /// simulator), with its own credentials, limit and mappings. Returns its id.
+    func addConnection(
+        name: String, accountID: String, baseURL: String, credentials: NetSuiteCredentials, concurrencyLimit: Int,
+        mappings: (UUID) -> [Mapping]
+    ) async throws -> UUID {
+        let connection = try await ConnectionStore(pool: pool, secretBox: box).create(
+            AccountingConnection(
+                provider: .netsuite, name: name, accountID: accountID,
+                settings: .init(defaultSubsidiary: "1", objectsToSync: [], baseURL: baseURL, concurrencyLimit: concurrencyLimit),
+                secrets: credentials))
+        let id = try #require(connection.id)
+        try await SyncEnvironment.applyConcurrencyLimit(of: connection, queue: JobQueue(pool: pool))
+        let store = MappingStore(pool: pool)
+        for mapping in mappings(id) { try await store.upsert(mapping) }
+        return id
     }
 
     /// Waits until no job is available, running or retryable.
