@@ -78,10 +78,25 @@ public struct BillingScenario: Sendable {
     /// `customers` customers with `invoicesPerCustomer` invoices each; a credit note for every
     /// `creditNoteEvery`-th invoice and a payment for the first `payments` invoices (whole or
     /// in part, never more than the invoice's total).
+    ///
+    /// `revision` > 0 gives the same billing objects (the same ids and numbers) as they look
+    /// after an edit in the billing system: other addresses, emails and metadata, other
+    /// amounts, and invoices with lines removed and others added, so a test can push a whole
+    /// month and then push it again changed. Revision 0 is the original.
     public static func generate(
-        customers customerCount: Int, invoicesPerCustomer: Int, creditNoteEvery: Int, payments paymentCount: Int, seed: UInt64 = 7
+        customers customerCount: Int, invoicesPerCustomer: Int, creditNoteEvery: Int, payments paymentCount: Int, seed: UInt64 = 7,
+        revision: Int = 0
     ) -> BillingScenario {
         var random = SplitMix64(seed: seed)
+        // Ids always come from `random`, so every revision names the same objects; a later
+        // revision draws its amounts from a stream of its own.
+        var edits = SplitMix64(seed: seed &+ UInt64(revision) &* 0x9E37_79B9_7F4A_7C15)
+        func draw() -> UInt64 {
+            let original = random.next()
+            return revision == 0 ? original : edits.next()
+        }
+        /// Whether the `period`-th invoices have a line: in a revision, other invoices do.
+        func every(_ period: Int, _ i: Int) -> Bool { (i + revision) % period == 0 }
         let currencies: [(Currency, String, String)] = [
             (.usd, "us_sales", "8.875"), (.eur, "vat_20", "20"), (.jpy, "vat_20", "20"), (.kwd, "us_sales", "8.875"),
         ]
@@ -94,9 +109,10 @@ public struct BillingScenario: Sendable {
             var doc: [String: Any] = [
                 "lago_id": lagoID, "external_id": String(format: "ACME-%05d", c),
                 "name": individual ? "Ada Lovelace \(c)" : "Customer \(c) Ltd", "customer_type": individual ? "individual" : "company",
-                "email": "billing\(c)@example.com,ap\(c)@example.com", "currency": currency.code,
-                "address_line1": "\(c) Main Street", "city": "Springfield", "zipcode": "12345", "country": "US",
-                "metadata": [["key": "region", "value": c % 2 == 0 ? "EMEA" : "AMER", "display_in_invoice": false]],
+                "email": revision == 0 ? "billing\(c)@example.com,ap\(c)@example.com" : "billing\(c)+v\(revision)@example.com", "currency": currency.code,
+                "address_line1": revision == 0 ? "\(c) Main Street" : "\(c) Main Street, Suite \(100 + revision)",
+                "city": "Springfield", "zipcode": "12345", "country": "US",
+                "metadata": [["key": "region", "value": (c + revision) % 2 == 0 ? "EMEA" : "AMER", "display_in_invoice": false]],
             ]
             if individual {
                 doc["firstname"] = "Ada"
@@ -130,13 +146,14 @@ public struct BillingScenario: Sendable {
             }
             // A subscription, usage at a fractional price (quantity × rate is exact), usage
             // on the fallback item, and now and then an add-on or a minimum commitment.
-            addFee("subscription", "pro_plan", "Pro plan", units: "1", unitPrice: nil, amount: Int64(49 + i % 50) * scale)
-            let calls = Int64(1000 + random.next() % 90_000)
+            addFee("subscription", "pro_plan", "Pro plan", units: "1", unitPrice: nil, amount: Int64(49 + (i + 17 * revision) % 50) * scale)
+            let calls = Int64(1000 + draw() % 90_000)
             addFee("charge", "api_calls", "API calls", units: String(calls), unitPrice: currency.minorUnits == 0 ? "1" : "0.01",
                    amount: currency.minorUnits == 0 ? calls : calls * scale / 100)
-            addFee("charge", "storage_gb", "Storage", units: "12.5", unitPrice: nil, amount: Int64(1 + random.next() % 5000) * scale / 10 + 7)
-            if i % 4 == 0 { addFee("add_on", "setup_fee", "Setup", units: "1", unitPrice: nil, amount: 250 * scale) }
-            if i % 7 == 0 { addFee("commitment", "minimum_commitment", "Minimum commitment", units: "1", unitPrice: nil, amount: 15 * scale + 3) }
+            let storage = Int64(1 + draw() % 5000) * scale / 10 + 7
+            if revision == 0 || !every(3, i) { addFee("charge", "storage_gb", "Storage", units: "12.5", unitPrice: nil, amount: storage) }
+            if every(4, i) { addFee("add_on", "setup_fee", "Setup", units: "1", unitPrice: nil, amount: 250 * scale) }
+            if every(7, i) { addFee("commitment", "minimum_commitment", "Minimum commitment", units: "1", unitPrice: nil, amount: 15 * scale + 3) }
 
             let feesTotal = feeAmounts.reduce(0, +)
             let coupon: Int64 = i % 3 == 0 ? min(10 * scale + 1, feesTotal / 4) : 0
