@@ -5,6 +5,7 @@
 #                                  print the superuser's DATABASE_URL on stdout
 #   scripts/pg.sh stop DIR         stop it (fast shutdown) and leave DIR for inspection
 #   scripts/pg.sh restart DIR      restart it (fast shutdown): every connection is dropped
+#   scripts/pg.sh resume DIR       start a cluster that `stop` stopped, its data kept
 #
 # Same settings as the peer benchmark's pg-up.sh: fsync and synchronous_commit on
 # (the defaults, stated), shared_buffers 256MB, trust auth on loopback only.
@@ -66,11 +67,15 @@ restart)
     without_inherited_fds "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -m fast -w -t 60 restart </dev/null >/dev/null \
         || { cat "$dir/server.log" >&2; exit 1; }
     ;;
+resume)
+    without_inherited_fds "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start </dev/null >/dev/null \
+        || { cat "$dir/server.log" >&2; exit 1; }
+    ;;
 stop)
     if [ -f "$dir/postmaster.pid" ]; then
         "${RUN[@]}" "$PGBIN/pg_ctl" -D "$dir" -m fast -w -t 60 stop >/dev/null || true
     fi
     ;;
 *)
-    echo "usage: pg.sh start DIR PORT | pg.sh restart DIR | pg.sh stop DIR" >&2; exit 64 ;;
+    echo "usage: pg.sh start DIR PORT | pg.sh restart DIR | pg.sh stop DIR | pg.sh resume DIR" >&2; exit 64 ;;
 esac

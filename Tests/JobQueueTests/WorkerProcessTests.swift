@@ -271,37 +271,9 @@ struct WorkerProcessTests {
     @Test("a worker rides out a PostgreSQL restart and carries on with new jobs")
     func survivesServerRestart() async throws {
         // A cluster of its own: restarting the shared one would break tests running beside this one.
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("scripts/pg.sh").path
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ledgersync-restart-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
-        let dataDirectory = directory.appendingPathComponent("data").path
-        // Output goes to a file, not a pipe: the server pg.sh starts inherits descriptors,
-        // and a pipe it holds would never reach end-of-file.
-        func pg(_ arguments: [String]) throws -> String {
-            let output = directory.appendingPathComponent("pg.out")
-            let errors = directory.appendingPathComponent("pg.err")
-            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-            _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = [script] + arguments
-            process.standardOutput = try FileHandle(forWritingTo: output)
-            process.standardError = try FileHandle(forWritingTo: errors)
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                let message = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
-                throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "pg.sh \(arguments[0]) failed (\(process.terminationStatus)): \(message)"])
-            }
-            return try String(contentsOf: output, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        let url = try pg(["start", dataDirectory, "\(Int.random(in: 59_000...59_999))"])
-        defer {
-            _ = try? pg(["stop", dataDirectory])
-            try? FileManager.default.removeItem(at: directory)
-        }
+        let cluster = try PrivateCluster()
+        defer { cluster.remove() }
+        let url = cluster.url
         #expect(try await LedgersyncProcess.run(["migrate"], databaseURL: url).status == 0)
         let pool = ConnectionPool(url: url, maxConnections: 2)
         let queue = JobQueue(pool: pool)
@@ -310,7 +282,7 @@ struct WorkerProcessTests {
         let before = try await queue.enqueue(EnqueueRequest(kind: "diag.record"))
         #expect(try await eventually { try await queue.job(id: before)?.state == .completed })
 
-        _ = try pg(["restart", dataDirectory])
+        try cluster.run(["restart"])
         // Our own pool heals too: its first borrow after the restart may meet a dead connection.
         let after = try #require(try await retrying { try await queue.enqueue(EnqueueRequest(kind: "diag.record")) })
         let done = await eventually(timeout: .seconds(30)) { (try? await queue.job(id: after))?.state == .completed }
@@ -320,6 +292,51 @@ struct WorkerProcessTests {
         await pool.close()
     }
 
+    @Test("runs that end while PostgreSQL is down: their results are kept and stored when it is back, each job completed on its first attempt")
+    func resultsStoredAfterOutage() async throws {
+        let cluster = try PrivateCluster()
+        defer { cluster.remove() }
+        #expect(try await LedgersyncProcess.run(["migrate"], databaseURL: cluster.url).status == 0)
+        let pool = ConnectionPool(url: cluster.url, maxConnections: 2)
+        let queue = JobQueue(pool: pool)
+        // A lease far longer than the outage: a job completed after it can only have been
+        // completed by the run that ended during it, not by a rescue and a second run.
+        let worker = try LedgersyncProcess(
+            ["worker", "--diagnostic-kinds", "--concurrency", "16", "--poll-interval", "200ms", "--lease", "120s"], databaseURL: cluster.url)
+        var ids: [Int64] = []
+        for _ in 0..<10 { ids.append(try await queue.enqueue(EnqueueRequest(kind: "diag.noop", args: JSONText(#"{"sleep_ms": 1500}"#)))) }
+        let running = try await eventually(timeout: .seconds(30)) {
+            try await records(ids, queue).allSatisfy { $0.state == .running }
+        }
+        #expect(running, "worker log:\n\(worker.output.suffix(3000))")
+        await pool.close()
+
+        try cluster.run(["stop"])
+        // The runs end (1.5 s) while the server is down: the worker says it keeps their results.
+        let kept = await eventually(timeout: .seconds(30)) { worker.output.contains("could not store job results; retrying") }
+        #expect(kept, "worker log:\n\(worker.output.suffix(3000))")
+        try cluster.run(["resume"])
+
+        let reopened = ConnectionPool(url: cluster.url, maxConnections: 2)
+        let again = JobQueue(pool: reopened)
+        let stored = await eventually(timeout: .seconds(60)) {
+            ((try? await records(ids, again)) ?? []).allSatisfy { $0.state == .completed }
+        }
+        #expect(stored, "worker log:\n\(worker.output.suffix(3000))")
+        for job in try await records(ids, again) {
+            #expect(job.state == .completed && job.attempt == 1 && job.errors.isEmpty, "job \(job.id): \(job.state) attempt \(job.attempt) \(job.errors)")
+        }
+        #expect(worker.process.isRunning)
+        await stopWorkers([worker])
+        await reopened.close()
+    }
+
+    func records(_ ids: [Int64], _ queue: JobQueue) async throws -> [JobRecord] {
+        var records: [JobRecord] = []
+        for id in ids { records.append(try #require(try await queue.job(id: id))) }
+        return records
+    }
+
     /// `body`'s value, retrying while the database is coming back.
     func retrying<T>(_ body: () async throws -> T) async throws -> T? {
         for _ in 0..<50 {
@@ -327,5 +344,53 @@ struct WorkerProcessTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         return nil
+    }
+}
+
+/// A PostgreSQL cluster of one test's own (scripts/pg.sh), for tests that stop or restart the
+/// server: doing that to the shared one would break tests running beside them.
+struct PrivateCluster {
+    let directory: URL
+    let url: String
+    var dataDirectory: String { directory.appendingPathComponent("data").path }
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("ledgersync-cluster-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+        url = try Self.pg(["start", directory.appendingPathComponent("data").path, "\(Int.random(in: 59_000...59_999))"], in: directory)
+    }
+
+    /// `pg.sh <command> DIR` on this cluster (stop, resume, restart).
+    func run(_ command: [String]) throws {
+        _ = try Self.pg([command[0], dataDirectory] + command.dropFirst(), in: directory)
+    }
+
+    func remove() {
+        _ = try? Self.pg(["stop", dataDirectory], in: directory)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Output goes to a file, not a pipe: the server pg.sh starts inherits descriptors, and a
+    /// pipe it holds would never reach end-of-file.
+    static func pg(_ arguments: [String], in directory: URL) throws -> String {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/pg.sh").path
+        let output = directory.appendingPathComponent("pg.out")
+        let errors = directory.appendingPathComponent("pg.err")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script] + arguments
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = try FileHandle(forWritingTo: errors)
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let message = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "pg.sh \(arguments[0]) failed (\(process.terminationStatus)): \(message)"])
+        }
+        return try String(contentsOf: output, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -5,7 +5,7 @@ import Synchronization
 
 /// Job kinds for smoke tests and benchmarks of a deployment, run by `worker --diagnostic-kinds`:
 ///
-/// - `diag.noop`: does nothing (throughput benchmarks).
+/// - `diag.noop`: does nothing (throughput benchmarks), or only sleeps `sleep_ms`.
 /// - `diag.record`: sleeps `sleep_ms`, then records the run (job id, attempt, worker, start
 ///   and end) in `ledgersync_diag.runs`, whose primary key on job_id makes a second
 ///   completed run of one job impossible to miss.
@@ -42,9 +42,20 @@ enum DiagnosticKinds {
     }
 
     struct Noop: JobHandler {
-        struct Args: Decodable, Sendable {}
+        struct Args: Decodable, Sendable {
+            /// Optional: how long the job takes, without touching the database (a run that
+            /// ends while PostgreSQL is away, in the worker's tests).
+            let sleepMS: Int?
+            enum CodingKeys: String, CodingKey { case sleepMS = "sleep_ms" }
+        }
         static let kind = "diag.noop"
         func run(_ args: Args, context: JobContext) async throws {
+            if let sleep = args.sleepMS {
+                guard (0...60_000).contains(sleep) else {
+                    throw JobError.permanent("sleep_ms must be from 0 to 60000, got \(sleep)")
+                }
+                try await Task.sleep(for: .milliseconds(sleep))
+            }
             noopCalls.withLock { $0.hit() }
         }
     }
