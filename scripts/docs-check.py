@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Docs as tests: runs the shell examples of README.md and docs/*.md as they are written.
+"""Docs as tests: runs the shell and SQL examples of README.md and docs/*.md as they are written.
 
     scripts/docs-check.py [--bin PATH] [FILE ...]
 
-A fenced ```sh block runs when the HTML comment right before it says so; the comment is
-invisible on GitHub and says everything the check changes or adds:
+A fenced ```sh (or ```sql) block runs when the HTML comment right before it says so; the
+comment is invisible on GitHub and says everything the check changes or adds:
 
     <!-- docs-check: run
     replace: TEXT => VALUE       TEXT of the block (a placeholder of the reader's own, such as
@@ -15,8 +15,10 @@ invisible on GitHub and says everything the check changes or adds:
     -->
     <!-- docs-check: skip (why) -->
 
-Every ```sh block of a checked file needs one of the two, so a new example is either run or
-has a stated reason not to be. The blocks of one file run in order in one bash (`set -euo
+Every ```sh and ```sql block of a checked file needs one of the two, so a new example is
+either run or has a stated reason not to be. A ```sql block runs through psql against the
+file's database ($DATABASE_URL), stopping at its first error, in the same bash as the file's
+shell blocks (so a shell block after it sees what it wrote). The blocks of one file run in order in one bash (`set -euo
 pipefail`), so what one exports the next sees, as it would in a reader's shell; each file gets
 a fresh database on one throwaway cluster (scripts/pg.sh), DATABASE_URL pointing at it, and
 `ledgersync` on PATH. A file's background processes (`… &`) are stopped when its blocks end.
@@ -51,6 +53,7 @@ FILES = {
     "README.md": "## Quick start for real use",
     "docs/connections.md": None,
     "docs/operations.md": None,
+    "docs/sql.md": None,
 }
 EVENTUALLY_SECONDS = 30
 MARKER = re.compile(r"<!--\s*docs-check:\s*(run|skip)\b(.*?)-->", re.S)
@@ -58,8 +61,8 @@ FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 
 
 class Block:
-    def __init__(self, path, line, text, marker):
-        self.path, self.line, self.text = path, line, text
+    def __init__(self, path, line, text, marker, language="sh"):
+        self.path, self.line, self.text, self.language = path, line, text, language
         self.run = marker is not None and marker[0] == "run"
         self.replace, self.eventually, self.then = [], [], []
         if not self.run:
@@ -86,6 +89,9 @@ class Block:
         text = self.text
         for old, new in self.replace:
             text = text.replace(old, new)
+        if self.language == "sql":
+            # A quoted here-document: the SQL reaches psql byte for byte ($$ and all).
+            return f'psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 >/dev/null <<\'DOCS_CHECK_SQL\'\n{text}DOCS_CHECK_SQL'
         return text
 
 
@@ -99,7 +105,7 @@ def blocks_of(path, section):
         doc = doc[: offset + len(section) + following.start()] if following else doc
     found, unmarked = [], []
     for fence in FENCE.finditer(doc, offset):
-        if fence.group(1) not in ("sh", "bash"):
+        if fence.group(1) not in ("sh", "bash", "sql"):
             continue
         line = doc.count("\n", 0, fence.start()) + 1
         before = doc[: fence.start()].rstrip()
@@ -111,7 +117,7 @@ def blocks_of(path, section):
                 marker = (match.group(1), match.group(2))
         if marker is None:
             unmarked.append(f"{path}:{line}")
-        found.append(Block(path, line, fence.group(2), marker))
+        found.append(Block(path, line, fence.group(2), marker, "sql" if fence.group(1) == "sql" else "sh"))
     return found, unmarked
 
 
@@ -236,7 +242,7 @@ def main():
         unmarked += missing
         plan.append((path, blocks))
     if unmarked:
-        print("docs-check: these sh blocks have no <!-- docs-check: run --> or <!-- docs-check: skip (why) --> marker:")
+        print("docs-check: these sh/sql blocks have no <!-- docs-check: run --> or <!-- docs-check: skip (why) --> marker:")
         print("\n".join("  " + where for where in unmarked))
         return 1
 
