@@ -1,0 +1,62 @@
+import Foundation
+import JobQueueTesting
+import NetSuite
+import Simulators
+import Sync
+import Testing
+
+/// `ledgersync sync render` prints what the worker sends: for each job kind, a worker process
+/// runs the document against the simulator, then `NetSuiteRender` (what the command calls)
+/// renders the same job args, and the two requests must be equal byte for byte — method,
+/// URL with `?replace=`, body.
+@Suite("sync render equals what the worker sends", .serialized, .timeLimit(.minutes(5)))
+struct RenderTests {
+    @Test("customer.sync, invoice.push, sales_order.push, credit_memo.push, payment.apply: rendered = received")
+    func renderMatchesWorker() async throws {
+        let scenario = BillingScenario.generate(customers: 2, invoicesPerCustomer: 2, creditNoteEvery: 2, payments: 2)
+        let mappings: (UUID) -> [Mapping] = { id in
+            BillingScenario.mappings(connection: id) + [
+                Mapping(connectionID: id, kind: .customField, billingKey: "number", recordType: "invoice", providerID: "custbody_number"),
+                Mapping(connectionID: id, kind: .customField, billingKey: "metadata.region", recordType: "invoice", providerID: "custbody_region"),
+            ]
+        }
+        try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration(), mappings: mappings) { harness in
+            var jobs: [(kind: String, id: Int64)] = []
+            jobs.append(("customer.sync", try await harness.enqueue(.customerSync, scenario.customers[0].json)))
+            for invoice in scenario.invoices { jobs.append(("invoice.push", try await harness.enqueue(.invoicePush, invoice.json))) }
+            jobs.append(("sales_order.push", try await harness.enqueue(.salesOrderPush, scenario.invoices[0].json)))
+            for note in scenario.creditNotes { jobs.append(("credit_memo.push", try await harness.enqueue(.creditMemoPush, note.json))) }
+            for payment in scenario.payments {
+                jobs.append(("payment.apply", try await harness.enqueue(.paymentApply, payment.json, customerID: payment.customerID)))
+            }
+            #expect(Set(jobs.map(\.kind)).count == 5)
+            let workers = try harness.startWorkers(1)
+            try await harness.waitUntilIdle(timeout: .seconds(120), workers: workers)
+            await stop(workers)
+            #expect(try await harness.jobStates().keys.allSatisfy { $0.hasSuffix("/completed") })
+
+            let connection = try await ConnectionStore(pool: harness.pool, secretBox: harness.box).get(harness.connectionID)
+            let account = try NetSuiteAccount(accountID: connection.accountID, baseURLOverride: connection.settings.baseURL)
+            let target = SyncTarget(
+                connectionID: harness.connectionID, connection: connection,
+                mappings: try await MappingStore(pool: harness.pool).mappingSet(connection: harness.connectionID))
+            let refs = harness.refs
+            let connectionID = harness.connectionID
+            let received = harness.simulator.receivedWrites
+            for job in jobs {
+                let row = try #require(try await harness.pool.query("SELECT args::text AS args FROM ledgersync.jobs WHERE id = $1", [job.id]).rows.first)
+                let args: String = try row.decode("args")
+                let rendered = try await NetSuiteRender.render(kind: job.kind, args: args, account: account, target: target) { type, billingID in
+                    try await refs.lookup(connection: connectionID, objectType: type, billingID: billingID)
+                }
+                #expect(rendered.notes.isEmpty, "\(job.kind): \(rendered.notes)")
+                let request = try #require(rendered.requests.last)
+                #expect(!rendered.text.contains("Authorization"))
+                let sent = try #require(received.last { $0.url == request.url }, "\(job.kind): the worker sent nothing to \(request.url)")
+                #expect(sent.method == request.method)
+                #expect(sent.body == request.body, "\(job.kind) \(request.url)")
+                if job.kind != "customer.sync" { #expect(request.url.contains("?replace=")) }
+            }
+        }
+    }
+}
