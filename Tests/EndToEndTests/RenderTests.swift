@@ -56,7 +56,39 @@ struct RenderTests {
                 #expect(sent.method == request.method)
                 #expect(sent.body == request.body, "\(job.kind) \(request.url)")
                 if job.kind != "customer.sync" { #expect(request.url.contains("?replace=")) }
+
+                // The command prints exactly what the function renders.
+                if job.kind == "invoice.push" || job.kind == "payment.apply" {
+                    let printed = try Self.runRender(kind: job.kind, connection: harness.connectionID.uuidString, args: args, databaseURL: harness.database.url)
+                    #expect(printed.status == 0, "\(printed.stderr)")
+                    #expect(printed.stdout == rendered.text)
+                }
             }
         }
+    }
+
+    /// `ledgersync sync render <kind> --connection <id> < args`, the binary under test.
+    static func runRender(kind: String, connection: String, args: String, databaseURL: String) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = try LedgersyncProcess.binary()
+        process.arguments = ["sync", "render", kind, "--connection", connection]
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = databaseURL
+        environment["LEDGERSYNC_SECRET_KEY"] = SyncHarness.secretKey
+        process.environment = environment
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        input.fileHandleForWriting.write(Data(args.utf8))
+        try input.fileHandleForWriting.close()
+        // Small outputs (a few kilobytes): reading to the end after exit cannot stall.
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 }

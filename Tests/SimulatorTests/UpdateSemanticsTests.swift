@@ -139,6 +139,9 @@ struct UpdateSemanticsTests {
             #expect(last.method == "PUT")
             #expect(last.url == sim.url("invoice", "eid:inv_1") + "?replace=item")
             #expect(last.body == Bodies.invoice("inv_1", customer: customer, amounts: ["7.00"]))
+            let listed = try #require(try await sim.inspect("GET", "/_simulator/requests").exactJSON?.arrayValue)
+            #expect(listed.last?["url"] == .string(last.url))
+            #expect(listed.last?["body"] == .string(last.body))
         }
     }
 
