@@ -1,6 +1,7 @@
 import Foundation
 import JobQueueTesting
 import NetSuite
+import NetSuiteTesting
 import Simulators
 import Sync
 import Testing
@@ -57,6 +58,10 @@ struct RenderTests {
                 #expect(sent.body == request.body, "\(job.kind) \(request.url)")
                 if job.kind != "customer.sync" { #expect(request.url.contains("?replace=")) }
 
+                // And what the worker left equals the document (RecordChecker on every kind).
+                let differences = try await Self.check(kind: job.kind, args: args, harness: harness, target: target)
+                #expect(differences == [], "\(job.kind)")
+
                 // The command prints exactly what the function renders.
                 if job.kind == "invoice.push" || job.kind == "payment.apply" {
                     let printed = try Self.runRender(kind: job.kind, connection: harness.connectionID.uuidString, args: args, databaseURL: harness.database.url)
@@ -90,5 +95,49 @@ struct RenderTests {
         let stderr = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// `RecordChecker`'s differences between the record a job wrote and the job's document.
+    static func check(kind: String, args: String, harness: SyncHarness, target: SyncTarget) async throws -> [String] {
+        let sim = harness.simulator
+        func ref(_ type: ExternalRef.ObjectType, _ id: String) async throws -> String {
+            try await harness.refs.lookup(connection: harness.connectionID, objectType: type, billingID: id)?.providerID ?? "missing"
+        }
+        func withFields(_ recordType: String, _ path: [String]) -> SyncTarget {
+            var t = target
+            t.customFields = CustomFieldValue.resolve(t.mappings, recordType: recordType, args: args, at: path)
+            return t
+        }
+        switch kind {
+        case "customer.sync":
+            let customer = try DocumentDecoder.decode(BillingCustomer.self, from: args)
+            return RecordChecker.customer(customer, record: sim.record(.customer, externalID: customer.lagoID), target: withFields("customer", ["customer"]))
+        case "invoice.push":
+            let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: args)
+            return RecordChecker.invoice(
+                invoice, record: sim.record(.invoice, externalID: invoice.lagoID), customerRef: try await ref(.customer, invoice.customer?.lagoID ?? ""),
+                target: withFields("invoice", ["invoice"]))
+        case "sales_order.push":
+            let order = try DocumentDecoder.decode(BillingSalesOrder.self, from: args)
+            let envelope = DocumentDecoder.envelope(of: BillingSalesOrder.self, in: args) ?? BillingSalesOrder.documentRoot
+            return RecordChecker.invoice(
+                order.invoice, record: sim.record(.salesOrder, externalID: order.lagoID),
+                customerRef: try await ref(.customer, order.invoice.customer?.lagoID ?? ""), target: withFields("sales_order", [envelope]),
+                recordType: "sales_order")
+        case "credit_memo.push":
+            let memo = try DocumentDecoder.decode(BillingCreditMemo.self, from: args)
+            let invoice = try #require(try await harness.refs.lookup(connection: harness.connectionID, objectType: .invoice, billingID: memo.lagoInvoiceID))
+            return RecordChecker.creditMemo(
+                memo, record: sim.record(.creditMemo, externalID: memo.lagoID),
+                customerRef: try await ref(.customer, memo.customer?.lagoID ?? invoice.customerBillingID ?? ""), invoiceRef: invoice.providerID,
+                target: withFields("credit_memo", ["credit_note"]))
+        default:
+            let payment = try DocumentDecoder.decode(BillingPayment.self, from: args)
+            let invoice = try #require(try await harness.refs.lookup(connection: harness.connectionID, objectType: .invoice, billingID: payment.invoiceID))
+            return RecordChecker.payment(
+                payment, record: sim.record(.customerPayment, externalID: payment.lagoID),
+                customerRef: try await ref(.customer, invoice.customerBillingID ?? ""), invoiceRef: invoice.providerID,
+                target: withFields("payment", ["payment"]))
+        }
     }
 }
