@@ -179,6 +179,12 @@ struct UpdateSemanticsTests {
 
             let missing = try await sim.send("PATCH", sim.url("invoice", "99999"), json: "{}")
             #expect(missing.status == 404)
+            // By external id too; a PATCH never creates.
+            let byExternalID = try await sim.send("PATCH", sim.url("invoice", "eid:inv_1"), json: #"{"memo": "by eid"}"#)
+            #expect(byExternalID.status == 204)
+            #expect(sim.simulator.record(.invoice, internalID: id)?.string("memo") == "by eid")
+            #expect(try await sim.send("PATCH", sim.url("invoice", "eid:nope"), json: "{}").status == 404)
+            #expect(sim.simulator.record(.invoice, externalID: "nope") == nil)
         }
     }
 

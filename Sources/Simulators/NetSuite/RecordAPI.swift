@@ -54,8 +54,8 @@ extension NetSuiteSimulator {
             return .answer(read(type, id))
         case .upsert(let type, let externalID):
             return await write(type, .externalID(externalID), request: request)
-        case .update(let type, let internalID):
-            return await write(type, .internalID(internalID), request: request)
+        case .update(let type, let id):
+            return await write(type, id, request: request, mustExist: true)
         }
     }
 
@@ -103,7 +103,7 @@ extension NetSuiteSimulator {
     /// id) and `PATCH …/{internalId}` (updates; 404 when there is no such record). Either
     /// way an update is `RecordStore.merge(existing:update:replace:)`, and the merged record
     /// is what is validated, totalled and stored.
-    private func write(_ type: RecordType, _ id: RecordID, request: Request) async -> Outcome {
+    private func write(_ type: RecordType, _ id: RecordID, request: Request, mustExist: Bool = false) async -> Outcome {
         let fault = state.withLock { state -> Fault? in
             guard let fault = state.faultPlan.draw() else { return nil }
             state.stats.faultsInjected[fault, default: 0] += 1
@@ -131,6 +131,7 @@ extension NetSuiteSimulator {
                 switch id {
                 case .externalID(let eid):
                     existing = state.store.record(type, externalID: eid)
+                    if mustExist && existing == nil { throw .recordNotFound }
                     externalID = eid
                 case .internalID(let internalID):
                     guard let record = state.store.record(type, internalID: internalID) else { throw .recordNotFound }
@@ -184,8 +185,9 @@ enum RecordID: Equatable {
 enum RecordRoute: Equatable {
     case get(NetSuiteSimulator.RecordType, RecordID)
     case upsert(NetSuiteSimulator.RecordType, externalID: String)
-    /// `PATCH …/{type}/{internalId}` ("Updating a Record Instance").
-    case update(NetSuiteSimulator.RecordType, internalID: String)
+    /// `PATCH …/{type}/{internalId}` or `…/eid:{externalId}` ("Updating a Record Instance";
+    /// an external id goes wherever an id does, "Using External IDs"): the record must exist.
+    case update(NetSuiteSimulator.RecordType, RecordID)
 
     static func parse(method: String, path: String) -> Result<RecordRoute, NetSuiteErrorBody> {
         guard path.hasPrefix(NetSuiteSimulator.recordPathPrefix) else { return .failure(.notFound(path: path)) }
@@ -208,13 +210,14 @@ enum RecordRoute: Equatable {
             switch method {
             case "PUT": return .success(.upsert(type, externalID: externalID))
             case "GET": return .success(.get(type, .externalID(externalID)))
-            default: return .failure(.methodNotAllowed(method, allowed: "PUT or GET"))
+            case "PATCH": return .success(.update(type, .externalID(externalID)))
+            default: return .failure(.methodNotAllowed(method, allowed: "PUT, PATCH or GET"))
             }
         }
         guard id.allSatisfy({ $0.isASCII && $0.isNumber }) else { return .failure(.recordNotFound) }
         switch method {
         case "GET": return .success(.get(type, .internalID(String(id))))
-        case "PATCH": return .success(.update(type, internalID: String(id)))
+        case "PATCH": return .success(.update(type, .internalID(String(id))))
         case "PUT": return .failure(.methodNotAllowed(method, allowed: "GET or PATCH; upserts go to …/\(type.rawValue)/eid:{externalId}"))
         default: return .failure(.methodNotAllowed(method, allowed: "GET or PATCH"))
         }
