@@ -102,6 +102,12 @@ let package = Package(
             name: "JobQueueTesting",
             dependencies: ["JobQueue", "Postgres"]
         ),
+        // Test support for the NetSuite simulator: `RecordChecker` says whether a simulated
+        // record equals the latest billing document (SimulatorTests, EndToEndTests).
+        .target(
+            name: "NetSuiteTesting",
+            dependencies: ["Simulators", "Sync", "ExactJSON"]
+        ),
         .executableTarget(
             name: "ledgersync",
             dependencies: [
@@ -141,7 +147,7 @@ let package = Package(
         .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue", "JobQueueTesting", "HTTPClient"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SimulatorTests",
-            dependencies: ["Simulators", "NetSuite", "Sync", "HTTPClient", "ExactJSON"]
+            dependencies: ["Simulators", "NetSuite", "NetSuiteTesting", "Sync", "HTTPClient", "ExactJSON"]
         ),
         // The HTTP API over real HTTP on 127.0.0.1 and a real database.
         .testTarget(
@@ -158,7 +164,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Simulators", "NetSuite", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient", "ExactJSON",
+                "Simulators", "NetSuite", "NetSuiteTesting", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient", "ExactJSON",
                 // Only for its migrations: the binary requires every line it knows.
                 "API",
                 // A stand-in for the billing system's webhook receiver.

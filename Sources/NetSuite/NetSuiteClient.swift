@@ -30,18 +30,37 @@ public struct NetSuiteClient: Sendable {
         self.serverTimeLimit = serverTimeLimit
     }
 
-    /// `PUT …/{recordType}/eid:{externalID}`: creates the record or updates the one with this
-    /// external id, and returns its internal id (the last segment of `Location`). Safe to
-    /// repeat: that is what makes a retry after a lost answer harmless.
+    /// Whether upserts name the body's sublists in `?replace=`. Always true in production;
+    /// TEST-ONLY switch: `false` reproduces the client before issue 12, whose re-pushes
+    /// appended lines at a real account, so a test can prove its checker catches that.
+    public var replacesSublists = true
+
+    /// `PUT …/{recordType}/eid:{externalID}?replace=…`: creates the record or updates the one
+    /// with this external id, and returns its internal id (the last segment of `Location`).
+    /// Safe to repeat: that is what makes a retry after a lost answer harmless. The request
+    /// is `NetSuiteRequest.upsert` (shared with `ledgersync sync render`); this only signs and
+    /// sends it.
     public func upsert(recordType: String, externalID: String, body: ExactJSON) async throws -> String {
-        let url = "\(account.restBaseURL)/\(recordType)/eid:\(PercentEncoding.encode(externalID))"
-        let authorization = try TBASigner.authorizationHeader(method: "PUT", url: url, credentials: credentials, account: account)
+        let planned = NetSuiteRequest.upsert(
+            account: account, recordType: recordType, externalID: externalID, body: body, replaceSublists: replacesSublists)
+        let response = try await send(planned)
+        guard let id = Self.internalID(fromLocation: response.header("Location"), recordType: recordType) else {
+            // The write may well have happened; the next attempt's upsert finds the record.
+            throw SyncError(.transient, "NetSuite HTTP \(response.status) for \(recordType) \(externalID) without a usable Location header")
+        }
+        return id
+    }
+
+    /// Signs `planned` with TBA (its query parameters included, PROVIDERS 2.1 step 3), sends
+    /// it, and returns a 2xx answer; any other answer becomes the classified `SyncError`.
+    public func send(_ planned: NetSuiteRequest) async throws -> HTTPResponse {
+        let authorization = try TBASigner.authorizationHeader(
+            method: planned.method, url: planned.url, credentials: credentials, account: account)
+        var headers: [(name: String, value: String)] = [("Authorization", authorization)]
+        headers.append(contentsOf: planned.headers)
         let request = HTTPRequest(
-            method: "PUT", url: url,
-            headers: [
-                ("Authorization", authorization), ("Content-Type", "application/json"), ("Accept", "application/json"),
-            ],
-            body: Data(body.description.utf8), timeout: requestTimeout)
+            method: planned.method, url: planned.url, headers: headers, body: planned.body.map { Data($0.utf8) },
+            timeout: requestTimeout)
         let response: HTTPResponse
         do {
             response = try await http.execute(request)
@@ -51,11 +70,7 @@ public struct NetSuiteClient: Sendable {
         guard (200...299).contains(response.status) else {
             throw NetSuiteErrorParser.parse(response)
         }
-        guard let id = Self.internalID(fromLocation: response.header("Location"), recordType: recordType) else {
-            // The write may well have happened; the next attempt's upsert finds the record.
-            throw SyncError(.transient, "NetSuite HTTP \(response.status) for \(recordType) \(externalID) without a usable Location header")
-        }
-        return id
+        return response
     }
 
     /// `…/record/v1/customer/647` → "647". Nil unless the path ends in `/{recordType}/{id}`
@@ -94,30 +109,68 @@ public struct NetSuiteProvider: AccountingProvider {
     }
 
     public func upsertCustomer(_ customer: BillingCustomer, target: SyncTarget) async throws -> String {
-        try await client.upsert(recordType: "customer", externalID: customer.lagoID, body: NetSuitePayloads.customer(customer, target: target))
+        try await upsert(NetSuiteUpsert.customer(customer, target: target))
     }
 
     public func upsertInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) async throws -> String {
-        try await client.upsert(
-            recordType: "invoice", externalID: invoice.lagoID,
-            body: NetSuitePayloads.invoice(invoice, customerRef: customerRef, target: target))
+        try await upsert(NetSuiteUpsert.invoice(invoice, customerRef: customerRef, target: target))
     }
 
     public func upsertSalesOrder(_ order: BillingSalesOrder, customerRef: String, target: SyncTarget) async throws -> String {
-        try await client.upsert(
-            recordType: "salesOrder", externalID: order.lagoID,
-            body: NetSuitePayloads.invoice(order.invoice, customerRef: customerRef, target: target, root: "sales_order"))
+        try await upsert(NetSuiteUpsert.salesOrder(order, customerRef: customerRef, target: target))
     }
 
     public func upsertCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
-        try await client.upsert(
-            recordType: "creditMemo", externalID: memo.lagoID,
-            body: NetSuitePayloads.creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
+        try await upsert(NetSuiteUpsert.creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
     }
 
     public func upsertPayment(_ payment: BillingPayment, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
-        try await client.upsert(
+        try await upsert(NetSuiteUpsert.payment(payment, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
+    }
+
+    private func upsert(_ planned: NetSuiteUpsert) async throws -> String {
+        try await client.upsert(recordType: planned.recordType, externalID: planned.externalID, body: planned.body)
+    }
+}
+
+/// What one upsert writes: record type, external id and body, per billing document. Shared by
+/// `NetSuiteProvider` (which sends it) and `ledgersync sync render` (which prints it), so the
+/// two cannot drift apart.
+public struct NetSuiteUpsert: Sendable {
+    public let recordType: String
+    public let externalID: String
+    public let body: ExactJSON
+
+    /// The request, unsigned (`NetSuiteRequest.upsert`, `?replace=` included).
+    public func request(account: NetSuiteAccount) -> NetSuiteRequest {
+        NetSuiteRequest.upsert(account: account, recordType: recordType, externalID: externalID, body: body)
+    }
+
+    public static func customer(_ customer: BillingCustomer, target: SyncTarget) throws -> NetSuiteUpsert {
+        NetSuiteUpsert(recordType: "customer", externalID: customer.lagoID, body: try NetSuitePayloads.customer(customer, target: target))
+    }
+
+    public static func invoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) throws -> NetSuiteUpsert {
+        NetSuiteUpsert(
+            recordType: "invoice", externalID: invoice.lagoID,
+            body: try NetSuitePayloads.invoice(invoice, customerRef: customerRef, target: target))
+    }
+
+    public static func salesOrder(_ order: BillingSalesOrder, customerRef: String, target: SyncTarget) throws -> NetSuiteUpsert {
+        NetSuiteUpsert(
+            recordType: "salesOrder", externalID: order.lagoID,
+            body: try NetSuitePayloads.invoice(order.invoice, customerRef: customerRef, target: target, root: "sales_order"))
+    }
+
+    public static func creditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) throws -> NetSuiteUpsert {
+        NetSuiteUpsert(
+            recordType: "creditMemo", externalID: memo.lagoID,
+            body: try NetSuitePayloads.creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
+    }
+
+    public static func payment(_ payment: BillingPayment, customerRef: String, invoiceRef: String, target: SyncTarget) throws -> NetSuiteUpsert {
+        NetSuiteUpsert(
             recordType: "customerPayment", externalID: payment.lagoID,
-            body: NetSuitePayloads.payment(payment, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
+            body: try NetSuitePayloads.payment(payment, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
     }
 }

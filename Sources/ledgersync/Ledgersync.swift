@@ -15,6 +15,7 @@ struct Ledgersync: AsyncParsableCommand {
         subcommands: [
             Migrate.self, Worker.self, Enqueue.self, Jobs.self, Limits.self,
             Connections.self, Mappings.self, Webhooks.self, Secrets.self, Simulate.self, Demo.self, APICommand.self, Tokens.self, DashboardCommand.self, BenchCommand.self,
+            SyncCommand.self,
         ]
     )
 }

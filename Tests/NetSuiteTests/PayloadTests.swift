@@ -141,6 +141,35 @@ import Testing
         #expect(try NetSuitePayloads.customer(company, target: target)["companyName"] == .string("Customer 1 Ltd"))
     }
 
+    @Test("fields the document no longer has are sent as null: email, phone, dueDate, memo, mapped custom fields; addressBook always sent")
+    func droppedFieldsAreCleared() throws {
+        // The scenario's first customer without email, phone, address; a custom field mapped
+        // on customers that this document does not fill.
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(Self.scenario.customers[0].json.utf8)) as? [String: Any])
+        var document = json["customer"] as? [String: Any] ?? json
+        for key in ["email", "phone", "address_line1", "address_line2", "city", "zipcode", "state", "country", "shipping_address"] {
+            document.removeValue(forKey: key)
+        }
+        if json["customer"] != nil { json["customer"] = document } else { json = document }
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: json), as: UTF8.self)
+        let customer = try DocumentDecoder.decode(BillingCustomer.self, from: text)
+        var mappings = BillingScenario.mappings(connection: Self.connectionID)
+        mappings.append(Mapping(connectionID: Self.connectionID, kind: .customField, billingKey: "metadata.region", recordType: "customer", providerID: "custentity_region"))
+        let body = try NetSuitePayloads.customer(customer, target: Self.target(mappings))
+        #expect(body["email"] == .null)
+        #expect(body["phone"] == .null)
+        #expect(body["custentity_region"] == .null)
+        #expect(body["addressBook"] == .sublist([]))
+        #expect(NetSuiteRequest.replacedSublists(in: body) == ["addressBook"])
+
+        let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: Self.scenario.invoices[0].json)
+        let invoiceBody = try NetSuitePayloads.invoice(invoice, customerRef: "1", target: Self.target())
+        #expect(invoiceBody["dueDate"] == (invoice.paymentDueDate.map { .string($0.isoDate) } ?? .null))
+        let payment = try DocumentDecoder.decode(BillingPayment.self, from: Self.scenario.payments[0].json)
+        let paymentBody = try NetSuitePayloads.payment(payment, customerRef: "5", invoiceRef: "99", target: Self.target())
+        #expect(paymentBody["memo"] == (payment.reference.map { .string($0) } ?? .null))
+    }
+
     @Test("custom field mappings read metadata and document fields")
     func customFieldValues() throws {
         let mappings = MappingSet(connectionID: Self.connectionID, mappings: [

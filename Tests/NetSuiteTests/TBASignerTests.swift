@@ -1,3 +1,4 @@
+import ExactJSON
 import Foundation
 import Testing
 
@@ -270,5 +271,45 @@ let sampleCredentials = NetSuiteCredentials(
         #expect(!sealed.contains(sampleCredentials.tokenSecret))
         let opened = try JSONDecoder().decode(NetSuiteCredentials.self, from: Data(try box.open(sealed, for: SealContext(table: "connections", row: "c1", column: "secrets_sealed")).utf8))
         #expect(opened == sampleCredentials)
+    }
+}
+
+/// The `?replace=` of an upsert (issue 12) is a query parameter, so it is signed
+/// (PROVIDERS 2.1 step 3): the comma is decoded, then re-encoded as `%2C` inside the
+/// parameter string (`%252C` in the base string). Expected values computed independently
+/// with Python's hmac/hashlib/urllib (RFC 5849 §3.4.1, HMAC-SHA256), not by this code.
+@Suite(.timeLimit(.minutes(1))) struct TBAReplaceParameterTests {
+    @Test("the replace parameter of an upsert URL is in the signature base string and the signature")
+    func replaceIsSigned() throws {
+        let credentials = NetSuiteCredentials(consumerKey: "ck", consumerSecret: "cs", tokenID: "tk", tokenSecret: "ts")
+        let account = try NetSuiteAccount(accountID: "1234567_SB1")
+        let request = NetSuiteRequest.upsert(
+            account: account, recordType: "invoice", externalID: "inv_1",
+            body: .object([("item", .sublist([])), ("taxDetails", .sublist([]))]))
+        #expect(request.url == "https://1234567-sb1.suitetalk.api.netsuite.com/services/rest/record/v1/invoice/eid:inv_1?replace=item,taxDetails")
+        let base = try TBASigner.signatureBaseString(method: "PUT", url: request.url, credentials: credentials, timestamp: 1_700_000_000, nonce: "abcdef123456")
+        #expect(
+            base
+                == "PUT&https%3A%2F%2F1234567-sb1.suitetalk.api.netsuite.com%2Fservices%2Frest%2Frecord%2Fv1%2Finvoice%2Feid%3Ainv_1&oauth_consumer_key%3Dck%26oauth_nonce%3Dabcdef123456%26oauth_signature_method%3DHMAC-SHA256%26oauth_timestamp%3D1700000000%26oauth_token%3Dtk%26oauth_version%3D1.0%26replace%3Ditem%252CtaxDetails"
+        )
+        let signature = try TBASigner.signature(method: "PUT", url: request.url, credentials: credentials, timestamp: 1_700_000_000, nonce: "abcdef123456")
+        #expect(signature == "BVWxDOhJjXEUBnP9Smz02HVeVFiQSAPHRbbF0fVGXnc=")
+        // Without the parameter the signature differs: it is really part of what is signed.
+        let bare = try TBASigner.signature(
+            method: "PUT", url: "https://1234567-sb1.suitetalk.api.netsuite.com/services/rest/record/v1/invoice/eid:inv_1",
+            credentials: credentials, timestamp: 1_700_000_000, nonce: "abcdef123456")
+        #expect(bare != signature)
+    }
+
+    @Test("the replace set is the body's sublists, in body order; a body without sublists gets no replace")
+    func replaceSetFromBody() throws {
+        let account = try NetSuiteAccount(accountID: "1234567")
+        let payment = ExactJSON.object([("payment", .number("5.00")), ("apply", .sublist([])), ("memo", .null)])
+        #expect(NetSuiteRequest.replacedSublists(in: payment) == ["apply"])
+        let none = NetSuiteRequest.upsert(account: account, recordType: "customer", externalID: "c", body: .object([("email", .null)]))
+        #expect(!none.url.contains("?"))
+        let off = NetSuiteRequest.upsert(
+            account: account, recordType: "customerPayment", externalID: "p", body: payment, replaceSublists: false)
+        #expect(!off.url.contains("replace"))
     }
 }

@@ -24,8 +24,9 @@ struct NetSuiteSimulatorRecordTests {
             #expect(record.internalID == "100")
             #expect(record.writeCount == 2)
             #expect(record.string("companyName") == "Acme Renamed")
-            // Replaced, not merged: the second body had no entityId.
-            #expect(record.string("entityId") == nil)
+            // Merged, as Oracle's "Updating a Record Instance" says ("Any omitted fields are
+            // considered unchanged"): the second body had no entityId, the first one's is kept.
+            #expect(record.string("entityId") == "E-cus_1")
             #expect(record.updatedAt >= record.createdAt)
             #expect(sim.simulator.stats.writes == 2)
 

@@ -23,15 +23,15 @@ public enum NetSuitePayloads {
             let (first, last) = personName(customer)
             body.set("firstName", string: first)
             body.set("lastName", string: last)
-            body.set("companyName", string: customer.legalName ?? customer.name)
+            body.setOrClear("companyName", string: customer.legalName ?? customer.name)
         } else {
             guard let company = nonBlank(customer.legalName) ?? nonBlank(customer.name) else {
                 throw DocumentError(field: "\(root).name", message: "is required for a company customer at NetSuite (or legal_name)")
             }
             body.set("companyName", .string(company))
         }
-        body.set("email", string: firstOfList(customer.email))
-        body.set("phone", string: firstOfList(customer.phone))
+        body.setOrClear("email", string: firstOfList(customer.email))
+        body.setOrClear("phone", string: firstOfList(customer.phone))
         guard let subsidiary = target.connection.settings.defaultSubsidiary else {
             throw StoreError(.invalidField, field: "settings.default_subsidiary", "the connection has no default subsidiary, which NetSuite requires on customers")
         }
@@ -39,9 +39,11 @@ public enum NetSuitePayloads {
         if let currency = customer.currency, let id = target.mappings.currency(currency.code) {
             body.set("currency", .reference(id))
         }
-        if let addresses = addressBook(customer) { body.set("addressBook", addresses) }
+        // Always sent, empty when the customer has no address now: the client names every
+        // sublist of the body in `replace`, so an address the document dropped is removed.
+        body.set("addressBook", addressBook(customer) ?? .sublist([]))
         body.set("custentity_lago_id", .string(customer.lagoID))
-        for field in target.customFields { body.set(field.fieldID, .string(field.value)) }
+        setCustomFields(&body, target: target, recordType: "customer")
         return body.json
     }
 
@@ -123,7 +125,7 @@ public enum NetSuitePayloads {
         body.set("tranId", .string(invoice.number))
         body.set("entity", .reference(customerRef))
         body.set("tranDate", .string(invoice.issuingDate.isoDate))
-        if let due = invoice.paymentDueDate { body.set("dueDate", .string(due.isoDate)) }
+        body.setOrClear("dueDate", string: invoice.paymentDueDate?.isoDate)
         if let id = target.mappings.currency(currency.code) { body.set("currency", .reference(id)) }
         if let location = target.connection.settings.defaultLocation { body.set("location", .reference(location)) }
         body.set("custbody_lago_id", .string(invoice.lagoID))
@@ -135,7 +137,7 @@ public enum NetSuitePayloads {
             to: &body, rows: feeTaxes.isEmpty ? documentTaxes : feeTaxes, total: invoice.taxesAmountCents,
             couponLine: lines.first { $0.reference == "coupon_item" }, currency: currency, target: target, root: root,
             rowsField: feeTaxes.isEmpty ? "\(root).applied_taxes" : "\(root).fees[].applied_taxes")
-        for field in target.customFields { body.set(field.fieldID, .string(field.value)) }
+        setCustomFields(&body, target: target, recordType: root == "sales_order" ? "sales_order" : "invoice")
         return body.json
     }
 
@@ -173,14 +175,14 @@ public enum NetSuitePayloads {
         body.set("tranDate", .string(memo.issuingDate.isoDate))
         if let id = target.mappings.currency(currency.code) { body.set("currency", .reference(id)) }
         if let location = target.connection.settings.defaultLocation { body.set("location", .reference(location)) }
-        body.set("memo", string: memo.reason ?? memo.description)
+        body.setOrClear("memo", string: memo.reason ?? memo.description)
         body.set("custbody_lago_id", .string(memo.lagoID))
         body.set("item", .sublist(lines.map(\.json)))
         let rows = memo.taxes.map { (reference: lines[0].reference, basis: $0.baseAmountCents ?? memo.subTotalExcludingTaxesAmountCents, tax: $0) }
         try applyTaxes(
             to: &body, rows: rows, total: memo.taxesAmountCents, couponLine: lines.first { $0.reference == "coupon_item" },
             currency: currency, target: target, root: root, rowsField: "\(root).applied_taxes")
-        for field in target.customFields { body.set(field.fieldID, .string(field.value)) }
+        setCustomFields(&body, target: target, recordType: "credit_memo")
         return body.json
     }
 
@@ -197,9 +199,9 @@ public enum NetSuitePayloads {
         body.set("payment", amount)
         body.set("tranDate", .string(payment.date.isoDate))
         if let id = target.mappings.currency(payment.currency.code) { body.set("currency", .reference(id)) }
-        body.set("memo", string: payment.reference)
+        body.setOrClear("memo", string: payment.reference)
         body.set("apply", .sublist([.object([("doc", .reference(invoiceRef)), ("apply", .bool(true)), ("amount", amount)])]))
-        for field in target.customFields { body.set(field.fieldID, .string(field.value)) }
+        setCustomFields(&body, target: target, recordType: "payment")
         return body.json
     }
 
@@ -264,7 +266,12 @@ public enum NetSuitePayloads {
         couponLine: Line?, currency: Currency, target: SyncTarget, root: String, rowsField: String
     ) throws {
         let codes = rows.map(\.tax.code)
-        if total == 0 && rows.allSatisfy({ $0.tax.amountCents == 0 }) { return }
+        if total == 0 && rows.allSatisfy({ $0.tax.amountCents == 0 }) {
+            // No tax now; on a SuiteTax account an earlier version's rows must go: an empty
+            // sublist, which the client names in `replace` like any other.
+            if target.mappings.hasSuiteTaxMappings { body.set("taxDetails", .sublist([])) }
+            return
+        }
         guard !codes.isEmpty else {
             throw DocumentError(field: "\(root).applied_taxes", message: "must list the taxes of taxes_amount_cents \(total)")
         }
@@ -336,6 +343,18 @@ public enum NetSuitePayloads {
     }
 
     // MARK: - Helpers
+
+    /// The custom field values the document has, and `null` for every other custom field
+    /// mapped on `recordType` (the mapping's record type: customer, invoice, sales_order,
+    /// credit_memo, payment): a value the document no longer has is cleared at NetSuite
+    /// rather than left stale (`WireObject.setOrClear`).
+    static func setCustomFields(_ body: inout WireObject, target: SyncTarget, recordType: String) {
+        let present = Set(target.customFields.map(\.fieldID))
+        for mapping in target.mappings.customFields(recordType: recordType) where !present.contains(mapping.fieldID) {
+            body.set(mapping.fieldID, .null)
+        }
+        for field in target.customFields { body.set(field.fieldID, .string(field.value)) }
+    }
 
     /// NetSuite external ids: letters, digits, `_` and `-` (PROVIDERS 2.2).
     static func requireExternalID(_ id: String, field: String) throws {

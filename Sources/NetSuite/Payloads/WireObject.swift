@@ -27,5 +27,18 @@ struct WireObject {
         set(key, .string(value))
     }
 
+    /// Sets `key` to the string, or to `null` when there is none: on an update NetSuite
+    /// keeps a body field the request leaves out, and `null` is what clears it ("Updating a
+    /// Record Instance", "Deleting Body Fields from a Record",
+    /// https://docs.oracle.com/en/cloud/saas/netsuite/ns-online-help/section_1545142173.html).
+    /// For the optional fields a record owns, so a value the document dropped is not left stale.
+    mutating func setOrClear(_ key: String, string value: String?) {
+        guard let value, !value.isEmpty else {
+            set(key, .null)
+            return
+        }
+        set(key, .string(value))
+    }
+
     var json: ExactJSON { .object(fields) }
 }

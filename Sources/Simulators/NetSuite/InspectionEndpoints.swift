@@ -14,6 +14,9 @@ extension NetSuiteSimulator {
             return Self.json(statsJSON(stats))
         case ("GET", "login-audit"):
             return Self.json(.array(loginAudit.map(Self.auditJSON)))
+        case ("GET", "requests"):
+            // The write requests as received (method, URL with query, body), oldest first.
+            return Self.json(.array(receivedWrites.map { .object([("method", .string($0.method)), ("url", .string($0.url)), ("body", .string($0.body))]) }))
         case ("POST", "faults"):
             return await setFaultRate(from: request)
         case ("POST", "reset"):
@@ -28,7 +31,7 @@ extension NetSuiteSimulator {
         default:
             return Self.inspectionError(
                 .notFound,
-                "no such endpoint; try GET /_simulator/records/{recordType}, GET /_simulator/stats, GET /_simulator/login-audit, POST /_simulator/faults, POST /_simulator/reset")
+                "no such endpoint; try GET /_simulator/records/{recordType}, GET /_simulator/requests, GET /_simulator/stats, GET /_simulator/login-audit, POST /_simulator/faults, POST /_simulator/reset")
         }
     }
 

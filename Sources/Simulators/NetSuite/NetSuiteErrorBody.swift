@@ -27,6 +27,13 @@ struct NetSuiteErrorBody: Error, Equatable {
     }
 
     /// 400 `INVALID_KEY_OR_REF`: a reference to a record that does not exist.
+    /// No Oracle Help Center page found that documents this code for REST web services
+    /// (searched "INVALID_KEY_OR_REF"; Oracle's "Error Handling in REST Web Services",
+    /// https://docs.oracle.com/en/cloud/saas/netsuite/ns-online-help/section_156570709583.html,
+    /// gives the error body's shape but no code list). The code is SOAP web services' for an
+    /// invalid key or reference (third-party: netsuiterp.com, "Web Services Error - The
+    /// specified key is invalid (INVALID_KEY_OR_REF)"); kept as the closest known, unverified
+    /// for REST (issue 12).
     static func invalidReference(_ id: String, field: String, path: String) -> NetSuiteErrorBody {
         NetSuiteErrorBody(status: 400, "INVALID_KEY_OR_REF", "Invalid Field Value \(id) for the following field: \(field)", path: path)
     }

@@ -53,7 +53,23 @@ public final class NetSuiteSimulator: Sendable {
         var nonces: NonceHistory
         var loginAudit: [LoginAuditEntry] = []
         var stats = Stats()
+        /// The last `receivedWritesCapacity` write requests, oldest first.
+        var receivedWrites: [ReceivedRequest] = []
     }
+
+    /// A write request as it arrived (before validation): method, full URL with its query,
+    /// and the body text byte for byte. What `ledgersync sync render` is compared with.
+    public struct ReceivedRequest: Sendable, Equatable {
+        public let method: String
+        public let url: String
+        public let body: String
+    }
+
+    static let receivedWritesCapacity = 10_000
+
+    /// The write requests received (PUT and PATCH on records), oldest first, at most the last
+    /// 10 000, whether or not they were accepted.
+    public var receivedWrites: [ReceivedRequest] { state.withLock { $0.receivedWrites } }
 
     /// The HTTP server started by `start`, apart from `State` so that `reset()` cannot touch it.
     private struct Server {

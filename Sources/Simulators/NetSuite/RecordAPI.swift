@@ -53,7 +53,9 @@ extension NetSuiteSimulator {
         case .get(let type, let id):
             return .answer(read(type, id))
         case .upsert(let type, let externalID):
-            return await upsert(type, externalID: externalID, request: request)
+            return await write(type, .externalID(externalID), request: request)
+        case .update(let type, let id):
+            return await write(type, id, request: request, mustExist: true)
         }
     }
 
@@ -91,7 +93,17 @@ extension NetSuiteSimulator {
         return Self.json(.object(members))
     }
 
-    private func upsert(_ type: RecordType, externalID: String, request: Request) async -> Outcome {
+    /// The sublist names of `?replace=a,b` (Oracle's "Replacing a Sublist" page; several
+    /// names are comma-separated as in its `replace=item,taxDetails`-style examples).
+    static func replacedSublists(_ request: Request) -> Set<String> {
+        Set(request.uri.queryParameters[values: "replace"].flatMap { $0.split(separator: ",").map(String.init) })
+    }
+
+    /// `PUT …/eid:{externalId}` (upsert: creates, or updates the record with that external
+    /// id) and `PATCH …/{internalId}` (updates; 404 when there is no such record). Either
+    /// way an update is `RecordStore.merge(existing:update:replace:)`, and the merged record
+    /// is what is validated, totalled and stored.
+    private func write(_ type: RecordType, _ id: RecordID, request: Request, mustExist: Bool = false) async -> Outcome {
         let fault = state.withLock { state -> Fault? in
             guard let fault = state.faultPlan.draw() else { return nil }
             state.stats.faultsInjected[fault, default: 0] += 1
@@ -103,9 +115,31 @@ extension NetSuiteSimulator {
         do {
             var request = request
             let buffer = try await request.collectBody(upTo: Self.maxBodyBytes)
-            let body = try ExactJSON.parse(buffer.readableBytesView)
             let host = request.head.authority ?? ""
+            let received = ReceivedRequest(
+                method: request.method.rawValue, url: "http://" + host + request.uri.string,
+                body: String(decoding: buffer.readableBytesView, as: UTF8.self))
+            state.withLock { state in
+                if state.receivedWrites.count >= Self.receivedWritesCapacity { state.receivedWrites.removeFirst() }
+                state.receivedWrites.append(received)
+            }
+            let update = try ExactJSON.parse(buffer.readableBytesView)
+            let replace = Self.replacedSublists(request)
             let stored = try state.withLock { state throws(NetSuiteErrorBody) -> Record in
+                let existing: Record?
+                let externalID: String
+                switch id {
+                case .externalID(let eid):
+                    existing = state.store.record(type, externalID: eid)
+                    if mustExist && existing == nil { throw .recordNotFound }
+                    externalID = eid
+                case .internalID(let internalID):
+                    guard let record = state.store.record(type, internalID: internalID) else { throw .recordNotFound }
+                    existing = record
+                    externalID = record.externalID
+                }
+                guard case .object = update else { throw .userError("The request body must be a JSON object.") }
+                let body = RecordStore.merge(existing: existing?.body, update: update, replace: replace)
                 let validator = RecordValidator(
                     store: state.store, items: state.items, catalogue: configuration.catalogue,
                     locationRequired: state.locationRequired)
@@ -151,6 +185,9 @@ enum RecordID: Equatable {
 enum RecordRoute: Equatable {
     case get(NetSuiteSimulator.RecordType, RecordID)
     case upsert(NetSuiteSimulator.RecordType, externalID: String)
+    /// `PATCH …/{type}/{internalId}` or `…/eid:{externalId}` ("Updating a Record Instance";
+    /// an external id goes wherever an id does, "Using External IDs"): the record must exist.
+    case update(NetSuiteSimulator.RecordType, RecordID)
 
     static func parse(method: String, path: String) -> Result<RecordRoute, NetSuiteErrorBody> {
         guard path.hasPrefix(NetSuiteSimulator.recordPathPrefix) else { return .failure(.notFound(path: path)) }
@@ -173,14 +210,16 @@ enum RecordRoute: Equatable {
             switch method {
             case "PUT": return .success(.upsert(type, externalID: externalID))
             case "GET": return .success(.get(type, .externalID(externalID)))
-            default: return .failure(.methodNotAllowed(method, allowed: "PUT or GET"))
+            case "PATCH": return .success(.update(type, .externalID(externalID)))
+            default: return .failure(.methodNotAllowed(method, allowed: "PUT, PATCH or GET"))
             }
         }
         guard id.allSatisfy({ $0.isASCII && $0.isNumber }) else { return .failure(.recordNotFound) }
         switch method {
         case "GET": return .success(.get(type, .internalID(String(id))))
-        case "PUT": return .failure(.methodNotAllowed(method, allowed: "GET; upserts go to …/\(type.rawValue)/eid:{externalId}"))
-        default: return .failure(.methodNotAllowed(method, allowed: "GET"))
+        case "PATCH": return .success(.update(type, .internalID(String(id))))
+        case "PUT": return .failure(.methodNotAllowed(method, allowed: "GET or PATCH; upserts go to …/\(type.rawValue)/eid:{externalId}"))
+        default: return .failure(.methodNotAllowed(method, allowed: "GET or PATCH"))
         }
     }
 

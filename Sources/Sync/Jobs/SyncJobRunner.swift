@@ -69,11 +69,7 @@ struct SyncSession: Sendable {
     /// path's first key is the envelope; a bare document is the args themselves).
     func target(recordType: String, at path: [String]) -> SyncTarget {
         var target = self.target
-        guard !target.mappings.customFields(recordType: recordType).isEmpty else { return target }
-        let root = (try? JSONSerialization.jsonObject(with: Data(context.job.args.text.utf8))) as? [String: Any] ?? [:]
-        var document = root["lago_id"] != nil ? root : (path.first.flatMap { root[$0] as? [String: Any] } ?? [:])
-        for key in path.dropFirst() { document = document[key] as? [String: Any] ?? [:] }
-        target.customFields = CustomFieldValue.resolve(target.mappings, recordType: recordType, document: document)
+        target.customFields = CustomFieldValue.resolve(target.mappings, recordType: recordType, args: context.job.args.text, at: path)
         return target
     }
 

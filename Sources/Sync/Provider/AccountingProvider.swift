@@ -28,6 +28,17 @@ public struct CustomFieldValue: Sendable, Equatable {
         self.value = value
     }
 
+    /// The values for the document at `path` in a job's args text (the path's first key is
+    /// the envelope; a bare document is the args themselves). Shared by the sync jobs and
+    /// `ledgersync sync render`, so both resolve the same values.
+    public static func resolve(_ mappings: MappingSet, recordType: String, args: String, at path: [String]) -> [CustomFieldValue] {
+        guard !mappings.customFields(recordType: recordType).isEmpty else { return [] }
+        let root = (try? JSONSerialization.jsonObject(with: Data(args.utf8))) as? [String: Any] ?? [:]
+        var document = root["lago_id"] != nil ? root : (path.first.flatMap { root[$0] as? [String: Any] } ?? [:])
+        for key in path.dropFirst() { document = document[key] as? [String: Any] ?? [:] }
+        return resolve(mappings, recordType: recordType, document: document)
+    }
+
     /// The values of the `custom_field` mappings of `recordType` (an object type: customer,
     /// invoice, sales_order, credit_memo, payment) found in `document`, the document's JSON
     /// object. A mapping's billing key is `metadata.<key>` (Lago's metadata list of

@@ -46,6 +46,15 @@ public struct MappingSet: Sendable {
     /// the customer's or subsidiary's currency).
     public func currency(_ code: String) -> String? { mapping(.currency, code)?.providerID }
 
+    /// Whether any tax mapping is a complete SuiteTax one (nexus, tax_type and tax_code): the
+    /// account then takes `taxDetails` rows, and a transaction without taxes sends an empty
+    /// `taxDetails` sublist so rows of an earlier version are replaced away.
+    public var hasSuiteTaxMappings: Bool {
+        byKey.values.contains { mapping in
+            mapping.kind == .tax && ["nexus", "tax_type", "tax_code"].allSatisfy { !(mapping.details[$0] ?? "").isEmpty }
+        }
+    }
+
     /// The tax mapping for a billing tax code, nil when there is none.
     public func tax(_ code: String) -> Mapping? { mapping(.tax, code) }
 

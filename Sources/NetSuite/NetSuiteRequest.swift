@@ -1,0 +1,67 @@
+import ExactJSON
+
+/// One REST record API request as the worker sends it, before signing: method, URL (query
+/// included), the headers other than `Authorization`, and the body text. Built in one place
+/// so `ledgersync sync render` prints exactly what `NetSuiteClient` signs and sends.
+public struct NetSuiteRequest: Sendable, Equatable {
+    public let method: String
+    public let url: String
+    /// Every header but `Authorization` (which only the client adds: it holds a signature).
+    public let headers: [(name: String, value: String)]
+    public let body: String?
+
+    public init(method: String, url: String, headers: [(name: String, value: String)], body: String?) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+
+    public static func == (a: NetSuiteRequest, b: NetSuiteRequest) -> Bool {
+        a.method == b.method && a.url == b.url && a.body == b.body
+            && a.headers.map(\.name) == b.headers.map(\.name) && a.headers.map(\.value) == b.headers.map(\.value)
+    }
+
+    static let jsonHeaders: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", "application/json")]
+
+    /// `PUT …/{recordType}/eid:{externalID}?replace=<sublists>` with `body`.
+    ///
+    /// Oracle's REST web services merge sublists on update ("Updating a Sublist",
+    /// https://docs.oracle.com/en/cloud/saas/netsuite/ns-online-help/section_1545295601.html):
+    /// lines of a keyed sublist whose keys match are updated and the other request lines
+    /// are added; lines of a non-keyed sublist are always appended. Only the `replace` query
+    /// parameter ("Replacing a Sublist",
+    /// https://docs.oracle.com/en/cloud/saas/netsuite/ns-online-help/section_1545297048.html)
+    /// removes the lines not in the request. An upsert by external id is an update when the
+    /// record exists ("Using the Upsert Operation", section_156335203191), so without
+    /// `replace` a retried or changed push would double the record's lines.
+    ///
+    /// Every sublist the body carries is named (`replacedSublists(in:)`): the body is the
+    /// whole of what the billing document says about that sublist, so the record's lines
+    /// must be exactly the body's. A sublist the body leaves out is not named, and keeps
+    /// whatever NetSuite holds. `replaceSublists: false` is for tests only (see
+    /// `NetSuiteClient.replacesSublists`).
+    public static func upsert(
+        account: NetSuiteAccount, recordType: String, externalID: String, body: ExactJSON, replaceSublists: Bool = true
+    ) -> NetSuiteRequest {
+        var url = "\(account.restBaseURL)/\(recordType)/eid:\(PercentEncoding.encode(externalID))"
+        let sublists = replaceSublists ? replacedSublists(in: body) : []
+        if !sublists.isEmpty {
+            // Names are field ids (letters, digits, `_`); the comma separates them as on
+            // Oracle's page (`?replace=item,taxDetails`) and is signed like any query value.
+            url += "?replace=" + sublists.map(PercentEncoding.encode).joined(separator: ",")
+        }
+        return NetSuiteRequest(method: "PUT", url: url, headers: jsonHeaders, body: body.description)
+    }
+
+    /// The body's sublists, in body order: every top-level member written as a sublist,
+    /// `{"items": [...]}`. For the bodies `NetSuitePayloads` builds that is `item` (and
+    /// `taxDetails` with SuiteTax rows) on invoices, sales orders and credit memos, `apply` on
+    /// payments and on credit memos that carry one, `addressBook` on customers.
+    public static func replacedSublists(in body: ExactJSON) -> [String] {
+        body.objectMembers.compactMap { member in
+            guard let object = member.value.objectValue, object.count == 1, object["items"]?.arrayValue != nil else { return nil }
+            return member.key
+        }
+    }
+}
