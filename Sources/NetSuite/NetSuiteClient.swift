@@ -120,4 +120,34 @@ public struct NetSuiteProvider: AccountingProvider {
             recordType: "customerPayment", externalID: payment.lagoID,
             body: NetSuitePayloads.payment(payment, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
     }
+
+    public func upsertPayment(_ payment: BillingPayment, customerRef: String, invoiceRefs: [String: String], target: SyncTarget) async throws -> String {
+        try await client.upsert(
+            recordType: "customerPayment", externalID: payment.lagoID,
+            body: NetSuitePayloads.payment(payment, customerRef: customerRef, invoiceRefs: invoiceRefs, target: target))
+    }
+
+    public func upsertCustomerRefund(_ memo: BillingCreditMemo, customerRef: String, creditMemoRef: String, target: SyncTarget) async throws -> String {
+        try await client.upsert(
+            recordType: "customerRefund", externalID: memo.refundExternalID,
+            body: NetSuitePayloads.customerRefund(memo, customerRef: customerRef, creditMemoRef: creditMemoRef, target: target))
+    }
+
+    public func addCustomerCurrency(_ customer: BillingCustomer, currency: Currency, target: SyncTarget) async throws -> String? {
+        guard let body = try NetSuitePayloads.customer(customer, addingCurrency: currency, target: target) else { return nil }
+        return try await client.upsert(recordType: "customer", externalID: customer.lagoID, body: body)
+    }
+
+    /// A void is an update of the same record (docs/netsuite.md "Voids").
+    public func voidInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) async throws -> String {
+        try await client.upsert(
+            recordType: "invoice", externalID: invoice.lagoID,
+            body: NetSuitePayloads.voidedInvoice(invoice, customerRef: customerRef, target: target))
+    }
+
+    public func voidCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
+        try await client.upsert(
+            recordType: "creditMemo", externalID: memo.lagoID,
+            body: NetSuitePayloads.voidedCreditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
+    }
 }
