@@ -142,4 +142,83 @@ struct LifecycleTests {
             #expect(sim.record(.invoice, externalID: "inv-usd-customer-in-eur")?.reference("currency") == "2")
         }
     }
+
+    @Test("2 workers, 10% faults: every invoice's amount due is its total less its credit less what one payment per customer spread over its invoices paid; refunds and voids once")
+    func underFaults() async throws {
+        let scenario = BillingScenario.generate(customers: 24, invoicesPerCustomer: 4, creditNoteEvery: 0, payments: 0, seed: 31)
+        var credited: [String: Int64] = [:]
+        var paid: [String: Int64] = [:]
+        var notes: [(id: String, customerID: String, credit: Int64, refund: Int64, json: String)] = []
+        var payments: [(customerID: String, json: String)] = []
+        var voided: [BillingScenario.Invoice] = []
+        for (c, customer) in scenario.customers.enumerated() {
+            let own = scenario.invoices.filter { $0.customerID == customer.lagoID && $0.totalCents >= 400 }
+            guard own.count >= 3 else { continue }
+            // The first invoice gets a credit note that credits half its total (a third of the
+            // note) and refunds the rest; the last is voided; the others are paid, with the
+            // credited one, by one payment spread over them (every third customer pays half).
+            let credit = own[0].totalCents / 2
+            let refund = credit / 2 + 1
+            let noteID = "cn-\(own[0].lagoID)"
+            notes.append((noteID, customer.lagoID, credit, refund,
+                          try Self.creditNote(noteID, invoice: own[0], total: credit + refund, credit: credit, refund: refund)))
+            credited[own[0].lagoID] = credit
+            let payable = own.dropLast()
+            var applications: [[String: Any]] = []
+            for invoice in payable {
+                let due = invoice.totalCents - (credited[invoice.lagoID] ?? 0)
+                let amount = c % 3 == 0 ? max(1, due / 2) : due
+                paid[invoice.lagoID] = amount
+                applications.append(["invoice_id": invoice.lagoID, "amount_cents": amount])
+            }
+            let total = applications.reduce(Int64(0)) { $0 + ($1["amount_cents"] as? Int64 ?? 0) }
+            payments.append((customer.lagoID, try Self.text(["payment": [
+                "lago_id": "pay-\(customer.lagoID)", "invoice_ids": payable.map(\.lagoID), "amount_cents": total,
+                "amount_currency": customer.currency.code, "paid_at": "2026-11-10", "invoice_amounts": applications,
+            ] as [String: Any]])))
+            voided.append(own[own.count - 1])
+        }
+        try #require(notes.count >= 15, "enough customers with three invoices")
+
+        let configuration = SyncHarness.simulatorConfiguration(faultRate: 0.1, latency: 1...3)
+        try await SyncHarness.with(simulator: configuration) { harness in
+            for customer in scenario.customers {
+                for invoice in scenario.invoices where invoice.customerID == customer.lagoID {
+                    try await harness.enqueue(.invoicePush, invoice.json)
+                }
+                for note in notes where note.customerID == customer.lagoID {
+                    try await harness.enqueue(.creditMemoPush, note.json, customerID: note.customerID)
+                }
+                for payment in payments where payment.customerID == customer.lagoID {
+                    try await harness.enqueue(.paymentApply, payment.json, customerID: payment.customerID)
+                }
+                for invoice in voided where invoice.customerID == customer.lagoID {
+                    try await harness.enqueue(.invoiceVoid, invoice.json)
+                }
+            }
+            let workers = try harness.startWorkers(2, requestTimeout: "1s")
+            try await harness.waitUntilIdle(timeout: .seconds(180), workers: workers)
+            await stop(workers)
+            let states = try await harness.jobStates()
+            #expect(states.keys.allSatisfy { $0.hasSuffix("/completed") }, "every job completes: \(states)")
+
+            let sim = harness.simulator
+            #expect(sim.stats.faultsInjected.values.reduce(0, +) > 0, "faults were injected")
+            #expect(sim.records(.invoice).count == scenario.invoices.count, "no invoice twice, voided ones kept")
+            #expect(sim.records(.creditMemo).count == notes.count)
+            #expect(sim.records(.customerRefund).count == notes.count, "one refund per note, none twice")
+            #expect(sim.records(.customerPayment).count == payments.count)
+            let voidedIDs = Set(voided.map(\.lagoID))
+            for invoice in scenario.invoices {
+                let due = voidedIDs.contains(invoice.lagoID) ? 0 : invoice.totalCents - (credited[invoice.lagoID] ?? 0) - (paid[invoice.lagoID] ?? 0)
+                #expect(sim.amountRemaining(.invoice, externalID: invoice.lagoID) == Self.money(due, invoice.currency), "\(invoice.lagoID)")
+            }
+            for note in notes {
+                let refund = try #require(sim.record(.customerRefund, externalID: "\(note.id)-refund"))
+                let currency = try #require(scenario.customers.first { $0.lagoID == note.customerID }).currency
+                #expect(refund.total == Self.money(note.refund, currency))
+                #expect(sim.status(.creditMemo, externalID: note.id) == "Fully Applied")
+            }
+        }
+    }
 }

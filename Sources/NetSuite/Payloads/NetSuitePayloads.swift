@@ -198,13 +198,12 @@ public enum NetSuitePayloads {
         body.set("custbody_lago_id", .string(memo.lagoID))
         body.set("item", .sublist(lines.map(\.json)))
         // The credited part (not the refunded one) applied to the invoice it credits, so the
-        // invoice's amount due drops by it (docs/netsuite.md "creditMemo").
+        // invoice's amount due drops by it (docs/netsuite.md "creditMemo"). Always sent, empty
+        // when nothing is credited, so an update replaces an earlier application.
         let applied = Money(amountCents: memo.appliedToInvoiceCents, currency: currency)
-        if applied.amountCents > 0 {
-            body.set("apply", .sublist([.object([
-                ("doc", .reference(invoiceRef)), ("apply", .bool(true)), ("amount", .number(applied.decimalString)),
-            ])]))
-        }
+        body.set("apply", .sublist(applied.amountCents > 0 ? [.object([
+            ("doc", .reference(invoiceRef)), ("apply", .bool(true)), ("amount", .number(applied.decimalString)),
+        ])] : []))
         let rows = memo.taxes.map { (reference: lines[0].reference, basis: $0.baseAmountCents ?? memo.subTotalExcludingTaxesAmountCents, tax: $0) }
         try applyTaxes(
             to: &body, rows: rows, total: memo.taxesAmountCents, couponLine: lines.first { $0.reference == "coupon_item" },
