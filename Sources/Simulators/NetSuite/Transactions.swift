@@ -6,11 +6,6 @@ import ExactJSON
 // Each rule cites the Oracle Help Center page it follows; where no page states a rule, the
 // comment says so.
 
-extension NetSuiteSimulator.RecordType {
-    /// Record types whose `apply` sublist applies money to other transactions.
-    var applies: Bool { self == .customerPayment || self == .creditMemo || self == .customerRefund }
-}
-
 /// One line of an `apply` sublist that applies money (`"apply": false` lines do not).
 struct AppliedLine {
     let docID: String

@@ -49,7 +49,7 @@ public struct BillingPayment: BillingDocument, Hashable {
         return invoiceIDs.compactMap { id in invoiceAmounts.first { $0.invoiceID == id } }
     }
 
-    /// The first invoice paid: the one a provider payment is applied to.
+    /// The first invoice paid (`applications` has every invoice with its amount).
     public var invoiceID: String { invoiceIDs[0] }
     /// `paid_at`, else `created_at` (validation makes sure one is there).
     public var date: BillingDate { (paidAt ?? createdAt)! }

@@ -71,6 +71,10 @@ struct SalesOrderPushJob: JobHandler {
             // paths ignore the envelope).
             let envelope = DocumentDecoder.envelope(of: BillingSalesOrder.self, in: context.job.args.text) ?? BillingSalesOrder.documentRoot
             let customerRef = try await session.customerRef(customerID, document: order.customer, at: [envelope, "customer"])
+            if let customer = order.customer, customer.lagoID == customerID, let primary = customer.currency, primary != order.invoice.currency {
+                _ = try await session.provider.addCustomerCurrency(
+                    customer, currency: order.invoice.currency, target: session.target(recordType: "customer", at: [envelope, "customer"]))
+            }
             let id = try await session.provider.upsertSalesOrder(
                 order, customerRef: customerRef, target: session.target(recordType: "sales_order", at: [envelope]))
             try await session.recordResult(
