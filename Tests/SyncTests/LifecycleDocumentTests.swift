@@ -92,4 +92,20 @@ import Testing
         let error = try #require(throws: DocumentError.self) { _ = try DocumentDecoder.decode(BillingCustomer.self, from: blank) }
         #expect(error.field == "customer.netsuite_subsidiary")
     }
+
+    @Test("the lifecycle examples of docs/billing-documents.md decode as documented")
+    func documentedExamples() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/billing-documents.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        let blocks = text.components(separatedBy: "```json\n").dropFirst().compactMap { $0.components(separatedBy: "\n```").first }
+        let subsidiary = try #require(blocks.first { $0.contains("integration_customers") })
+        #expect(try DocumentDecoder.decode(BillingCustomer.self, from: subsidiary).netsuiteSubsidiary == "2")
+        let split = try #require(blocks.first { $0.contains("\"refund_amount_cents\": 300") })
+        let memo = try DocumentDecoder.decode(BillingCreditMemo.self, from: split)
+        #expect(memo.appliedToInvoiceCents == 900 && memo.refundCents == 300)
+        let spread = try #require(blocks.first { $0.contains("invoice_amounts") })
+        let payment = try DocumentDecoder.decode(BillingPayment.self, from: spread)
+        #expect(payment.applications.map(\.amountCents) == [10000, 2000, 25])
+    }
 }
