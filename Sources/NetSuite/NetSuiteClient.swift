@@ -124,8 +124,26 @@ public struct NetSuiteProvider: AccountingProvider {
         try await upsert(NetSuiteUpsert.creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
     }
 
-    public func upsertPayment(_ payment: BillingPayment, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
-        try await upsert(NetSuiteUpsert.payment(payment, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
+    public func upsertPayment(_ payment: BillingPayment, customerRef: String, invoiceRefs: [String: String], target: SyncTarget) async throws -> String {
+        try await upsert(NetSuiteUpsert.payment(payment, customerRef: customerRef, invoiceRefs: invoiceRefs, target: target))
+    }
+
+    public func upsertCustomerRefund(_ memo: BillingCreditMemo, customerRef: String, creditMemoRef: String, target: SyncTarget) async throws -> String {
+        try await upsert(NetSuiteUpsert.customerRefund(memo, customerRef: customerRef, creditMemoRef: creditMemoRef, target: target))
+    }
+
+    public func addCustomerCurrency(_ customer: BillingCustomer, currency: Currency, target: SyncTarget) async throws -> String? {
+        guard let planned = try NetSuiteUpsert.customer(customer, addingCurrency: currency, target: target) else { return nil }
+        return try await upsert(planned)
+    }
+
+    /// A void is an update of the same record (docs/netsuite.md "Voids").
+    public func voidInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) async throws -> String {
+        try await upsert(NetSuiteUpsert.voidedInvoice(invoice, customerRef: customerRef, target: target))
+    }
+
+    public func voidCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
+        try await upsert(NetSuiteUpsert.voidedCreditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
     }
 
     private func upsert(_ planned: NetSuiteUpsert) async throws -> String {
@@ -168,9 +186,40 @@ public struct NetSuiteUpsert: Sendable {
             body: try NetSuitePayloads.creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
     }
 
-    public static func payment(_ payment: BillingPayment, customerRef: String, invoiceRef: String, target: SyncTarget) throws -> NetSuiteUpsert {
+    public static func payment(
+        _ payment: BillingPayment, customerRef: String, invoiceRefs: [String: String], target: SyncTarget
+    ) throws -> NetSuiteUpsert {
         NetSuiteUpsert(
             recordType: "customerPayment", externalID: payment.lagoID,
-            body: try NetSuitePayloads.payment(payment, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
+            body: try NetSuitePayloads.payment(payment, customerRef: customerRef, invoiceRefs: invoiceRefs, target: target))
+    }
+
+    public static func customerRefund(
+        _ memo: BillingCreditMemo, customerRef: String, creditMemoRef: String, target: SyncTarget
+    ) throws -> NetSuiteUpsert {
+        NetSuiteUpsert(
+            recordType: "customerRefund", externalID: memo.refundExternalID,
+            body: try NetSuitePayloads.customerRefund(memo, customerRef: customerRef, creditMemoRef: creditMemoRef, target: target))
+    }
+
+    /// The customer with `currency` added to its currencies; nil when the connection maps
+    /// no such currency (nothing to add).
+    public static func customer(_ customer: BillingCustomer, addingCurrency currency: Currency, target: SyncTarget) throws -> NetSuiteUpsert? {
+        guard let body = try NetSuitePayloads.customer(customer, addingCurrency: currency, target: target) else { return nil }
+        return NetSuiteUpsert(recordType: "customer", externalID: customer.lagoID, body: body)
+    }
+
+    public static func voidedInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) throws -> NetSuiteUpsert {
+        NetSuiteUpsert(
+            recordType: "invoice", externalID: invoice.lagoID,
+            body: try NetSuitePayloads.voidedInvoice(invoice, customerRef: customerRef, target: target))
+    }
+
+    public static func voidedCreditMemo(
+        _ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget
+    ) throws -> NetSuiteUpsert {
+        NetSuiteUpsert(
+            recordType: "creditMemo", externalID: memo.lagoID,
+            body: try NetSuitePayloads.voidedCreditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
     }
 }

@@ -6,7 +6,9 @@ import Sync
 /// refs a kind needs, when an embedded customer is pushed first) and builds each request
 /// with `NetSuiteUpsert` and `NetSuiteRequest`, the code the worker sends with.
 public enum NetSuiteRender {
-    public static let kinds = ["customer.sync", "invoice.push", "sales_order.push", "credit_memo.push", "payment.apply"]
+    public static let kinds = [
+        "customer.sync", "invoice.push", "sales_order.push", "credit_memo.push", "payment.apply", "invoice.void", "credit_memo.void",
+    ]
 
     public struct Rendered: Sendable {
         /// In the order the worker would send them (an embedded customer first).
@@ -62,6 +64,15 @@ public enum NetSuiteRender {
             return (placeholder(.invoice, invoiceID), nil)
         }
 
+        /// The currency added to an embedded customer first, when the transaction is in
+        /// another currency than the customer's (as `invoice.push` does).
+        func addCurrency(_ customer: BillingCustomer?, customerID: String, currency: Currency, at path: [String]) throws {
+            guard let customer, customer.lagoID == customerID, let primary = customer.currency, primary != currency,
+                let planned = try NetSuiteUpsert.customer(customer, addingCurrency: currency, target: recordTarget("customer", path))
+            else { return }
+            rendered.requests.append(planned.request(account: account))
+        }
+
         switch kind {
         case "customer.sync":
             let customer = try DocumentDecoder.decode(BillingCustomer.self, from: args)
@@ -72,6 +83,7 @@ public enum NetSuiteRender {
                 throw DocumentError(field: "invoice.customer", message: "is required to push to an accounting provider (or give customer_id in the args)")
             }
             let ref = try await customerRef(customerID, document: invoice.customer, at: ["invoice", "customer"])
+            try addCurrency(invoice.customer, customerID: customerID, currency: invoice.currency, at: ["invoice", "customer"])
             rendered.requests.append(
                 try NetSuiteUpsert.invoice(invoice, customerRef: ref, target: recordTarget("invoice", ["invoice"])).request(account: account))
         case "sales_order.push":
@@ -81,6 +93,7 @@ public enum NetSuiteRender {
             }
             let envelope = DocumentDecoder.envelope(of: BillingSalesOrder.self, in: args) ?? BillingSalesOrder.documentRoot
             let ref = try await customerRef(customerID, document: order.invoice.customer, at: [envelope, "customer"])
+            try addCurrency(order.invoice.customer, customerID: customerID, currency: order.invoice.currency, at: [envelope, "customer"])
             rendered.requests.append(
                 try NetSuiteUpsert.salesOrder(order, customerRef: ref, target: recordTarget("sales_order", [envelope])).request(account: account))
         case "credit_memo.push":
@@ -93,15 +106,46 @@ public enum NetSuiteRender {
             rendered.requests.append(
                 try NetSuiteUpsert.creditMemo(memo, customerRef: ref, invoiceRef: invoice.providerID, target: recordTarget("credit_memo", ["credit_note"]))
                     .request(account: account))
+            if memo.refundCents > 0 {
+                let memoRef = try await lookup(.creditMemo, memo.lagoID)?.providerID ?? placeholder(.creditMemo, memo.lagoID)
+                if memoRef.hasPrefix("<") {
+                    rendered.notes.append("the refund applies to the credit memo the request before it writes (its internal id from the answer)")
+                }
+                rendered.requests.append(
+                    try NetSuiteUpsert.customerRefund(memo, customerRef: ref, creditMemoRef: memoRef, target: target).request(account: account))
+            }
         case "payment.apply":
             let payment = try DocumentDecoder.decode(BillingPayment.self, from: args)
-            let invoice = try await invoiceRef(payment.invoiceID)
-            guard let customerID = argsCustomerID ?? invoice.customerBillingID else {
+            var invoices: [(providerID: String, customerBillingID: String?)] = []
+            for invoiceID in payment.invoiceIDs { invoices.append(try await invoiceRef(invoiceID)) }
+            guard let customerID = argsCustomerID ?? invoices.first?.customerBillingID else {
                 throw DocumentError(field: "payment", message: "names no customer and its invoice's customer is not known (give customer_id in the args)")
             }
             let ref = try await customerRef(customerID, document: nil, at: [])
+            let invoiceRefs = Dictionary(zip(payment.invoiceIDs, invoices.map(\.providerID)), uniquingKeysWith: { first, _ in first })
             rendered.requests.append(
-                try NetSuiteUpsert.payment(payment, customerRef: ref, invoiceRef: invoice.providerID, target: recordTarget("payment", ["payment"]))
+                try NetSuiteUpsert.payment(payment, customerRef: ref, invoiceRefs: invoiceRefs, target: recordTarget("payment", ["payment"]))
+                    .request(account: account))
+        case "invoice.void":
+            let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: args)
+            let pushed = try await invoiceRef(invoice.lagoID)
+            guard let customerID = pushed.customerBillingID ?? invoice.customer?.lagoID ?? argsCustomerID else {
+                throw DocumentError(field: "invoice.customer", message: "is required to push to an accounting provider (or give customer_id in the args)")
+            }
+            let ref = try await customerRef(customerID, document: invoice.customer, at: ["invoice", "customer"])
+            rendered.requests.append(
+                try NetSuiteUpsert.voidedInvoice(invoice, customerRef: ref, target: recordTarget("invoice", ["invoice"])).request(account: account))
+        case "credit_memo.void":
+            let memo = try DocumentDecoder.decode(BillingCreditMemo.self, from: args)
+            let memoRef = try await lookup(.creditMemo, memo.lagoID)
+            if memoRef == nil { rendered.notes.append("credit memo \(memo.lagoID) is not at NetSuite yet: the job waits for its credit_memo.push") }
+            let invoice = try await invoiceRef(memo.lagoInvoiceID)
+            guard let customerID = memo.customer?.lagoID ?? argsCustomerID ?? memoRef?.customerBillingID ?? invoice.customerBillingID else {
+                throw DocumentError(field: "credit_note.customer", message: "is required: the credit memo's customer is not known (or give customer_id in the args)")
+            }
+            let ref = try await customerRef(customerID, document: memo.customer, at: ["credit_note", "customer"])
+            rendered.requests.append(
+                try NetSuiteUpsert.voidedCreditMemo(memo, customerRef: ref, invoiceRef: invoice.providerID, target: recordTarget("credit_memo", ["credit_note"]))
                     .request(account: account))
         default:
             throw DocumentError(field: "kind", message: "\"\(kind)\" is not a sync job kind; one of \(kinds.joined(separator: ", "))")

@@ -57,11 +57,19 @@ public struct NetSuiteRequest: Sendable, Equatable {
     /// The body's sublists, in body order: every top-level member written as a sublist,
     /// `{"items": [...]}`. For the bodies `NetSuitePayloads` builds that is `item` (and
     /// `taxDetails` with SuiteTax rows) on invoices, sales orders and credit memos, `apply` on
-    /// payments and on credit memos that carry one, `addressBook` on customers.
+    /// payments and on credit memos that carry one, `addressBook` on customers; never a
+    /// sublist in `mergedSublists`.
     public static func replacedSublists(in body: ExactJSON) -> [String] {
         body.objectMembers.compactMap { member in
+            guard !mergedSublists.contains(member.key) else { return nil }
             guard let object = member.value.objectValue, object.count == 1, object["items"]?.arrayValue != nil else { return nil }
             return member.key
         }
     }
+
+    /// Sublists a body ADDS to rather than states whole, so they are never named in
+    /// `replace`: a customer's `currencyList` carries the currencies an invoice needs, not
+    /// all the customer has; replacing it would drop the currencies added for the
+    /// customer's other invoices (or by hand), which NetSuite's transactions in them need.
+    static let mergedSublists: Set<String> = ["currencyList"]
 }

@@ -166,7 +166,7 @@ import Testing
         let invoiceBody = try NetSuitePayloads.invoice(invoice, customerRef: "1", target: Self.target())
         #expect(invoiceBody["dueDate"] == (invoice.paymentDueDate.map { .string($0.isoDate) } ?? .null))
         let payment = try DocumentDecoder.decode(BillingPayment.self, from: Self.scenario.payments[0].json)
-        let paymentBody = try NetSuitePayloads.payment(payment, customerRef: "5", invoiceRef: "99", target: Self.target())
+        let paymentBody = try NetSuitePayloads.payment(payment, customerRef: "5", invoiceRefs: [payment.invoiceID: "99"], target: Self.target())
         #expect(paymentBody["memo"] == (payment.reference.map { .string($0) } ?? .null))
     }
 
@@ -193,7 +193,7 @@ import Testing
             #expect(lines.reduce(0, +) + taxes.reduce(0, +) == memo.totalAmountCents)
         }
         let payment = try DocumentDecoder.decode(BillingPayment.self, from: Self.scenario.payments[0].json)
-        let body = try NetSuitePayloads.payment(payment, customerRef: "5", invoiceRef: "99", target: Self.target())
+        let body = try NetSuitePayloads.payment(payment, customerRef: "5", invoiceRefs: [payment.invoiceID: "99"], target: Self.target())
         let apply = Self.items(body["apply"])
         #expect(apply.count == 1)
         #expect(apply[0]["doc"] == .reference("99"))

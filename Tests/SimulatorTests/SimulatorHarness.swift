@@ -55,9 +55,13 @@ struct SimulatorHarness: Sendable {
             HTTPRequest(method: method, url: url, headers: headers, body: json.map { Data($0.utf8) }, timeout: timeout))
     }
 
-    /// `PUT …/{type}/eid:{externalID}`, the worker's upsert.
-    func upsert(_ type: String, _ externalID: String, _ json: String, timeout: Duration = .seconds(10), client: HTTPClient? = nil) async throws -> HTTPResponse {
-        try await send("PUT", url(type, "eid:\(externalID)"), json: json, timeout: timeout, client: client)
+    /// `PUT …/{type}/eid:{externalID}`, the worker's upsert; `replace`: the sublists named in
+    /// `?replace=` (an update without it merges them, docs/netsuite.md "Updates and sublists").
+    func upsert(
+        _ type: String, _ externalID: String, _ json: String, replace: String? = nil, timeout: Duration = .seconds(10), client: HTTPClient? = nil
+    ) async throws -> HTTPResponse {
+        let query = replace.map { "?replace=\($0)" } ?? ""
+        return try await send("PUT", url(type, "eid:\(externalID)") + query, json: json, timeout: timeout, client: client)
     }
 
     /// An unauthenticated request to the inspection API.

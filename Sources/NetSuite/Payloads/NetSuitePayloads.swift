@@ -32,8 +32,9 @@ public enum NetSuitePayloads {
         }
         body.setOrClear("email", string: firstOfList(customer.email))
         body.setOrClear("phone", string: firstOfList(customer.phone))
-        guard let subsidiary = target.connection.settings.defaultSubsidiary else {
-            throw StoreError(.invalidField, field: "settings.default_subsidiary", "the connection has no default subsidiary, which NetSuite requires on customers")
+        // The customer's own subsidiary (Lago's netsuite_subsidiary) over the connection's default.
+        guard let subsidiary = customer.netsuiteSubsidiary ?? target.connection.settings.defaultSubsidiary else {
+            throw StoreError(.invalidField, field: "settings.default_subsidiary", "the connection has no default subsidiary, which NetSuite requires on customers (or give the customer's netsuite_subsidiary)")
         }
         body.set("subsidiary", .reference(subsidiary))
         if let currency = customer.currency, let id = target.mappings.currency(currency.code) {
@@ -44,6 +45,24 @@ public enum NetSuitePayloads {
         body.set("addressBook", addressBook(customer) ?? .sublist([]))
         body.set("custentity_lago_id", .string(customer.lagoID))
         setCustomFields(&body, target: target, recordType: "customer")
+        return body.json
+    }
+
+    /// The customer with `currency` added to its currencies (`currencyList`, one line per
+    /// currency: its primary currency, when mapped, and `currency`), so a transaction in
+    /// `currency` may be entered for it (docs/netsuite.md "Currencies"). Nil when `currency`
+    /// has no currency mapping (then no currency is sent on the transaction either).
+    public static func customer(
+        _ customer: BillingCustomer, addingCurrency currency: Currency, target: SyncTarget, root: String = "customer"
+    ) throws -> ExactJSON? {
+        guard let added = target.mappings.currency(currency.code) else { return nil }
+        guard case .object(let members) = try Self.customer(customer, target: target, root: root) else { return nil }
+        var body = WireObject()
+        for member in members { body.set(member.key, member.value) }
+        var ids: [String] = []
+        if let primary = customer.currency, let id = target.mappings.currency(primary.code) { ids.append(id) }
+        if !ids.contains(added) { ids.append(added) }
+        body.set("currencyList", .sublist(ids.map { .object([("currency", .reference($0))]) }))
         return body.json
     }
 
@@ -128,6 +147,7 @@ public enum NetSuitePayloads {
         body.setOrClear("dueDate", string: invoice.paymentDueDate?.isoDate)
         if let id = target.mappings.currency(currency.code) { body.set("currency", .reference(id)) }
         if let location = target.connection.settings.defaultLocation { body.set("location", .reference(location)) }
+        if let subsidiary = invoice.customer?.netsuiteSubsidiary { body.set("subsidiary", .reference(subsidiary)) }
         body.set("custbody_lago_id", .string(invoice.lagoID))
         body.set("item", .sublist(lines.map(\.json)))
 
@@ -175,9 +195,17 @@ public enum NetSuitePayloads {
         body.set("tranDate", .string(memo.issuingDate.isoDate))
         if let id = target.mappings.currency(currency.code) { body.set("currency", .reference(id)) }
         if let location = target.connection.settings.defaultLocation { body.set("location", .reference(location)) }
+        if let subsidiary = memo.customer?.netsuiteSubsidiary { body.set("subsidiary", .reference(subsidiary)) }
         body.setOrClear("memo", string: memo.reason ?? memo.description)
         body.set("custbody_lago_id", .string(memo.lagoID))
         body.set("item", .sublist(lines.map(\.json)))
+        // The credited part (not the refunded one) applied to the invoice it credits, so the
+        // invoice's amount due drops by it (docs/netsuite.md "creditMemo"). Always sent, empty
+        // when nothing is credited, so an update replaces an earlier application.
+        let applied = Money(amountCents: memo.appliedToInvoiceCents, currency: currency)
+        body.set("apply", .sublist(applied.amountCents > 0 ? [.object([
+            ("doc", .reference(invoiceRef)), ("apply", .bool(true)), ("amount", .number(applied.decimalString)),
+        ])] : []))
         let rows = memo.taxes.map { (reference: lines[0].reference, basis: $0.baseAmountCents ?? memo.subTotalExcludingTaxesAmountCents, tax: $0) }
         try applyTaxes(
             to: &body, rows: rows, total: memo.taxesAmountCents, couponLine: lines.first { $0.reference == "coupon_item" },
@@ -188,21 +216,96 @@ public enum NetSuitePayloads {
 
     // MARK: - Payment
 
+    /// A payment applied to each invoice it pays, one `apply` line per invoice with the amount
+    /// of `payment.applications`. `invoiceRefs`: billing invoice id → NetSuite internal id.
     public static func payment(
-        _ payment: BillingPayment, customerRef: String, invoiceRef: String, target: SyncTarget, root: String = "payment"
+        _ payment: BillingPayment, customerRef: String, invoiceRefs: [String: String], target: SyncTarget, root: String = "payment"
     ) throws -> ExactJSON {
         try requireExternalID(payment.lagoID, field: "\(root).lago_id")
-        let amount = ExactJSON.number(payment.amount.decimalString)
+        var lines: [ExactJSON] = []
+        for (index, application) in payment.applications.enumerated() {
+            guard let ref = invoiceRefs[application.invoiceID] else {
+                throw DocumentError(field: "\(root).invoice_ids[\(index)]", message: "invoice \"\(application.invoiceID)\" is not at NetSuite")
+            }
+            let amount = Money(amountCents: application.amountCents, currency: payment.currency)
+            lines.append(.object([("doc", .reference(ref)), ("apply", .bool(true)), ("amount", .number(amount.decimalString))]))
+        }
         var body = WireObject()
         body.set("externalId", .string(payment.lagoID))
         body.set("customer", .reference(customerRef))
-        body.set("payment", amount)
+        body.set("payment", .number(payment.amount.decimalString))
         body.set("tranDate", .string(payment.date.isoDate))
         if let id = target.mappings.currency(payment.currency.code) { body.set("currency", .reference(id)) }
         body.setOrClear("memo", string: payment.reference)
-        body.set("apply", .sublist([.object([("doc", .reference(invoiceRef)), ("apply", .bool(true)), ("amount", amount)])]))
+        body.set("apply", .sublist(lines))
         setCustomFields(&body, target: target, recordType: "payment")
         return body.json
+    }
+
+    // MARK: - Customer refund
+
+    /// The refunded part of a credit note: a customer refund (external id
+    /// `<credit note lago_id>-refund`) applied to the credit memo, paying out what the credit
+    /// memo did not apply to its invoice.
+    public static func customerRefund(
+        _ memo: BillingCreditMemo, customerRef: String, creditMemoRef: String, target: SyncTarget, root: String = "credit_note"
+    ) throws -> ExactJSON {
+        try requireExternalID(memo.refundExternalID, field: "\(root).lago_id")
+        let amount = Money(amountCents: memo.refundCents, currency: memo.currency)
+        var body = WireObject()
+        body.set("externalId", .string(memo.refundExternalID))
+        body.set("customer", .reference(customerRef))
+        body.set("tranDate", .string(memo.issuingDate.isoDate))
+        if let id = target.mappings.currency(memo.currency.code) { body.set("currency", .reference(id)) }
+        if let subsidiary = memo.customer?.netsuiteSubsidiary { body.set("subsidiary", .reference(subsidiary)) }
+        body.set("memo", string: "Refund of credit note \(memo.number)")
+        body.set("apply", .sublist([.object([
+            ("doc", .reference(creditMemoRef)), ("apply", .bool(true)), ("amount", .number(amount.decimalString)),
+        ])]))
+        return body.json
+    }
+
+    // MARK: - Voids
+
+    /// A voided invoice or credit memo as the record API can write it: the record's own body
+    /// (same external id, so the same record is updated) with every line amount, rate and tax
+    /// amount zero, memo "VOID", and (credit memo) an empty `apply` sublist, which is what
+    /// Oracle documents a direct void leaves (N/transaction Module: "the total and all the
+    /// line items for the transaction are set to zero. The transaction is not removed").
+    /// The REST record API has no void operation (docs/netsuite.md "Voids").
+    public static func voided(_ body: ExactJSON, currency: Currency, clearApply: Bool) -> ExactJSON {
+        let zero = ExactJSON.number(Money(amountCents: 0, currency: currency).decimalString)
+        func zeroLines(_ sublist: ExactJSON, _ fields: Set<String>) -> ExactJSON {
+            guard case .array(let lines)? = sublist["items"] else { return sublist }
+            return .sublist(lines.map { line in
+                guard case .object(let members) = line else { return line }
+                return .object(members.map { fields.contains($0.key) ? (key: $0.key, value: zero) : $0 })
+            })
+        }
+        guard case .object(let members) = body else { return body }
+        var out = WireObject()
+        for (key, value) in members {
+            switch key {
+            case "item": out.set(key, zeroLines(value, ["rate", "amount"]))
+            case "taxDetails": out.set(key, zeroLines(value, ["taxBasis", "taxAmount"]))
+            case "taxAmountOverride": out.set(key, zero)
+            case "apply", "memo": continue
+            default: out.set(key, value)
+            }
+        }
+        out.set("memo", .string("VOID"))
+        if clearApply { out.set("apply", .sublist([])) }
+        return out.json
+    }
+
+    public static func voidedInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) throws -> ExactJSON {
+        voided(try Self.invoice(invoice, customerRef: customerRef, target: target), currency: invoice.currency, clearApply: false)
+    }
+
+    public static func voidedCreditMemo(
+        _ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget
+    ) throws -> ExactJSON {
+        voided(try creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target), currency: memo.currency, clearApply: true)
     }
 
     // MARK: - Lines

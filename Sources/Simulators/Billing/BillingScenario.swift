@@ -31,6 +31,10 @@ public struct BillingScenario: Sendable {
         public let customerID: String
         public let currency: Currency
         public let totalCents: Int64
+        /// What the note applies to its invoice (`credit_amount_cents`): at most the invoice's total.
+        public let creditCents: Int64
+        /// The rest of the note, refunded (`refund_amount_cents`).
+        public let refundCents: Int64
         public let json: String
     }
 
@@ -202,15 +206,23 @@ public struct BillingScenario: Sendable {
                                    "amount_currency": invoice.currency.code, "base_amount_cents": amount]],
                 "sub_total_excluding_taxes_amount_cents": amount, "coupons_adjustment_amount_cents": 0,
                 "taxes_amount_cents": tax, "total_amount_cents": amount + tax,
+                // Credited to the invoice up to its total; any rest is refunded (Lago splits a
+                // note's total the same way).
+                "credit_amount_cents": min(amount + tax, invoice.totalCents),
+                "refund_amount_cents": amount + tax - min(amount + tax, invoice.totalCents),
             ]
             creditNotes.append(CreditNote(
                 lagoID: lagoID, invoiceID: invoice.lagoID, customerID: invoice.customerID, currency: invoice.currency,
-                totalCents: amount + tax, json: Self.json(["credit_note": note])))
+                totalCents: amount + tax, creditCents: min(amount + tax, invoice.totalCents),
+                refundCents: amount + tax - min(amount + tax, invoice.totalCents), json: Self.json(["credit_note": note])))
         }
 
         var payments: [Payment] = []
-        for invoice in invoices.prefix(paymentCount) where invoice.totalCents > 0 {
-            let amount = payments.count % 4 == 3 ? max(1, invoice.totalCents / 2) : invoice.totalCents
+        // A payment pays what is due: the invoice's total less what a credit note credited.
+        let credited = Dictionary(creditNotes.map { ($0.invoiceID, $0.creditCents) }, uniquingKeysWith: +)
+        for invoice in invoices.prefix(paymentCount) where invoice.totalCents - (credited[invoice.lagoID] ?? 0) > 0 {
+            let due = invoice.totalCents - (credited[invoice.lagoID] ?? 0)
+            let amount = payments.count % 4 == 3 ? max(1, due / 2) : due
             let lagoID = "pay-\(invoice.lagoID)"
             let payment: [String: Any] = [
                 "lago_id": lagoID, "invoice_ids": [invoice.lagoID], "amount_cents": amount, "amount_currency": invoice.currency.code,

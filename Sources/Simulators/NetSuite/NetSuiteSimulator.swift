@@ -201,6 +201,24 @@ public final class NetSuiteSimulator: Sendable {
         state.withLock { $0.store.record(type, internalID: internalID) }
     }
 
+    /// A transaction's amount due (invoice) or credit left to apply (credit memo), and the
+    /// status NetSuite derives from it, as GET answers them; nil for other records.
+    public func amountRemaining(_ type: RecordType, externalID: String) -> String? {
+        state.withLock { state in
+            state.store.record(type, externalID: externalID).flatMap { record in
+                state.store.derivedFields(record).first { $0.key == "amountRemaining" }?.value.numberText
+            }
+        }
+    }
+
+    public func status(_ type: RecordType, externalID: String) -> String? {
+        state.withLock { state in
+            state.store.record(type, externalID: externalID).flatMap { record in
+                state.store.derivedFields(record).first { $0.key == "status" }?.value["refName"]?.stringValue
+            }
+        }
+    }
+
     public var stats: Stats {
         state.withLock { $0.stats }
     }

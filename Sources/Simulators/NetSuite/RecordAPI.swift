@@ -87,9 +87,11 @@ extension NetSuiteSimulator {
         guard let record else { return Self.response(.recordNotFound) }
         var members: [(key: String, value: ExactJSON)] = [("id", .string(record.internalID)), ("externalId", .string(record.externalID))]
         if let total = record.total { members.append(("total", .number(total))) }
-        for member in record.body.objectMembers where !["id", "externalId", "total"].contains(member.key) {
+        let derived = state.withLock { $0.store.derivedFields(record) }
+        for member in record.body.objectMembers where !["id", "externalId", "total"].contains(member.key) && !derived.contains(where: { $0.key == member.key }) {
             members.append(member)
         }
+        members.append(contentsOf: derived)
         return Self.json(.object(members))
     }
 

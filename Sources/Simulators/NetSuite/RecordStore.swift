@@ -10,6 +10,7 @@ extension NetSuiteSimulator {
         case salesOrder
         case creditMemo
         case customerPayment
+        case customerRefund
 
         /// The type named by a URL path segment (`salesorder`, `salesOrder`, `CUSTOMER`).
         public init?(pathSegment: some StringProtocol) {

@@ -27,9 +27,15 @@ struct RecordValidator {
             try validateCustomer(body)
             return nil
         case .invoice, .salesOrder, .creditMemo:
-            return try validateItemTransaction(type, body)
+            let total = try validateItemTransaction(type, body)
+            try validateLifecycle(type, externalID: externalID, body: body, total: total)
+            return total
         case .customerPayment:
-            return try validatePayment(body, externalID: externalID)
+            let total = try validatePayment(body, externalID: externalID)
+            try validateLifecycle(type, externalID: externalID, body: body, total: total)
+            return total
+        case .customerRefund:
+            return try validateCustomerRefund(body, externalID: externalID)
         }
     }
 
@@ -160,7 +166,7 @@ struct RecordValidator {
             // payments count against the invoice.
             let onInvoice = (appliedByInvoice[invoiceID] ?? .zero) + applied
             appliedByInvoice[invoiceID] = onInvoice
-            let due = (invoice.totalAmount ?? .zero) - store.appliedByPayments(toInvoice: invoiceID, excludingPayment: externalID)
+            let due = store.amountRemaining(invoice: invoice, excluding: (.customerPayment, externalID))
             guard onInvoice <= due else {
                 throw .userError("The payment applies \(onInvoice) to invoice \(invoiceID), whose amount due is \(due).", path: "\(path).amount")
             }
@@ -175,7 +181,7 @@ struct RecordValidator {
     // MARK: - Fields
 
     /// The id of a `{"id": "…"}` reference; nil when the field is absent or null.
-    private func reference(_ value: ExactJSON?, path: String) throws(NetSuiteErrorBody) -> String? {
+    func reference(_ value: ExactJSON?, path: String) throws(NetSuiteErrorBody) -> String? {
         switch value {
         case nil, .null?: return nil
         case let value?:
@@ -188,14 +194,14 @@ struct RecordValidator {
 
     /// Refuses a reference in `field` to an id the catalogue does not list, as NetSuite
     /// refuses a reference to a record the account does not have; an absent field is fine.
-    private func known(_ body: ExactJSON, _ field: String, in ids: Set<String>, path: String? = nil) throws(NetSuiteErrorBody) {
+    func known(_ body: ExactJSON, _ field: String, in ids: Set<String>, path: String? = nil) throws(NetSuiteErrorBody) {
         let path = path ?? field
         guard let id = try reference(body[field], path: path) else { return }
         guard ids.contains(id) else { throw .invalidReference(id, field: field, path: path) }
     }
 
     /// The internal id in reference `field`, which must name an existing customer.
-    private func existingCustomer(_ body: ExactJSON, field: String) throws(NetSuiteErrorBody) -> String {
+    func existingCustomer(_ body: ExactJSON, field: String) throws(NetSuiteErrorBody) -> String {
         guard let id = try reference(body[field], path: field) else { throw .missing("Customer", path: field) }
         guard store.record(.customer, internalID: id) != nil else {
             throw .invalidReference(id, field: field, path: field)
@@ -204,7 +210,7 @@ struct RecordValidator {
     }
 
     /// The lines of sublist `field` (`{"items": [...]}`); nil when the field is absent.
-    private func sublist(_ body: ExactJSON, _ field: String) throws(NetSuiteErrorBody) -> [ExactJSON]? {
+    func sublist(_ body: ExactJSON, _ field: String) throws(NetSuiteErrorBody) -> [ExactJSON]? {
         guard let value = body[field], value != .null else { return nil }
         guard let lines = value["items"]?.arrayValue else {
             throw .userError("A sublist must be {\"items\": [...]}, got \(value).", path: field)
@@ -213,7 +219,7 @@ struct RecordValidator {
     }
 
     /// A money amount: a JSON number with at most `ExactDecimal.maxScale` decimals.
-    private func amount(_ value: ExactJSON, path: String) throws(NetSuiteErrorBody) -> ExactDecimal {
+    func amount(_ value: ExactJSON, path: String) throws(NetSuiteErrorBody) -> ExactDecimal {
         guard let literal = value.numberText else {
             throw .userError("The amount at \(path) must be a JSON number, got \(value).", path: path)
         }

@@ -53,6 +53,20 @@ public struct BillingCreditMemo: BillingDocument, Hashable {
 
     public var total: Money { Money(amountCents: totalAmountCents, currency: currency) }
 
+    /// What the credit note takes off the invoice it credits: `credit_amount_cents`, else the
+    /// total less the refunded part (Lago: total = credit + refund). Validation makes sure it
+    /// is neither negative nor more than the total.
+    public var appliedToInvoiceCents: Int64 {
+        creditAmountCents ?? (totalAmountCents - (refundAmountCents ?? 0))
+    }
+
+    /// The refunded part (`refund_amount_cents`, 0 when absent): pushed as a customer refund
+    /// applied to the credit memo.
+    public var refundCents: Int64 { refundAmountCents ?? 0 }
+
+    /// The external id of the customer refund of this credit note's refunded part.
+    public var refundExternalID: String { lagoID + "-refund" }
+
     enum CodingKeys: String, CodingKey {
         case lagoID = "lago_id", number, lagoInvoiceID = "lago_invoice_id", invoiceNumber = "invoice_number"
         case issuingDate = "issuing_date", currency, reason, description
@@ -123,5 +137,15 @@ public struct BillingCreditMemo: BillingDocument, Hashable {
         let total = try v.sum([subTotalExcludingTaxesAmountCents, taxesAmountCents], currency, "total_amount_cents")
         try v.equal(totalAmountCents, total, "total_amount_cents",
                     "sub_total_excluding_taxes_amount_cents + taxes_amount_cents")
+
+        // Lago splits the total between what is credited (to the invoice) and what is
+        // refunded: the two parts together may not exceed the total (checked, no overflow).
+        let parts = try v.sum([creditAmountCents ?? 0, refundAmountCents ?? 0], currency, "refund_amount_cents")
+        if parts > totalAmountCents {
+            throw v.fail(
+                refundAmountCents == nil ? "credit_amount_cents" : "refund_amount_cents",
+                "credit_amount_cents + refund_amount_cents = \(parts) is more than total_amount_cents \(totalAmountCents)")
+        }
     }
 }
+

@@ -66,6 +66,17 @@ public struct BillingCustomer: BillingDocument, Hashable {
     public let taxIdentificationNumber: String?
     public let timezone: String?
     public let metadata: [Metadata]
+    /// The NetSuite subsidiary (internal id) the customer belongs to, over the connection's
+    /// default: `netsuite_subsidiary`, else the `subsidiary_id` of Lago's NetSuite
+    /// `integration_customers` entry. Nil when neither is given.
+    public let netsuiteSubsidiary: String?
+
+    /// Lago's `integration_customers` entry: only what the sync reads.
+    struct IntegrationCustomer: Decodable {
+        let integrationType: String?
+        let subsidiaryID: String?
+        enum CodingKeys: String, CodingKey { case integrationType = "integration_type", subsidiaryID = "subsidiary_id" }
+    }
 
     enum CodingKeys: String, CodingKey {
         case lagoID = "lago_id", externalID = "external_id", externalCustomerID = "external_customer_id"
@@ -73,6 +84,7 @@ public struct BillingCustomer: BillingDocument, Hashable {
         case customerType = "customer_type", email, phone, url
         case shippingAddress = "shipping_address", currency
         case taxIdentificationNumber = "tax_identification_number", timezone, metadata
+        case netsuiteSubsidiary = "netsuite_subsidiary", integrationCustomers = "integration_customers"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -98,6 +110,9 @@ public struct BillingCustomer: BillingDocument, Hashable {
         taxIdentificationNumber = try c.optional(.taxIdentificationNumber)
         timezone = try c.optional(.timezone)
         metadata = try c.array(.metadata)
+        let integrations: [IntegrationCustomer] = try c.array(.integrationCustomers)
+        netsuiteSubsidiary = try c.optional(.netsuiteSubsidiary)
+            ?? integrations.first { $0.integrationType == "netsuite" && $0.subsidiaryID != nil }?.subsidiaryID
     }
 
     public func validate(root: String) throws(DocumentError) {
@@ -106,6 +121,7 @@ public struct BillingCustomer: BillingDocument, Hashable {
         try v.nonEmpty(externalID, "external_id")
         try Self.checkCountry(address.country, v, "country")
         try Self.checkCountry(shippingAddress?.country, v, "shipping_address.country")
+        try v.nonEmpty(netsuiteSubsidiary, "netsuite_subsidiary")
         for (i, entry) in metadata.enumerated() {
             try v.nonEmpty(entry.key, "metadata[\(i)].key")
         }

@@ -47,6 +47,8 @@ public struct SyncEnvironment: Sendable {
         registry.register(InvoicePushJob(sync: self))
         registry.register(SalesOrderPushJob(sync: self))
         registry.register(CreditMemoPushJob(sync: self))
+        registry.register(InvoiceVoidJob(sync: self))
+        registry.register(CreditMemoVoidJob(sync: self))
         registry.register(PaymentApplyJob(sync: self))
         registry.register(WebhookDeliverJob(endpoints: endpoints, http: http, options: options.webhookOptions))
     }

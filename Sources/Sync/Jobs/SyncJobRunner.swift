@@ -62,7 +62,7 @@ struct SyncSession: Sendable {
         _ = try await sync.refs.record(
             connection: connectionID, objectType: objectType, billingID: billingID, providerID: providerID,
             customerBillingID: customerBillingID)
-        if objectType == .invoice || objectType == .customer { await wakeWaiting(objectType, billingID) }
+        if objectType == .invoice || objectType == .customer || objectType == .creditMemo { await wakeWaiting(objectType, billingID) }
     }
 
     /// The target with the custom field values of the document at `path` in the args (the
@@ -250,6 +250,8 @@ extension ProviderErrorEvent.Subject {
             case "sales_order.push": root["sales_order"] != nil ? "sales_order" : "invoice"
             case "credit_memo.push": "credit_note"
             case "payment.apply": "payment"
+            case "invoice.void": "invoice"
+            case "credit_memo.void": "credit_note"
             default: nil
             }
         let document = root["lago_id"] != nil ? root : (envelope.flatMap { root[$0] as? [String: Any] } ?? [:])

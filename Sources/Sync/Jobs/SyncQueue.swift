@@ -3,13 +3,15 @@ import Foundation
 import JobQueue
 import Postgres
 
-/// The five sync job kinds, by their contract names.
+/// The sync job kinds, by their contract names.
 public enum SyncJobKind: String, Sendable, CaseIterable, Codable {
     case customerSync = "customer.sync"
     case invoicePush = "invoice.push"
     case salesOrderPush = "sales_order.push"
     case creditMemoPush = "credit_memo.push"
     case paymentApply = "payment.apply"
+    case invoiceVoid = "invoice.void"
+    case creditMemoVoid = "credit_memo.void"
 }
 
 /// Enqueues sync jobs from Swift through `ledgersync.enqueue_sync` (sql/sync/002, 004), the
