@@ -94,30 +94,30 @@ public struct NetSuiteProvider: AccountingProvider {
     }
 
     public func upsertCustomer(_ customer: BillingCustomer, target: SyncTarget) async throws -> String {
-        try await client.upsert(recordType: "customer", externalID: customer.lagoID, body: NetSuitePayloads.customer(customer, target: target))
+        try await write(recordType: "customer", externalID: customer.lagoID, body: NetSuitePayloads.customer(customer, target: target), target: target)
     }
 
     public func upsertInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) async throws -> String {
-        try await client.upsert(
+        try await write(
             recordType: "invoice", externalID: invoice.lagoID,
-            body: NetSuitePayloads.invoice(invoice, customerRef: customerRef, target: target))
+            body: NetSuitePayloads.invoice(invoice, customerRef: customerRef, target: target), target: target)
     }
 
     public func upsertSalesOrder(_ order: BillingSalesOrder, customerRef: String, target: SyncTarget) async throws -> String {
-        try await client.upsert(
+        try await write(
             recordType: "salesOrder", externalID: order.lagoID,
-            body: NetSuitePayloads.invoice(order.invoice, customerRef: customerRef, target: target, root: "sales_order"))
+            body: NetSuitePayloads.invoice(order.invoice, customerRef: customerRef, target: target, root: "sales_order"), target: target)
     }
 
     public func upsertCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
-        try await client.upsert(
+        try await write(
             recordType: "creditMemo", externalID: memo.lagoID,
-            body: NetSuitePayloads.creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
+            body: NetSuitePayloads.creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target), target: target)
     }
 
     public func upsertPayment(_ payment: BillingPayment, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
-        try await client.upsert(
+        try await write(
             recordType: "customerPayment", externalID: payment.lagoID,
-            body: NetSuitePayloads.payment(payment, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
+            body: NetSuitePayloads.payment(payment, customerRef: customerRef, invoiceRef: invoiceRef, target: target), target: target)
     }
 }

@@ -44,6 +44,7 @@ extension NetSuiteSimulator {
             return .answer(Self.response(.invalidLogin))
         }
 
+        if request.uri.path == Self.suiteQLPath { return .answer(await suiteQL(request)) }
         let route: RecordRoute
         switch RecordRoute.parse(method: request.method.rawValue, path: request.uri.path) {
         case .success(let parsed): route = parsed
@@ -54,6 +55,8 @@ extension NetSuiteSimulator {
             return .answer(read(type, id))
         case .upsert(let type, let externalID):
             return await upsert(type, externalID: externalID, request: request)
+        case .update(let type, let internalID):
+            return await update(type, internalID: internalID, request: request)
         }
     }
 
@@ -151,6 +154,8 @@ enum RecordID: Equatable {
 enum RecordRoute: Equatable {
     case get(NetSuiteSimulator.RecordType, RecordID)
     case upsert(NetSuiteSimulator.RecordType, externalID: String)
+    /// PATCH by internal id (RecordUpdate.swift).
+    case update(NetSuiteSimulator.RecordType, internalID: String)
 
     static func parse(method: String, path: String) -> Result<RecordRoute, NetSuiteErrorBody> {
         guard path.hasPrefix(NetSuiteSimulator.recordPathPrefix) else { return .failure(.notFound(path: path)) }
@@ -179,8 +184,9 @@ enum RecordRoute: Equatable {
         guard id.allSatisfy({ $0.isASCII && $0.isNumber }) else { return .failure(.recordNotFound) }
         switch method {
         case "GET": return .success(.get(type, .internalID(String(id))))
-        case "PUT": return .failure(.methodNotAllowed(method, allowed: "GET; upserts go to …/\(type.rawValue)/eid:{externalId}"))
-        default: return .failure(.methodNotAllowed(method, allowed: "GET"))
+        case "PATCH": return .success(.update(type, internalID: String(id)))
+        case "PUT": return .failure(.methodNotAllowed(method, allowed: "GET or PATCH; upserts go to …/\(type.rawValue)/eid:{externalId}"))
+        default: return .failure(.methodNotAllowed(method, allowed: "GET or PATCH"))
         }
     }
 

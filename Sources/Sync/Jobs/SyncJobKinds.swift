@@ -32,7 +32,7 @@ struct InvoicePushJob: JobHandler {
             let customerID = try Self.customerID(of: invoice, args: args, root: "invoice")
             let customerRef = try await session.customerRef(customerID, document: invoice.customer, at: ["invoice", "customer"])
             let id = try await session.provider.upsertInvoice(
-                invoice, customerRef: customerRef, target: session.target(recordType: "invoice", at: ["invoice"]))
+                invoice, customerRef: customerRef, target: try await session.target(recordType: "invoice", at: ["invoice"], writing: .invoice, invoice.lagoID))
             try await session.recordResult(
                 .invoice, billingID: invoice.lagoID, providerID: id,
                 customerBillingID: customerID)
@@ -63,7 +63,7 @@ struct SalesOrderPushJob: JobHandler {
             let envelope = DocumentDecoder.envelope(of: BillingSalesOrder.self, in: context.job.args.text) ?? BillingSalesOrder.documentRoot
             let customerRef = try await session.customerRef(customerID, document: order.customer, at: [envelope, "customer"])
             let id = try await session.provider.upsertSalesOrder(
-                order, customerRef: customerRef, target: session.target(recordType: "sales_order", at: [envelope]))
+                order, customerRef: customerRef, target: try await session.target(recordType: "sales_order", at: [envelope], writing: .salesOrder, order.lagoID))
             try await session.recordResult(
                 .salesOrder, billingID: order.lagoID, providerID: id,
                 customerBillingID: customerID)
@@ -86,7 +86,7 @@ struct CreditMemoPushJob: JobHandler {
             let customerRef = try await session.customerRef(customerID, document: memo.customer, at: ["credit_note", "customer"])
             let id = try await session.provider.upsertCreditMemo(
                 memo, customerRef: customerRef, invoiceRef: invoice.providerID,
-                target: session.target(recordType: "credit_memo", at: ["credit_note"]))
+                target: try await session.target(recordType: "credit_memo", at: ["credit_note"], writing: .creditMemo, memo.lagoID))
             try await session.recordResult(
                 .creditMemo, billingID: memo.lagoID, providerID: id,
                 customerBillingID: customerID)
@@ -109,7 +109,7 @@ struct PaymentApplyJob: JobHandler {
             let customerRef = try await session.customerRef(customerID, document: nil, at: [])
             let id = try await session.provider.upsertPayment(
                 payment, customerRef: customerRef, invoiceRef: invoice.providerID,
-                target: session.target(recordType: "payment", at: ["payment"]))
+                target: try await session.target(recordType: "payment", at: ["payment"], writing: .payment, payment.lagoID))
             try await session.recordResult(
                 .payment, billingID: payment.lagoID, providerID: id,
                 customerBillingID: customerID)
