@@ -105,8 +105,18 @@ struct LinkedRefsTests {
         var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
     }
 
-    /// `ledgersync <arguments>` with the harness's database and key, loopback allowed.
+    /// `ledgersync <arguments>` with the harness's database and key, loopback allowed. Output
+    /// goes to files and the exit is awaited through the termination handler: nothing blocks
+    /// a thread of the cooperative pool, on which the in-process simulator answers the command.
     static func ledgersync(_ arguments: [String], _ harness: SyncHarness, stdin: String? = nil) async throws -> Run {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("refs-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outURL = directory.appendingPathComponent("stdout"), errURL = directory.appendingPathComponent("stderr")
+        let inURL = directory.appendingPathComponent("stdin")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        FileManager.default.createFile(atPath: inURL.path, contents: Data((stdin ?? "").utf8))
         let process = Process()
         process.executableURL = try LedgersyncProcess.binary()
         process.arguments = arguments
@@ -115,20 +125,26 @@ struct LinkedRefsTests {
         environment["LEDGERSYNC_SECRET_KEY"] = SyncHarness.secretKey
         environment["LEDGERSYNC_ALLOW_PRIVATE_NETWORK"] = "1"
         process.environment = environment
-        let out = Pipe(), err = Pipe(), input = Pipe()
+        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+        let input = try FileHandle(forReadingFrom: inURL)
         process.standardOutput = out
         process.standardError = err
         process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        try process.run()
-        if let stdin {
-            input.fileHandleForWriting.write(Data(stdin.utf8))
-            try input.fileHandleForWriting.close()
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
         }
-        async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-        async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
-        let (outData, errData) = await (stdout, stderr)
-        await Task.detached { process.waitUntilExit() }.value
-        return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        try? out.close()
+        try? err.close()
+        try? input.close()
+        return Run(
+            status: status, stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+            stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
     }
 
     @Test("refs link checks the record at NetSuite, refuses a record already linked, and unlink undoes it")

@@ -121,6 +121,27 @@ struct RecordStore {
         return stored
     }
 
+    /// Stores `body` as the whole new body of the existing record `internalID` (a PATCH by
+    /// internal id, whose merge `NetSuiteSimulator.mergedForUpdate` has done): same internal
+    /// and external id, one more write. Nil when there is no such record. Apart from `upsert`
+    /// so that an upsert's own merging never runs twice over a PATCH's body.
+    mutating func replaceBody(
+        _ type: NetSuiteSimulator.RecordType, internalID: String, body: ExactJSON, total: ExactDecimal?, now: Date
+    ) -> NetSuiteSimulator.Record? {
+        guard let existing = record(type, internalID: internalID) else { return nil }
+        let stored = NetSuiteSimulator.Record(
+            type: type, internalID: internalID, externalID: existing.externalID, body: body, totalAmount: total,
+            createdAt: existing.createdAt, updatedAt: now, writeCount: existing.writeCount + 1)
+        records[type, default: [:]][internalID] = stored
+        if type == .customerPayment {
+            for line in PaymentApplication.lines(of: existing.body) { appliedToInvoices[line.invoiceID]?[existing.externalID] = nil }
+            for line in PaymentApplication.lines(of: body) {
+                appliedToInvoices[line.invoiceID, default: [:]][existing.externalID, default: .zero] += line.amount
+            }
+        }
+        return stored
+    }
+
     /// What payments other than `excludingPayment` (an external id) have applied to the invoice.
     func appliedByPayments(toInvoice invoiceID: String, excludingPayment: String) -> ExactDecimal {
         (appliedToInvoices[invoiceID] ?? [:]).reduce(ExactDecimal.zero) { sum, entry in

@@ -40,10 +40,11 @@ extension NetSuiteSimulator {
                     store: state.store, items: state.items, catalogue: configuration.catalogue,
                     locationRequired: state.locationRequired)
                 let total = try validator.validate(type, externalID: existing.externalID, body: merged)
+                guard let stored = state.store.replaceBody(type, internalID: internalID, body: merged, total: total, now: Date()) else {
+                    throw .recordNotFound
+                }
                 state.stats.writes += 1
-                // Through the upsert of the record's own external id: same internal id, one
-                // more write, the payment bookkeeping kept.
-                return state.store.upsert(type, externalID: existing.externalID, body: merged, total: total, now: Date())
+                return stored
             }
             let location = "http://\(host)\(Self.recordPathPrefix)\(type.rawValue)/\(stored.internalID)"
             response = Response(status: .noContent, headers: [.location: location])

@@ -25,7 +25,9 @@ import Hummingbird
 /// [ORDER BY <field> [ASC|DESC]]`, fields among id, entityid, companyname, email, externalid,
 /// firstname, lastname, isperson. Anything else is refused with a 400 in the record API's
 /// error shape, code INVALID_PARAMETER and "Invalid search query…" (the code and text NetSuite
-/// is commonly seen to answer; no Oracle page found that lists them).
+/// is commonly seen to answer; no Oracle page found that lists them). The texts avoid "not
+/// found" and "does not exist", which the worker reads as a missing reference (see
+/// RecordValidation.swift).
 extension NetSuiteSimulator {
     static let suiteQLPath = "/services/rest/query/v1/suiteql"
 
@@ -189,7 +191,7 @@ struct SuiteQLQuery: Equatable {
             guard case .word(let word)? = tokens.popFirst() else { throw .invalidQuery("Expected a field name.") }
             let lowered = word.lowercased()
             guard customerFields[lowered] != nil else {
-                throw .invalidQuery("Field '\(word)' for record 'customer' was not found (the simulator knows \(customerFields.keys.sorted().joined(separator: ", "))).")
+                throw .invalidQuery("Field '\(word)' of record 'customer' is unknown to the simulator (it knows \(customerFields.keys.sorted().joined(separator: ", "))).")
             }
             return lowered
         }
