@@ -48,10 +48,14 @@ struct RefsAPITests {
                 ("/v1/connections/\(id)/refs/customer/cus_two", #"{}"#, "provider_id"),
                 ("/v1/connections/\(id)/refs/vendor/cus_two", #"{"provider_id": "81"}"#, "object_type"),
                 ("/v1/connections/\(id)/refs/customer/cus_two", #"{"provider_id": "81", "extra": 1}"#, "extra"),
+                ("/v1/connections/\(id)/refs/customer/cus%00two", #"{"provider_id": "81"}"#, "billing_id"),
+                ("/v1/connections/\(id)/refs/customer/cus%zztwo", #"{"provider_id": "81"}"#, "billing_id"),
             ] {
                 let answer = try await api.request("PUT", badPath, body: body)
                 #expect(answer.status == 422 && answer.error["field"] as? String == field, "\(badPath) \(body): \(answer)")
             }
+            let nul = try await api.request("DELETE", "/v1/connections/\(id)/refs/customer/cus%00two")
+            #expect(nul.status == 422 && nul.error["field"] as? String == "billing_id", "\(nul)")
             let noConnection = try await api.request("PUT", "/v1/connections/\(UUID().uuidString)/refs/customer/cus_two", body: #"{"provider_id": "81"}"#)
             #expect(noConnection.status == 404, "\(noConnection)")
 

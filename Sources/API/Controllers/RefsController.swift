@@ -31,6 +31,9 @@ struct RefsController {
         guard !billingID.trimmingCharacters(in: .whitespaces).isEmpty, billingID.count <= 255 else {
             throw APIError.invalid("billing_id", "must be 1 to 255 characters")
         }
+        guard !billingID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw APIError.invalid("billing_id", "must not contain control characters")
+        }
         guard try await connections.exists(id) else {
             throw APIError.notFound("no connection \(id.uuidString.lowercased())", field: "id")
         }

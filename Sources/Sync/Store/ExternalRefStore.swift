@@ -117,6 +117,9 @@ public struct ExternalRefStore: Sendable {
     @discardableResult
     public func link(connection: UUID, objectType: ExternalRef.ObjectType, billingID: String, providerID: String) async throws -> ExternalRef {
         try StoreSupport.requireNotBlank(billingID, "billing_id")
+        guard !billingID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw StoreError.invalid("billing_id", "must not contain control characters")
+        }
         try Self.requireInternalID(providerID)
         do {
             let result = try await pool.query(SyncSQL.linkRef, [connection.uuidString, objectType.rawValue, billingID, providerID])

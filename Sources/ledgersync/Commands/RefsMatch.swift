@@ -143,8 +143,17 @@ extension Refs {
                 guard let lagoID = (object["lago_id"] as? String)?.trimmingCharacters(in: .whitespaces), !lagoID.isEmpty else {
                     throw CLIError.usage("--customers: [\(index)].lago_id is required")
                 }
+                guard !lagoID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                    throw CLIError.usage("--customers: [\(index)].lago_id must not contain control characters")
+                }
                 guard seen.insert(lagoID).inserted else { return nil }
-                let text = { (key: String) in (object[key] as? String).map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 } }
+                // A value with control characters cannot be an exact match of anything a SuiteQL
+                // literal may hold (NetSuiteClient.suiteQLLiteral): it counts as no value.
+                let text = { (key: String) in
+                    (object[key] as? String).map { $0.trimmingCharacters(in: .whitespaces) }.flatMap {
+                        $0.isEmpty || $0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } ? nil : $0
+                    }
+                }
                 let value: String? =
                     switch field {
                     case .email: text("email")?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
