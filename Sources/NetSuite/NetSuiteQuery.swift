@@ -166,8 +166,17 @@ extension NetSuiteProvider {
         guard let internalID = target.existingProviderID else {
             return try await client.upsert(recordType: recordType, externalID: externalID, body: body)
         }
-        return try await client.update(
-            recordType: recordType, internalID: internalID, body: Self.linkedBody(body), replace: replace)
+        do {
+            return try await client.update(
+                recordType: recordType, internalID: internalID, body: Self.linkedBody(body), replace: replace)
+        } catch let error as SyncError where error.providerCode?.uppercased() == "NONEXISTENT_ID" {
+            // The record a person linked was deleted (or merged) at NetSuite: no retry brings
+            // it back, and creating a new one behind the person's back is what linking avoids.
+            throw SyncError(
+                .permanent,
+                "the linked NetSuite \(recordType) \(internalID) is gone (\(error.message)); link the object to another record with `ledgersync refs link`, or `refs unlink` it to create one",
+                providerCode: error.providerCode)
+        }
     }
 
     /// The body without `externalId` (see `write`).

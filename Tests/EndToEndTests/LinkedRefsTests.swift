@@ -59,6 +59,25 @@ struct LinkedRefsTests {
         }
     }
 
+    @Test("a link to a record NetSuite does not have fails the sync for good, saying so; no customer is created instead")
+    func linkToAMissingRecord() async throws {
+        try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
+            let customer = Self.scenario.customers[0]
+            try await harness.refs.link(connection: harness.connectionID, objectType: .customer, billingID: customer.lagoID, providerID: "98765")
+            let job = try await harness.enqueue(.customerSync, customer.json)
+            let workers = try harness.startWorkers(1, concurrency: 2)
+            try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
+            await stop(workers)
+
+            let state = try await harness.job(job)
+            #expect(state.state == "failed" && state.attempt == 1, "\(state)")
+            let message = state.errors.last?["message"] as? String ?? ""
+            #expect(message.contains("linked NetSuite customer 98765 is gone") && message.contains("refs link"), "\(state.errors)")
+            #expect(harness.simulator.records(.customer).isEmpty, "nothing was created in the linked record's place")
+            #expect(try await harness.refs.lookup(connection: harness.connectionID, objectType: .customer, billingID: customer.lagoID)?.providerID == "98765")
+        }
+    }
+
     @Test("link_ref refuses a NetSuite record another billing object already has; unlink_ref removes only links")
     func linkRules() async throws {
         try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in

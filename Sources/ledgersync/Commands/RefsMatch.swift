@@ -59,7 +59,7 @@ extension Refs {
                 if let value = customer.value {
                     let candidates: [CustomerMatch.Candidate]
                     do {
-                        candidates = try await CustomerMatch.candidates(field, value, client: client)
+                        candidates = try await Self.withRetries { try await CustomerMatch.candidates(field, value, client: client) }
                     } catch let error as SyncError {
                         await pool.close()
                         throw CLIError.unavailable("SuiteQL query for \(customer.lagoID) failed: \(error.message)")
@@ -92,6 +92,20 @@ extension Refs {
             await pool.close()
             if json { return try printJSON(outcomes) }
             report(outcomes, skipped: documents.count - outcomes.count)
+        }
+
+        /// Runs `body` again after a rate limit (the account's workers may hold every slot) or a
+        /// transient failure, waiting NetSuite's hint or 1, 2, 4, 8 s; at most 5 attempts.
+        static func withRetries<T>(_ body: () async throws -> T) async throws -> T {
+            var attempt = 1
+            while true {
+                do {
+                    return try await body()
+                } catch let error as SyncError where attempt < 5 && (error.errorClass == .rateLimited || error.errorClass == .transient) {
+                    try await Task.sleep(for: error.retryAfter ?? .seconds(1 << (attempt - 1)))
+                    attempt += 1
+                }
+            }
         }
 
         func report(_ outcomes: [Outcome], skipped: Int) {
