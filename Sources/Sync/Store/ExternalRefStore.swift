@@ -95,19 +95,20 @@ public struct ExternalRefStore: Sendable {
         return try result.rows.first.map(Self.read)
     }
 
-    /// A connection's refs, optionally of one object type and one billing id, most recently
-    /// synced first, at most `limit`.
+    /// A connection's refs, optionally of one object type and one billing id (and only the
+    /// linked ones), most recently synced first, at most `limit`.
     public func list(
-        connection: UUID, objectType: ExternalRef.ObjectType? = nil, billingID: String? = nil, limit: Int = 100
+        connection: UUID, objectType: ExternalRef.ObjectType? = nil, billingID: String? = nil, linkedOnly: Bool = false, limit: Int = 100
     ) async throws -> [ExternalRef] {
         let result = try await pool.query(
             """
             SELECT \(Self.columns) FROM ledgersync.external_refs
             WHERE connection_id = $1::uuid AND ($2::text IS NULL OR object_type = $2) AND ($3::text IS NULL OR billing_id = $3)
+              AND (NOT $5::boolean OR linked_at IS NOT NULL)
             ORDER BY synced_at DESC, object_type, billing_id
             LIMIT $4::integer
             """,
-            [connection.uuidString, objectType?.rawValue, billingID, limit])
+            [connection.uuidString, objectType?.rawValue, billingID, limit, linkedOnly])
         return try result.rows.map(Self.read)
     }
 

@@ -184,9 +184,9 @@ extension Refs {
 
         func run() async throws {
             let pool = try await database.openPool(maxConnections: 1)
-            var refs = try await ExternalRefStore(pool: pool).list(connection: connection.uuid, objectType: try objectType.map(Refs.objectType), limit: limit)
+            let refs = try await ExternalRefStore(pool: pool).list(
+                connection: connection.uuid, objectType: try objectType.map(Refs.objectType), linkedOnly: linked, limit: limit)
             await pool.close()
-            if linked { refs = refs.filter(\.isLinked) }
             if json { return try printJSON(refs.map(RefSummary.init)) }
             guard !refs.isEmpty else { return print("no refs") }
             var table = [["OBJECT TYPE", "BILLING ID", "PROVIDER ID", "SYNCED", "LINKED"]]
