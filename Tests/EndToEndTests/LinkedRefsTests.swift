@@ -59,6 +59,42 @@ struct LinkedRefsTests {
         }
     }
 
+    @Test("an invoice waiting for its customer runs as soon as the customer is linked, and references the linked record")
+    func linkWakesWaitingInvoice() async throws {
+        try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
+            let customer = Self.scenario.customers[0]
+            let invoice = try #require(Self.scenario.invoices.first { $0.customerID == customer.lagoID })
+            // The invoice without its embedded customer: it can only wait for the customer's ref.
+            var document = try #require(try JSONSerialization.jsonObject(with: Data(invoice.json.utf8)) as? [String: Any])
+            var body = try #require(document["invoice"] as? [String: Any])
+            body.removeValue(forKey: "customer")
+            document["invoice"] = body
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: document), as: UTF8.self)
+            let job = try await harness.enqueue(.invoicePush, json, customerID: customer.lagoID)
+            let workers = try harness.startWorkers(1, concurrency: 2)
+            let waiting = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
+                try await harness.count("SELECT count(*)::int FROM ledgersync.dependency_waits WHERE job_id = $1", [job]) == 1
+            }
+            #expect(waiting, "the invoice did not start waiting for its customer")
+
+            let existing = try Self.seedCustomer(harness.simulator, externalID: "crm-9", name: "Customer Zero", email: "billing0@example.com")
+            let linkedAt = ContinuousClock.now
+            try await harness.refs.link(connection: harness.connectionID, objectType: .customer, billingID: customer.lagoID, providerID: existing.internalID)
+            // Well before the 30 s snooze it would otherwise sleep out.
+            let done = try await eventually(timeout: .seconds(15), every: .milliseconds(100)) {
+                try await harness.job(job).state == "completed"
+            }
+            let waited = ContinuousClock.now - linkedAt
+            await stop(workers)
+            let state = try await harness.job(job)
+            #expect(done, "the invoice was not woken by the link: \(state)")
+            #expect(waited < .seconds(15))
+            let pushed = try #require(harness.simulator.record(.invoice, externalID: invoice.lagoID))
+            #expect(pushed.reference("entity") == existing.internalID)
+            #expect(harness.simulator.records(.customer).map(\.internalID) == [existing.internalID])
+        }
+    }
+
     @Test("a link to a record NetSuite does not have fails the sync for good, saying so; no customer is created instead")
     func linkToAMissingRecord() async throws {
         try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
