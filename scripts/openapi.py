@@ -112,6 +112,11 @@ def path_param(name, schema, description):
 
 JOB_ID = path_param("id", integer(1, 9223372036854775807), "The job id.")
 UUID_ID = path_param("id", string(format="uuid"), "The connection or endpoint id.")
+REF_PATH = [
+    UUID_ID,
+    path_param("object_type", string(enum=OBJECT_TYPES), "The billing object's type."),
+    path_param("billing_id", string(255, minLength=1), "The billing system's id of the object (Lago's lago_id), percent-encoded."),
+]
 
 SCHEMAS = {
     "Error": obj({"error": obj({"code": string(), "message": string(), "field": string(nullable=True)})}),
@@ -241,7 +246,10 @@ SCHEMAS = {
     "ExternalRef": obj({
         "connection_id": string(format="uuid"), "object_type": string(enum=OBJECT_TYPES), "billing_id": string(),
         "provider_id": string(), "customer_billing_id": string(nullable=True), "synced_at": date_time(),
+        "linked_at": {**date_time(), "nullable": True, "description": "When a person linked the object to an existing provider record (PUT /v1/connections/{id}/refs/…); null for refs the workers recorded. A linked object is written by its internal id and a sync never replaces the link."},
     }),
+    "ExternalRefEnvelope": obj({"external_ref": ref("ExternalRef")}),
+    "RefLink": obj({"provider_id": string(18, pattern="^[0-9]{1,18}$", description="The provider's internal id of the existing record.")}),
     "ExternalRefList": obj({"external_refs": {"type": "array", "items": ref("ExternalRef")}}),
     "InboundSecret": obj({
         "connection_id": string(format="uuid"),
@@ -293,6 +301,7 @@ OPERATION_SCOPES = {
     "createWebhookEndpoint": "admin", "listWebhookEndpoints": "admin", "getWebhookEndpoint": "admin",
     "removeWebhookEndpoint": "admin", "pingWebhookEndpoint": "admin", "rotateWebhookSecret": "admin",
     "listTokens": "admin", "createToken": "admin", "revokeToken": "admin",
+    "linkRef": "admin", "unlinkRef": "admin",
 }
 
 
@@ -401,6 +410,18 @@ PATHS = {
                         query("record_type", text(None), "The record type (custom_field only).")],
             tag="mappings"),
     },
+    "/v1/connections/{id}/refs/{object_type}/{billing_id}": {
+        "put": operation(
+            "Link a billing object to an existing provider record", "linkRef",
+            {**ok("The ref, linked.", "ExternalRefEnvelope"), **errors("400", "404", "413", "422"),
+             "409": error("Another billing object of the connection and type already has that provider record; unlink it first.")},
+            parameters=REF_PATH, request="RefLink", tag="refs",
+            description="Later syncs of the object update that record by its internal id (PATCH) and never create another; a sync never replaces the link. 409 when another billing object of the connection and type already has the record. The record's existence is not checked here (`ledgersync refs link` checks it). docs/linking.md."),
+        "delete": operation(
+            "Remove the link of a billing object", "unlinkRef", {"204": {"description": "Unlinked."}, **errors("404", "422")},
+            parameters=REF_PATH, tag="refs",
+            description="404 when the object has no link (a ref the workers recorded is not a link and stays). Its next sync writes by external id again."),
+    },
     "/v1/webhook-endpoints": {
         "post": operation(
             "Add a webhook endpoint", "createWebhookEndpoint", {**ok("Created.", "WebhookEndpointCreated", "201"), **errors("400", "413", "422")},
@@ -478,7 +499,7 @@ DOCUMENT = {
     },
     "servers": [{"url": "http://127.0.0.1:8080"}],
     "security": [{"bearerAuth": []}],
-    "tags": [{"name": name} for name in ["jobs", "connections", "mappings", "webhooks", "sync", "tokens", "operations"]],
+    "tags": [{"name": name} for name in ["jobs", "connections", "mappings", "refs", "webhooks", "sync", "tokens", "operations"]],
     "paths": PATHS,
     "components": {
         "securitySchemes": {"bearerAuth": {

@@ -54,19 +54,9 @@ public struct NetSuiteClient: Sendable {
     /// Signs `planned` with TBA (its query parameters included, PROVIDERS 2.1 step 3), sends
     /// it, and returns a 2xx answer; any other answer becomes the classified `SyncError`.
     public func send(_ planned: NetSuiteRequest) async throws -> HTTPResponse {
-        let authorization = try TBASigner.authorizationHeader(
-            method: planned.method, url: planned.url, credentials: credentials, account: account)
-        var headers: [(name: String, value: String)] = [("Authorization", authorization)]
-        headers.append(contentsOf: planned.headers)
-        let request = HTTPRequest(
-            method: planned.method, url: planned.url, headers: headers, body: planned.body.map { Data($0.utf8) },
-            timeout: requestTimeout)
-        let response: HTTPResponse
-        do {
-            response = try await http.execute(request)
-        } catch let error as HTTPClientError {
-            throw SyncError(from: error, serverTimeLimit: serverTimeLimit)
-        }
+        let response = try await send(
+            method: planned.method, url: planned.url, body: planned.body.map { Data($0.utf8) },
+            headers: planned.headers)
         guard (200...299).contains(response.status) else {
             throw NetSuiteErrorParser.parse(response)
         }
@@ -109,45 +99,48 @@ public struct NetSuiteProvider: AccountingProvider {
     }
 
     public func upsertCustomer(_ customer: BillingCustomer, target: SyncTarget) async throws -> String {
-        try await upsert(NetSuiteUpsert.customer(customer, target: target))
+        try await upsert(NetSuiteUpsert.customer(customer, target: target), target: target)
     }
 
     public func upsertInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) async throws -> String {
-        try await upsert(NetSuiteUpsert.invoice(invoice, customerRef: customerRef, target: target))
+        try await upsert(NetSuiteUpsert.invoice(invoice, customerRef: customerRef, target: target), target: target)
     }
 
     public func upsertSalesOrder(_ order: BillingSalesOrder, customerRef: String, target: SyncTarget) async throws -> String {
-        try await upsert(NetSuiteUpsert.salesOrder(order, customerRef: customerRef, target: target))
+        try await upsert(NetSuiteUpsert.salesOrder(order, customerRef: customerRef, target: target), target: target)
     }
 
     public func upsertCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
-        try await upsert(NetSuiteUpsert.creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
+        try await upsert(NetSuiteUpsert.creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target), target: target)
     }
 
     public func upsertPayment(_ payment: BillingPayment, customerRef: String, invoiceRefs: [String: String], target: SyncTarget) async throws -> String {
-        try await upsert(NetSuiteUpsert.payment(payment, customerRef: customerRef, invoiceRefs: invoiceRefs, target: target))
+        try await upsert(NetSuiteUpsert.payment(payment, customerRef: customerRef, invoiceRefs: invoiceRefs, target: target), target: target)
     }
 
     public func upsertCustomerRefund(_ memo: BillingCreditMemo, customerRef: String, creditMemoRef: String, target: SyncTarget) async throws -> String {
-        try await upsert(NetSuiteUpsert.customerRefund(memo, customerRef: customerRef, creditMemoRef: creditMemoRef, target: target))
+        try await upsert(NetSuiteUpsert.customerRefund(memo, customerRef: customerRef, creditMemoRef: creditMemoRef, target: target), target: target)
     }
 
     public func addCustomerCurrency(_ customer: BillingCustomer, currency: Currency, target: SyncTarget) async throws -> String? {
         guard let planned = try NetSuiteUpsert.customer(customer, addingCurrency: currency, target: target) else { return nil }
-        return try await upsert(planned)
+        return try await upsert(planned, target: target)
     }
 
     /// A void is an update of the same record (docs/netsuite.md "Voids").
     public func voidInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) async throws -> String {
-        try await upsert(NetSuiteUpsert.voidedInvoice(invoice, customerRef: customerRef, target: target))
+        try await upsert(NetSuiteUpsert.voidedInvoice(invoice, customerRef: customerRef, target: target), target: target)
     }
 
     public func voidCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
-        try await upsert(NetSuiteUpsert.voidedCreditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
+        try await upsert(NetSuiteUpsert.voidedCreditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target), target: target)
     }
 
-    private func upsert(_ planned: NetSuiteUpsert) async throws -> String {
-        try await client.upsert(recordType: planned.recordType, externalID: planned.externalID, body: planned.body)
+    /// Writes one record: by upsert on the billing id as external id, or by its internal id
+    /// when a person linked the billing object to an existing record (`write` in
+    /// NetSuiteQuery.swift, docs/linking.md).
+    private func upsert(_ planned: NetSuiteUpsert, target: SyncTarget) async throws -> String {
+        try await write(planned, linkedID: target.existingProviderID)
     }
 }
 
@@ -159,9 +152,14 @@ public struct NetSuiteUpsert: Sendable {
     public let externalID: String
     public let body: ExactJSON
 
-    /// The request, unsigned (`NetSuiteRequest.upsert`, `?replace=` included).
-    public func request(account: NetSuiteAccount) -> NetSuiteRequest {
-        NetSuiteRequest.upsert(account: account, recordType: recordType, externalID: externalID, body: body)
+    /// The request, unsigned, `?replace=` included: `PUT …/eid:{externalID}`
+    /// (`NetSuiteRequest.upsert`), or `PATCH …/{linkedID}` without `externalId` for a record
+    /// a person linked the billing object to (`NetSuiteRequest.update`, docs/linking.md).
+    public func request(account: NetSuiteAccount, linkedID: String? = nil) -> NetSuiteRequest {
+        if let linkedID {
+            return NetSuiteRequest.update(account: account, recordType: recordType, internalID: linkedID, body: body)
+        }
+        return NetSuiteRequest.upsert(account: account, recordType: recordType, externalID: externalID, body: body)
     }
 
     public static func customer(_ customer: BillingCustomer, target: SyncTarget) throws -> NetSuiteUpsert {

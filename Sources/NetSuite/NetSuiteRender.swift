@@ -64,28 +64,38 @@ public enum NetSuiteRender {
             return (placeholder(.invoice, invoiceID), nil)
         }
 
+        /// The internal id a person linked billing object `billingID` to (docs/linking.md):
+        /// its write is a PATCH of that record, not an upsert.
+        func linked(_ type: ExternalRef.ObjectType, _ billingID: String) async throws -> String? {
+            guard let ref = try await lookup(type, billingID), ref.isLinked else { return nil }
+            return ref.providerID
+        }
+
         /// The currency added to an embedded customer first, when the transaction is in
         /// another currency than the customer's (as `invoice.push` does).
-        func addCurrency(_ customer: BillingCustomer?, customerID: String, currency: Currency, at path: [String]) throws {
+        func addCurrency(_ customer: BillingCustomer?, customerID: String, currency: Currency, at path: [String]) async throws {
             guard let customer, customer.lagoID == customerID, let primary = customer.currency, primary != currency,
                 let planned = try NetSuiteUpsert.customer(customer, addingCurrency: currency, target: recordTarget("customer", path))
             else { return }
-            rendered.requests.append(planned.request(account: account))
+            rendered.requests.append(planned.request(account: account, linkedID: try await linked(.customer, customerID)))
         }
 
         switch kind {
         case "customer.sync":
             let customer = try DocumentDecoder.decode(BillingCustomer.self, from: args)
-            rendered.requests.append(try NetSuiteUpsert.customer(customer, target: recordTarget("customer", ["customer"])).request(account: account))
+            rendered.requests.append(
+                try NetSuiteUpsert.customer(customer, target: recordTarget("customer", ["customer"]))
+                    .request(account: account, linkedID: try await linked(.customer, customer.lagoID)))
         case "invoice.push":
             let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: args)
             guard let customerID = invoice.customer?.lagoID ?? argsCustomerID else {
                 throw DocumentError(field: "invoice.customer", message: "is required to push to an accounting provider (or give customer_id in the args)")
             }
             let ref = try await customerRef(customerID, document: invoice.customer, at: ["invoice", "customer"])
-            try addCurrency(invoice.customer, customerID: customerID, currency: invoice.currency, at: ["invoice", "customer"])
+            try await addCurrency(invoice.customer, customerID: customerID, currency: invoice.currency, at: ["invoice", "customer"])
             rendered.requests.append(
-                try NetSuiteUpsert.invoice(invoice, customerRef: ref, target: recordTarget("invoice", ["invoice"])).request(account: account))
+                try NetSuiteUpsert.invoice(invoice, customerRef: ref, target: recordTarget("invoice", ["invoice"]))
+                    .request(account: account, linkedID: try await linked(.invoice, invoice.lagoID)))
         case "sales_order.push":
             let order = try DocumentDecoder.decode(BillingSalesOrder.self, from: args)
             guard let customerID = order.invoice.customer?.lagoID ?? argsCustomerID else {
@@ -93,9 +103,10 @@ public enum NetSuiteRender {
             }
             let envelope = DocumentDecoder.envelope(of: BillingSalesOrder.self, in: args) ?? BillingSalesOrder.documentRoot
             let ref = try await customerRef(customerID, document: order.invoice.customer, at: [envelope, "customer"])
-            try addCurrency(order.invoice.customer, customerID: customerID, currency: order.invoice.currency, at: [envelope, "customer"])
+            try await addCurrency(order.invoice.customer, customerID: customerID, currency: order.invoice.currency, at: [envelope, "customer"])
             rendered.requests.append(
-                try NetSuiteUpsert.salesOrder(order, customerRef: ref, target: recordTarget("sales_order", [envelope])).request(account: account))
+                try NetSuiteUpsert.salesOrder(order, customerRef: ref, target: recordTarget("sales_order", [envelope]))
+                    .request(account: account, linkedID: try await linked(.salesOrder, order.lagoID)))
         case "credit_memo.push":
             let memo = try DocumentDecoder.decode(BillingCreditMemo.self, from: args)
             let invoice = try await invoiceRef(memo.lagoInvoiceID)
@@ -105,7 +116,7 @@ public enum NetSuiteRender {
             let ref = try await customerRef(customerID, document: memo.customer, at: ["credit_note", "customer"])
             rendered.requests.append(
                 try NetSuiteUpsert.creditMemo(memo, customerRef: ref, invoiceRef: invoice.providerID, target: recordTarget("credit_memo", ["credit_note"]))
-                    .request(account: account))
+                    .request(account: account, linkedID: try await linked(.creditMemo, memo.lagoID)))
             if memo.refundCents > 0 {
                 let memoRef = try await lookup(.creditMemo, memo.lagoID)?.providerID ?? placeholder(.creditMemo, memo.lagoID)
                 if memoRef.hasPrefix("<") {
@@ -125,7 +136,7 @@ public enum NetSuiteRender {
             let invoiceRefs = Dictionary(zip(payment.invoiceIDs, invoices.map(\.providerID)), uniquingKeysWith: { first, _ in first })
             rendered.requests.append(
                 try NetSuiteUpsert.payment(payment, customerRef: ref, invoiceRefs: invoiceRefs, target: recordTarget("payment", ["payment"]))
-                    .request(account: account))
+                    .request(account: account, linkedID: try await linked(.payment, payment.lagoID)))
         case "invoice.void":
             let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: args)
             let pushed = try await invoiceRef(invoice.lagoID)
@@ -134,7 +145,8 @@ public enum NetSuiteRender {
             }
             let ref = try await customerRef(customerID, document: invoice.customer, at: ["invoice", "customer"])
             rendered.requests.append(
-                try NetSuiteUpsert.voidedInvoice(invoice, customerRef: ref, target: recordTarget("invoice", ["invoice"])).request(account: account))
+                try NetSuiteUpsert.voidedInvoice(invoice, customerRef: ref, target: recordTarget("invoice", ["invoice"]))
+                    .request(account: account, linkedID: try await linked(.invoice, invoice.lagoID)))
         case "credit_memo.void":
             let memo = try DocumentDecoder.decode(BillingCreditMemo.self, from: args)
             let memoRef = try await lookup(.creditMemo, memo.lagoID)
@@ -146,7 +158,7 @@ public enum NetSuiteRender {
             let ref = try await customerRef(customerID, document: memo.customer, at: ["credit_note", "customer"])
             rendered.requests.append(
                 try NetSuiteUpsert.voidedCreditMemo(memo, customerRef: ref, invoiceRef: invoice.providerID, target: recordTarget("credit_memo", ["credit_note"]))
-                    .request(account: account))
+                    .request(account: account, linkedID: try await linked(.creditMemo, memo.lagoID)))
         default:
             throw DocumentError(field: "kind", message: "\"\(kind)\" is not a sync job kind; one of \(kinds.joined(separator: ", "))")
         }

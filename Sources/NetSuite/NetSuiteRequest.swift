@@ -54,6 +54,23 @@ public struct NetSuiteRequest: Sendable, Equatable {
         return NetSuiteRequest(method: "PUT", url: url, headers: jsonHeaders, body: body.description)
     }
 
+    /// `PATCH …/{recordType}/{internalID}?replace=<sublists>` with `body` minus `externalId`:
+    /// the write of a record a person linked a billing object to (docs/linking.md). Oracle's
+    /// "Updating a Record Instance" (section_1545142173): omitted fields are unchanged, the
+    /// sublists merge as on any update, so `replace` is named as for the upsert. The record's
+    /// own external id is left alone: only one integration may own a record type's external
+    /// ids ("upsert", Limitations on upsert, section_N3532463), and a linked record was made by
+    /// someone else.
+    public static func update(
+        account: NetSuiteAccount, recordType: String, internalID: String, body: ExactJSON, replaceSublists: Bool = true
+    ) -> NetSuiteRequest {
+        let written = ExactJSON.object(body.objectMembers.filter { $0.key != "externalId" })
+        var url = "\(account.restBaseURL)/\(recordType)/\(PercentEncoding.encode(internalID))"
+        let sublists = replaceSublists ? replacedSublists(in: written) : []
+        if !sublists.isEmpty { url += "?replace=" + sublists.map(PercentEncoding.encode).joined(separator: ",") }
+        return NetSuiteRequest(method: "PATCH", url: url, headers: jsonHeaders, body: written.description)
+    }
+
     /// The body's sublists, in body order: every top-level member written as a sublist,
     /// `{"items": [...]}`. For the bodies `NetSuitePayloads` builds that is `item` (and
     /// `taxDetails` with SuiteTax rows) on invoices, sales orders and credit memos, `apply` on

@@ -75,7 +75,8 @@ struct NetSuiteSimulatorRecordTests {
             #expect(unknownType.status == 404)
             #expect(unknownType.exactJSON?["title"] == .string("Not Found"))
 
-            let outside = try await sim.send("GET", sim.simulator.baseURL + "/services/rest/query/v1/suiteql")
+            // The query service serves only suiteql (LinkingTests); its other resources are unknown.
+            let outside = try await sim.send("GET", sim.simulator.baseURL + "/services/rest/query/v1/workbook")
             #expect(outside.status == 404)
 
             let post = try await sim.send("POST", sim.url("customer", "eid:cus_1"), json: Bodies.customer("cus_1"))

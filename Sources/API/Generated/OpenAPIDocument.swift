@@ -31,6 +31,9 @@ enum OpenAPIDocument {
       "name": "mappings"
     },
     {
+      "name": "refs"
+    },
+    {
       "name": "webhooks"
     },
     {
@@ -1757,6 +1760,265 @@ enum OpenAPIDocument {
               "pattern": "\\S"
             },
             "description": "The record type (custom_field only)."
+          }
+        ]
+      }
+    },
+    "/v1/connections/{id}/refs/{object_type}/{billing_id}": {
+      "put": {
+        "summary": "Link a billing object to an existing provider record",
+        "operationId": "linkRef",
+        "tags": [
+          "refs"
+        ],
+        "responses": {
+          "200": {
+            "description": "The ref, linked.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ExternalRefEnvelope"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "409": {
+            "description": "Another billing object of the connection and type already has that provider record; unlink it first.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. Later syncs of the object update that record by its internal id (PATCH) and never create another; a sync never replaces the link. 409 when another billing object of the connection and type already has the record. The record's existence is not checked here (`ledgersync refs link` checks it). docs/linking.md.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          },
+          {
+            "name": "object_type",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "customer",
+                "invoice",
+                "sales_order",
+                "credit_memo",
+                "payment"
+              ]
+            },
+            "description": "The billing object's type."
+          },
+          {
+            "name": "billing_id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 255
+            },
+            "description": "The billing system's id of the object (Lago's lago_id), percent-encoded."
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/RefLink"
+              }
+            }
+          }
+        }
+      },
+      "delete": {
+        "summary": "Remove the link of a billing object",
+        "operationId": "unlinkRef",
+        "tags": [
+          "refs"
+        ],
+        "responses": {
+          "204": {
+            "description": "Unlinked."
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. 404 when the object has no link (a ref the workers recorded is not a link and stays). Its next sync writes by external id again.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          },
+          {
+            "name": "object_type",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "customer",
+                "invoice",
+                "sales_order",
+                "credit_memo",
+                "payment"
+              ]
+            },
+            "description": "The billing object's type."
+          },
+          {
+            "name": "billing_id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 255
+            },
+            "description": "The billing system's id of the object (Lago's lago_id), percent-encoded."
           }
         ]
       }
@@ -4108,6 +4370,12 @@ enum OpenAPIDocument {
           "synced_at": {
             "type": "string",
             "format": "date-time"
+          },
+          "linked_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true,
+            "description": "When a person linked the object to an existing provider record (PUT /v1/connections/{id}/refs/…); null for refs the workers recorded. A linked object is written by its internal id and a sync never replaces the link."
           }
         },
         "additionalProperties": false,
@@ -4117,7 +4385,35 @@ enum OpenAPIDocument {
           "billing_id",
           "provider_id",
           "customer_billing_id",
-          "synced_at"
+          "synced_at",
+          "linked_at"
+        ]
+      },
+      "ExternalRefEnvelope": {
+        "type": "object",
+        "properties": {
+          "external_ref": {
+            "$ref": "#/components/schemas/ExternalRef"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "external_ref"
+        ]
+      },
+      "RefLink": {
+        "type": "object",
+        "properties": {
+          "provider_id": {
+            "type": "string",
+            "pattern": "^[0-9]{1,18}$",
+            "description": "The provider's internal id of the existing record.",
+            "maxLength": 18
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "provider_id"
         ]
       },
       "ExternalRefList": {

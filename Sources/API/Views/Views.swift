@@ -119,6 +119,7 @@ enum Views {
             ("provider_id", .string(ref.providerID)),
             ("customer_billing_id", .optional(ref.customerBillingID)),
             ("synced_at", .date(ref.syncedAt)),
+            ("linked_at", ref.linkedAt.map(JSON.date) ?? .null),
         ])
     }
 }

@@ -55,6 +55,7 @@ extension NetSuiteSimulator {
             ("rejectedOverLimit", .number(String(stats.rejectedOverLimit))),
             ("authFailures", .number(String(stats.authFailures))),
             ("writes", .number(String(stats.writes))),
+            ("queries", .number(String(stats.queries))),
             ("faultsInjected", .object(Fault.allCases.map { ($0.rawValue, .number(String(stats.faultsInjected[$0] ?? 0))) })),
             ("faultRate", .number(String(faultRate))),
             ("concurrencyLimit", .number(String(configuration.concurrencyLimit))),

@@ -41,6 +41,8 @@ public final class NetSuiteSimulator: Sendable {
         public var authFailures = 0
         /// Upserts that were validated and stored.
         public var writes = 0
+        /// SuiteQL queries answered (`POST /services/rest/query/v1/suiteql`).
+        public var queries = 0
     }
 
     /// Everything that changes while the simulator runs, behind one lock.

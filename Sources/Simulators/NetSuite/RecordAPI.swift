@@ -44,6 +44,7 @@ extension NetSuiteSimulator {
             return .answer(Self.response(.invalidLogin))
         }
 
+        if request.uri.path == Self.suiteQLPath { return .answer(await suiteQL(request)) }
         let route: RecordRoute
         switch RecordRoute.parse(method: request.method.rawValue, path: request.uri.path) {
         case .success(let parsed): route = parsed

@@ -38,10 +38,11 @@ struct InvoicePushJob: JobHandler {
             // customer first (NetSuite refuses a transaction in a currency its customer lacks).
             if let customer = invoice.customer, customer.lagoID == customerID, let primary = customer.currency, primary != invoice.currency {
                 _ = try await session.provider.addCustomerCurrency(
-                    customer, currency: invoice.currency, target: session.target(recordType: "customer", at: ["invoice", "customer"]))
+                    customer, currency: invoice.currency,
+                    target: try await session.target(recordType: "customer", at: ["invoice", "customer"], writing: .customer, customerID))
             }
             let id = try await session.provider.upsertInvoice(
-                invoice, customerRef: customerRef, target: session.target(recordType: "invoice", at: ["invoice"]))
+                invoice, customerRef: customerRef, target: try await session.target(recordType: "invoice", at: ["invoice"], writing: .invoice, invoice.lagoID))
             try await session.recordResult(
                 .invoice, billingID: invoice.lagoID, providerID: id,
                 customerBillingID: customerID)
@@ -73,10 +74,11 @@ struct SalesOrderPushJob: JobHandler {
             let customerRef = try await session.customerRef(customerID, document: order.customer, at: [envelope, "customer"])
             if let customer = order.customer, customer.lagoID == customerID, let primary = customer.currency, primary != order.invoice.currency {
                 _ = try await session.provider.addCustomerCurrency(
-                    customer, currency: order.invoice.currency, target: session.target(recordType: "customer", at: [envelope, "customer"]))
+                    customer, currency: order.invoice.currency,
+                    target: try await session.target(recordType: "customer", at: [envelope, "customer"], writing: .customer, customerID))
             }
             let id = try await session.provider.upsertSalesOrder(
-                order, customerRef: customerRef, target: session.target(recordType: "sales_order", at: [envelope]))
+                order, customerRef: customerRef, target: try await session.target(recordType: "sales_order", at: [envelope], writing: .salesOrder, order.lagoID))
             try await session.recordResult(
                 .salesOrder, billingID: order.lagoID, providerID: id,
                 customerBillingID: customerID)
@@ -99,7 +101,7 @@ struct CreditMemoPushJob: JobHandler {
             let customerRef = try await session.customerRef(customerID, document: memo.customer, at: ["credit_note", "customer"])
             let id = try await session.provider.upsertCreditMemo(
                 memo, customerRef: customerRef, invoiceRef: invoice.providerID,
-                target: session.target(recordType: "credit_memo", at: ["credit_note"]))
+                target: try await session.target(recordType: "credit_memo", at: ["credit_note"], writing: .creditMemo, memo.lagoID))
             // The refunded part, applied to the credit memo just written (idempotent: its
             // external id is the credit note's plus "-refund").
             if memo.refundCents > 0 {
@@ -139,7 +141,7 @@ struct PaymentApplyJob: JobHandler {
             for (invoiceID, ref) in zip(payment.invoiceIDs, invoices) { invoiceRefs[invoiceID] = ref.providerID }
             let id = try await session.provider.upsertPayment(
                 payment, customerRef: customerRef, invoiceRefs: invoiceRefs,
-                target: session.target(recordType: "payment", at: ["payment"]))
+                target: try await session.target(recordType: "payment", at: ["payment"], writing: .payment, payment.lagoID))
             try await session.recordResult(
                 .payment, billingID: payment.lagoID, providerID: id,
                 customerBillingID: customerID)
@@ -161,7 +163,7 @@ struct InvoiceVoidJob: JobHandler {
             let customerID = try ref.customerBillingID ?? InvoicePushJob.customerID(of: invoice, args: args, root: "invoice")
             let customerRef = try await session.customerRef(customerID, document: invoice.customer, at: ["invoice", "customer"])
             let id = try await session.provider.voidInvoice(
-                invoice, customerRef: customerRef, target: session.target(recordType: "invoice", at: ["invoice"]))
+                invoice, customerRef: customerRef, target: try await session.target(recordType: "invoice", at: ["invoice"], writing: .invoice, invoice.lagoID))
             try await session.recordResult(.invoice, billingID: invoice.lagoID, providerID: id, customerBillingID: customerID)
         }
     }
@@ -187,7 +189,7 @@ struct CreditMemoVoidJob: JobHandler {
             let customerRef = try await session.customerRef(customerID, document: memo.customer, at: ["credit_note", "customer"])
             let id = try await session.provider.voidCreditMemo(
                 memo, customerRef: customerRef, invoiceRef: invoice.providerID,
-                target: session.target(recordType: "credit_memo", at: ["credit_note"]))
+                target: try await session.target(recordType: "credit_memo", at: ["credit_note"], writing: .creditMemo, memo.lagoID))
             try await session.recordResult(.creditMemo, billingID: memo.lagoID, providerID: id, customerBillingID: customerID)
         }
     }

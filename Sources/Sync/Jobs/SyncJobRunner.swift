@@ -43,7 +43,8 @@ struct SyncSession: Sendable {
     /// Upserts a customer found at `path` in the args (["customer"], ["invoice", "customer"]).
     /// `last`: this is the job's last provider request (see `recordResult`).
     func pushCustomer(_ customer: BillingCustomer, at path: [String], last: Bool = false) async throws -> String {
-        let id = try await provider.upsertCustomer(customer, target: target(recordType: "customer", at: path))
+        let id = try await provider.upsertCustomer(
+            customer, target: try await target(recordType: "customer", at: path, writing: .customer, customer.lagoID))
         if last { context.releaseLimitSlot() }
         try await sync.refs.record(connection: connectionID, objectType: .customer, billingID: customer.lagoID, providerID: id)
         await wakeWaiting(.customer, customer.lagoID)

@@ -9,6 +9,10 @@ public struct SyncTarget: Sendable {
     /// The custom field values of the record being written (custom_field mappings of its
     /// record type, read from its document), provider field id → value.
     public var customFields: [CustomFieldValue]
+    /// The provider's internal id of the record to write when a person linked the billing
+    /// object to an existing record (`ledgersync refs link`, docs/linking.md): the provider
+    /// updates that record by id and never creates another. Nil: upsert by the billing id.
+    public var existingProviderID: String? = nil
 
     public init(connectionID: UUID, connection: AccountingConnection, mappings: MappingSet, customFields: [CustomFieldValue] = []) {
         self.connectionID = connectionID
