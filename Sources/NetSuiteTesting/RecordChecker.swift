@@ -124,14 +124,26 @@ public enum RecordChecker {
         d.lines(record, expected)
         d.total(record, Money(amountCents: memo.totalAmountCents, currency: memo.currency))
         d.taxes(record, Money(amountCents: memo.taxesAmountCents, currency: memo.currency))
+        // The credited part applied to the invoice it credits (the refunded part is not).
+        let apply = record.sublist("apply")
+        let credited = memo.appliedToInvoiceCents
+        if credited == 0 {
+            if !apply.isEmpty { d.add("apply has \(apply.count) lines, the document credits nothing to its invoice") }
+        } else if apply.count != 1 {
+            d.add("apply has \(apply.count) lines, expected 1 (invoice \(invoiceRef))")
+        } else {
+            d.equal("apply[0].doc", apply[0]["doc"]?.referenceID, invoiceRef)
+            d.equal("apply[0].amount", apply[0]["amount"]?.numberText, Money(amountCents: credited, currency: memo.currency).decimalString)
+        }
         d.customFields(record, target: target, recordType: "credit_memo")
         return d.list
     }
 
     // MARK: - Payment
 
+    /// `invoiceRefs`: each billing invoice id the payment applies to → its internal id.
     public static func payment(
-        _ payment: BillingPayment, record: NetSuiteSimulator.Record?, customerRef: String, invoiceRef: String, target: SyncTarget
+        _ payment: BillingPayment, record: NetSuiteSimulator.Record?, customerRef: String, invoiceRefs: [String: String], target: SyncTarget
     ) -> [String] {
         guard let record else { return ["payment \(payment.lagoID): no record at NetSuite"] }
         var d = Differences("payment \(payment.lagoID)")
@@ -140,12 +152,18 @@ public enum RecordChecker {
         d.equal("payment", record.number("payment"), payment.amount.decimalString)
         d.field(record, "tranDate", payment.date.isoDate)
         d.field(record, "memo", nonBlank(payment.reference))
+        // One apply line per invoice paid, with the amount the document gives it.
         let apply = record.sublist("apply")
-        if apply.count != 1 {
-            d.add("apply has \(apply.count) lines, expected 1 (invoice \(invoiceRef))")
+        let expected = payment.applications
+        if apply.count != expected.count {
+            d.add("apply has \(apply.count) lines, expected \(expected.count) (one per invoice paid)")
         } else {
-            d.equal("apply[0].doc", apply[0]["doc"]?.referenceID, invoiceRef)
-            d.equal("apply[0].amount", apply[0]["amount"]?.numberText, payment.amount.decimalString)
+            for (index, application) in expected.enumerated() {
+                d.equal("apply[\(index)].doc", apply[index]["doc"]?.referenceID, invoiceRefs[application.invoiceID])
+                d.equal(
+                    "apply[\(index)].amount", apply[index]["amount"]?.numberText,
+                    Money(amountCents: application.amountCents, currency: payment.currency).decimalString)
+            }
         }
         d.customFields(record, target: target, recordType: "payment")
         return d.list

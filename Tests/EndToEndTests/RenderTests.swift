@@ -136,7 +136,7 @@ struct RenderTests {
             let invoice = try #require(try await harness.refs.lookup(connection: harness.connectionID, objectType: .invoice, billingID: payment.invoiceID))
             return RecordChecker.payment(
                 payment, record: sim.record(.customerPayment, externalID: payment.lagoID),
-                customerRef: try await ref(.customer, invoice.customerBillingID ?? ""), invoiceRef: invoice.providerID,
+                customerRef: try await ref(.customer, invoice.customerBillingID ?? ""), invoiceRefs: [payment.invoiceID: invoice.providerID],
                 target: withFields("payment", ["payment"]))
         }
     }
