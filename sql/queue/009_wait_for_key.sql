@@ -84,6 +84,37 @@ LANGUAGE sql AS $$
     SELECT pg_advisory_xact_lock(hashtext('ledgersync.wait'), hashtext(wait_key));
 $$;
 
+-- Parked jobs `ids` (locked by the caller) rejoin their lanes: each gets a fresh lane
+-- position, greater than every id and position that exists now, in the order of their
+-- previous positions (jobs woken together keep their enqueue order among themselves).
+-- Returns the queues of the jobs moved.
+CREATE FUNCTION ledgersync.rejoin_lanes(ids bigint[]) RETURNS text[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    ordered   bigint[];
+    positions bigint[];
+    queues    text[];
+BEGIN
+    SELECT coalesce(array_agg(j.id ORDER BY coalesce(j.lane_position, j.id)), '{}') INTO ordered
+    FROM ledgersync.jobs j WHERE j.id = ANY (ids) AND j.wait_key IS NOT NULL AND j.state = 'available';
+    IF cardinality(ordered) = 0 THEN
+        RETURN '{}';
+    END IF;
+    SELECT array_agg(v.pos ORDER BY v.pos) INTO positions
+    FROM (SELECT nextval(pg_get_serial_sequence('ledgersync.jobs', 'id')) AS pos
+          FROM generate_series(1, cardinality(ordered))) AS v;
+    WITH moved AS (
+        UPDATE ledgersync.jobs j
+        SET wait_key = NULL, lane_position = u.pos
+        FROM unnest(ordered, positions) AS u(id, pos)
+        WHERE j.id = u.id
+        RETURNING j.queue
+    )
+    SELECT coalesce(array_agg(DISTINCT moved.queue), '{}') INTO queues FROM moved;
+    RETURN queues;
+END;
+$$;
+
 -- Wakes key `wait_key`: every job parked on it rejoins its lane now, behind every job that
 -- exists at this moment, and workers are notified. The wake is recorded, so a job that is
 -- still running and parks on this key after this commits does not park. Returns how many
@@ -95,6 +126,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     woken  integer;
     queues text[];
+    parked bigint[];
 BEGIN
     IF wait_key IS NULL OR wait_key = '' THEN
         RAISE EXCEPTION 'wake: wait_key must be a non-empty text' USING ERRCODE = '22023';
@@ -102,16 +134,18 @@ BEGIN
     PERFORM ledgersync.lock_wait_key(wait_key);
     DELETE FROM ledgersync.job_wakes w WHERE w.woken_at < now() - interval '1 hour';
     INSERT INTO ledgersync.job_wakes AS w (wait_key, woken_at) VALUES (wait_key, clock_timestamp())
-    ON CONFLICT (wait_key) DO UPDATE SET woken_at = greatest(w.woken_at, excluded.woken_at);
-    WITH moved AS (
-        UPDATE ledgersync.jobs j
-        SET wait_key = NULL,
-            lane_position = nextval(pg_get_serial_sequence('ledgersync.jobs', 'id')),
-            run_at = now()
-        WHERE j.wait_key = wait_key AND j.state = 'available'
-        RETURNING j.queue
-    )
-    SELECT count(*)::integer, coalesce(array_agg(DISTINCT moved.queue), '{}') INTO woken, queues FROM moved;
+    ON CONFLICT ON CONSTRAINT job_wakes_pkey DO UPDATE SET woken_at = greatest(w.woken_at, excluded.woken_at);
+    SELECT coalesce(array_agg(j.id), '{}') INTO parked
+    FROM (SELECT j.id FROM ledgersync.jobs j
+          WHERE j.wait_key = wait_key AND j.state = 'available'
+          FOR UPDATE) AS j;
+    woken := cardinality(parked);
+    IF woken > 0 THEN
+        UPDATE ledgersync.jobs j SET run_at = now() WHERE j.id = ANY (parked);
+        queues := ledgersync.rejoin_lanes(parked);
+    ELSE
+        queues := '{}';
+    END IF;
     -- Workers listen on this channel for new work (migration 002).
     PERFORM pg_notify('ledgersync_jobs', q) FROM unnest(queues) AS q;
     RETURN woken;
@@ -220,15 +254,12 @@ BEGIN
     --    wake is moving are skipped: they are being rejoined already.
     IF EXISTS (SELECT 1 FROM ledgersync.jobs j
                WHERE j.wait_key IS NOT NULL AND j.state = 'available' AND j.queue = fetch_jobs.queue AND j.run_at <= now()) THEN
-        UPDATE ledgersync.jobs j
-        SET wait_key = NULL,
-            lane_position = nextval(pg_get_serial_sequence('ledgersync.jobs', 'id'))
-        WHERE j.id IN (
+        PERFORM ledgersync.rejoin_lanes(ARRAY(
             SELECT p.id FROM ledgersync.jobs p
             WHERE p.wait_key IS NOT NULL AND p.state = 'available' AND p.queue = fetch_jobs.queue AND p.run_at <= now()
             ORDER BY p.run_at, p.id
             LIMIT 1000
-            FOR UPDATE SKIP LOCKED);
+            FOR UPDATE SKIP LOCKED));
     END IF;
 
     -- 1. Concurrency limits: as in 004.
