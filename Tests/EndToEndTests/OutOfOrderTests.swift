@@ -98,7 +98,8 @@ struct OutOfOrderTests {
             // Phase 2, once customer 0 is synced: one payment before its invoice, among
             // invoices of the same customer that need nothing but the customer.
             let first = scenario.customers[0]
-            let firstCustomerJob = try #require(dependencyOf[try #require(invoiceJobs[first.lagoID]?.first)])
+            let firstInvoiceJob = try #require(invoiceJobs[first.lagoID]?.first)
+            let firstCustomerJob = try #require(dependencyOf[firstInvoiceJob])
             #expect(try await eventually(timeout: .seconds(60)) { try await harness.job(firstCustomerJob).state == "completed" })
             let later = BillingScenario.generate(customers: 4, invoicesPerCustomer: 4, creditNoteEvery: 0, payments: 0, seed: 42)
                 .invoices.filter { $0.customerID.hasPrefix("cus-00000-") }
@@ -155,7 +156,7 @@ struct OutOfOrderTests {
         try await receiver.start()
         defer { Task { await receiver.stop() } }
         try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
-            try await WebhookEndpointStore(pool: harness.pool, secretBox: harness.box).create(url: receiver.url, secret: Self.webhookSecret)
+            _ = try await WebhookEndpointStore(pool: harness.pool, secretBox: harness.box).create(url: receiver.url, secret: Self.webhookSecret)
             let scenario = BillingScenario.generate(customers: 1, invoicesPerCustomer: 3, creditNoteEvery: 0, payments: 1, seed: 43)
             let customer = scenario.customers[0]
             let bad = scenario.invoices[0]

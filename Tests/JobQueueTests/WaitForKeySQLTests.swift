@@ -19,6 +19,12 @@ struct WaitForKeySQLTests {
         WHERE id = $1 AND run_id = $2 AND state = 'running'
         """
 
+    final class SharedBox<Value: Sendable>: Sendable {
+        private let mutex: Mutex<Value>
+        init(_ value: Value) { mutex = Mutex(value) }
+        func withLock<T>(_ body: (inout sending Value) throws -> sending T) rethrows -> sending T { try mutex.withLock(body) }
+    }
+
     struct Claimed: Sendable {
         let id: Int64
         let runID: Int64
@@ -169,14 +175,14 @@ struct WaitForKeySQLTests {
         try await withTestDatabase { db in
             let keys = (0..<5).map { "s\($0)" }
             _ = try await db.queue.enqueueMany((0..<200).map { EnqueueRequest(kind: "k", serialKey: keys[$0 % keys.count]) })
-            struct Shared {
+            struct Shared: Sendable {
                 var running: [String: Int64] = [:]
                 var violations: [String] = []
                 var parkedOnce: Set<Int64> = []
                 var completed: [String: [Int64]] = [:]
                 var enqueuing = true
             }
-            let shared = Mutex(Shared())
+            let shared = SharedBox(Shared())
             let waitKeys = (0..<7).map { "w\($0)" }
 
             func worker(_ n: Int) async throws {
