@@ -205,6 +205,40 @@ struct OutOfOrderTests {
             #expect(try await harness.count("SELECT count(*) FROM ledgersync.dependency_waits") == 0, "a wait outlived its job")
         }
     }
+
+    @Test("a payment whose invoice no job creates waits, parked and holding nothing, until --dependency-timeout, then fails; the customer's invoices run meanwhile")
+    func dependencyNothingCreates() async throws {
+        try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
+            let scenario = BillingScenario.generate(customers: 1, invoicesPerCustomer: 2, creditNoteEvery: 0, payments: 0, seed: 44)
+            let customer = scenario.customers[0]
+            let orphan = #"{"payment":{"amount_cents":100,"amount_currency":"USD","invoice_ids":["inv-never"],"lago_id":"pay-orphan","paid_at":"2026-11-10","payment_status":"succeeded","reference":"orphan","type":"manual"}}"#
+            let paymentJob = try await harness.enqueue(.paymentApply, orphan, customerID: customer.lagoID)
+            let invoices = try await scenario.invoices.asyncMap { try await harness.enqueue(.invoicePush, $0.json) }
+            let workers = try harness.startWorkers(2, concurrency: 4, extra: ["--dependency-timeout", "4s"])
+            defer { for worker in workers { worker.stop() } }
+
+            // The invoices behind the waiting payment run at once.
+            #expect(try await eventually(timeout: .seconds(30)) {
+                try await harness.count("SELECT count(*) FROM ledgersync.jobs WHERE id = ANY ($1::bigint[]) AND state = 'completed'", [invoices]) == 2
+            })
+            let parked = try await harness.count(
+                "SELECT count(*) FROM ledgersync.jobs WHERE id = $1 AND state = 'available' AND wait_key IS NOT NULL", [paymentJob])
+            let paymentState = try await harness.job(paymentJob).state
+            #expect(parked == 1 || paymentState == "failed", "the payment neither parked nor failed: \(paymentState)")
+
+            try await harness.waitUntilIdle(timeout: .seconds(30), workers: workers)
+            await stop(workers)
+            let paid = try await harness.job(paymentJob)
+            #expect(paid.state == "failed", "\(paid)")
+            let message = paid.errors.last?["message"] as? String ?? ""
+            #expect(message.contains("waiting for invoice inv-never") && message.contains("no queued job creates it"), "\(message)")
+            #expect(message.contains("gave up after waiting 4 s"), "\(message)")
+            let row = try #require(try await harness.pool.query(
+                "SELECT extract(epoch FROM finalized_at - created_at)::float8 AS waited FROM ledgersync.jobs WHERE id = $1", [paymentJob]).rows.first)
+            let waited: Double = try row.decode("waited")
+            #expect(waited >= 4 && waited < 10, "the payment failed after \(waited) s, its timeout was 4 s")
+        }
+    }
 }
 
 extension Array {
