@@ -164,6 +164,40 @@ struct WaitForKeySQLTests {
         }
     }
 
+    @Test("a job whose lane position was drawn before, but committed after, another job's claim does not run beside it (enqueue and wake)")
+    func lanePositionCommittedLate() async throws {
+        try await withTestDatabase { db in
+            let late = try await Connection.connect(url: db.url)
+            defer { late.close() }
+
+            // An enqueue whose id is drawn first and committed last.
+            try await late.execute("BEGIN")
+            let early: Int64 = try await late.query("SELECT ledgersync.enqueue('k', '{}', serial_key => 'cus_1') AS id").rows[0].decode("id")
+            let second = try await db.queue.enqueue(EnqueueRequest(kind: "k", serialKey: "cus_1"))
+            #expect(early < second)
+            let running = try await Self.fetch(db)
+            #expect(running.map(\.id) == [second])
+            try await late.execute("COMMIT")
+            #expect(try await Self.fetch(db).isEmpty, "a job of cus_1 was claimed while another of its jobs was running")
+            try await Self.complete(db, try #require(running.first))
+            #expect(try await Self.fetch(db).map(\.id) == [early])
+
+            // A wake whose lane position is drawn first and committed last.
+            let parkedJob = try await db.queue.enqueue(EnqueueRequest(kind: "k", serialKey: "cus_2"))
+            let claimed = try #require(try await Self.fetch(db).first { $0.id == parkedJob })
+            #expect(try await Self.park(db, claimed, key: "invoice:inv_9", fallback: 3600) == true)
+            try await late.execute("BEGIN")
+            #expect(try await late.query("SELECT ledgersync.wake('invoice:inv_9') AS n").rows[0].decode("n", as: Int.self) == 1)
+            let other = try await db.queue.enqueue(EnqueueRequest(kind: "k", serialKey: "cus_2"))
+            let otherRun = try await Self.fetch(db)
+            #expect(otherRun.map(\.id) == [other])
+            try await late.execute("COMMIT")
+            #expect(try await Self.fetch(db).isEmpty, "the woken job of cus_2 was claimed while another of its jobs was running")
+            try await Self.complete(db, try #require(otherRun.first))
+            #expect(try await Self.fetch(db).map(\.id) == [parkedJob])
+        }
+    }
+
     /// Four fetching sessions, a waker and an enqueuer at once over five serial keys: jobs
     /// park (some with a fallback of 0, which the fetch's rejoin step handles), are woken at
     /// random, and complete. Every claim is checked against the others in memory (a claim
