@@ -1322,15 +1322,18 @@ $$;
 --   (2) step 3 takes a transaction advisory lock on its serial key (pg_try_: a key another
 --       fetch is claiming is skipped this time), and step 4, a later statement with a
 --       later snapshot taken while that lock is held, finds no running job of the key.
--- (1) keeps enqueue order among the jobs of a key. (2) is what makes the promise hold
--- whatever the order of commits: two fetches claiming jobs of one key serialise on the
--- key's lock, and the second one's step 4 sees the first one's claim (committed before
--- it could take the lock) and claims nothing of that key. Without (2) a rejoin (or an
--- enqueue) whose position was drawn before, but committed after, a concurrent claim of
--- another job of the key could let a second fetch see two different "heads". A parked
--- job is never a candidate, and a rejoined job sits behind everything that could be
--- running, so parking and waking never create a second head on their own; (2) covers the
--- rest.
+-- (1) keeps enqueue order among the jobs of a key, and is all that parking needs: a parked
+-- job is never a candidate, and a rejoined job's position is drawn after every job that
+-- exists then. (2) is what makes the promise hold whatever the order of commits: two
+-- fetches claiming jobs of one key serialise on the key's lock, and the second one's step 4
+-- sees the first one's claim (committed before the lock was free) and claims nothing of
+-- that key. Without (2), a position drawn before but committed after a concurrent claim of
+-- another job of the key (a rejoin's, or an enqueue's id: this race predates 009; with 008
+-- an enqueue that committed late was claimed beside the later job already running) lets a
+-- later fetch see a second "head". WaitForKeySQLTests drives both orders. A key that
+-- another fetch holds is skipped, not waited for: that fetch is claiming a job of the key,
+-- so this one would be blocked by it anyway (or, on a hash collision of two keys, the job
+-- waits for the next fetch).
 
 ALTER TABLE ledgersync.jobs
     ADD COLUMN wait_key      text,     -- set while parked (state 'available'); NULL otherwise
