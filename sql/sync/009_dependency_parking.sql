@@ -12,7 +12,8 @@
 -- exists then) when the key is woken:
 --   - by wake_dependency_waits below, called when the provider id of that customer or
 --     invoice is recorded (the key is woken after the dependency_waits rows are cleared);
---   - by the trigger below, when the customer.sync / invoice.push job that would create it
+--   - by the trigger below, when the customer.sync / invoice.push (/ credit_memo.push) job
+--     that would create it
 --     fails for good or is cancelled: the waiter then runs, finds no unfinished job that
 --     creates its dependency and the latest one failed, and fails at once, naming it
 --     (ledgersync.await_dependency).
@@ -52,9 +53,19 @@ BEGIN
 END;
 $$;
 
+-- The kind of job that creates a customer, invoice or credit memo, and the envelope its
+-- document sits in (credit_memo.push: {"credit_note": {...}}). NULL for other types.
+CREATE FUNCTION ledgersync.dependency_creator(object_type text, OUT kind text, OUT envelope text)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE object_type WHEN 'customer' THEN 'customer.sync' WHEN 'invoice' THEN 'invoice.push'
+                            WHEN 'credit_memo' THEN 'credit_memo.push' END,
+           CASE object_type WHEN 'customer' THEN 'customer' WHEN 'invoice' THEN 'invoice'
+                            WHEN 'credit_memo' THEN 'credit_note' END;
+$$;
+
 -- What job `job_id`, waiting for `object_type` `billing_id` on `connection_id`, should do:
---   awaited_job_id: the unfinished customer.sync / invoice.push that will create it (the
---     wait is recorded, as record_dependency_wait in 007 does); wait for it;
+--   awaited_job_id: the unfinished customer.sync / invoice.push / credit_memo.push that will
+--     create it (the wait is recorded, as record_dependency_wait in 007 does); wait for it;
 --   failed_job_id (+ failed_state, failed_reason): no unfinished job creates it, and the
 --     latest one that tried failed for good or was cancelled: fail now, naming it (its
 --     wait record is removed);
@@ -64,21 +75,40 @@ RETURNS TABLE (awaited_job_id bigint, failed_job_id bigint, failed_state text, f
 LANGUAGE plpgsql AS $$
 #variable_conflict use_variable
 DECLARE
-    awaited_kind text := CASE object_type WHEN 'customer' THEN 'customer.sync' WHEN 'invoice' THEN 'invoice.push' END;
-    awaited      bigint;
-    latest       record;
+    creator  record := ledgersync.dependency_creator(object_type);
+    awaited  bigint;
+    latest   record;
 BEGIN
     awaited := ledgersync.record_dependency_wait(job_id, connection_id, object_type, billing_id);
-    IF awaited IS NOT NULL OR awaited_kind IS NULL THEN
+    IF creator.kind IS NULL THEN
+        RETURN QUERY SELECT awaited, NULL::bigint, NULL::text, NULL::text;
+        RETURN;
+    END IF;
+    IF awaited IS NULL AND object_type NOT IN ('customer', 'invoice') THEN
+        -- 007's record_dependency_wait knows customers and invoices only.
+        SELECT j.id INTO awaited
+        FROM ledgersync.jobs j
+        WHERE j.kind = creator.kind
+          AND j.state IN ('available', 'running', 'retryable')
+          AND j.args->>'connection_id' = connection_id::text
+          AND (j.args->creator.envelope->>'lago_id' = billing_id OR j.args->>'lago_id' = billing_id)
+        ORDER BY j.id
+        LIMIT 1;
+        IF awaited IS NOT NULL THEN
+            UPDATE ledgersync.dependency_waits w SET awaited_job_id = awaited, awaited_kind = creator.kind
+            WHERE w.job_id = await_dependency.job_id;
+        END IF;
+    END IF;
+    IF awaited IS NOT NULL THEN
         RETURN QUERY SELECT awaited, NULL::bigint, NULL::text, NULL::text;
         RETURN;
     END IF;
     SELECT j.id, j.state::text AS state, j.errors -> -1 ->> 'message' AS reason INTO latest
     FROM ledgersync.jobs j
-    WHERE j.kind = awaited_kind
+    WHERE j.kind = creator.kind
       AND j.state IN ('completed', 'failed', 'cancelled')
       AND j.args->>'connection_id' = connection_id::text
-      AND (j.args->object_type->>'lago_id' = billing_id OR j.args->>'lago_id' = billing_id)
+      AND (j.args->creator.envelope->>'lago_id' = billing_id OR j.args->>'lago_id' = billing_id)
     ORDER BY j.id DESC
     LIMIT 1;
     IF latest.id IS NOT NULL AND latest.state IN ('failed', 'cancelled') THEN
@@ -90,22 +120,24 @@ BEGIN
 END;
 $$;
 
--- A customer.sync / invoice.push job failed for good or was cancelled: wake the jobs
--- parked on what it would have created, so they fail now instead of at their timeout. A
--- job whose args do not name a connection and an object is left alone (it never created
--- anything anyone waits for).
+-- A customer.sync / invoice.push / credit_memo.push job failed for good or was cancelled:
+-- wake the jobs parked on what it would have created, so they fail now instead of at their
+-- timeout. A job whose args do not name a connection and an object is left alone (it never
+-- created anything anyone waits for).
 CREATE FUNCTION ledgersync.wake_waiters_of_ended_job() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    object_type text := CASE NEW.kind WHEN 'customer.sync' THEN 'customer' ELSE 'invoice' END;
+    object_type text := CASE NEW.kind WHEN 'customer.sync' THEN 'customer' WHEN 'invoice.push' THEN 'invoice'
+                                      WHEN 'credit_memo.push' THEN 'credit_memo' END;
+    envelope    text := (ledgersync.dependency_creator(object_type)).envelope;
     billing_id  text;
     connection  text;
 BEGIN
-    IF jsonb_typeof(NEW.args) <> 'object' THEN
+    IF object_type IS NULL OR jsonb_typeof(NEW.args) <> 'object' THEN
         RETURN NULL;
     END IF;
     connection := NEW.args->>'connection_id';
-    billing_id := coalesce(NEW.args->object_type->>'lago_id', NEW.args->>'lago_id');
+    billing_id := coalesce(NEW.args->envelope->>'lago_id', NEW.args->>'lago_id');
     IF connection IS NOT NULL AND billing_id IS NOT NULL AND billing_id <> '' THEN
         PERFORM ledgersync.wake(ledgersync.sync_wait_key(connection, object_type, billing_id));
     END IF;
@@ -113,12 +145,12 @@ BEGIN
 END;
 $$;
 
--- Fires only on those two kinds entering failed/cancelled: the WHEN clause is evaluated
--- per updated row without calling anything, so the queue's hot path (claims, completions)
--- pays nothing measurable.
+-- Fires only on those kinds entering failed/cancelled: the WHEN clause is evaluated per
+-- updated row without calling anything, so the queue's hot path (claims, completions) pays
+-- nothing measurable.
 CREATE TRIGGER jobs_wake_waiters_of_ended_job
     AFTER UPDATE OF state ON ledgersync.jobs
     FOR EACH ROW
     WHEN (NEW.state IN ('failed', 'cancelled') AND OLD.state IS DISTINCT FROM NEW.state
-          AND NEW.kind IN ('customer.sync', 'invoice.push'))
+          AND NEW.kind IN ('customer.sync', 'invoice.push', 'credit_memo.push'))
     EXECUTE FUNCTION ledgersync.wake_waiters_of_ended_job();

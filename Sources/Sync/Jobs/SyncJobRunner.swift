@@ -99,7 +99,7 @@ struct SyncSession: Sendable {
     /// The park's fallback time is a safety net only (30 s while a job that creates the
     /// object is queued; up to 5 minutes, never past the timeout, while none is).
     func waitFor(_ objectType: ExternalRef.ObjectType, _ billingID: String) async -> JobError {
-        let kind = objectType == .customer ? "customer.sync" : "invoice.push"
+        let kind = Self.creatorKind(of: objectType)
         var message = "waiting for \(objectType.rawValue) \(billingID): not synced to this connection yet"
         var fallback = SyncError.dependencyDelay
         do {
@@ -130,6 +130,18 @@ struct SyncSession: Sendable {
         return .wait(
             for: Self.waitKey(connection: connectionID, objectType, billingID), fallback: fallback, reason: message,
             errorClass: SyncError.ErrorClass.dependency.rawValue)
+    }
+
+    /// The kind of job that creates an object of this type at the provider (as
+    /// `ledgersync.dependency_creator`, sync migration 009).
+    static func creatorKind(of objectType: ExternalRef.ObjectType) -> String {
+        switch objectType {
+        case .customer: "customer.sync"
+        case .invoice: "invoice.push"
+        case .creditMemo: "credit_memo.push"
+        case .salesOrder: "sales_order.push"
+        case .payment: "payment.apply"
+        }
     }
 
     /// The queue wait key of a customer or invoice on a connection, as
