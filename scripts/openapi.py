@@ -158,6 +158,15 @@ SCHEMAS = {
     }),
     "JobList": obj({"jobs": {"type": "array", "items": ref("Job")}, "next_cursor": string(nullable=True, description="Pass as `cursor` for the next page; null on the last.")}),
     "JobEnvelope": obj({"job": ref("Job")}),
+    "JobDetailEnvelope": obj({"job": ref("JobDetail")}),
+    "WaitingFor": obj({
+        "object_type": string(description="customer or invoice"),
+        "billing_id": string(description="Its billing id (lago_id)."),
+        "job_id": {**integer(1, nullable=True), "description": "The unfinished job that will create it; null when none is queued (the job waits until --dependency-timeout)."},
+        "job_kind": string(nullable=True, description="customer.sync or invoice.push; null with job_id."),
+        "since": date_time(),
+        "parked": {"type": "boolean", "description": "True while the job is parked: it holds no place in its customer's lane and runs as soon as what it waits for is synced."},
+    }),
     "JobFilter": obj({
         "state": {"oneOf": [
             {"type": "array", "items": string(enum=STATES), "minItems": 1, "maxItems": 6},
@@ -288,6 +297,12 @@ SCHEMAS = {
     }),
 }
 
+# GET /v1/jobs/{id}: a job with what it waits for (sync migrations 007, 009).
+SCHEMAS["JobDetail"] = obj({
+    **SCHEMAS["Job"]["properties"],
+    "waiting_for": {"allOf": [ref("WaitingFor")], "nullable": True, "description": "What this available or retryable sync job waits for (its customer or invoice); null when it waits for nothing."},
+})
+
 
 # The scope each operation needs, by operationId: the authorization table of the API. The
 # server enforces exactly this (`x-scopes`, read by Sources/API/Server/Authorization.swift)
@@ -375,7 +390,7 @@ PATHS = {
     "/v1/jobs/cancel": {"post": operation(
         "Cancel every job matching a filter", "cancelJobs", {**ok("The ids cancelled.", "BulkResult"), **errors("400", "413", "422")}, request="JobFilter")},
     "/v1/jobs/{id}": {"get": operation(
-        "One job with its args, attempts and every error", "getJob", {**ok("The job.", "JobEnvelope"), **errors("404", "422")}, parameters=[JOB_ID])},
+        "One job with its args, attempts, every error and what it waits for", "getJob", {**ok("The job.", "JobDetailEnvelope"), **errors("404", "422")}, parameters=[JOB_ID])},
     "/v1/jobs/{id}/retry": {"post": operation(
         "Run a failed, cancelled or retryable job again now", "retryJob", {**ok("The job, now available.", "JobEnvelope"), **errors("404", "409", "422")},
         parameters=[JOB_ID], description="A job that used up its attempts gets one more; its error history is kept. 409 when the job is in another state, or another unfinished job holds its unique key.")},

@@ -10,6 +10,13 @@ public struct JobError: Error, Sendable, CustomStringConvertible {
         case fail
         /// Not a failure: run again after this delay, without using an attempt.
         case snooze(Duration)
+        /// Not a failure: wait until `key` is woken (`JobQueue.wake(key:)`,
+        /// `ledgersync.wake(key)`), or until `fallback` has passed, without using an attempt.
+        /// Unlike a snooze, the waiting job does not hold its serial key: later jobs of the
+        /// key run meanwhile, and the job rejoins its lane behind them when it wakes
+        /// (queue migration 009). A wake that comes while this run is still finishing is
+        /// not lost. An empty key is a plain snooze of `fallback`.
+        case wait(for: String, fallback: Duration)
     }
 
     public let action: Action
@@ -56,6 +63,11 @@ public struct JobError: Error, Sendable, CustomStringConvertible {
 
     public static func snooze(_ delay: Duration, reason: String) -> JobError {
         JobError(action: .snooze(delay), errorClass: "snoozed", message: reason)
+    }
+
+    /// Waits for `key` (at most `fallback`), with class `waiting` unless told otherwise.
+    public static func wait(for key: String, fallback: Duration, reason: String, errorClass: String = "waiting") -> JobError {
+        JobError(action: .wait(for: key, fallback: fallback), errorClass: errorClass, message: reason)
     }
 
     static func badArgs(_ message: String) -> JobError {

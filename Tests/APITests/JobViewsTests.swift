@@ -75,4 +75,37 @@ struct JobViewsTests {
             #expect((bad["last_error"] as? [String: Any])?["message"] as? String == "NetSuite said no")
         }
     }
+
+    @Test("show and the dashboard's job page: what a waiting sync job waits for (the job that creates it, parked); null otherwise")
+    func waitingFor() async throws {
+        try await APIHarness.with { api in
+            let invoiceJob = try await api.makeJob(kind: "invoice.push", state: .available, args: Self.invoiceArgs)
+            let payment = try await api.makeJob(
+                kind: "payment.apply", state: .available,
+                args: #"{"connection_id": "00000000-0000-0000-0000-000000000001", "customer_id": "cus-5", "payment": {"lago_id": "pay-1", "invoice_ids": ["inv-77"]}}"#)
+            // As a worker leaves it: its wait recorded (sync 007) and parked on the invoice (queue 009).
+            try await api.pool.query(
+                "SELECT ledgersync.record_dependency_wait($1, '00000000-0000-0000-0000-000000000001', 'invoice', 'inv-77')", [payment])
+            try await api.pool.query(
+                "UPDATE ledgersync.jobs SET wait_key = 'sync:00000000-0000-0000-0000-000000000001:invoice:inv-77', run_at = now() + interval '30 seconds' WHERE id = $1",
+                [payment])
+
+            let shown = try #require(try await api.get("/v1/jobs/\(payment)").object["job"] as? [String: Any])
+            let waiting = try #require(shown["waiting_for"] as? [String: Any], "\(shown)")
+            #expect(waiting["object_type"] as? String == "invoice" && waiting["billing_id"] as? String == "inv-77")
+            #expect(waiting["job_id"] as? Int64 == invoiceJob || (waiting["job_id"] as? Int).map(Int64.init) == invoiceJob, "\(waiting)")
+            #expect(waiting["job_kind"] as? String == "invoice.push")
+            #expect(waiting["parked"] as? Bool == true)
+            #expect(waiting["since"] is String)
+
+            let plain = try #require(try await api.get("/v1/jobs/\(invoiceJob)").object["job"] as? [String: Any])
+            #expect(plain["waiting_for"] is NSNull, "\(plain)")
+
+            let cookie = try await DashboardTests.signIn(api)
+            let page = try await DashboardTests.page(api, "/dashboard/jobs/\(payment)", cookie: cookie)
+            #expect(page.text.contains("<th>Waiting for</th><td class=waiting-for>invoice inv-77 (invoice.push job \(invoiceJob)), since "), "\(page.text)")
+            #expect(page.text.contains("<a href=\"/dashboard/jobs/\(invoiceJob)\">job \(invoiceJob)</a>"))
+            #expect(page.text.contains("parked: holds no place in its customer's lane"))
+        }
+    }
 }

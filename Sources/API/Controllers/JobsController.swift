@@ -191,7 +191,9 @@ struct JobsController {
     func show(_ context: APIRequestContext) async throws -> Response {
         let id = try pathID(context)
         guard let job = try await queue.job(id: id) else { throw APIError.notFound("no job with id \(id)", field: "id") }
-        return .json(.object([("job", Views.job(job))]))
+        // What a waiting sync job waits for (sync migrations 007, 009); null otherwise.
+        let wait = job.state == .available || job.state == .retryable ? try await DependencyWaits.wait(jobID: id, pool: queue.pool) : nil
+        return .json(.object([("job", Views.job(job, waitingFor: wait))]))
     }
 
     // MARK: - Retry and cancel

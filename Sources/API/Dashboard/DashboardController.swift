@@ -172,6 +172,13 @@ struct DashboardController {
         for (name, value) in facts {
             if let value { html += "<tr><th>\(name)</th><td>\(Self.escape(value))</td></tr>" }
         }
+        // What a waiting sync job waits for (sync migrations 007, 009).
+        if job.state == .available || job.state == .retryable, let wait = try await DependencyWaits.wait(jobID: job.id, pool: queue.pool) {
+            html += "<tr><th>Waiting for</th><td class=waiting-for>\(Self.escape(wait.description))"
+            if let awaited = wait.awaitedJobID { html += " <a href=\"/dashboard/jobs/\(awaited)\">job \(awaited)</a>" }
+            if wait.parked { html += " (parked: holds no place in its customer's lane)" }
+            html += "</td></tr>"
+        }
         html += "</table><h3>Attempts that did not complete (\(job.errors.count))</h3>"
         if job.errors.isEmpty {
             html += "<p>None.</p>"

@@ -741,7 +741,7 @@ enum OpenAPIDocument {
     },
     "/v1/jobs/{id}": {
       "get": {
-        "summary": "One job with its args, attempts and every error",
+        "summary": "One job with its args, attempts, every error and what it waits for",
         "operationId": "getJob",
         "tags": [
           "jobs"
@@ -752,7 +752,7 @@ enum OpenAPIDocument {
             "content": {
               "application/json": {
                 "schema": {
-                  "$ref": "#/components/schemas/JobEnvelope"
+                  "$ref": "#/components/schemas/JobDetailEnvelope"
                 }
               }
             }
@@ -3512,6 +3512,59 @@ enum OpenAPIDocument {
           "job"
         ]
       },
+      "JobDetailEnvelope": {
+        "type": "object",
+        "properties": {
+          "job": {
+            "$ref": "#/components/schemas/JobDetail"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "job"
+        ]
+      },
+      "WaitingFor": {
+        "type": "object",
+        "properties": {
+          "object_type": {
+            "type": "string",
+            "description": "customer or invoice"
+          },
+          "billing_id": {
+            "type": "string",
+            "description": "Its billing id (lago_id)."
+          },
+          "job_id": {
+            "type": "integer",
+            "minimum": 1,
+            "nullable": true,
+            "description": "The unfinished job that will create it; null when none is queued (the job waits until --dependency-timeout)."
+          },
+          "job_kind": {
+            "type": "string",
+            "description": "customer.sync or invoice.push; null with job_id.",
+            "nullable": true
+          },
+          "since": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "parked": {
+            "type": "boolean",
+            "description": "True while the job is parked: it holds no place in its customer's lane and runs as soon as what it waits for is synced."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "object_type",
+          "billing_id",
+          "job_id",
+          "job_kind",
+          "since",
+          "parked"
+        ]
+      },
       "JobFilter": {
         "type": "object",
         "properties": {
@@ -4724,6 +4777,140 @@ enum OpenAPIDocument {
           "status",
           "reason",
           "migrations"
+        ]
+      },
+      "JobDetail": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "state": {
+            "type": "string",
+            "enum": [
+              "available",
+              "running",
+              "retryable",
+              "completed",
+              "failed",
+              "cancelled"
+            ]
+          },
+          "kind": {
+            "type": "string"
+          },
+          "queue": {
+            "type": "string"
+          },
+          "priority": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 9
+          },
+          "attempt": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "max_attempts": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "run_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "attempted_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true
+          },
+          "finalized_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true
+          },
+          "locked_by": {
+            "type": "string",
+            "nullable": true
+          },
+          "unique_key": {
+            "type": "string",
+            "nullable": true
+          },
+          "serial_key": {
+            "type": "string",
+            "nullable": true
+          },
+          "limit_key": {
+            "type": "string",
+            "nullable": true
+          },
+          "args": {
+            "type": "object",
+            "additionalProperties": true
+          },
+          "billing_object": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/BillingObject"
+              }
+            ],
+            "nullable": true,
+            "description": "The billing document a sync job is about, read from its args; null for other kinds."
+          },
+          "errors": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/JobError"
+            },
+            "description": "Every attempt that did not complete, oldest first."
+          },
+          "last_error": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/JobError"
+              }
+            ],
+            "nullable": true,
+            "description": "The newest of `errors`; null for a completed job (its earlier errors stay in `errors`)."
+          },
+          "waiting_for": {
+            "allOf": [
+              {
+                "$ref": "#/components/schemas/WaitingFor"
+              }
+            ],
+            "nullable": true,
+            "description": "What this available or retryable sync job waits for (its customer or invoice); null when it waits for nothing."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "id",
+          "state",
+          "kind",
+          "queue",
+          "priority",
+          "attempt",
+          "max_attempts",
+          "run_at",
+          "created_at",
+          "attempted_at",
+          "finalized_at",
+          "locked_by",
+          "unique_key",
+          "serial_key",
+          "limit_key",
+          "args",
+          "billing_object",
+          "errors",
+          "last_error",
+          "waiting_for"
         ]
       }
     }

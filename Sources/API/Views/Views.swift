@@ -5,8 +5,16 @@ import Sync
 /// The JSON shapes of the API's answers, one function per resource, so each shape is
 /// written once and matches its schema in docs/openapi.json.
 enum Views {
-    static func job(_ job: JobRecord) -> JSON {
-        .object([
+    static func job(_ job: JobRecord) -> JSON { self.job(job, waitingFor: nil, showsWait: false) }
+
+    /// A job as GET /v1/jobs/{id} shows it: with `waiting_for`, what a waiting sync job
+    /// waits for (null when it waits for nothing).
+    static func job(_ job: JobRecord, waitingFor wait: DependencyWaits.Wait?) -> JSON {
+        self.job(job, waitingFor: wait, showsWait: true)
+    }
+
+    private static func job(_ job: JobRecord, waitingFor wait: DependencyWaits.Wait?, showsWait: Bool) -> JSON {
+        var fields: [(String, JSON)] = [
             ("id", .int(job.id)),
             ("state", .string(job.state.rawValue)),
             ("kind", .string(job.kind)),
@@ -29,6 +37,19 @@ enum Views {
             // A completed job has no current error: the errors of its earlier attempts stay
             // in `errors`, but showing one as "last error" read as if it had failed.
             ("last_error", job.state == .completed ? .null : job.errors.last.map(jobError) ?? .null),
+        ]
+        if showsWait { fields.append(("waiting_for", wait.map(waitingFor) ?? .null)) }
+        return .object(fields)
+    }
+
+    static func waitingFor(_ wait: DependencyWaits.Wait) -> JSON {
+        .object([
+            ("object_type", .string(wait.objectType)),
+            ("billing_id", .string(wait.billingID)),
+            ("job_id", .optional(wait.awaitedJobID)),
+            ("job_kind", .optional(wait.awaitedKind)),
+            ("since", .date(wait.since)),
+            ("parked", .bool(wait.parked)),
         ])
     }
 

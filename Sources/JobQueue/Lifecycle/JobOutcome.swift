@@ -10,6 +10,9 @@ public enum JobOutcome: Sendable, Equatable {
     case fail(error: ErrorEntry)
     /// Run again after `delaySeconds`; the attempt is given back.
     case snooze(delaySeconds: Double)
+    /// Parked on `key` until it is woken, or `delaySeconds` have passed; the attempt is
+    /// given back and the job holds no lane meanwhile (queue migration 009).
+    case park(key: String, delaySeconds: Double)
 
     /// One entry of a job's error history, stored as JSON in `ledgersync.jobs.errors`.
     public struct ErrorEntry: Sendable, Equatable, Codable {
@@ -71,6 +74,8 @@ public enum JobOutcome: Sendable, Equatable {
             return .fail(error: entry)
         case .snooze(let delay):
             return .snooze(delaySeconds: delay.seconds)
+        case .wait(let key, let fallback):
+            return key.isEmpty ? .snooze(delaySeconds: fallback.seconds) : .park(key: key, delaySeconds: fallback.seconds)
         case .retry:
             return retry(after: backoff.delay(afterAttempt: attempt))
         case .retryAfter(let delay):

@@ -28,6 +28,7 @@ final class Completer: Sendable {
             case retry(delay: Double, error: JSONText)
             case fail(error: JSONText)
             case snooze(delay: Double, rateLimited: Double)
+            case park(key: String, delay: Double)
 
             var name: String {
                 switch self {
@@ -35,6 +36,7 @@ final class Completer: Sendable {
                 case .retry: "retry"
                 case .fail: "fail"
                 case .snooze: "snooze"
+                case .park: "park"
                 }
             }
         }
@@ -59,8 +61,9 @@ final class Completer: Sendable {
         var retried: [(id: Int64, runID: Int64, attempt: Int, delay: Double, error: JSONText)] = []
         var failed: [(id: Int64, runID: Int64, attempt: Int, error: JSONText)] = []
         var snoozed: [(id: Int64, runID: Int64, attempt: Int, delay: Double, rateLimited: Double)] = []
+        var parked: [(id: Int64, runID: Int64, attempt: Int, key: String, delay: Double)] = []
 
-        var count: Int { completed.count + retried.count + failed.count + snoozed.count }
+        var count: Int { completed.count + retried.count + failed.count + snoozed.count + parked.count }
         var isEmpty: Bool { count == 0 }
 
         init() {}
@@ -75,6 +78,7 @@ final class Completer: Sendable {
             case .retry(let delay, let error): retried.append((entry.id, entry.runID, entry.attempt, delay, error))
             case .fail(let error): failed.append((entry.id, entry.runID, entry.attempt, error))
             case .snooze(let delay, let rateLimited): snoozed.append((entry.id, entry.runID, entry.attempt, delay, rateLimited))
+            case .park(let key, let delay): parked.append((entry.id, entry.runID, entry.attempt, key, delay))
             }
         }
 
@@ -85,6 +89,7 @@ final class Completer: Sendable {
                 + snoozed.map {
                     Entry(id: $0.id, runID: $0.runID, attempt: $0.attempt, result: .snooze(delay: $0.delay, rateLimited: $0.rateLimited))
                 }
+                + parked.map { Entry(id: $0.id, runID: $0.runID, attempt: $0.attempt, result: .park(key: $0.key, delay: $0.delay)) }
         }
     }
 
@@ -125,6 +130,11 @@ final class Completer: Sendable {
             case .snooze(let delay):
                 state.pending.snoozed.append(
                     (job.id, job.runID, job.attempt, Self.clampDelay(delay), Self.clampDelay(rateLimitedSeconds)))
+            case .park(let key, let delay):
+                // The key is kept as given (a wake must match it exactly); a key the
+                // database refuses (a NUL) fails the job with the reason, as any
+                // unstorable result does.
+                state.pending.parked.append((job.id, job.runID, job.attempt, key, Self.clampDelay(delay)))
             }
         }
         signalContinuation.yield()
@@ -294,6 +304,12 @@ final class Completer: Sendable {
                 try await connection.query(
                     QueueSQL.snoozeJobs,
                     [batch.snoozed.map(\.id), batch.snoozed.map(\.runID), batch.snoozed.map(\.delay), batch.snoozed.map(\.rateLimited)],
+                    prepare: true)
+            }
+            if !batch.parked.isEmpty {
+                try await connection.query(
+                    QueueSQL.parkJobs,
+                    [batch.parked.map(\.id), batch.parked.map(\.runID), batch.parked.map(\.key), batch.parked.map(\.delay)],
                     prepare: true)
             }
         }

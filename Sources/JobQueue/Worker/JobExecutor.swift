@@ -52,7 +52,7 @@ struct JobExecutor: Sendable {
             logger.warning("job failed", metadata: ["job": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempt)", "class": "\(entry.class)", "error": "\(entry.message)"])
         case .retry(let delay, let entry):
             logger.info("job will be retried", metadata: ["job": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempt)", "in": "\(delay)s", "class": "\(entry.class)", "error": "\(entry.message)"])
-        case .complete, .snooze:
+        case .complete, .snooze, .park:
             break
         }
         return Result(outcome: outcome, rateLimitedSeconds: rateLimitedSeconds)

@@ -82,30 +82,74 @@ struct SyncSession: Sendable {
         return ref
     }
 
-    /// The dependency error of a job that waits for `objectType` `billingID`, after
-    /// recording the wait (sync migration 007), so the job's views say what it waits for
-    /// ("waiting for invoice inv_1 (invoice.push job 12)") and the job that records that
-    /// object's provider id wakes it. A wait that cannot be recorded leaves the plain
-    /// 30-second snooze.
-    func waitFor(_ objectType: ExternalRef.ObjectType, _ billingID: String) async -> SyncError {
+    /// What a job that needs `objectType` `billingID` (not at the provider yet) does, after
+    /// recording its wait (sync migrations 007, 009), so the job's views say what it waits
+    /// for ("waiting for invoice inv_1 (invoice.push job 12)"):
+    ///
+    /// - it PARKS on the object's wait key (`SyncSession.waitKey`): it holds no place in
+    ///   the customer's lane meanwhile, and rejoins it as soon as the object's provider id
+    ///   is recorded (`wakeWaiting`) or the job that would create it ends without it;
+    /// - when no unfinished job creates the object and the latest that tried failed for
+    ///   good (or was cancelled), it fails now (class `dependency`), naming that job;
+    /// - with no job at all creating it, it stays parked until `--dependency-timeout`.
+    ///
+    /// The park's fallback time is a safety net only (30 s while a job that creates the
+    /// object is queued; up to 5 minutes, never past the timeout, while none is).
+    func waitFor(_ objectType: ExternalRef.ObjectType, _ billingID: String) async -> JobError {
+        let kind = Self.creatorKind(of: objectType)
         var message = "waiting for \(objectType.rawValue) \(billingID): not synced to this connection yet"
+        var fallback = SyncError.dependencyDelay
         do {
             let row = try await context.pool.query(
-                SyncSQL.recordDependencyWait, [context.job.id, connectionID.uuidString, objectType.rawValue, billingID]).rows.first
+                SyncSQL.awaitDependency, [context.job.id, connectionID.uuidString, objectType.rawValue, billingID]
+            ).rows.first
+            if let failedJob = try row?.decodeIfPresent("failed_job_id", as: Int64.self) {
+                let state = try row?.decodeIfPresent("failed_state", as: String.self)
+                let reason = try row?.decodeIfPresent("failed_reason", as: String.self)
+                let ended = state == "cancelled" ? "was cancelled" : "failed"
+                return JobError(
+                    action: .fail, errorClass: SyncError.ErrorClass.dependency.rawValue,
+                    message: "\(objectType.rawValue) \(billingID) cannot be synced: its \(kind) job \(failedJob) \(ended)"
+                        + (reason.map { ": \($0)" } ?? ""))
+            }
             if let awaited = try row?.decodeIfPresent("awaited_job_id", as: Int64.self) {
-                let kind = objectType == .customer ? "customer.sync" : "invoice.push"
                 message = "waiting for \(objectType.rawValue) \(billingID) (\(kind) job \(awaited))"
             } else {
                 message += " (no queued job creates it)"
+                fallback = .seconds(300)
             }
         } catch {
             context.logger.warning("could not record what the job waits for", metadata: ["error": "\(error)"])
         }
-        return SyncError(.dependency, message)
+        // Never parked past the dependency timeout: the job must run to fail then.
+        let left = sync.options.dependencyTimeout.seconds - Date().timeIntervalSince(context.job.createdAt)
+        fallback = min(fallback, .milliseconds(Int64(max(1, left) * 1000)))
+        return .wait(
+            for: Self.waitKey(connection: connectionID, objectType, billingID), fallback: fallback, reason: message,
+            errorClass: SyncError.ErrorClass.dependency.rawValue)
     }
 
-    /// Wakes the jobs waiting for the object whose provider id was just recorded. Failing
-    /// to is logged: they still run when their snooze ends.
+    /// The kind of job that creates an object of this type at the provider (as
+    /// `ledgersync.dependency_creator`, sync migration 009).
+    static func creatorKind(of objectType: ExternalRef.ObjectType) -> String {
+        switch objectType {
+        case .customer: "customer.sync"
+        case .invoice: "invoice.push"
+        case .creditMemo: "credit_memo.push"
+        case .salesOrder: "sales_order.push"
+        case .payment: "payment.apply"
+        }
+    }
+
+    /// The queue wait key of a customer or invoice on a connection, as
+    /// `ledgersync.sync_wait_key` builds it (sync migration 009).
+    static func waitKey(connection: UUID, _ objectType: ExternalRef.ObjectType, _ billingID: String) -> String {
+        "sync:\(connection.uuidString.lowercased()):\(objectType.rawValue):\(billingID)"
+    }
+
+    /// Wakes the jobs waiting for the object whose provider id was just recorded (their
+    /// wait records are cleared and their wait key woken). Failing to is logged: they
+    /// still rejoin their lanes when their fallback time passes.
     func wakeWaiting(_ objectType: ExternalRef.ObjectType, _ billingID: String) async {
         do {
             try await context.pool.query(SyncSQL.wakeDependencyWaits, [connectionID.uuidString, objectType.rawValue, billingID])
@@ -204,6 +248,13 @@ extension SyncEnvironment {
         case let error as StoreError:
             return error.jobError
         case let error as JobError:
+            if case .wait = error.action, error.errorClass == SyncError.ErrorClass.dependency.rawValue,
+                Date().timeIntervalSince(job.createdAt) >= options.dependencyTimeout.seconds
+            {
+                return JobError(
+                    action: .fail, errorClass: error.errorClass,
+                    message: "\(error.message); gave up after waiting \(Int(options.dependencyTimeout.seconds)) s", code: error.code)
+            }
             return error
         default:
             // Database trouble and the like: retry with the kind's backoff.
@@ -215,7 +266,7 @@ extension SyncEnvironment {
         switch error.action {
         case .fail: true
         case .retry, .retryAfter: job.isLastAttempt
-        case .snooze: false
+        case .snooze, .wait: false
         }
     }
 
