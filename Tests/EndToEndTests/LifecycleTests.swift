@@ -10,16 +10,8 @@ import Testing
 /// invoice in a second currency.
 @Suite("Transaction lifecycle end to end", .serialized, .timeLimit(.minutes(5)))
 struct LifecycleTests {
-    static func object(_ json: String) throws -> [String: Any] {
-        try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-    }
-
-    static func text(_ object: [String: Any]) throws -> String {
-        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
-    }
-
     static func creditNote(_ id: String, invoice: BillingScenario.Invoice, total: Int64, credit: Int64, refund: Int64) throws -> String {
-        try text(["credit_note": [
+        try jsonText(["credit_note": [
             "lago_id": id, "number": "CN-\(id)", "lago_invoice_id": invoice.lagoID, "issuing_date": "2026-11-03",
             "currency": invoice.currency.code,
             "items": [["lago_id": "\(id)-item", "amount_cents": total, "amount_currency": invoice.currency.code]],
@@ -54,7 +46,7 @@ struct LifecycleTests {
             // One payment: the rest of A, 1.50 of B, all of C.
             let applications: [(BillingScenario.Invoice, Int64)] = [(a, a.totalCents - cn1Credit), (b, 150), (c, c.totalCents)]
             let paymentTotal = applications.reduce(0) { $0 + $1.1 }
-            let payment = try Self.text(["payment": [
+            let payment = try jsonText(["payment": [
                 "lago_id": "pay-3", "invoice_ids": applications.map(\.0.lagoID), "amount_cents": paymentTotal, "amount_currency": "USD",
                 "paid_at": "2026-11-10",
                 "invoice_amounts": applications.map { ["invoice_id": $0.0.lagoID, "amount_cents": $0.1] as [String: Any] },
@@ -64,7 +56,7 @@ struct LifecycleTests {
             try await harness.enqueue(.creditMemoVoid, try Self.creditNote("cn3", invoice: e, total: 300, credit: 300, refund: 0), customerID: usd.lagoID)
 
             // An invoice of the USD customer in EUR: its currency is added to the customer first.
-            var euroInvoice = try Self.object(a.json.replacingOccurrences(of: "\"USD\"", with: "\"EUR\""))
+            var euroInvoice = try jsonObject(a.json.replacingOccurrences(of: "\"USD\"", with: "\"EUR\""))
             var euroDocument = try #require(euroInvoice["invoice"] as? [String: Any])
             euroDocument["lago_id"] = "inv-usd-customer-in-eur"
             euroDocument["number"] = "EUR-1"
@@ -72,17 +64,17 @@ struct LifecycleTests {
             embedded["currency"] = "USD"
             euroDocument["customer"] = embedded
             euroInvoice["invoice"] = euroDocument
-            try await harness.enqueue(.invoicePush, try Self.text(euroInvoice))
+            try await harness.enqueue(.invoicePush, try jsonText(euroInvoice))
 
             // The EUR customer belongs to subsidiary 2 (Lago's netsuite_subsidiary).
             let eurInvoice = try #require(scenario.invoices.first { $0.customerID == eur.lagoID })
-            var subsidiaryInvoice = try Self.object(eurInvoice.json)
+            var subsidiaryInvoice = try jsonObject(eurInvoice.json)
             var subsidiaryDocument = try #require(subsidiaryInvoice["invoice"] as? [String: Any])
             var subsidiaryCustomer = try #require(subsidiaryDocument["customer"] as? [String: Any])
             subsidiaryCustomer["netsuite_subsidiary"] = "2"
             subsidiaryDocument["customer"] = subsidiaryCustomer
             subsidiaryInvoice["invoice"] = subsidiaryDocument
-            try await harness.enqueue(.invoicePush, try Self.text(subsidiaryInvoice))
+            try await harness.enqueue(.invoicePush, try jsonText(subsidiaryInvoice))
 
             let workers = try harness.startWorkers(2)
             try await harness.waitUntilIdle(timeout: .seconds(120), workers: workers)
@@ -172,7 +164,7 @@ struct LifecycleTests {
                 applications.append(["invoice_id": invoice.lagoID, "amount_cents": amount])
             }
             let total = applications.reduce(Int64(0)) { $0 + ($1["amount_cents"] as? Int64 ?? 0) }
-            payments.append((customer.lagoID, try Self.text(["payment": [
+            payments.append((customer.lagoID, try jsonText(["payment": [
                 "lago_id": "pay-\(customer.lagoID)", "invoice_ids": payable.map(\.lagoID), "amount_cents": total,
                 "amount_currency": customer.currency.code, "paid_at": "2026-11-10", "invoice_amounts": applications,
             ] as [String: Any]])))

@@ -11,14 +11,6 @@ import Testing
 /// expectations from the documents, not from the payload code.
 @Suite("A month pushed, then pushed again changed", .serialized, .timeLimit(.minutes(10)))
 struct MonthOfChangesTests {
-    static func object(_ json: String) throws -> [String: Any] {
-        try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-    }
-
-    static func text(_ object: [String: Any]) throws -> String {
-        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
-    }
-
     /// A custom field whose value changes between the two revisions (the region metadata).
     static func mappings(connection: UUID) -> [Mapping] {
         BillingScenario.mappings(connection: connection) + [
@@ -48,7 +40,7 @@ struct MonthOfChangesTests {
         // that refund nothing are voided.
         var creditNotes: [(json: String, lagoID: String, invoiceID: String, credit: Int64, refund: Int64, voided: Bool)] = []
         for (n, note) in changed.creditNotes.enumerated() where !voidedInvoices.contains(note.invoiceID) {
-            var root = try Self.object(note.json)
+            var root = try jsonObject(note.json)
             var document = try #require(root["credit_note"] as? [String: Any])
             var credit = note.creditCents
             var refund = note.refundCents
@@ -60,7 +52,7 @@ struct MonthOfChangesTests {
                 root["credit_note"] = document
             }
             let voided = refund == 0 && customerNumber(invoiceByID[note.invoiceID]!) % 10 == 5
-            creditNotes.append((try Self.text(root), note.lagoID, note.invoiceID, credit, refund, voided))
+            creditNotes.append((try jsonText(root), note.lagoID, note.invoiceID, credit, refund, voided))
         }
         #expect(creditNotes.contains { $0.refund > 0 } && creditNotes.contains { $0.voided })
         let credited = Dictionary(creditNotes.map { ($0.invoiceID, $0.credit) }, uniquingKeysWith: +)
@@ -74,7 +66,7 @@ struct MonthOfChangesTests {
             guard paid.count >= 2 else { continue }
             let total = paid.reduce(Int64(0)) { $0 + $1.1 }
             let lagoID = "pay-\(customer.lagoID)"
-            let json = try Self.text(["payment": [
+            let json = try jsonText(["payment": [
                 "lago_id": lagoID, "invoice_ids": paid.map(\.0.lagoID), "amount_cents": total, "amount_currency": customer.currency.code,
                 "paid_at": "2026-11-20", "reference": "wire \(c)",
                 "invoice_amounts": paid.map { ["invoice_id": $0.0.lagoID, "amount_cents": $0.1] as [String: Any] },
@@ -86,11 +78,11 @@ struct MonthOfChangesTests {
         // 50 sales orders: invoice-shaped documents of their own, under the same customers.
         var salesOrders: [(json: String, lagoID: String)] = []
         for invoice in changed.invoices.prefix(50) {
-            var document = try #require(try Self.object(invoice.json)["invoice"] as? [String: Any])
+            var document = try #require(try jsonObject(invoice.json)["invoice"] as? [String: Any])
             let lagoID = "so-" + invoice.lagoID
             document["lago_id"] = lagoID
             document["number"] = "SO-" + (document["number"] as? String ?? "")
-            salesOrders.append((try Self.text(["sales_order": document]), lagoID))
+            salesOrders.append((try jsonText(["sales_order": document]), lagoID))
         }
 
         var configuration = SyncHarness.simulatorConfiguration(faultRate: 0.1, latency: 1...3)

@@ -169,6 +169,16 @@ struct SyncHarness: Sendable {
     }
 }
 
+/// A document's JSON object, to edit before enqueueing.
+func jsonObject(_ json: String) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+}
+
+/// The JSON text of an edited document (keys sorted).
+func jsonText(_ object: [String: Any]) throws -> String {
+    String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+}
+
 /// SIGTERMs workers and waits for them.
 func stop(_ workers: [LedgersyncProcess]) async {
     for worker in workers { worker.signal(SIGTERM) }
