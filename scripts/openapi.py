@@ -167,6 +167,13 @@ SCHEMAS = {
         "since": date_time(),
         "parked": {"type": "boolean", "description": "True while the job is parked: it holds no place in its customer's lane and runs as soon as what it waits for is synced."},
     }),
+    "JobWarning": obj({
+        "code": string(description="What the warning is about: fallback_item (lines put on the connection's fallback item, which someone must re-class)."),
+        "message": string(description="E.g. \"2 lines on the fallback item 900 (Billing (fallback)): storage_gb (Storage), api_calls\"."),
+        "count": {**integer(1), "description": "How many lines (or things) it is about."},
+        "created_at": date_time(),
+        "updated_at": {**date_time(), "description": "When a re-run of the job last wrote it."},
+    }),
     "JobFilter": obj({
         "state": {"oneOf": [
             {"type": "array", "items": string(enum=STATES), "minItems": 1, "maxItems": 6},
@@ -301,6 +308,7 @@ SCHEMAS = {
 SCHEMAS["JobDetail"] = obj({
     **SCHEMAS["Job"]["properties"],
     "waiting_for": {"allOf": [ref("WaitingFor")], "nullable": True, "description": "What this available or retryable sync job waits for (its customer or invoice); null when it waits for nothing."},
+    "warnings": {"type": "array", "items": ref("JobWarning"), "description": "What this sync job, having written to the provider, left for a person to look at (sync migration 012); empty when nothing. A later job writing the same object replaces or removes it."},
 })
 
 

@@ -193,7 +193,9 @@ struct JobsController {
         guard let job = try await queue.job(id: id) else { throw APIError.notFound("no job with id \(id)", field: "id") }
         // What a waiting sync job waits for (sync migrations 007, 009); null otherwise.
         let wait = job.state == .available || job.state == .retryable ? try await DependencyWaits.wait(jobID: id, pool: queue.pool) : nil
-        return .json(.object([("job", Views.job(job, waitingFor: wait))]))
+        // What a sync job that succeeded left for a person to look at (sync migration 012).
+        let warnings = try await JobWarnings.warnings(jobID: id, pool: queue.pool)
+        return .json(.object([("job", Views.job(job, waitingFor: wait, warnings: warnings))]))
     }
 
     // MARK: - Retry and cancel

@@ -3,6 +3,7 @@ import Hummingbird
 import JobQueue
 import Postgres
 import Prometheus
+import Sync
 
 /// `/healthz`, `/readyz`, `/metrics` and `/openapi.json`: what load balancers, Prometheus
 /// and client generators read. Only `/metrics` needs a token (it names kinds and queues).
@@ -86,6 +87,18 @@ struct OperationsController {
         }
         for errors in try await queue.recentErrors() {
             gauge(registry, "ledgersync_job_errors_last_hour", "Errors recorded in the last hour, by kind and class: provider failures (transient, rate_limited, dependency, permanent, …) and webhook deliveries (kind webhook.deliver).", [("kind", errors.kind), ("class", errors.errorClass)]).set(Double(errors.errors))
+        }
+        // Jobs kept with a warning (sync migration 012), e.g. lines put on a connection's
+        // fallback item; a later write of the same object replaces or removes its warning.
+        // The kinds that can warn are always there, 0 when none did, so an alert on `> 0`
+        // has a series to watch from the start.
+        var warningCounts: [String: [String: Int64]] = [JobWarning.fallbackItem: [:]]
+        for kind in JobWarning.fallbackItemKinds { warningCounts[JobWarning.fallbackItem, default: [:]][kind] = 0 }
+        for row in try await JobWarnings.counts(pool: queue.pool) { warningCounts[row.code, default: [:]][row.kind] = row.jobs }
+        for (code, byKind) in warningCounts.sorted(by: { $0.key < $1.key }) {
+            for (kind, jobs) in byKind.sorted(by: { $0.key < $1.key }) {
+                gauge(registry, "ledgersync_job_warnings", "Jobs kept with a warning, by code and kind: fallback_item, lines put on the connection's fallback item; a later write of the same object replaces or removes it (read at scrape time).", [("code", code), ("kind", kind)]).set(Double(jobs))
+            }
         }
         var text = registry.emitToString()
         if let processMetrics { text += processMetrics.emitToString() }

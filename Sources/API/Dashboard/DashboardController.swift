@@ -179,6 +179,13 @@ struct DashboardController {
             if wait.parked { html += " (parked: holds no place in its customer's lane)" }
             html += "</td></tr>"
         }
+        // What a sync job that succeeded left for a person to look at (sync migration 012).
+        let warnings = try await JobWarnings.warnings(jobID: job.id, pool: queue.pool)
+        if !warnings.isEmpty {
+            html += "<tr><th>Warnings</th><td class=warnings>"
+                + warnings.map { "<div class=warning><b>\(Self.escape($0.code))</b>: \(Self.escape($0.message))</div>" }.joined()
+                + "</td></tr>"
+        }
         html += "</table><h3>Attempts that did not complete (\(job.errors.count))</h3>"
         if job.errors.isEmpty {
             html += "<p>None.</p>"

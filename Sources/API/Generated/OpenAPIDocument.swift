@@ -3565,6 +3565,41 @@ enum OpenAPIDocument {
           "parked"
         ]
       },
+      "JobWarning": {
+        "type": "object",
+        "properties": {
+          "code": {
+            "type": "string",
+            "description": "What the warning is about: fallback_item (lines put on the connection's fallback item, which someone must re-class)."
+          },
+          "message": {
+            "type": "string",
+            "description": "E.g. \"2 lines on the fallback item 900 (Billing (fallback)): storage_gb (Storage), api_calls\"."
+          },
+          "count": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "How many lines (or things) it is about."
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When a re-run of the job last wrote it."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "code",
+          "message",
+          "count",
+          "created_at",
+          "updated_at"
+        ]
+      },
       "JobFilter": {
         "type": "object",
         "properties": {
@@ -4887,6 +4922,13 @@ enum OpenAPIDocument {
             ],
             "nullable": true,
             "description": "What this available or retryable sync job waits for (its customer or invoice); null when it waits for nothing."
+          },
+          "warnings": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/JobWarning"
+            },
+            "description": "What this sync job, having written to the provider, left for a person to look at (sync migration 012); empty when nothing. A later job writing the same object replaces or removes it."
           }
         },
         "additionalProperties": false,
@@ -4910,7 +4952,8 @@ enum OpenAPIDocument {
           "billing_object",
           "errors",
           "last_error",
-          "waiting_for"
+          "waiting_for",
+          "warnings"
         ]
       }
     }

@@ -5,15 +5,16 @@ import Sync
 /// The JSON shapes of the API's answers, one function per resource, so each shape is
 /// written once and matches its schema in docs/openapi.json.
 enum Views {
-    static func job(_ job: JobRecord) -> JSON { self.job(job, waitingFor: nil, showsWait: false) }
+    static func job(_ job: JobRecord) -> JSON { self.job(job, waitingFor: nil, showsWait: false, warnings: nil) }
 
     /// A job as GET /v1/jobs/{id} shows it: with `waiting_for`, what a waiting sync job
-    /// waits for (null when it waits for nothing).
-    static func job(_ job: JobRecord, waitingFor wait: DependencyWaits.Wait?) -> JSON {
-        self.job(job, waitingFor: wait, showsWait: true)
+    /// waits for (null when it waits for nothing), and `warnings`, what a sync job that
+    /// succeeded left for a person to look at (sync migration 012; empty when nothing).
+    static func job(_ job: JobRecord, waitingFor wait: DependencyWaits.Wait?, warnings: [JobWarning] = []) -> JSON {
+        self.job(job, waitingFor: wait, showsWait: true, warnings: warnings)
     }
 
-    private static func job(_ job: JobRecord, waitingFor wait: DependencyWaits.Wait?, showsWait: Bool) -> JSON {
+    private static func job(_ job: JobRecord, waitingFor wait: DependencyWaits.Wait?, showsWait: Bool, warnings: [JobWarning]?) -> JSON {
         var fields: [(String, JSON)] = [
             ("id", .int(job.id)),
             ("state", .string(job.state.rawValue)),
@@ -39,7 +40,18 @@ enum Views {
             ("last_error", job.state == .completed ? .null : job.errors.last.map(jobError) ?? .null),
         ]
         if showsWait { fields.append(("waiting_for", wait.map(waitingFor) ?? .null)) }
+        if let warnings { fields.append(("warnings", .array(warnings.map(jobWarning)))) }
         return .object(fields)
+    }
+
+    static func jobWarning(_ warning: JobWarning) -> JSON {
+        .object([
+            ("code", .string(warning.code)),
+            ("message", .string(warning.message)),
+            ("count", .int(Int64(warning.count))),
+            ("created_at", .optional(warning.createdAt)),
+            ("updated_at", .optional(warning.updatedAt)),
+        ])
     }
 
     static func waitingFor(_ wait: DependencyWaits.Wait) -> JSON {

@@ -1052,6 +1052,38 @@ BEGIN
 END;
 $$;
 """#),
+        Migration(line: "sync", version: 12, name: "012_job_warnings", sql: #"""
+-- Ledgersync sync, migration 012: warnings a sync job leaves on a write that succeeded.
+--
+-- A job that completes can still have done something someone must look at: today, lines
+-- of a document put on the connection's fallback_item (no item mapping for their code and
+-- no default item for their kind; PROVIDERS.md 1.4), which an accountant must re-class by
+-- hand. The sync job writes one row per job and code after its provider write succeeded
+-- (code `fallback_item`); the job views (`ledgersync jobs show`, GET /v1/jobs/{id}, the
+-- dashboard) show them and /metrics counts them (ledgersync_job_warnings).
+--
+-- A warning is about the latest write of a billing object: a later job for the same object
+-- on the same connection replaces the warnings of the same code left by earlier ones (and
+-- a run that no longer warns removes them), so the count is of objects that still need a
+-- look, not of history. Rows go with their job: ON DELETE CASCADE, so pruning
+-- (prune_finished_jobs.sql, a bounded DELETE) removes them through the primary key index.
+
+CREATE TABLE ledgersync.job_warnings (
+    job_id        bigint      NOT NULL REFERENCES ledgersync.jobs (id) ON DELETE CASCADE,
+    code          text        NOT NULL CHECK (code ~ '^[a-z][a-z0-9_]{0,62}$'),
+    message       text        NOT NULL CHECK (length(message) BETWEEN 1 AND 4000),
+    count         integer     NOT NULL CHECK (count >= 1),
+    connection_id uuid        NOT NULL,
+    object_type   text        NOT NULL,
+    billing_id    text        NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (job_id, code)
+);
+
+-- The earlier warnings of an object, found when a later job writes it.
+CREATE INDEX job_warnings_object ON ledgersync.job_warnings (connection_id, object_type, billing_id, code);
+"""#),
     ]
 
     /// sql/sync/queries/await_dependency.sql:
@@ -1061,6 +1093,42 @@ $$;
     static let awaitDependency = #"""
 SELECT awaited_job_id, failed_job_id, failed_state, failed_reason
 FROM ledgersync.await_dependency($1::bigint, $2::uuid, $3::text, $4::text)
+"""#
+
+    /// sql/sync/queries/clear_job_warning.sql:
+    /// Job $1 wrote $4 $5 on connection $3 without cause for warning $2: the warnings of that
+    /// code on the object, its own (an earlier attempt's) and earlier jobs', are removed
+    /// (012_job_warnings.sql).
+    static let clearJobWarning = #"""
+DELETE FROM ledgersync.job_warnings
+WHERE code = $2::text
+  AND (job_id = $1::bigint
+       OR (connection_id = $3::uuid AND object_type = $4::text AND billing_id = $5::text))
+"""#
+
+    /// sql/sync/queries/job_ids_with_warnings.sql:
+    /// Which of the jobs $1 left a warning (012_job_warnings.sql), for list views' marker.
+    static let jobIdsWithWarnings = #"""
+SELECT DISTINCT job_id FROM ledgersync.job_warnings WHERE job_id = ANY($1::bigint[])
+"""#
+
+    /// sql/sync/queries/job_warning_counts.sql:
+    /// Jobs kept with a warning, by code and job kind (the ledgersync_job_warnings gauge).
+    static let jobWarningCounts = #"""
+SELECT w.code, j.kind, count(*)::bigint AS jobs
+FROM ledgersync.job_warnings w
+JOIN ledgersync.jobs j ON j.id = w.job_id
+GROUP BY w.code, j.kind
+ORDER BY w.code, j.kind
+"""#
+
+    /// sql/sync/queries/job_warnings.sql:
+    /// The warnings job $1 left (012_job_warnings.sql), by code.
+    static let jobWarnings = #"""
+SELECT code, message, count, created_at, updated_at
+FROM ledgersync.job_warnings
+WHERE job_id = $1::bigint
+ORDER BY code
 """#
 
     /// sql/sync/queries/link_ref.sql:
@@ -1076,6 +1144,23 @@ FROM ledgersync.link_ref($1::uuid, $2::text, $3::text, $4::text)
     /// that will create it, if one is queued (007_dependency_waits.sql).
     static let recordDependencyWait = #"""
 SELECT ledgersync.record_dependency_wait($1::bigint, $2::uuid, $3::text, $4::text) AS awaited_job_id
+"""#
+
+    /// sql/sync/queries/record_job_warning.sql:
+    /// Job $1 wrote $5 $6 on connection $4 and leaves warning $2 ($3, about $7 lines): it
+    /// replaces the warnings of code $2 earlier jobs left on the same object, and a re-run of
+    /// the job updates its own row (012_job_warnings.sql).
+    static let recordJobWarning = #"""
+WITH superseded AS (
+    DELETE FROM ledgersync.job_warnings
+    WHERE connection_id = $4::uuid AND object_type = $5::text AND billing_id = $6::text
+      AND code = $2::text AND job_id <> $1::bigint
+)
+INSERT INTO ledgersync.job_warnings (job_id, code, message, count, connection_id, object_type, billing_id)
+VALUES ($1::bigint, $2::text, $3::text, $7::integer, $4::uuid, $5::text, $6::text)
+ON CONFLICT (job_id, code) DO UPDATE
+SET message = EXCLUDED.message, count = EXCLUDED.count, connection_id = EXCLUDED.connection_id,
+    object_type = EXCLUDED.object_type, billing_id = EXCLUDED.billing_id, updated_at = now()
 """#
 
     /// sql/sync/queries/sync_job_keys.sql:

@@ -46,6 +46,7 @@ struct InvoicePushJob: JobHandler {
             try await session.recordResult(
                 .invoice, billingID: invoice.lagoID, providerID: id,
                 customerBillingID: customerID)
+            await session.recordFallbackWarning(session.target.mappings.fallbackLines(invoice), .invoice, billingID: invoice.lagoID)
         }
     }
 
@@ -82,6 +83,7 @@ struct SalesOrderPushJob: JobHandler {
             try await session.recordResult(
                 .salesOrder, billingID: order.lagoID, providerID: id,
                 customerBillingID: customerID)
+            await session.recordFallbackWarning(session.target.mappings.fallbackLines(order.invoice), .salesOrder, billingID: order.lagoID)
         }
     }
 }
@@ -111,6 +113,7 @@ struct CreditMemoPushJob: JobHandler {
             try await session.recordResult(
                 .creditMemo, billingID: memo.lagoID, providerID: id,
                 customerBillingID: customerID)
+            await session.recordFallbackWarning(session.target.mappings.fallbackLines(memo), .creditMemo, billingID: memo.lagoID)
         }
     }
 }

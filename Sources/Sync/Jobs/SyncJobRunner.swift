@@ -66,6 +66,28 @@ struct SyncSession: Sendable {
         if objectType == .invoice || objectType == .customer || objectType == .creditMemo { await wakeWaiting(objectType, billingID) }
     }
 
+    /// After the job's provider write succeeded: stores the `fallback_item` warning for the
+    /// lines of `objectType` `billingID` that landed on the connection's fallback item, or
+    /// removes the object's earlier one when none did (sync migration 012). Decided here, from
+    /// the document and the mappings, not by the provider. A warning that cannot be written
+    /// is logged: the write it is about succeeded, and failing the job would repeat it.
+    func recordFallbackWarning(_ lines: [FallbackLine], _ objectType: ExternalRef.ObjectType, billingID: String) async {
+        let warning = target.mappings.fallbackWarning(lines)
+        do {
+            try await JobWarnings.record(
+                warning, code: JobWarning.fallbackItem, jobID: context.job.id, connection: connectionID,
+                objectType: objectType.rawValue, billingID: billingID, pool: context.pool)
+            if let warning {
+                context.logger.warning(
+                    "lines put on the connection's fallback item",
+                    metadata: ["warning": "\(warning.message)", "object": "\(objectType.rawValue) \(billingID)"])
+            }
+        } catch {
+            context.logger.warning(
+                "could not store the job's fallback-item warning", metadata: ["error": "\(error)", "lines": "\(lines.count)"])
+        }
+    }
+
     /// The target with the custom field values of the document at `path` in the args (the
     /// path's first key is the envelope; a bare document is the args themselves).
     func target(recordType: String, at path: [String]) -> SyncTarget {

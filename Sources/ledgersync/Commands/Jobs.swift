@@ -58,6 +58,7 @@ extension Jobs {
             var jobFilter = try filter.filter(limit: limit)
             jobFilter.beforeID = before
             let jobs = try await JobQueue(pool: pool).list(jobFilter)
+            let warned = json ? [] : try await JobWarnings.jobsWithWarnings(jobs.map(\.id), pool: pool)
             await pool.close()
             if json { return try printJSON(jobs) }
             guard !jobs.isEmpty else { return print("no jobs match") }
@@ -66,11 +67,13 @@ extension Jobs {
                 // A completed job's earlier errors are history, not its last error.
                 let lastError = job.state == .completed ? "" : job.errors.last.map { "\($0.class): \($0.message)" } ?? ""
                 table.append([
-                    "\(job.id)", job.state.rawValue, job.kind, truncate(job.billingObjectDescription ?? "", 48), job.queue,
+                    // "completed!": the job left a warning (`ledgersync jobs show <id>`).
+                    "\(job.id)", job.state.rawValue + (warned.contains(job.id) ? "!" : ""), job.kind, truncate(job.billingObjectDescription ?? "", 48), job.queue,
                     "\(job.attempt)/\(job.maxAttempts)", format(job.createdAt), truncate(lastError, 70),
                 ])
             }
             printTable(table)
+            if !warned.isEmpty { print("! the job left a warning (e.g. lines on the fallback item): see `ledgersync jobs show <id>`") }
         }
     }
 
@@ -85,6 +88,7 @@ extension Jobs {
             let job = try await JobQueue(pool: pool).job(id: id)
             let waitingFor = job?.state == .available || job?.state == .retryable
                 ? try await DependencyWaits.describe(jobID: id, pool: pool) : nil
+            let warnings = job == nil ? [] : try await JobWarnings.warnings(jobID: id, pool: pool)
             await pool.close()
             guard let job else { throw CLIError.notFound("no job with id \(id)") }
             if json { return try printJSON(job) }
@@ -98,6 +102,11 @@ extension Jobs {
             if let worker = job.lockedBy { print("  running on \(worker)") }
             for (name, value) in [("unique key", job.uniqueKey), ("serial key", job.serialKey), ("limit key", job.limitKey)] {
                 if let value { print("  \(name): \(value)") }
+            }
+            // What the job, having succeeded, left for a person to look at (sync migration 012).
+            if !warnings.isEmpty {
+                print("  warnings:")
+                for warning in warnings { print("    \(warning.code): \(warning.message)") }
             }
             print("  args: \(String(decoding: try encoder(pretty: false).encode(job.args), as: UTF8.self))")
             if job.errors.isEmpty {
