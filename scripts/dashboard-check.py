@@ -17,8 +17,8 @@ import base64
 import json
 import os
 import pathlib
-import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -45,16 +45,30 @@ def run(args, env=None, capture=True):
     return result.stdout.strip() if capture else ""
 
 
-def wait_for(what, check, timeout=30.0):
+def free_port():
+    """A port nothing listens on now (the kernel's choice), rather than a random one that a
+    test cluster or server of a concurrent run may already hold."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, check, timeout=30.0, process=None, log=None):
+    """Polls `check` until it holds; gives up at `timeout`, or at once when `process` (the
+    server being waited for) has exited, printing its `log`."""
     deadline = time.time() + timeout
     while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            output = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+            sys.exit(f"dashboard-check: {what} exited ({process.returncode}) before it was ready:\n{output}")
         try:
             if check():
                 return
         except Exception:
             pass
         time.sleep(0.2)
-    sys.exit(f"dashboard-check: timed out waiting for {what}")
+    output = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+    sys.exit(f"dashboard-check: timed out waiting for {what}" + (f":\n{output}" if output else ""))
 
 
 class DevTools:
@@ -119,7 +133,7 @@ def main():
     processes = []
     pg_data = work / "data"
     try:
-        pg_port = random.randint(50000, 51999)
+        pg_port = free_port()
         database_url = run([str(ROOT / "scripts" / "pg.sh"), "start", str(pg_data), str(pg_port)])
         env = dict(os.environ, DATABASE_URL=database_url,
                    LEDGERSYNC_SECRET_KEY=base64.b64encode(os.urandom(32)).decode(), LOG_LEVEL="warning")
@@ -137,14 +151,15 @@ def main():
         worker.terminate()
         worker.wait(timeout=40)
 
-        api_port = random.randint(52000, 53999)
+        api_port = free_port()
+        api_log = work / "api.log"
         api = subprocess.Popen([str(binary), "api", "--port", str(api_port), "--diagnostic-kinds"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=api_log.open("wb"), stderr=subprocess.STDOUT)
         processes.append(api)
         base = f"http://127.0.0.1:{api_port}"
-        wait_for("the API", lambda: urllib.request.urlopen(base + "/healthz", timeout=1).status == 200)
+        wait_for("the API", lambda: urllib.request.urlopen(base + "/healthz", timeout=1).status == 200, process=api, log=api_log)
 
-        debug_port = random.randint(40000, 41999)
+        debug_port = free_port()
         browser = subprocess.Popen([
             chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
             f"--remote-debugging-port={debug_port}", f"--user-data-dir={work / 'browser'}", "--window-size=1400,900", "about:blank",
