@@ -62,6 +62,12 @@ FILES = {
     "docs/connections.md": None,
     "docs/operations.md": None,
     "docs/sql.md": None,
+    "docs/api.md": None,
+    "docs/linking.md": None,
+    "docs/sync.md": None,
+    "docs/job-states.md": None,
+    "docs/netsuite.md": None,
+    "docs/performance.md": None,
 }
 EVENTUALLY_SECONDS = 30
 MARKER = re.compile(r"<!--\s*docs-check:\s*(run|skip)\b(.*?)-->", re.S)
