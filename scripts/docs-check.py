@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
 """Docs as tests: runs the shell and SQL examples of README.md and docs/*.md as they are written.
 
-    scripts/docs-check.py [--bin PATH] [FILE ...]
+    scripts/docs-check.py [--bin PATH] [--verbose] [FILE ...]
 
 A fenced ```sh (or ```sql) block runs when the HTML comment right before it says so; the
 comment is invisible on GitHub and says everything the check changes or adds:
 
     <!-- docs-check: run
+    before: COMMAND              run in the file's shell before the block (what it sets, the
+                                 block sees): what the reader has done elsewhere (a connection,
+                                 a file of their own), stated here so the marker says
+                                 everything the check adds
     replace: TEXT => VALUE       TEXT of the block (a placeholder of the reader's own, such as
                                  their database URL) becomes VALUE; a TEXT the block lacks is an
-                                 error, so a doc cannot drift away from its check
+                                 error, so a doc cannot drift away from its check. VALUE is
+                                 shell text, expanded as inside double quotes ($VAR, $(…)), in
+                                 ```sql blocks too
     eventually: COMMAND          after the block, COMMAND must exit 0 within 30 s (re-run until)
     then: COMMAND                after that, COMMAND must exit 0
     -->
@@ -24,15 +30,17 @@ a fresh database on one throwaway cluster (scripts/pg.sh), DATABASE_URL pointing
 `ledgersync` on PATH. A file's background processes (`… &`) are stopped when its blocks end.
 
 VALUEs and COMMANDs may use $DOCS_CHECK_DATABASE_URL (the file's database),
-$DOCS_CHECK_SIMULATOR_PORT (a free port for `ledgersync simulate netsuite`) and two shell
-functions: `docs_check_get URL` (the body of a GET) and `docs_check_first_id` (the id of the
-first element of a JSON array on stdin).
+$DOCS_CHECK_SIMULATOR_PORT (a free port for `ledgersync simulate netsuite`),
+$DOCS_CHECK_API_PORT (a free port for `ledgersync api`) and three shell
+functions: `docs_check_get URL` (the body of a GET), `docs_check_until 'COMMAND'` (evals
+COMMAND until it exits 0, at most 30 s; for a `before:`) and `docs_check_first_id` (the id of
+the first element of a JSON array on stdin).
 
 The files other than README.md (whose quick start migrates) start on a migrated database.
 It also holds docs/operations.md's worker flag table to `ledgersync worker --help`.
 
 Fails (exit 1) on a non-zero exit, a check that does not hold, or a block without a marker,
-printing the file and line of the block and its output.
+printing the file and line of the block and its output (--verbose prints every file's).
 """
 
 import argparse
@@ -54,6 +62,12 @@ FILES = {
     "docs/connections.md": None,
     "docs/operations.md": None,
     "docs/sql.md": None,
+    "docs/api.md": None,
+    "docs/linking.md": None,
+    "docs/sync.md": None,
+    "docs/job-states.md": None,
+    "docs/netsuite.md": None,
+    "docs/performance.md": None,
 }
 EVENTUALLY_SECONDS = 30
 MARKER = re.compile(r"<!--\s*docs-check:\s*(run|skip)\b(.*?)-->", re.S)
@@ -64,7 +78,7 @@ class Block:
     def __init__(self, path, line, text, marker, language="sh"):
         self.path, self.line, self.text, self.language = path, line, text, language
         self.run = marker is not None and marker[0] == "run"
-        self.replace, self.eventually, self.then = [], [], []
+        self.before, self.replace, self.eventually, self.then = [], [], [], []
         if not self.run:
             return
         for raw in marker[1].splitlines():
@@ -73,7 +87,9 @@ class Block:
                 continue
             key, _, value = directive.partition(":")
             value = value.strip()
-            if key == "replace" and " => " in value:
+            if key == "before" and value:
+                self.before.append(value)
+            elif key == "replace" and " => " in value:
                 old, new = value.split(" => ", 1)
                 if old not in self.text:
                     raise SystemExit(f"{path}:{line}: docs-check replace: the block does not contain {old!r}")
@@ -86,13 +102,20 @@ class Block:
                 raise SystemExit(f"{path}:{line}: unknown docs-check directive {directive!r}")
 
     def script(self):
-        text = self.text
+        if self.language == "sh":
+            # The block's text in this shell (what it exports the next block sees), VALUEs
+            # spliced in, so that the shell expands them as it runs the block.
+            text = self.text
+            for old, new in self.replace:
+                text = text.replace(old, new)
+            return text
+        # SQL reaches psql byte for byte ($$, backslashes and all) through a quoted
+        # here-document; bash makes each replacement, expanding VALUE as in double quotes.
+        lines = [f"docs_check_sql=$(cat <<'DOCS_CHECK_SQL'\n{self.text}DOCS_CHECK_SQL\n)"]
         for old, new in self.replace:
-            text = text.replace(old, new)
-        if self.language == "sql":
-            # A quoted here-document: the SQL reaches psql byte for byte ($$ and all).
-            return f'psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 >/dev/null <<\'DOCS_CHECK_SQL\'\n{text}DOCS_CHECK_SQL'
-        return text
+            lines.append(f'docs_check_sql=${{docs_check_sql//{shell_quote(old)}/"{new}"}}')
+        lines.append('printf \'%s\\n\' "$docs_check_sql" | psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 >/dev/null')
+        return "\n".join(lines)
 
 
 def blocks_of(path, section):
@@ -137,13 +160,20 @@ HELPERS = r"""
 docs_check_get() {  # docs_check_get URL: prints the body; fails on an HTTP error or no answer
     python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"
 }
+docs_check_until() {  # docs_check_until 'COMMAND': evals COMMAND until it exits 0, failing after 30 s
+    local deadline=$((SECONDS + 30))
+    until ( eval "$1" ) >/dev/null 2>&1; do
+        if [ $SECONDS -ge $deadline ]; then echo "docs-check: not within 30s: $1" >&2; return 1; fi
+        sleep 0.2
+    done
+}
 docs_check_first_id() {  # a JSON array on stdin: prints the first element's id
     python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])'
 }
 """
 
 
-def run_file(path, blocks, env, workdir):
+def run_file(path, blocks, env, workdir, verbose=False):
     """Runs the blocks of one file in one bash; returns True when all of them and their checks pass."""
     lines = ["set -euo pipefail", "cd " + shell_quote(workdir), HELPERS]
     if FILES.get(path) is None:
@@ -154,16 +184,19 @@ def run_file(path, blocks, env, workdir):
             continue
         lines.append(f"echo {shell_quote(f'==> {block.path}:{block.line}')}")
         lines.append(f"DOCS_CHECK_AT={shell_quote(f'{block.path}:{block.line}')}")
+        for command in block.before:
+            lines.append(f"echo {shell_quote('before: ' + command)}")
+            lines.append(command)
         lines.append(block.script())
         for check in block.eventually:
             lines.append(
                 f"docs_check_deadline=$((SECONDS + {EVENTUALLY_SECONDS}))\n"
                 f"until ( {check} ) >/dev/null 2>&1; do\n"
-                f"  if [ $SECONDS -ge $docs_check_deadline ]; then echo \"docs-check: $DOCS_CHECK_AT: not within {EVENTUALLY_SECONDS}s: \"{shell_quote(check)} >&2; exit 1; fi\n"
+                f"  if [ $SECONDS -ge $docs_check_deadline ]; then echo; echo \"docs-check: $DOCS_CHECK_AT: not within {EVENTUALLY_SECONDS}s: \"{shell_quote(check)} >&2; exit 1; fi\n"
                 f"  sleep 0.2\n"
                 f"done")
         for check in block.then:
-            lines.append(f"( {check} ) || {{ echo \"docs-check: $DOCS_CHECK_AT: check failed: \"{shell_quote(check)} >&2; exit 1; }}")
+            lines.append(f"( {check} ) || {{ echo; echo \"docs-check: $DOCS_CHECK_AT: check failed: \"{shell_quote(check)} >&2; exit 1; }}")
     script = "\n".join(lines) + "\n"
     # Its own process group: the file's background processes (workers, the simulator) are
     # stopped with it, whatever state the script ended in. Output goes to a file, not a pipe,
@@ -183,8 +216,9 @@ def run_file(path, blocks, env, workdir):
     with open(log_path, "rb") as log:
         output = log.read()
     ok = process.returncode == 0
-    if not ok:
+    if verbose or not ok:
         sys.stdout.write(output.decode(errors="replace"))
+    if not ok:
         sys.stdout.write(f"docs-check: {path} failed (exit {process.returncode})\n")
     return ok
 
@@ -225,11 +259,12 @@ def flag_table_check(binary):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin", help="the ledgersync binary (default: the debug build's)")
+    parser.add_argument("--verbose", action="store_true", help="print every file's output, not only a failed one's")
     parser.add_argument("files", nargs="*", help="files to check (default: README.md's quick start and the docs it links)")
     args = parser.parse_args()
     started = time.monotonic()
 
-    binary = args.bin or os.path.join(
+    binary = os.path.abspath(args.bin) if args.bin else os.path.join(
         subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip(),
         "ledgersync")
     if not os.access(binary, os.X_OK):
@@ -272,11 +307,12 @@ def main():
                 "DATABASE_URL": database_url,
                 "DOCS_CHECK_DATABASE_URL": database_url,
                 "DOCS_CHECK_SIMULATOR_PORT": str(free_port()),
+                "DOCS_CHECK_API_PORT": str(free_port()),
             })
             workdir = os.path.join(tmp, f"work{index}")
             os.makedirs(workdir)
             t0 = time.monotonic()
-            ok = run_file(path, blocks, env, workdir)
+            ok = run_file(path, blocks, env, workdir, args.verbose)
             print(f"docs-check: {path}: {len(runnable)} blocks run, {len(skipped)} skipped: "
                   f"{'ok' if ok else 'FAILED'} in {time.monotonic() - t0:.1f}s")
             if not ok:

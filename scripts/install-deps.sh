@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Ledgersync needs, only those missing:
-# the PostgreSQL server and client library, libcurl and OpenSSL headers, and python3.
+# the PostgreSQL server and client library, libcurl and OpenSSL headers, python3, and the
+# curl and openssl commands the docs' examples use.
 # With --browser, also Debian's Chromium, for the dashboard's browser check
 # (scripts/dashboard-check.py, run by a full scripts/test.sh).
 set -euo pipefail
 packages=(postgresql libpq-dev libcurl4-openssl-dev libssl-dev)
+# Test time: curl and openssl, which docs/api.md's and docs/linking.md's examples use as a
+# reader would (scripts/docs-check.py runs them).
+packages+=(curl openssl)
 [ "${1:-}" = --browser ] && packages+=(chromium)
 need=()
 for pkg in "${packages[@]}"; do
