@@ -1,0 +1,166 @@
+import Foundation
+import HTTPClient
+
+/// One accounting provider as the rest of Ledgersync sees it: everything that differs from one
+/// provider to the next, behind one seam. A provider module (`NetSuite`, `ZohoBooks`) defines
+/// one driver; the executable registers each once (`ProviderRegistry`). `Sync`, the API and the
+/// CLI call drivers and never name a provider.
+///
+/// A driver owns: the connection's credentials (one sealed JSON object of string fields that
+/// only the driver reads), its provider settings (the `settings` keys beyond the common ones),
+/// which mapping kinds and details it understands, the `AccountingProvider` that writes (built
+/// once per connection version and cached by `ProviderRegistry`), its checks
+/// (`connections test`) and its inbound events.
+public protocol ProviderDriver: Sendable {
+    /// The provider's name in `connections.provider`, URLs and `--provider` (`netsuite`).
+    var name: String { get }
+    /// For people: "Oracle NetSuite".
+    var displayName: String { get }
+    /// The credential fields, for `connections add` help and the environment variables the CLI
+    /// reads them from. Fields of every auth kind the provider has.
+    var credentialFields: [CredentialField] { get }
+
+    /// The account id as the provider spells it (`1234567_sb1` → `1234567_SB1`); errors name
+    /// `account_id`.
+    func canonicalAccountID(_ text: String) throws -> String
+    /// Checks the provider's own settings (the keys beyond the common ones); errors name `settings.<key>`.
+    func validateSettings(_ settings: AccountingConnection.Settings) throws
+    /// Checks the credentials; errors name `secrets.<field>` and never echo a value.
+    func validateSecrets(_ secrets: ConnectionSecrets) throws
+    /// What may be shown of the credentials: the auth kind and the first characters of ids,
+    /// never a secret (`[("auth", "tba"), ("consumer_key", "3f9a1c…")]`).
+    func secretHints(_ secrets: ConnectionSecrets) -> [(name: String, value: String)]
+    /// Checks a mapping's provider-specific details (NetSuite: SuiteTax nexus/type/code);
+    /// errors name the field.
+    func validateMapping(_ mapping: Mapping) throws
+
+    /// The provider of one version of a connection. Called once per (connection id,
+    /// `updatedAt`) by `ProviderRegistry`, so it may keep state (an access token in memory,
+    /// a connection pool) for as long as the connection is unchanged.
+    func makeProvider(for connection: AccountingConnection, context: ProviderContext) throws -> any AccountingProvider
+
+    /// `ledgersync connections test`: reachability, credentials, account id, limits. One check
+    /// per line; never throws (a failure is a failed check naming what is wrong).
+    func test(_ connection: AccountingConnection, context: ProviderContext) async -> [ConnectionCheck]
+
+    /// Reads an event the provider (or a script at the provider) posted to
+    /// `/v1/inbound/<name>/<connection>/<event>`; errors name the field.
+    func inboundEvent(_ event: String, body: Data) throws -> InboundEvent
+}
+
+/// What a provider needs from the process that runs it.
+public struct ProviderContext: Sendable {
+    public var http: HTTPClient
+    /// How long one request may take before it counts as a (transient) timeout.
+    public var requestTimeout: Duration
+    /// How long the provider may go on processing a request the client stopped waiting for
+    /// (its slot of the concurrency limit stays held this long); nil: the driver's default.
+    public var serverTimeLimit: Duration?
+    /// Access tokens shared by every process (`TokenStore`); nil where nothing may be stored
+    /// (a driver that needs one then fails with a clear error).
+    public var tokens: (any AccessTokenStore)?
+
+    public init(http: HTTPClient, requestTimeout: Duration = .seconds(60), serverTimeLimit: Duration? = nil, tokens: (any AccessTokenStore)? = nil) {
+        self.http = http
+        self.requestTimeout = requestTimeout
+        self.serverTimeLimit = serverTimeLimit
+        self.tokens = tokens
+    }
+}
+
+/// One credential field of a provider (`consumer_key`), read by the CLI from `environment`.
+public struct CredentialField: Sendable, Equatable {
+    public let name: String
+    /// The environment variable `connections add` reads it from (`NETSUITE_CONSUMER_KEY`).
+    public let environment: String
+    /// The auth kind the field belongs to (`tba`, `oauth2`); nil: every kind.
+    public let authKind: String?
+    public let help: String
+    /// A file's path may be given instead (`NETSUITE_PRIVATE_KEY_FILE` for a PEM key).
+    public let mayBeFile: Bool
+
+    public init(name: String, environment: String, authKind: String? = nil, help: String, mayBeFile: Bool = false) {
+        self.name = name
+        self.environment = environment
+        self.authKind = authKind
+        self.help = help
+        self.mayBeFile = mayBeFile
+    }
+}
+
+/// One line of `connections test`.
+public struct ConnectionCheck: Sendable, Equatable {
+    public enum Outcome: String, Sendable {
+        case passed, failed, skipped
+    }
+
+    /// `reachability`, `credentials`, `account_id`, `concurrency_limit`…
+    public let name: String
+    public let outcome: Outcome
+    /// What was found, or what is wrong and what to do about it; never a secret.
+    public let detail: String
+
+    public init(_ name: String, _ outcome: Outcome, _ detail: String) {
+        self.name = name
+        self.outcome = outcome
+        self.detail = detail
+    }
+}
+
+/// An event read back from a provider. Today one kind: a payment recorded at the provider
+/// on an invoice Ledgersync synced.
+public enum InboundEvent: Sendable, Equatable {
+    case paymentRecorded(InboundPayment)
+}
+
+public struct InboundPayment: Sendable, Equatable {
+    /// The provider's id of the invoice paid.
+    public let providerInvoiceID: String
+    /// The provider's id of the payment.
+    public let providerPaymentID: String
+    /// What the payment applied to the invoice, in minor units, when the event says.
+    public let amountCents: Int64?
+    public let currency: String?
+    /// The invoice's amount still due after the payment, in minor units, when the event says.
+    public let amountDueCents: Int64?
+    public let paidAt: Date?
+
+    public init(
+        providerInvoiceID: String, providerPaymentID: String, amountCents: Int64? = nil, currency: String? = nil,
+        amountDueCents: Int64? = nil, paidAt: Date? = nil
+    ) {
+        self.providerInvoiceID = providerInvoiceID
+        self.providerPaymentID = providerPaymentID
+        self.amountCents = amountCents
+        self.currency = currency
+        self.amountDueCents = amountDueCents
+        self.paidAt = paidAt
+    }
+}
+
+/// An access token and when it stops working.
+public struct IssuedToken: Sendable, Equatable {
+    public let accessToken: String
+    public let expiresAt: Date
+
+    public init(accessToken: String, expiresAt: Date) {
+        self.accessToken = accessToken
+        self.expiresAt = expiresAt
+    }
+}
+
+/// Access tokens of connections whose tokens expire (NetSuite OAuth 2.0, Zoho Books), shared by
+/// every worker process: one token per connection version, issued single-flight (a lock, not a
+/// race: a Zoho refresh token allows only a few access tokens per window).
+public protocol AccessTokenStore: Sendable {
+    /// A token valid for at least `minValidity` more; `issue` is called (by one process at a
+    /// time, across every process) only when the stored one is missing, expiring, invalidated
+    /// or from an older version of the connection.
+    func accessToken(
+        for connection: AccountingConnection, minValidity: Duration, issue: @escaping @Sendable () async throws -> IssuedToken
+    ) async throws -> String
+    /// Marks `accessToken` bad (the provider answered 401 invalid_token), so the next
+    /// `accessToken` issues a new one; a token already replaced is left alone, so many jobs
+    /// seeing the same 401 cause one new token, not many.
+    func invalidate(_ accessToken: String, for connection: AccountingConnection) async throws
+}
