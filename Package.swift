@@ -153,7 +153,8 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "JobQueue", "JobQueueTesting", "Postgres", "Sync", "HTTPClient",
+                // NetSuite for its driver: the connection routes are tested with a real provider.
+                "API", "JobQueue", "JobQueueTesting", "Postgres", "Sync", "HTTPClient", "NetSuite",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // An in-process worker delivers the inbound flow's webhooks.
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

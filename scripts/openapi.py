@@ -36,6 +36,9 @@ def ref(name):
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+PROVIDER_NAME = "^[a-z][a-z0-9_]{0,39}$"
+
+
 def string(max_length=None, nullable=False, **extra):
     schema = {"type": "string", **extra}
     if max_length:
@@ -196,28 +199,36 @@ SCHEMAS = {
         "completed_last_minute": integer(0), "completed_last_hour": integer(0),
     }),
     "ConnectionSettings": obj({
-        "default_subsidiary": string(nullable=True), "objects_to_sync": {"type": "array", "items": string(enum=OBJECT_TYPES)},
-        "base_url": string(nullable=True), "concurrency_limit": integer(1), "default_location": string(nullable=True),
-    }),
+        "objects_to_sync": {"type": "array", "items": string(enum=OBJECT_TYPES)},
+        "base_url": string(nullable=True), "concurrency_limit": integer(1),
+    }, additional=string(), description="The common settings, then the provider's own as strings (NetSuite: default_subsidiary, default_location)."),
     "Connection": obj({
-        "id": string(format="uuid"), "provider": string(enum=["netsuite", "zoho_books"]), "name": string(), "account_id": string(),
+        "id": string(format="uuid"), "provider": string(pattern=PROVIDER_NAME), "name": string(), "account_id": string(),
         "settings": ref("ConnectionSettings"), "limit_key": string(),
-        "consumer_key_hint": string(description="The first 6 characters of the consumer key; the secrets themselves are never returned."),
-        "token_id_hint": string(), "created_at": date_time(True), "updated_at": date_time(True),
+        "secret_hints": obj({}, additional=string(), description="What the provider's driver shows of the credentials: the auth kind and the first 6 characters of ids (NetSuite TBA: auth, consumer_key, token_id; OAuth 2.0: auth, client_id, certificate_id). The secrets themselves are never returned."),
+        "created_at": date_time(True), "updated_at": date_time(True),
     }),
     "ConnectionSettingsInput": obj({
-        "default_subsidiary": text(10000, nullable=True), "objects_to_sync": {"type": "array", "items": string(enum=OBJECT_TYPES), "maxItems": 20},
+        "objects_to_sync": {"type": "array", "items": string(enum=OBJECT_TYPES), "maxItems": 20},
         "base_url": text(10000, nullable=True, pattern=HTTP_URL, description="http:// or https:// URL of the provider's API root (a simulator)."),
-        "concurrency_limit": integer(1, 1000), "default_location": text(10000, nullable=True),
-    }, required=[], description="In an update, members left out keep their value and null clears an optional one."),
-    "ConnectionSecrets": obj({
-        "consumer_key": text(), "consumer_secret": text(), "token_id": text(), "token_secret": text(),
-    }, description="NetSuite token-based authentication. Write-only: sealed at rest and never returned."),
+        "concurrency_limit": integer(1, 1000),
+    }, required=[], additional=text(10000, nullable=True),
+        description="The common settings, and the provider's own as strings, checked by its driver (NetSuite: default_subsidiary, default_location: internal ids). In an update, members left out keep their value and null clears an optional one."),
+    "ConnectionSecrets": obj({}, additional=string(20000, minLength=1), maxProperties=20,
+        description="The provider's credential fields, checked by its driver (docs/connections.md). NetSuite token-based authentication: consumer_key, consumer_secret, token_id, token_secret; NetSuite OAuth 2.0 client credentials: client_id, certificate_id, private_key (PEM). Write-only: sealed at rest and never returned; an update replaces them whole (which is how a connection changes its auth kind)."),
     "ConnectionCreate": obj({
-        "provider": string(enum=["netsuite"], default="netsuite"), "name": text(200),
-        "account_id": text(100, description="e.g. 1234567 or 1234567_SB1"),
+        "provider": string(40, pattern=PROVIDER_NAME, description="A provider this installation knows: netsuite."), "name": text(200),
+        "account_id": text(100, description="The provider's account id, e.g. NetSuite's 1234567 or 1234567_SB1"),
         "settings": ref("ConnectionSettingsInput"), "secrets": ref("ConnectionSecrets"),
-    }, required=["name", "account_id", "secrets"]),
+    }, required=["provider", "name", "account_id", "secrets"]),
+    "ConnectionCheckResult": obj({
+        "ok": {"type": "boolean", "description": "No check failed."},
+        "checks": {"type": "array", "items": obj({
+            "name": string(description="reachability, credentials, account_id, concurrency_limit, … (the provider's checks, in order)"),
+            "outcome": string(enum=["passed", "failed", "skipped"]),
+            "detail": string(description="What was found, or what is wrong and what to check; never a secret."),
+        })},
+    }),
     "ConnectionUpdate": obj({"name": text(200), "settings": ref("ConnectionSettingsInput"), "secrets": ref("ConnectionSecrets")}, required=[]),
     "ConnectionEnvelope": obj({"connection": ref("Connection")}),
     "ConnectionList": obj({"connections": {"type": "array", "items": ref("Connection")}}),
@@ -319,7 +330,7 @@ OPERATION_SCOPES = {
     "metrics": "read", "listJobs": "read", "getJob": "read", "stats": "read", "listExternalRefs": "read",
     "enqueueJob": "enqueue", "enqueueJobs": "enqueue",
     "retryJobs": "operate", "cancelJobs": "operate", "retryJob": "operate", "cancelJob": "operate",
-    "createConnection": "admin", "listConnections": "admin", "getConnection": "admin", "updateConnection": "admin",
+    "createConnection": "admin", "listConnections": "admin", "getConnection": "admin", "updateConnection": "admin", "testConnection": "admin",
     "rotateInboundSecret": "admin", "listMappings": "admin", "setMapping": "admin", "removeMapping": "admin",
     "createWebhookEndpoint": "admin", "listWebhookEndpoints": "admin", "getWebhookEndpoint": "admin",
     "removeWebhookEndpoint": "admin", "pingWebhookEndpoint": "admin", "rotateWebhookSecret": "admin",
@@ -419,6 +430,11 @@ PATHS = {
             {**ok("The updated connection.", "ConnectionEnvelope"), **errors("400", "404", "413", "422")},
             parameters=[UUID_ID], request="ConnectionUpdate", tag="connections"),
     },
+    "/v1/connections/{id}/test": {"post": operation(
+        "Check a connection against its provider", "testConnection",
+        {**ok("The checks, one per line of `ledgersync connections test`; ok is false when one failed.", "ConnectionCheckResult"), **errors("404", "422")},
+        parameters=[UUID_ID], tag="connections",
+        description="Reachability, credentials, the account id and, where the role allows it, the account's concurrency limit; only reads are sent to the provider. A failed check is a 200 with ok false: the request itself worked.")},
     "/v1/connections/{id}/mappings": {
         "get": operation(
             "A connection's mappings", "listMappings", {**ok("The mappings.", "MappingList"), **errors("404", "422")},
@@ -471,15 +487,17 @@ PATHS = {
     "/v1/connections/{id}/inbound-secret": {"post": operation(
         "Set a new inbound secret for the connection's provider events", "rotateInboundSecret",
         {**ok("The new secret, shown once.", "InboundSecret", "201"), **errors("404", "422")}, parameters=[UUID_ID], tag="sync")},
-    "/v1/inbound/netsuite/{connection_id}/payments": {"post": {
-        "summary": "A payment recorded in NetSuite on a synced invoice", "operationId": "inboundNetSuitePayment", "tags": ["sync"],
+    "/v1/inbound/{provider}/{connection_id}/{event}": {"post": {
+        "summary": "An event from the provider: a payment recorded on a synced invoice", "operationId": "inboundProviderEvent", "tags": ["sync"],
         "description": "Not authenticated by a bearer token: the message must be signed the Standard Webhooks way under the connection's "
                        "inbound secret (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>); the "
                        "signature is checked first, a timestamp more than 5 minutes off and an id already accepted are refused. Sends a signed invoice.paid_in_provider webhook naming the billing invoice to every "
                        "endpoint that receives it. The same payment reported again while its delivery is pending sends nothing new.",
         "security": [],
         "parameters": [
+            path_param("provider", string(40, pattern=PROVIDER_NAME), "The connection's provider (netsuite); another provider's name is 404."),
             path_param("connection_id", string(format="uuid"), "The connection the event comes from."),
+            path_param("event", string(40), "The event, as the provider's driver names it (NetSuite: payments)."),
             {"name": "webhook-id", "in": "header", "required": True, "schema": string(200), "description": "The message id; an id already accepted on the connection is refused (409)."},
             {"name": "webhook-timestamp", "in": "header", "required": True, "schema": string(12, pattern="^[0-9]+$"), "description": "Unix seconds; within 5 minutes of the server's clock."},
             {"name": "webhook-signature", "in": "header", "required": True, "schema": string(), "description": "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>, space-separated if several."},

@@ -87,15 +87,7 @@ public struct NetSuiteProvider: AccountingProvider {
         connection: AccountingConnection, http: HTTPClient, requestTimeout: Duration = .seconds(60),
         serverTimeLimit: Duration = NetSuiteClient.defaultServerTimeLimit
     ) throws {
-        let account: NetSuiteAccount
-        do {
-            account = try NetSuiteAccount(accountID: connection.accountID, baseURLOverride: connection.settings.baseURL)
-        } catch let error as NetSuiteConfigError {
-            throw StoreError(.invalidField, field: "account_id", error.message)
-        }
-        client = NetSuiteClient(
-            account: account, credentials: connection.secrets, http: http, requestTimeout: requestTimeout,
-            serverTimeLimit: serverTimeLimit)
+        client = try NetSuiteClient(connection: connection, http: http, requestTimeout: requestTimeout, serverTimeLimit: serverTimeLimit)
     }
 
     public func upsertCustomer(_ customer: BillingCustomer, target: SyncTarget) async throws -> String {
@@ -140,7 +132,9 @@ public struct NetSuiteProvider: AccountingProvider {
     /// when a person linked the billing object to an existing record (`write` in
     /// NetSuiteQuery.swift, docs/linking.md).
     private func upsert(_ planned: NetSuiteUpsert, target: SyncTarget) async throws -> String {
-        try await write(planned, linkedID: target.existingProviderID)
+        // A recorded ref is not used: the upsert by external id finds that record and is safe
+        // to repeat; only a person's link is written by internal id (PATCH).
+        try await write(planned, linkedID: target.existingIsLinked ? target.existingProviderID : nil)
     }
 }
 

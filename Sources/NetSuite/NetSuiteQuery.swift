@@ -151,14 +151,19 @@ extension NetSuiteClient {
 
 extension NetSuiteClient {
     /// The client of a connection: its account id, base URL override and credentials.
-    public init(connection: AccountingConnection, http: HTTPClient, requestTimeout: Duration = .seconds(60)) throws {
+    public init(
+        connection: AccountingConnection, http: HTTPClient, requestTimeout: Duration = .seconds(60),
+        serverTimeLimit: Duration = NetSuiteClient.defaultServerTimeLimit
+    ) throws {
         let account: NetSuiteAccount
         do {
             account = try NetSuiteAccount(accountID: connection.accountID, baseURLOverride: connection.settings.baseURL)
         } catch let error as NetSuiteConfigError {
             throw StoreError(.invalidField, field: "account_id", error.message)
         }
-        self.init(account: account, credentials: connection.secrets, http: http, requestTimeout: requestTimeout)
+        self.init(
+            account: account, credentials: try NetSuiteCredentials(connection.secrets), http: http, requestTimeout: requestTimeout,
+            serverTimeLimit: serverTimeLimit)
     }
 }
 
@@ -186,20 +191,7 @@ extension NetSuiteProvider {
 /// The customers at NetSuite whose email or name is exactly a billing customer's: what
 /// `ledgersync refs match` proposes to link (docs/linking.md).
 public enum CustomerMatch {
-    public enum Field: String, Sendable, CaseIterable {
-        /// The customer's email (the first of a billing customer's comma-separated list).
-        case email
-        /// NetSuite's companyName: the billing customer's legal name, else its name (what
-        /// `customer.sync` writes there).
-        case name
-
-        var suiteQLField: String {
-            switch self {
-            case .email: "email"
-            case .name: "companyname"
-            }
-        }
-    }
+    public typealias Field = CustomerField
 
     /// One NetSuite customer a query found.
     public struct Candidate: Sendable, Equatable {
@@ -213,7 +205,12 @@ public enum CustomerMatch {
     /// the value a quoted literal (`NetSuiteClient.suiteQLLiteral`): a quote in a name ends
     /// nothing and adds nothing to the query.
     public static func query(_ field: Field, _ value: String) throws -> String {
-        "SELECT id, companyname, email, externalid FROM customer WHERE \(field.suiteQLField) = \(try NetSuiteClient.suiteQLLiteral(value)) ORDER BY id"
+        let column =
+            switch field {
+            case .email: "email"
+            case .name: "companyname"
+            }
+        return "SELECT id, companyname, email, externalid FROM customer WHERE \(column) = \(try NetSuiteClient.suiteQLLiteral(value)) ORDER BY id"
     }
 
     /// The customers whose `field` is exactly `value` (case included: SuiteQL's `=`).

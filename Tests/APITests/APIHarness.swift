@@ -4,6 +4,7 @@ import HTTPClient
 import JobQueue
 import JobQueueTesting
 import Logging
+import NetSuite
 import Postgres
 import Sync
 import Testing
@@ -12,6 +13,11 @@ import Testing
 /// line, and a token to call it with. Requests go over real HTTP (libcurl).
 struct APIHarness {
     static let allMigrations = JobQueue.migrations + SyncSchema.migrations + APISchema.migrations
+    /// The providers the executable registers.
+    static let providers = ProviderRegistry([NetSuiteDriver()])
+    /// For `POST /v1/connections/{id}/test`; shared by every test (never shut down: the
+    /// process ends with the tests).
+    static let http = HTTPClient(maxConcurrentRequests: 4)
 
     let database: TestDatabase
     let baseURL: String
@@ -49,7 +55,8 @@ struct APIHarness {
             let apiPool = APIConfiguration.makePool(
                 url: database.url, maxConnections: limits.poolSize, statementTimeout: limits.statementTimeout, waitTimeout: limits.poolWaitTimeout)
             var configuration = APIConfiguration(
-                host: "127.0.0.1", port: 0, pool: apiPool, secretBox: box, migrations: allMigrations, knownKinds: knownKinds,
+                host: "127.0.0.1", port: 0, pool: apiPool, secretBox: box, migrations: allMigrations,
+                providers: Self.providers, providerContext: ProviderContext(http: Self.http, requestTimeout: .seconds(10)), knownKinds: knownKinds,
                 idleTimeout: limits.idleTimeout, dashboardSessionLifetime: limits.sessionLifetime, secureCookies: limits.secureCookies)
             configuration.allowPrivateNetworks = allowPrivateNetworks
             let ready = AsyncStream<Int>.makeStream()

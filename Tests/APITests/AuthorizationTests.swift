@@ -13,13 +13,15 @@ struct AuthorizationTests {
     /// Routes anyone may call: health, the document, the dashboard's sign-in (HTML, which
     /// makes its own session), and the inbound route (signed by the provider, not a token).
     static let publicRoutes: Set<String> = [
-        "GET /healthz", "GET /readyz", "GET /openapi.json", "POST /v1/inbound/netsuite/{connection_id}/payments",
+        "GET /healthz", "GET /readyz", "GET /openapi.json", "POST /v1/inbound/{provider}/{connection_id}/{event}",
         "GET /dashboard/login", "POST /dashboard/login", "GET /dashboard/sign-in", "POST /dashboard/sign-in", "POST /dashboard/logout",
     ]
 
     /// Every route the server registers, as "METHOD /path/{param}".
     static func registeredRoutes(_ api: APIHarness) -> [(method: String, path: String)] {
-        let configuration = APIConfiguration(pool: api.pool, secretBox: api.secretBox, migrations: APIHarness.allMigrations)
+        let configuration = APIConfiguration(
+            pool: api.pool, secretBox: api.secretBox, migrations: APIHarness.allMigrations, providers: APIHarness.providers,
+            providerContext: ProviderContext(http: APIHarness.http))
         return APIServer.router(configuration).routes.map { (method: $0.method.rawValue, path: $0.path.description) }
     }
 

@@ -19,7 +19,8 @@ struct SyncAPITests {
             #expect(created.status == 201, "\(created)")
             let connection = try #require(created.object["connection"] as? [String: Any])
             let id = try #require(connection["id"] as? String)
-            #expect(connection["consumer_key_hint"] as? String == "ck-abc…" && connection["account_id"] as? String == "1234567_SB1")
+            #expect(connection["secret_hints"] as? [String: String] == ["auth": "tba", "consumer_key": "ck-abc…", "token_id": "tid-ab…"], "\(connection)")
+            #expect(connection["account_id"] as? String == "1234567_SB1")
             #expect(connection["limit_key"] as? String == "netsuite:\(id)")
             // The connection's concurrency limit became the queue's limit for its key.
             #expect(try await api.database.count("SELECT max_running FROM ledgersync.concurrency_limits WHERE limit_key = 'netsuite:\(id)'") == 3)
@@ -47,7 +48,7 @@ struct SyncAPITests {
             #expect(!sealed.contains("ROTATED") && sealed.hasPrefix("v2:\(api.secretBox.keyID):"))
             // And the store, with the key, opens what was written.
             let stored = try await ConnectionStore(pool: api.pool, secretBox: api.secretBox).get(UUID(uuidString: id)!)
-            #expect(stored.secrets.consumerSecret == "ROTATED-SECRET-never-returned")
+            #expect(stored.secrets["consumer_secret"] == "ROTATED-SECRET-never-returned")
         }
     }
 

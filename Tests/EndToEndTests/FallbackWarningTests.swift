@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import JobQueue
 import JobQueueTesting
+import NetSuite
 import Postgres
 import Simulators
 import Sync
@@ -21,6 +22,8 @@ struct FallbackWarningTests {
         let baseURL: String
         let token: String
         let cookie: String
+        /// For the connection test route, which this test does not call.
+        static let http = HTTPClient(maxConcurrentRequests: 1)
         let http: HTTPClient
 
         func get(_ path: String, cookie: Bool = false) async throws -> (status: Int, text: String) {
@@ -41,7 +44,8 @@ struct FallbackWarningTests {
             let migrations = JobQueue.migrations + SyncSchema.migrations + APISchema.migrations
             let pool = APIConfiguration.makePool(url: harness.database.url, maxConnections: 4)
             var configuration = APIConfiguration(
-                host: "127.0.0.1", port: 0, pool: pool, secretBox: harness.box, migrations: migrations)
+                host: "127.0.0.1", port: 0, pool: pool, secretBox: harness.box, migrations: migrations,
+                providers: ProviderRegistry([NetSuiteDriver()]), providerContext: ProviderContext(http: Self.http))
             configuration.allowPrivateNetworks = true
             let ready = AsyncStream<Int>.makeStream()
             let server = Task {

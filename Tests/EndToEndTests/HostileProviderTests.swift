@@ -29,9 +29,9 @@ struct HostileProviderTests {
             let box = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": SyncHarness.secretKey])
             let connection = try await ConnectionStore(pool: database.pool, secretBox: box).create(
                 AccountingConnection(
-                    provider: .netsuite, name: "NetSuite stand-in", accountID: "1234567",
+                    provider: "netsuite", name: "NetSuite stand-in", accountID: "1234567",
                     settings: .init(defaultSubsidiary: "1", objectsToSync: [], baseURL: standIn.baseURL, concurrencyLimit: 5),
-                    secrets: SyncHarness.credentials))
+                    secrets: SyncHarness.credentials.connectionSecrets))
             let id = try #require(connection.id)
             try await SyncEnvironment.applyConcurrencyLimit(of: connection, queue: JobQueue(pool: database.pool))
             let store = MappingStore(pool: database.pool)

@@ -52,7 +52,7 @@ struct SecretKeyTests {
             // Nothing was touched: no job ran, no secret was rewritten.
             #expect(try await harness.count("SELECT count(*) FROM ledgersync.jobs") == 0)
             let connection = try await ConnectionStore(pool: harness.pool, secretBox: harness.box).get(harness.connectionID)
-            #expect(connection.secrets.tokenSecret == SyncHarness.credentials.tokenSecret)
+            #expect(connection.secrets["token_secret"] == SyncHarness.credentials.tokenSecret)
         }
     }
 
@@ -106,7 +106,7 @@ struct SecretKeyTests {
             // Every secret opens under the new key alone, and every sealed value names it.
             let new = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": newKey])
             let connection = try await ConnectionStore(pool: harness.pool, secretBox: new).get(harness.connectionID)
-            #expect(connection.secrets.tokenSecret == SyncHarness.credentials.tokenSecret)
+            #expect(connection.secrets["token_secret"] == SyncHarness.credentials.tokenSecret)
             #expect(try await WebhookEndpointStore(pool: harness.pool, secretBox: new).get(endpoint.id)?.secret == webhookSecret)
             #expect(try await InboundSecretStore(pool: harness.pool, secretBox: new).secret(connection: harness.connectionID) == inboundSecret)
             try await SecretKeyCheck.verify(pool: harness.pool, box: new)

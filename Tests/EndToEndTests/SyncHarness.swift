@@ -42,10 +42,10 @@ struct SyncHarness: Sendable {
             let box = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": secretKey])
             let connection = try await ConnectionStore(pool: database.pool, secretBox: box).create(
                 AccountingConnection(
-                    provider: .netsuite, name: "NetSuite e2e", accountID: configuration.accountID,
+                    provider: "netsuite", name: "NetSuite e2e", accountID: configuration.accountID,
                     settings: .init(
                         defaultSubsidiary: "1", objectsToSync: [], baseURL: simulator.baseURL, concurrencyLimit: concurrencyLimit),
-                    secrets: credentials))
+                    secrets: credentials.connectionSecrets))
             let id = try #require(connection.id)
             try await SyncEnvironment.applyConcurrencyLimit(of: connection, queue: JobQueue(pool: database.pool))
             let store = MappingStore(pool: database.pool)
@@ -97,7 +97,7 @@ struct SyncHarness: Sendable {
         try LedgersyncProcess(
             ["worker", "--concurrency", "\(concurrency)", "--poll-interval", "100ms", "--lease", "3s",
              "--rescue-interval", "500ms", "--retry-base-delay", "200ms", "--request-timeout", requestTimeout,
-             "--netsuite-server-timeout", netsuiteServerTimeout] + extra,
+             "--server-timeout", netsuiteServerTimeout] + extra,
             databaseURL: database.url, environment: environment.merging(["LEDGERSYNC_SECRET_KEY": Self.secretKey]) { a, _ in a })
     }
 
@@ -115,9 +115,9 @@ struct SyncHarness: Sendable {
     ) async throws -> UUID {
         let connection = try await ConnectionStore(pool: pool, secretBox: box).create(
             AccountingConnection(
-                provider: .netsuite, name: name, accountID: accountID,
+                provider: "netsuite", name: name, accountID: accountID,
                 settings: .init(defaultSubsidiary: "1", objectsToSync: [], baseURL: baseURL, concurrencyLimit: concurrencyLimit),
-                secrets: credentials))
+                secrets: credentials.connectionSecrets))
         let id = try #require(connection.id)
         try await SyncEnvironment.applyConcurrencyLimit(of: connection, queue: JobQueue(pool: pool))
         let store = MappingStore(pool: pool)

@@ -95,8 +95,8 @@ struct APICLITests {
             let box = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": key])
             let connection = try await ConnectionStore(pool: db.pool, secretBox: box).create(
                 AccountingConnection(
-                    provider: .netsuite, name: "x", accountID: "1234567",
-                    secrets: .init(consumerKey: "ck-123456", consumerSecret: "cs", tokenID: "tid-123456", tokenSecret: "ts")))
+                    provider: "netsuite", name: "x", accountID: "1234567",
+                    secrets: ConnectionSecrets(["consumer_key": "ck-123456", "consumer_secret": "cs", "token_id": "tid-123456", "token_secret": "ts"])))
             let id = connection.id!.uuidString.lowercased()
             let made = try await SyncCLITests.run(["connections", "inbound-secret", id], databaseURL: db.url, environment: ["LEDGERSYNC_SECRET_KEY": key])
             #expect(made.status == 0, "\(made)")

@@ -12,9 +12,9 @@ import Testing
 
     static func target(_ mappings: [Mapping] = BillingScenario.mappings(connection: connectionID), location: String? = nil) -> SyncTarget {
         let connection = AccountingConnection(
-            provider: .netsuite, name: "test", accountID: "1234567_SB1",
+            provider: "netsuite", name: "test", accountID: "1234567_SB1",
             settings: .init(defaultSubsidiary: "1", concurrencyLimit: 5, defaultLocation: location),
-            secrets: .init(consumerKey: "ck", consumerSecret: "cs", tokenID: "ti", tokenSecret: "ts"))
+            secrets: ConnectionSecrets(["consumer_key": "ck", "consumer_secret": "cs", "token_id": "ti", "token_secret": "ts"]))
         return SyncTarget(connectionID: connectionID, connection: connection, mappings: MappingSet(connectionID: connectionID, mappings: mappings))
     }
 

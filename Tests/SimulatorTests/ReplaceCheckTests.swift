@@ -19,9 +19,9 @@ struct ReplaceCheckTests {
 
     static func target(customFields: [CustomFieldValue] = []) -> SyncTarget {
         let connection = AccountingConnection(
-            provider: .netsuite, name: "test", accountID: "1234567_SB1",
+            provider: "netsuite", name: "test", accountID: "1234567_SB1",
             settings: .init(defaultSubsidiary: "1", concurrencyLimit: 5),
-            secrets: .init(consumerKey: "ck", consumerSecret: "cs", tokenID: "ti", tokenSecret: "ts"))
+            secrets: ConnectionSecrets(["consumer_key": "ck", "consumer_secret": "cs", "token_id": "ti", "token_secret": "ts"]))
         var mappings = BillingScenario.mappings(connection: connectionID)
         mappings.append(Mapping(connectionID: connectionID, kind: .customField, billingKey: "metadata.region", recordType: "invoice", providerID: "custbody_region"))
         return SyncTarget(

@@ -14,9 +14,9 @@ struct EnqueueSyncCustomerTests {
 
     private static func connection() -> AccountingConnection {
         AccountingConnection(
-            provider: .netsuite, name: "sandbox", accountID: "1234567_SB1",
-            settings: .init(defaultSubsidiary: "1", baseURL: "http://127.0.0.1:9999/netsuite", concurrencyLimit: 5),
-            secrets: .init(consumerKey: "ck", consumerSecret: "cs", tokenID: "tid", tokenSecret: "ts"))
+            provider: "netsuite", name: "sandbox", accountID: "1234567_SB1",
+            settings: .init(baseURL: "http://127.0.0.1:9999/netsuite", concurrencyLimit: 5, extra: ["default_subsidiary": "1"]),
+            secrets: ConnectionSecrets(["consumer_key": "ck", "consumer_secret": "cs", "token_id": "tid", "token_secret": "ts"]))
     }
 
     /// The SQLSTATE and message of `enqueue_sync`, or nil when it enqueued.

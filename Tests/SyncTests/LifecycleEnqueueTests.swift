@@ -17,9 +17,9 @@ struct LifecycleEnqueueTests {
     func voidKinds() async throws {
         try await TestDatabase.with(migrations: JobQueue.migrations + SyncSchema.migrations) { db in
             let connection = AccountingConnection(
-                provider: .netsuite, name: "sandbox", accountID: "1234567_SB1",
-                settings: .init(defaultSubsidiary: "1", baseURL: "http://127.0.0.1:9999/netsuite", concurrencyLimit: 5),
-                secrets: .init(consumerKey: "ck", consumerSecret: "cs", tokenID: "tid", tokenSecret: "ts"))
+                provider: "netsuite", name: "sandbox", accountID: "1234567_SB1",
+                settings: .init(baseURL: "http://127.0.0.1:9999/netsuite", concurrencyLimit: 5, extra: ["default_subsidiary": "1"]),
+                secrets: ConnectionSecrets(["consumer_key": "ck", "consumer_secret": "cs", "token_id": "tid", "token_secret": "ts"]))
             let id = try #require(try await ConnectionStore(pool: db.pool, secretBox: Self.key).create(connection).id)
             let lane = "sync:\(id.uuidString.lowercased()):customer:cus_1"
             func enqueue(_ kind: String, _ document: String, customer: String? = nil) async throws -> String? {

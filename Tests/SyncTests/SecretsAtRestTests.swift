@@ -127,12 +127,11 @@ func bytes(hex: String) -> [UInt8] {
 struct SecretsAtRestTests {
     static let oldKey = [UInt8](repeating: 0x11, count: 32)
     static let newKey = [UInt8](repeating: 0x22, count: 32)
-    static let secrets = AccountingConnection.Secrets(
-        consumerKey: "ck-71c0ffee", consumerSecret: "cs-3a9d5e21", tokenID: "tid-0b7e4422", tokenSecret: "ts-e61f09ab")
+    static let secrets = ConnectionSecrets(["consumer_key": "ck-71c0ffee", "consumer_secret": "cs-3a9d5e21", "token_id": "tid-0b7e4422", "token_secret": "ts-e61f09ab"])
 
     static func connection(_ name: String) -> AccountingConnection {
         AccountingConnection(
-            provider: .netsuite, name: name, accountID: "1234567", settings: .init(baseURL: "https://1234567.suitetalk.api.netsuite.com"),
+            provider: "netsuite", name: name, accountID: "1234567", settings: .init(baseURL: "https://1234567.suitetalk.api.netsuite.com"),
             secrets: secrets)
     }
 

@@ -4,9 +4,10 @@ import Hummingbird
 import JobQueue
 import Sync
 
-/// Inbound provider events: `POST /v1/inbound/netsuite/{connection_id}/payments`, a payment
-/// recorded in NetSuite on an invoice Ledgersync synced, becomes one signed
-/// `invoice.paid_in_provider` webhook per subscribed endpoint (`webhook.deliver` jobs).
+/// Inbound provider events: `POST /v1/inbound/{provider}/{connection_id}/{event}`, read by the
+/// provider's driver (`ProviderDriver.inboundEvent`). A payment recorded at the provider on an
+/// invoice Ledgersync synced (NetSuite: `…/netsuite/{connection_id}/payments`) becomes one
+/// signed `invoice.paid_in_provider` webhook per subscribed endpoint (`webhook.deliver` jobs).
 ///
 /// Not behind the bearer token: the provider signs each message the Standard Webhooks way
 /// (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of
@@ -21,6 +22,7 @@ import Sync
 struct InboundController {
     let secrets: InboundSecretStore
     let connections: ConnectionStore
+    let providers: ProviderRegistry
     let refs: ExternalRefStore
     let endpoints: WebhookEndpointStore
     let queue: JobQueue
@@ -47,8 +49,8 @@ struct InboundController {
     }
 
     func registerPublic(on router: Router<APIRequestContext>) {
-        router.post("v1/inbound/netsuite/:connection_id/payments") { request, context -> Response in
-            try await payment(request, context)
+        router.post("v1/inbound/:provider/:connection_id/:event") { request, context -> Response in
+            try await event(request, context)
         }
     }
 
@@ -57,7 +59,7 @@ struct InboundController {
         "sign the message the Standard Webhooks way under the connection's inbound secret: \(StandardWebhooks.idHeader), "
             + "\(StandardWebhooks.timestampHeader) and \(StandardWebhooks.signatureHeader): v1,<base64 HMAC-SHA256 of id.timestamp.body>")
 
-    func payment(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+    func event(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         var request = request
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
         let bytes = Array(buffer.readableBytesView)
@@ -79,26 +81,24 @@ struct InboundController {
             throw APIError(.unauthorized, code: "stale_message", error.description, field: StandardWebhooks.timestampHeader)
         }
 
-        let fields = try ObjectReader(try parseJSONBody(bytes), allowed: ["payment_id", "invoice_id", "amount", "currency", "paid_at"])
-        let paymentID = try fields.require("payment_id") { try fields.string($0, maxLength: 200) }
-        let providerInvoiceID = try fields.require("invoice_id") { try fields.string($0, maxLength: 200) }
-        let amount = try fields.string("amount", maxLength: 40)
-        if let amount, amount.range(of: #"^-?[0-9]+(\.[0-9]+)?$"#, options: .regularExpression) == nil {
-            throw APIError.invalid("amount", "must be a decimal number as a string, e.g. \"129.00\"")
+        // Signed by the connection's secret: the connection exists. Its provider must be the
+        // one in the path, so a URL names what it carries.
+        let providerName = context.parameters.get("provider") ?? ""
+        guard let provider = try await connections.provider(of: connectionID), provider == providerName else {
+            throw APIError.notFound("connection \(connectionID.uuidString.lowercased()) is not a \(providerName.prefix(40)) connection", field: "provider")
         }
-        let currency = try fields.string("currency", maxLength: 3)
-        if let currency, currency.range(of: "^[A-Z]{3}$", options: .regularExpression) == nil {
-            throw APIError.invalid("currency", "must be an ISO 4217 code such as EUR")
+        let inbound = try providers.driver(provider).inboundEvent(context.parameters.get("event") ?? "", body: Data(bytes))
+        guard case .paymentRecorded(let payment) = inbound else {
+            throw APIError.invalid("event", "is not an event this route handles")
         }
-        let paidAt = try fields.date("paid_at")
-
-        guard let invoice = try await refs.lookup(connection: connectionID, objectType: .invoice, providerID: providerInvoiceID) else {
-            throw APIError.invalid("invoice_id", "no invoice synced by this connection has NetSuite id \"\(providerInvoiceID.prefix(80))\"")
+        guard let invoice = try await refs.lookup(connection: connectionID, objectType: .invoice, providerID: payment.providerInvoiceID) else {
+            throw APIError.invalid(
+                "invoice_id", "no invoice synced by this connection has the provider id \"\(payment.providerInvoiceID.prefix(80))\"")
         }
         let event = InvoicePaidEvent(
-            connectionID: connectionID, provider: AccountingConnection.Provider.netsuite.rawValue, invoiceID: invoice.billingID,
-            providerInvoiceID: providerInvoiceID, customerID: invoice.customerBillingID, providerPaymentID: paymentID,
-            amount: amount, currency: currency, paidAt: paidAt)
+            connectionID: connectionID, provider: provider, invoiceID: invoice.billingID,
+            providerInvoiceID: payment.providerInvoiceID, customerID: invoice.customerBillingID, providerPaymentID: payment.providerPaymentID,
+            amount: payment.amount, currency: payment.currency, paidAt: payment.paidAt)
         let body = try event.body()
         let jobIDs = try await secrets.pool.withTransaction { connection -> [Int64] in
             guard try await secrets.recordMessage(connection: connectionID, messageID: messageID, timestamp: timestamp, on: connection) else {

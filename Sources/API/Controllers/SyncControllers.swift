@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import JobQueue
-import NetSuite
 import Postgres
 import Sync
 
@@ -10,71 +9,74 @@ import Sync
 struct ConnectionsController {
     let store: ConnectionStore
     let queue: JobQueue
+    let providers: ProviderRegistry
+    let providerContext: ProviderContext
 
     func register(on group: RouterGroup<APIRequestContext>) {
         group.post("connections") { request, context -> Response in try await create(request, context) }
         group.get("connections") { _, _ -> Response in
-            .json(.object([("connections", .array(try await store.list().map(Views.connection)))]))
+            .json(.object([("connections", .array(try await store.list().map(view)))]))
         }
         group.get("connections/:id") { _, context -> Response in
-            .json(.object([("connection", Views.connection(try await store.get(try pathUUID(context))))]))
+            .json(.object([("connection", view(try await store.get(try pathUUID(context))))]))
         }
         group.patch("connections/:id") { request, context -> Response in try await update(request, context) }
+        group.post("connections/:id/test") { _, context -> Response in try await test(context) }
     }
 
-    static let settingsFields: Set<String> = ["default_subsidiary", "objects_to_sync", "base_url", "concurrency_limit", "default_location"]
-    static let secretFields: Set<String> = ["consumer_key", "consumer_secret", "token_id", "token_secret"]
+    func view(_ connection: AccountingConnection) -> JSON {
+        Views.connection(connection, hints: (try? providers.driver(connection.provider))?.secretHints(connection.secrets) ?? [])
+    }
 
-    /// Applies the members of a `settings` object; in an update, null clears an optional one.
+    /// Applies the members of a `settings` object: the common ones, and the provider's own
+    /// (strings, checked by its driver); in an update, null clears an optional one.
     static func apply(_ value: JSON, to settings: inout AccountingConnection.Settings) throws {
-        let body = try ObjectReader(value, path: "settings", allowed: settingsFields)
-        if let subsidiary = try body.nullableString("default_subsidiary") { settings.defaultSubsidiary = subsidiary }
+        guard case .object(let members) = value else { throw APIError.invalid("settings", "must be a JSON object, got \(value.typeName)") }
+        let body = try ObjectReader(value, path: "settings", allowed: Set(members.map(\.key)))
         if let objects = try body.stringArray("objects_to_sync", maxCount: 20) { settings.objectsToSync = objects }
         if body.has("base_url") {
             if case .null? = body.members["base_url"] { settings.baseURL = nil } else { settings.baseURL = try body.httpURL("base_url", maxLength: 10_000) }
         }
         if let limit = try body.int("concurrency_limit", in: 1...1000) { settings.concurrencyLimit = limit }
-        if let location = try body.nullableString("default_location") { settings.defaultLocation = location }
-    }
-
-    static func secrets(_ value: JSON) throws -> AccountingConnection.Secrets {
-        let body = try ObjectReader(value, path: "secrets", allowed: secretFields)
-        return AccountingConnection.Secrets(
-            consumerKey: try body.require("consumer_key") { try body.string($0) },
-            consumerSecret: try body.require("consumer_secret") { try body.string($0) },
-            tokenID: try body.require("token_id") { try body.string($0) },
-            tokenSecret: try body.require("token_secret") { try body.string($0) })
-    }
-
-    /// NetSuite's account id rules, as `connections add` applies them.
-    static func netSuiteAccountID(_ text: String) throws -> String {
-        do {
-            return try NetSuiteAccount(accountID: text).accountID
-        } catch let error as NetSuiteConfigError {
-            throw APIError.invalid("account_id", error.message)
+        for (key, _) in members where !AccountingConnection.Settings.commonKeys.contains(key) {
+            guard key.count <= 100 else { throw APIError.invalid("settings", "a setting's name is at most 100 characters") }
+            if let value = try body.nullableString(key) { settings.extra[key] = value }
         }
+    }
+
+    /// The `secrets` object: string fields only the provider's driver reads.
+    static func secrets(_ value: JSON) throws -> ConnectionSecrets {
+        guard case .object(let members) = value else { throw APIError.invalid("secrets", "must be a JSON object, got \(value.typeName)") }
+        guard members.count <= 20 else { throw APIError.invalid("secrets", "has more than 20 fields") }
+        let body = try ObjectReader(value, path: "secrets", allowed: Set(members.map(\.key)))
+        var secrets = ConnectionSecrets()
+        for (key, _) in members {
+            guard key.count <= 100 else { throw APIError.invalid("secrets", "a field's name is at most 100 characters") }
+            secrets[key] = try body.string(key, maxLength: 20_000)
+        }
+        return secrets
     }
 
     func create(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let body = try ObjectReader(
             try await readJSONBody(request, context: context), allowed: ["provider", "name", "account_id", "settings", "secrets"])
-        let provider = try AccountingConnection.Provider.parse(try body.string("provider") ?? AccountingConnection.Provider.netsuite.rawValue)
-        guard provider == .netsuite else {
-            throw APIError.invalid("provider", "\(provider.rawValue) connections cannot be added yet; only netsuite")
-        }
+        let provider = try body.require("provider") { try body.string($0, maxLength: 40) }
+        _ = try providers.driver(provider)
         let name = try body.require("name") { try body.string($0, maxLength: 200) }
-        let accountID = try Self.netSuiteAccountID(try body.require("account_id") { try body.string($0, maxLength: 100) })
+        let accountID = try body.require("account_id") { try body.string($0, maxLength: 100) }
         var settings = AccountingConnection.Settings()
         if let value = try body.object("settings") { try Self.apply(value, to: &settings) }
         let secrets = try Self.secrets(try body.require("secrets") { try body.object($0) })
-        let connection = AccountingConnection(
-            provider: provider, name: name.trimmingCharacters(in: .whitespaces), accountID: accountID, settings: settings, secrets: secrets)
-        try connection.validate()
+        let connection = try providers.validated(
+            AccountingConnection(
+                provider: provider, name: name.trimmingCharacters(in: .whitespaces), accountID: accountID, settings: settings, secrets: secrets))
         let created = try await store.create(connection)
         try await SyncEnvironment.applyConcurrencyLimit(of: created, queue: queue)
-        return .json(.object([("connection", Views.connection(created))]), status: .created)
+        return .json(.object([("connection", view(created))]), status: .created)
     }
 
+    /// Name, settings and credentials; new `secrets` replace the old ones whole, so a
+    /// connection changes its auth kind (NetSuite TBA → OAuth 2.0) with its id, refs and jobs.
     func update(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let id = try pathUUID(context)
         let body = try ObjectReader(try await readJSONBody(request, context: context), allowed: ["name", "settings", "secrets"])
@@ -85,13 +87,31 @@ struct ConnectionsController {
         if let name { connection.name = name.trimmingCharacters(in: .whitespaces) }
         if let settingsValue { try Self.apply(settingsValue, to: &connection.settings) }
         if let secrets { connection.secrets = secrets }
-        let updated = try await store.update(connection)
+        let updated = try await store.update(try providers.validated(connection))
         // Only when asked, as `connections update` does: a limit someone paused with
         // `limits set … 0` stays paused through a rename.
         if let settingsValue, settingsValue["concurrency_limit"] != nil {
             try await SyncEnvironment.applyConcurrencyLimit(of: updated, queue: queue)
         }
-        return .json(.object([("connection", Views.connection(updated))]))
+        return .json(.object([("connection", view(updated))]))
+    }
+
+    /// `POST /v1/connections/{id}/test`: the driver's checks (`ledgersync connections test`);
+    /// 200 with `ok: false` when a check failed: the request itself worked.
+    func test(_ context: APIRequestContext) async throws -> Response {
+        let connection = try await store.get(try pathUUID(context))
+        let checks = await try providers.driver(connection.provider).test(connection, context: providerContext)
+        return .json(
+            .object([
+                ("ok", .bool(!checks.contains { $0.outcome == .failed })),
+                (
+                    "checks",
+                    .array(
+                        checks.map {
+                            .object([("name", .string($0.name)), ("outcome", .string($0.outcome.rawValue)), ("detail", .string($0.detail))])
+                        })
+                ),
+            ]))
     }
 }
 
@@ -100,6 +120,7 @@ struct ConnectionsController {
 struct MappingsController {
     let store: MappingStore
     let connections: ConnectionStore
+    let providers: ProviderRegistry
 
     func register(on group: RouterGroup<APIRequestContext>) {
         group.get("connections/:id/mappings") { request, context -> Response in try await list(request, context) }
@@ -109,10 +130,13 @@ struct MappingsController {
 
     static let kinds = Mapping.Kind.allCases.map(\.rawValue)
 
-    func requireConnection(_ id: UUID) async throws {
-        guard try await connections.exists(id) else {
+    /// The connection's provider; 404 when there is no such connection.
+    @discardableResult
+    func requireConnection(_ id: UUID) async throws -> String {
+        guard let provider = try await connections.provider(of: id) else {
             throw APIError.notFound("no connection \(id.uuidString.lowercased())", field: "id")
         }
+        return provider
     }
 
     func list(_ request: Request, _ context: APIRequestContext) async throws -> Response {
@@ -135,9 +159,9 @@ struct MappingsController {
             providerID: try body.require("provider_id") { try body.string($0, maxLength: 500) }.trimmingCharacters(in: .whitespaces),
             providerName: try body.string("provider_name", maxLength: 500), accountCode: try body.string("account_code", maxLength: 200),
             details: details)
-        if kind == .tax { try Mapping.validateTaxDetails(details) }
         try mapping.validate()
-        try await requireConnection(id)
+        // What only the provider knows (NetSuite: a tax mapping's SuiteTax details).
+        try providers.driver(try await requireConnection(id)).validateMapping(mapping)
         let stored = try await store.upsert(mapping)
         return .json(.object([("mapping", Views.mapping(stored))]))
     }

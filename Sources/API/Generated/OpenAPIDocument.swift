@@ -1428,6 +1428,93 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/v1/connections/{id}/test": {
+      "post": {
+        "summary": "Check a connection against its provider",
+        "operationId": "testConnection",
+        "tags": [
+          "connections"
+        ],
+        "responses": {
+          "200": {
+            "description": "The checks, one per line of `ledgersync connections test`; ok is false when one failed.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ConnectionCheckResult"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. Reachability, credentials, the account id and, where the role allows it, the account's concurrency limit; only reads are sent to the provider. A failed check is a 200 with ok false: the request itself worked.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          }
+        ]
+      }
+    },
     "/v1/connections/{id}/mappings": {
       "get": {
         "summary": "A connection's mappings",
@@ -2627,16 +2714,27 @@ enum OpenAPIDocument {
         ]
       }
     },
-    "/v1/inbound/netsuite/{connection_id}/payments": {
+    "/v1/inbound/{provider}/{connection_id}/{event}": {
       "post": {
-        "summary": "A payment recorded in NetSuite on a synced invoice",
-        "operationId": "inboundNetSuitePayment",
+        "summary": "An event from the provider: a payment recorded on a synced invoice",
+        "operationId": "inboundProviderEvent",
         "tags": [
           "sync"
         ],
         "description": "Not authenticated by a bearer token: the message must be signed the Standard Webhooks way under the connection's inbound secret (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>); the signature is checked first, a timestamp more than 5 minutes off and an id already accepted are refused. Sends a signed invoice.paid_in_provider webhook naming the billing invoice to every endpoint that receives it. The same payment reported again while its delivery is pending sends nothing new.",
         "security": [],
         "parameters": [
+          {
+            "name": "provider",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^[a-z][a-z0-9_]{0,39}$",
+              "maxLength": 40
+            },
+            "description": "The connection's provider (netsuite); another provider's name is 404."
+          },
           {
             "name": "connection_id",
             "in": "path",
@@ -2646,6 +2744,16 @@ enum OpenAPIDocument {
               "format": "uuid"
             },
             "description": "The connection the event comes from."
+          },
+          {
+            "name": "event",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "maxLength": 40
+            },
+            "description": "The event, as the provider's driver names it (NetSuite: payments)."
           },
           {
             "name": "webhook-id",
@@ -3838,10 +3946,6 @@ enum OpenAPIDocument {
       "ConnectionSettings": {
         "type": "object",
         "properties": {
-          "default_subsidiary": {
-            "type": "string",
-            "nullable": true
-          },
           "objects_to_sync": {
             "type": "array",
             "items": {
@@ -3862,19 +3966,16 @@ enum OpenAPIDocument {
           "concurrency_limit": {
             "type": "integer",
             "minimum": 1
-          },
-          "default_location": {
-            "type": "string",
-            "nullable": true
           }
         },
-        "additionalProperties": false,
+        "additionalProperties": {
+          "type": "string"
+        },
+        "description": "The common settings, then the provider's own as strings (NetSuite: default_subsidiary, default_location).",
         "required": [
-          "default_subsidiary",
           "objects_to_sync",
           "base_url",
-          "concurrency_limit",
-          "default_location"
+          "concurrency_limit"
         ]
       },
       "Connection": {
@@ -3886,10 +3987,7 @@ enum OpenAPIDocument {
           },
           "provider": {
             "type": "string",
-            "enum": [
-              "netsuite",
-              "zoho_books"
-            ]
+            "pattern": "^[a-z][a-z0-9_]{0,39}$"
           },
           "name": {
             "type": "string"
@@ -3903,12 +4001,13 @@ enum OpenAPIDocument {
           "limit_key": {
             "type": "string"
           },
-          "consumer_key_hint": {
-            "type": "string",
-            "description": "The first 6 characters of the consumer key; the secrets themselves are never returned."
-          },
-          "token_id_hint": {
-            "type": "string"
+          "secret_hints": {
+            "type": "object",
+            "properties": {},
+            "additionalProperties": {
+              "type": "string"
+            },
+            "description": "What the provider's driver shows of the credentials: the auth kind and the first 6 characters of ids (NetSuite TBA: auth, consumer_key, token_id; OAuth 2.0: auth, client_id, certificate_id). The secrets themselves are never returned."
           },
           "created_at": {
             "type": "string",
@@ -3929,8 +4028,7 @@ enum OpenAPIDocument {
           "account_id",
           "settings",
           "limit_key",
-          "consumer_key_hint",
-          "token_id_hint",
+          "secret_hints",
           "created_at",
           "updated_at"
         ]
@@ -3938,13 +4036,6 @@ enum OpenAPIDocument {
       "ConnectionSettingsInput": {
         "type": "object",
         "properties": {
-          "default_subsidiary": {
-            "type": "string",
-            "minLength": 1,
-            "pattern": "\\S",
-            "maxLength": 10000,
-            "nullable": true
-          },
           "objects_to_sync": {
             "type": "array",
             "items": {
@@ -3971,64 +4062,36 @@ enum OpenAPIDocument {
             "type": "integer",
             "minimum": 1,
             "maximum": 1000
-          },
-          "default_location": {
-            "type": "string",
-            "minLength": 1,
-            "pattern": "\\S",
-            "maxLength": 10000,
-            "nullable": true
           }
         },
-        "additionalProperties": false,
-        "description": "In an update, members left out keep their value and null clears an optional one."
+        "additionalProperties": {
+          "type": "string",
+          "minLength": 1,
+          "pattern": "\\S",
+          "maxLength": 10000,
+          "nullable": true
+        },
+        "description": "The common settings, and the provider's own as strings, checked by its driver (NetSuite: default_subsidiary, default_location: internal ids). In an update, members left out keep their value and null clears an optional one."
       },
       "ConnectionSecrets": {
         "type": "object",
-        "properties": {
-          "consumer_key": {
-            "type": "string",
-            "minLength": 1,
-            "pattern": "\\S",
-            "maxLength": 10000
-          },
-          "consumer_secret": {
-            "type": "string",
-            "minLength": 1,
-            "pattern": "\\S",
-            "maxLength": 10000
-          },
-          "token_id": {
-            "type": "string",
-            "minLength": 1,
-            "pattern": "\\S",
-            "maxLength": 10000
-          },
-          "token_secret": {
-            "type": "string",
-            "minLength": 1,
-            "pattern": "\\S",
-            "maxLength": 10000
-          }
+        "properties": {},
+        "additionalProperties": {
+          "type": "string",
+          "minLength": 1,
+          "maxLength": 20000
         },
-        "additionalProperties": false,
-        "description": "NetSuite token-based authentication. Write-only: sealed at rest and never returned.",
-        "required": [
-          "consumer_key",
-          "consumer_secret",
-          "token_id",
-          "token_secret"
-        ]
+        "maxProperties": 20,
+        "description": "The provider's credential fields, checked by its driver (docs/connections.md). NetSuite token-based authentication: consumer_key, consumer_secret, token_id, token_secret; NetSuite OAuth 2.0 client credentials: client_id, certificate_id, private_key (PEM). Write-only: sealed at rest and never returned; an update replaces them whole (which is how a connection changes its auth kind)."
       },
       "ConnectionCreate": {
         "type": "object",
         "properties": {
           "provider": {
             "type": "string",
-            "enum": [
-              "netsuite"
-            ],
-            "default": "netsuite"
+            "pattern": "^[a-z][a-z0-9_]{0,39}$",
+            "description": "A provider this installation knows: netsuite.",
+            "maxLength": 40
           },
           "name": {
             "type": "string",
@@ -4040,7 +4103,7 @@ enum OpenAPIDocument {
             "type": "string",
             "minLength": 1,
             "pattern": "\\S",
-            "description": "e.g. 1234567 or 1234567_SB1",
+            "description": "The provider's account id, e.g. NetSuite's 1234567 or 1234567_SB1",
             "maxLength": 100
           },
           "settings": {
@@ -4052,9 +4115,54 @@ enum OpenAPIDocument {
         },
         "additionalProperties": false,
         "required": [
+          "provider",
           "name",
           "account_id",
           "secrets"
+        ]
+      },
+      "ConnectionCheckResult": {
+        "type": "object",
+        "properties": {
+          "ok": {
+            "type": "boolean",
+            "description": "No check failed."
+          },
+          "checks": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "name": {
+                  "type": "string",
+                  "description": "reachability, credentials, account_id, concurrency_limit, … (the provider's checks, in order)"
+                },
+                "outcome": {
+                  "type": "string",
+                  "enum": [
+                    "passed",
+                    "failed",
+                    "skipped"
+                  ]
+                },
+                "detail": {
+                  "type": "string",
+                  "description": "What was found, or what is wrong and what to check; never a secret."
+                }
+              },
+              "additionalProperties": false,
+              "required": [
+                "name",
+                "outcome",
+                "detail"
+              ]
+            }
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "ok",
+          "checks"
         ]
       },
       "ConnectionUpdate": {

@@ -36,9 +36,14 @@ public struct APIConfiguration: Sendable {
     /// Whether webhook and connection URLs may point at loopback, private and link-local
     /// networks (`NetworkGuard`); by default what `LEDGERSYNC_ALLOW_PRIVATE_NETWORK` says.
     public var allowPrivateNetworks: Bool = NetworkGuard.privateNetworksAllowed()
+    /// The providers this installation knows (the executable registers them).
+    public var providers: ProviderRegistry
+    /// What `POST /v1/connections/{id}/test` gives a provider (HTTP client, timeouts).
+    public var providerContext: ProviderContext
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, pool: ConnectionPool, secretBox: SecretBox, migrations: [Migration],
+        providers: ProviderRegistry, providerContext: ProviderContext,
         knownKinds: Set<String> = APIConfiguration.syncKinds, processMetrics: PrometheusCollectorRegistry? = nil,
         idleTimeout: Duration = APIConfiguration.defaultIdleTimeout, dashboardSessionLifetime: Duration = APIConfiguration.defaultSessionLifetime,
         secureCookies: Bool = false
@@ -48,6 +53,8 @@ public struct APIConfiguration: Sendable {
         self.pool = pool
         self.secretBox = secretBox
         self.migrations = migrations
+        self.providers = providers
+        self.providerContext = providerContext
         self.knownKinds = knownKinds
         self.processMetrics = processMetrics
         self.idleTimeout = idleTimeout
@@ -102,8 +109,10 @@ public enum APIServer {
         let v1 = protected.group("v1")
         let connections = ConnectionStore(pool: pool, secretBox: configuration.secretBox, allowPrivateNetworks: configuration.allowPrivateNetworks)
         JobsController(queue: queue, connections: connections, knownKinds: configuration.knownKinds).register(on: v1)
-        ConnectionsController(store: connections, queue: queue).register(on: v1)
-        MappingsController(store: MappingStore(pool: pool), connections: connections).register(on: v1)
+        ConnectionsController(
+            store: connections, queue: queue, providers: configuration.providers, providerContext: configuration.providerContext
+        ).register(on: v1)
+        MappingsController(store: MappingStore(pool: pool), connections: connections, providers: configuration.providers).register(on: v1)
         WebhookEndpointsController(
             store: WebhookEndpointStore(pool: pool, secretBox: configuration.secretBox, allowPrivateNetworks: configuration.allowPrivateNetworks),
             queue: queue).register(on: v1)
@@ -112,7 +121,7 @@ public enum APIServer {
         TokensController(tokens: tokens).register(on: v1)
         let inbound = InboundController(
             secrets: InboundSecretStore(pool: pool, secretBox: configuration.secretBox),
-            connections: connections, refs: ExternalRefStore(pool: pool),
+            connections: connections, providers: configuration.providers, refs: ExternalRefStore(pool: pool),
             endpoints: WebhookEndpointStore(pool: pool, secretBox: configuration.secretBox), queue: queue)
         inbound.registerProtected(on: v1)
         // Signed by the provider per connection instead of a bearer token.

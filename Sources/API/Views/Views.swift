@@ -90,34 +90,30 @@ enum Views {
         ])
     }
 
-    /// A connection without its secrets: only the first characters of the two ids, enough
-    /// to tell connections apart (as `ledgersync connections list` shows them).
-    static func connection(_ connection: AccountingConnection) -> JSON {
+    /// A connection without its secrets: its driver's hints (the auth kind, the first
+    /// characters of ids), enough to tell connections apart (as `ledgersync connections list`).
+    static func connection(_ connection: AccountingConnection, hints: [(name: String, value: String)]) -> JSON {
         let id = connection.id?.uuidString.lowercased() ?? ""
         let settings = connection.settings
         return .object([
             ("id", .string(id)),
-            ("provider", .string(connection.provider.rawValue)),
+            ("provider", .string(connection.provider)),
             ("name", .string(connection.name)),
             ("account_id", .string(connection.accountID)),
-            ("settings", .object([
-                ("default_subsidiary", .optional(settings.defaultSubsidiary)),
-                ("objects_to_sync", .array(settings.objectsToSync.map(JSON.string))),
-                ("base_url", .optional(settings.baseURL)),
-                ("concurrency_limit", .int(settings.concurrencyLimit)),
-                ("default_location", .optional(settings.defaultLocation)),
-            ])),
+            (
+                "settings",
+                .object(
+                    [
+                        ("objects_to_sync", .array(settings.objectsToSync.map(JSON.string))),
+                        ("base_url", .optional(settings.baseURL)),
+                        ("concurrency_limit", .int(settings.concurrencyLimit)),
+                    ] + settings.extra.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value)) })
+            ),
             ("limit_key", .string(connection.id.map { SyncEnvironment.limitKey(provider: connection.provider, connection: $0) } ?? "")),
-            ("consumer_key_hint", .string(hint(connection.secrets.consumerKey))),
-            ("token_id_hint", .string(hint(connection.secrets.tokenID))),
+            ("secret_hints", .object(hints.map { ($0.name, JSON.string($0.value)) })),
             ("created_at", .optional(connection.createdAt)),
             ("updated_at", .optional(connection.updatedAt)),
         ])
-    }
-
-    /// The first 6 characters of an id, then an ellipsis (as the CLI shows it).
-    static func hint(_ id: String) -> String {
-        id.count <= 6 ? String(repeating: "*", count: id.count) : String(id.prefix(6)) + "…"
     }
 
     static func mapping(_ mapping: Mapping) -> JSON {

@@ -26,17 +26,24 @@ public struct SyncEnvironment: Sendable {
     public let refs: ExternalRefStore
     public let endpoints: WebhookEndpointStore
     public let queue: JobQueue
-    public let provider: ProviderFactory
+    /// The drivers this installation knows, and their providers per connection version.
+    public let providers: ProviderRegistry
+    /// What a provider gets from this process (HTTP client, timeouts, the token store).
+    public let providerContext: ProviderContext
     public let http: HTTPClient
     public let options: SyncOptions
 
-    public init(pool: ConnectionPool, secretBox: SecretBox, http: HTTPClient, options: SyncOptions = SyncOptions(), provider: @escaping ProviderFactory) {
+    public init(
+        pool: ConnectionPool, secretBox: SecretBox, http: HTTPClient, options: SyncOptions = SyncOptions(), providers: ProviderRegistry,
+        providerContext: ProviderContext? = nil
+    ) {
         connections = ConnectionStore(pool: pool, secretBox: secretBox)
         mappings = MappingStore(pool: pool)
         refs = ExternalRefStore(pool: pool)
         endpoints = WebhookEndpointStore(pool: pool, secretBox: secretBox)
         queue = JobQueue(pool: pool)
-        self.provider = provider
+        self.providers = providers
+        self.providerContext = providerContext ?? ProviderContext(http: http, requestTimeout: .seconds(60))
         self.http = http
         self.options = options
     }
@@ -55,8 +62,8 @@ public struct SyncEnvironment: Sendable {
 
     /// The queue's limit key of a connection: all workers together run at most the account's
     /// concurrency limit of jobs with it. `ledgersync.enqueue_sync` builds the same key in SQL.
-    public static func limitKey(provider: AccountingConnection.Provider, connection: UUID) -> String {
-        "\(provider.rawValue):\(connection.uuidString.lowercased())"
+    public static func limitKey(provider: String, connection: UUID) -> String {
+        "\(provider):\(connection.uuidString.lowercased())"
     }
 
     /// Sets the queue's concurrency limit of a connection from its settings.

@@ -209,7 +209,7 @@ extension SyncEnvironment {
             let target = SyncTarget(
                 connectionID: args.connectionID, connection: loaded,
                 mappings: try await loadedMappings)
-            let session = SyncSession(sync: self, context: context, args: args, target: target, provider: try provider(loaded))
+            let session = SyncSession(sync: self, context: context, args: args, target: target, provider: try await providers.provider(for: loaded, context: providerContext))
             try await body(session)
         } catch is CancellationError {
             throw CancellationError()
@@ -296,7 +296,7 @@ extension SyncEnvironment {
         let event = ProviderErrorEvent(
             id: "evt_job\(context.job.id)_attempt\(context.job.attempt)", createdAt: Date(),
             connectionID: args.connectionID, connectionName: connection?.name,
-            provider: connection?.provider.rawValue ?? "unknown",
+            provider: connection?.provider ?? "unknown",
             jobID: context.job.id, jobKind: context.job.kind,
             subject: ProviderErrorEvent.Subject(kind: context.job.kind, args: context.job.args.text, customerID: args.customerID),
             message: error.message, errorCode: error.code ?? error.errorClass)

@@ -9,10 +9,16 @@ public struct SyncTarget: Sendable {
     /// The custom field values of the record being written (custom_field mappings of its
     /// record type, read from its document), provider field id → value.
     public var customFields: [CustomFieldValue]
-    /// The provider's internal id of the record to write when a person linked the billing
-    /// object to an existing record (`ledgersync refs link`, docs/linking.md): the provider
-    /// updates that record by id and never creates another. Nil: upsert by the billing id.
+    /// The provider's id of the record this billing object became before: the ref the
+    /// workers recorded after an earlier write, or the record a person linked it to
+    /// (`ledgersync refs link`, docs/linking.md). A provider without an upsert by external id
+    /// updates this record instead of creating one. Nil: no write of this object was ever
+    /// recorded (one may still have happened, its answer lost: the provider's own idempotent
+    /// write must find it).
     public var existingProviderID: String? = nil
+    /// Whether `existingProviderID` is a link a person made: the provider must update that
+    /// record by its id and never match or create another by the billing id.
+    public var existingIsLinked = false
 
     public init(connectionID: UUID, connection: AccountingConnection, mappings: MappingSet, customFields: [CustomFieldValue] = []) {
         self.connectionID = connectionID
@@ -103,6 +109,3 @@ public protocol AccountingProvider: Sendable {
         _ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String
 }
 
-/// Makes the provider of a connection. The executable wires the real ones (NetSuite…);
-/// `Sync` itself knows no wire format.
-public typealias ProviderFactory = @Sendable (AccountingConnection) throws -> any AccountingProvider

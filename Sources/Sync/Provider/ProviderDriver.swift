@@ -118,22 +118,18 @@ public struct InboundPayment: Sendable, Equatable {
     public let providerInvoiceID: String
     /// The provider's id of the payment.
     public let providerPaymentID: String
-    /// What the payment applied to the invoice, in minor units, when the event says.
-    public let amountCents: Int64?
+    /// What the payment applied to the invoice, as the provider wrote it (decimal text such as
+    /// "129.00": passed on exactly, never through a floating point number), when it says.
+    public let amount: String?
+    /// ISO 4217, when the event says.
     public let currency: String?
-    /// The invoice's amount still due after the payment, in minor units, when the event says.
-    public let amountDueCents: Int64?
     public let paidAt: Date?
 
-    public init(
-        providerInvoiceID: String, providerPaymentID: String, amountCents: Int64? = nil, currency: String? = nil,
-        amountDueCents: Int64? = nil, paidAt: Date? = nil
-    ) {
+    public init(providerInvoiceID: String, providerPaymentID: String, amount: String? = nil, currency: String? = nil, paidAt: Date? = nil) {
         self.providerInvoiceID = providerInvoiceID
         self.providerPaymentID = providerPaymentID
-        self.amountCents = amountCents
+        self.amount = amount
         self.currency = currency
-        self.amountDueCents = amountDueCents
         self.paidAt = paidAt
     }
 }
@@ -163,4 +159,60 @@ public protocol AccessTokenStore: Sendable {
     /// `accessToken` issues a new one; a token already replaced is left alone, so many jobs
     /// seeing the same 401 cause one new token, not many.
     func invalidate(_ accessToken: String, for connection: AccountingConnection) async throws
+}
+
+// MARK: - What some providers can do besides writing
+
+/// A provider that reads one record by its id: `ledgersync refs link` checks that the record a
+/// person names exists before linking to it.
+public protocol RecordLookup: AccountingProvider {
+    /// The record of `objectType` with the provider's id `providerID`, or nil when there is none.
+    func lookUp(_ objectType: ExternalRef.ObjectType, providerID: String) async throws -> FoundRecord?
+}
+
+/// A record a provider found.
+public struct FoundRecord: Sendable, Equatable {
+    /// The provider's record type (`customer`, `customerPayment`).
+    public let recordType: String
+    public let providerID: String
+    /// What a person calls it (company name, document number), when it has one.
+    public let name: String?
+    public let email: String?
+    public let externalID: String?
+
+    public init(recordType: String, providerID: String, name: String? = nil, email: String? = nil, externalID: String? = nil) {
+        self.recordType = recordType
+        self.providerID = providerID
+        self.name = name
+        self.email = email
+        self.externalID = externalID
+    }
+}
+
+/// A provider that finds customers by email or name: `ledgersync refs match` proposes links
+/// of billing customers to customers that already exist at the provider.
+public protocol CustomerFinding: AccountingProvider {
+    /// The customers whose `field` is exactly `value` (case included), at most 1,000.
+    func findCustomers(by field: CustomerField, _ value: String) async throws -> [FoundRecord]
+}
+
+public enum CustomerField: String, Sendable, CaseIterable {
+    /// The customer's email (the first of a billing customer's comma-separated list).
+    case email
+    /// The customer's company name: the billing customer's legal name, else its name (what
+    /// `customer.sync` writes).
+    case name
+}
+
+/// A driver that shows the requests a sync job would send, without sending them
+/// (`ledgersync sync render`).
+public protocol RequestRendering: ProviderDriver {
+    /// The job kinds it renders.
+    var renderableKinds: [String] { get }
+    /// The requests of job `kind` for `args` (the job's args text) as text: method, URL,
+    /// headers and body per request, notes first as `# …` lines; never an `Authorization`.
+    func render(
+        kind: String, args: String, connection: AccountingConnection, target: SyncTarget,
+        lookup: @escaping @Sendable (ExternalRef.ObjectType, String) async throws -> ExternalRef?
+    ) async throws -> String
 }

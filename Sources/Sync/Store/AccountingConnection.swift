@@ -8,119 +8,89 @@ import Foundation
 public struct AccountingConnection: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible,
     CustomReflectable
 {
-    public enum Provider: String, Sendable, Equatable, Codable, CaseIterable {
-        case netsuite
-        case zohoBooks = "zoho_books"
-
-        /// Reads a provider name, failing with an error naming the `provider` field.
-        public static func parse(_ text: String) throws -> Provider {
-            guard let provider = Provider(rawValue: text) else {
-                throw StoreError.invalid(
-                    "provider", "unknown provider \"\(text.prefix(40))\" (expected one of: \(allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            return provider
+    /// Names a provider the way `connections.provider` and drivers do (`netsuite`,
+    /// `zoho_books`): lower-case letters, digits and `_`. Which names exist is the
+    /// registry's business (`ProviderRegistry`), not this type's.
+    public static func requireProviderName(_ text: String) throws {
+        guard let first = text.first, first.isASCII, first.isLowercase, text.count <= 40,
+            text.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
+        else {
+            throw StoreError.invalid("provider", "\"\(text.prefix(40))\" is not a provider name (lower-case letters, digits and _)")
         }
     }
 
-    /// Non-secret configuration (the `settings` jsonb column).
+    /// Non-secret configuration (the `settings` jsonb column): the keys every provider has,
+    /// and the provider's own (`extra`, e.g. NetSuite's `default_subsidiary`), which only its
+    /// driver reads and validates. One flat JSON object, as a DBA reads it.
     public struct Settings: Sendable, Equatable, Codable {
-        /// The subsidiary a customer gets when the billing side names none.
-        public var defaultSubsidiary: String?
         /// Object types this connection syncs (e.g. customer, invoice, credit_memo, payment).
         public var objectsToSync: [String]
         /// The provider's API root; tests point it at the simulator.
         public var baseURL: String?
         /// How many requests the account accepts at once (NetSuite's account concurrency).
         public var concurrencyLimit: Int
-        /// The location put on transactions, for accounts whose forms require one.
-        public var defaultLocation: String?
+        /// The provider's own settings, key → value (strings only).
+        public var extra: [String: String]
 
-        public init(
-            defaultSubsidiary: String? = nil, objectsToSync: [String] = [], baseURL: String? = nil, concurrencyLimit: Int = 1,
-            defaultLocation: String? = nil
-        ) {
-            self.defaultSubsidiary = defaultSubsidiary
+        public static let commonKeys: Set<String> = ["objects_to_sync", "base_url", "concurrency_limit"]
+
+        public init(objectsToSync: [String] = [], baseURL: String? = nil, concurrencyLimit: Int = 1, extra: [String: String] = [:]) {
             self.objectsToSync = objectsToSync
             self.baseURL = baseURL
             self.concurrencyLimit = concurrencyLimit
-            self.defaultLocation = defaultLocation
+            self.extra = extra
         }
 
-        enum CodingKeys: String, CodingKey {
-            case defaultSubsidiary = "default_subsidiary"
-            case objectsToSync = "objects_to_sync"
-            case baseURL = "base_url"
-            case concurrencyLimit = "concurrency_limit"
-            case defaultLocation = "default_location"
+        public subscript(_ key: String) -> String? {
+            get { extra[key] }
+            set { extra[key] = newValue }
+        }
+
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(_ string: String) { stringValue = string }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
         }
 
         public init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            defaultSubsidiary = try container.decodeIfPresent(String.self, forKey: .defaultSubsidiary)
-            objectsToSync = try container.decodeIfPresent([String].self, forKey: .objectsToSync) ?? []
-            baseURL = try container.decodeIfPresent(String.self, forKey: .baseURL)
-            concurrencyLimit = try container.decodeIfPresent(Int.self, forKey: .concurrencyLimit) ?? 1
-            defaultLocation = try container.decodeIfPresent(String.self, forKey: .defaultLocation)
-        }
-    }
-
-    /// The credentials (NetSuite token-based authentication: the four TBA values of one
-    /// integration and access token, PROVIDERS 2.1). Stored as one sealed JSON object.
-    /// Tokens do not expire, so these live as long as the connection.
-    ///
-    /// The secrets never show in a description, a debug description or a dump; the key and
-    /// token ids show only their first characters, enough to tell two connections apart.
-    public struct Secrets: Sendable, Equatable, Codable, CustomStringConvertible, CustomDebugStringConvertible,
-        CustomReflectable
-    {
-        public var consumerKey: String
-        public var consumerSecret: String
-        public var tokenID: String
-        public var tokenSecret: String
-
-        public init(consumerKey: String, consumerSecret: String, tokenID: String, tokenSecret: String) {
-            self.consumerKey = consumerKey
-            self.consumerSecret = consumerSecret
-            self.tokenID = tokenID
-            self.tokenSecret = tokenSecret
+            let container = try decoder.container(keyedBy: Key.self)
+            objectsToSync = try container.decodeIfPresent([String].self, forKey: Key("objects_to_sync")) ?? []
+            baseURL = try container.decodeIfPresent(String.self, forKey: Key("base_url"))
+            concurrencyLimit = try container.decodeIfPresent(Int.self, forKey: Key("concurrency_limit")) ?? 1
+            extra = [:]
+            for key in container.allKeys where !Self.commonKeys.contains(key.stringValue) {
+                if let value = try? container.decodeNil(forKey: key), value { continue }
+                extra[key.stringValue] = try container.decode(String.self, forKey: key)
+            }
         }
 
-        enum CodingKeys: String, CodingKey {
-            case consumerKey = "consumer_key"
-            case consumerSecret = "consumer_secret"
-            case tokenID = "token_id"
-            case tokenSecret = "token_secret"
-        }
-
-        public var description: String {
-            "Secrets(consumerKey: \(Self.hint(consumerKey)), tokenID: \(Self.hint(tokenID)), consumerSecret: <redacted>, tokenSecret: <redacted>)"
-        }
-
-        public var debugDescription: String { description }
-
-        /// Keeps the secrets out of `dump(_:)` and debugger summaries.
-        public var customMirror: Mirror {
-            Mirror(self, children: ["consumerKey": Self.hint(consumerKey), "tokenID": Self.hint(tokenID)], displayStyle: .struct)
-        }
-
-        /// The first 6 characters of an id, then an ellipsis.
-        static func hint(_ id: String) -> String {
-            id.count <= 6 ? String(repeating: "*", count: id.count) : String(id.prefix(6)) + "…"
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(objectsToSync, forKey: Key("objects_to_sync"))
+            try container.encodeIfPresent(baseURL, forKey: Key("base_url"))
+            try container.encode(concurrencyLimit, forKey: Key("concurrency_limit"))
+            for (key, value) in extra.sorted(by: { $0.key < $1.key }) where !Self.commonKeys.contains(key) {
+                try container.encode(value, forKey: Key(key))
+            }
         }
     }
 
     /// Set by the store; nil for a connection not yet created.
     public internal(set) var id: UUID?
-    public var provider: Provider
+    /// The driver's name (`ProviderDriver.name`: `netsuite`, `zoho_books`).
+    public var provider: String
     public var name: String
-    /// The provider's account id (NetSuite: `1234567` or `1234567_SB1`).
+    /// The provider's account id, as its driver spells it.
     public var accountID: String
     public var settings: Settings
-    public var secrets: Secrets
+    /// The credentials, read only by the provider's driver.
+    public var secrets: ConnectionSecrets
     public internal(set) var createdAt: Date?
     public internal(set) var updatedAt: Date?
 
-    public init(provider: Provider, name: String, accountID: String, settings: Settings = Settings(), secrets: Secrets) {
+    public init(provider: String, name: String, accountID: String, settings: Settings = Settings(), secrets: ConnectionSecrets) {
         self.provider = provider
         self.name = name
         self.accountID = accountID
@@ -128,9 +98,11 @@ public struct AccountingConnection: Sendable, Equatable, CustomStringConvertible
         self.secrets = secrets
     }
 
-    /// Checks every field the database cannot (or should not be the first to) check. Errors
-    /// name the field and never echo a secret.
+    /// Checks the fields every provider has, that the database cannot (or should not be the
+    /// first to) check; the provider's own are its driver's (`ProviderRegistry.validate`).
+    /// Errors name the field and never echo a secret.
     public func validate() throws {
+        try Self.requireProviderName(provider)
         try StoreSupport.requireNotBlank(name, "name")
         try StoreSupport.requireNotBlank(accountID, "account_id")
         guard settings.concurrencyLimit >= 1 else {
@@ -144,15 +116,11 @@ public struct AccountingConnection: Sendable, Equatable, CustomStringConvertible
                 "settings.objects_to_sync",
                 "unknown object type \"\(object.prefix(40))\" (expected: \(ExternalRef.ObjectType.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        try StoreSupport.requireNotBlank(secrets.consumerKey, "secrets.consumer_key")
-        try StoreSupport.requireNotBlank(secrets.consumerSecret, "secrets.consumer_secret")
-        try StoreSupport.requireNotBlank(secrets.tokenID, "secrets.token_id")
-        try StoreSupport.requireNotBlank(secrets.tokenSecret, "secrets.token_secret")
     }
 
     public var description: String {
         let idText = id.map { $0.uuidString.lowercased() } ?? "new"
-        return "AccountingConnection(id: \(idText), provider: \(provider.rawValue), name: \"\(name)\", account_id: \(accountID), "
+        return "AccountingConnection(id: \(idText), provider: \(provider), name: \"\(name)\", account_id: \(accountID), "
             + "base_url: \(settings.baseURL ?? "default"), concurrency_limit: \(settings.concurrencyLimit), secrets: redacted)"
     }
 

@@ -35,7 +35,7 @@ public struct ConnectionStore: Sendable {
             RETURNING \(Self.columns)
             """,
             [
-                id.uuidString, connection.provider.rawValue, connection.name, connection.accountID,
+                id.uuidString, connection.provider, connection.name, connection.accountID,
                 try JSONText(encoding: connection.settings),
                 try StoreSupport.seal(connection.secrets, with: box, for: Self.secretsContext(id)),
             ])
@@ -57,7 +57,7 @@ public struct ConnectionStore: Sendable {
             RETURNING \(Self.columns)
             """,
             [
-                id.uuidString, connection.provider.rawValue, connection.name, connection.accountID,
+                id.uuidString, connection.provider, connection.name, connection.accountID,
                 try JSONText(encoding: connection.settings),
                 try StoreSupport.seal(connection.secrets, with: box, for: Self.secretsContext(id)),
             ])
@@ -86,6 +86,12 @@ public struct ConnectionStore: Sendable {
         return try rows[0].decode("found")
     }
 
+    /// The provider of a connection, nil when there is none; opens no secret.
+    public func provider(of id: UUID) async throws -> String? {
+        let rows = try await pool.query("SELECT provider FROM ledgersync.connections WHERE id = $1::uuid", [id.uuidString]).rows
+        return try rows.first?.decode("provider")
+    }
+
     /// Deletes a connection with its mappings and external refs; false when there was none.
     @discardableResult
     public func delete(_ id: UUID) async throws -> Bool {
@@ -96,15 +102,15 @@ public struct ConnectionStore: Sendable {
         let id = try StoreSupport.uuid(row, "id")
         let secretsJSON = try StoreSupport.open(
             try row.decode("secrets_sealed"), with: box, for: Self.secretsContext(id), what: "connection \(id.uuidString.lowercased())")
-        let secrets: AccountingConnection.Secrets
+        let secrets: ConnectionSecrets
         do {
-            secrets = try JSONText(secretsJSON).decode(AccountingConnection.Secrets.self)
+            secrets = try JSONText(secretsJSON).decode(ConnectionSecrets.self)
         } catch {
             // The decoding error could quote the plaintext; say only what is wrong.
             throw StoreError(.secretsUnreadable, "the sealed secrets of connection \(id.uuidString.lowercased()) are not a valid secrets object")
         }
         var connection = AccountingConnection(
-            provider: try AccountingConnection.Provider.parse(try row.decode("provider")),
+            provider: try row.decode("provider"),
             name: try row.decode("name"),
             accountID: try row.decode("account_id"),
             settings: try row.decode("settings", as: JSONText.self).decode(AccountingConnection.Settings.self),

@@ -81,33 +81,6 @@ public struct Mapping: Sendable, Equatable {
         }
     }
 
-    /// The SuiteTax details of a tax mapping (all three or none), and every detail a tax
-    /// mapping may have.
-    public static let suiteTaxDetails = ["nexus", "tax_type", "tax_code"]
-    public static let taxDetails = suiteTaxDetails + ["legacy_tax_item"]
-
-    /// What the NetSuite payload needs of a tax mapping's details (docs/netsuite.md), checked
-    /// when the mapping is set rather than when an invoice fails on it. Errors name the
-    /// detail as `details.<key>`. Not part of `validate()`: stores written before this rule
-    /// existed must still load.
-    public static func validateTaxDetails(_ details: [String: String]) throws {
-        if let unknown = details.keys.sorted().first(where: { !taxDetails.contains($0) }) {
-            throw StoreError.invalid("details.\(unknown)", "is not a tax detail (expected \(taxDetails.joined(separator: ", ")))")
-        }
-        if let empty = details.keys.sorted().first(where: { details[$0]!.isEmpty }) {
-            throw StoreError.invalid("details.\(empty)", "must not be empty")
-        }
-        let suiteTax = suiteTaxDetails.filter { details[$0] != nil }
-        if !suiteTax.isEmpty && suiteTax.count < suiteTaxDetails.count {
-            let missing = suiteTaxDetails.filter { details[$0] == nil }
-            throw StoreError.invalid(
-                "details.\(missing[0])", "a SuiteTax mapping needs nexus, tax_type and tax_code; missing \(missing.joined(separator: ", "))")
-        }
-        guard !suiteTax.isEmpty || details["legacy_tax_item"] != nil else {
-            throw StoreError.invalid("details", "a tax mapping needs nexus, tax_type and tax_code (SuiteTax) or legacy_tax_item")
-        }
-    }
-
     /// Checks what the table's CHECKs would refuse, with errors naming the field.
     public func validate() throws {
         try StoreSupport.requireNotBlank(providerID, "provider_id")

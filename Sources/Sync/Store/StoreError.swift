@@ -45,7 +45,7 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    static func invalid(_ field: String, _ message: String) -> StoreError {
+    public static func invalid(_ field: String, _ message: String) -> StoreError {
         StoreError(.invalidField, field: field, message)
     }
 }

@@ -1,6 +1,7 @@
 import API
 import ArgumentParser
 import Foundation
+import HTTPClient
 import Logging
 import Metrics
 import Postgres
@@ -51,8 +52,12 @@ struct APICommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: processMetrics))
         var kinds = APIConfiguration.syncKinds
         if diagnosticKinds { kinds.formUnion(DiagnosticKinds.kinds) }
+        // For `POST /v1/connections/{id}/test`, the only route that calls a provider.
+        let http = HTTPClient(maxConcurrentRequests: 4)
+        defer { http.shutdown() }
         let configuration = APIConfiguration(
-            host: host, port: port, pool: pool, secretBox: box, migrations: Schema.migrations, knownKinds: kinds,
+            host: host, port: port, pool: pool, secretBox: box, migrations: Schema.migrations,
+            providers: Providers.registry, providerContext: ProviderContext(http: http, requestTimeout: .seconds(30)), knownKinds: kinds,
             processMetrics: processMetrics, idleTimeout: idleTimeout.duration, dashboardSessionLifetime: dashboardSessionLifetime.duration,
             secureCookies: secureCookies)
         let logger = Logger(label: "ledgersync.api")

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import HTTPClient
 import JobQueue
-import NetSuite
 import Postgres
 import Sync
 
@@ -9,9 +9,9 @@ struct Connections: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Add, list, show, update and remove connections to accounting accounts.",
         discussion: """
-            A connection is one account at a provider (today NetSuite). Its credentials are sealed with LEDGERSYNC_SECRET_KEY before they reach the database and are never printed; list and show give the first characters of the consumer key and token id only.
+            A connection is one account at a provider (\(Providers.registry.names.joined(separator: ", "))). Its credentials are sealed with LEDGERSYNC_SECRET_KEY before they reach the database and are never printed; list and show give the auth kind and the first characters of ids only.
             """,
-        subcommands: [Add.self, List.self, Show.self, Update.self, Remove.self, InboundSecret.self])
+        subcommands: [Add.self, List.self, Show.self, Update.self, Test.self, Remove.self, InboundSecret.self])
 
     /// The command-line option of each `AccountingConnection` field a store error can name.
     static let fieldOptions = [
@@ -43,27 +43,43 @@ struct UUIDArgument: ExpressibleByArgument, Sendable {
 /// The non-secret settings `add` and `update` share. In `update`, an option left out keeps
 /// its value and an empty value clears it.
 struct ConnectionSettingsOptions: ParsableArguments {
-    @Option(help: "The subsidiary internal id that customers get (NetSuite requires one to sync customers).")
-    var subsidiary: String?
     @Option(help: "Object types to sync, comma-separated: customer, invoice, sales_order, credit_memo, payment (default: all).")
     var objects: String?
     @Option(help: "Most requests the account takes at once; also the queue's limit for this connection's jobs (add: default 1).")
     var concurrencyLimit: Int?
     @Option(name: .customLong("base-url"), help: "The provider's API root instead of its own hosts, e.g. a simulator at http://127.0.0.1:8089.")
     var baseURL: String?
-    @Option(help: "The location internal id put on transactions, for accounts whose forms require one.")
-    var location: String?
+    @Option(
+        name: .customLong("setting"),
+        help: ArgumentHelp(
+            "One of the provider's own settings, e.g. default_subsidiary=1 for NetSuite (docs/connections.md); repeat for more; KEY= clears one in update.",
+            valueName: "key=value"))
+    var settings: [String] = []
 
-    var isEmpty: Bool { subsidiary == nil && objects == nil && concurrencyLimit == nil && baseURL == nil && location == nil }
+    var isEmpty: Bool { objects == nil && concurrencyLimit == nil && baseURL == nil && settings.isEmpty }
 
-    func apply(to settings: inout AccountingConnection.Settings) {
-        if let subsidiary { settings.defaultSubsidiary = Self.nonEmpty(subsidiary) }
-        if let objects {
-            settings.objectsToSync = objects.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    func validate() throws {
+        for setting in settings {
+            guard let equals = setting.firstIndex(of: "="), equals != setting.startIndex else {
+                throw ValidationError("--setting must be KEY=VALUE, e.g. default_subsidiary=1; got \"\(setting.prefix(40))\"")
+            }
+            if AccountingConnection.Settings.commonKeys.contains(String(setting[..<equals])) {
+                throw ValidationError("--setting \(setting[..<equals]) has its own option (--objects, --concurrency-limit, --base-url)")
+            }
         }
-        if let concurrencyLimit { settings.concurrencyLimit = concurrencyLimit }
-        if let baseURL { settings.baseURL = Self.nonEmpty(baseURL) }
-        if let location { settings.defaultLocation = Self.nonEmpty(location) }
+    }
+
+    func apply(to connectionSettings: inout AccountingConnection.Settings) {
+        if let objects {
+            connectionSettings.objectsToSync = objects.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        if let concurrencyLimit { connectionSettings.concurrencyLimit = concurrencyLimit }
+        if let baseURL { connectionSettings.baseURL = Self.nonEmpty(baseURL) }
+        for setting in settings {
+            guard let equals = setting.firstIndex(of: "=") else { continue }
+            let key = setting[..<equals].trimmingCharacters(in: .whitespaces)
+            connectionSettings.extra[key] = Self.nonEmpty(String(setting[setting.index(after: equals)...]))
+        }
     }
 
     private static func nonEmpty(_ text: String) -> String? {
@@ -73,7 +89,7 @@ struct ConnectionSettingsOptions: ParsableArguments {
 }
 
 /// What `--json` prints of a connection: everything but the secrets, of which only the
-/// hints of the two ids.
+/// driver's hints (the auth kind, the first characters of ids).
 struct ConnectionSummary: Encodable {
     let id: String
     let provider: String
@@ -81,31 +97,39 @@ struct ConnectionSummary: Encodable {
     let accountId: String
     let settings: AccountingConnection.Settings
     let limitKey: String
-    let consumerKeyHint: String
-    let tokenIdHint: String
+    let secretHints: [String: String]
     let createdAt: Date?
     let updatedAt: Date?
+    /// The hints in the driver's order, for text.
+    private let hintList: [(name: String, value: String)]
+
+    enum CodingKeys: String, CodingKey {
+        case id, provider, name, accountId, settings, limitKey, secretHints, createdAt, updatedAt
+    }
 
     init(_ connection: AccountingConnection) {
         id = connection.id?.uuidString.lowercased() ?? ""
-        provider = connection.provider.rawValue
+        provider = connection.provider
         name = connection.name
         accountId = connection.accountID
         settings = connection.settings
         limitKey = Connections.limitKey(of: connection) ?? ""
-        consumerKeyHint = secretHint(connection.secrets.consumerKey)
-        tokenIdHint = secretHint(connection.secrets.tokenID)
+        hintList = (try? Providers.registry.driver(connection.provider))?.secretHints(connection.secrets) ?? []
+        secretHints = Dictionary(hintList.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         createdAt = connection.createdAt
         updatedAt = connection.updatedAt
     }
 
+    var hintsText: String { hintList.map { "\($0.name) \($0.value)" }.joined(separator: ", ") }
+
     func printText() {
         print("connection \(id)  \(name)  [\(provider)]")
-        print("  account \(accountId), subsidiary \(settings.defaultSubsidiary ?? "none"), location \(settings.defaultLocation ?? "none")")
+        print("  account \(accountId)")
+        for (key, value) in settings.extra.sorted(by: { $0.key < $1.key }) { print("  \(key): \(value)") }
         print("  objects: \(settings.objectsToSync.isEmpty ? "all" : settings.objectsToSync.joined(separator: ", "))")
         print("  base url: \(settings.baseURL ?? "the provider's own")")
         print("  concurrency limit \(settings.concurrencyLimit) (limit key \(limitKey))")
-        print("  consumer key \(consumerKeyHint), token id \(tokenIdHint) (secrets sealed, not shown)")
+        print("  credentials: \(hintsText) (secrets sealed, not shown)")
         if let createdAt, let updatedAt { print("  created \(format(createdAt)), updated \(format(updatedAt))") }
     }
 }
@@ -115,31 +139,27 @@ extension Connections {
         static let configuration = CommandConfiguration(
             abstract: "Add a connection; prints its id.",
             discussion: """
-                The credentials never go on the command line, where shell history and ps would keep them: set NETSUITE_CONSUMER_KEY, NETSUITE_CONSUMER_SECRET, NETSUITE_TOKEN_ID and NETSUITE_TOKEN_SECRET, or pass --secrets-file (a file, or - for stdin). They are sealed with LEDGERSYNC_SECRET_KEY before they reach the database.
+                The credentials never go on the command line, where shell history and ps would keep them: set the provider's variables (\(Providers.registry.drivers.values.sorted { $0.name < $1.name }.map { "\($0.name): " + $0.credentialFields.map(\.environment).joined(separator: ", ") }.joined(separator: "; "))), or pass --secrets-file (a file, or - for stdin). They are sealed with LEDGERSYNC_SECRET_KEY before they reach the database. docs/connections.md says which fields each auth kind needs.
 
-                Also sets the queue's concurrency limit of the connection's limit key (netsuite:<id>) to --concurrency-limit, so all workers together stay under the account's limit.
+                Also sets the queue's concurrency limit of the connection's limit key (<provider>:<id>) to --concurrency-limit, so all workers together stay under the account's limit.
                 """)
         @OptionGroup var database: DatabaseOptions
         @Option(help: "A name for people, e.g. \"NetSuite production\".") var name: String
-        @Option(help: "The accounting provider.") var provider = AccountingConnection.Provider.netsuite.rawValue
-        @Option(help: "The provider's account id, e.g. 1234567 or 1234567_SB1.") var accountId: String
+        @Option(help: "The accounting provider: \(Providers.registry.names.joined(separator: ", ")).") var provider: String
+        @Option(help: "The provider's account id, e.g. 1234567 or 1234567_SB1 at NetSuite.") var accountId: String
         @OptionGroup var settings: ConnectionSettingsOptions
         @OptionGroup var secrets: ConnectionSecretsOptions
         @Flag(help: "Print the new connection as JSON (without secrets) instead of its id.") var json = false
 
         func run() async throws {
             let connection = try await withStoreErrors(options: Connections.fieldOptions) {
-                let parsedProvider = try AccountingConnection.Provider.parse(provider)
-                guard parsedProvider == .netsuite else {
-                    throw CLIError.usage("provider (--provider): \(parsedProvider.rawValue) connections cannot be added yet; only netsuite")
-                }
+                let driver = try Providers.registry.driver(provider)
                 var connectionSettings = AccountingConnection.Settings()
                 settings.apply(to: &connectionSettings)
-                let connection = AccountingConnection(
-                    provider: parsedProvider, name: name.trimmingCharacters(in: .whitespaces),
-                    accountID: try Self.netSuiteAccountID(accountId), settings: connectionSettings, secrets: try secrets.read())
-                try connection.validate()
-                return connection
+                return try Providers.registry.validated(
+                    AccountingConnection(
+                        provider: driver.name, name: name.trimmingCharacters(in: .whitespaces), accountID: accountId,
+                        settings: connectionSettings, secrets: try secrets.read(for: driver)))
             }
             let box = try secretBoxFromEnvironment()
             let pool = try await database.openPool(maxConnections: 1)
@@ -152,15 +172,6 @@ extension Connections {
             if json { return try printJSON(ConnectionSummary(created)) }
             // The id alone, so that `id=$(ledgersync connections add …)` works.
             print(created.id!.uuidString.lowercased())
-        }
-
-        /// The account id as NetSuite's rules read it, refused here rather than at the first sync.
-        static func netSuiteAccountID(_ text: String) throws -> String {
-            do {
-                return try NetSuiteAccount(accountID: text).accountID
-            } catch let error as NetSuiteConfigError {
-                throw CLIError.usage("account_id (--account-id): \(error.message)")
-            }
         }
     }
 
@@ -177,12 +188,12 @@ extension Connections {
             let summaries = connections.map(ConnectionSummary.init)
             if json { return try printJSON(summaries) }
             guard !summaries.isEmpty else { return print("no connections") }
-            var table = [["ID", "NAME", "PROVIDER", "ACCOUNT", "SUBSIDIARY", "OBJECTS", "LIMIT", "CONSUMER KEY", "TOKEN ID"]]
+            var table = [["ID", "NAME", "PROVIDER", "ACCOUNT", "OBJECTS", "LIMIT", "CREDENTIALS"]]
             for summary in summaries {
                 table.append([
-                    summary.id, truncate(summary.name, 30), summary.provider, summary.accountId, summary.settings.defaultSubsidiary ?? "",
+                    summary.id, truncate(summary.name, 30), summary.provider, summary.accountId,
                     summary.settings.objectsToSync.isEmpty ? "all" : summary.settings.objectsToSync.joined(separator: ","),
-                    "\(summary.settings.concurrencyLimit)", summary.consumerKeyHint, summary.tokenIdHint,
+                    "\(summary.settings.concurrencyLimit)", summary.hintsText,
                 ])
             }
             printTable(table)
@@ -210,13 +221,13 @@ extension Connections {
         static let configuration = CommandConfiguration(
             abstract: "Change a connection's name, settings or credentials.",
             discussion: """
-                Options left out keep their value; an empty value (--base-url "") clears an optional setting. --concurrency-limit also sets the queue's limit of the connection's limit key. --rotate-secrets reads all four credentials again, from the NETSUITE_* variables or --secrets-file, as add does.
+                Options left out keep their value; an empty value (--base-url "", --setting default_location=) clears an optional setting. --concurrency-limit also sets the queue's limit of the connection's limit key. --rotate-secrets reads the credentials again, from the provider's variables or --secrets-file, as add does, and replaces them whole: that is also how a connection changes its auth kind (NetSuite token-based authentication to OAuth 2.0) and keeps its id, refs and jobs.
                 """)
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The connection id.") var id: UUIDArgument
         @Option(help: "A new name.") var name: String?
         @OptionGroup var settings: ConnectionSettingsOptions
-        @Flag(help: "Replace the credentials with those in the NETSUITE_* variables or --secrets-file.") var rotateSecrets = false
+        @Flag(help: "Replace the credentials with those in the provider's variables or --secrets-file.") var rotateSecrets = false
         @OptionGroup var secrets: ConnectionSecretsOptions
         @Flag(help: "Print the updated connection as JSON (without secrets).") var json = false
 
@@ -225,12 +236,11 @@ extension Connections {
                 throw ValidationError("--secrets-file is read only with --rotate-secrets")
             }
             guard name != nil || !settings.isEmpty || rotateSecrets else {
-                throw ValidationError("nothing to update: give --name, --subsidiary, --objects, --concurrency-limit, --base-url, --location or --rotate-secrets")
+                throw ValidationError("nothing to update: give --name, --objects, --concurrency-limit, --base-url, --setting or --rotate-secrets")
             }
         }
 
         func run() async throws {
-            let newSecrets = rotateSecrets ? try secrets.read() : nil
             let box = try secretBoxFromEnvironment()
             let pool = try await database.openPool(maxConnections: 1)
             try await checkSecretKey(box, pool: pool)
@@ -239,8 +249,8 @@ extension Connections {
                 var connection = try await store.get(id.uuid)
                 if let name { connection.name = name.trimmingCharacters(in: .whitespaces) }
                 settings.apply(to: &connection.settings)
-                if let newSecrets { connection.secrets = newSecrets }
-                return try await store.update(connection)
+                if rotateSecrets { connection.secrets = try secrets.read(for: try Providers.registry.driver(connection.provider)) }
+                return try await store.update(try Providers.registry.validated(connection))
             }
             // Only when asked: a limit someone paused with `limits set … 0` stays paused
             // through a rename.
@@ -270,7 +280,7 @@ extension Connections {
             // The row, and with it the provider, is gone; the key of every provider is lifted
             // (a key that was never set costs one no-op statement).
             let queue = JobQueue(pool: pool)
-            for provider in AccountingConnection.Provider.allCases {
+            for provider in Providers.registry.names {
                 try await queue.setConcurrencyLimit(SyncEnvironment.limitKey(provider: provider, connection: id.uuid), maxRunning: nil)
             }
             await pool.close()
@@ -285,7 +295,7 @@ extension Connections {
             commandName: "inbound-secret",
             abstract: "Make a new secret for the provider's inbound events to this connection; prints it once.",
             discussion: """
-                The provider signs each event it POSTs to /v1/inbound/netsuite/<connection>/payments with HMAC-SHA256 of the body under this secret (X-Ledgersync-Signature, base64); see docs/api.md. The previous secret stops working at once. Sealed with LEDGERSYNC_SECRET_KEY in the database.
+                The provider (or a script at it) signs each event it POSTs to /v1/inbound/<provider>/<connection>/<event> the Standard Webhooks way under this secret; see docs/api.md. The previous secret stops working at once. Sealed with LEDGERSYNC_SECRET_KEY in the database.
                 """)
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The connection id.") var id: UUIDArgument
@@ -299,6 +309,60 @@ extension Connections {
             // The secret alone on stdout, so that `secret=$(ledgersync connections inbound-secret …)` works.
             print(secret)
             FileHandle.standardError.write(Data("ledgersync: this is the only time the inbound secret of connection \(id.text) is shown\n".utf8))
+        }
+    }
+}
+
+extension Connections {
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a connection against its provider: reachability, credentials, account id, limits.",
+            discussion: """
+                One line per check: PASS, FAIL (what is wrong and what to check) or SKIP (an earlier check failed, or the role may not read it). Exits 0 when no check failed, 1 otherwise. Sends only reads. Environment: DATABASE_URL, LEDGERSYNC_SECRET_KEY, LEDGERSYNC_ALLOW_PRIVATE_NETWORK=1 for a local simulator.
+                """)
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The connection id.") var id: UUIDArgument
+        @Option(help: "How long one request may take.") var requestTimeout = DurationArgument(.seconds(30))
+        @Flag(help: "Print JSON: {ok, checks: [{name, outcome, detail}]}.") var json = false
+
+        struct Output: Encodable {
+            struct Check: Encodable {
+                let name: String
+                let outcome: String
+                let detail: String
+            }
+            let ok: Bool
+            let checks: [Check]
+        }
+
+        func run() async throws {
+            let box = try secretBoxFromEnvironment()
+            let pool = try await database.openPool(maxConnections: 1)
+            try await checkSecretKey(box, pool: pool)
+            let connection = try await withStoreErrors { try await ConnectionStore(pool: pool, secretBox: box).get(id.uuid) }
+            await pool.close()
+            let driver = try await withStoreErrors { try Providers.registry.driver(connection.provider) }
+            let http = HTTPClient(maxConcurrentRequests: 2)
+            let checks = await driver.test(connection, context: ProviderContext(http: http, requestTimeout: requestTimeout.duration))
+            http.shutdown()
+            let ok = !checks.contains { $0.outcome == .failed }
+            if json {
+                try printJSON(Output(ok: ok, checks: checks.map { .init(name: $0.name, outcome: $0.outcome.rawValue, detail: $0.detail) }))
+            } else {
+                for check in checks {
+                    let label =
+                        switch check.outcome {
+                        case .passed: "PASS"
+                        case .failed: "FAIL"
+                        case .skipped: "SKIP"
+                        }
+                    print("\(label)  \(check.name): \(check.detail)")
+                }
+            }
+            if !ok {
+                throw CLIError.failed(
+                    "connection \(id.text) failed: \(checks.filter { $0.outcome == .failed }.map(\.name).joined(separator: ", "))")
+            }
         }
     }
 }

@@ -49,9 +49,9 @@ extension Demo {
 
             let connection = try await withStoreErrors {
                 try await ConnectionStore(pool: pool, secretBox: box).create(AccountingConnection(
-                    provider: .netsuite, name: "NetSuite demo (simulator)", accountID: account,
+                    provider: "netsuite", name: "NetSuite demo (simulator)", accountID: account,
                     settings: .init(defaultSubsidiary: "1", objectsToSync: [], baseURL: netsuiteURL, concurrencyLimit: concurrencyLimit),
-                    secrets: NetSuiteSimulator.Configuration.demoCredentials))
+                    secrets: NetSuiteSimulator.Configuration.demoCredentials.connectionSecrets))
             }
             let id = connection.id!
             try await SyncEnvironment.applyConcurrencyLimit(of: connection, queue: JobQueue(pool: pool))

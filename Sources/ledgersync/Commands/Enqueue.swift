@@ -107,7 +107,7 @@ struct Limits: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List limit keys with their limit and running jobs.",
-            discussion: "HOLDING counts the running jobs that count against the limit; RUNNING also counts those that gave their slot back early (the provider has answered; they are recording the result). HELD AFTER TIMEOUT counts the slots of requests that timed out at the client and that the provider may still be processing (ledgersync.limit_holds; worker --netsuite-server-timeout): they count against the limit too.")
+            discussion: "HOLDING counts the running jobs that count against the limit; RUNNING also counts those that gave their slot back early (the provider has answered; they are recording the result). HELD AFTER TIMEOUT counts the slots of requests that timed out at the client and that the provider may still be processing (ledgersync.limit_holds; worker --server-timeout): they count against the limit too.")
         @OptionGroup var database: DatabaseOptions
         @Flag(help: "Print JSON.") var json = false
 

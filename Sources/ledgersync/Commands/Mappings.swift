@@ -86,7 +86,6 @@ extension Mappings {
         func validate() throws {
             let kind = try Mappings.kind(kind)
             let details = try parsedDetails()
-            if kind == .tax { try Self.validateTax(details) }
             _ = try resolvedProviderID(kind: kind, details: details)
         }
 
@@ -115,14 +114,14 @@ extension Mappings {
             return result
         }
 
-        /// The tax rules live in Sync (the API checks the same); here their errors name the
-        /// option to change.
-        static func validateTax(_ details: [String: String]) throws {
+        /// What the connection's provider requires of a mapping (NetSuite: a tax mapping's
+        /// SuiteTax details; the API checks the same); here its errors name the option to change.
+        static func validateForProvider(_ mapping: Mapping, provider: String) throws {
             do {
-                try Mapping.validateTaxDetails(details)
-            } catch let error as StoreError {
+                try Providers.registry.driver(provider).validateMapping(mapping)
+            } catch let error as StoreError where error.field?.hasPrefix("details") == true {
                 let option = error.field.map { $0.hasPrefix("details.") ? "--detail \($0.dropFirst("details.".count))" : "--detail" } ?? "--detail"
-                throw ValidationError("\(option): \(error.message)")
+                throw CLIError.usage("\(option): \(error.message)")
             }
         }
 
@@ -136,7 +135,13 @@ extension Mappings {
             // Checked before the database is opened, so a typo costs no connection.
             try await withStoreErrors(options: Mappings.fieldOptions) { try mapping.validate() }
             let pool = try await database.openPool(maxConnections: 1)
-            let stored = try await withStoreErrors(options: Mappings.fieldOptions) { try await MappingStore(pool: pool).upsert(mapping) }
+            let stored = try await withStoreErrors(options: Mappings.fieldOptions) {
+                guard let provider = try await ConnectionStore(pool: pool, secretBox: unusedSecretBox()).provider(of: connection.uuid) else {
+                    throw StoreError(.notFound, field: "connection_id", "no connection \(connection.text)")
+                }
+                try Self.validateForProvider(mapping, provider: provider)
+                return try await MappingStore(pool: pool).upsert(mapping)
+            }
             await pool.close()
             if json { return try printJSON(MappingSummary(stored)) }
             let key = stored.kind == .fallbackItem ? "" : " \"\(stored.billingKey)\"" + (stored.recordType.map { " on \($0)" } ?? "")

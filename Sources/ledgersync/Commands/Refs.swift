@@ -2,7 +2,6 @@ import ArgumentParser
 import ExactJSON
 import Foundation
 import HTTPClient
-import NetSuite
 import Postgres
 import Sync
 
@@ -10,11 +9,11 @@ import Sync
 /// that already exist at the provider (docs/linking.md).
 struct Refs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Link billing objects to records that already exist at NetSuite, and list the refs.",
+        abstract: "Link billing objects to records that already exist at the provider, and list the refs.",
         discussion: """
-            A linked object is written by its NetSuite internal id (PATCH …/<type>/<id>) and never created again; a sync never replaces the link. Object types: \(ExternalRef.ObjectType.allCases.map(\.rawValue).joined(separator: ", ")).
+            A linked object is written by the provider's id of the record  and never created again; a sync never replaces the link. Object types: \(ExternalRef.ObjectType.allCases.map(\.rawValue).joined(separator: ", ")).
 
-            Environment: DATABASE_URL (or --database-url); LEDGERSYNC_SECRET_KEY for the commands that talk to NetSuite (link without --no-verify, match).
+            Environment: DATABASE_URL (or --database-url); LEDGERSYNC_SECRET_KEY for the commands that talk to the provider (link without --no-verify, match).
             """,
         subcommands: [Link.self, Unlink.self, List.self, Match.self])
 
@@ -26,35 +25,26 @@ struct Refs: AsyncParsableCommand {
         return type
     }
 
-    /// The NetSuite record type of an object type (the REST record API's spelling).
-    static func recordType(_ type: ExternalRef.ObjectType) -> String {
-        switch type {
-        case .customer: "customer"
-        case .invoice: "invoice"
-        case .salesOrder: "salesOrder"
-        case .creditMemo: "creditMemo"
-        case .payment: "customerPayment"
-        }
-    }
-
-    /// The connection with its credentials, and a client for its account.
-    static func client(_ id: UUID, pool: ConnectionPool) async throws -> (NetSuiteClient, HTTPClient) {
+    /// The connection's provider, built by its driver, and the HTTP client it uses (shut it
+    /// down after).
+    static func provider(_ id: UUID, pool: ConnectionPool) async throws -> (any AccountingProvider, any ProviderDriver, HTTPClient) {
         let box = try secretBoxFromEnvironment()
         try await checkSecretKey(box, pool: pool)
         let connection = try await withStoreErrors { try await ConnectionStore(pool: pool, secretBox: box).get(id) }
-        guard connection.provider == .netsuite else {
-            throw CLIError.usage("connection \(id.uuidString.lowercased()) is a \(connection.provider.rawValue) connection; refs link and match talk to NetSuite")
-        }
+        let driver = try await withStoreErrors { try Providers.registry.driver(connection.provider) }
         let http = HTTPClient(maxConcurrentRequests: 2)
         do {
-            return (try await withStoreErrors { try NetSuiteClient(connection: connection, http: http, requestTimeout: .seconds(60)) }, http)
+            let provider = try await withStoreErrors {
+                try await Providers.registry.provider(for: connection, context: ProviderContext(http: http, requestTimeout: .seconds(60)))
+            }
+            return (provider, driver, http)
         } catch {
             http.shutdown()
             throw error
         }
     }
 
-    static let fieldOptions = ["provider_id": "<netsuite-internal-id>", "billing_id": "<billing-id>", "connection_id": "--connection"]
+    static let fieldOptions = ["provider_id": "<provider-id>", "billing_id": "<billing-id>", "connection_id": "--connection"]
 }
 
 /// What `--json` prints of a ref.
@@ -81,18 +71,18 @@ struct RefSummary: Encodable {
 extension Refs {
     struct Link: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Link a billing object to an existing NetSuite record (its internal id).",
+            abstract: "Link a billing object to an existing record at the provider (by the provider's id).",
             discussion: """
-                Checks first that the record exists at NetSuite (GET by internal id) and shows its name: a link to a wrong or deleted id would make every later sync of the object fail. --no-verify skips the check (no LEDGERSYNC_SECRET_KEY needed).
+                Checks first that the record exists at the provider (a read by its id) and shows its name: a link to a wrong or deleted id would make every later sync of the object fail. --no-verify skips the check (no LEDGERSYNC_SECRET_KEY needed).
 
-                Refused when another billing object of the connection and type already has that NetSuite record. Jobs waiting for the object (an invoice waiting for its customer) run now.
+                Refused when another billing object of the connection and type already has that provider record. Jobs waiting for the object (an invoice waiting for its customer) run now.
                 """)
         @OptionGroup var database: DatabaseOptions
         @Argument(help: ArgumentHelp("customer, invoice, sales_order, credit_memo or payment.", valueName: "object-type")) var objectType: String
         @Argument(help: ArgumentHelp("The billing system's id of the object (Lago's lago_id).", valueName: "billing-id")) var billingID: String
-        @Argument(help: ArgumentHelp("The NetSuite internal id of the existing record.", valueName: "netsuite-internal-id")) var providerID: String
+        @Argument(help: ArgumentHelp("The provider's id of the existing record .", valueName: "provider-id")) var providerID: String
         @Option(help: "The connection id.") var connection: UUIDArgument
-        @Flag(name: .customLong("no-verify"), help: "Link without asking NetSuite whether the record exists.") var noVerify = false
+        @Flag(name: .customLong("no-verify"), help: "Link without asking the provider whether the record exists.") var noVerify = false
         @Flag(help: "Print the ref as JSON.") var json = false
 
         func validate() throws {
@@ -101,7 +91,7 @@ extension Refs {
             do {
                 try ExternalRefStore.requireInternalID(providerID)
             } catch let error as StoreError {
-                throw ValidationError("<netsuite-internal-id> \(error.message)")
+                throw ValidationError("<provider-id> \(error.message)")
             }
         }
 
@@ -109,19 +99,24 @@ extension Refs {
             let type = try Refs.objectType(objectType)
             let providerID = providerID.trimmingCharacters(in: .whitespaces)
             let pool = try await database.openPool(maxConnections: 2)
-            var found: ExactJSON?
+            var found: FoundRecord?
             if !noVerify {
-                let (client, http) = try await Refs.client(connection.uuid, pool: pool)
+                let (provider, driver, http) = try await Refs.provider(connection.uuid, pool: pool)
                 defer { http.shutdown() }
+                guard let lookup = provider as? any RecordLookup else {
+                    await pool.close()
+                    throw CLIError.usage("\(driver.displayName) connections cannot look a record up; --no-verify links without asking")
+                }
                 do {
-                    found = try await client.get(recordType: Refs.recordType(type), internalID: providerID)
+                    found = try await lookup.lookUp(type, providerID: providerID)
                 } catch let error as SyncError {
                     await pool.close()
-                    throw CLIError.unavailable("could not ask NetSuite for \(Refs.recordType(type)) \(providerID): \(error.message) (--no-verify links without asking)")
+                    throw CLIError.unavailable(
+                        "could not ask \(driver.displayName) for \(type.rawValue) \(providerID): \(error.message) (--no-verify links without asking)")
                 }
                 guard found != nil else {
                     await pool.close()
-                    throw CLIError.notFound("NetSuite has no \(Refs.recordType(type)) with internal id \(providerID) (--no-verify links anyway)")
+                    throw CLIError.notFound("\(driver.displayName) has no \(type.rawValue) with id \(providerID) (--no-verify links anyway)")
                 }
             }
             let ref: ExternalRef
@@ -136,10 +131,10 @@ extension Refs {
             }
             await pool.close()
             if json { return try printJSON(RefSummary(ref)) }
-            let name = found.flatMap { $0["companyName"]?.stringValue ?? $0["entityId"]?.stringValue ?? $0["tranId"]?.stringValue }
-            print("linked \(type.rawValue) \(ref.billingID) to NetSuite \(Refs.recordType(type)) \(ref.providerID)" + (name.map { " (\($0))" } ?? "")
+            let name = found?.name
+            print("linked \(type.rawValue) \(ref.billingID) to \(found?.recordType ?? "record") \(ref.providerID)" + (name.map { " (\($0))" } ?? "")
                 + " on connection \(connection.text)")
-            if let other = found?["externalId"]?.stringValue, other != ref.billingID {
+            if let other = found?.externalID, other != ref.billingID {
                 print("note: the record's externalId is \"\(other)\"; syncs leave it as it is and write the record by internal id")
             }
         }
@@ -164,7 +159,7 @@ extension Refs {
             guard let removed else {
                 throw CLIError.notFound("\(type.rawValue) \(billingID) has no link on connection \(connection.text) (a ref the workers recorded is not a link)")
             }
-            print("unlinked \(type.rawValue) \(billingID) from NetSuite \(Refs.recordType(type)) \(removed) on connection \(connection.text)")
+            print("unlinked \(type.rawValue) \(billingID) from provider record \(removed) on connection \(connection.text)")
         }
     }
 

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import NetSuite
 import Postgres
 import Sync
 
@@ -9,11 +8,11 @@ extension Refs {
     /// or name through SuiteQL; links only with --apply.
     struct Match: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Propose links of billing customers to NetSuite customers with exactly the same email or name.",
+            abstract: "Propose links of billing customers to customers at the provider with exactly the same email or name.",
             discussion: """
                 The billing customers are read from --customers (a file, or - for stdin): a JSON array of customer documents (Lago's shape: lago_id, name, legal_name, email; a {"customer": {…}} envelope is fine), or one document per line. Customers that already have a ref on the connection are left out.
 
-                For each, one SuiteQL query asks NetSuite for the customers whose email (--by email, the default) or company name (--by name: legal_name, else name, what customer.sync writes) is exactly the same, case included. One match is proposed; none is reported; two or more are ambiguous and listed, never linked; a NetSuite customer proposed for two billing customers is ambiguous too.
+                For each, one query asks the provider (NetSuite: SuiteQL) for the customers whose email (--by email, the default) or company name (--by name: legal_name, else name, what customer.sync writes) is exactly the same, case included. One match is proposed; none is reported; two or more are ambiguous and listed, never linked; a provider customer proposed for two billing customers is ambiguous too.
 
                 Without --apply nothing is written. With --apply the proposals are linked as `refs link` does.
                 """)
@@ -25,7 +24,7 @@ extension Refs {
         @Flag(help: "Print the result as JSON.") var json = false
 
         func validate() throws {
-            guard CustomerMatch.Field(rawValue: by) != nil else { throw ValidationError("--by must be email or name; got \"\(by.prefix(40))\"") }
+            guard CustomerField(rawValue: by) != nil else { throw ValidationError("--by must be email or name; got \"\(by.prefix(40))\"") }
         }
 
         struct Customer {
@@ -40,48 +39,52 @@ extension Refs {
             let value: String?
             /// proposed, linked, no_match, ambiguous, no_value, refused
             var result: String
-            var netsuiteIds: [String]
+            var providerIds: [String]
             var message: String?
         }
 
         func run() async throws {
-            let field = CustomerMatch.Field(rawValue: by) ?? .email
+            let field = CustomerField(rawValue: by) ?? .email
             let documents = try readCustomers(field)
             let pool = try await database.openPool(maxConnections: 2)
             let store = ExternalRefStore(pool: pool)
             let refs = try await store.lookup(connection: connection.uuid, objectType: .customer, billingIDs: documents.map(\.lagoID))
-            let (client, http) = try await Refs.client(connection.uuid, pool: pool)
+            let (provider, driver, http) = try await Refs.provider(connection.uuid, pool: pool)
             defer { http.shutdown() }
+            guard let finder = provider as? any CustomerFinding else {
+                await pool.close()
+                throw CLIError.usage("\(driver.displayName) connections cannot search customers")
+            }
 
             var outcomes: [Outcome] = []
             for customer in documents where refs[customer.lagoID] == nil {
-                var outcome = Outcome(billingId: customer.lagoID, by: field.rawValue, value: customer.value, result: "no_value", netsuiteIds: [])
+                var outcome = Outcome(billingId: customer.lagoID, by: field.rawValue, value: customer.value, result: "no_value", providerIds: [])
                 if let value = customer.value {
-                    let candidates: [CustomerMatch.Candidate]
+                    let candidates: [FoundRecord]
                     do {
-                        candidates = try await Self.withRetries { try await CustomerMatch.candidates(field, value, client: client) }
+                        candidates = try await Self.withRetries { try await finder.findCustomers(by: field, value) }
                     } catch let error as SyncError {
                         await pool.close()
-                        throw CLIError.unavailable("SuiteQL query for \(customer.lagoID) failed: \(error.message)")
+                        throw CLIError.unavailable("the query for \(customer.lagoID) failed: \(error.message)")
                     }
-                    outcome.netsuiteIds = candidates.map(\.internalID)
+                    outcome.providerIds = candidates.map(\.providerID)
                     outcome.result = candidates.isEmpty ? "no_match" : candidates.count == 1 ? "proposed" : "ambiguous"
                 }
                 outcomes.append(outcome)
             }
-            // One NetSuite customer proposed for two billing customers: neither is linked.
+            // One provider customer proposed for two billing customers: neither is linked.
             var proposedFor: [String: Int] = [:]
-            for outcome in outcomes where outcome.result == "proposed" { proposedFor[outcome.netsuiteIds[0], default: 0] += 1 }
-            for index in outcomes.indices where outcomes[index].result == "proposed" && proposedFor[outcomes[index].netsuiteIds[0], default: 0] > 1 {
+            for outcome in outcomes where outcome.result == "proposed" { proposedFor[outcome.providerIds[0], default: 0] += 1 }
+            for index in outcomes.indices where outcomes[index].result == "proposed" && proposedFor[outcomes[index].providerIds[0], default: 0] > 1 {
                 outcomes[index].result = "ambiguous"
-                outcomes[index].message = "NetSuite customer \(outcomes[index].netsuiteIds[0]) matches several billing customers"
+                outcomes[index].message = "provider customer \(outcomes[index].providerIds[0]) matches several billing customers"
             }
             if apply {
                 for index in outcomes.indices where outcomes[index].result == "proposed" {
                     do {
                         try await store.link(
                             connection: connection.uuid, objectType: .customer, billingID: outcomes[index].billingId,
-                            providerID: outcomes[index].netsuiteIds[0])
+                            providerID: outcomes[index].providerIds[0])
                         outcomes[index].result = "linked"
                     } catch let error as RefLinkConflict {
                         outcomes[index].result = "refused"
@@ -95,7 +98,7 @@ extension Refs {
         }
 
         /// Runs `body` again after a rate limit (the account's workers may hold every slot) or a
-        /// transient failure, waiting NetSuite's hint or 1, 2, 4, 8 s; at most 5 attempts.
+        /// transient failure, waiting the provider's hint or 1, 2, 4, 8 s; at most 5 attempts.
         static func withRetries<T>(_ body: () async throws -> T) async throws -> T {
             var attempt = 1
             while true {
@@ -114,7 +117,7 @@ extension Refs {
                 let result = outcome.result.replacingOccurrences(of: "_", with: " ")
                 table.append([
                     truncate(outcome.billingId, 40), truncate(outcome.value ?? "", 50),
-                    result + (outcome.message.map { ": \($0)" } ?? ""), outcome.netsuiteIds.joined(separator: ", "),
+                    result + (outcome.message.map { ": \($0)" } ?? ""), outcome.providerIds.joined(separator: ", "),
                 ])
             }
             if !outcomes.isEmpty { printTable(table) }
@@ -127,7 +130,7 @@ extension Refs {
         }
 
         /// The billing customers of --customers, with the value to match.
-        func readCustomers(_ field: CustomerMatch.Field) throws -> [Customer] {
+        func readCustomers(_ field: CustomerField) throws -> [Customer] {
             let data: Data
             do {
                 data = customers == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: customers))

@@ -6,66 +6,74 @@ import Sync
 // Secrets reach the CLI through the environment, a file or stdin, never through an argument:
 // arguments land in shell history and in `ps` for every user of the machine to read.
 
-/// Where `connections add` and `connections update --rotate-secrets` read the four NetSuite
-/// token-based authentication values from.
+/// Where `connections add` and `connections update --rotate-secrets` read a connection's
+/// credentials from: a JSON file of the provider's credential fields, or the environment
+/// variables its driver names (`ProviderDriver.credentialFields`).
 struct ConnectionSecretsOptions: ParsableArguments {
     @Option(
         name: .customLong("secrets-file"),
         help: ArgumentHelp(
-            "A JSON object {consumer_key, consumer_secret, token_id, token_secret}; '-' reads it from stdin. Without it the NETSUITE_* variables are read.",
+            "A JSON object of the provider's credential fields (docs/connections.md); '-' reads it from stdin. Without it the provider's variables are read (NETSUITE_* for netsuite).",
             valueName: "path"))
     var secretsFile: String?
 
-    /// The environment variable of each secret, by its key in the secrets file.
-    static let variables: [(key: String, variable: String)] = [
-        ("consumer_key", "NETSUITE_CONSUMER_KEY"),
-        ("consumer_secret", "NETSUITE_CONSUMER_SECRET"),
-        ("token_id", "NETSUITE_TOKEN_ID"),
-        ("token_secret", "NETSUITE_TOKEN_SECRET"),
-    ]
-
     /// The secrets from `--secrets-file` when given, else from the environment. Errors name
-    /// what is missing and never echo a value.
-    func read(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AccountingConnection.Secrets {
-        let values = try secretsFile.map(Self.readFile) ?? Self.readEnvironment(environment)
-        return AccountingConnection.Secrets(
-            consumerKey: values["consumer_key"]!, consumerSecret: values["consumer_secret"]!,
-            tokenID: values["token_id"]!, tokenSecret: values["token_secret"]!)
+    /// what is missing and never echo a value. The driver checks which fields it needs.
+    func read(for driver: any ProviderDriver, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ConnectionSecrets {
+        let secrets = try secretsFile.map(Self.readFile) ?? Self.readEnvironment(driver, environment)
+        do {
+            try driver.validateSecrets(secrets)
+        } catch let error as StoreError {
+            // Point at the variable a user sets, not only at the field.
+            let name = error.field.map { $0.hasPrefix("secrets.") ? String($0.dropFirst("secrets.".count)) : $0 }
+            if secretsFile == nil, let field = driver.credentialFields.first(where: { $0.name == name }) {
+                throw CLIError.usage("\(field.environment) (\(error.field ?? "secrets")): \(error.message)")
+            }
+            throw CLIError.usage("\(error.field ?? "secrets")\(secretsFile.map { " in --secrets-file \($0)" } ?? ""): \(error.message)")
+        }
+        return secrets
     }
 
-    static func readEnvironment(_ environment: [String: String]) throws -> [String: String] {
-        var values: [String: String] = [:]
-        var missing: [String] = []
-        for (key, variable) in variables {
-            if let value = environment[variable].map(trimmed), !value.isEmpty { values[key] = value } else { missing.append(variable) }
+    /// Every credential variable of the driver that is set (`<VARIABLE>_FILE` for one that
+    /// may be a file, such as a PEM key).
+    static func readEnvironment(_ driver: any ProviderDriver, _ environment: [String: String]) throws -> ConnectionSecrets {
+        var secrets = ConnectionSecrets()
+        for field in driver.credentialFields {
+            if let value = environment[field.environment].map(trimmed), !value.isEmpty {
+                secrets[field.name] = value
+            } else if field.mayBeFile, let path = environment[field.environment + "_FILE"], !path.isEmpty {
+                let data = try readSecretInput(path, option: field.environment + "_FILE")
+                guard let text = String(data: data, encoding: .utf8) else {
+                    throw CLIError.usage("\(field.environment)_FILE \(path) is not UTF-8 text")
+                }
+                secrets[field.name] = trimmed(text)
+            }
         }
-        guard missing.isEmpty else {
-            let subject = missing.count == 1 ? "\(missing[0]) is not set" : "\(missing.joined(separator: ", ")) are not set"
+        guard !secrets.fields.isEmpty else {
+            var kinds: [String: [String]] = [:]
+            for field in driver.credentialFields { kinds[field.authKind ?? "all", default: []].append(field.environment) }
+            let choices = kinds.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.joined(separator: ", "))" }.joined(separator: "; or ")
             throw CLIError.usage(
-                "\(subject): set \(variables.map(\.variable).joined(separator: ", ")) or pass --secrets-file (secrets never go on the command line)")
+                "no credentials: set the \(driver.name) variables (\(choices)) or pass --secrets-file (secrets never go on the command line)")
         }
-        return values
+        return secrets
     }
 
-    static func readFile(_ path: String) throws -> [String: String] {
+    static func readFile(_ path: String) throws -> ConnectionSecrets {
         let data = try readSecretInput(path, option: "--secrets-file")
         // JSONSerialization, not Codable: a decoding error may quote the text it choked on,
         // and that text is a secret.
         guard let object = try? JSONSerialization.jsonObject(with: data), let fields = object as? [String: Any] else {
-            throw CLIError.usage("--secrets-file \(path) is not a JSON object {consumer_key, consumer_secret, token_id, token_secret}")
+            throw CLIError.usage("--secrets-file \(path) is not a JSON object of credential fields")
         }
-        let expected = variables.map(\.key)
-        if let unknown = fields.keys.sorted().first(where: { !expected.contains($0) }) {
-            throw CLIError.usage("--secrets-file \(path) has an unknown key \"\(unknown.prefix(40))\" (expected \(expected.joined(separator: ", ")))")
-        }
-        var values: [String: String] = [:]
-        for key in expected {
+        var secrets = ConnectionSecrets()
+        for key in fields.keys.sorted() {
             guard let value = (fields[key] as? String).map(trimmed), !value.isEmpty else {
-                throw CLIError.usage("--secrets-file \(path) lacks \(key) (a non-empty string)")
+                throw CLIError.usage("--secrets-file \(path): \(key.prefix(40)) must be a non-empty string")
             }
-            values[key] = value
+            secrets[key] = value
         }
-        return values
+        return secrets
     }
 }
 
@@ -81,12 +89,6 @@ func readSecretInput(_ path: String, option: String) throws -> Data {
 private func trimmed(_ value: String) -> String {
     // A trailing newline from `echo` or an editor is never part of a token.
     value.trimmingCharacters(in: .whitespacesAndNewlines)
-}
-
-/// The start of a key or token id, enough to tell two connections apart and no more (the
-/// same rule as `AccountingConnection.Secrets.description`).
-func secretHint(_ id: String) -> String {
-    id.count <= 6 ? String(repeating: "*", count: id.count) : String(id.prefix(6)) + "…"
 }
 
 /// The box over LEDGERSYNC_SECRET_KEY; a missing or malformed key is a configuration problem (78).
@@ -117,6 +119,11 @@ func unusedSecretBox() -> SecretBox {
     try! SecretBox(key: SecureRandom.bytes(SecretBox.keyByteCount))
 }
 
+/// The option that sets a provider's own field: `--setting key=…` for its settings.
+private func providerOption(_ field: String) -> String? {
+    field.hasPrefix("settings.") ? "--setting \(field.dropFirst("settings.".count))=…" : nil
+}
+
 /// Runs store calls, turning their errors into exit codes: a bad field is a bad argument
 /// (64), a missing row is not found (2), sealed secrets that do not open mean the wrong
 /// LEDGERSYNC_SECRET_KEY (78). `options` names the command-line option of a store field, so
@@ -126,7 +133,7 @@ func withStoreErrors<T>(options: [String: String] = [:], _ body: () async throws
         return try await body()
     } catch let error as StoreError {
         var message = error.description
-        if let field = error.field, let option = options[field] {
+        if let field = error.field, let option = options[field] ?? providerOption(field) {
             message = "\(field) (\(option)): \(error.message)"
         }
         switch error.code {

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import NetSuite
 import Postgres
 import Sync
 
@@ -13,7 +12,7 @@ struct SyncCommand: AsyncParsableCommand {
 
     struct Render: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the NetSuite requests a sync job would send for a document, without sending them.",
+            abstract: "Print the requests a sync job would send to the provider for a document, without sending them.",
             discussion: """
                 Reads a job's args from stdin: the billing document, bare or in its envelope ({"invoice": {…}}), with "customer_id" when the document does not name its customer. Prints each request the worker would send — method, URL (with ?replace=), headers, body — exactly as it would send them, built by the same code, except the Authorization header (it carries a signature and is never printed). Refs the document needs (its customer, its invoice) are read from the connection's external_refs; one that is not there is shown as a placeholder, with a note (lines starting with #) saying what the worker would do.
 
@@ -24,8 +23,9 @@ struct SyncCommand: AsyncParsableCommand {
         @Option(help: "The connection, by id or by name.") var connection: String
 
         func validate() throws {
-            guard NetSuiteRender.kinds.contains(kind) else {
-                throw ValidationError("unknown kind \"\(kind)\"; one of \(NetSuiteRender.kinds.joined(separator: ", "))")
+            let kinds = SyncJobKind.allCases.map(\.rawValue)
+            guard kinds.contains(kind) else {
+                throw ValidationError("unknown kind \"\(kind)\"; one of \(kinds.joined(separator: ", "))")
             }
         }
 
@@ -49,21 +49,19 @@ struct SyncCommand: AsyncParsableCommand {
                         chosen = only
                     }
                     guard let id = chosen.id else { throw StoreError(.notFound, field: "connection", "the connection has no id") }
-                    let account: NetSuiteAccount
-                    do {
-                        account = try NetSuiteAccount(accountID: chosen.accountID, baseURLOverride: chosen.settings.baseURL)
-                    } catch let error as NetSuiteConfigError {
-                        throw StoreError(.invalidField, field: "account_id", error.message)
+                    let driver = try Providers.registry.driver(chosen.provider)
+                    guard let renderer = driver as? any RequestRendering, renderer.renderableKinds.contains(kind) else {
+                        throw StoreError.invalid("kind", "\(driver.displayName) connections cannot render \(kind) jobs")
                     }
                     let mappings = try await MappingStore(pool: pool).mappingSet(connection: id)
                     let refs = ExternalRefStore(pool: pool)
                     let target = SyncTarget(connectionID: id, connection: chosen, mappings: mappings)
-                    return try await NetSuiteRender.render(kind: kind, args: args, account: account, target: target) { type, billingID in
+                    return try await renderer.render(kind: kind, args: args, connection: chosen, target: target) { type, billingID in
                         try await refs.lookup(connection: id, objectType: type, billingID: billingID)
                     }
                 }
                 await pool.close()
-                print(rendered.text, terminator: "")
+                print(rendered, terminator: "")
             } catch {
                 await pool.close()
                 throw error

@@ -3,7 +3,6 @@ import Foundation
 import HTTPClient
 import JobQueue
 import Logging
-import NetSuite
 import Postgres
 import ServiceLifecycle
 import Sync
@@ -35,8 +34,10 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "First retry delay of the sync and webhook kinds; later ones double, up to their cap.") var retryBaseDelay = DurationArgument(.seconds(5))
     @Option(help: "How long a sync job may wait for its customer or invoice before it fails.") var dependencyTimeout = DurationArgument(.seconds(86_400))
     @Option(help: "How long one request to a provider or a webhook endpoint may take.") var requestTimeout = DurationArgument(.seconds(60))
-    @Option(help: "How long NetSuite may go on processing a request the worker stopped waiting for (NetSuite's own limit: 15 minutes); a timed-out request's concurrency-limit slot stays held this long.")
-    var netsuiteServerTimeout = DurationArgument(NetSuiteClient.defaultServerTimeLimit)
+    @Option(
+        name: [.customLong("server-timeout"), .customLong("netsuite-server-timeout")],
+        help: "How long a provider may go on processing a request the worker stopped waiting for (default: the provider's own limit; NetSuite's: 15 minutes); a timed-out request's concurrency-limit slot stays held this long.")
+    var serverTimeout: DurationArgument?
     /// For `ledgersync bench`: once connected and listening, print READY, wait for GO on
     /// stdin, and print the diag.noop call counts as a RESULT line on exit.
     @Flag(help: .hidden) var benchHandshake = false
@@ -50,8 +51,8 @@ struct Worker: AsyncParsableCommand {
         if let connections, connections < 2 { throw ValidationError("--connections must be at least 2") }
         guard retryBaseDelay.duration >= .milliseconds(10) else { throw ValidationError("--retry-base-delay must be at least 10ms") }
         guard requestTimeout.duration >= .milliseconds(100) else { throw ValidationError("--request-timeout must be at least 100ms") }
-        guard netsuiteServerTimeout.duration >= .milliseconds(100), netsuiteServerTimeout.duration < .seconds(7 * 86_400) else {
-            throw ValidationError("--netsuite-server-timeout must be from 100ms to less than 7 days")
+        if let serverTimeout, serverTimeout.duration < .milliseconds(100) || serverTimeout.duration >= .seconds(7 * 86_400) {
+            throw ValidationError("--server-timeout must be from 100ms to less than 7 days")
         }
     }
 
@@ -104,15 +105,9 @@ struct Worker: AsyncParsableCommand {
         options.webhookOptions.backoff = Backoff(base: base, cap: max(base, 3600))
         options.dependencyTimeout = dependencyTimeout.duration
         let requestTimeout = requestTimeout.duration
-        let netsuiteServerTimeout = netsuiteServerTimeout.duration
-        return SyncEnvironment(pool: pool, secretBox: box, http: http, options: options) { connection in
-            switch connection.provider {
-            case .netsuite:
-                return try NetSuiteProvider(
-                    connection: connection, http: http, requestTimeout: requestTimeout, serverTimeLimit: netsuiteServerTimeout)
-            case .zohoBooks:
-                throw StoreError(.invalidField, field: "provider", "zoho_books connections are not supported by this worker yet")
-            }
-        }
+        let serverTimeLimit = serverTimeout?.duration
+        return SyncEnvironment(
+            pool: pool, secretBox: box, http: http, options: options, providers: Providers.registry,
+            providerContext: ProviderContext(http: http, requestTimeout: requestTimeout, serverTimeLimit: serverTimeLimit))
     }
 }

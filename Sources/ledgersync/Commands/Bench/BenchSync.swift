@@ -44,9 +44,9 @@ struct BenchSync: AsyncParsableCommand {
         // for its own connection and workers, whatever the shell says.
         let connection = try await ConnectionStore(pool: pool, secretBox: box, allowPrivateNetworks: true).create(
             AccountingConnection(
-                provider: .netsuite, name: "bench \(UUID().uuidString.prefix(8))", accountID: configuration.accountID,
+                provider: "netsuite", name: "bench \(UUID().uuidString.prefix(8))", accountID: configuration.accountID,
                 settings: .init(defaultSubsidiary: "1", baseURL: simulator.baseURL, concurrencyLimit: limit),
-                secrets: credentials))
+                secrets: credentials.connectionSecrets))
         guard let connectionID = connection.id else { throw CLIError.failed("the connection got no id") }
         try await SyncEnvironment.applyConcurrencyLimit(of: connection, queue: JobQueue(pool: pool))
         let mappings = MappingStore(pool: pool)
