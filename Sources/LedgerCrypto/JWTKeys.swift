@@ -167,6 +167,8 @@ public struct JWTPrivateKey: Sendable, CustomStringConvertible, CustomDebugStrin
     /// or r‖s for ECDSA.
     public func sign(_ message: [UInt8], algorithm: JWTAlgorithm) throws -> [UInt8] {
         try key.checkUsable(for: algorithm, what: "the private key")
+        // libcurl's TLS shares this thread's OpenSSL error queue: leave nothing in it.
+        defer { ERR_clear_error() }
         guard let context = EVP_MD_CTX_new() else { throw CryptoError(.library, "\(algorithm.rawValue): could not allocate a digest context") }
         defer { EVP_MD_CTX_free(context) }
         var pkeyContext: OpaquePointer?
@@ -232,6 +234,7 @@ public struct JWTPublicKey: Sendable {
     /// key with `algorithm`. False for a key of the wrong type or size, never an error.
     public func verify(_ signature: [UInt8], message: [UInt8], algorithm: JWTAlgorithm) -> Bool {
         guard (try? key.checkUsable(for: algorithm, what: "the public key")) != nil else { return false }
+        defer { ERR_clear_error() }
         var signatureBytes = signature
         if let curve = algorithm.curve {
             guard let der = ECDSASignature.der(fromRaw: signature, coordinateBytes: curve.coordinateBytes) else { return false }
@@ -245,9 +248,7 @@ public struct JWTPublicKey: Sendable {
             guard (try? JWTPrivateKey.configurePSS(pkeyContext, algorithm)) != nil else { return false }
         }
         let bytes = message.isEmpty ? [0] : message
-        let result = EVP_DigestVerify(context, signatureBytes, signatureBytes.count, bytes, message.count)
-        ERR_clear_error()
-        return result == 1
+        return EVP_DigestVerify(context, signatureBytes, signatureBytes.count, bytes, message.count) == 1
     }
 }
 
