@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "JobQueue", targets: ["JobQueue"]),
         .library(name: "JobQueueTesting", targets: ["JobQueueTesting"]),
         .library(name: "Sync", targets: ["Sync"]),
+        .library(name: "LedgerCrypto", targets: ["LedgerCrypto"]),
         .library(name: "Simulators", targets: ["Simulators"]),
     ],
     dependencies: [
@@ -60,16 +61,20 @@ let package = Package(
             name: "HTTPClient",
             dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")]
         ),
+        // Crypto over libcrypto, shared by Sync, the API, NetSuite and the simulators: sealed
+        // secrets (AES-256-GCM), SHA-256, HMAC-SHA256, random bytes, and JWT signatures
+        // (PS256/ES256…) for OAuth 2.0 client assertions. Knows nothing of the domain.
+        .target(name: "LedgerCrypto", dependencies: ["CCrypto"]),
         // The accounting-sync domain: billing documents, money, connections, mappings.
         .target(
             name: "Sync",
             // HTTPClient for delivering webhooks; it knows nothing of any provider's wire format.
-            dependencies: ["JobQueue", "Postgres", "HTTPClient", "CCrypto", "ExactJSON", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["JobQueue", "Postgres", "HTTPClient", "LedgerCrypto", "ExactJSON", .product(name: "Logging", package: "swift-log")]
         ),
         // Oracle NetSuite: TBA signing, REST record payloads, error parsing.
         .target(
             name: "NetSuite",
-            dependencies: ["Sync", "HTTPClient", "CCrypto", "ExactJSON", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Sync", "HTTPClient", "LedgerCrypto", "ExactJSON", .product(name: "Logging", package: "swift-log")]
         ),
         // Stand-ins for the providers over real HTTP (Hummingbird 2), for tests, the demo and
         // the benchmark. Uses NetSuite's signer to check signatures (the signer itself is held
@@ -77,7 +82,7 @@ let package = Package(
         .target(
             name: "Simulators",
             dependencies: [
-                "NetSuite", "Sync", "ExactJSON", "CCrypto",
+                "NetSuite", "Sync", "ExactJSON", "LedgerCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -87,7 +92,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "JobQueue", "Sync", "NetSuite", "Postgres", "ExactJSON",
+                "JobQueue", "Sync", "NetSuite", "Postgres", "ExactJSON", "LedgerCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -115,6 +120,7 @@ let package = Package(
                 "JobQueue",
                 "Sync",
                 "ExactJSON",
+                "LedgerCrypto",
                 "NetSuite",
                 "Simulators",
                 "HTTPClient",
@@ -137,24 +143,24 @@ let package = Package(
                 // Sync and API only for their migrations: these tests run the ledgersync binary,
                 // which requires every migration line it knows to be applied. Simulators for its
                 // seeded generator.
-                "JobQueue", "JobQueueTesting", "Postgres", "Sync", "API", "Simulators",
+                "JobQueue", "JobQueueTesting", "Postgres", "Sync", "API", "Simulators", "LedgerCrypto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], exclude: ["test_server.py"]),
-        .testTarget(name: "NetSuiteTests", dependencies: ["NetSuite", "Sync", "Simulators", "ExactJSON"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue", "JobQueueTesting", "HTTPClient"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NetSuiteTests", dependencies: ["NetSuite", "Sync", "Simulators", "ExactJSON", "LedgerCrypto", "HTTPClient"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue", "JobQueueTesting", "HTTPClient", "LedgerCrypto"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SimulatorTests",
-            dependencies: ["Simulators", "NetSuite", "NetSuiteTesting", "Sync", "HTTPClient", "ExactJSON"]
+            dependencies: ["Simulators", "NetSuite", "NetSuiteTesting", "Sync", "HTTPClient", "ExactJSON", "LedgerCrypto"]
         ),
         // The HTTP API over real HTTP on 127.0.0.1 and a real database.
         .testTarget(
             name: "APITests",
             dependencies: [
                 // NetSuite for its driver: the connection routes are tested with a real provider.
-                "API", "JobQueue", "JobQueueTesting", "Postgres", "Sync", "HTTPClient", "NetSuite",
+                "API", "JobQueue", "JobQueueTesting", "Postgres", "Sync", "HTTPClient", "NetSuite", "LedgerCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // An in-process worker delivers the inbound flow's webhooks.
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -165,7 +171,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Simulators", "NetSuite", "NetSuiteTesting", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient", "ExactJSON",
+                "Simulators", "NetSuite", "NetSuiteTesting", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient", "ExactJSON", "LedgerCrypto",
                 // Only for its migrations: the binary requires every line it knows.
                 "API",
                 // A stand-in for the billing system's webhook receiver.

@@ -9,6 +9,9 @@ packages=(postgresql libpq-dev libcurl4-openssl-dev libssl-dev)
 # Test time: curl and openssl, which docs/api.md's and docs/linking.md's examples use as a
 # reader would (scripts/docs-check.py runs them).
 packages+=(curl openssl)
+# Test time: PyJWT and cryptography, which check the Swift JWT assertions from outside Swift
+# (Tests/NetSuiteTests/Fixtures/jwt, issue 13).
+packages+=(python3-jwt python3-cryptography)
 [ "${1:-}" = --browser ] && packages+=(chromium)
 need=()
 for pkg in "${packages[@]}"; do

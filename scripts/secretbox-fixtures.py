@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Known answers for SecretBox (Sources/Sync/Crypto/SecretBox.swift), made outside Swift.
+"""Known answers for SecretBox (Sources/LedgerCrypto/SecretBox.swift), made outside Swift.
 
 Usage: scripts/secretbox-fixtures.py > Tests/SyncTests/Fixtures/secretbox.json
 Needs the `cryptography` package (scripts/test.sh installs it into .venv-webhooks).

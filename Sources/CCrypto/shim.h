@@ -4,4 +4,10 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/err.h>
+/* JWT signatures (LedgerCrypto/JWT*): PEM keys and certificates, RSA-PSS, ECDSA. */
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/rsa.h>
+#include <openssl/ec.h>
+#include <openssl/bn.h>
 #endif

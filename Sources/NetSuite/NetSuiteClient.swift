@@ -3,11 +3,12 @@ import Foundation
 import HTTPClient
 import Sync
 
-/// Talks to one NetSuite account's REST record API: signs each request with TBA and turns
-/// every answer into an internal id or a classified `SyncError`.
+/// Talks to one NetSuite account's REST record API: authorizes each request (TBA signature
+/// or OAuth 2.0 bearer token, `NetSuiteAuth`) and turns every answer into an internal id or a
+/// classified `SyncError`.
 public struct NetSuiteClient: Sendable {
     public let account: NetSuiteAccount
-    let credentials: NetSuiteCredentials
+    let auth: NetSuiteAuth
     let http: HTTPClient
     /// How long one request may take before it counts as a (transient) timeout.
     public let requestTimeout: Duration
@@ -23,12 +24,24 @@ public struct NetSuiteClient: Sendable {
         account: NetSuiteAccount, credentials: NetSuiteCredentials, http: HTTPClient, requestTimeout: Duration = .seconds(60),
         serverTimeLimit: Duration = NetSuiteClient.defaultServerTimeLimit
     ) {
+        self.init(account: account, auth: .tba(credentials), http: http, requestTimeout: requestTimeout, serverTimeLimit: serverTimeLimit)
+    }
+
+    /// A client with either auth kind (`NetSuiteAuth`): TBA, or OAuth 2.0 client credentials.
+    public init(
+        account: NetSuiteAccount, auth: NetSuiteAuth, http: HTTPClient, requestTimeout: Duration = .seconds(60),
+        serverTimeLimit: Duration = NetSuiteClient.defaultServerTimeLimit
+    ) {
         self.account = account
-        self.credentials = credentials
+        self.auth = auth
         self.http = http
         self.requestTimeout = requestTimeout
         self.serverTimeLimit = serverTimeLimit
     }
+
+    /// OAuth 2.0 only: a token with less than this left is replaced before a request
+    /// (`NetSuiteM2M.defaultMinValidity`).
+    public var tokenMinValidity: Duration = NetSuiteM2M.defaultMinValidity
 
     /// Whether upserts name the body's sublists in `?replace=`. Always true in production;
     /// TEST-ONLY switch: `false` reproduces the client before issue 12, whose re-pushes

@@ -123,16 +123,19 @@ extension NetSuiteClient {
         }
     }
 
-    /// Signs (TBA, the URL's query parameters included, PROVIDERS 2.1 step 3) and sends one
-    /// request, whatever its answer; transport failures become classified `SyncError`s. The
-    /// one place a request is signed. `headers`: all but `Authorization` (default: JSON
-    /// `Accept`, and `Content-Type` with a body) plus `extraHeaders`.
+    /// Authorizes and sends one request, whatever its answer; transport failures become
+    /// classified `SyncError`s. The one place a request is authorized: TBA signs it (the URL's
+    /// query parameters included, PROVIDERS 2.1 step 3); OAuth 2.0 adds `Authorization: Bearer`
+    /// with the connection's access token, and on a 401 whose `WWW-Authenticate` says
+    /// `error="invalid_token"` marks that token bad and sends the request once more with a new
+    /// one (a second 401 is returned as it is: a permanent auth failure for the parser).
+    /// `headers`: all but `Authorization` (default: JSON `Accept`, and `Content-Type` with a
+    /// body) plus `extraHeaders`.
     func send(
         method: String, url: String, body: Data?, headers given: [(name: String, value: String)]? = nil,
         extraHeaders: [(String, String)] = []
     ) async throws -> HTTPResponse {
-        let authorization = try TBASigner.authorizationHeader(method: method, url: url, credentials: credentials, account: account)
-        var headers: [(name: String, value: String)] = [("Authorization", authorization)]
+        var headers: [(name: String, value: String)] = []
         if let given {
             headers.append(contentsOf: given)
         } else {
@@ -140,6 +143,30 @@ extension NetSuiteClient {
             if body != nil { headers.append(("Content-Type", "application/json")) }
         }
         for header in extraHeaders { headers.append((header.0, header.1)) }
+        switch auth {
+        case .tba(let credentials):
+            let authorization = try TBASigner.authorizationHeader(method: method, url: url, credentials: credentials, account: account)
+            return try await execute(method: method, url: url, body: body, headers: [("Authorization", authorization)] + headers)
+        case .oauth2(let credentials, let connection, let tokens):
+            let account = account
+            let http = http
+            let timeout = requestTimeout
+            let issue: @Sendable () async throws -> IssuedToken = {
+                try await NetSuiteM2M.requestToken(credentials: credentials, account: account, http: http, timeout: timeout)
+            }
+            var attempt = 0
+            while true {
+                attempt += 1
+                let token = try await tokens.accessToken(for: connection, minValidity: tokenMinValidity, issue: issue)
+                let response = try await execute(method: method, url: url, body: body, headers: [("Authorization", "Bearer " + token)] + headers)
+                guard attempt == 1, NetSuiteM2M.saysInvalidToken(response) else { return response }
+                // NetSuite did not run the request (401): sending it again cannot duplicate it.
+                try await tokens.invalidate(token, for: connection)
+            }
+        }
+    }
+
+    private func execute(method: String, url: String, body: Data?, headers: [(name: String, value: String)]) async throws -> HTTPResponse {
         let request = HTTPRequest(method: method, url: url, headers: headers, body: body, timeout: requestTimeout)
         do {
             return try await http.execute(request)

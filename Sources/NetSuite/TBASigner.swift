@@ -1,4 +1,5 @@
 import Foundation
+import LedgerCrypto
 import Sync
 
 /// Signs NetSuite requests with Token-Based Authentication: OAuth 1.0a, HMAC-SHA256,

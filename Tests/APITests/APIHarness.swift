@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import JobQueue
 import JobQueueTesting
+import LedgerCrypto
 import Logging
 import NetSuite
 import Postgres

@@ -2,6 +2,7 @@ import API
 import Foundation
 import JobQueue
 import JobQueueTesting
+import LedgerCrypto
 import Sync
 import Testing
 

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import JobQueue
 import JobQueueTesting
+import LedgerCrypto
 import Logging
 import ServiceLifecycle
 import Sync

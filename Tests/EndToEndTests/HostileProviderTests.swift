@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import JobQueue
 import JobQueueTesting
+import LedgerCrypto
 import Logging
 import NetSuite
 import Postgres

@@ -1,6 +1,7 @@
 import Foundation
 import JobQueue
 import JobQueueTesting
+import LedgerCrypto
 import Postgres
 import Sync
 import Testing

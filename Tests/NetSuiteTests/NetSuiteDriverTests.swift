@@ -85,7 +85,10 @@ struct NetSuiteDriverTests {
     func inboundPayment() throws {
         let event = try driver.inboundEvent(
             "payments", body: Data(#"{"payment_id": "77", "invoice_id": "104", "amount": "129.10", "currency": "EUR", "paid_at": "2026-03-01T12:00:00Z"}"#.utf8))
-        guard case .paymentRecorded(let payment) = event else { return Issue.record("\(event)") }
+        guard case .paymentRecorded(let payment) = event else {
+            Issue.record("\(event)")
+            return
+        }
         #expect(payment.providerPaymentID == "77" && payment.providerInvoiceID == "104")
         #expect(payment.amount == "129.10" && payment.currency == "EUR")
         #expect(payment.paidAt == Date(timeIntervalSince1970: 1_772_366_400))

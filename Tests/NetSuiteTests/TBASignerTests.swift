@@ -1,5 +1,6 @@
 import ExactJSON
 import Foundation
+import LedgerCrypto
 import Testing
 
 @testable import NetSuite

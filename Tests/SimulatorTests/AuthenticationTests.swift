@@ -95,7 +95,8 @@ struct NetSuiteSimulatorAuthenticationTests {
             try await expectRejected(sim, sha1, reason: .unsupportedMethod)
 
             try await expectRejected(sim, nil, reason: .malformed)
-            try await expectRejected(sim, "Bearer abc", reason: .malformed)
+            // A bearer token is OAuth 2.0 (TokenEndpoint.swift): one the simulator never issued.
+            try await expectRejected(sim, "Bearer abc", reason: .unknownAccessToken)
             let withoutNonce = try header(sim, url: url).replacingOccurrences(of: "oauth_nonce=", with: "oauth_nonsense=")
             try await expectRejected(sim, withoutNonce, reason: .malformed)
         }

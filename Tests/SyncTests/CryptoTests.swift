@@ -2,6 +2,7 @@ import Foundation
 import JobQueueTesting
 import Testing
 
+@testable import LedgerCrypto
 @testable import Sync
 
 private func hex(_ text: String) -> [UInt8] {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import JobQueue
+import LedgerCrypto
 import Sync
 
 /// `/dashboard`: plain server-rendered HTML for the person on call. Queues at a glance,

@@ -2,6 +2,7 @@ import Foundation
 import HTTPClient
 import Hummingbird
 import JobQueue
+import LedgerCrypto
 import Logging
 import Postgres
 import Prometheus

@@ -17,6 +17,12 @@ extension NetSuiteSimulator {
         case ("GET", "requests"):
             // The write requests as received (method, URL with query, body), oldest first.
             return Self.json(.array(receivedWrites.map { .object([("method", .string($0.method)), ("url", .string($0.url)), ("body", .string($0.body))]) }))
+        case ("GET", "token-requests"):
+            return Self.json(tokenRequestsJSON())
+        case ("POST", "forget-tokens"):
+            // Every issued access token stops working (401 invalid_token), as after a revocation.
+            forgetTokens()
+            return Response(status: .noContent)
         case ("POST", "faults"):
             return await setFaultRate(from: request)
         case ("POST", "reset"):
@@ -31,7 +37,7 @@ extension NetSuiteSimulator {
         default:
             return Self.inspectionError(
                 .notFound,
-                "no such endpoint; try GET /_simulator/records/{recordType}, GET /_simulator/requests, GET /_simulator/stats, GET /_simulator/login-audit, POST /_simulator/faults, POST /_simulator/reset")
+                "no such endpoint; try GET /_simulator/records/{recordType}, GET /_simulator/requests, GET /_simulator/token-requests, POST /_simulator/forget-tokens, GET /_simulator/stats, GET /_simulator/login-audit, POST /_simulator/faults, POST /_simulator/reset")
         }
     }
 
@@ -59,6 +65,31 @@ extension NetSuiteSimulator {
             ("faultsInjected", .object(Fault.allCases.map { ($0.rawValue, .number(String(stats.faultsInjected[$0] ?? 0))) })),
             ("faultRate", .number(String(faultRate))),
             ("concurrencyLimit", .number(String(configuration.concurrencyLimit))),
+        ])
+    }
+
+    /// The token endpoint: counts, the most requests in flight at once, and each request.
+    private func tokenRequestsJSON() -> ExactJSON {
+        let stats = tokenStats
+        let requests = tokenRequests
+        return .object([
+            ("count", .number(String(stats.requests))),
+            ("issued", .number(String(stats.issued))),
+            ("refused", .number(String(stats.refused))),
+            ("inFlight", .number(String(stats.inFlight))),
+            ("maxInFlight", .number(String(stats.maxInFlight))),
+            ("invalidTokenRefusals", .number(String(stats.invalidTokenRefusals))),
+            ("liveTokens", .number(String(liveTokenCount))),
+            ("tokenLifetimeSeconds", .number(String(configuration.tokenLifetime.components.seconds))),
+            ("requests", .array(requests.map { entry in
+                .object([
+                    ("time", .string(entry.time.formatted(.iso8601))),
+                    ("clientId", entry.clientID.map(ExactJSON.string) ?? .null),
+                    ("outcome", .string(entry.refusal == nil ? "issued" : "refused")),
+                    ("error", entry.refusal.map { .string($0.errorCode) } ?? .null),
+                    ("reason", entry.refusal.map { .string($0.rawValue) } ?? .null),
+                ])
+            })),
         ])
     }
 

@@ -57,6 +57,10 @@ public final class NetSuiteSimulator: Sendable {
         var stats = Stats()
         /// The last `receivedWritesCapacity` write requests, oldest first.
         var receivedWrites: [ReceivedRequest] = []
+        /// OAuth 2.0 access tokens issued → when they expire.
+        var tokens: [String: Date] = [:]
+        var tokenStats = TokenStats()
+        var tokenRequests: [TokenRequest] = []
     }
 
     /// A write request as it arrived (before validation): method, full URL with its query,
@@ -246,12 +250,15 @@ public final class NetSuiteSimulator: Sendable {
 
     /// Back to the state right after `init`: no records, zero counters, an empty login audit,
     /// the configured items, rules and fault rate, and the fault draws from the seed's start.
-    /// Kept: requests in progress and the nonces seen (a reset must not open replays).
+    /// Kept: requests in progress, the nonces seen (a reset must not open replays) and the
+    /// access tokens issued (a running client keeps working); the token counters restart.
     public func reset() {
         state.withLock { state in
             var fresh = Self.initialState(configuration)
             fresh.stats.inFlight = state.stats.inFlight
             fresh.nonces = state.nonces
+            fresh.tokens = state.tokens
+            fresh.tokenStats.inFlight = state.tokenStats.inFlight
             state = fresh
         }
     }

@@ -41,6 +41,10 @@ extension NetSuiteSimulator {
                 if state.loginAudit.count >= Self.loginAuditCapacity { state.loginAudit.removeFirst() }
                 state.loginAudit.append(LoginAuditEntry(time: Date(), reason: failure, method: request.method.rawValue, path: request.uri.path))
             }
+            if failure == .expiredAccessToken || failure == .unknownAccessToken {
+                state.withLock { $0.tokenStats.invalidTokenRefusals += 1 }
+                return .answer(invalidTokenResponse())
+            }
             return .answer(Self.response(.invalidLogin))
         }
 
@@ -60,8 +64,12 @@ extension NetSuiteSimulator {
         }
     }
 
-    /// Nil when the request is signed by a known token and its nonce is fresh; else the reason.
+    /// Nil when the request is signed by a known token and its nonce is fresh, or carries a
+    /// live OAuth 2.0 bearer token (`TokenEndpoint.swift`); else the reason.
     private func authenticate(_ request: Request) -> LoginFailure? {
+        if let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") {
+            return authenticateBearer(authorization)
+        }
         // HTTP/1's Host header arrives as the :authority pseudo-header.
         let host = request.head.authority ?? ""
         let now = Int(Date().timeIntervalSince1970)

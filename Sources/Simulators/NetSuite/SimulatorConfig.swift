@@ -54,6 +54,14 @@ extension NetSuiteSimulator {
         public var locationRequired: Bool
         /// How far an `oauth_timestamp` may be from the simulator's clock, either way.
         public var timestampTolerance: Duration
+        /// The OAuth 2.0 M2M mappings: whose client assertions the token endpoint accepts
+        /// (`TokenEndpoint.swift`). The demo one by default.
+        public var m2mMappings: [M2MMapping] = [Configuration.demoM2MMapping]
+        /// How long an access token from the token endpoint works (NetSuite: 60 minutes;
+        /// `ledgersync simulate netsuite --token-lifetime 20s`). Whole seconds, at least 1.
+        public var tokenLifetime: Duration = .seconds(3600)
+        /// How long the token endpoint takes to answer.
+        public var tokenEndpointLatency: Duration = .milliseconds(50)
         /// What customers and transactions may reference: items, subsidiaries, currencies,
         /// locations, tax codes (`SimulatorCatalogue.swift`).
         public var catalogue: Catalogue

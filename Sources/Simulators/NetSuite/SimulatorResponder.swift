@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NetSuite
 
 /// What a request handler can do besides answering: close the connection without an
 /// answer, for the `.dropConnection` fault.
@@ -21,6 +22,11 @@ struct SimulatorResponder: HTTPResponder {
         let path = request.uri.path
         if path.hasPrefix("/_simulator/") {
             return await simulator.inspectionResponse(to: request)
+        }
+        if path == NetSuiteM2M.tokenPath {
+            // OAuth 2.0 client credentials; outside the concurrency limit of REST requests.
+            guard request.method == .post else { return NetSuiteSimulator.json(.object([("error", .string("invalid_request"))]), status: .methodNotAllowed) }
+            return await simulator.tokenEndpoint(request)
         }
         switch await simulator.process(request) {
         case .answer(let response):

@@ -1,5 +1,5 @@
-import CCrypto
 import Foundation
+import LedgerCrypto
 import NetSuite
 
 extension NetSuiteSimulator {
@@ -20,6 +20,10 @@ extension NetSuiteSimulator {
         case unsupportedMethod
         /// No `Authorization: OAuth …` header, an unreadable one, or a required field missing.
         case malformed
+        /// OAuth 2.0: a bearer token the token endpoint never issued (or forgot).
+        case unknownAccessToken
+        /// OAuth 2.0: a bearer token past its lifetime (Login Audit Trail: AccessTokenExpired).
+        case expiredAccessToken
     }
 
     /// One failed login, as the Login Audit Trail shows it.
@@ -87,8 +91,8 @@ struct TBAVerifier: Sendable {
 
 /// OAuth 1.0a HMAC-SHA256 signatures written from RFC 5849 §3.4 and Oracle's "The
 /// Signature for Web Services and RESTlets" page (TBA signs with HMAC-SHA256), apart from
-/// the client's `TBASigner`: its own percent-encoding, URL reading and parameter sort, and
-/// the HMAC from libcrypto directly.
+/// the client's `TBASigner`: its own percent-encoding, URL reading and parameter sort; the
+/// HMAC itself is LedgerCrypto's (held to RFC 4231's known answers in CryptoTests).
 enum OAuth1Signature {
     /// The base64 signature, or nil when the URL cannot be read.
     static func hmacSHA256(
@@ -97,20 +101,7 @@ enum OAuth1Signature {
         guard let base = baseString(method: method, url: url, oauthParameters: oauthParameters) else { return nil }
         // §3.4.2: key = encode(consumer secret) & encode(token secret).
         let key = Array((encode(consumerSecret) + "&" + encode(tokenSecret)).utf8)
-        let message = Array(base.utf8)
-        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var length: UInt32 = 0
-        let keyBytes = key.isEmpty ? [0] : key
-        let messageBytes = message.isEmpty ? [0] : message
-        let ok = keyBytes.withUnsafeBufferPointer { k in
-            messageBytes.withUnsafeBufferPointer { m in
-                digest.withUnsafeMutableBufferPointer { d in
-                    HMAC(EVP_sha256(), k.baseAddress, Int32(key.count), m.baseAddress, message.count, d.baseAddress, &length)
-                }
-            }
-        }
-        guard ok != nil, length == 32 else { return nil }
-        return Data(digest.prefix(32)).base64EncodedString()
+        return HMACSHA256.base64(key: key, message: Array(base.utf8))
     }
 
     /// §3.4.1: METHOD & encode(base string URI) & encode(normalized parameters), where the

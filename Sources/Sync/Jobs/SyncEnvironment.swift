@@ -1,6 +1,7 @@
 import Foundation
 import HTTPClient
 import JobQueue
+import LedgerCrypto
 import Postgres
 
 /// Tunables of the sync job kinds (the worker's command line sets them).

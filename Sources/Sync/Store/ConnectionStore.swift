@@ -1,5 +1,6 @@
 import Foundation
 import HTTPClient
+import LedgerCrypto
 import Postgres
 
 /// Creates, reads, updates and deletes `AccountingConnection`s. Secrets are sealed with the

@@ -1,4 +1,5 @@
 import Foundation
+import LedgerCrypto
 import Postgres
 
 /// The secret a connection's provider signs its inbound events with

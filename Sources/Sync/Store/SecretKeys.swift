@@ -1,4 +1,5 @@
 import Foundation
+import LedgerCrypto
 import Postgres
 
 /// Every column that holds a sealed value, with the table's key column: what the start-up

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPClient
 import JobQueue
+import LedgerCrypto
 import Postgres
 
 /// An error from the sync stores. Its message is one line, names the field at fault when

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPClient
+import LedgerCrypto
 import Postgres
 
 /// A receiver of Ledgersync's webhooks (`ledgersync.webhook_endpoints`). `secret` signs each

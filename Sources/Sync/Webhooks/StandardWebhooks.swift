@@ -1,4 +1,5 @@
 import Foundation
+import LedgerCrypto
 
 /// Webhook signatures the Standard Webhooks way (https://www.standardwebhooks.com), for
 /// Ledgersync's own deliveries and for the provider events it receives:

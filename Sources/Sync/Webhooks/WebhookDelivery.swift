@@ -1,6 +1,7 @@
 import Foundation
 import HTTPClient
 import JobQueue
+import LedgerCrypto
 import Logging
 import Postgres
 

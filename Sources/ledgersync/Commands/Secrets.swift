@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LedgerCrypto
 import Postgres
 import Sync
 

@@ -38,6 +38,8 @@ struct SimulateNetSuite: AsyncParsableCommand {
     @Option(help: "Processing time of each request in milliseconds: a number, or a range such as 5-20.")
     var latencyMs = LatencyRange(0...0)
     @Option(help: "How late the answer of a timeout fault comes.") var timeoutDelay = DurationArgument(.seconds(30))
+    @Option(help: "How long an OAuth 2.0 access token from the token endpoint works (NetSuite: 1 hour). The demo M2M mapping is always accepted.")
+    var tokenLifetime = DurationArgument(.seconds(3600))
     @Flag(help: "Require a location on invoices, sales orders and credit memos (a form rule).") var locationRequired = false
     @Option(help: ArgumentHelp("A JSON file of the account's items, subsidiaries, currencies, locations and tax ids, replacing the built-in lists it names (\"extend\": true adds to them).", valueName: "file"))
     var catalogue: String?
@@ -55,6 +57,7 @@ struct SimulateNetSuite: AsyncParsableCommand {
         } catch let error as NetSuiteConfigError {
             throw ValidationError("--account: \(error.message)")
         }
+        guard tokenLifetime.duration >= .seconds(1) else { throw ValidationError("--token-lifetime must be at least 1s") }
         guard concurrencyLimit >= 1 else { throw ValidationError("--concurrency-limit must be at least 1, got \(concurrencyLimit)") }
         guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be from 0 to 1, got \(String(format: "%g", faultRate))") }
         _ = try faultSet()
@@ -129,12 +132,12 @@ struct SimulateNetSuite: AsyncParsableCommand {
         let accountCatalogue = try accountCatalogue()
         if printCatalogue { return print(accountCatalogue.json) }
         let logger = Logger(label: "ledgersync.simulate")
-        let simulator = NetSuiteSimulator(
-            configuration: .init(
-                accountID: account, credentials: [credentials()], concurrencyLimit: concurrencyLimit,
-                faultRate: faultRate, faults: try faultSet(), seed: seed, latency: latencyMs.milliseconds,
-                timeoutDelay: timeoutDelay.duration, locationRequired: locationRequired, catalogue: accountCatalogue),
-            logger: logger)
+        var configuration = NetSuiteSimulator.Configuration(
+            accountID: account, credentials: [credentials()], concurrencyLimit: concurrencyLimit,
+            faultRate: faultRate, faults: try faultSet(), seed: seed, latency: latencyMs.milliseconds,
+            timeoutDelay: timeoutDelay.duration, locationRequired: locationRequired, catalogue: accountCatalogue)
+        configuration.tokenLifetime = tokenLifetime.duration
+        let simulator = NetSuiteSimulator(configuration: configuration, logger: logger)
         let service = SimulatorService(simulator: simulator, host: host, port: port, account: account)
         let group = ServiceGroup(
             configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

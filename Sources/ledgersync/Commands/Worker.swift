@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HTTPClient
 import JobQueue
+import LedgerCrypto
 import Logging
 import Postgres
 import ServiceLifecycle

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobQueue
+import LedgerCrypto
 import NetSuite
 import Postgres
 import Simulators
