@@ -173,6 +173,11 @@ LANGUAGE plpgsql AS $$
 DECLARE
     keys record;
 BEGIN
+    -- The args bounds, named for the caller's own parameter (migration 006).
+    IF enqueue_sync.document IS NOT NULL AND NOT ledgersync.json_within_bounds(enqueue_sync.document) THEN
+        RAISE EXCEPTION 'ledgersync.enqueue_sync: %', ledgersync.json_bounds_problem(enqueue_sync.document, 'document')
+            USING ERRCODE = '22023';
+    END IF;
     keys := ledgersync.sync_job_keys(enqueue_sync.connection_id, enqueue_sync.kind, enqueue_sync.document, enqueue_sync.customer_id);
     RETURN ledgersync.enqueue(
         kind         => enqueue_sync.kind,
