@@ -43,8 +43,15 @@ public struct JobQueue: Sendable {
             return try await pool.withTransaction { try await enqueueReportingCreated(request, on: $0) }
         }
         let id = try await enqueue(request, on: connection)
-        let rows = try await connection.query(QueueSQL.jobCreatedInThisTransaction, [id]).rows
-        return (id, try rows.first?.decode("created", as: Bool.self) ?? false)
+        return (id, try await wasCreatedInThisTransaction(jobID: id, on: connection))
+    }
+
+    /// Whether job `jobID` was inserted by the transaction open on `connection`: after an
+    /// enqueue with a unique key (`ledgersync.enqueue`, `ledgersync.enqueue_sync`), tells a
+    /// new job from the unfinished one that already held the key.
+    public func wasCreatedInThisTransaction(jobID: Int64, on connection: Connection) async throws -> Bool {
+        let rows = try await connection.query(QueueSQL.jobCreatedInThisTransaction, [jobID]).rows
+        return try rows.first?.decode("created", as: Bool.self) ?? false
     }
 
     /// Enqueues many jobs, `batchSize` per statement, and returns the ids of those

@@ -6,9 +6,8 @@ import Sync
 /// refs a kind needs, when an embedded customer is pushed first) and builds each request
 /// with `NetSuiteUpsert` and `NetSuiteRequest`, the code the worker sends with.
 public enum NetSuiteRender {
-    public static let kinds = [
-        "customer.sync", "invoice.push", "sales_order.push", "credit_memo.push", "payment.apply", "invoice.void", "credit_memo.void",
-    ]
+    /// Every sync kind (`SyncJobKind`, described in `SyncKindDescription`).
+    public static var kinds: [String] { SyncJobKind.allCases.map(\.rawValue) }
 
     public struct Rendered: Sendable {
         /// In the order the worker would send them (an embedded customer first).

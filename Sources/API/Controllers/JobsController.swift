@@ -56,18 +56,38 @@ struct JobsController {
     }
 
     /// 422 unless a worker of this installation can run `kind`: a job nobody runs would
-    /// wait forever. A sync job must also name an existing connection, and gets the serial
-    /// and limit keys `ledgersync.enqueue_sync` would give it unless the client set its own:
-    /// without them a payment could overtake its invoice, and the workers together could
-    /// exceed the account's concurrency limit.
+    /// wait forever. A sync job must also name an existing connection; it is enqueued
+    /// through `ledgersync.enqueue_sync` (`insert`), which gives it the serial and limit keys
+    /// and the customer SQL callers get, unless the client set its own keys: without them a
+    /// payment could overtake its invoice, and the workers together could exceed the
+    /// account's concurrency limit.
     func prepared(_ request: EnqueueRequest, field: String, argsField: String) async throws -> EnqueueRequest {
         try SystemJobKinds.refuse(request.kind, field: field)
         try await checkRunnable(request, field: field, argsField: argsField)
-        guard let kind = SyncJobKind(rawValue: request.kind), request.serialKey == nil, request.limitKey == nil,
-              let connection = try JSONParser.parse(Array(request.args.text.utf8))["connection_id"]?.stringValue,
-              let connectionID = UUID(uuidString: connection)
-        else { return request }
-        return try await SyncQueue(pool: queue.pool).withKeys(request, kind: kind, connection: connectionID)
+        return request
+    }
+
+    /// Enqueues one prepared job in the transaction on `connection`: a sync job in one
+    /// `enqueue_sync` call, any other job through `JobQueue`. Whether it is new (false when
+    /// an unfinished job held its unique key). `enqueue_sync`'s refusals (a customer_id
+    /// that contradicts the document, a document that is not an object) are 422s naming
+    /// the field.
+    func insert(_ job: EnqueueRequest, field: String, argsField: String, on connection: Connection) async throws -> (id: Int64, created: Bool) {
+        guard let sync = SyncQueue.Request(job) else {
+            return try await queue.enqueueReportingCreated(job, on: connection)
+        }
+        let id: Int64
+        do {
+            id = try await SyncQueue(pool: queue.pool).enqueue(sync, on: connection)
+        } catch let error as PostgresError where error.sqlState == "22023" {
+            let message = error.message.split(whereSeparator: \.isNewline).first.map(String.init) ?? error.message
+            let named =
+                message.contains("customer_id") ? "\(argsField).customer_id"
+                : message.contains("no connection") ? "\(argsField).connection_id"
+                : message.contains("kind must be") ? field : argsField
+            throw APIError.invalid(named, message)
+        }
+        return (id, try await queue.wasCreatedInThisTransaction(jobID: id, on: connection))
     }
 
     private func checkRunnable(_ request: EnqueueRequest, field: String, argsField: String) async throws {
@@ -95,7 +115,7 @@ struct JobsController {
         // insert rolls back with it, so no error answer leaves a job behind for a client's
         // retry to duplicate. Views.job cannot fail, and the answer is built before commit.
         let (record, created) = try await queue.pool.withTransaction { connection in
-            let (id, created) = try await queue.enqueueReportingCreated(job, on: connection)
+            let (id, created) = try await insert(job, field: "kind", argsField: "args", on: connection)
             guard let record = try await queue.job(id: id, on: connection) else {
                 throw APIError.notFound("job \(id) was pruned meanwhile")
             }
@@ -122,7 +142,9 @@ struct JobsController {
         // One transaction: all or nothing.
         let results = try await queue.pool.withTransaction { connection in
             var results: [(id: Int64, created: Bool)] = []
-            for job in jobs { results.append(try await queue.enqueueReportingCreated(job, on: connection)) }
+            for (index, job) in jobs.enumerated() {
+                results.append(try await insert(job, field: "jobs[\(index)].kind", argsField: "jobs[\(index)].args", on: connection))
+            }
             return results
         }
         let createdCount = results.filter(\.created).count

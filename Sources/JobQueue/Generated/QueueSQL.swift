@@ -1674,6 +1674,32 @@ WHERE j.id = matching.id
 RETURNING j.id
 """#
 
+    /// sql/queue/queries/claim_job_now.sql:
+    /// available/retryable → running for one job, $1, now, whatever its run_at: for
+    /// JobQueueTesting's TestWorker, which runs one handler against a real database without a
+    /// worker (as rivertest's Worker.Work does). Claimed as fetch_jobs claims (attempt + 1, a
+    /// new run id, a lease of $3 seconds for worker $2), so the result is stored by the same
+    /// statements as a worker's. The queue's invariants hold: a parked job (wait_key set) or a
+    /// job of a serial key with a running job is not claimed, nor a running or finished job.
+    /// No row when the job was not claimed.
+    static let claimJobNow = #"""
+UPDATE ledgersync.jobs j
+SET state = 'running',
+    attempt = j.attempt + 1,
+    attempted_at = now(),
+    locked_by = $2::text,
+    lease_expires_at = now() + make_interval(secs => $3::double precision),
+    limit_released = false,
+    run_id = nextval('ledgersync.job_run_ids')
+WHERE j.id = $1::bigint
+  AND j.state IN ('available', 'retryable')
+  AND j.wait_key IS NULL
+  AND (j.serial_key IS NULL
+       OR NOT EXISTS (SELECT 1 FROM ledgersync.jobs r WHERE r.serial_key = j.serial_key AND r.state = 'running'))
+RETURNING j.id, j.kind, j.queue, j.priority, j.attempt, j.max_attempts, j.args, j.serial_key, j.limit_key, j.created_at,
+          j.run_id, j.rate_limited_seconds
+"""#
+
     /// sql/queue/queries/complete_jobs.sql:
     /// running → completed, for a batch of runs ($1 ids, $2 run ids). A run is (id, run_id):
     /// each claim gets a new run id (006_runs.sql), so a late result of an earlier run of the
@@ -1844,6 +1870,17 @@ WHERE ($1::bigint IS NULL OR id = $1::bigint)
   AND ($11::timestamptz IS NULL OR created_at < $11::timestamptz)
 ORDER BY id DESC
 LIMIT $8::integer
+"""#
+
+    /// sql/queue/queries/lock_serial_key_of_job.sql:
+    /// Takes, for this transaction, the lock fetch_jobs takes on the serial key of each job it
+    /// claims (009_wait_for_key.sql), for job $1's key: claim_job_now.sql, run next in the same
+    /// transaction, then sees every claim of that key a fetch made under it. No row for a job
+    /// without a serial key.
+    static let lockSerialKeyOfJob = #"""
+SELECT pg_advisory_xact_lock(hashtext('ledgersync.serial'), hashtext(j.serial_key))
+FROM ledgersync.jobs j
+WHERE j.id = $1::bigint AND j.serial_key IS NOT NULL
 """#
 
     /// sql/queue/queries/park_jobs.sql:

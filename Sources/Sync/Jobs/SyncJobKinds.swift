@@ -1,6 +1,7 @@
 import JobQueue
 
-// The sync job kinds. Each reads its document from the args, makes sure what it
+// The sync job kinds (what each means: SyncKindDescription, SyncKinds.swift). Each gets its
+// args decoded once (SyncJobInput: connection, customer, envelope, document), makes sure what it
 // references is at the provider, upserts, and records the provider's id.
 //
 //   customer.sync      customer                      → provider customer
@@ -13,36 +14,36 @@ import JobQueue
 //   credit_memo.void   credit note; waits for its push → provider credit memo voided
 
 struct CustomerSyncJob: JobHandler {
-    static let kind = "customer.sync"
+    static let kind = SyncJobKind.customerSync.rawValue
     let sync: SyncEnvironment
     var options: JobKindOptions { sync.options.jobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
-        try await sync.run(context, args, objectType: .customer) { session in
-            _ = try await session.pushCustomer(try session.document(BillingCustomer.self), at: ["customer"], last: true)
+        try await sync.run(context, args, kind: .customerSync, BillingCustomer.self) { session, job in
+            _ = try await session.pushCustomer(job.document, at: [job.envelope], last: true)
         }
     }
 }
 
 struct InvoicePushJob: JobHandler {
-    static let kind = "invoice.push"
+    static let kind = SyncJobKind.invoicePush.rawValue
     let sync: SyncEnvironment
     var options: JobKindOptions { sync.options.jobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
-        try await sync.run(context, args, objectType: .invoice) { session in
-            let invoice = try session.document(BillingInvoice.self)
-            let customerID = try Self.customerID(of: invoice, args: args, root: "invoice")
-            let customerRef = try await session.customerRef(customerID, document: invoice.customer, at: ["invoice", "customer"])
+        try await sync.run(context, args, kind: .invoicePush, BillingInvoice.self) { session, job in
+            let invoice = job.document
+            let customerID = try Self.customerID(of: invoice, given: job.customerID, root: "invoice")
+            let customerRef = try await session.customerRef(customerID, document: invoice.customer, at: [job.envelope, "customer"])
             // An invoice in another currency than the customer's: the currency is added to the
             // customer first (NetSuite refuses a transaction in a currency its customer lacks).
             if let customer = invoice.customer, customer.lagoID == customerID, let primary = customer.currency, primary != invoice.currency {
                 _ = try await session.provider.addCustomerCurrency(
                     customer, currency: invoice.currency,
-                    target: try await session.target(recordType: "customer", at: ["invoice", "customer"], writing: .customer, customerID))
+                    target: try await session.target(recordType: "customer", at: [job.envelope, "customer"], writing: .customer, customerID))
             }
             let id = try await session.provider.upsertInvoice(
-                invoice, customerRef: customerRef, target: try await session.target(recordType: "invoice", at: ["invoice"], writing: .invoice, invoice.lagoID))
+                invoice, customerRef: customerRef, target: try await session.target(recordType: "invoice", at: [job.envelope], writing: .invoice, invoice.lagoID))
             try await session.recordResult(
                 .invoice, billingID: invoice.lagoID, providerID: id,
                 customerBillingID: customerID)
@@ -52,8 +53,8 @@ struct InvoicePushJob: JobHandler {
 
     /// An invoice names its customer in `customer` (Lago always sends it); `customer_id` in
     /// the args is accepted for documents that do not.
-    static func customerID(of invoice: BillingInvoice, args: SyncJobArgs, root: String) throws -> String {
-        guard let id = invoice.customer?.lagoID ?? args.customerID else {
+    static func customerID(of invoice: BillingInvoice, given: String?, root: String) throws -> String {
+        guard let id = invoice.customer?.lagoID ?? given else {
             throw DocumentError(field: "\(root).customer", message: "is required to push to an accounting provider (or give customer_id in the args)")
         }
         return id
@@ -61,17 +62,16 @@ struct InvoicePushJob: JobHandler {
 }
 
 struct SalesOrderPushJob: JobHandler {
-    static let kind = "sales_order.push"
+    static let kind = SyncJobKind.salesOrderPush.rawValue
     let sync: SyncEnvironment
     var options: JobKindOptions { sync.options.jobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
-        try await sync.run(context, args, objectType: .salesOrder) { session in
-            let order = try session.document(BillingSalesOrder.self)
-            let customerID = try InvoicePushJob.customerID(of: order.invoice, args: args, root: "sales_order")
-            // The key the document arrived under, by exact top-level key (a bare document's
-            // paths ignore the envelope).
-            let envelope = DocumentDecoder.envelope(of: BillingSalesOrder.self, in: context.job.args.text) ?? BillingSalesOrder.documentRoot
+        try await sync.run(context, args, kind: .salesOrderPush, BillingSalesOrder.self) { session, job in
+            let order = job.document
+            let customerID = try InvoicePushJob.customerID(of: order.invoice, given: job.customerID, root: "sales_order")
+            // The key the document arrived under (`sales_order` or `invoice`).
+            let envelope = job.envelope
             let customerRef = try await session.customerRef(customerID, document: order.customer, at: [envelope, "customer"])
             if let customer = order.customer, customer.lagoID == customerID, let primary = customer.currency, primary != order.invoice.currency {
                 _ = try await session.provider.addCustomerCurrency(
@@ -89,21 +89,21 @@ struct SalesOrderPushJob: JobHandler {
 }
 
 struct CreditMemoPushJob: JobHandler {
-    static let kind = "credit_memo.push"
+    static let kind = SyncJobKind.creditMemoPush.rawValue
     let sync: SyncEnvironment
     var options: JobKindOptions { sync.options.jobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
-        try await sync.run(context, args, objectType: .creditMemo) { session in
-            let memo = try session.document(BillingCreditMemo.self)
+        try await sync.run(context, args, kind: .creditMemoPush, BillingCreditMemo.self) { session, job in
+            let memo = job.document
             let invoice = try await session.invoiceRef(memo.lagoInvoiceID)
-            guard let customerID = memo.customer?.lagoID ?? args.customerID ?? invoice.customerBillingID else {
+            guard let customerID = memo.customer?.lagoID ?? job.customerID ?? invoice.customerBillingID else {
                 throw DocumentError(field: "credit_note.customer", message: "is required: the invoice's customer is not known (or give customer_id in the args)")
             }
-            let customerRef = try await session.customerRef(customerID, document: memo.customer, at: ["credit_note", "customer"])
+            let customerRef = try await session.customerRef(customerID, document: memo.customer, at: [job.envelope, "customer"])
             let id = try await session.provider.upsertCreditMemo(
                 memo, customerRef: customerRef, invoiceRef: invoice.providerID,
-                target: try await session.target(recordType: "credit_memo", at: ["credit_note"], writing: .creditMemo, memo.lagoID))
+                target: try await session.target(recordType: "credit_memo", at: [job.envelope], writing: .creditMemo, memo.lagoID))
             // The refunded part, applied to the credit memo just written (idempotent: its
             // external id is the credit note's plus "-refund").
             if memo.refundCents > 0 {
@@ -119,17 +119,17 @@ struct CreditMemoPushJob: JobHandler {
 }
 
 struct PaymentApplyJob: JobHandler {
-    static let kind = "payment.apply"
+    static let kind = SyncJobKind.paymentApply.rawValue
     let sync: SyncEnvironment
     var options: JobKindOptions { sync.options.jobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
-        try await sync.run(context, args, objectType: .payment) { session in
-            let payment = try session.document(BillingPayment.self)
+        try await sync.run(context, args, kind: .paymentApply, BillingPayment.self) { session, job in
+            let payment = job.document
             // Every invoice the payment applies to must be at the provider first.
             var invoices: [ExternalRef] = []
             for invoiceID in payment.invoiceIDs { invoices.append(try await session.invoiceRef(invoiceID)) }
-            guard let customerID = args.customerID ?? invoices[0].customerBillingID else {
+            guard let customerID = job.customerID ?? invoices[0].customerBillingID else {
                 throw DocumentError(field: "payment", message: "names no customer and its invoice's customer is not known (give customer_id in the args)")
             }
             for (index, invoice) in invoices.enumerated() {
@@ -144,7 +144,7 @@ struct PaymentApplyJob: JobHandler {
             for (invoiceID, ref) in zip(payment.invoiceIDs, invoices) { invoiceRefs[invoiceID] = ref.providerID }
             let id = try await session.provider.upsertPayment(
                 payment, customerRef: customerRef, invoiceRefs: invoiceRefs,
-                target: try await session.target(recordType: "payment", at: ["payment"], writing: .payment, payment.lagoID))
+                target: try await session.target(recordType: "payment", at: [job.envelope], writing: .payment, payment.lagoID))
             try await session.recordResult(
                 .payment, billingID: payment.lagoID, providerID: id,
                 customerBillingID: customerID)
@@ -153,46 +153,46 @@ struct PaymentApplyJob: JobHandler {
 }
 
 struct InvoiceVoidJob: JobHandler {
-    static let kind = "invoice.void"
+    static let kind = SyncJobKind.invoiceVoid.rawValue
     let sync: SyncEnvironment
     var options: JobKindOptions { sync.options.jobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
-        try await sync.run(context, args, objectType: .invoice) { session in
-            let invoice = try session.document(BillingInvoice.self)
+        try await sync.run(context, args, kind: .invoiceVoid, BillingInvoice.self) { session, job in
+            let invoice = job.document
             // A void waits for the push of what it voids, like a payment: voiding nothing and
             // completing would leave the invoice open when its push runs later.
             let ref = try await session.invoiceRef(invoice.lagoID)
-            let customerID = try ref.customerBillingID ?? InvoicePushJob.customerID(of: invoice, args: args, root: "invoice")
-            let customerRef = try await session.customerRef(customerID, document: invoice.customer, at: ["invoice", "customer"])
+            let customerID = try ref.customerBillingID ?? InvoicePushJob.customerID(of: invoice, given: job.customerID, root: "invoice")
+            let customerRef = try await session.customerRef(customerID, document: invoice.customer, at: [job.envelope, "customer"])
             let id = try await session.provider.voidInvoice(
-                invoice, customerRef: customerRef, target: try await session.target(recordType: "invoice", at: ["invoice"], writing: .invoice, invoice.lagoID))
+                invoice, customerRef: customerRef, target: try await session.target(recordType: "invoice", at: [job.envelope], writing: .invoice, invoice.lagoID))
             try await session.recordResult(.invoice, billingID: invoice.lagoID, providerID: id, customerBillingID: customerID)
         }
     }
 }
 
 struct CreditMemoVoidJob: JobHandler {
-    static let kind = "credit_memo.void"
+    static let kind = SyncJobKind.creditMemoVoid.rawValue
     let sync: SyncEnvironment
     var options: JobKindOptions { sync.options.jobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
-        try await sync.run(context, args, objectType: .creditMemo) { session in
-            let memo = try session.document(BillingCreditMemo.self)
+        try await sync.run(context, args, kind: .creditMemoVoid, BillingCreditMemo.self) { session, job in
+            let memo = job.document
             guard let memoRef = try await session.sync.refs.lookup(
                 connection: session.connectionID, objectType: .creditMemo, billingID: memo.lagoID)
             else {
                 throw await session.waitFor(.creditMemo, memo.lagoID)
             }
             let invoice = try await session.invoiceRef(memo.lagoInvoiceID)
-            guard let customerID = memo.customer?.lagoID ?? args.customerID ?? memoRef.customerBillingID ?? invoice.customerBillingID else {
+            guard let customerID = memo.customer?.lagoID ?? job.customerID ?? memoRef.customerBillingID ?? invoice.customerBillingID else {
                 throw DocumentError(field: "credit_note.customer", message: "is required: the credit memo's customer is not known (or give customer_id in the args)")
             }
-            let customerRef = try await session.customerRef(customerID, document: memo.customer, at: ["credit_note", "customer"])
+            let customerRef = try await session.customerRef(customerID, document: memo.customer, at: [job.envelope, "customer"])
             let id = try await session.provider.voidCreditMemo(
                 memo, customerRef: customerRef, invoiceRef: invoice.providerID,
-                target: try await session.target(recordType: "credit_memo", at: ["credit_note"], writing: .creditMemo, memo.lagoID))
+                target: try await session.target(recordType: "credit_memo", at: [job.envelope], writing: .creditMemo, memo.lagoID))
             try await session.recordResult(.creditMemo, billingID: memo.lagoID, providerID: id, customerBillingID: customerID)
         }
     }

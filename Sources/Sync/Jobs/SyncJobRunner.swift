@@ -12,6 +12,29 @@ public struct SyncJobArgs: Decodable, Sendable {
     enum CodingKeys: String, CodingKey { case connectionID = "connection_id", customerID = "customer_id" }
 }
 
+/// A sync job's args decoded once, for its handler: the connection and customer of
+/// `SyncJobArgs`, its document decoded and validated (errors name the field), and the
+/// envelope the document arrived under. Built by `SyncEnvironment.run(_:_:kind:_:_:)` and
+/// passed down; nothing below it reads the args text for them again.
+struct SyncJobInput<D: BillingDocument>: Sendable {
+    let kind: SyncJobKind
+    let connectionID: UUID
+    /// `customer_id` of the args (enqueue_sync writes it when it knows the customer).
+    let customerID: String?
+    /// The key the document sits under in the args; the kind's own one for a bare document
+    /// (paths into the args, e.g. of custom field values, start with it either way).
+    let envelope: String
+    let document: D
+
+    init(kind: SyncJobKind, args: SyncJobArgs, text: String) throws {
+        self.kind = kind
+        connectionID = args.connectionID
+        customerID = args.customerID
+        document = try DocumentDecoder.decode(D.self, from: text)
+        envelope = DocumentDecoder.envelope(of: D.self, in: text) ?? kind.definition.envelope
+    }
+}
+
 /// What one running sync job works with.
 struct SyncSession: Sendable {
     let sync: SyncEnvironment
@@ -21,11 +44,6 @@ struct SyncSession: Sendable {
     let provider: any AccountingProvider
 
     var connectionID: UUID { target.connectionID }
-
-    /// The job's document, decoded and validated (errors name the field).
-    func document<D: BillingDocument>(_ type: D.Type) throws -> D {
-        try DocumentDecoder.decode(type, from: context.job.args.text)
-    }
 
     /// The provider id of the billing customer `customerID`. A customer that is not at the
     /// provider yet is pushed first when the document carries it (an invoice usually does);
@@ -152,15 +170,9 @@ struct SyncSession: Sendable {
     }
 
     /// The kind of job that creates an object of this type at the provider (as
-    /// `ledgersync.dependency_creator`, sync migration 009).
+    /// `ledgersync.dependency_creator`, from the kinds' descriptions).
     static func creatorKind(of objectType: ExternalRef.ObjectType) -> String {
-        switch objectType {
-        case .customer: "customer.sync"
-        case .invoice: "invoice.push"
-        case .creditMemo: "credit_memo.push"
-        case .salesOrder: "sales_order.push"
-        case .payment: "payment.apply"
-        }
+        SyncJobKind.creator(of: objectType)?.rawValue ?? "sync"
     }
 
     /// The queue wait key of a customer or invoice on a connection, as
@@ -182,6 +194,17 @@ struct SyncSession: Sendable {
 }
 
 extension SyncEnvironment {
+    /// Runs one sync job of `kind` whose document is a `D`: as `run(_:_:objectType:_:)` for
+    /// the kind's object type, its args decoded once into a `SyncJobInput` for `body`.
+    func run<D: BillingDocument>(
+        _ context: JobContext, _ args: SyncJobArgs, kind: SyncJobKind, _ type: D.Type,
+        _ body: @Sendable (SyncSession, SyncJobInput<D>) async throws -> Void
+    ) async throws {
+        try await run(context, args, objectType: kind.definition.objectType) { session in
+            try await body(session, try SyncJobInput<D>(kind: kind, args: args, text: context.job.args.text))
+        }
+    }
+
     /// Runs one sync job: loads its connection, mappings and provider, runs `body`, and turns
     /// every failure into a `JobError` the worker acts on. A job that fails for good emits a
     /// provider-error webhook before the failure is stored (see `ProviderErrorEvent`).
@@ -317,22 +340,15 @@ extension ProviderErrorEvent.Subject {
     public init(kind: String, args: String, customerID: String? = nil) {
         self.init()
         guard let root = (try? JSONSerialization.jsonObject(with: Data(args.utf8))) as? [String: Any] else { return }
-        let envelope: String? =
-            switch kind {
-            case "customer.sync": "customer"
-            case "invoice.push": "invoice"
-            case "sales_order.push": root["sales_order"] != nil ? "sales_order" : "invoice"
-            case "credit_memo.push": "credit_note"
-            case "payment.apply": "payment"
-            case "invoice.void": "invoice"
-            case "credit_memo.void": "credit_note"
-            default: nil
-            }
+        // The kind's description says which envelopes its document may sit in (sync kinds
+        // only: another kind names nothing).
+        let definition = SyncJobKind(rawValue: kind)?.definition
+        let envelope = definition.map { $0.envelope(in: root) ?? $0.envelope }
         let document = root["lago_id"] != nil ? root : (envelope.flatMap { root[$0] as? [String: Any] } ?? [:])
         objectType = envelope
         objectID = document["lago_id"] as? String
         objectNumber = document["number"] as? String
-        let customer = kind == "customer.sync" ? document : document["customer"] as? [String: Any]
+        let customer = definition?.objectType == .customer ? document : document["customer"] as? [String: Any]
         self.customerID = customerID ?? (customer?["lago_id"] as? String) ?? (document["lago_customer_id"] as? String)
         externalCustomerID = (customer?["external_id"] as? String) ?? (customer?["external_customer_id"] as? String)
             ?? (document["external_customer_id"] as? String)

@@ -47,29 +47,35 @@ struct Enqueue: AsyncParsableCommand {
     func run() async throws {
         let pool = try await database.openPool(maxConnections: 1)
         let queue = JobQueue(pool: pool)
-        var request = EnqueueRequest(
+        let request = EnqueueRequest(
             kind: kind, args: JSONText(args), queue: self.queue, priority: priority,
             runAt: delay.map { Date().addingTimeInterval($0.duration.seconds) }, maxAttempts: maxAttempts,
             uniqueKey: uniqueKey, serialKey: serialKey, limitKey: limitKey)
-        if let syncKind = SyncJobKind(rawValue: kind), serialKey == nil, limitKey == nil {
-            request = try await withSyncKeys(request, kind: syncKind, pool: pool)
+        let id: Int64
+        if let sync = try syncRequest(request) {
+            id = try await enqueueSync(sync, pool: pool)
+        } else {
+            id = try await queue.enqueue(request)
         }
-        let id = try await queue.enqueue(request)
         print(json ? "{\"id\":\(id)}" : "enqueued job \(id)")
         await pool.close()
     }
 
-    /// A sync job gets the keys `ledgersync.enqueue_sync` would give it (sql/sync/004), as
-    /// over HTTP: without them a payment could overtake its invoice and the account's
-    /// concurrency limit would not hold.
-    func withSyncKeys(_ request: EnqueueRequest, kind: SyncJobKind, pool: ConnectionPool) async throws -> EnqueueRequest {
-        guard let connection = (try? ExactJSON.parse(args))?["connection_id"]?.stringValue,
-              let connectionID = UUID(uuidString: connection)
-        else {
+    /// A sync job without --serial-key or --limit-key: enqueued through
+    /// `ledgersync.enqueue_sync` (sql/sync/014), in one call, as over HTTP and from SQL, so
+    /// it gets its keys and customer there (without them a payment could overtake its
+    /// invoice and the account's concurrency limit would not hold). Nil for any other job.
+    func syncRequest(_ request: EnqueueRequest) throws -> SyncQueue.Request? {
+        guard let kind = SyncJobKind(rawValue: kind), serialKey == nil, limitKey == nil else { return nil }
+        guard let sync = SyncQueue.Request(request) else {
             throw CLIError.usage("--args: a \(kind.rawValue) job needs \"connection_id\", the UUID of its connection")
         }
+        return sync
+    }
+
+    func enqueueSync(_ sync: SyncQueue.Request, pool: ConnectionPool) async throws -> Int64 {
         do {
-            return try await SyncQueue(pool: pool).withKeys(request, kind: kind, connection: connectionID)
+            return try await pool.withConnection { try await SyncQueue(pool: pool).enqueue(sync, on: $0) }
         } catch let error as PostgresError where error.sqlState == "22023" {
             throw CLIError.usage("--args: \(error.message)")
         }

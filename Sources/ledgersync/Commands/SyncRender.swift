@@ -16,10 +16,10 @@ struct SyncCommand: AsyncParsableCommand {
             discussion: """
                 Reads a job's args from stdin: the billing document, bare or in its envelope ({"invoice": {…}}), with "customer_id" when the document does not name its customer. Prints each request the worker would send — method, URL (with ?replace=), headers, body — exactly as it would send them, built by the same code, except the Authorization header (it carries a signature and is never printed). Refs the document needs (its customer, its invoice) are read from the connection's external_refs; one that is not there is shown as a placeholder, with a note (lines starting with #) saying what the worker would do.
 
-                Kinds: customer.sync, invoice.push, sales_order.push, credit_memo.push, payment.apply.
+                Kinds: \(SyncJobKind.names).
                 """)
         @OptionGroup var database: DatabaseOptions
-        @Argument(help: "The job kind: customer.sync, invoice.push, sales_order.push, credit_memo.push or payment.apply.") var kind: String
+        @Argument(help: "The job kind: \(SyncJobKind.names).") var kind: String
         @Option(help: "The connection, by id or by name.") var connection: String
 
         func validate() throws {
