@@ -41,10 +41,11 @@ extension NetSuiteSimulator {
                 if state.loginAudit.count >= Self.loginAuditCapacity { state.loginAudit.removeFirst() }
                 state.loginAudit.append(LoginAuditEntry(time: Date(), reason: failure, method: request.method.rawValue, path: request.uri.path))
             }
-            return .answer(Self.response(.invalidLogin))
+            return .answer(invalidLoginResponse())
         }
 
         if request.uri.path == Self.suiteQLPath { return .answer(await suiteQL(request)) }
+        if request.uri.path == Self.governanceLimitsPath { return .answer(governanceLimits(method: request.method.rawValue)) }
         let route: RecordRoute
         switch RecordRoute.parse(method: request.method.rawValue, path: request.uri.path) {
         case .success(let parsed): route = parsed
