@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Sync
@@ -123,5 +124,10 @@ import Testing
         #expect(ExactDecimal(0) - huge < tiny)
         #expect(huge.compare(to: Int64.max) == 1)
         #expect(ExactDecimal(Int64.min).description == "-9223372036854775808")
+        // Decoding says why a long number is refused.
+        let long = "\"" + String(repeating: "7", count: 45) + "\""
+        let error = #expect(throws: DecodingError.self) { try JSONDecoder().decode(ExactDecimal.self, from: Data(long.utf8)) }
+        guard case .dataCorrupted(let context)? = error else { return }
+        #expect(context.debugDescription.contains("at most 38 digits"))
     }
 }

@@ -193,9 +193,12 @@ extension ExactDecimal: Decodable {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected a decimal number")
         }
         guard let value = ExactDecimal(text) else {
+            if !text.isEmpty, text.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 45 || $0 == 43 }), text.utf8.count > Self.maxDigits {
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "a decimal number of at most \(Self.maxDigits) digits, got one of \(text.utf8.count) characters")
+            }
             throw DecodingError.dataCorruptedError(
-                in: container,
-                debugDescription: "expected a decimal number like \"12.5\" of at most \(Self.maxDigits) digits, got \"\(text.prefix(60))\"")
+                in: container, debugDescription: "expected a decimal number like \"12.5\", got \"\(text)\"")
         }
         self = value
     }
