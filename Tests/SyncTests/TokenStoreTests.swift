@@ -258,6 +258,29 @@ struct TokenStoreTests {
         }
     }
 
+    @Test func aGoodTokenCostsNoQuery() async throws {
+        try await withSyncDatabase { db in
+            let clock = TestClock()
+            let connection = try await ConnectionStore(pool: db.pool, secretBox: tokenKey).create(sampleConnection())
+            let pool = ConnectionPool(url: db.url, maxConnections: 2)
+            let store = PostgresTokenStore(pool: pool, secretBox: tokenKey, now: { clock.now() })
+            let endpoint = TokenEndpoint()
+            let issue = endpoint.issue(clock: clock, pool: db.pool)
+            #expect(try await store.accessToken(for: connection, minValidity: .seconds(10), issue: issue) == "access-token-1-9f3b2c")
+            // With its pool closed, any query would throw: the token comes from memory.
+            await pool.close()
+            for _ in 0..<100 {
+                #expect(try await store.accessToken(for: connection, minValidity: .seconds(10), issue: issue) == "access-token-1-9f3b2c")
+            }
+            // Until it is about to expire: then the store must go to the database again.
+            clock.advance(by: 55)
+            await #expect(throws: PostgresError.self) {
+                try await store.accessToken(for: connection, minValidity: .seconds(10), issue: issue)
+            }
+            #expect(await endpoint.issued == 1)
+        }
+    }
+
     @Test func aConnectionNotYetStoredIsRefused() async throws {
         let store = PostgresTokenStore(pool: ConnectionPool(url: "postgres://127.0.0.1:1/none"), secretBox: tokenKey)
         let error = await #expect(throws: StoreError.self) {
