@@ -292,12 +292,15 @@ struct TokenStoreTests {
     }
 }
 
-/// Backends of this database holding a row lock on the token table.
+/// Backends of this database holding a row lock on the token table. (pg_locks lists every
+/// database's locks, and the parallel tests' databases, made by the same migrations, may give
+/// their token tables the same oid: only this database's count.)
 private func rowLockHolders(_ db: TestDatabase) async throws -> Int64 {
     try await db.pool.query(
         """
         SELECT count(DISTINCT pid)::bigint AS n FROM pg_locks
-        WHERE relation = 'ledgersync.provider_tokens'::regclass AND mode = 'RowShareLock' AND granted
+        WHERE database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND relation = 'ledgersync.provider_tokens'::regclass AND mode = 'RowShareLock' AND granted
         """
     ).rows[0].decode("n")
 }
