@@ -4,7 +4,7 @@ import Simulators
 import Sync
 
 /// The simulator's decimal (Sync has a type of the same name).
-typealias Amount = Simulators.ExactDecimal
+typealias Amount = Sync.ExactDecimal
 
 /// Says whether a simulated NetSuite record equals the LATEST billing document it was pushed
 /// from, and what differs. For end-to-end and simulator tests: after any sequence of pushes,

@@ -1,5 +1,6 @@
 import ExactJSON
 import Simulators
+import Sync
 import Testing
 
 @Suite("NetSuiteSimulator exact JSON and decimals", .timeLimit(.minutes(3)))

@@ -2,6 +2,7 @@ import Foundation
 import HTTPClient
 import NetSuite
 import Simulators
+import Sync
 import Testing
 
 @Suite("NetSuiteSimulator records", .timeLimit(.minutes(3)))

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Sync
@@ -95,5 +96,38 @@ import Testing
         #expect(ExactDecimal("-2")!.compare(to: -1) == -1)
         #expect(ExactDecimal("1e3") == nil)
         #expect(ExactDecimal("") == nil)
+    }
+
+    /// One type for both users: quantities and rates read normalized, money literals keep
+    /// their scale, and the two compare as numbers.
+    @Test func exactDecimalReadsQuantitiesAndMoneyLiterals() throws {
+        let rate = try #require(ExactDecimal("12.500"))
+        let amount = try #require(ExactDecimal(literal: "12.50"))
+        #expect(rate.description == "12.5")
+        #expect(amount.description == "12.50")
+        #expect(rate == amount)
+        #expect(Set([rate, amount]).count == 1)
+        #expect(rate.integerDigits == "12" && rate.fractionDigits == "5")
+        #expect(try #require(ExactDecimal(literal: "-0.05")).fractionDigits == "05")
+        #expect(ExactDecimal(literal: "1.2345") == nil)  // money: at most 3 decimals
+        #expect(ExactDecimal("1.2345")?.description == "1.2345")  // a rate may have more
+        #expect(ExactDecimal(units: 1, scale: 39) == nil)
+        #expect(ExactDecimal(units: 3280, scale: 2)?.description == "32.80")
+        // 40 digits do not fit; the error is a nil (a decode error naming the field), not a trap.
+        #expect(ExactDecimal("1234567890123456789012345678901234567890") == nil)
+        #expect(ExactDecimal("0." + String(repeating: "0", count: 38) + "1") == nil)
+        // Comparing values whose common scale would overflow Int128 still orders them.
+        let huge = try #require(ExactDecimal("100000000000000000000000000000000000000"))
+        let tiny = try #require(ExactDecimal("0.00000000000000000000000000000000000001"))
+        #expect(tiny < huge)
+        #expect(!(huge < tiny))
+        #expect(ExactDecimal(0) - huge < tiny)
+        #expect(huge.compare(to: Int64.max) == 1)
+        #expect(ExactDecimal(Int64.min).description == "-9223372036854775808")
+        // Decoding says why a long number is refused.
+        let long = "\"" + String(repeating: "7", count: 45) + "\""
+        let error = #expect(throws: DecodingError.self) { try JSONDecoder().decode(ExactDecimal.self, from: Data(long.utf8)) }
+        guard case .dataCorrupted(let context)? = error else { return }
+        #expect(context.debugDescription.contains("at most 38 digits"))
     }
 }

@@ -45,10 +45,11 @@ extension NetSuiteSimulator {
                 state.withLock { $0.tokenStats.invalidTokenRefusals += 1 }
                 return .answer(invalidTokenResponse())
             }
-            return .answer(Self.response(.invalidLogin))
+            return .answer(invalidLoginResponse())
         }
 
         if request.uri.path == Self.suiteQLPath { return .answer(await suiteQL(request)) }
+        if request.uri.path == Self.governanceLimitsPath { return .answer(governanceLimits(method: request.method.rawValue)) }
         let route: RecordRoute
         switch RecordRoute.parse(method: request.method.rawValue, path: request.uri.path) {
         case .success(let parsed): route = parsed

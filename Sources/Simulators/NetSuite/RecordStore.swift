@@ -1,5 +1,6 @@
 import ExactJSON
 import Foundation
+import Sync
 
 extension NetSuiteSimulator {
     /// The record types the simulator keeps (docs/netsuite.md). The raw value is the REST

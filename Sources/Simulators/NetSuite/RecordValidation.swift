@@ -1,4 +1,5 @@
 import ExactJSON
+import Sync
 
 /// The rules an upsert body must follow (docs/netsuite.md, "Answers" and "The simulator").
 /// A broken rule throws the NetSuite error the worker would get, with `o:errorPath` naming

@@ -65,6 +65,9 @@ extension NetSuiteSimulator {
         /// What customers and transactions may reference: items, subsidiaries, currencies,
         /// locations, tax codes (`SimulatorCatalogue.swift`).
         public var catalogue: Catalogue
+        /// How the concurrency limit is shared out, as `governanceLimits` reports it
+        /// (`Governance.swift`).
+        public var governance: Governance = Governance()
         /// Internal ids of the subsidiaries a customer may belong to.
         public var subsidiaries: Set<String> {
             get { catalogue.subsidiaries }

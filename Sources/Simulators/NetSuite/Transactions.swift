@@ -1,4 +1,5 @@
 import ExactJSON
+import Sync
 
 // The receivables lifecycle of the simulated account: what is applied to an invoice (customer
 // payments, credit memos), what is left of a credit memo (its own applications, customer

@@ -1084,6 +1084,57 @@ CREATE TABLE ledgersync.job_warnings (
 -- The earlier warnings of an object, found when a later job writes it.
 CREATE INDEX job_warnings_object ON ledgersync.job_warnings (connection_id, object_type, billing_id, code);
 """#),
+        Migration(line: "sync", version: 13, name: "013_provider_tokens", sql: #"""
+-- Ledgersync sync, migration 013: the access tokens of connections whose tokens expire
+-- (NetSuite OAuth 2.0 client credentials, Zoho Books), shared by every worker process.
+--
+-- For DBAs:
+--   * One row per connection, created the first time a worker needs a token for it; gone
+--     with the connection (ON DELETE CASCADE). Connections whose credentials do not expire
+--     (NetSuite token-based authentication) never get a row.
+--   * access_token_sealed is sealed by the application like every other secret
+--     (`v2:<key id>:<base64>`, AES-256-GCM, associated data "ledgersync.provider_tokens|
+--     <connection id>|access_token_sealed"), so a dump, replica or query log never holds a
+--     usable token. `ledgersync secrets rotate-key` re-seals it with the others. NULL means
+--     there is no usable token: never issued yet, or invalidated after the provider refused
+--     it (a 401 invalid_token); the next worker that needs one issues a new one.
+--   * connection_version is the connections.updated_at of the connection the token was
+--     issued for: after `ledgersync connections update` (new credentials) the workers see a
+--     newer version and issue a new token instead of using one of the old credentials.
+--   * How workers use the table (Sources/Sync/Store/TokenStore.swift): each process keeps
+--     the token in memory while it is valid, so a request costs no query. To issue one, a
+--     worker inserts the row if absent and locks it (SELECT … FOR UPDATE) in a short
+--     transaction, re-reads it (another process may just have issued), asks the provider
+--     for a token only if still needed, stores it and commits. The row lock is held for the
+--     length of one call to the provider's token endpoint (bounded by the HTTP timeout), so a
+--     connection's token is never requested by two processes at once; other workers wait
+--     for the lock, then read the new token. A long-running lock on this table is a token
+--     endpoint that is not answering.
+--   * Safe to delete a row (or the whole table's rows) at any time: workers issue new tokens.
+
+CREATE TABLE ledgersync.provider_tokens (
+    connection_id       uuid        PRIMARY KEY REFERENCES ledgersync.connections (id) ON DELETE CASCADE,
+    -- The access token, sealed; NULL: none usable (not issued yet, or invalidated).
+    access_token_sealed text,
+    -- When the provider said the token stops working.
+    expires_at          timestamptz,
+    -- connections.updated_at of the connection version the token was issued for.
+    connection_version  timestamptz,
+    issued_at           timestamptz,
+    -- When the token was last invalidated (a provider's 401), for people looking into auth.
+    invalidated_at      timestamptz,
+    -- How many tokens were issued for this connection, for people and metrics.
+    issued_count        bigint      NOT NULL DEFAULT 0,
+
+    CONSTRAINT access_token_is_sealed CHECK (access_token_sealed IS NULL OR access_token_sealed ~ '^v2:[0-9a-f]{8}:'),
+    CONSTRAINT token_is_complete CHECK (
+        access_token_sealed IS NULL
+        OR (expires_at IS NOT NULL AND connection_version IS NOT NULL AND issued_at IS NOT NULL))
+);
+
+COMMENT ON TABLE ledgersync.provider_tokens IS
+    'Per connection: the sealed access token every worker process shares (OAuth 2.0, Zoho), with its expiry and the connection version it was issued for; issued under a row lock.';
+"""#),
         Migration(line: "sync", version: 14, name: "014_sync_kinds", sql: #"""
 -- Ledgersync sync, migration 014: one description of each sync kind, read by the key
 -- derivation and the dependency functions; enqueue_sync takes the options of enqueue.
@@ -1417,6 +1468,15 @@ WHERE code = $2::text
        OR (connection_id = $3::uuid AND object_type = $4::text AND billing_id = $5::text))
 """#
 
+    /// sql/sync/queries/clear_provider_token.sql:
+    /// Forgets connection $1's token after the provider refused it, under the row lock, once the
+    /// caller checked the stored token is still the refused one (013_provider_tokens.sql).
+    static let clearProviderToken = #"""
+UPDATE ledgersync.provider_tokens
+SET access_token_sealed = NULL, invalidated_at = now()
+WHERE connection_id = $1::uuid
+"""#
+
     /// sql/sync/queries/enqueue_sync.sql:
     /// Enqueues a sync job ($1 connection, $2 kind, $3 document, $4 customer id or NULL, $5
     /// priority, $6 run_at or NULL, $7 max_attempts or NULL, $8 queue, $9 unique key or NULL)
@@ -1425,6 +1485,15 @@ WHERE code = $2::text
     static let enqueueSync = #"""
 SELECT ledgersync.enqueue_sync($1::uuid, $2::text, $3::jsonb, $4::text, $5::integer, $6::timestamptz, $7::integer,
                                $8::text, $9::text) AS id
+"""#
+
+    /// sql/sync/queries/insert_provider_token_row.sql:
+    /// Makes sure connection $1 has a token row to lock (013_provider_tokens.sql). A missing
+    /// connection fails with a foreign key violation (23503). An insert racing another
+    /// transaction's waits for it, then does nothing.
+    static let insertProviderTokenRow = #"""
+INSERT INTO ledgersync.provider_tokens (connection_id) VALUES ($1::uuid)
+ON CONFLICT (connection_id) DO NOTHING
 """#
 
     /// sql/sync/queries/job_ids_with_warnings.sql:
@@ -1460,6 +1529,26 @@ SELECT connection_id::text AS connection_id, object_type, billing_id, provider_i
 FROM ledgersync.link_ref($1::uuid, $2::text, $3::text, $4::text)
 """#
 
+    /// sql/sync/queries/lock_provider_token.sql:
+    /// Connection $1's token row, locked until the transaction ends: the lock every process
+    /// takes before asking the provider for a token, so only one does (013_provider_tokens.sql).
+    /// The row is inserted first (insert_provider_token_row.sql) so there is always one to lock.
+    static let lockProviderToken = #"""
+SELECT access_token_sealed, expires_at, connection_version, issued_at
+FROM ledgersync.provider_tokens
+WHERE connection_id = $1::uuid
+FOR UPDATE
+"""#
+
+    /// sql/sync/queries/provider_token.sql:
+    /// Connection $1's stored access token (sealed), its expiry and the connection version it
+    /// was issued for, read without a lock; no row: none issued yet (013_provider_tokens.sql).
+    static let providerToken = #"""
+SELECT access_token_sealed, expires_at, connection_version, issued_at
+FROM ledgersync.provider_tokens
+WHERE connection_id = $1::uuid
+"""#
+
     /// sql/sync/queries/record_dependency_wait.sql:
     /// Job $1 waits for $3 (customer, invoice) $4 on connection $2; returns the unfinished job
     /// that will create it, if one is queued (007_dependency_waits.sql).
@@ -1482,6 +1571,16 @@ VALUES ($1::bigint, $2::text, $3::text, $7::integer, $4::uuid, $5::text, $6::tex
 ON CONFLICT (job_id, code) DO UPDATE
 SET message = EXCLUDED.message, count = EXCLUDED.count, connection_id = EXCLUDED.connection_id,
     object_type = EXCLUDED.object_type, billing_id = EXCLUDED.billing_id, updated_at = now()
+"""#
+
+    /// sql/sync/queries/store_provider_token.sql:
+    /// Stores a token issued at $5 for connection $1 (version $4): $2 sealed, expiring at $3.
+    /// Run under the row lock (lock_provider_token.sql, 013_provider_tokens.sql).
+    static let storeProviderToken = #"""
+UPDATE ledgersync.provider_tokens
+SET access_token_sealed = $2::text, expires_at = $3::timestamptz, connection_version = $4::timestamptz,
+    issued_at = $5::timestamptz, issued_count = issued_count + 1
+WHERE connection_id = $1::uuid
 """#
 
     /// sql/sync/queries/sync_job_keys.sql:

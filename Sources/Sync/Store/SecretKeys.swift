@@ -16,6 +16,7 @@ public struct SealedColumn: Sendable {
         SealedColumn(table: "webhook_endpoints", keyColumn: "id", keyType: "uuid", column: "secret_sealed"),
         SealedColumn(table: "webhook_endpoints", keyColumn: "id", keyType: "uuid", column: "previous_secret_sealed"),
         SealedColumn(table: "inbound_secrets", keyColumn: "connection_id", keyType: "uuid", column: "secret_sealed"),
+        SealedColumn(table: "provider_tokens", keyColumn: "connection_id", keyType: "uuid", column: "access_token_sealed"),
         SealedColumn(table: "secret_key_check", keyColumn: "singleton", keyType: "boolean", column: "sealed"),
     ]
 
