@@ -24,8 +24,11 @@ public struct FakeProvider: AccountingProvider {
     let tokens: (any AccessTokenStore)?
     let flaws: Flaws
 
-    /// How long before its expiry a token is renewed.
-    static let minTokenValidity: Duration = .seconds(60)
+    /// How long before its expiry a token is renewed: a minute, or half the lifetime of a
+    /// shorter-lived token (a 20 s token must not be renewed on every request).
+    var minTokenValidity: Duration {
+        min(.seconds(60), (ledger.tokenLifetime ?? .seconds(3600)) / 2)
+    }
 
     public init(ledger: FakeLedger, connection: AccountingConnection, apiKey: String, tokens: (any AccessTokenStore)?, flaws: Flaws = []) {
         self.ledger = ledger
@@ -135,7 +138,7 @@ public struct FakeProvider: AccountingProvider {
     private func accessToken() async throws -> String {
         let ledger = ledger
         let apiKey = apiKey
-        return try await tokenStore().accessToken(for: connection, minValidity: Self.minTokenValidity) {
+        return try await tokenStore().accessToken(for: connection, minValidity: minTokenValidity) {
             do { return try ledger.issueToken(apiKey: apiKey) } catch let failure as FakeLedger.Failure { throw FakeProvider.classify(failure, flaws: []) }
         }
     }

@@ -96,6 +96,43 @@ struct ConformanceTests {
         #expect(failed == expected, "\(report)")
     }
 
+    @Test("the fake's tokens: one issued for many concurrent writes, not renewed on every request when short-lived")
+    func fakeTokensSingleFlight() async throws {
+        let ledger = FakeLedger(tokenLifetime: .seconds(20))
+        let tokens = InMemoryTokenStore()
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let harness = Self.harness(ledger, tokens: tokens, http: http)
+        let provider = try await harness.provider()
+        let target = harness.target()
+        try await withThrowingTaskGroup(of: String.self) { group in
+            for index in 0..<20 {
+                group.addTask { try await provider.upsertCustomer(try ConformanceDocuments.customer("tok-\(index)"), target: target) }
+            }
+            for try await _ in group {}
+        }
+        // One more, after every other finished: a 20 s token is still good for it.
+        _ = try await provider.upsertCustomer(try ConformanceDocuments.customer("tok-last"), target: target)
+        #expect(ledger.records(of: .customer).count == 21)
+        #expect(ledger.stats.tokensIssued == 1)
+        #expect(await tokens.issued == 1)
+    }
+
+    @Test("the fake classifies a write whose customer is not at the provider as dependency, and writes nothing")
+    func fakeDependency() async throws {
+        let ledger = FakeLedger()
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let harness = Self.harness(ledger, http: http)
+        let provider = try await harness.provider()
+        let invoice = try ConformanceDocuments.invoice("dep-inv", customerID: "dep-cus")
+        let error = await #expect(throws: SyncError.self) {
+            _ = try await provider.upsertInvoice(invoice, customerRef: "424242", target: harness.target())
+        }
+        #expect(error?.errorClass == .dependency)
+        #expect(ledger.records(of: .invoice).isEmpty)
+    }
+
     @Test("a fake without a token store for an account with expiring tokens refuses to start, naming what is missing")
     func tokensNeedAStore() throws {
         let http = HTTPClient()
