@@ -8,7 +8,8 @@ import Sync
 ///   object type: a write fails that way, the same call again leaves exactly one record, with
 ///   the same provider id, holding the latest document;
 /// - **error classes**: a refused document is `permanent` with the provider's message, a 5xx,
-///   a lost answer and a dropped connection are `transient`, a rate limit is `rate_limited`
+///   a lost answer and a dropped connection are `transient` (a lost answer saying how long the
+///   provider may still run the request, `providerMayStillRunFor`), a rate limit is `rate_limited`
 ///   with the provider's retry hint, refused credentials are `permanent` (SyncError: "the
 ///   provider rejected … our credentials: retrying will not help");
 /// - **token expiry**: a write after the provider stopped taking the tokens it issued succeeds
@@ -203,7 +204,15 @@ public enum ProviderConformance {
             _ = try await write.send(to: provider, target: harness.target())
             return .failed("the write under \(fault) succeeded; the fault must reach the caller as an error (was it injected?)")
         } catch let error as SyncError {
-            return error.errorClass == .transient ? .passed : .failed("\(fault) failed as \(error.errorClass.rawValue), expected transient: \(error)")
+            guard error.errorClass == .transient else {
+                return .failed("\(fault) failed as \(error.errorClass.rawValue), expected transient: \(error)")
+            }
+            // Limit handling: the provider may still be working on a request whose answer the
+            // client stopped waiting for, so the job keeps its concurrency slot that long.
+            if fault == .answerLost && error.providerMayStillRunFor == nil {
+                return .failed("a lost answer does not say how long the provider may still run the request (SyncError.providerMayStillRunFor): \(error)")
+            }
+            return .passed
         } catch {
             return .failed("\(fault) threw \(describe(error)), not a SyncError")
         }
