@@ -62,13 +62,18 @@ public enum ProviderConformance {
 
     // MARK: - Writes
 
+    /// Makes one write from the provider ids written before it, by role ("customer", "invoice").
+    typealias MakeWrite = @Sendable ([String: String]) throws -> ProviderWrite
+    /// Makes a version (1 or 2) of the checked write.
+    typealias MakeVersion = @Sendable (Int, [String: String]) throws -> ProviderWrite
+
     /// The plan for `type`, every id under `id`. Refs are read from the prerequisites' ids:
     /// "customer" and "invoice".
-    static func plan(_ type: ExternalRef.ObjectType, id: String) throws -> (prerequisites: [(String, @Sendable ([String: String]) throws -> ProviderWrite)], make: @Sendable (Int, [String: String]) throws -> ProviderWrite) {
+    static func plan(_ type: ExternalRef.ObjectType, id: String) throws -> (prerequisites: [(String, MakeWrite)], make: MakeVersion) {
         let customerID = "\(id)-cus"
         let invoiceID = "\(id)-inv"
-        let customer: (String, @Sendable ([String: String]) throws -> ProviderWrite) = ("customer", { _ in .customer(try ConformanceDocuments.customer(customerID)) })
-        let invoice: (String, @Sendable ([String: String]) throws -> ProviderWrite) = ("invoice", { refs in
+        let customer: (String, MakeWrite) = ("customer", { _ in .customer(try ConformanceDocuments.customer(customerID)) })
+        let invoice: (String, MakeWrite) = ("invoice", { refs in
             .invoice(try ConformanceDocuments.invoice(invoiceID, customerID: customerID), customerRef: refs["customer"] ?? "")
         })
         switch type {
@@ -99,7 +104,7 @@ public enum ProviderConformance {
 
     /// Writes the prerequisites cleanly and returns their provider ids by role.
     static func prerequisites(
-        _ list: [(String, @Sendable ([String: String]) throws -> ProviderWrite)], provider: any AccountingProvider, target: SyncTarget
+        _ list: [(String, MakeWrite)], provider: any AccountingProvider, target: SyncTarget
     ) async throws -> [String: String] {
         var refs: [String: String] = [:]
         for (role, make) in list {
