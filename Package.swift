@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Sync", targets: ["Sync"]),
         .library(name: "LedgerCrypto", targets: ["LedgerCrypto"]),
         .library(name: "Simulators", targets: ["Simulators"]),
+        .library(name: "SyncTesting", targets: ["SyncTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -107,6 +108,13 @@ let package = Package(
             name: "JobQueueTesting",
             dependencies: ["JobQueue", "Postgres"]
         ),
+        // For people writing or testing a provider: `ProviderConformance`, the checks every
+        // `AccountingProvider` must pass, and `FakeDriver`, an in-process provider. No Testing
+        // dependency: checks return their failures, the caller asserts them.
+        .target(
+            name: "SyncTesting",
+            dependencies: ["Sync"]
+        ),
         // Test support for the NetSuite simulator: `RecordChecker` says whether a simulated
         // record equals the latest billing document (SimulatorTests, EndToEndTests).
         .target(
@@ -150,10 +158,12 @@ let package = Package(
         ),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], exclude: ["test_server.py"]),
         .testTarget(name: "NetSuiteTests", dependencies: ["NetSuite", "Sync", "Simulators", "ExactJSON", "LedgerCrypto", "HTTPClient"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SyncTests", dependencies: ["Sync", "JobQueue", "JobQueueTesting", "HTTPClient", "LedgerCrypto"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "SyncTests", dependencies: ["Sync", "SyncTesting", "JobQueue", "JobQueueTesting", "HTTPClient", "LedgerCrypto"],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SimulatorTests",
-            dependencies: ["Simulators", "NetSuite", "NetSuiteTesting", "Sync", "HTTPClient", "ExactJSON", "LedgerCrypto"]
+            dependencies: ["Simulators", "NetSuite", "NetSuiteTesting", "Sync", "SyncTesting", "HTTPClient", "ExactJSON", "LedgerCrypto"]
         ),
         // The HTTP API over real HTTP on 127.0.0.1 and a real database.
         .testTarget(

@@ -74,7 +74,7 @@ if [ $# -gt 0 ]; then swift test "$@"; exit 0; fi
 #  2. the tests that time HTTP and the worker pool (timeouts, leases, idle connections,
 #     pool waits), in parallel among themselves only;
 #  3. the tests that start worker processes and the end-to-end suites, one suite at a time.
-timing='HTTPClientTests\.|JobQueueTests\.WorkerPoolTests|JobQueueTests\.RunsTests|APITests\.ResourceLimitTests|PostgresTests\.PoolWaitTests|SimulatorTests\.NetSuiteSimulator(Concurrency|Fault)Tests'
+timing='HTTPClientTests\.|JobQueueTests\.WorkerPoolTests|JobQueueTests\.RunsTests|APITests\.ResourceLimitTests|PostgresTests\.PoolWaitTests|SimulatorTests\.NetSuiteSimulator(Concurrency|Fault)Tests|SimulatorTests\.NetSuiteConformanceTests'
 processes='EndToEndTests\.|JobQueueTests\.WorkerProcessTests'
 swift build --build-tests
 echo "==> tests, part 1 of 3: pure, in-process and database tests, in parallel"

@@ -51,6 +51,8 @@ public final class NetSuiteSimulator: Sendable {
         var items: [String: Item]
         var locationRequired: Bool
         var faultPlan: FaultPlan
+        /// Faults for the next writes, before any seeded draw (`failNextWrites`).
+        var forcedFaults: [ForcedFault] = []
         var latencyRandom: SplitMix64
         var nonces: NonceHistory
         var loginAudit: [LoginAuditEntry] = []

@@ -116,8 +116,10 @@ extension NetSuiteSimulator {
     /// way an update is `RecordStore.merge(existing:update:replace:)`, and the merged record
     /// is what is validated, totalled and stored.
     private func write(_ type: RecordType, _ id: RecordID, request: Request, mustExist: Bool = false) async -> Outcome {
+        let forced = state.withLock { $0.forcedFaults.isEmpty ? nil : $0.forcedFaults.removeFirst() }
+        if forced == .accountConcurrencyLimit { return .answer(Self.response(.concurrencyLimitExceeded)) }
         let fault = state.withLock { state -> Fault? in
-            guard let fault = state.faultPlan.draw() else { return nil }
+            guard let fault = forced?.fault ?? state.faultPlan.draw() else { return nil }
             state.stats.faultsInjected[fault, default: 0] += 1
             return fault
         }
