@@ -17,6 +17,13 @@ public struct NetSuiteDriver: ProviderDriver, RequestRendering {
             CredentialField(name: "consumer_secret", environment: "NETSUITE_CONSUMER_SECRET", authKind: "tba", help: "the integration record's consumer secret"),
             CredentialField(name: "token_id", environment: "NETSUITE_TOKEN_ID", authKind: "tba", help: "the access token's id"),
             CredentialField(name: "token_secret", environment: "NETSUITE_TOKEN_SECRET", authKind: "tba", help: "the access token's secret"),
+            CredentialField(name: "client_id", environment: "NETSUITE_CLIENT_ID", authKind: "oauth2", help: "the integration record's client id"),
+            CredentialField(
+                name: "certificate_id", environment: "NETSUITE_CERTIFICATE_ID", authKind: "oauth2",
+                help: "the certificate id of the OAuth 2.0 client credentials (M2M) mapping"),
+            CredentialField(
+                name: "private_key", environment: "NETSUITE_PRIVATE_KEY", authKind: "oauth2",
+                help: "the PEM private key of the mapping's certificate (RSA 3072/4096 or EC P-256/384/521)", mayBeFile: true),
         ]
     }
 
@@ -49,19 +56,16 @@ public struct NetSuiteDriver: ProviderDriver, RequestRendering {
     }
 
     public func validateSecrets(_ secrets: ConnectionSecrets) throws {
-        let known = Set(credentialFields.map(\.name))
-        if let unknown = secrets.fields.keys.sorted().first(where: { !known.contains($0) }) {
-            throw StoreError.invalid("secrets.\(unknown)", "is not a NetSuite credential (expected: \(credentialFields.map(\.name).joined(separator: ", ")))")
-        }
-        _ = try NetSuiteCredentials(secrets)
+        _ = try NetSuiteConnectionAuth(secrets)
     }
 
+    /// The auth kind and the ids' first characters; never a secret or the key.
     public func secretHints(_ secrets: ConnectionSecrets) -> [(name: String, value: String)] {
-        [
-            ("auth", "tba"),
-            ("consumer_key", ConnectionSecrets.hint(secrets["consumer_key"] ?? "")),
-            ("token_id", ConnectionSecrets.hint(secrets["token_id"] ?? "")),
-        ]
+        let hint = { (field: String) in (field, ConnectionSecrets.hint(secrets[field] ?? "")) }
+        if secrets["client_id"] != nil || secrets["certificate_id"] != nil || secrets["private_key"] != nil {
+            return [("auth", "oauth2"), hint("client_id"), hint("certificate_id")]
+        }
+        return [("auth", "tba"), hint("consumer_key"), hint("token_id")]
     }
 
     /// The SuiteTax details of a tax mapping (all three or none) or the legacy tax item.
@@ -98,12 +102,23 @@ public struct NetSuiteDriver: ProviderDriver, RequestRendering {
     func client(for connection: AccountingConnection, context: ProviderContext) throws -> NetSuiteClient {
         try NetSuiteClient(
             connection: connection, http: context.http, requestTimeout: context.requestTimeout,
-            serverTimeLimit: context.serverTimeLimit ?? NetSuiteClient.defaultServerTimeLimit)
+            serverTimeLimit: context.serverTimeLimit ?? NetSuiteClient.defaultServerTimeLimit, tokens: context.tokens)
     }
 
+    /// `NetSuiteConnectionTest`'s checks. An OAuth 2.0 connection tested where no token store
+    /// is shared asks for a token of its own (one token request), kept by no one.
     public func test(_ connection: AccountingConnection, context: ProviderContext) async -> [ConnectionCheck] {
-        // Replaced by NetSuiteConnectionTest when the checks land (issue 13, same session).
-        [ConnectionCheck("credentials", .skipped, "checks not wired yet")]
+        var context = context
+        if context.tokens == nil { context.tokens = UnsharedTokenStore() }
+        let client: NetSuiteClient
+        do {
+            client = try self.client(for: connection, context: context)
+        } catch let error as StoreError {
+            return [ConnectionCheck("configuration", .failed, error.description)]
+        } catch {
+            return [ConnectionCheck("configuration", .failed, "\(error)")]
+        }
+        return await NetSuiteConnectionTest.run(client: client, concurrencyLimit: connection.settings.concurrencyLimit)
     }
 
     // MARK: Inbound events
@@ -222,5 +237,24 @@ struct EventFields {
             throw StoreError.invalid(key, "is required")
         }
         return text
+    }
+}
+
+/// A token store for one `connections test`: the token lives as long as the check, in this
+/// process, and nothing else uses it.
+actor UnsharedTokenStore: AccessTokenStore {
+    private var token: IssuedToken?
+
+    func accessToken(
+        for connection: AccountingConnection, minValidity: Duration, issue: @escaping @Sendable () async throws -> IssuedToken
+    ) async throws -> String {
+        if let token, token.expiresAt.timeIntervalSinceNow > Double(minValidity.components.seconds) { return token.accessToken }
+        let issued = try await issue()
+        token = issued
+        return issued.accessToken
+    }
+
+    func invalidate(_ accessToken: String, for connection: AccountingConnection) async throws {
+        if token?.accessToken == accessToken { token = nil }
     }
 }

@@ -177,10 +177,11 @@ extension NetSuiteClient {
 }
 
 extension NetSuiteClient {
-    /// The client of a connection: its account id, base URL override and credentials.
+    /// The client of a connection: its account id, base URL override and credentials, TBA or
+    /// OAuth 2.0 client credentials (`NetSuiteConnectionAuth`); OAuth 2.0 needs `tokens`.
     public init(
         connection: AccountingConnection, http: HTTPClient, requestTimeout: Duration = .seconds(60),
-        serverTimeLimit: Duration = NetSuiteClient.defaultServerTimeLimit
+        serverTimeLimit: Duration = NetSuiteClient.defaultServerTimeLimit, tokens: (any AccessTokenStore)? = nil
     ) throws {
         let account: NetSuiteAccount
         do {
@@ -188,9 +189,17 @@ extension NetSuiteClient {
         } catch let error as NetSuiteConfigError {
             throw StoreError(.invalidField, field: "account_id", error.message)
         }
-        self.init(
-            account: account, credentials: try NetSuiteCredentials(connection.secrets), http: http, requestTimeout: requestTimeout,
-            serverTimeLimit: serverTimeLimit)
+        let auth: NetSuiteAuth
+        switch try NetSuiteConnectionAuth(connection.secrets) {
+        case .tba(let credentials):
+            auth = .tba(credentials)
+        case .oauth2(let credentials):
+            guard let tokens else {
+                throw StoreError(.invalidField, field: "secrets", "an OAuth 2.0 connection needs a token store (this process has none)")
+            }
+            auth = .oauth2(credentials, connection: connection, tokens: tokens)
+        }
+        self.init(account: account, auth: auth, http: http, requestTimeout: requestTimeout, serverTimeLimit: serverTimeLimit)
     }
 }
 

@@ -57,7 +57,8 @@ struct APICommand: AsyncParsableCommand {
         defer { http.shutdown() }
         let configuration = APIConfiguration(
             host: host, port: port, pool: pool, secretBox: box, migrations: Schema.migrations,
-            providers: Providers.registry, providerContext: ProviderContext(http: http, requestTimeout: .seconds(30)), knownKinds: kinds,
+            providers: Providers.registry, providerContext: ProviderContext(http: http, requestTimeout: .seconds(30), tokens: PostgresTokenStore(pool: pool, secretBox: box)),
+            knownKinds: kinds,
             processMetrics: processMetrics, idleTimeout: idleTimeout.duration, dashboardSessionLifetime: dashboardSessionLifetime.duration,
             secureCookies: secureCookies)
         let logger = Logger(label: "ledgersync.api")

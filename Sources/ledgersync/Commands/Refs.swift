@@ -35,7 +35,9 @@ struct Refs: AsyncParsableCommand {
         let http = HTTPClient(maxConcurrentRequests: 2)
         do {
             let provider = try await withStoreErrors {
-                try await Providers.registry.provider(for: connection, context: ProviderContext(http: http, requestTimeout: .seconds(60)))
+                try await Providers.registry.provider(
+                    for: connection,
+                    context: ProviderContext(http: http, requestTimeout: .seconds(60), tokens: PostgresTokenStore(pool: pool, secretBox: box)))
             }
             return (provider, driver, http)
         } catch {

@@ -109,6 +109,9 @@ struct Worker: AsyncParsableCommand {
         let serverTimeLimit = serverTimeout?.duration
         return SyncEnvironment(
             pool: pool, secretBox: box, http: http, options: options, providers: Providers.registry,
-            providerContext: ProviderContext(http: http, requestTimeout: requestTimeout, serverTimeLimit: serverTimeLimit))
+            providerContext: ProviderContext(
+                http: http, requestTimeout: requestTimeout, serverTimeLimit: serverTimeLimit,
+                // Access tokens (NetSuite OAuth 2.0) shared by every worker process, sealed.
+                tokens: PostgresTokenStore(pool: pool, secretBox: box)))
     }
 }
