@@ -209,7 +209,7 @@ struct LinkedRefsTests {
             let connection = harness.connectionID.uuidString.lowercased()
 
             let missing = try await Self.ledgersync(["refs", "link", "customer", "cus_1", "99999", "--connection", connection], harness)
-            #expect(missing.status == 2 && missing.stderr.contains("NetSuite has no customer with internal id 99999"), "\(missing)")
+            #expect(missing.status == 2 && missing.stderr.contains("NetSuite has no customer with id 99999"), "\(missing)")
             #expect(try await harness.refs.lookup(connection: harness.connectionID, objectType: .customer, billingID: "cus_1") == nil)
 
             let linked = try await Self.ledgersync(["refs", "link", "customer", "cus_1", existing.internalID, "--connection", connection], harness)

@@ -102,9 +102,11 @@ extension Refs {
             let providerID = providerID.trimmingCharacters(in: .whitespaces)
             let pool = try await database.openPool(maxConnections: 2)
             var found: FoundRecord?
+            var providerName = "the provider"
             if !noVerify {
                 let (provider, driver, http) = try await Refs.provider(connection.uuid, pool: pool)
                 defer { http.shutdown() }
+                providerName = driver.displayName
                 guard let lookup = provider as? any RecordLookup else {
                     await pool.close()
                     throw CLIError.usage("\(driver.displayName) connections cannot look a record up; --no-verify links without asking")
@@ -134,7 +136,7 @@ extension Refs {
             await pool.close()
             if json { return try printJSON(RefSummary(ref)) }
             let name = found?.name
-            print("linked \(type.rawValue) \(ref.billingID) to \(found?.recordType ?? "record") \(ref.providerID)" + (name.map { " (\($0))" } ?? "")
+            print("linked \(type.rawValue) \(ref.billingID) to \(providerName) \(found?.recordType ?? "record") \(ref.providerID)" + (name.map { " (\($0))" } ?? "")
                 + " on connection \(connection.text)")
             if let other = found?.externalID, other != ref.billingID {
                 print("note: the record's externalId is \"\(other)\"; syncs leave it as it is and write the record by internal id")
