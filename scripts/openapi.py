@@ -224,7 +224,7 @@ SCHEMAS = {
     "ConnectionCheckResult": obj({
         "ok": {"type": "boolean", "description": "No check failed."},
         "checks": {"type": "array", "items": obj({
-            "name": string(description="reachability, credentials, account_id, concurrency_limit, … (the provider's checks, in order)"),
+            "name": string(description="reachability, account_id, credentials, concurrency_limit, … (the provider's checks, in order)"),
             "outcome": string(enum=["passed", "failed", "skipped"]),
             "detail": string(description="What was found, or what is wrong and what to check; never a secret."),
         })},
@@ -434,7 +434,7 @@ PATHS = {
         "Check a connection against its provider", "testConnection",
         {**ok("The checks, one per line of `ledgersync connections test`; ok is false when one failed.", "ConnectionCheckResult"), **errors("404", "422")},
         parameters=[UUID_ID], tag="connections",
-        description="Reachability, credentials, the account id and, where the role allows it, the account's concurrency limit; only reads are sent to the provider. A failed check is a 200 with ok false: the request itself worked.")},
+        description="Reachability, the account id, the credentials and, where the role allows it, the account's concurrency limit; only reads are sent to the provider. A failed check is a 200 with ok false: the request itself worked.")},
     "/v1/connections/{id}/mappings": {
         "get": operation(
             "A connection's mappings", "listMappings", {**ok("The mappings.", "MappingList"), **errors("404", "422")},

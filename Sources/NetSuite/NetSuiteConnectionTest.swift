@@ -17,8 +17,14 @@ import Sync
 ///    https://docs.oracle.com/en/cloud/saas/netsuite/ns-online-help/subsect_158521885412.html).
 ///    It comes before `credentials` because a request signed for another account's realm is
 ///    refused like a wrong secret: with the account wrong, the credentials cannot be judged.
+///    The unsigned request of the reachability check is refused the same way, so its 401's
+///    realm names the account before any credential is sent: for an OAuth 2.0 connection,
+///    whose requests name no account (only the host does), that is the only place it shows.
 /// 3. `credentials`: a signed GET of a record by an external id nobody uses is accepted
 ///    (404 "does not exist" means the signature and the role were accepted; 401/403 not).
+///    An OAuth 2.0 connection first asks the token endpoint for an access token (the client
+///    id, the certificate id and the private key); a refusal there fails this check, naming
+///    what to look at.
 /// 4. `concurrency_limit`: `GET /services/rest/system/v1/governanceLimits` (Oracle,
 ///    "GovernanceLimits Operation",
 ///    https://docs.oracle.com/en/cloud/saas/netsuite/ns-online-help/article_0625010817.html),
@@ -42,9 +48,11 @@ public enum NetSuiteConnectionTest {
         let probeURL = "\(client.account.restBaseURL)/customer/eid:\(probeExternalID)"
 
         // 1. Reachability: any HTTP answer will do.
+        var unsignedRealm: String?
         do {
             let answer = try await client.http.execute(
                 HTTPRequest(method: "GET", url: probeURL, headers: [("Accept", "application/json")], body: nil, timeout: client.requestTimeout))
+            if answer.status == 401 { unsignedRealm = realm(in: answer.header("WWW-Authenticate")) }
             checks.append(ConnectionCheck("reachability", .passed, "\(host) answers HTTP (\(answer.status) to an unsigned request)"))
         } catch let error as HTTPClientError {
             checks.append(ConnectionCheck("reachability", .failed, unreachable(host, error)))
@@ -63,6 +71,28 @@ public enum NetSuiteConnectionTest {
                         + "set account_id or settings.base_url so they name the same account"))
             return skipRest(after: "account_id")
         }
+        // The realm of the unsigned request's 401, before any credential is sent.
+        var accountConfirmed = false
+        if let unsignedRealm {
+            guard canonical(unsignedRealm) == client.account.realm else {
+                checks.append(wrongRealm(unsignedRealm, host: host, account: client.account.realm))
+                return skipRest(after: "account_id")
+            }
+            accountConfirmed = true
+        }
+        // OAuth 2.0: the access token first; its refusal is the credentials' (client id,
+        // certificate id, key), and no record request can be judged without a token.
+        do {
+            try await client.connectionTestAccessToken()
+        } catch {
+            checks.append(
+                accountConfirmed
+                    ? ConnectionCheck("account_id", .passed, "\(host) answers for account \(client.account.realm) (the realm of its 401)")
+                    : ConnectionCheck(
+                        "account_id", .skipped, "no access token to ask \(host) with; the credentials check below says why"))
+            checks.append(ConnectionCheck("credentials", .failed, tokenRefused(error)))
+            return skipRest(after: "credentials")
+        }
         let signed: HTTPResponse
         do {
             signed = try await client.send(method: "GET", url: probeURL, body: nil)
@@ -74,14 +104,12 @@ public enum NetSuiteConnectionTest {
         let accepted = (200...299).contains(signed.status) || signed.status == 404
         if signed.status == 401, let realm = realm(in: signed.header("WWW-Authenticate")) {
             guard canonical(realm) == client.account.realm else {
-                checks.append(
-                    ConnectionCheck(
-                        "account_id", .failed,
-                        "\(host) answers for NetSuite account \(canonical(realm)) (the realm of its 401), but account_id is "
-                            + "\(client.account.realm); set account_id to the account of the base URL, or settings.base_url to the account's"))
+                checks.append(wrongRealm(realm, host: host, account: client.account.realm))
                 return skipRest(after: "account_id")
             }
             checks.append(ConnectionCheck("account_id", .passed, "\(host) answers for account \(client.account.realm)"))
+        } else if accountConfirmed {
+            checks.append(ConnectionCheck("account_id", .passed, "\(host) answers for account \(client.account.realm) (the realm of its 401)"))
         } else if accepted {
             checks.append(ConnectionCheck("account_id", .passed, "\(host) accepted a request for account \(client.account.realm)"))
         } else {
@@ -93,9 +121,10 @@ public enum NetSuiteConnectionTest {
 
         // 3. Credentials: the signed request accepted.
         if accepted {
-            checks.append(ConnectionCheck("credentials", .passed, "NetSuite accepted a signed request (HTTP \(signed.status) reading a customer)"))
+            let how = client.isOAuth2 ? "issued an OAuth 2.0 access token and accepted a request made with it" : "accepted a signed request"
+            checks.append(ConnectionCheck("credentials", .passed, "NetSuite \(how) (HTTP \(signed.status) reading a customer)"))
         } else {
-            checks.append(ConnectionCheck("credentials", .failed, refused(signed)))
+            checks.append(ConnectionCheck("credentials", .failed, refused(signed, oauth2: client.isOAuth2)))
             return skipRest(after: "credentials")
         }
 
@@ -104,10 +133,33 @@ public enum NetSuiteConnectionTest {
         return checks
     }
 
+    /// The account check's failure: the host answers for another account.
+    static func wrongRealm(_ realm: String, host: String, account: String) -> ConnectionCheck {
+        ConnectionCheck(
+            "account_id", .failed,
+            "\(host) answers for NetSuite account \(canonical(realm)) (the realm of its 401), but account_id is "
+                + "\(account); set account_id to the account of the base URL, or settings.base_url to the account's")
+    }
+
+    /// What a refused OAuth 2.0 token request means (NetSuite's error code kept; never the key).
+    static func tokenRefused(_ error: any Error) -> String {
+        guard let error = error as? SyncError, error.errorClass == .permanent else {
+            return "could not get an OAuth 2.0 access token: \(describe(error)); try again, and if it stays, look at NetSuite's status"
+        }
+        return "\(error.message.replacingOccurrences(of: "; check client_id, certificate_id, the private key and the M2M mapping in NetSuite", with: "")); "
+            + "check client_id (the integration record's), certificate_id (the M2M mapping's, at Setup > Integration > Manage "
+            + "Authentication > OAuth 2.0 Client Credentials (M2M) Setup), that private_key is the key of the certificate uploaded "
+            + "to that mapping, and that the mapping is not revoked; the Login Audit Trail says why NetSuite refused"
+    }
+
     /// What a refused signed request means, with NetSuite's own words.
-    static func refused(_ response: HTTPResponse) -> String {
+    static func refused(_ response: HTTPResponse, oauth2: Bool = false) -> String {
         let said = netSuiteSays(response)
         switch response.status {
+        case 401 where oauth2:
+            return "NetSuite refused a fresh OAuth 2.0 access token (\(said)); check that the M2M mapping's entity and role are "
+                + "active and the integration record is enabled, and the Login Audit Trail (Setup > Users/Roles > User Management "
+                + "> View Login Audit Trail) for the reason"
         case 401:
             return "NetSuite refused the signed request (\(said)); check the consumer key and secret and the token id and "
                 + "secret (a token of this account, for the integration record, which must be enabled), and the Login Audit "
@@ -230,5 +282,24 @@ public enum NetSuiteConnectionTest {
 
     static func int(_ value: ExactJSON?) -> Int? {
         value?.numberText.flatMap { Int($0) }
+    }
+}
+
+extension NetSuiteClient {
+    var isOAuth2: Bool {
+        if case .oauth2 = auth { return true }
+        return false
+    }
+
+    /// For an OAuth 2.0 connection, gets an access token through the client's token store the
+    /// way `send` does (the next request reuses it); nothing for token-based authentication.
+    func connectionTestAccessToken() async throws {
+        guard case .oauth2(let credentials, let connection, let tokens) = auth else { return }
+        let account = account
+        let http = http
+        let timeout = requestTimeout
+        _ = try await tokens.accessToken(for: connection, minValidity: tokenMinValidity) {
+            try await NetSuiteM2M.requestToken(credentials: credentials, account: account, http: http, timeout: timeout)
+        }
     }
 }

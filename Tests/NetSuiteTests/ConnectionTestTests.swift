@@ -99,6 +99,51 @@ struct ConnectionTestTests {
         #expect(result[3].detail.contains("administrator"))
     }
 
+    /// The driver's checks of an OAuth 2.0 connection with the demo mapping's client id,
+    /// `certificateID` and `privateKeyPEM`, against a simulator of account 1234567_SB1.
+    private func oauth2Checks(
+        accountID: String = "1234567_SB1", certificateID: String = NetSuiteSimulator.Configuration.demoM2MCertificateID,
+        privateKeyPEM: String = NetSuiteSimulator.Configuration.demoM2MPrivateKeyPEM
+    ) async throws -> (checks: [ConnectionCheck], tokenRequests: Int) {
+        let simulator = NetSuiteSimulator(configuration: .init(accountID: "1234567_SB1", credentials: [credentials]))
+        _ = try await simulator.start()
+        let http = HTTPClient(allowPrivateNetworks: true)
+        defer { http.shutdown() }
+        var secrets = ConnectionSecrets()
+        secrets["client_id"] = NetSuiteSimulator.Configuration.demoM2MClientID
+        secrets["certificate_id"] = certificateID
+        secrets["private_key"] = privateKeyPEM
+        let connection = AccountingConnection(
+            provider: "netsuite", name: "m2m", accountID: accountID,
+            settings: .init(defaultSubsidiary: "1", objectsToSync: [], baseURL: simulator.baseURL, concurrencyLimit: 2), secrets: secrets)
+        let result = await NetSuiteDriver().test(connection, context: ProviderContext(http: http, requestTimeout: .seconds(10)))
+        let requests = simulator.tokenStats.requests
+        await simulator.stop()
+        return (result, requests)
+    }
+
+    @Test func anOAuth2ConnectionPassesWithOneToken() async throws {
+        let (result, tokenRequests) = try await oauth2Checks()
+        #expect(outcomes(result) == ["reachability:passed", "account_id:passed", "credentials:passed", "concurrency_limit:passed"])
+        #expect(result[2].detail.contains("OAuth 2.0 access token"))
+        #expect(tokenRequests == 1, "the token of the credentials check serves the later requests")
+    }
+
+    @Test func aRefusedTokenRequestFailsTheCredentialsNotTheAccount() async throws {
+        let (result, _) = try await oauth2Checks(certificateID: "not-the-mapping-certificate")
+        #expect(outcomes(result) == ["reachability:passed", "account_id:passed", "credentials:failed", "concurrency_limit:skipped"])
+        #expect(result[2].detail.contains("invalid_client"), "\(result[2].detail)")
+        #expect(result[2].detail.contains("certificate_id") && result[2].detail.contains("private_key"))
+        #expect(!result[2].detail.contains("BEGIN PRIVATE KEY"))
+    }
+
+    @Test func anOAuth2ConnectionToAnotherAccountFailsBeforeAnyToken() async throws {
+        let (result, tokenRequests) = try await oauth2Checks(accountID: "7654321")
+        #expect(outcomes(result) == ["reachability:passed", "account_id:failed", "credentials:skipped", "concurrency_limit:skipped"])
+        #expect(result[1].detail.contains("account_id is 7654321"))
+        #expect(tokenRequests == 0)
+    }
+
     @Test func hostsAndRealmsAreRead() {
         #expect(NetSuiteConnectionTest.namedAccount("1234567-sb1.suitetalk.api.netsuite.com") == "1234567-sb1")
         #expect(NetSuiteConnectionTest.namedAccount("127.0.0.1:8089") == nil)

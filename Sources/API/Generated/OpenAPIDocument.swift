@@ -1500,7 +1500,7 @@ enum OpenAPIDocument {
         "x-scopes": [
           "admin"
         ],
-        "description": "Needs scope `admin`. Reachability, credentials, the account id and, where the role allows it, the account's concurrency limit; only reads are sent to the provider. A failed check is a 200 with ok false: the request itself worked.",
+        "description": "Needs scope `admin`. Reachability, the account id, the credentials and, where the role allows it, the account's concurrency limit; only reads are sent to the provider. A failed check is a 200 with ok false: the request itself worked.",
         "parameters": [
           {
             "name": "id",
@@ -4135,7 +4135,7 @@ enum OpenAPIDocument {
               "properties": {
                 "name": {
                   "type": "string",
-                  "description": "reachability, credentials, account_id, concurrency_limit, … (the provider's checks, in order)"
+                  "description": "reachability, account_id, credentials, concurrency_limit, … (the provider's checks, in order)"
                 },
                 "outcome": {
                   "type": "string",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LedgerCrypto
 import Logging
 import NetSuite
 import ServiceLifecycle
@@ -49,6 +50,12 @@ struct SimulateNetSuite: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Add a currency records may name; repeat it.", valueName: "id")) var currency: [String] = []
     @Option(help: ArgumentHelp("Add a location transactions may name; repeat it.", valueName: "id")) var location: [String] = []
     @Flag(help: "Print the catalogue these options give, as a JSON file --catalogue reads, and exit.") var printCatalogue = false
+    @Option(
+        name: .customLong("m2m-mapping"),
+        help: ArgumentHelp(
+            "Add an OAuth 2.0 client credentials (M2M) mapping: the integration's client id, the certificate id, and the certificate (or public key) PEM file uploaded for it; repeat it. The demo mapping stays.",
+            valueName: "client_id,certificate_id,file"))
+    var m2mMapping: [String] = []
 
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
@@ -62,6 +69,7 @@ struct SimulateNetSuite: AsyncParsableCommand {
         guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be from 0 to 1, got \(String(format: "%g", faultRate))") }
         _ = try faultSet()
         _ = try accountCatalogue()
+        _ = try m2mMappings()
         for (option, value) in [("--consumer-key", consumerKey), ("--consumer-secret", consumerSecret), ("--token-id", tokenID), ("--token-secret", tokenSecret)] {
             if let value, value.isEmpty { throw ValidationError("\(option) must not be empty") }
         }
@@ -114,6 +122,25 @@ struct SimulateNetSuite: AsyncParsableCommand {
         return result
     }
 
+    /// The demo mapping and every `--m2m-mapping`, whose certificate must load as a public key.
+    func m2mMappings() throws -> [NetSuiteSimulator.M2MMapping] {
+        var mappings = [NetSuiteSimulator.Configuration.demoM2MMapping]
+        for entry in m2mMapping {
+            let parts = entry.split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }) else {
+                throw ValidationError("--m2m-mapping must be CLIENT_ID,CERTIFICATE_ID,FILE; got \"\(entry.prefix(80))\"")
+            }
+            guard let data = FileManager.default.contents(atPath: parts[2]), let pem = String(data: data, encoding: .utf8) else {
+                throw ValidationError("--m2m-mapping: cannot read the certificate file \(parts[2])")
+            }
+            guard (try? JWTPublicKey(pem: pem)) != nil else {
+                throw ValidationError("--m2m-mapping: \(parts[2]) is not a certificate or public key PEM (RSA or EC)")
+            }
+            mappings.append(.init(clientID: parts[0], certificateID: parts[1], publicKeyPEM: pem))
+        }
+        return mappings
+    }
+
     /// The option, else the environment variable, else the demo value.
     func credentials() -> NetSuiteCredentials {
         let environment = ProcessInfo.processInfo.environment
@@ -137,6 +164,7 @@ struct SimulateNetSuite: AsyncParsableCommand {
             faultRate: faultRate, faults: try faultSet(), seed: seed, latency: latencyMs.milliseconds,
             timeoutDelay: timeoutDelay.duration, locationRequired: locationRequired, catalogue: accountCatalogue)
         configuration.tokenLifetime = tokenLifetime.duration
+        configuration.m2mMappings = try m2mMappings()
         let simulator = NetSuiteSimulator(configuration: configuration, logger: logger)
         let service = SimulatorService(simulator: simulator, host: host, port: port, account: account)
         let group = ServiceGroup(
