@@ -28,9 +28,9 @@ struct NetSuiteConformanceTests {
     @Test("every check passes for NetSuite over OAuth 2.0 client credentials, the token check included: one token for the run, one more after NetSuite forgot them")
     func netSuiteOAuth2Passes() async throws {
         let tokens = InMemoryTokenStore()
-        let (report, stats) = try await SimulatorHarness.run { sim in
+        let (report, stats, refusals) = try await SimulatorHarness.run { sim in
             let report = await ProviderConformance.run(NetSuiteConformanceHarness(sim: sim, auth: .oauth2(tokens)), prefix: "m2m")
-            return (report, sim.simulator.tokenStats)
+            return (report, sim.simulator.tokenStats, sim.simulator.tokenRequests.compactMap(\.refusal))
         }
         #expect(report.failures.isEmpty, "\(report)")
         #expect(report.results.count == 27, "\(report)")
@@ -45,6 +45,7 @@ struct NetSuiteConformanceTests {
         // The rejected-credentials check: an assertion signed with another key, refused at
         // the token endpoint (no record request was sent with it).
         #expect(stats.refused == 1, "\(stats)")
+        #expect(refusals == [.badSignature], "\(refusals)")
     }
 
     @Test("the suite catches a NetSuite client that merges sublists on re-push (replace off): the record is not the latest document")
@@ -83,13 +84,13 @@ struct NetSuiteConformanceHarness: ConformanceHarness {
     /// TEST ONLY, NOT A SECRET: an EC P-256 key made with `openssl genpkey -algorithm EC
     /// -pkeyopt ec_paramgen_curve:P-256` for this test, registered nowhere: an assertion it
     /// signs fails the simulator's signature check (the "wrong secret" of OAuth 2.0).
-    static let unregisteredPrivateKeyPEM = """
-        -----BEGIN PRIVATE KEY-----
-        MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQguzcvFWZa730clFm5
-        9gXsWTj6JN4y/diiYAdqPFEOZpyhRANCAARaHga/3ay568l+rT2idlTyNYNTXZUL
-        hQCD4QrU7mcmi2wDCVZJ4UcqAlFEWJBatOTw9hgEDLpxyU2BQb8Lr0HG
-        -----END PRIVATE KEY-----
-        """
+    static let unregisteredPrivateKeyPEM = [
+        "-----BEGIN PRIVATE KEY-----",
+        "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQguzcvFWZa730clFm5",
+        "9gXsWTj6JN4y/diiYAdqPFEOZpyhRANCAARaHga/3ay568l+rT2idlTyNYNTXZUL",
+        "hQCD4QrU7mcmi2wDCVZJ4UcqAlFEWJBatOTw9hgEDLpxyU2BQb8Lr0HG",
+        "-----END PRIVATE KEY-----",
+    ].joined(separator: "\n")
 
     let sim: SimulatorHarness
     var replacesSublists = true
