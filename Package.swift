@@ -171,6 +171,8 @@ let package = Package(
             dependencies: [
                 // NetSuite for its driver: the connection routes are tested with a real provider.
                 "API", "JobQueue", "JobQueueTesting", "Postgres", "Sync", "HTTPClient", "NetSuite", "LedgerCrypto",
+                // FakeLedger, the remote side of the third provider a test registers (ThirdProviderTests).
+                "SyncTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // An in-process worker delivers the inbound flow's webhooks.
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

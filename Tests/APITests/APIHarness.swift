@@ -46,10 +46,11 @@ struct APIHarness {
 
     /// Runs `body` against a running server and stops it afterwards, also when `body` throws.
     /// `allowPrivateNetworks` false makes the server refuse webhook and connection URLs on
-    /// loopback and private networks, as a production server does.
+    /// loopback and private networks, as a production server does. `providers`: the drivers
+    /// the server knows (a test may register a provider of its own).
     static func with(
         knownKinds: Set<String> = APIConfiguration.syncKinds.union(["test.echo"]), limits: Limits = Limits(), allowPrivateNetworks: Bool = true,
-        _ body: (APIHarness) async throws -> Void
+        providers: ProviderRegistry = Self.providers, _ body: (APIHarness) async throws -> Void
     ) async throws {
         try await TestDatabase.with(migrations: allMigrations) { database in
             let box = try SecretBox(key: SecureRandom.bytes(SecretBox.keyByteCount))
@@ -57,7 +58,7 @@ struct APIHarness {
                 url: database.url, maxConnections: limits.poolSize, statementTimeout: limits.statementTimeout, waitTimeout: limits.poolWaitTimeout)
             var configuration = APIConfiguration(
                 host: "127.0.0.1", port: 0, pool: apiPool, secretBox: box, migrations: allMigrations,
-                providers: Self.providers, providerContext: ProviderContext(http: Self.http, requestTimeout: .seconds(10)), knownKinds: knownKinds,
+                providers: providers, providerContext: ProviderContext(http: Self.http, requestTimeout: .seconds(10)), knownKinds: knownKinds,
                 idleTimeout: limits.idleTimeout, dashboardSessionLifetime: limits.sessionLifetime, secureCookies: limits.secureCookies)
             configuration.allowPrivateNetworks = allowPrivateNetworks
             let ready = AsyncStream<Int>.makeStream()
