@@ -42,6 +42,9 @@ struct NetSuiteSimulatorInspectionTests {
             #expect(stats["requests"] == .number("2"))
             #expect(stats["writes"] == .number("1"))
             #expect(stats["authFailures"] == .number("1"))
+            // Authenticated requests by auth kind: the signed write; the refused read is neither.
+            #expect(stats["tbaRequests"] == .number("1"))
+            #expect(stats["bearerRequests"] == .number("0"))
             #expect(stats["maxInFlight"] == .number("1"))
             #expect(stats["faultsInjected"]?["timeout"] == .number("0"))
 

@@ -101,6 +101,8 @@ struct OAuth2ClientTests {
             #expect(harness.simulator.record(.customer, externalID: "cus-oauth-1")?.internalID == id)
             #expect(harness.simulator.tokenStats.issued == 1)
             #expect(tokens.issued == 1)
+            // Counted as a bearer request, not a TBA one.
+            #expect(harness.simulator.stats.bearerRequests >= 1 && harness.simulator.stats.tbaRequests == 0)
 
             // Reused while it has more than tokenMinValidity left.
             _ = try await client.upsert(recordType: "customer", externalID: "cus-oauth-2", body: try Self.customer("cus-oauth-2"))

@@ -60,6 +60,8 @@ extension NetSuiteSimulator {
             ("maxInFlight", .number(String(stats.maxInFlight))),
             ("rejectedOverLimit", .number(String(stats.rejectedOverLimit))),
             ("authFailures", .number(String(stats.authFailures))),
+            ("tbaRequests", .number(String(stats.tbaRequests))),
+            ("bearerRequests", .number(String(stats.bearerRequests))),
             ("writes", .number(String(stats.writes))),
             ("queries", .number(String(stats.queries))),
             ("faultsInjected", .object(Fault.allCases.map { ($0.rawValue, .number(String(stats.faultsInjected[$0] ?? 0))) })),

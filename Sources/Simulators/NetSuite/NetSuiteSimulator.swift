@@ -39,6 +39,11 @@ public final class NetSuiteSimulator: Sendable {
         public var faultsInjected: [Fault: Int] = [:]
         /// Requests refused with 401 (the reasons are in `loginAudit`).
         public var authFailures = 0
+        /// Requests that passed authentication signed with Token-Based Authentication
+        /// (`Authorization: OAuth …`), and with an OAuth 2.0 bearer token: what a test of a
+        /// connection moving from one auth kind to the other tells them apart by.
+        public var tbaRequests = 0
+        public var bearerRequests = 0
         /// Upserts that were validated and stored.
         public var writes = 0
         /// SuiteQL queries answered (`POST /services/rest/query/v1/suiteql`).

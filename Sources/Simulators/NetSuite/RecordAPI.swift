@@ -47,6 +47,10 @@ extension NetSuiteSimulator {
             }
             return .answer(invalidLoginResponse())
         }
+        let bearer = request.headers[.authorization]?.lowercased().hasPrefix("bearer ") ?? false
+        state.withLock { state in
+            if bearer { state.stats.bearerRequests += 1 } else { state.stats.tbaRequests += 1 }
+        }
 
         if request.uri.path == Self.suiteQLPath { return .answer(await suiteQL(request)) }
         if request.uri.path == Self.governanceLimitsPath { return .answer(governanceLimits(method: request.method.rawValue)) }
