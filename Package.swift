@@ -70,7 +70,9 @@ let package = Package(
         .target(
             name: "Sync",
             // HTTPClient for delivering webhooks; it knows nothing of any provider's wire format.
-            dependencies: ["JobQueue", "Postgres", "HTTPClient", "LedgerCrypto", "ExactJSON", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "JobQueue", "Postgres", "HTTPClient", "LedgerCrypto", "ExactJSON", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Oracle NetSuite: TBA signing, REST record payloads, error parsing.
         .target(
@@ -157,7 +159,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], exclude: ["test_server.py"]),
-        .testTarget(name: "NetSuiteTests", dependencies: ["NetSuite", "Sync", "Simulators", "ExactJSON", "LedgerCrypto", "HTTPClient"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "NetSuiteTests", dependencies: ["NetSuite", "Sync", "Simulators", "ExactJSON", "LedgerCrypto", "HTTPClient"],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SyncTests", dependencies: ["Sync", "SyncTesting", "JobQueue", "JobQueueTesting", "HTTPClient", "LedgerCrypto"],
             resources: [.copy("Fixtures")]),
@@ -183,7 +187,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Simulators", "NetSuite", "NetSuiteTesting", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient", "ExactJSON", "LedgerCrypto",
+                "Simulators", "NetSuite", "NetSuiteTesting", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient", "ExactJSON",
+                "LedgerCrypto",
                 // Only for its migrations: the binary requires every line it knows.
                 "API",
                 // A stand-in for the billing system's webhook receiver.

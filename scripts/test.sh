@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 if [ $# -eq 0 ]; then scripts/install-deps.sh --browser; else scripts/install-deps.sh; fi
 python3 scripts/openapi.py --check
 python3 scripts/embed-sql.py --check
+# swift format with the committed .swift-format; a lint error fails the run (scripts/lint.sh --fix).
+echo "==> swift format lint (scripts/lint.sh)"
+scripts/lint.sh
 
 swift build
 bin_path=$(swift build --show-bin-path)

@@ -53,7 +53,9 @@ public enum ArgsBounds {
             guard depth <= maxDepth else { return Violation(path: path, message: "is nested deeper than \(maxDepth) levels") }
             bytes += 1 + elements.count
             for (index, element) in elements.enumerated() {
-                if let violation = walk(element, root: root, path: "\(path)[\(index)]", depth: depth + 1, bytes: &bytes) { return violation }
+                if let violation = walk(element, root: root, path: "\(path)[\(index)]", depth: depth + 1, bytes: &bytes) {
+                    return violation
+                }
             }
         case .object(let members):
             guard depth <= maxDepth else { return Violation(path: path, message: "is nested deeper than \(maxDepth) levels") }
@@ -73,10 +75,12 @@ public enum ArgsBounds {
     /// `.key` for a plain name, `["…"]` otherwise; a long name is shortened in the path
     /// (the message says what is wrong with it).
     public static func pathComponent(_ key: String) -> String {
-        let plain = !key.isEmpty && key.utf8.count <= 64 && key.utf8.allSatisfy { byte in
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
-        }
+        let plain =
+            !key.isEmpty && key.utf8.count <= 64
+            && key.utf8.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+            }
         if plain { return "." + key }
         let shown = key.unicodeScalars.count > 40 ? String(String.UnicodeScalarView(key.unicodeScalars.prefix(40))) + "…" : key
         return "[" + ExactJSON.string(shown).description + "]"

@@ -140,7 +140,9 @@ extension ExactJSON {
             self.isLimit = isLimit
         }
 
-        public var description: String { "\(message) at byte \(offset)" + (path.isEmpty ? "" : " (\(path.dropFirst(path.hasPrefix(".") ? 1 : 0)))") }
+        public var description: String {
+            "\(message) at byte \(offset)" + (path.isEmpty ? "" : " (\(path.dropFirst(path.hasPrefix(".") ? 1 : 0)))")
+        }
     }
 
     /// What the reader accepts at most. Each bound is refused where it is crossed, with the
@@ -366,7 +368,7 @@ private struct Parser {
 
     private mutating func parseString() throws(ExactJSON.ParseError) -> String {
         let start = position
-        position += 1  // the opening quote
+        position += 1 // the opening quote
         var utf8: [UInt8] = []
         while true {
             guard let byte = current else { throw error("unterminated string") }

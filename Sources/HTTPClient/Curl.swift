@@ -175,7 +175,7 @@ let writeCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, Unsaf
     guard length > 0, let data else { return length }
     if transfer.body.count + length > transfer.maxResponseBytes {
         transfer.tooLarge = true
-        return 0  // anything but `length` makes curl stop with CURLE_WRITE_ERROR
+        return 0 // anything but `length` makes curl stop with CURLE_WRITE_ERROR
     }
     transfer.body.append(UnsafeRawPointer(data).assumingMemoryBound(to: UInt8.self), count: length)
     return length

@@ -98,16 +98,20 @@ public final class HTTPClient: Sendable {
             } onCancel: {
                 transfer.cancel()
             }
-            logger.debug("HTTP request done", metadata: [
-                "http.method": "\(request.method)", "http.url": "\(redactedURL(request.url))",
-                "http.status": "\(response.status)", "http.duration_ms": "\(milliseconds(ContinuousClock.now - started))",
-            ])
+            logger.debug(
+                "HTTP request done",
+                metadata: [
+                    "http.method": "\(request.method)", "http.url": "\(redactedURL(request.url))",
+                    "http.status": "\(response.status)", "http.duration_ms": "\(milliseconds(ContinuousClock.now - started))",
+                ])
             return response
         } catch {
-            logger.debug("HTTP request failed", metadata: [
-                "http.method": "\(request.method)", "http.url": "\(redactedURL(request.url))",
-                "error": "\(error)", "http.duration_ms": "\(milliseconds(ContinuousClock.now - started))",
-            ])
+            logger.debug(
+                "HTTP request failed",
+                metadata: [
+                    "http.method": "\(request.method)", "http.url": "\(redactedURL(request.url))",
+                    "error": "\(error)", "http.duration_ms": "\(milliseconds(ContinuousClock.now - started))",
+                ])
             throw error
         }
     }
@@ -121,8 +125,8 @@ public final class HTTPClient: Sendable {
             state.idle = []
             return result
         }
-        running.forEach { $0.cancel() }
-        _ = idle  // released here, outside the lock
+        for transfer in running { transfer.cancel() }
+        _ = idle // released here, outside the lock
         threads.close()
     }
 
@@ -178,7 +182,7 @@ public final class HTTPClient: Sendable {
         }
 
         var options: [(CURLoption, () -> CURLcode)] = [
-            (CURLOPT_NOSIGNAL, { setopt(easy, CURLOPT_NOSIGNAL, 1) }),  // signals and threads do not mix
+            (CURLOPT_NOSIGNAL, { setopt(easy, CURLOPT_NOSIGNAL, 1) }), // signals and threads do not mix
             (CURLOPT_ERRORBUFFER, { setopt(easy, CURLOPT_ERRORBUFFER, UnsafeRawPointer(errorBuffer)) }),
             (CURLOPT_URL, { setopt(easy, CURLOPT_URL, request.url) }),
             (CURLOPT_PROTOCOLS_STR, { setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") }),
@@ -195,12 +199,18 @@ public final class HTTPClient: Sendable {
             (CURLOPT_WRITEDATA, { setopt(easy, CURLOPT_WRITEDATA, UnsafeRawPointer(userdata)) }),
             (CURLOPT_HEADERFUNCTION, { setopt(easy, CURLOPT_HEADERFUNCTION, unsafeBitCast(headerCallback, to: UnsafeRawPointer.self)) }),
             (CURLOPT_HEADERDATA, { setopt(easy, CURLOPT_HEADERDATA, UnsafeRawPointer(userdata)) }),
-            (CURLOPT_XFERINFOFUNCTION, { setopt(easy, CURLOPT_XFERINFOFUNCTION, unsafeBitCast(progressCallback, to: UnsafeRawPointer.self)) }),
+            (
+                CURLOPT_XFERINFOFUNCTION,
+                { setopt(easy, CURLOPT_XFERINFOFUNCTION, unsafeBitCast(progressCallback, to: UnsafeRawPointer.self)) }
+            ),
             (CURLOPT_XFERINFODATA, { setopt(easy, CURLOPT_XFERINFODATA, UnsafeRawPointer(userdata)) }),
             (CURLOPT_NOPROGRESS, { setopt(easy, CURLOPT_NOPROGRESS, 0) }),
             // Every new connection's address passes the private-network guard (the
             // callback reads the transfer's `refusesPrivateNetworks`).
-            (CURLOPT_OPENSOCKETFUNCTION, { setopt(easy, CURLOPT_OPENSOCKETFUNCTION, unsafeBitCast(openSocketCallback, to: UnsafeRawPointer.self)) }),
+            (
+                CURLOPT_OPENSOCKETFUNCTION,
+                { setopt(easy, CURLOPT_OPENSOCKETFUNCTION, unsafeBitCast(openSocketCallback, to: UnsafeRawPointer.self)) }
+            ),
             (CURLOPT_OPENSOCKETDATA, { setopt(easy, CURLOPT_OPENSOCKETDATA, UnsafeRawPointer(userdata)) }),
         ]
         let list = headerList
@@ -218,7 +228,8 @@ public final class HTTPClient: Sendable {
             transferUpload(userdata).upload = body
             options.append((CURLOPT_POST, { setopt(easy, CURLOPT_POST, 1) }))
             options.append((CURLOPT_POSTFIELDSIZE_LARGE, { setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, body.count) }))
-            options.append((CURLOPT_READFUNCTION, { setopt(easy, CURLOPT_READFUNCTION, unsafeBitCast(readCallback, to: UnsafeRawPointer.self)) }))
+            options.append(
+                (CURLOPT_READFUNCTION, { setopt(easy, CURLOPT_READFUNCTION, unsafeBitCast(readCallback, to: UnsafeRawPointer.self)) }))
             options.append((CURLOPT_READDATA, { setopt(easy, CURLOPT_READDATA, UnsafeRawPointer(userdata)) }))
             if method != "POST" { options.append((CURLOPT_CUSTOMREQUEST, { setopt(easy, CURLOPT_CUSTOMREQUEST, method) })) }
         } else if method == "GET" {
@@ -273,15 +284,18 @@ public final class HTTPClient: Sendable {
         }
         for header in request.headers {
             guard !header.name.isEmpty, header.name.utf8.allSatisfy(isTokenByte) else {
-                throw HTTPClientError(.invalidRequest, "HTTP \(method) \(redactedURL(request.url)): a header name is not a valid HTTP token")
+                throw HTTPClientError(
+                    .invalidRequest, "HTTP \(method) \(redactedURL(request.url)): a header name is not a valid HTTP token")
             }
             // Name only: the value may be a credential.
             guard !header.value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) else {
-                throw HTTPClientError(.invalidRequest, "HTTP \(method) \(redactedURL(request.url)): header \(header.name) contains a line break or NUL")
+                throw HTTPClientError(
+                    .invalidRequest, "HTTP \(method) \(redactedURL(request.url)): header \(header.name) contains a line break or NUL")
             }
         }
         guard !request.url.isEmpty, !request.url.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
-            throw HTTPClientError(.invalidURL, "HTTP \(method) \(redactedURL(request.url)): the URL is empty or contains spaces or control characters")
+            throw HTTPClientError(
+                .invalidURL, "HTTP \(method) \(redactedURL(request.url)): the URL is empty or contains spaces or control characters")
         }
     }
 
@@ -325,9 +339,9 @@ public final class HTTPClient: Sendable {
                 .connectionDropped, "\(prefix): the connection closed before any answer (the request was not resent)",
                 curlCode: curlCode)
         case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
-             CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ENGINE_SETFAILED, CURLE_SSL_ENGINE_INITFAILED,
-             CURLE_SSL_SHUTDOWN_FAILED, CURLE_SSL_CRL_BADFILE, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH,
-             CURLE_SSL_INVALIDCERTSTATUS, CURLE_USE_SSL_FAILED:
+            CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ENGINE_SETFAILED, CURLE_SSL_ENGINE_INITFAILED,
+            CURLE_SSL_SHUTDOWN_FAILED, CURLE_SSL_CRL_BADFILE, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH,
+            CURLE_SSL_INVALIDCERTSTATUS, CURLE_USE_SSL_FAILED:
             kind = .tls
         default:
             kind = .other

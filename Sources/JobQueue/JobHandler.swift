@@ -1,7 +1,7 @@
 import Foundation
-import Synchronization
 import Logging
 import Postgres
+import Synchronization
 
 /// Code that runs jobs of one kind. The kind name is the contract between whoever
 /// enqueues (SQL, the API, Swift) and the worker: declare it once, here.

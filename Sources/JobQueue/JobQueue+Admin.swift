@@ -41,8 +41,10 @@ public struct JobFilter: Sendable, Equatable {
 
     /// The eleven parameters shared by list_jobs.sql, requeue_jobs.sql and cancel_jobs.sql.
     var binds: [any PostgresEncodable] {
-        [id, states?.map(\.rawValue), kind, queue, olderThan?.seconds, newerThan?.seconds, beforeID, limit,
-         argsContain, createdAfter, createdBefore]
+        [
+            id, states?.map(\.rawValue), kind, queue, olderThan?.seconds, newerThan?.seconds, beforeID, limit,
+            argsContain, createdAfter, createdBefore,
+        ]
     }
 }
 
@@ -93,7 +95,9 @@ public struct JobRecord: Sendable, Codable, Equatable {
         argsText = try row.decode("args", as: String.self)
         // JSONDecoder refuses numbers a Double cannot hold (1e400); such args still show,
         // exactly, in `argsText`, and the job stays readable.
-        args = (try? JSONValue.parse(argsText)) ?? .object(["ledgersync_args_unreadable": .string("numbers beyond a Double: see the args text")])
+        args =
+            (try? JSONValue.parse(argsText))
+            ?? .object(["ledgersync_args_unreadable": .string("numbers beyond a Double: see the args text")])
         errors = try ErrorHistory.decode(try row.decode("errors", as: String.self))
     }
 }

@@ -28,8 +28,10 @@ public struct JobQueue: Sendable {
             SELECT ledgersync.enqueue($1::text, $2::jsonb, $3::text, $4::integer, $5::timestamptz,
                                       $6::integer, $7::text, $8::text, $9::text) AS id
             """,
-            [request.kind, request.args, request.queue, request.priority, request.runAt,
-             request.maxAttempts, request.uniqueKey, request.serialKey, request.limitKey],
+            [
+                request.kind, request.args, request.queue, request.priority, request.runAt,
+                request.maxAttempts, request.uniqueKey, request.serialKey, request.limitKey,
+            ],
             prepare: true
         ).rows
         return try rows[0].decode("id")
@@ -38,7 +40,9 @@ public struct JobQueue: Sendable {
     /// Enqueues one job and says whether it is new: `created` is false when an unfinished
     /// job already held `uniqueKey` and that job's id is returned instead (a client's retry
     /// of the same request). Runs in a transaction on `connection`, or on its own.
-    public func enqueueReportingCreated(_ request: EnqueueRequest, on connection: Connection? = nil) async throws -> (id: Int64, created: Bool) {
+    public func enqueueReportingCreated(_ request: EnqueueRequest, on connection: Connection? = nil) async throws -> (
+        id: Int64, created: Bool
+    ) {
         guard let connection else {
             return try await pool.withTransaction { try await enqueueReportingCreated(request, on: $0) }
         }
@@ -58,7 +62,8 @@ public struct JobQueue: Sendable {
     /// inserted (a job whose unique key is held is skipped). Each statement is atomic;
     /// pass a connection inside a transaction to make the whole call atomic.
     @discardableResult
-    public func enqueueMany(_ requests: [EnqueueRequest], on connection: Connection? = nil, batchSize: Int = 5_000) async throws -> [Int64] {
+    public func enqueueMany(_ requests: [EnqueueRequest], on connection: Connection? = nil, batchSize: Int = 5_000) async throws -> [Int64]
+    {
         guard let connection else {
             return try await pool.withConnection { try await enqueueMany(requests, on: $0, batchSize: batchSize) }
         }

@@ -7,7 +7,8 @@ public func sha256sumHex(_ data: Data) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["sha256sum", "-b", "-"]
-    let input = Pipe(), output = Pipe()
+    let input = Pipe()
+    let output = Pipe()
     process.standardInput = input
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
@@ -19,7 +20,9 @@ public func sha256sumHex(_ data: Data) throws -> String {
     let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
     guard process.terminationStatus == 0, let digest = text.split(separator: " ").first, digest.count == 64 else {
-        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "sha256sum failed: status \(process.terminationStatus), output \(text)"])
+        throw CocoaError(
+            .fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "sha256sum failed: status \(process.terminationStatus), output \(text)"]
+        )
     }
     return String(digest)
 }

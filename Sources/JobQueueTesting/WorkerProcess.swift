@@ -116,7 +116,8 @@ public final class LedgersyncProcess: @unchecked Sendable {
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             directory.deleteLastPathComponent()
         }
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "no ledgersync binary: run `swift build` or set LEDGERSYNC_BIN"])
+        throw CocoaError(
+            .fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "no ledgersync binary: run `swift build` or set LEDGERSYNC_BIN"])
     }
 }
 

@@ -4,8 +4,12 @@ import Foundation
 /// The JWS algorithms (RFC 7518 §3.1) a key here signs and verifies with. RS256 (PKCS#1
 /// v1.5) is left out on purpose: NetSuite refuses it for client assertions (PROVIDERS 2.5).
 public enum JWTAlgorithm: String, Sendable, CaseIterable, Equatable {
-    case ps256 = "PS256", ps384 = "PS384", ps512 = "PS512"
-    case es256 = "ES256", es384 = "ES384", es512 = "ES512"
+    case ps256 = "PS256"
+    case ps384 = "PS384"
+    case ps512 = "PS512"
+    case es256 = "ES256"
+    case es384 = "ES384"
+    case es512 = "ES512"
 
     /// RSA-PSS (`PS…`) or ECDSA (`ES…`).
     public var isRSA: Bool { rawValue.hasPrefix("PS") }
@@ -67,7 +71,8 @@ final class EVPKey: @unchecked Sendable {
             }
             return .ec(curve: String(decoding: name.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
-        throw CryptoError(.invalidKey, "\(what) is neither an RSA nor an EC key (key type \(id)); use RSA (3072 or 4096 bits) or EC P-256/P-384/P-521")
+        throw CryptoError(
+            .invalidKey, "\(what) is neither an RSA nor an EC key (key type \(id)); use RSA (3072 or 4096 bits) or EC P-256/P-384/P-521")
     }
 
     /// The algorithms the key can use: PS256/384/512 for RSA of at least 2048 bits, the one
@@ -79,7 +84,10 @@ final class EVPKey: @unchecked Sendable {
                 throw CryptoError(.invalidKey, "\(what) is an RSA key, which cannot sign \(algorithm.rawValue); use PS256, PS384 or PS512")
             }
             guard bits >= JWTPrivateKey.minimumRSABits else {
-                throw CryptoError(.invalidKey, "\(what) is an RSA key of \(bits) bits, too short: at least \(JWTPrivateKey.minimumRSABits) (NetSuite wants 3072 or 4096)")
+                throw CryptoError(
+                    .invalidKey,
+                    "\(what) is an RSA key of \(bits) bits, too short: at least \(JWTPrivateKey.minimumRSABits) (NetSuite wants 3072 or 4096)"
+                )
             }
         case .ec(let curve):
             guard let expected = algorithm.curve else {
@@ -115,7 +123,9 @@ final class EVPKey: @unchecked Sendable {
 
 /// A password callback that never gives one: an encrypted PEM key fails to load instead of
 /// OpenSSL asking for a password on the terminal.
-private func noPassword(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int32, _ writing: Int32, _ context: UnsafeMutableRawPointer?) -> Int32 { 0 }
+private func noPassword(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int32, _ writing: Int32, _ context: UnsafeMutableRawPointer?)
+    -> Int32
+{ 0 }
 
 /// A private key for signing JWTs (RFC 7515): RSA (PS256/PS384/PS512, RSA-PSS with MGF1 and a
 /// salt as long as the digest) or EC (ES256 on P-256, ES384 on P-384, ES512 on P-521; the
@@ -146,7 +156,9 @@ public struct JWTPrivateKey: Sendable, CustomStringConvertible, CustomDebugStrin
         key = EVPKey(pointer)
         let kind = try key.kind(what: "the private key")
         if case .rsa(let bits) = kind, bits < Self.minimumRSABits {
-            throw CryptoError(.invalidKey, "the private key is RSA of \(bits) bits, too short: at least \(Self.minimumRSABits) (NetSuite wants 3072 or 4096)")
+            throw CryptoError(
+                .invalidKey,
+                "the private key is RSA of \(bits) bits, too short: at least \(Self.minimumRSABits) (NetSuite wants 3072 or 4096)")
         }
         if case .ec(let curve) = kind, !JWTAlgorithm.allCases.contains(where: { $0.curve?.name == curve }) {
             throw CryptoError(.invalidKey, "the private key is EC on curve \(curve); use P-256, P-384 or P-521")
@@ -169,7 +181,9 @@ public struct JWTPrivateKey: Sendable, CustomStringConvertible, CustomDebugStrin
         try key.checkUsable(for: algorithm, what: "the private key")
         // libcurl's TLS shares this thread's OpenSSL error queue: leave nothing in it.
         defer { ERR_clear_error() }
-        guard let context = EVP_MD_CTX_new() else { throw CryptoError(.library, "\(algorithm.rawValue): could not allocate a digest context") }
+        guard let context = EVP_MD_CTX_new() else {
+            throw CryptoError(.library, "\(algorithm.rawValue): could not allocate a digest context")
+        }
         defer { EVP_MD_CTX_free(context) }
         var pkeyContext: OpaquePointer?
         guard EVP_DigestSignInit(context, &pkeyContext, algorithm.digest, nil, key.pointer) == 1 else {
@@ -193,8 +207,8 @@ public struct JWTPrivateKey: Sendable, CustomStringConvertible, CustomDebugStrin
     /// RSA-PSS as RFC 7518 §3.5 has it: MGF1 with the same hash, salt as long as the digest.
     static func configurePSS(_ context: OpaquePointer?, _ algorithm: JWTAlgorithm) throws {
         guard EVP_PKEY_CTX_set_rsa_padding(context, RSA_PKCS1_PSS_PADDING) == 1,
-              EVP_PKEY_CTX_set_rsa_pss_saltlen(context, Int32(algorithm.digestByteCount)) == 1,
-              EVP_PKEY_CTX_set_rsa_mgf1_md(context, algorithm.digest) == 1
+            EVP_PKEY_CTX_set_rsa_pss_saltlen(context, Int32(algorithm.digestByteCount)) == 1,
+            EVP_PKEY_CTX_set_rsa_mgf1_md(context, algorithm.digest) == 1
         else { throw CryptoError(.library, "\(algorithm.rawValue): could not set RSA-PSS parameters") }
     }
 
@@ -225,7 +239,9 @@ public struct JWTPublicKey: Sendable {
         default:
             throw CryptoError(.invalidKey, "the public key PEM holds a \(label.prefix(40)), not a PUBLIC KEY or CERTIFICATE")
         }
-        guard let pointer else { throw CryptoError(.invalidKey, "the \(label.lowercased()) PEM could not be read (damaged base64 or an unsupported key)") }
+        guard let pointer else {
+            throw CryptoError(.invalidKey, "the \(label.lowercased()) PEM could not be read (damaged base64 or an unsupported key)")
+        }
         key = EVPKey(pointer)
         _ = try key.kind(what: "the public key")
     }

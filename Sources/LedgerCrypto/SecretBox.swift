@@ -78,10 +78,11 @@ public struct SecretBox: Sendable {
     /// A key's id: the first 8 hex digits of SHA-256 over a label and the key. It tells keys
     /// apart in sealed values and messages without revealing anything usable about the key.
     public static func keyID(of key: [UInt8]) -> String {
-        String(SHA256.hash(Array("ledgersync secret key id\u{0}".utf8) + key).prefix(4).map { byte in
-            let digits = String(byte, radix: 16)
-            return digits.count == 1 ? "0" + digits : digits
-        }.joined())
+        String(
+            SHA256.hash(Array("ledgersync secret key id\u{0}".utf8) + key).prefix(4).map { byte in
+                let digits = String(byte, radix: 16)
+                return digits.count == 1 ? "0" + digits : digits
+            }.joined())
     }
 
     /// A box over the keyring in the environment: `name` (base64 of 32 random bytes; make
@@ -159,7 +160,8 @@ public struct SecretBox: Sendable {
             guard let key = ([sealing] + previous).first(where: { $0.id == keyID }) else {
                 throw CryptoError(
                     .unknownKey,
-                    "wrong key: the secret was sealed under key id \(keyID.prefix(8)), which is neither \(Self.keyVariable) (key id \(sealing.id)) nor in \(Self.previousKeysVariable)")
+                    "wrong key: the secret was sealed under key id \(keyID.prefix(8)), which is neither \(Self.keyVariable) (key id \(sealing.id)) nor in \(Self.previousKeysVariable)"
+                )
             }
             payload = sealed.dropFirst(Self.prefix.count + keyID.count + 1)
             candidates = [key]
@@ -169,7 +171,8 @@ public struct SecretBox: Sendable {
             candidates = [sealing] + previous
             associatedData = []
         } else {
-            throw CryptoError(.malformed, "sealed secret has an unknown format (expected the \"\(Self.prefix)\" or \"\(Self.legacyPrefix)\" prefix)")
+            throw CryptoError(
+                .malformed, "sealed secret has an unknown format (expected the \"\(Self.prefix)\" or \"\(Self.legacyPrefix)\" prefix)")
         }
         guard let bytes = Base64.decode(String(payload)) else {
             throw CryptoError(.malformed, "sealed secret is not valid base64")
@@ -210,8 +213,8 @@ public struct SecretBox: Sendable {
     ) throws -> (ciphertext: [UInt8], tag: [UInt8]) {
         try withCipherContext { context in
             guard EVP_EncryptInit_ex(context, EVP_aes_256_gcm(), nil, nil, nil) == 1,
-                  EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_IVLEN, Int32(nonce.count), nil) == 1,
-                  EVP_EncryptInit_ex(context, nil, nil, key, nonce) == 1
+                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_IVLEN, Int32(nonce.count), nil) == 1,
+                EVP_EncryptInit_ex(context, nil, nil, key, nonce) == 1
             else { throw CryptoError(.library, "AES-256-GCM: could not start encryption") }
             if !associatedData.isEmpty {
                 // A NULL output buffer makes EVP_EncryptUpdate take the bytes as associated data.
@@ -249,8 +252,8 @@ public struct SecretBox: Sendable {
     ) throws -> [UInt8] {
         try withCipherContext { context in
             guard EVP_DecryptInit_ex(context, EVP_aes_256_gcm(), nil, nil, nil) == 1,
-                  EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_IVLEN, Int32(nonce.count), nil) == 1,
-                  EVP_DecryptInit_ex(context, nil, nil, key, nonce) == 1
+                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_IVLEN, Int32(nonce.count), nil) == 1,
+                EVP_DecryptInit_ex(context, nil, nil, key, nonce) == 1
             else { throw CryptoError(.library, "AES-256-GCM: could not start decryption") }
             if !associatedData.isEmpty {
                 var ignored: Int32 = 0
@@ -276,7 +279,9 @@ public struct SecretBox: Sendable {
             var final = [UInt8](repeating: 0, count: 16)
             var finalLength: Int32 = 0
             guard EVP_DecryptFinal_ex(context, &final, &finalLength) == 1 else {
-                throw CryptoError(.authenticationFailed, "sealed secret failed authentication: wrong key, changed data, or a value moved from another row or column")
+                throw CryptoError(
+                    .authenticationFailed,
+                    "sealed secret failed authentication: wrong key, changed data, or a value moved from another row or column")
             }
             return plaintext
         }

@@ -20,9 +20,12 @@ public struct NetSuiteAccount: Sendable, Equatable, CustomStringConvertible {
     public init(accountID: String, baseURLOverride: String? = nil) throws {
         let trimmed = accountID.trimmingWhitespace()
         guard !trimmed.isEmpty,
-              trimmed.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") })
+            trimmed.unicodeScalars.allSatisfy({
+                $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-")
+            })
         else {
-            throw NetSuiteConfigError(.invalidAccountID, "NetSuite account id \"\(accountID)\" must be letters, digits, '_' or '-' (e.g. 1234567 or 1234567_SB1)")
+            throw NetSuiteConfigError(
+                .invalidAccountID, "NetSuite account id \"\(accountID)\" must be letters, digits, '_' or '-' (e.g. 1234567 or 1234567_SB1)")
         }
         self.accountID = trimmed
         self.realm = trimmed.replacingAll("-", with: "_").uppercased()
@@ -31,8 +34,9 @@ public struct NetSuiteAccount: Sendable, Equatable, CustomStringConvertible {
             var origin = override.trimmingWhitespace()
             while origin.hasSuffix("/") { origin.removeLast() }
             let lower = origin.lowercased()
-            guard (lower.hasPrefix("http://") || lower.hasPrefix("https://")), origin.count > (lower.hasPrefix("https") ? 8 : 7) else {
-                throw NetSuiteConfigError(.invalidURL, "NetSuite base URL override \"\(override)\" must be an absolute http(s) URL such as http://127.0.0.1:8089")
+            guard lower.hasPrefix("http://") || lower.hasPrefix("https://"), origin.count > (lower.hasPrefix("https") ? 8 : 7) else {
+                throw NetSuiteConfigError(
+                    .invalidURL, "NetSuite base URL override \"\(override)\" must be an absolute http(s) URL such as http://127.0.0.1:8089")
             }
             self.baseURLOverride = origin
         } else {

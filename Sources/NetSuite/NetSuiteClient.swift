@@ -115,16 +115,24 @@ public struct NetSuiteProvider: AccountingProvider {
         try await upsert(NetSuiteUpsert.salesOrder(order, customerRef: customerRef, target: target), target: target)
     }
 
-    public func upsertCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
+    public func upsertCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws
+        -> String
+    {
         try await upsert(NetSuiteUpsert.creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target), target: target)
     }
 
-    public func upsertPayment(_ payment: BillingPayment, customerRef: String, invoiceRefs: [String: String], target: SyncTarget) async throws -> String {
-        try await upsert(NetSuiteUpsert.payment(payment, customerRef: customerRef, invoiceRefs: invoiceRefs, target: target), target: target)
+    public func upsertPayment(_ payment: BillingPayment, customerRef: String, invoiceRefs: [String: String], target: SyncTarget)
+        async throws -> String
+    {
+        try await upsert(
+            NetSuiteUpsert.payment(payment, customerRef: customerRef, invoiceRefs: invoiceRefs, target: target), target: target)
     }
 
-    public func upsertCustomerRefund(_ memo: BillingCreditMemo, customerRef: String, creditMemoRef: String, target: SyncTarget) async throws -> String {
-        try await upsert(NetSuiteUpsert.customerRefund(memo, customerRef: customerRef, creditMemoRef: creditMemoRef, target: target), target: target)
+    public func upsertCustomerRefund(_ memo: BillingCreditMemo, customerRef: String, creditMemoRef: String, target: SyncTarget) async throws
+        -> String
+    {
+        try await upsert(
+            NetSuiteUpsert.customerRefund(memo, customerRef: customerRef, creditMemoRef: creditMemoRef, target: target), target: target)
     }
 
     public func addCustomerCurrency(_ customer: BillingCustomer, currency: Currency, target: SyncTarget) async throws -> String? {
@@ -137,8 +145,11 @@ public struct NetSuiteProvider: AccountingProvider {
         try await upsert(NetSuiteUpsert.voidedInvoice(invoice, customerRef: customerRef, target: target), target: target)
     }
 
-    public func voidCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
-        try await upsert(NetSuiteUpsert.voidedCreditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target), target: target)
+    public func voidCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws
+        -> String
+    {
+        try await upsert(
+            NetSuiteUpsert.voidedCreditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target), target: target)
     }
 
     /// Writes one record: by upsert on the billing id as external id, or by its internal id
@@ -185,7 +196,9 @@ public struct NetSuiteUpsert: Sendable {
             body: try NetSuitePayloads.invoice(order.invoice, customerRef: customerRef, target: target, root: "sales_order"))
     }
 
-    public static func creditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) throws -> NetSuiteUpsert {
+    public static func creditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) throws
+        -> NetSuiteUpsert
+    {
         NetSuiteUpsert(
             recordType: "creditMemo", externalID: memo.lagoID,
             body: try NetSuitePayloads.creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target))
@@ -209,7 +222,9 @@ public struct NetSuiteUpsert: Sendable {
 
     /// The customer with `currency` added to its currencies; nil when the connection maps
     /// no such currency (nothing to add).
-    public static func customer(_ customer: BillingCustomer, addingCurrency currency: Currency, target: SyncTarget) throws -> NetSuiteUpsert? {
+    public static func customer(_ customer: BillingCustomer, addingCurrency currency: Currency, target: SyncTarget) throws
+        -> NetSuiteUpsert?
+    {
         guard let body = try NetSuitePayloads.customer(customer, addingCurrency: currency, target: target) else { return nil }
         return NetSuiteUpsert(recordType: "customer", externalID: customer.lagoID, body: body)
     }

@@ -51,7 +51,8 @@ public enum NetSuiteConnectionTest {
         var unsignedRealm: String?
         do {
             let answer = try await client.http.execute(
-                HTTPRequest(method: "GET", url: probeURL, headers: [("Accept", "application/json")], body: nil, timeout: client.requestTimeout))
+                HTTPRequest(
+                    method: "GET", url: probeURL, headers: [("Accept", "application/json")], body: nil, timeout: client.requestTimeout))
             if answer.status == 401 { unsignedRealm = realm(in: answer.header("WWW-Authenticate")) }
             checks.append(ConnectionCheck("reachability", .passed, "\(host) answers HTTP (\(answer.status) to an unsigned request)"))
         } catch let error as HTTPClientError {
@@ -109,14 +110,16 @@ public enum NetSuiteConnectionTest {
             }
             checks.append(ConnectionCheck("account_id", .passed, "\(host) answers for account \(client.account.realm)"))
         } else if accountConfirmed {
-            checks.append(ConnectionCheck("account_id", .passed, "\(host) answers for account \(client.account.realm) (the realm of its 401)"))
+            checks.append(
+                ConnectionCheck("account_id", .passed, "\(host) answers for account \(client.account.realm) (the realm of its 401)"))
         } else if accepted {
             checks.append(ConnectionCheck("account_id", .passed, "\(host) accepted a request for account \(client.account.realm)"))
         } else {
             checks.append(
                 ConnectionCheck(
                     "account_id", .skipped,
-                    "\(host)'s answer (HTTP \(signed.status)) names no account; the credentials check below tells whether it accepts \(client.account.realm)"))
+                    "\(host)'s answer (HTTP \(signed.status)) names no account; the credentials check below tells whether it accepts \(client.account.realm)"
+                ))
         }
 
         // 3. Credentials: the signed request accepted.
@@ -146,7 +149,8 @@ public enum NetSuiteConnectionTest {
         guard let error = error as? SyncError, error.errorClass == .permanent else {
             return "could not get an OAuth 2.0 access token: \(describe(error)); try again, and if it stays, look at NetSuite's status"
         }
-        return "\(error.message.replacingOccurrences(of: "; check client_id, certificate_id, the private key and the M2M mapping in NetSuite", with: "")); "
+        return
+            "\(error.message.replacingOccurrences(of: "; check client_id, certificate_id, the private key and the M2M mapping in NetSuite", with: "")); "
             + "check client_id (the integration record's), certificate_id (the M2M mapping's, at Setup > Integration > Manage "
             + "Authentication > OAuth 2.0 Client Credentials (M2M) Setup), that private_key is the key of the certificate uploaded "
             + "to that mapping, and that the mapping is not revoked; the Login Audit Trail says why NetSuite refused"
@@ -185,7 +189,9 @@ public enum NetSuiteConnectionTest {
         do {
             response = try await client.send(method: "GET", url: origin + "/services/rest/system/v1/governanceLimits", body: nil)
         } catch {
-            return ConnectionCheck("concurrency_limit", .skipped, "could not read NetSuite's limits (\(describe(error))); settings.concurrency_limit is \(setting)")
+            return ConnectionCheck(
+                "concurrency_limit", .skipped,
+                "could not read NetSuite's limits (\(describe(error))); settings.concurrency_limit is \(setting)")
         }
         guard (200...299).contains(response.status) else {
             return ConnectionCheck(
@@ -197,7 +203,9 @@ public enum NetSuiteConnectionTest {
         guard let limits = try? ExactJSON.parse(String(decoding: response.body, as: UTF8.self)),
             let account = int(limits["accountConcurrencyLimit"]), let unallocated = int(limits["accountUnallocatedConcurrencyLimit"])
         else {
-            return ConnectionCheck("concurrency_limit", .skipped, "NetSuite's governanceLimits answer is not the documented object; settings.concurrency_limit is \(setting)")
+            return ConnectionCheck(
+                "concurrency_limit", .skipped,
+                "NetSuite's governanceLimits answer is not the documented object; settings.concurrency_limit is \(setting)")
         }
         let type = limits["integrationLimitType"]?.stringValue ?? ""
         let allowed: Int
@@ -205,7 +213,8 @@ public enum NetSuiteConnectionTest {
         switch type {
         case "integrationSpecific":
             guard let limit = int(limits["integrationConcurrencyLimit"]) else {
-                return ConnectionCheck("concurrency_limit", .skipped, "NetSuite says a limit is allocated to this integration but not which")
+                return ConnectionCheck(
+                    "concurrency_limit", .skipped, "NetSuite says a limit is allocated to this integration but not which")
             }
             allowed = limit
             source = "allocated to this integration"
@@ -222,7 +231,8 @@ public enum NetSuiteConnectionTest {
                 "settings.concurrency_limit is \(setting), but NetSuite allows \(allowed) (\(source)); lower it to \(allowed), or "
                     + "allocate more at Setup > Integration > Integration Management > Integration Governance")
         }
-        return ConnectionCheck("concurrency_limit", .passed, "NetSuite allows \(allowed) (\(source)); settings.concurrency_limit is \(setting)")
+        return ConnectionCheck(
+            "concurrency_limit", .passed, "NetSuite allows \(allowed) (\(source)); settings.concurrency_limit is \(setting)")
     }
 
     /// An unreachable host, named, with the kind of failure.
@@ -275,7 +285,9 @@ public enum NetSuiteConnectionTest {
         let realm = String(rest[..<end])
         // An account id: letters, digits, `_` and `-`, and short; anything else is not read.
         guard !realm.isEmpty, realm.count <= 40,
-            realm.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") })
+            realm.unicodeScalars.allSatisfy({
+                $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-")
+            })
         else { return nil }
         return realm
     }

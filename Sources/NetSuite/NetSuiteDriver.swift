@@ -13,11 +13,15 @@ public struct NetSuiteDriver: ProviderDriver, RequestRendering {
 
     public var credentialFields: [CredentialField] {
         [
-            CredentialField(name: "consumer_key", environment: "NETSUITE_CONSUMER_KEY", authKind: "tba", help: "the integration record's consumer key"),
-            CredentialField(name: "consumer_secret", environment: "NETSUITE_CONSUMER_SECRET", authKind: "tba", help: "the integration record's consumer secret"),
+            CredentialField(
+                name: "consumer_key", environment: "NETSUITE_CONSUMER_KEY", authKind: "tba", help: "the integration record's consumer key"),
+            CredentialField(
+                name: "consumer_secret", environment: "NETSUITE_CONSUMER_SECRET", authKind: "tba",
+                help: "the integration record's consumer secret"),
             CredentialField(name: "token_id", environment: "NETSUITE_TOKEN_ID", authKind: "tba", help: "the access token's id"),
             CredentialField(name: "token_secret", environment: "NETSUITE_TOKEN_SECRET", authKind: "tba", help: "the access token's secret"),
-            CredentialField(name: "client_id", environment: "NETSUITE_CLIENT_ID", authKind: "oauth2", help: "the integration record's client id"),
+            CredentialField(
+                name: "client_id", environment: "NETSUITE_CLIENT_ID", authKind: "oauth2", help: "the integration record's client id"),
             CredentialField(
                 name: "certificate_id", environment: "NETSUITE_CERTIFICATE_ID", authKind: "oauth2",
                 help: "the certificate id of the OAuth 2.0 client credentials (M2M) mapping"),
@@ -43,10 +47,13 @@ public struct NetSuiteDriver: ProviderDriver, RequestRendering {
             guard Self.settingKeys.contains(key) else {
                 throw StoreError.invalid(
                     "settings.\(key)",
-                    "is not a NetSuite setting (expected: \((Array(AccountingConnection.Settings.commonKeys).sorted() + Self.settingKeys).joined(separator: ", ")))")
+                    "is not a NetSuite setting (expected: \((Array(AccountingConnection.Settings.commonKeys).sorted() + Self.settingKeys).joined(separator: ", ")))"
+                )
             }
             let value = settings.extra[key] ?? ""
-            guard !value.trimmingCharacters(in: .whitespaces).isEmpty else { throw StoreError.invalid("settings.\(key)", "must not be empty") }
+            guard !value.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw StoreError.invalid("settings.\(key)", "must not be empty")
+            }
             do {
                 try ExternalRefStore.requireInternalID(value)
             } catch let error as StoreError {
@@ -88,7 +95,8 @@ public struct NetSuiteDriver: ProviderDriver, RequestRendering {
         if !suiteTax.isEmpty && suiteTax.count < Self.suiteTaxDetails.count {
             let missing = Self.suiteTaxDetails.filter { details[$0] == nil }
             throw StoreError.invalid(
-                "details.\(missing[0])", "a SuiteTax mapping needs nexus, tax_type and tax_code; missing \(missing.joined(separator: ", "))")
+                "details.\(missing[0])", "a SuiteTax mapping needs nexus, tax_type and tax_code; missing \(missing.joined(separator: ", "))"
+            )
         }
         guard !suiteTax.isEmpty || details["legacy_tax_item"] != nil else {
             throw StoreError.invalid("details", "a tax mapping needs nexus, tax_type and tax_code (SuiteTax) or legacy_tax_item")

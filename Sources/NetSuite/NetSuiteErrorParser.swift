@@ -108,10 +108,11 @@ public enum NetSuiteErrorParser {
         if status == 429
             || codes.contains(where: { rateLimitCodes.contains($0) || $0.contains("CONCURRENCY") || $0.contains("REQUEST_LIMIT") })
         {
-            let code = details.lazy.compactMap(\.code).first { c in
-                let u = c.uppercased()
-                return rateLimitCodes.contains(u) || u.contains("CONCURRENCY") || u.contains("REQUEST_LIMIT")
-            } ?? firstCode
+            let code =
+                details.lazy.compactMap(\.code).first { c in
+                    let u = c.uppercased()
+                    return rateLimitCodes.contains(u) || u.contains("CONCURRENCY") || u.contains("REQUEST_LIMIT")
+                } ?? firstCode
             return SyncError(.rateLimited, message, providerCode: code, retryAfter: retryAfter)
         }
 

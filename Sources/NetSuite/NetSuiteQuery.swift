@@ -158,7 +158,8 @@ extension NetSuiteClient {
             while true {
                 attempt += 1
                 let token = try await tokens.accessToken(for: connection, minValidity: tokenMinValidity, issue: issue)
-                let response = try await execute(method: method, url: url, body: body, headers: [("Authorization", "Bearer " + token)] + headers)
+                let response = try await execute(
+                    method: method, url: url, body: body, headers: [("Authorization", "Bearer " + token)] + headers)
                 guard attempt == 1, NetSuiteM2M.saysInvalidToken(response) else { return response }
                 // NetSuite did not run the request (401): sending it again cannot duplicate it.
                 try await tokens.invalidate(token, for: connection)
@@ -246,7 +247,8 @@ public enum CustomerMatch {
             case .email: "email"
             case .name: "companyname"
             }
-        return "SELECT id, companyname, email, externalid FROM customer WHERE \(column) = \(try NetSuiteClient.suiteQLLiteral(value)) ORDER BY id"
+        return
+            "SELECT id, companyname, email, externalid FROM customer WHERE \(column) = \(try NetSuiteClient.suiteQLLiteral(value)) ORDER BY id"
     }
 
     /// The customers whose `field` is exactly `value` (case included: SuiteQL's `=`).

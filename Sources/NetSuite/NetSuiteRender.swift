@@ -49,10 +49,14 @@ public enum NetSuiteRender {
         func customerRef(_ customerID: String, document: BillingCustomer?, at path: [String]) async throws -> String {
             if let ref = try await lookup(.customer, customerID) { return ref.providerID }
             if let document, document.lagoID == customerID {
-                rendered.requests.append(try NetSuiteUpsert.customer(document, target: recordTarget("customer", path)).request(account: account))
-                rendered.notes.append("customer \(customerID) is not at NetSuite yet: the worker upserts it first (the first request) and uses the internal id it answers")
+                rendered.requests.append(
+                    try NetSuiteUpsert.customer(document, target: recordTarget("customer", path)).request(account: account))
+                rendered.notes.append(
+                    "customer \(customerID) is not at NetSuite yet: the worker upserts it first (the first request) and uses the internal id it answers"
+                )
             } else {
-                rendered.notes.append("customer \(customerID) is not at NetSuite yet and the document does not carry it: the job waits for its customer.sync")
+                rendered.notes.append(
+                    "customer \(customerID) is not at NetSuite yet and the document does not carry it: the job waits for its customer.sync")
             }
             return placeholder(.customer, customerID)
         }
@@ -88,7 +92,8 @@ public enum NetSuiteRender {
         case "invoice.push":
             let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: args)
             guard let customerID = invoice.customer?.lagoID ?? argsCustomerID else {
-                throw DocumentError(field: "invoice.customer", message: "is required to push to an accounting provider (or give customer_id in the args)")
+                throw DocumentError(
+                    field: "invoice.customer", message: "is required to push to an accounting provider (or give customer_id in the args)")
             }
             let ref = try await customerRef(customerID, document: invoice.customer, at: ["invoice", "customer"])
             try await addCurrency(invoice.customer, customerID: customerID, currency: invoice.currency, at: ["invoice", "customer"])
@@ -98,11 +103,14 @@ public enum NetSuiteRender {
         case "sales_order.push":
             let order = try DocumentDecoder.decode(BillingSalesOrder.self, from: args)
             guard let customerID = order.invoice.customer?.lagoID ?? argsCustomerID else {
-                throw DocumentError(field: "sales_order.customer", message: "is required to push to an accounting provider (or give customer_id in the args)")
+                throw DocumentError(
+                    field: "sales_order.customer",
+                    message: "is required to push to an accounting provider (or give customer_id in the args)")
             }
             let envelope = DocumentDecoder.envelope(of: BillingSalesOrder.self, in: args) ?? BillingSalesOrder.documentRoot
             let ref = try await customerRef(customerID, document: order.invoice.customer, at: [envelope, "customer"])
-            try await addCurrency(order.invoice.customer, customerID: customerID, currency: order.invoice.currency, at: [envelope, "customer"])
+            try await addCurrency(
+                order.invoice.customer, customerID: customerID, currency: order.invoice.currency, at: [envelope, "customer"])
             rendered.requests.append(
                 try NetSuiteUpsert.salesOrder(order, customerRef: ref, target: recordTarget("sales_order", [envelope]))
                     .request(account: account, linkedID: try await linked(.salesOrder, order.lagoID)))
@@ -110,37 +118,47 @@ public enum NetSuiteRender {
             let memo = try DocumentDecoder.decode(BillingCreditMemo.self, from: args)
             let invoice = try await invoiceRef(memo.lagoInvoiceID)
             guard let customerID = memo.customer?.lagoID ?? argsCustomerID ?? invoice.customerBillingID else {
-                throw DocumentError(field: "credit_note.customer", message: "is required: the invoice's customer is not known (or give customer_id in the args)")
+                throw DocumentError(
+                    field: "credit_note.customer",
+                    message: "is required: the invoice's customer is not known (or give customer_id in the args)")
             }
             let ref = try await customerRef(customerID, document: memo.customer, at: ["credit_note", "customer"])
             rendered.requests.append(
-                try NetSuiteUpsert.creditMemo(memo, customerRef: ref, invoiceRef: invoice.providerID, target: recordTarget("credit_memo", ["credit_note"]))
-                    .request(account: account, linkedID: try await linked(.creditMemo, memo.lagoID)))
+                try NetSuiteUpsert.creditMemo(
+                    memo, customerRef: ref, invoiceRef: invoice.providerID, target: recordTarget("credit_memo", ["credit_note"])
+                )
+                .request(account: account, linkedID: try await linked(.creditMemo, memo.lagoID)))
             if memo.refundCents > 0 {
                 let memoRef = try await lookup(.creditMemo, memo.lagoID)?.providerID ?? placeholder(.creditMemo, memo.lagoID)
                 if memoRef.hasPrefix("<") {
-                    rendered.notes.append("the refund applies to the credit memo the request before it writes (its internal id from the answer)")
+                    rendered.notes.append(
+                        "the refund applies to the credit memo the request before it writes (its internal id from the answer)")
                 }
                 rendered.requests.append(
-                    try NetSuiteUpsert.customerRefund(memo, customerRef: ref, creditMemoRef: memoRef, target: target).request(account: account))
+                    try NetSuiteUpsert.customerRefund(memo, customerRef: ref, creditMemoRef: memoRef, target: target).request(
+                        account: account))
             }
         case "payment.apply":
             let payment = try DocumentDecoder.decode(BillingPayment.self, from: args)
             var invoices: [(providerID: String, customerBillingID: String?)] = []
             for invoiceID in payment.invoiceIDs { invoices.append(try await invoiceRef(invoiceID)) }
             guard let customerID = argsCustomerID ?? invoices.first?.customerBillingID else {
-                throw DocumentError(field: "payment", message: "names no customer and its invoice's customer is not known (give customer_id in the args)")
+                throw DocumentError(
+                    field: "payment", message: "names no customer and its invoice's customer is not known (give customer_id in the args)")
             }
             let ref = try await customerRef(customerID, document: nil, at: [])
             let invoiceRefs = Dictionary(zip(payment.invoiceIDs, invoices.map(\.providerID)), uniquingKeysWith: { first, _ in first })
             rendered.requests.append(
-                try NetSuiteUpsert.payment(payment, customerRef: ref, invoiceRefs: invoiceRefs, target: recordTarget("payment", ["payment"]))
-                    .request(account: account, linkedID: try await linked(.payment, payment.lagoID)))
+                try NetSuiteUpsert.payment(
+                    payment, customerRef: ref, invoiceRefs: invoiceRefs, target: recordTarget("payment", ["payment"])
+                )
+                .request(account: account, linkedID: try await linked(.payment, payment.lagoID)))
         case "invoice.void":
             let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: args)
             let pushed = try await invoiceRef(invoice.lagoID)
             guard let customerID = pushed.customerBillingID ?? invoice.customer?.lagoID ?? argsCustomerID else {
-                throw DocumentError(field: "invoice.customer", message: "is required to push to an accounting provider (or give customer_id in the args)")
+                throw DocumentError(
+                    field: "invoice.customer", message: "is required to push to an accounting provider (or give customer_id in the args)")
             }
             let ref = try await customerRef(customerID, document: invoice.customer, at: ["invoice", "customer"])
             rendered.requests.append(
@@ -149,15 +167,21 @@ public enum NetSuiteRender {
         case "credit_memo.void":
             let memo = try DocumentDecoder.decode(BillingCreditMemo.self, from: args)
             let memoRef = try await lookup(.creditMemo, memo.lagoID)
-            if memoRef == nil { rendered.notes.append("credit memo \(memo.lagoID) is not at NetSuite yet: the job waits for its credit_memo.push") }
+            if memoRef == nil {
+                rendered.notes.append("credit memo \(memo.lagoID) is not at NetSuite yet: the job waits for its credit_memo.push")
+            }
             let invoice = try await invoiceRef(memo.lagoInvoiceID)
             guard let customerID = memo.customer?.lagoID ?? argsCustomerID ?? memoRef?.customerBillingID ?? invoice.customerBillingID else {
-                throw DocumentError(field: "credit_note.customer", message: "is required: the credit memo's customer is not known (or give customer_id in the args)")
+                throw DocumentError(
+                    field: "credit_note.customer",
+                    message: "is required: the credit memo's customer is not known (or give customer_id in the args)")
             }
             let ref = try await customerRef(customerID, document: memo.customer, at: ["credit_note", "customer"])
             rendered.requests.append(
-                try NetSuiteUpsert.voidedCreditMemo(memo, customerRef: ref, invoiceRef: invoice.providerID, target: recordTarget("credit_memo", ["credit_note"]))
-                    .request(account: account, linkedID: try await linked(.creditMemo, memo.lagoID)))
+                try NetSuiteUpsert.voidedCreditMemo(
+                    memo, customerRef: ref, invoiceRef: invoice.providerID, target: recordTarget("credit_memo", ["credit_note"])
+                )
+                .request(account: account, linkedID: try await linked(.creditMemo, memo.lagoID)))
         default:
             throw DocumentError(field: "kind", message: "\"\(kind)\" is not a sync job kind; one of \(kinds.joined(separator: ", "))")
         }

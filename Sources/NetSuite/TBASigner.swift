@@ -93,8 +93,9 @@ public enum TBASigner {
         credentials: NetSuiteCredentials,
         realm: String
     ) throws -> String {
-        try authorizationHeader(method: method, url: url, credentials: credentials, realm: realm,
-                                timestamp: currentTimestamp(), nonce: makeNonce())
+        try authorizationHeader(
+            method: method, url: url, credentials: credentials, realm: realm,
+            timestamp: currentTimestamp(), nonce: makeNonce())
     }
 
     /// The header for a request to `account` sent now (realm from the account id).
@@ -171,7 +172,7 @@ struct SignedURL {
                 let rawName = equals.map { pair[..<$0] } ?? pair
                 let rawValue = equals.map { pair[pair.index(after: $0)...] } ?? ""
                 guard let name = PercentEncoding.decodeFormComponent(rawName),
-                      let value = PercentEncoding.decodeFormComponent(rawValue)
+                    let value = PercentEncoding.decodeFormComponent(rawValue)
                 else { throw invalid("the query is not valid percent-encoded UTF-8") }
                 parameters.append((name, value))
             }

@@ -78,17 +78,23 @@ public enum RecordChecker {
         let fees = invoice.fees.allSatisfy { $0.amountCents == 0 } ? invoice.fees : invoice.fees.filter { $0.amountCents != 0 }
         for fee in fees {
             let item = try? target.mappings.resolveItem(feeKind: Mapping.FeeKind(fee.kind), code: fee.itemCode)
-            expected.append(ExpectedLine(
-                reference: fee.lagoID, item: item?.providerID, amount: fee.amount.decimalString,
-                description: fee.invoiceDisplayName ?? fee.description ?? fee.itemName))
+            expected.append(
+                ExpectedLine(
+                    reference: fee.lagoID, item: item?.providerID, amount: fee.amount.decimalString,
+                    description: fee.invoiceDisplayName ?? fee.description ?? fee.itemName))
         }
         for credit in invoice.credits where credit.amountCents != 0 {
-            expected.append(ExpectedLine(reference: nil, item: nil, amount: Money(amountCents: -credit.amountCents, currency: currency).decimalString, description: nil))
+            expected.append(
+                ExpectedLine(
+                    reference: nil, item: nil, amount: Money(amountCents: -credit.amountCents, currency: currency).decimalString,
+                    description: nil))
         }
         if invoice.prepaidCreditAmountCents != 0 {
-            expected.append(ExpectedLine(
-                reference: "credit_item", item: nil, amount: Money(amountCents: -invoice.prepaidCreditAmountCents, currency: currency).decimalString,
-                description: "Prepaid credits"))
+            expected.append(
+                ExpectedLine(
+                    reference: "credit_item", item: nil,
+                    amount: Money(amountCents: -invoice.prepaidCreditAmountCents, currency: currency).decimalString,
+                    description: "Prepaid credits"))
         }
         d.lines(record, expected)
         d.total(record, Money(amountCents: invoice.totalAmountCents, currency: currency))
@@ -111,15 +117,17 @@ public enum RecordChecker {
         d.field(record, "memo", nonBlank(memo.reason ?? memo.description))
         var expected: [ExpectedLine] = []
         for item in memo.items where item.amountCents != 0 || memo.items.allSatisfy({ $0.amountCents == 0 }) {
-            expected.append(ExpectedLine(
-                reference: item.lagoID, item: nil, amount: Money(amountCents: item.amountCents, currency: memo.currency).decimalString,
-                description: item.fee.map { $0.invoiceDisplayName ?? $0.itemName } ?? "Credit"))
+            expected.append(
+                ExpectedLine(
+                    reference: item.lagoID, item: nil, amount: Money(amountCents: item.amountCents, currency: memo.currency).decimalString,
+                    description: item.fee.map { $0.invoiceDisplayName ?? $0.itemName } ?? "Credit"))
         }
         if memo.couponsAdjustmentAmountCents != 0 {
-            expected.append(ExpectedLine(
-                reference: "coupon_item", item: nil,
-                amount: Money(amountCents: -memo.couponsAdjustmentAmountCents, currency: memo.currency).decimalString,
-                description: "Coupon adjustment"))
+            expected.append(
+                ExpectedLine(
+                    reference: "coupon_item", item: nil,
+                    amount: Money(amountCents: -memo.couponsAdjustmentAmountCents, currency: memo.currency).decimalString,
+                    description: "Coupon adjustment"))
         }
         d.lines(record, expected)
         d.total(record, Money(amountCents: memo.totalAmountCents, currency: memo.currency))
@@ -221,22 +229,24 @@ public enum RecordChecker {
                 if let item = want.item { equal("\(at).item", line["item"]?.referenceID, item) }
                 if let description = want.description { equal("\(at).description", line["description"]?.stringValue, description) }
                 if let quantity = line["quantity"]?.numberText.flatMap(Amount.init(literal:)),
-                   let rate = line["rate"]?.numberText.flatMap(Amount.init(literal:)),
-                   let amount = Amount(literal: want.amount)
+                    let rate = line["rate"]?.numberText.flatMap(Amount.init(literal:)),
+                    let amount = Amount(literal: want.amount)
                 {
                     // q × r = a, compared at a common scale (no Amount of scale > 3 is made).
                     func power(_ n: Int) -> Int128 { (0..<n).reduce(1) { value, _ in value * 10 } }
                     let product = quantity.units.multipliedReportingOverflow(by: rate.units)
                     let left = product.partialValue.multipliedReportingOverflow(by: power(amount.scale))
                     let right = amount.units * power(quantity.scale + rate.scale)
-                    if product.overflow || left.overflow || left.partialValue != right { add("\(at): quantity \(quantity) × rate \(rate) is not the amount \(want.amount)") }
+                    if product.overflow || left.overflow || left.partialValue != right {
+                        add("\(at): quantity \(quantity) × rate \(rate) is not the amount \(want.amount)")
+                    }
                 }
             }
         }
 
         mutating func total(_ record: NetSuiteSimulator.Record, _ expected: Money) {
             guard let total = record.totalAmount, let want = Amount(literal: expected.decimalString),
-                  total.compare(want) == .orderedSame
+                total.compare(want) == .orderedSame
             else {
                 add("total is \(record.total ?? "absent"), the document's total is \(expected.decimalString)")
                 return

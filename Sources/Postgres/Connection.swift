@@ -34,11 +34,15 @@ public final class Connection: @unchecked Sendable {
             // setting in the URL wins over these defaults.
             let keys = ["fallback_application_name", "options", "connect_timeout", "dbname"]
             let values = [applicationName, "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres", "10", url]
-            guard let handle = withCStrings(keys, { keyPointers in
-                withCStrings(values) { valuePointers in
-                    PQconnectdbParams(keyPointers, valuePointers, 1)
-                }
-            }) else {
+            guard
+                let handle = withCStrings(
+                    keys,
+                    { keyPointers in
+                        withCStrings(values) { valuePointers in
+                            PQconnectdbParams(keyPointers, valuePointers, 1)
+                        }
+                    })
+            else {
                 throw PostgresError(.connectionFailed, "could not allocate a libpq connection")
             }
             guard PQstatus(handle) == CONNECTION_OK else {
@@ -215,7 +219,7 @@ func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<C
 /// libpq reads as SQL NULL), freeing them afterwards.
 func withOptionalCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
     let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } } + [nil]
-    defer { pointers.forEach { free($0) } }
+    defer { for pointer in pointers { free(pointer) } }
     return pointers.withUnsafeBufferPointer { buffer in
         buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: pointers.count) { body($0) }
     }

@@ -121,7 +121,8 @@ private actor PoolState {
             if let deadline, let waitTimeout, ContinuousClock.now >= deadline {
                 throw PostgresError(
                     .poolExhausted,
-                    "no database connection became free within \(Self.describe(waitTimeout)): all \(maxConnections) of the pool's connections are busy")
+                    "no database connection became free within \(Self.describe(waitTimeout)): all \(maxConnections) of the pool's connections are busy"
+                )
             }
             await wait(until: deadline)
         }
@@ -165,7 +166,7 @@ private actor PoolState {
 
     func close() {
         closed = true
-        idle.forEach { $0.close() }
+        for connection in idle { connection.close() }
         open -= idle.count
         idle.removeAll()
         let waiting = waiters

@@ -109,7 +109,10 @@ public final class Listener: Sendable {
             // Wait up to 100 ms for the socket so `stop()` is noticed promptly.
             var descriptor = pollfd(fd: PQsocket(live), events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, 100)
-            if ready < 0 && errno != EINTR { handle = drop(live) ; continue }
+            if ready < 0 && errno != EINTR {
+                handle = drop(live)
+                continue
+            }
             if ready > 0 {
                 guard PQconsumeInput(live) == 1 else {
                     logger.warning("listener connection lost", metadata: ["error": "\(oneLine(PQerrorMessage(live)))"])

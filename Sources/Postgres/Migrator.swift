@@ -27,7 +27,7 @@ public struct Migrator: Sendable {
     private let logger: Logger
 
     /// Arbitrary but fixed: the advisory lock key that serialises `migrate` runs.
-    static let lockKey: Int64 = 0x6c65_6467_6572_7379  // "ledgersy"
+    static let lockKey: Int64 = 0x6c65_6467_6572_7379 // "ledgersy"
 
     public init(migrations: [Migration], logger: Logger = Logger(label: "ledgersync.migrate")) {
         self.migrations = migrations.sorted { ($0.line, $0.version) < ($1.line, $1.version) }

@@ -112,7 +112,8 @@ extension Array: PostgresEncodable where Element: PostgresEncodable {
         if let numbers = self as? [Int] { return "{" + numbers.map(String.init).joined(separator: ",") + "}" }
         // Bytes, not String appends: a batch of thousands of elements (JobQueue.enqueueMany)
         // spent more time growing Strings than the server spent inserting the rows.
-        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        let quote = UInt8(ascii: "\"")
+        let backslash = UInt8(ascii: "\\")
         var out: [UInt8] = [UInt8(ascii: "{")]
         out.reserveCapacity(count * 16 + 2)
         for index in indices {

@@ -5,11 +5,6 @@ public struct Row: Sendable {
     public let columns: [String]
     let values: [String?]
 
-    init(columns: [String], values: [String?]) {
-        self.columns = columns
-        self.values = values
-    }
-
     /// The raw text of a column, nil for SQL NULL.
     public func text(_ column: String) throws -> String? {
         guard let index = columns.firstIndex(of: column) else {

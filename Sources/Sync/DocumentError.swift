@@ -10,7 +10,8 @@ public struct DocumentError: Error, Sendable, Equatable, CustomStringConvertible
 
     public init(field: String, message: String) {
         self.field = field
-        self.message = message
+        self.message =
+            message
             .split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 

@@ -33,9 +33,12 @@ public struct FakeDriver: ProviderDriver {
     public func canonicalAccountID(_ text: String) throws -> String {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty, trimmed.count <= 64,
-            trimmed.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") })
+            trimmed.unicodeScalars.allSatisfy({
+                $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_")
+            })
         else {
-            throw StoreError(.invalidField, field: "account_id", "a fake account id is letters, digits, '-' and '_' (at most 64), e.g. fake-account")
+            throw StoreError(
+                .invalidField, field: "account_id", "a fake account id is letters, digits, '-' and '_' (at most 64), e.g. fake-account")
         }
         return trimmed.lowercased()
     }
@@ -48,12 +51,16 @@ public struct FakeDriver: ProviderDriver {
         guard key.count >= 8 else { throw StoreError(.invalidField, field: "secrets.api_key", "must be at least 8 characters") }
         let unknown = secrets.fields.keys.filter { $0 != "api_key" }.sorted()
         if let first = unknown.first {
-            throw StoreError(.invalidField, field: "secrets.\(first.prefix(40))", "is not a credential of the fake provider (it takes api_key)")
+            throw StoreError(
+                .invalidField, field: "secrets.\(first.prefix(40))", "is not a credential of the fake provider (it takes api_key)")
         }
     }
 
     public func secretHints(_ secrets: ConnectionSecrets) -> [(name: String, value: String)] {
-        [("auth", ledger.tokenLifetime == nil ? "api_key" : "api_key+token"), ("api_key", ConnectionSecrets.hint(secrets["api_key"] ?? ""))]
+        [
+            ("auth", ledger.tokenLifetime == nil ? "api_key" : "api_key+token"),
+            ("api_key", ConnectionSecrets.hint(secrets["api_key"] ?? "")),
+        ]
     }
 
     /// Any mapping: the fake writes documents as they are.
@@ -82,12 +89,14 @@ public struct FakeDriver: ProviderDriver {
         checks.append(
             ledger.accepts(apiKey: key)
                 ? ConnectionCheck("credentials", .passed, "the API key \(ConnectionSecrets.hint(key)) opens the account")
-                : ConnectionCheck("credentials", .failed, "the account refuses the API key \(ConnectionSecrets.hint(key)); check secrets.api_key"))
+                : ConnectionCheck(
+                    "credentials", .failed, "the account refuses the API key \(ConnectionSecrets.hint(key)); check secrets.api_key"))
         let accountID = (try? canonicalAccountID(connection.accountID)) ?? connection.accountID
         checks.append(
             accountID == ledger.accountID
                 ? ConnectionCheck("account_id", .passed, "account \(accountID)")
-                : ConnectionCheck("account_id", .failed, "no fake account \"\(accountID.prefix(64))\" here; the ledger's is \(ledger.accountID)"))
+                : ConnectionCheck(
+                    "account_id", .failed, "no fake account \"\(accountID.prefix(64))\" here; the ledger's is \(ledger.accountID)"))
         return checks
     }
 
@@ -100,10 +109,13 @@ public struct FakeDriver: ProviderDriver {
             throw StoreError(.invalidField, field: "body", "must be a JSON object")
         }
         func field(_ name: String) throws -> String {
-            guard let value = object[name] as? String, !value.isEmpty else { throw StoreError(.invalidField, field: name, "is required (a non-empty string)") }
+            guard let value = object[name] as? String, !value.isEmpty else {
+                throw StoreError(.invalidField, field: name, "is required (a non-empty string)")
+            }
             return value
         }
         let currency = object["currency"] as? String
-        return .paymentRecorded(InboundPayment(providerInvoiceID: try field("invoice_id"), providerPaymentID: try field("payment_id"), currency: currency))
+        return .paymentRecorded(
+            InboundPayment(providerInvoiceID: try field("invoice_id"), providerPaymentID: try field("payment_id"), currency: currency))
     }
 }

@@ -63,7 +63,9 @@ public struct FakeHarness: ConformanceHarness {
     }
 
     public func differences(_ record: HeldRecord, from write: ProviderWrite, target: SyncTarget) async throws -> [String] {
-        guard let held = ledger.record(providerID: record.providerID) else { return ["no record \(record.providerID) at the fake provider"] }
+        guard let held = ledger.record(providerID: record.providerID) else {
+            return ["no record \(record.providerID) at the fake provider"]
+        }
         guard let content = held.content else { return ["record \(record.providerID) holds no document"] }
         return content == write ? [] : ["record \(record.providerID) holds another document than the latest write of \(write.billingID)"]
     }

@@ -174,11 +174,13 @@ public final class FakeLedger: Sendable {
             if fault != nil { state.stats.faultsInjected += 1 }
             switch fault {
             case .serverErrorBeforeWrite?: throw .status(500, "Internal server error (fake), nothing written")
-            case .rateLimited(let retryAfter)?: throw .status(429, "Too many requests (fake): the account's request limit is reached", retryAfter: retryAfter)
+            case .rateLimited(let retryAfter)?:
+                throw .status(429, "Too many requests (fake): the account's request limit is reached", retryAfter: retryAfter)
             default: break
             }
             if let message = state.refusals[billingID] { throw .status(400, message) }
-            for reference in references where !state.records.contains(where: { $0.providerID == reference.id && $0.recordType == reference.kind }) {
+            for reference in references
+            where !state.records.contains(where: { $0.providerID == reference.id && $0.recordType == reference.kind }) {
                 throw .status(404, "\(reference.kind) \(reference.id) does not exist")
             }
             let index: Int?
@@ -217,7 +219,8 @@ public final class FakeLedger: Sendable {
     /// Updates the record `recordType` of `billingID` (or `existingID`) in place: a void, a
     /// currency added. 404 when there is none.
     func update(
-        _ credential: Credential, recordType: String, billingID: String, existingID: String?, now: Date = Date(), apply: (inout Record) -> Void
+        _ credential: Credential, recordType: String, billingID: String, existingID: String?, now: Date = Date(),
+        apply: (inout Record) -> Void
     ) throws(Failure) -> String {
         let id: String
         if let existingID { id = existingID } else { id = try lookup(recordType, billingID) }

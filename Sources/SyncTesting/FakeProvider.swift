@@ -50,19 +50,25 @@ public struct FakeProvider: AccountingProvider {
         try await write(.salesOrder(order, customerRef: customerRef), target: target, references: [("customer", customerRef)])
     }
 
-    public func upsertCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
+    public func upsertCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws
+        -> String
+    {
         try await write(
             .creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef), target: target,
             references: [("customer", customerRef), ("invoice", invoiceRef)])
     }
 
-    public func upsertPayment(_ payment: BillingPayment, customerRef: String, invoiceRefs: [String: String], target: SyncTarget) async throws -> String {
+    public func upsertPayment(_ payment: BillingPayment, customerRef: String, invoiceRefs: [String: String], target: SyncTarget)
+        async throws -> String
+    {
         try await write(
             .payment(payment, customerRef: customerRef, invoiceRefs: invoiceRefs), target: target,
             references: [("customer", customerRef)] + invoiceRefs.values.sorted().map { ("invoice", $0) })
     }
 
-    public func upsertCustomerRefund(_ memo: BillingCreditMemo, customerRef: String, creditMemoRef: String, target: SyncTarget) async throws -> String {
+    public func upsertCustomerRefund(_ memo: BillingCreditMemo, customerRef: String, creditMemoRef: String, target: SyncTarget) async throws
+        -> String
+    {
         try await send { credential in
             try ledger.write(
                 credential, recordType: "customer_refund", billingID: memo.refundExternalID, existingID: nil,
@@ -75,7 +81,8 @@ public struct FakeProvider: AccountingProvider {
 
     public func addCustomerCurrency(_ customer: BillingCustomer, currency: Currency, target: SyncTarget) async throws -> String? {
         try await send { credential in
-            try ledger.update(credential, recordType: "customer", billingID: customer.lagoID, existingID: target.existingProviderID) { record in
+            try ledger.update(credential, recordType: "customer", billingID: customer.lagoID, existingID: target.existingProviderID) {
+                record in
                 record.currencies.insert(currency.code)
             }
         }
@@ -83,15 +90,19 @@ public struct FakeProvider: AccountingProvider {
 
     public func voidInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) async throws -> String {
         try await send { credential in
-            try ledger.update(credential, recordType: "invoice", billingID: invoice.lagoID, existingID: target.existingProviderID) { record in
+            try ledger.update(credential, recordType: "invoice", billingID: invoice.lagoID, existingID: target.existingProviderID) {
+                record in
                 record.voided = true
             }
         }
     }
 
-    public func voidCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String {
+    public func voidCreditMemo(_ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws
+        -> String
+    {
         try await send { credential in
-            try ledger.update(credential, recordType: "credit_memo", billingID: memo.lagoID, existingID: target.existingProviderID) { record in
+            try ledger.update(credential, recordType: "credit_memo", billingID: memo.lagoID, existingID: target.existingProviderID) {
+                record in
                 record.voided = true
             }
         }
@@ -130,7 +141,9 @@ public struct FakeProvider: AccountingProvider {
 
     private func tokenStore() throws -> any AccessTokenStore {
         guard let tokens else {
-            throw SyncError(.permanent, "the fake provider's account uses expiring access tokens, but this process has no token store (ProviderContext.tokens)")
+            throw SyncError(
+                .permanent,
+                "the fake provider's account uses expiring access tokens, but this process has no token store (ProviderContext.tokens)")
         }
         return tokens
     }
@@ -139,7 +152,9 @@ public struct FakeProvider: AccountingProvider {
         let ledger = ledger
         let apiKey = apiKey
         return try await tokenStore().accessToken(for: connection, minValidity: minTokenValidity) {
-            do { return try ledger.issueToken(apiKey: apiKey) } catch let failure as FakeLedger.Failure { throw FakeProvider.classify(failure, flaws: []) }
+            do { return try ledger.issueToken(apiKey: apiKey) } catch let failure as FakeLedger.Failure {
+                throw FakeProvider.classify(failure, flaws: [])
+            }
         }
     }
 
@@ -153,10 +168,12 @@ public struct FakeProvider: AccountingProvider {
         switch failure {
         case .noAnswer(let timedOut):
             return SyncError(
-                .transient, timedOut ? "fake provider: no answer within the request timeout" : "fake provider: the connection closed without an answer",
+                .transient,
+                timedOut ? "fake provider: no answer within the request timeout" : "fake provider: the connection closed without an answer",
                 providerMayStillRunFor: timedOut ? .seconds(1) : nil)
         case .invalidToken:
-            return SyncError(.transient, "fake provider HTTP 401: invalid_token (a new token did not help either)", providerCode: "invalid_token")
+            return SyncError(
+                .transient, "fake provider HTTP 401: invalid_token (a new token did not help either)", providerCode: "invalid_token")
         case .status(let status, let message, let retryAfter):
             let text = "fake provider HTTP \(status): \(message)"
             switch status {

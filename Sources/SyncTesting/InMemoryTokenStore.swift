@@ -19,7 +19,8 @@ public actor InMemoryTokenStore: AccessTokenStore {
         for connection: AccountingConnection, minValidity: Duration, issue: @escaping @Sendable () async throws -> IssuedToken
     ) async throws -> String {
         let key = Self.key(connection)
-        let threshold = Date().addingTimeInterval(Double(minValidity.components.seconds) + Double(minValidity.components.attoseconds) / 1e18)
+        let threshold = Date().addingTimeInterval(
+            Double(minValidity.components.seconds) + Double(minValidity.components.attoseconds) / 1e18)
         if let token = entries[key], token.expiresAt > threshold { return token.accessToken }
         if let running = pending[key] { return try await running.value.accessToken }
         let task = Task { try await issue() }

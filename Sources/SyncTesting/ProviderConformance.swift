@@ -38,7 +38,8 @@ public enum ProviderConformance {
             do { outcome = try await body() } catch { outcome = .failed("the check stopped on an error: \(describe(error))") }
             results.append(ConformanceResult(check: name, outcome: outcome))
         }
-        let ids = { (name: String) in "\(prefix)-\(name.replacingOccurrences(of: ".", with: "-").replacingOccurrences(of: "_", with: "-"))" }
+        let ids = { (name: String) in "\(prefix)-\(name.replacingOccurrences(of: ".", with: "-").replacingOccurrences(of: "_", with: "-"))"
+        }
 
         for fault in ConformanceFault.idempotencyFaults {
             for type in objectTypes {
@@ -47,7 +48,10 @@ public enum ProviderConformance {
             }
         }
         await record("errors.refused_document") { try await refused(harness, id: ids("errors.refused")) }
-        for (fault, name) in [(ConformanceFault.serverErrorBeforeWrite, "errors.server_error"), (.answerLost, "errors.answer_lost"), (.connectionDropped, "errors.connection_dropped")] {
+        for (fault, name) in [
+            (ConformanceFault.serverErrorBeforeWrite, "errors.server_error"), (.answerLost, "errors.answer_lost"),
+            (.connectionDropped, "errors.connection_dropped"),
+        ] {
             await record(name) { try await transient(harness, fault: fault, id: ids(name)) }
         }
         await record("errors.rate_limited") { try await rateLimited(harness, id: ids("errors.rate")) }
@@ -73,32 +77,51 @@ public enum ProviderConformance {
         let customerID = "\(id)-cus"
         let invoiceID = "\(id)-inv"
         let customer: (String, MakeWrite) = ("customer", { _ in .customer(try ConformanceDocuments.customer(customerID)) })
-        let invoice: (String, MakeWrite) = ("invoice", { refs in
-            .invoice(try ConformanceDocuments.invoice(invoiceID, customerID: customerID), customerRef: refs["customer"] ?? "")
-        })
+        let invoice: (String, MakeWrite) = (
+            "invoice",
+            { refs in
+                .invoice(try ConformanceDocuments.invoice(invoiceID, customerID: customerID), customerRef: refs["customer"] ?? "")
+            }
+        )
         switch type {
         case .customer:
             return ([], { version, _ in .customer(try ConformanceDocuments.customer(customerID, version: version)) })
         case .invoice:
-            return ([customer], { version, refs in
-                .invoice(try ConformanceDocuments.invoice(invoiceID, customerID: customerID, version: version), customerRef: refs["customer"] ?? "")
-            })
+            return (
+                [customer],
+                { version, refs in
+                    .invoice(
+                        try ConformanceDocuments.invoice(invoiceID, customerID: customerID, version: version),
+                        customerRef: refs["customer"] ?? "")
+                }
+            )
         case .salesOrder:
-            return ([customer], { version, refs in
-                .salesOrder(try ConformanceDocuments.salesOrder("\(id)-so", customerID: customerID, version: version), customerRef: refs["customer"] ?? "")
-            })
+            return (
+                [customer],
+                { version, refs in
+                    .salesOrder(
+                        try ConformanceDocuments.salesOrder("\(id)-so", customerID: customerID, version: version),
+                        customerRef: refs["customer"] ?? "")
+                }
+            )
         case .creditMemo:
-            return ([customer, invoice], { version, refs in
-                .creditMemo(
-                    try ConformanceDocuments.creditNote("\(id)-cn", invoiceID: invoiceID, version: version),
-                    customerRef: refs["customer"] ?? "", invoiceRef: refs["invoice"] ?? "")
-            })
+            return (
+                [customer, invoice],
+                { version, refs in
+                    .creditMemo(
+                        try ConformanceDocuments.creditNote("\(id)-cn", invoiceID: invoiceID, version: version),
+                        customerRef: refs["customer"] ?? "", invoiceRef: refs["invoice"] ?? "")
+                }
+            )
         case .payment:
-            return ([customer, invoice], { version, refs in
-                .payment(
-                    try ConformanceDocuments.payment("\(id)-pay", invoiceID: invoiceID, version: version),
-                    customerRef: refs["customer"] ?? "", invoiceRefs: [invoiceID: refs["invoice"] ?? ""])
-            })
+            return (
+                [customer, invoice],
+                { version, refs in
+                    .payment(
+                        try ConformanceDocuments.payment("\(id)-pay", invoiceID: invoiceID, version: version),
+                        customerRef: refs["customer"] ?? "", invoiceRefs: [invoiceID: refs["invoice"] ?? ""])
+                }
+            )
         }
     }
 
@@ -120,7 +143,9 @@ public enum ProviderConformance {
 
     // MARK: - Checks
 
-    static func idempotency(_ harness: some ConformanceHarness, fault: ConformanceFault, type: ExternalRef.ObjectType, id: String) async throws -> ConformanceResult.Outcome {
+    static func idempotency(_ harness: some ConformanceHarness, fault: ConformanceFault, type: ExternalRef.ObjectType, id: String)
+        async throws -> ConformanceResult.Outcome
+    {
         let provider = try await harness.provider()
         let target = harness.target()
         let (prerequisiteList, make) = try plan(type, id: id)
@@ -160,11 +185,15 @@ public enum ProviderConformance {
     }
 
     /// Exactly one record for the write's billing id, with `expectedID`, equal to the write.
-    static func oneRecord(_ harness: some ConformanceHarness, write: ProviderWrite, expectedID: String, target: SyncTarget) async throws -> [String] {
+    static func oneRecord(_ harness: some ConformanceHarness, write: ProviderWrite, expectedID: String, target: SyncTarget) async throws
+        -> [String]
+    {
         let held = try await harness.records(of: write.objectType)
         let matching = held.filter { $0.billingID == write.billingID || $0.providerID == expectedID }
         guard matching.count == 1, let record = matching.first else {
-            return ["the provider holds \(matching.count) \(write.objectType.rawValue) records for \(write.billingID) (ids \(matching.map(\.providerID).sorted().joined(separator: ", "))), expected exactly one"]
+            return [
+                "the provider holds \(matching.count) \(write.objectType.rawValue) records for \(write.billingID) (ids \(matching.map(\.providerID).sorted().joined(separator: ", "))), expected exactly one"
+            ]
         }
         var problems: [String] = []
         if record.providerID != expectedID {
@@ -180,14 +209,19 @@ public enum ProviderConformance {
     static func refused(_ harness: some ConformanceHarness, id: String) async throws -> ConformanceResult.Outcome {
         let provider = try await harness.provider()
         let target = harness.target()
-        let customerRef = try await prerequisites([("customer", { _ in .customer(try ConformanceDocuments.customer("\(id)-cus")) })], provider: provider, target: target)["customer"] ?? ""
+        let customerRef =
+            try await prerequisites(
+                [("customer", { _ in .customer(try ConformanceDocuments.customer("\(id)-cus")) })], provider: provider, target: target)[
+                "customer"] ?? ""
         let refusal = try await harness.refusal(billingID: "\(id)-bad", customerRef: customerRef)
         do {
             let answered = try await refusal.write.send(to: provider, target: refusal.target)
             return .failed("the provider accepted a document it refuses (answered id \(answered))")
         } catch let error as SyncError {
             var problems: [String] = []
-            if error.errorClass != .permanent { problems.append("a refused document failed as \(error.errorClass.rawValue), expected permanent: \(error)") }
+            if error.errorClass != .permanent {
+                problems.append("a refused document failed as \(error.errorClass.rawValue), expected permanent: \(error)")
+            }
             if !error.message.contains(refusal.providerMessage) {
                 problems.append("the error does not carry the provider's message \"\(refusal.providerMessage)\": \(error)")
             }
@@ -201,7 +235,8 @@ public enum ProviderConformance {
         }
     }
 
-    static func transient(_ harness: some ConformanceHarness, fault: ConformanceFault, id: String) async throws -> ConformanceResult.Outcome {
+    static func transient(_ harness: some ConformanceHarness, fault: ConformanceFault, id: String) async throws -> ConformanceResult.Outcome
+    {
         let provider = try await harness.provider()
         let write = ProviderWrite.customer(try ConformanceDocuments.customer("\(id)-cus"))
         try await harness.inject(fault)
@@ -215,7 +250,9 @@ public enum ProviderConformance {
             // Limit handling: the provider may still be working on a request whose answer the
             // client stopped waiting for, so the job keeps its concurrency slot that long.
             if fault == .answerLost && error.providerMayStillRunFor == nil {
-                return .failed("a lost answer does not say how long the provider may still run the request (SyncError.providerMayStillRunFor): \(error)")
+                return .failed(
+                    "a lost answer does not say how long the provider may still run the request (SyncError.providerMayStillRunFor): \(error)"
+                )
             }
             return .passed
         } catch {
@@ -233,9 +270,13 @@ public enum ProviderConformance {
             return .failed("the write under a rate limit succeeded; the limit must reach the caller (was it injected?)")
         } catch let error as SyncError {
             var problems: [String] = []
-            if error.errorClass != .rateLimited { problems.append("a rate limit failed as \(error.errorClass.rawValue), expected rate_limited: \(error)") }
+            if error.errorClass != .rateLimited {
+                problems.append("a rate limit failed as \(error.errorClass.rawValue), expected rate_limited: \(error)")
+            }
             if error.retryAfter != harness.rateLimitRetryHint {
-                problems.append("retry hint \(error.retryAfter.map { "\($0)" } ?? "none"), the provider sent \(harness.rateLimitRetryHint.map { "\($0)" } ?? "none")")
+                problems.append(
+                    "retry hint \(error.retryAfter.map { "\($0)" } ?? "none"), the provider sent \(harness.rateLimitRetryHint.map { "\($0)" } ?? "none")"
+                )
             }
             // Nothing was written: the next write creates the record, once.
             let written = try await write.send(to: provider, target: target)
@@ -251,11 +292,15 @@ public enum ProviderConformance {
             return .skipped("the harness cannot make a provider with refused credentials")
         }
         do {
-            _ = try await ProviderWrite.customer(try ConformanceDocuments.customer("\(id)-cus")).send(to: provider, target: harness.target())
+            _ = try await ProviderWrite.customer(try ConformanceDocuments.customer("\(id)-cus")).send(
+                to: provider, target: harness.target())
             return .failed("a provider with refused credentials wrote a record")
         } catch let error as SyncError {
             return error.errorClass == .permanent
-                ? .passed : .failed("refused credentials failed as \(error.errorClass.rawValue), expected permanent (SyncError: retrying will not help): \(error)")
+                ? .passed
+                : .failed(
+                    "refused credentials failed as \(error.errorClass.rawValue), expected permanent (SyncError: retrying will not help): \(error)"
+                )
         } catch {
             return .failed("refused credentials threw \(describe(error)), not a SyncError")
         }
@@ -279,7 +324,9 @@ public enum ProviderConformance {
         }
     }
 
-    static func existingID(_ harness: some ConformanceHarness, type: ExternalRef.ObjectType, id: String) async throws -> ConformanceResult.Outcome {
+    static func existingID(_ harness: some ConformanceHarness, type: ExternalRef.ObjectType, id: String) async throws
+        -> ConformanceResult.Outcome
+    {
         let provider = try await harness.provider()
         var target = harness.target()
         let (prerequisiteList, make) = try plan(type, id: id)
@@ -347,6 +394,7 @@ public struct ConformanceReport: Sendable, CustomStringConvertible {
 
     public var description: String {
         // Not "N passed, N failed": a test runner's closing line reads that way.
-        "conformance checks: \(passed.count) pass, \(failures.count) fail, \(skipped.count) skip\n" + results.map(\.description).joined(separator: "\n")
+        "conformance checks: \(passed.count) pass, \(failures.count) fail, \(skipped.count) skip\n"
+            + results.map(\.description).joined(separator: "\n")
     }
 }

@@ -14,7 +14,8 @@ struct Ledgersync: AsyncParsableCommand {
             """,
         subcommands: [
             Migrate.self, Worker.self, Enqueue.self, Jobs.self, Limits.self,
-            Connections.self, Mappings.self, Refs.self, Webhooks.self, Secrets.self, Simulate.self, Demo.self, APICommand.self, Tokens.self, DashboardCommand.self, BenchCommand.self,
+            Connections.self, Mappings.self, Refs.self, Webhooks.self, Secrets.self, Simulate.self, Demo.self, APICommand.self, Tokens.self,
+            DashboardCommand.self, BenchCommand.self,
             SyncCommand.self,
         ]
     )
@@ -53,7 +54,8 @@ enum Main {
             print(Ledgersync.fullMessage(for: error))
             return 0
         }
-        let message = Ledgersync.message(for: error)
+        let message =
+            Ledgersync.message(for: error)
             .split(whereSeparator: \.isNewline).map(String.init).first ?? "\(error)"
         if code == .validationFailure {
             FileHandle.standardError.write(Data("ledgersync: \(message) (see --help)\n".utf8))

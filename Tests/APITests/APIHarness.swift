@@ -49,16 +49,19 @@ struct APIHarness {
     /// loopback and private networks, as a production server does. `providers`: the drivers
     /// the server knows (a test may register a provider of its own).
     static func with(
-        knownKinds: Set<String> = APIConfiguration.syncKinds.union(["test.echo"]), limits: Limits = Limits(), allowPrivateNetworks: Bool = true,
+        knownKinds: Set<String> = APIConfiguration.syncKinds.union(["test.echo"]), limits: Limits = Limits(),
+        allowPrivateNetworks: Bool = true,
         providers: ProviderRegistry = Self.providers, _ body: (APIHarness) async throws -> Void
     ) async throws {
         try await TestDatabase.with(migrations: allMigrations) { database in
             let box = try SecretBox(key: SecureRandom.bytes(SecretBox.keyByteCount))
             let apiPool = APIConfiguration.makePool(
-                url: database.url, maxConnections: limits.poolSize, statementTimeout: limits.statementTimeout, waitTimeout: limits.poolWaitTimeout)
+                url: database.url, maxConnections: limits.poolSize, statementTimeout: limits.statementTimeout,
+                waitTimeout: limits.poolWaitTimeout)
             var configuration = APIConfiguration(
                 host: "127.0.0.1", port: 0, pool: apiPool, secretBox: box, migrations: allMigrations,
-                providers: providers, providerContext: ProviderContext(http: Self.http, requestTimeout: .seconds(10)), knownKinds: knownKinds,
+                providers: providers, providerContext: ProviderContext(http: Self.http, requestTimeout: .seconds(10)),
+                knownKinds: knownKinds,
                 idleTimeout: limits.idleTimeout, dashboardSessionLifetime: limits.sessionLifetime, secureCookies: limits.secureCookies)
             configuration.allowPrivateNetworks = allowPrivateNetworks
             let ready = AsyncStream<Int>.makeStream()
@@ -77,7 +80,8 @@ struct APIHarness {
             // The server under test is on 127.0.0.1.
             let http = HTTPClient(maxConcurrentRequests: 8, allowPrivateNetworks: true)
             let harness = APIHarness(
-                database: database, baseURL: "http://127.0.0.1:\(port)", token: token, secretBox: box, http: http, apiPool: apiPool, port: port)
+                database: database, baseURL: "http://127.0.0.1:\(port)", token: token, secretBox: box, http: http, apiPool: apiPool,
+                port: port)
             do {
                 try await body(harness)
             } catch {
@@ -134,7 +138,8 @@ struct APIHarness {
     func snapshot() async throws -> [String: String] {
         var snapshot: [String: String] = [:]
         for table in [
-            "jobs", "connections", "mappings", "webhook_endpoints", "external_refs", "concurrency_limits", "api_tokens", "dashboard_sessions",
+            "jobs", "connections", "mappings", "webhook_endpoints", "external_refs", "concurrency_limits", "api_tokens",
+            "dashboard_sessions",
             "dashboard_sign_in_codes",
         ] {
             let rows = try await pool.query("SELECT count(*)::bigint AS n FROM ledgersync.\(table)").rows
@@ -142,7 +147,8 @@ struct APIHarness {
         }
         // What retry and cancel would change.
         let states = try await pool.query(
-            "SELECT coalesce(string_agg(id || ':' || state::text || ':' || max_attempts, ',' ORDER BY id), '') AS s FROM ledgersync.jobs").rows
+            "SELECT coalesce(string_agg(id || ':' || state::text || ':' || max_attempts, ',' ORDER BY id), '') AS s FROM ledgersync.jobs"
+        ).rows
         snapshot["job states"] = try states[0].decode("s", as: String.self)
         return snapshot
     }
@@ -160,7 +166,8 @@ struct APIHarness {
                 WHERE id = $1
                 """, [id, state.rawValue])
         case .retryable:
-            try await pool.query("UPDATE ledgersync.jobs SET state = 'retryable', attempt = 1, run_at = now() + interval '1 hour' WHERE id = $1", [id])
+            try await pool.query(
+                "UPDATE ledgersync.jobs SET state = 'retryable', attempt = 1, run_at = now() + interval '1 hour' WHERE id = $1", [id])
         case .running:
             try await pool.query(
                 "UPDATE ledgersync.jobs SET state = 'running', attempt = 1, attempted_at = now(), locked_by = 'test', lease_expires_at = now() + interval '1 hour' WHERE id = $1",

@@ -52,9 +52,12 @@ struct AuthorizationTests {
                     continue
                 }
                 let anonymous = try await api.request(route.method, path, body: body, token: "")
-                #expect(anonymous.status == 401 && anonymous.error["code"] as? String == "unauthorized", "\(route) without a token: \(anonymous)")
+                #expect(
+                    anonymous.status == 401 && anonymous.error["code"] as? String == "unauthorized",
+                    "\(route) without a token: \(anonymous)")
                 let answer = try await api.request(route.method, path, body: body, token: noScope)
-                #expect(answer.status == 403 && answer.error["code"] as? String == "insufficient_scope", "\(route) with no scope: \(answer)")
+                #expect(
+                    answer.status == 403 && answer.error["code"] as? String == "insufficient_scope", "\(route) with no scope: \(answer)")
             }
             #expect(try await api.snapshot() == before, "refused requests changed nothing")
         }
@@ -67,10 +70,12 @@ struct AuthorizationTests {
             var tokens: [APIScope: String] = [:]
             for scope in APIScope.allCases { tokens[scope] = try await Self.token(api, [scope], name: scope.rawValue) }
             var checked = 0
-            for route in Self.registeredRoutes(api) where !Self.publicRoutes.contains("\(route.method) \(route.path)") && !route.path.hasPrefix("/dashboard") {
+            for route in Self.registeredRoutes(api)
+            where !Self.publicRoutes.contains("\(route.method) \(route.path)") && !route.path.hasPrefix("/dashboard") {
                 let operation = document[route.path]?[route.method.lowercased()] as? [String: Any]
                 let needed = try #require(
-                    (operation?["x-scopes"] as? [String])?.first.flatMap(APIScope.init(rawValue:)), "\(route) has no x-scopes in the document")
+                    (operation?["x-scopes"] as? [String])?.first.flatMap(APIScope.init(rawValue:)),
+                    "\(route) has no x-scopes in the document")
                 let path = Self.concrete(route.path)
                 let body: String? = ["POST", "PUT", "PATCH"].contains(route.method) ? "{}" : nil
                 for scope in APIScope.allCases {
@@ -80,7 +85,9 @@ struct AuthorizationTests {
                         #expect(![401, 403].contains(answer.status), "\(route) with \(scope): \(answer)")
                     } else {
                         #expect(answer.status == 403, "\(route) needs \(needed), \(scope) got: \(answer)")
-                        #expect((answer.error["message"] as? String)?.contains("\"\(needed.rawValue)\"") == true, "the error names the scope: \(answer)")
+                        #expect(
+                            (answer.error["message"] as? String)?.contains("\"\(needed.rawValue)\"") == true,
+                            "the error names the scope: \(answer)")
                     }
                 }
                 checked += 1
@@ -98,13 +105,16 @@ struct AuthorizationTests {
             let endpoint = try await api.post("/v1/webhook-endpoints", #"{"url": "http://127.0.0.1:9/hook"}"#)
             let endpointID = try #require((endpoint.object["webhook_endpoint"] as? [String: Any])?["id"] as? String)
             // Everything but admin.
-            let operator_ = try await Self.token(api, [.read, .enqueue, .operate], name: "oncall")
+            let onCall = try await Self.token(api, [.read, .enqueue, .operate], name: "oncall")
             let before = try await api.snapshot()
             let attempts: [(String, String, String?)] = [
                 ("POST", "/v1/connections", APIHarness.connectionBody(name: "other")),
                 ("GET", "/v1/connections", nil),
                 ("GET", "/v1/connections/\(connection)", nil),
-                ("PATCH", "/v1/connections/\(connection)", #"{"secrets": {"consumer_key": "a", "consumer_secret": "b", "token_id": "c", "token_secret": "d"}}"#),
+                (
+                    "PATCH", "/v1/connections/\(connection)",
+                    #"{"secrets": {"consumer_key": "a", "consumer_secret": "b", "token_id": "c", "token_secret": "d"}}"#
+                ),
                 ("POST", "/v1/connections/\(connection)/inbound-secret", nil),
                 ("PUT", "/v1/connections/\(connection)/mappings", #"{"kind": "fallback_item", "provider_id": "7"}"#),
                 ("POST", "/v1/webhook-endpoints", #"{"url": "http://127.0.0.1:9/evil"}"#),
@@ -116,9 +126,11 @@ struct AuthorizationTests {
                 ("DELETE", "/v1/tokens/1", nil),
             ]
             for (method, path, body) in attempts {
-                let answer = try await api.request(method, path, body: body, token: operator_)
+                let answer = try await api.request(method, path, body: body, token: onCall)
                 #expect(answer.status == 403, "\(method) \(path): \(answer)")
-                #expect(answer.error["code"] as? String == "insufficient_scope" && (answer.error["message"] as? String)?.contains("\"admin\"") == true, "\(answer)")
+                #expect(
+                    answer.error["code"] as? String == "insufficient_scope"
+                        && (answer.error["message"] as? String)?.contains("\"admin\"") == true, "\(answer)")
                 #expect(answer.header("WWW-Authenticate")?.contains("insufficient_scope") == true)
                 #expect(!answer.text.contains("CONSUMER-SECRET") && !answer.text.contains("secret\":\""), "no secret in a refusal")
             }
@@ -126,7 +138,7 @@ struct AuthorizationTests {
             let inboundSecrets = try await api.database.count("SELECT count(*) FROM ledgersync.inbound_secrets")
             #expect(inboundSecrets == 0, "no inbound secret was handed out")
             // The same token does what its scopes allow.
-            #expect(try await api.get("/v1/jobs", token: operator_).status == 200)
+            #expect(try await api.get("/v1/jobs", token: onCall).status == 200)
         }
     }
 
@@ -158,10 +170,12 @@ struct AuthorizationTests {
     func expiry() async throws {
         try await APIHarness.with { api in
             let store = APITokenStore(pool: api.pool)
-            let (expiring, expiringSecret) = try await store.create(name: "expiring", scopes: [.read], expiresAt: Date().addingTimeInterval(3600))
+            let (expiring, expiringSecret) = try await store.create(
+                name: "expiring", scopes: [.read], expiresAt: Date().addingTimeInterval(3600))
             #expect(try await api.get("/v1/stats", token: expiringSecret).status == 200)
             // Its hour passes (the store refuses a past expiry, so the test moves it).
-            try await api.pool.query("UPDATE ledgersync.api_tokens SET expires_at = now() - interval '1 second' WHERE id = $1", [expiring.id])
+            try await api.pool.query(
+                "UPDATE ledgersync.api_tokens SET expires_at = now() - interval '1 second' WHERE id = $1", [expiring.id])
             let expired = try await api.get("/v1/stats", token: expiringSecret)
             #expect(expired.status == 401 && expired.error["code"] as? String == "token_expired", "\(expired)")
             #expect(expired.header("WWW-Authenticate")?.hasPrefix("Bearer") == true)
@@ -173,14 +187,17 @@ struct AuthorizationTests {
             #expect(refused.status == 401 && refused.error["code"] as? String == "unauthorized", "\(refused)")
 
             // The store itself refuses an expiry in the past.
-            await #expect(throws: StoreError.self) { try await store.create(name: "late", scopes: [.read], expiresAt: Date().addingTimeInterval(-5)) }
+            await #expect(throws: StoreError.self) {
+                try await store.create(name: "late", scopes: [.read], expiresAt: Date().addingTimeInterval(-5))
+            }
         }
     }
 
     @Test("tokens over the API: created with scopes and shown once, listed without secrets, revoked; not the one in use")
     func tokensAPI() async throws {
         try await APIHarness.with { api in
-            let created = try await api.post("/v1/tokens", #"{"name": "ci", "scopes": ["enqueue", "read"], "expires_at": "2099-01-01T00:00:00Z"}"#)
+            let created = try await api.post(
+                "/v1/tokens", #"{"name": "ci", "scopes": ["enqueue", "read"], "expires_at": "2099-01-01T00:00:00Z"}"#)
             #expect(created.status == 201, "\(created)")
             let secret = try #require(created.object["token"] as? String)
             let record = try #require(created.object["record"] as? [String: Any])
@@ -194,7 +211,8 @@ struct AuthorizationTests {
             let bad = try await api.post("/v1/tokens", #"{"name": "x", "scopes": ["root"]}"#)
             #expect(bad.status == 422 && bad.error["field"] as? String == "scopes[0]", "\(bad)")
 
-            let ownID = try await api.pool.query("SELECT id FROM ledgersync.api_tokens WHERE name = 'tests'").rows[0].decode("id", as: Int64.self)
+            let ownID = try await api.pool.query("SELECT id FROM ledgersync.api_tokens WHERE name = 'tests'").rows[0].decode(
+                "id", as: Int64.self)
             let own = try await api.request("DELETE", "/v1/tokens/\(ownID)")
             #expect(own.status == 409, "\(own)")
             let id = try #require(record["id"] as? Int)

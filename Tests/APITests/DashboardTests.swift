@@ -47,25 +47,35 @@ struct DashboardTests {
             let (code, _) = try await store.createSignInCode(scopes: [.read, .operate], label: "oncall-alice")
             // Opening the link (or a chat app's preview of it) only shows the button.
             let preview = try await api.get("/dashboard/sign-in?code=\(code)", token: "")
-            #expect(preview.status == 200 && preview.text.contains("action=\"/dashboard/sign-in\"") && preview.header("Set-Cookie") == nil, "\(preview)")
+            #expect(
+                preview.status == 200 && preview.text.contains("action=\"/dashboard/sign-in\"") && preview.header("Set-Cookie") == nil,
+                "\(preview)")
             #expect(preview.header("Referrer-Policy") == "no-referrer", "the code in the address bar goes to no other site")
             #expect(try await api.database.count("SELECT count(*) FROM ledgersync.dashboard_sign_in_codes WHERE used_at IS NULL") == 1)
-            #expect(try await api.database.count("SELECT count(*) FROM ledgersync.dashboard_sign_in_codes WHERE code_sha256 = sha256(convert_to('\(code)', 'UTF8'))") == 1, "only the hash is stored")
+            #expect(
+                try await api.database.count(
+                    "SELECT count(*) FROM ledgersync.dashboard_sign_in_codes WHERE code_sha256 = sha256(convert_to('\(code)', 'UTF8'))")
+                    == 1, "only the hash is stored")
 
             let signedIn = try await api.request("POST", "/dashboard/sign-in", body: "code=\(code)", token: "", headers: Self.form)
             #expect(signedIn.status == 303 && signedIn.header("Location") == "/dashboard", "\(signedIn)")
             let cookie = signedIn.header("Set-Cookie") ?? ""
             let attributes = Set(cookie.split(separator: ";").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) })
-            #expect(attributes.contains("HttpOnly") && attributes.contains("SameSite=Strict") && attributes.contains("Path=/dashboard"), "\(cookie)")
+            #expect(
+                attributes.contains("HttpOnly") && attributes.contains("SameSite=Strict") && attributes.contains("Path=/dashboard"),
+                "\(cookie)")
             #expect(attributes.contains { $0.hasPrefix("Max-Age=") } && !attributes.contains("Secure"), "plain HTTP: not Secure. \(cookie)")
-            #expect(cookie.hasPrefix("ledgersync_session=lss_") && !cookie.contains(api.token), "the cookie is a session key, not an API token")
+            #expect(
+                cookie.hasPrefix("ledgersync_session=lss_") && !cookie.contains(api.token), "the cookie is a session key, not an API token")
             let pair = try #require(Self.cookiePair(signedIn))
             let overview = try await Self.page(api, "/dashboard", cookie: pair)
             #expect(overview.status == 200 && overview.text.contains("<h2>Queues</h2>"), "\(overview)")
 
             // The second use of the same link is refused and opens nothing.
             let again = try await api.request("POST", "/dashboard/sign-in", body: "code=\(code)", token: "", headers: Self.form)
-            #expect(again.status == 303 && again.header("Location") == "/dashboard/login?error=link" && again.header("Set-Cookie") == nil, "\(again)")
+            #expect(
+                again.status == 303 && again.header("Location") == "/dashboard/login?error=link" && again.header("Set-Cookie") == nil,
+                "\(again)")
             #expect(try await api.database.count("SELECT count(*) FROM ledgersync.dashboard_sessions") == 1)
 
             // Behind a TLS-terminating proxy the cookie is Secure.
@@ -77,7 +87,8 @@ struct DashboardTests {
 
             // An expired link is refused.
             let (oldCode, _) = try await store.createSignInCode(scopes: [.read], label: "old")
-            try await api.pool.query("UPDATE ledgersync.dashboard_sign_in_codes SET expires_at = now() - interval '1 second' WHERE used_at IS NULL")
+            try await api.pool.query(
+                "UPDATE ledgersync.dashboard_sign_in_codes SET expires_at = now() - interval '1 second' WHERE used_at IS NULL")
             let late = try await api.request("POST", "/dashboard/sign-in", body: "code=\(oldCode)", token: "", headers: Self.form)
             #expect(late.header("Location") == "/dashboard/login?error=link" && late.header("Set-Cookie") == nil, "\(late)")
         }
@@ -89,7 +100,9 @@ struct DashboardTests {
             let (code, _) = try await DashboardSessionStore(pool: api.pool).createSignInCode(scopes: [.read], label: "race")
             let answers = try await withThrowingTaskGroup(of: APIHarness.Answer.self) { group in
                 for _ in 0..<8 {
-                    group.addTask { try await api.request("POST", "/dashboard/sign-in", body: "code=\(code)", token: "", headers: Self.form) }
+                    group.addTask {
+                        try await api.request("POST", "/dashboard/sign-in", body: "code=\(code)", token: "", headers: Self.form)
+                    }
                 }
                 return try await group.reduce(into: [APIHarness.Answer]()) { $0.append($1) }
             }
@@ -111,7 +124,9 @@ struct DashboardTests {
             #expect(asBearer.status == 401, "\(asBearer)")
 
             let viaQuery = try await api.get("/dashboard/jobs?state=failed&token=\(api.token)", token: "")
-            #expect(viaQuery.status == 303 && viaQuery.header("Location") == "/dashboard/login" && viaQuery.header("Set-Cookie") == nil, "\(viaQuery)")
+            #expect(
+                viaQuery.status == 303 && viaQuery.header("Location") == "/dashboard/login" && viaQuery.header("Set-Cookie") == nil,
+                "\(viaQuery)")
             let tokenCookie = try await Self.page(api, "/dashboard", cookie: "ledgersync_token=\(api.token)")
             #expect(tokenCookie.status == 303 && tokenCookie.header("Location") == "/dashboard/login", "\(tokenCookie)")
             let tokenAsSession = try await Self.page(api, "/dashboard", cookie: "ledgersync_session=\(api.token)")
@@ -179,7 +194,9 @@ struct DashboardTests {
                 #expect(answer.header("Content-Security-Policy")?.contains("frame-ancestors 'none'") == true, "\(answer.headers)")
                 #expect(answer.header("X-Frame-Options") == "DENY", "\(answer.headers)")
             }
-            #expect(answers[0].header("Content-Security-Policy")?.contains("default-src 'none'") == true, "the dashboard keeps its strict policy")
+            #expect(
+                answers[0].header("Content-Security-Policy")?.contains("default-src 'none'") == true,
+                "the dashboard keeps its strict policy")
         }
     }
 
@@ -191,11 +208,14 @@ struct DashboardTests {
             let headers = Self.form + [("Cookie", cookie)]
             let page = try await Self.page(api, "/dashboard/jobs?state=failed", cookie: cookie)
             #expect(page.status == 200, "\(page)")
-            #expect(page.text.contains("/dashboard/jobs/\(failed)") && page.text.contains("NetSuite said no") && page.text.contains("class=retry"))
+            #expect(
+                page.text.contains("/dashboard/jobs/\(failed)") && page.text.contains("NetSuite said no")
+                    && page.text.contains("class=retry"))
             let detail = try await Self.page(api, "/dashboard/jobs/\(failed)", cookie: cookie)
             #expect(detail.text.contains("USER_ERROR") && detail.text.contains("Attempts that did not complete (1)"))
 
-            let forged = try await api.request("POST", "/dashboard/jobs/\(failed)/retry", body: "csrf=forged&back=%2Fdashboard", token: "", headers: headers)
+            let forged = try await api.request(
+                "POST", "/dashboard/jobs/\(failed)/retry", body: "csrf=forged&back=%2Fdashboard", token: "", headers: headers)
             #expect(forged.status == 403, "\(forged)")
             #expect(try await api.state(of: failed) == "failed", "a forged form changes nothing")
 
@@ -203,23 +223,29 @@ struct DashboardTests {
             let viewer = try await Self.signIn(api, scopes: [.read])
             // The CSRF token the server derives for that session (its pages show no form to copy it from).
             let viewerKey = String(viewer.dropFirst("ledgersync_session=".count))
-            let viewerCSRF = HMACSHA256.base64(key: viewerKey, message: "ledgersync-dashboard-csrf")
+            let viewerCSRF =
+                HMACSHA256.base64(key: viewerKey, message: "ledgersync-dashboard-csrf")
                 .addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
             let refused = try await api.request(
-                "POST", "/dashboard/jobs/\(failed)/retry", body: "csrf=\(viewerCSRF)&back=%2Fdashboard", token: "", headers: Self.form + [("Cookie", viewer)])
+                "POST", "/dashboard/jobs/\(failed)/retry", body: "csrf=\(viewerCSRF)&back=%2Fdashboard", token: "",
+                headers: Self.form + [("Cookie", viewer)])
             #expect(refused.status == 403 && refused.text.contains("operate"), "\(refused)")
             #expect(try await api.state(of: failed) == "failed")
 
             let csrf = try #require(Self.csrf(in: page.text))
             let encoded = csrf.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
             let retried = try await api.request(
-                "POST", "/dashboard/jobs/\(failed)/retry", body: "csrf=\(encoded)&back=%2Fdashboard%2Fjobs%3Fstate%3Dfailed", token: "", headers: headers)
-            #expect(retried.status == 303 && retried.header("Location")?.hasPrefix("/dashboard/jobs?state=failed&notice=") == true, "\(retried)")
+                "POST", "/dashboard/jobs/\(failed)/retry", body: "csrf=\(encoded)&back=%2Fdashboard%2Fjobs%3Fstate%3Dfailed", token: "",
+                headers: headers)
+            #expect(
+                retried.status == 303 && retried.header("Location")?.hasPrefix("/dashboard/jobs?state=failed&notice=") == true, "\(retried)"
+            )
             #expect(try await api.state(of: failed) == "available")
 
             // A `back` pointing off the dashboard is not followed.
             let cancelled = try await api.request(
-                "POST", "/dashboard/jobs/\(failed)/cancel", body: "csrf=\(encoded)&back=https%3A%2F%2Fevil.example", token: "", headers: headers)
+                "POST", "/dashboard/jobs/\(failed)/cancel", body: "csrf=\(encoded)&back=https%3A%2F%2Fevil.example", token: "",
+                headers: headers)
             #expect(cancelled.header("Location")?.hasPrefix("/dashboard?notice=") == true, "\(cancelled)")
             #expect(try await api.state(of: failed) == "cancelled")
         }

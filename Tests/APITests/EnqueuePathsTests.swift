@@ -66,7 +66,8 @@ struct EnqueuePathsTests {
             // And in a batch.
             let batch = try await api.post(
                 "/v1/jobs/batch",
-                #"{"jobs": [{"kind": "payment.apply", "args": {"connection_id": "\#(connection)", "payment": \#(payment)}, "unique_key": "api-1"}]}"#)
+                #"{"jobs": [{"kind": "payment.apply", "args": {"connection_id": "\#(connection)", "payment": \#(payment)}, "unique_key": "api-1"}]}"#
+            )
             #expect(batch.status == 200 && batch.object["existing"] as? Int == 1, "\(batch)")
             #expect(try await api.database.count("SELECT count(*) FROM ledgersync.jobs") == 3)
         }
@@ -80,7 +81,8 @@ struct EnqueuePathsTests {
             let before = try await api.snapshot()
             let contradicting = try await api.post(
                 "/v1/jobs",
-                #"{"kind": "invoice.push", "args": {"connection_id": "\#(connection)", "customer_id": "acme-ext", "invoice": {"lago_id": "i", "lago_customer_id": "cus_1"}}}"#)
+                #"{"kind": "invoice.push", "args": {"connection_id": "\#(connection)", "customer_id": "acme-ext", "invoice": {"lago_id": "i", "lago_customer_id": "cus_1"}}}"#
+            )
             #expect(contradicting.status == 422, "\(contradicting)")
             #expect(contradicting.error["field"] as? String == "args.customer_id", "\(contradicting)")
             #expect((contradicting.error["message"] as? String)?.contains("'acme-ext'") == true, "\(contradicting)")

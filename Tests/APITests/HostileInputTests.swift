@@ -41,36 +41,51 @@ struct HostileInputTests {
     static func repeated(_ element: String, _ count: Int) -> String { Array(repeating: element, count: count).joined(separator: ",") }
 
     static let cases: [Case] = [
-        Case(name: "1e400", args: #"{"n": 1e400}"#, path: ".n",
-             swiftMessage: "more than 30 digits before the decimal point", sqlMessage: "more than 30 digits before the decimal point"),
+        Case(
+            name: "1e400", args: #"{"n": 1e400}"#, path: ".n",
+            swiftMessage: "more than 30 digits before the decimal point", sqlMessage: "more than 30 digits before the decimal point"),
         // 8 bytes in, 131 KB as text: 9,000 of them are more than PostgreSQL's 1 GB text limit.
-        Case(name: "thousands of 1e131000", args: #"{"a": ["# + repeated("1e131000", 9_000) + "]}", path: ".a[0]",
-             swiftMessage: "more than 30 digits before the decimal point", sqlMessage: "more than 30 digits before the decimal point"),
-        Case(name: "0e-16000 (16,000 zeros as text)", args: #"{"z": 0e-16000}"#, path: ".z",
-             swiftMessage: "more than 30 digits after the decimal point", sqlMessage: "more than 30 digits after the decimal point"),
+        Case(
+            name: "thousands of 1e131000", args: #"{"a": ["# + repeated("1e131000", 9_000) + "]}", path: ".a[0]",
+            swiftMessage: "more than 30 digits before the decimal point", sqlMessage: "more than 30 digits before the decimal point"),
+        Case(
+            name: "0e-16000 (16,000 zeros as text)", args: #"{"z": 0e-16000}"#, path: ".z",
+            swiftMessage: "more than 30 digits after the decimal point", sqlMessage: "more than 30 digits after the decimal point"),
         // The readers stop at a 100-character number; PostgreSQL counts its digits.
-        Case(name: "10^5 digits", args: #"{"n": "# + String(repeating: "7", count: 100_000) + "}", path: ".n",
-             swiftMessage: "number longer than 100 characters", sqlMessage: "more than 30 digits before the decimal point"),
-        Case(name: "31 fraction digits", args: #"{"rate": 0.1234567890123456789012345678901}"#, path: ".rate",
-             swiftMessage: "more than 30 digits after the decimal point", sqlMessage: "more than 30 digits after the decimal point"),
-        Case(name: "an overflowing amount (a 31-digit integer)", args: #"{"invoice": {"total_amount_cents": 1234567890123456789012345678901}}"#,
-             path: ".invoice.total_amount_cents",
-             swiftMessage: "more than 30 digits before the decimal point", sqlMessage: "more than 30 digits before the decimal point"),
-        Case(name: "nesting 33 deep", args: #"{"d": "# + String(repeating: "[", count: 32) + String(repeating: "]", count: 32) + "}",
-             path: ".d" + String(repeating: "[0]", count: 31), swiftMessage: "nested deeper than 32 levels", sqlMessage: "nested deeper than 32 levels"),
-        Case(name: "a 65,537-character string", args: #"{"note": ""# + String(repeating: "x", count: 65_537) + #""}"#, path: ".note",
-             swiftMessage: "string longer than 65536 characters", sqlMessage: "string longer than 65536 characters"),
-        Case(name: "a 65,537-character member name", args: #"{""# + String(repeating: "k", count: 65_537) + #"": 1}"#,
-             path: #"["kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk…"]"#,
-             swiftMessage: "member name longer than 65536 characters", sqlMessage: "member name longer than 65536 characters"),
-        Case(name: "args over 262144 bytes", args: #"{"lines": ["# + repeated(#""\#(String(repeating: "x", count: 998))""#, 300) + "]}", path: "",
-             swiftMessage: "larger than 262144 bytes", sqlMessage: "larger than 262144 bytes"),
-        Case(name: "U+0000 in a string", args: #"{"s": "a\u0000b"}"#, path: ".s",
-             swiftMessage: "U+0000", sqlMessage: #"\u0000 cannot be converted to text"#, sqlNamesField: false),
+        Case(
+            name: "10^5 digits", args: #"{"n": "# + String(repeating: "7", count: 100_000) + "}", path: ".n",
+            swiftMessage: "number longer than 100 characters", sqlMessage: "more than 30 digits before the decimal point"),
+        Case(
+            name: "31 fraction digits", args: #"{"rate": 0.1234567890123456789012345678901}"#, path: ".rate",
+            swiftMessage: "more than 30 digits after the decimal point", sqlMessage: "more than 30 digits after the decimal point"),
+        Case(
+            name: "an overflowing amount (a 31-digit integer)",
+            args: #"{"invoice": {"total_amount_cents": 1234567890123456789012345678901}}"#,
+            path: ".invoice.total_amount_cents",
+            swiftMessage: "more than 30 digits before the decimal point", sqlMessage: "more than 30 digits before the decimal point"),
+        Case(
+            name: "nesting 33 deep", args: #"{"d": "# + String(repeating: "[", count: 32) + String(repeating: "]", count: 32) + "}",
+            path: ".d" + String(repeating: "[0]", count: 31), swiftMessage: "nested deeper than 32 levels",
+            sqlMessage: "nested deeper than 32 levels"),
+        Case(
+            name: "a 65,537-character string", args: #"{"note": ""# + String(repeating: "x", count: 65_537) + #""}"#, path: ".note",
+            swiftMessage: "string longer than 65536 characters", sqlMessage: "string longer than 65536 characters"),
+        Case(
+            name: "a 65,537-character member name", args: #"{""# + String(repeating: "k", count: 65_537) + #"": 1}"#,
+            path: #"["kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk…"]"#,
+            swiftMessage: "member name longer than 65536 characters", sqlMessage: "member name longer than 65536 characters"),
+        Case(
+            name: "args over 262144 bytes", args: #"{"lines": ["# + repeated(#""\#(String(repeating: "x", count: 998))""#, 300) + "]}",
+            path: "",
+            swiftMessage: "larger than 262144 bytes", sqlMessage: "larger than 262144 bytes"),
+        Case(
+            name: "U+0000 in a string", args: #"{"s": "a\u0000b"}"#, path: ".s",
+            swiftMessage: "U+0000", sqlMessage: #"\u0000 cannot be converted to text"#, sqlNamesField: false),
     ]
 
     /// Exactly at every bound: accepted by every face, and run by the worker.
-    static let edge = #"{"big": 123456789012345678901234567890, "small": -0.123456789012345678901234567890, "deep": "#
+    static let edge =
+        #"{"big": 123456789012345678901234567890, "small": -0.123456789012345678901234567890, "deep": "#
         + String(repeating: "[", count: 31) + String(repeating: "]", count: 31)
         + #", "note": ""# + String(repeating: "x", count: 65_536) + #""}"#
 
@@ -85,7 +100,8 @@ struct HostileInputTests {
             var logger = Logger(label: "test.hostile.worker")
             logger.logLevel = .warning
             let worker = WorkerPool(
-                pool: api.pool, registry: registry, options: WorkerOptions(concurrency: 2, pollInterval: .milliseconds(50), lease: .seconds(10)),
+                pool: api.pool, registry: registry,
+                options: WorkerOptions(concurrency: 2, pollInterval: .milliseconds(50), lease: .seconds(10)),
                 logger: logger)
             let group = ServiceGroup(configuration: .init(services: [worker], logger: logger))
             // A queue holding normal jobs while the table runs.
@@ -106,7 +122,9 @@ struct HostileInputTests {
                         let expectedMessage = face.isSQL ? testCase.sqlMessage : testCase.swiftMessage
                         #expect(message.contains(expectedMessage), "\(testCase) via \(face): \(message.prefix(600))")
                         if !face.isSQL || testCase.sqlNamesField {
-                            #expect(message.contains(expectedField), "\(testCase) via \(face) should name \(expectedField): \(message.prefix(600))")
+                            #expect(
+                                message.contains(expectedField),
+                                "\(testCase) via \(face) should name \(expectedField): \(message.prefix(600))")
                         }
                         #expect(before == after, "\(testCase) via \(face) changed the database")
                     }
@@ -123,14 +141,17 @@ struct HostileInputTests {
                 }
 
                 let drained = try await eventually(timeout: .seconds(60)) {
-                    try await api.database.count("SELECT count(*) FROM ledgersync.jobs WHERE kind = 'test.echo' AND state <> 'completed'") == 0
+                    try await api.database.count("SELECT count(*) FROM ledgersync.jobs WHERE kind = 'test.echo' AND state <> 'completed'")
+                        == 0
                 }
                 #expect(drained, "every normal and edge job completes")
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
             }
             // 50 + one per case + the edge job of every face but enqueue_sync (another kind).
-            #expect(try await api.database.count("SELECT count(*) FROM ledgersync.jobs WHERE kind = 'test.echo'") == 50 + Self.cases.count + Face.allCases.count - 1)
+            #expect(
+                try await api.database.count("SELECT count(*) FROM ledgersync.jobs WHERE kind = 'test.echo'") == 50 + Self.cases.count
+                    + Face.allCases.count - 1)
             #expect(try await api.database.count("SELECT count(*) FROM ledgersync.jobs WHERE kind = 'invoice.push'") == 1)
         }
     }
@@ -158,26 +179,36 @@ struct HostileInputTests {
                 #expect(answer.status == 422 && answer.error["code"] as? String == "invalid_field", "\(answer)")
                 return "\(answer.error["field"] as? String ?? "no field"): \(answer.error["message"] as? String ?? "")"
             case .apiBatch:
-                let answer = try await api.post("/v1/jobs/batch", #"{"jobs": [{"kind": "test.echo"}, {"kind": "test.echo", "args": "# + args + "}]}")
+                let answer = try await api.post(
+                    "/v1/jobs/batch", #"{"jobs": [{"kind": "test.echo"}, {"kind": "test.echo", "args": "# + args + "}]}")
                 #expect(answer.status == 422 && answer.error["code"] as? String == "invalid_field", "\(answer)")
                 return "\(answer.error["field"] as? String ?? "no field"): \(answer.error["message"] as? String ?? "")"
             case .cli:
                 let result = try await LedgersyncProcess.run(["enqueue", "test.echo", "--args", args], databaseURL: api.database.url)
-                #expect(result.status == 64 && result.stderr.split(whereSeparator: \.isNewline).count == 1, "exit \(result.status): \(result.stderr.prefix(600))")
+                #expect(
+                    result.status == 64 && result.stderr.split(whereSeparator: \.isNewline).count == 1,
+                    "exit \(result.status): \(result.stderr.prefix(600))")
                 return result.stderr
             case .sqlEnqueue:
-                return try await sqlError { try await api.pool.query("SELECT ledgersync.enqueue('test.echo', $1::jsonb)", [JSONText(args)]) }
+                return try await sqlError {
+                    try await api.pool.query("SELECT ledgersync.enqueue('test.echo', $1::jsonb)", [JSONText(args)])
+                }
             case .sqlEnqueueMany:
                 return try await sqlError {
-                    try await api.pool.query("SELECT count(*) FROM ledgersync.enqueue_many($1::jsonb)", [JSONText(#"[{"kind": "test.echo"}, {"kind": "test.echo", "args": "# + args + "}]")])
+                    try await api.pool.query(
+                        "SELECT count(*) FROM ledgersync.enqueue_many($1::jsonb)",
+                        [JSONText(#"[{"kind": "test.echo"}, {"kind": "test.echo", "args": "# + args + "}]")])
                 }
             case .sqlEnqueueSync:
                 return try await sqlError {
-                    try await api.pool.query("SELECT ledgersync.enqueue_sync($1::uuid, 'invoice.push', $2::jsonb)", [connectionID, JSONText(args)])
+                    try await api.pool.query(
+                        "SELECT ledgersync.enqueue_sync($1::uuid, 'invoice.push', $2::jsonb)", [connectionID, JSONText(args)])
                 }
             case .swiftEnqueueMany:
                 return try await sqlError {
-                    try await api.queue.enqueueMany([EnqueueRequest(kind: "test.echo"), EnqueueRequest(kind: "test.echo", args: JSONText(args))])
+                    try await api.queue.enqueueMany([
+                        EnqueueRequest(kind: "test.echo"), EnqueueRequest(kind: "test.echo", args: JSONText(args)),
+                    ])
                 }
             }
         }
@@ -197,10 +228,13 @@ struct HostileInputTests {
             case .sqlEnqueue:
                 try await api.pool.query("SELECT ledgersync.enqueue('test.echo', $1::jsonb)", [JSONText(args)])
             case .sqlEnqueueMany:
-                try await api.pool.query("SELECT count(*) FROM ledgersync.enqueue_many($1::jsonb)", [JSONText(#"[{"kind": "test.echo", "args": "# + args + "}]")])
+                try await api.pool.query(
+                    "SELECT count(*) FROM ledgersync.enqueue_many($1::jsonb)", [JSONText(#"[{"kind": "test.echo", "args": "# + args + "}]")]
+                )
             case .sqlEnqueueSync:
                 // The sync job waits for a worker that runs invoice.push: none here.
-                try await api.pool.query("SELECT ledgersync.enqueue_sync($1::uuid, 'invoice.push', $2::jsonb)", [connectionID, JSONText(args)])
+                try await api.pool.query(
+                    "SELECT ledgersync.enqueue_sync($1::uuid, 'invoice.push', $2::jsonb)", [connectionID, JSONText(args)])
             case .swiftEnqueueMany:
                 try await api.queue.enqueueMany([EnqueueRequest(kind: "test.echo", args: JSONText(args))])
             }
@@ -259,7 +293,8 @@ struct HostileInputTests {
                     """
                     INSERT INTO ledgersync.jobs (kind, args, state, attempt, finalized_at)
                     VALUES ('test.echo', $1::jsonb, 'failed', 1, now()) RETURNING id
-                    """, [JSONText(args)]).rows
+                    """, [JSONText(args)]
+                ).rows
                 ids.append(try rows[0].decode("id"))
             }
             let list = try await api.get("/v1/jobs?limit=10")
@@ -269,7 +304,9 @@ struct HostileInputTests {
                 let shown = try await api.get("/v1/jobs/\(id)")
                 #expect(shown.status == 200, "\(shown)")
                 let args = (shown.object["job"] as? [String: Any])?["args"] as? [String: Any]
-                #expect((args?["ledgersync_args_out_of_bounds"] as? String)?.contains("more than 30 digits before the decimal point") == true, "\(shown)")
+                #expect(
+                    (args?["ledgersync_args_out_of_bounds"] as? String)?.contains("more than 30 digits before the decimal point") == true,
+                    "\(shown)")
             }
             let shownNormal = try await api.get("/v1/jobs/\(normal)")
             #expect(shownNormal.status == 200 && (shownNormal.object["job"] as? [String: Any])?["args"] as? [String: Any] != nil)
@@ -282,7 +319,8 @@ struct HostileInputTests {
             let listed = try await LedgersyncProcess.run(["jobs", "list", "--json"], databaseURL: api.database.url)
             #expect(listed.status == 0, "\(listed.stderr)")
             let shown = try await LedgersyncProcess.run(["jobs", "show", String(ids[1])], databaseURL: api.database.url)
-            #expect(shown.status == 0 && shown.stdout.contains("ledgersync_args_out_of_bounds"), "\(shown.stdout.prefix(400)) \(shown.stderr)")
+            #expect(
+                shown.status == 0 && shown.stdout.contains("ledgersync_args_out_of_bounds"), "\(shown.stdout.prefix(400)) \(shown.stderr)")
         }
     }
 }

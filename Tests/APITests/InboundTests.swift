@@ -46,12 +46,15 @@ struct InboundTests {
                 for name in [StandardWebhooks.idHeader, StandardWebhooks.timestampHeader, StandardWebhooks.signatureHeader] {
                     headers[name] = request.headers[HTTPField.Name(name)!]
                 }
-                let valid = (try? StandardWebhooks.verify(
-                    id: headers[StandardWebhooks.idHeader], timestamp: headers[StandardWebhooks.timestampHeader],
-                    signatures: headers[StandardWebhooks.signatureHeader], body: Array(body.utf8), secrets: [secret])) != nil
+                let valid =
+                    (try? StandardWebhooks.verify(
+                        id: headers[StandardWebhooks.idHeader], timestamp: headers[StandardWebhooks.timestampHeader],
+                        signatures: headers[StandardWebhooks.signatureHeader], body: Array(body.utf8), secrets: [secret])) != nil
                 state.withLock {
                     $0.deliveries.append(
-                        Delivery(eventType: request.headers[HTTPField.Name(WebhookDelivery.eventHeader)!], signatureValid: valid, body: body, headers: headers))
+                        Delivery(
+                            eventType: request.headers[HTTPField.Name(WebhookDelivery.eventHeader)!], signatureValid: valid, body: body,
+                            headers: headers))
                 }
                 return valid || acceptUnverified ? .ok : .unauthorized
             }
@@ -73,11 +76,16 @@ struct InboundTests {
 
     /// Standard Webhooks headers for an inbound message: a fresh id unless given, signed now
     /// (or `age` seconds ago) under `secret`.
-    static func signed(_ body: String, _ secret: String, id: String = "msg_" + UUID().uuidString.lowercased(), age: Int = 0) -> [(name: String, value: String)] {
+    static func signed(_ body: String, _ secret: String, id: String = "msg_" + UUID().uuidString.lowercased(), age: Int = 0) -> [(
+        name: String, value: String
+    )] {
         let timestamp = Int(Date().timeIntervalSince1970) - age
         return [
             (StandardWebhooks.idHeader, id), (StandardWebhooks.timestampHeader, String(timestamp)),
-            (StandardWebhooks.signatureHeader, StandardWebhooks.signature(id: id, timestamp: timestamp, body: Array(body.utf8), secret: secret)),
+            (
+                StandardWebhooks.signatureHeader,
+                StandardWebhooks.signature(id: id, timestamp: timestamp, body: Array(body.utf8), secret: secret)
+            ),
         ]
     }
 
@@ -88,24 +96,31 @@ struct InboundTests {
             let (url, server) = try await receiver.serve()
             defer { server.cancel() }
             let endpoint = try await api.post(
-                "/v1/webhook-endpoints", "{\"url\": \"\(url)\", \"secret\": \"whsec_cmVjZWl2ZXItc2lnbmluZy1zZWNyZXQtMzJieXRlcyE=\", \"event_types\": [\"invoice.paid_in_provider\"]}")
+                "/v1/webhook-endpoints",
+                "{\"url\": \"\(url)\", \"secret\": \"whsec_cmVjZWl2ZXItc2lnbmluZy1zZWNyZXQtMzJieXRlcyE=\", \"event_types\": [\"invoice.paid_in_provider\"]}"
+            )
             #expect(endpoint.status == 201, "\(endpoint)")
             // An endpoint for other events only: it must not get this one.
-            _ = try await api.post("/v1/webhook-endpoints", "{\"url\": \"\(url)\", \"secret\": \"x\", \"event_types\": [\"integration.provider_error\"]}")
+            _ = try await api.post(
+                "/v1/webhook-endpoints", "{\"url\": \"\(url)\", \"secret\": \"x\", \"event_types\": [\"integration.provider_error\"]}")
             let created = try await api.post("/v1/connections", APIHarness.connectionBody())
             let connection = try #require((created.object["connection"] as? [String: Any])?["id"] as? String)
             try await ExternalRefStore(pool: api.pool).record(
-                connection: UUID(uuidString: connection)!, objectType: .invoice, billingID: "inv_lago_1001", providerID: "5531", customerBillingID: "cus_42")
+                connection: UUID(uuidString: connection)!, objectType: .invoice, billingID: "inv_lago_1001", providerID: "5531",
+                customerBillingID: "cus_42")
             let rotated = try await api.post("/v1/connections/\(connection)/inbound-secret")
             #expect(rotated.status == 201, "\(rotated)")
             let inboundSecret = try #require(rotated.object["secret"] as? String)
 
             let path = "/v1/inbound/netsuite/\(connection)/payments"
-            let event = "{\"payment_id\": \"9917\", \"invoice_id\": \"5531\", \"amount\": \"129.00\", \"currency\": \"EUR\", \"paid_at\": \"2026-12-01T09:30:00Z\"}"
+            let event =
+                "{\"payment_id\": \"9917\", \"invoice_id\": \"5531\", \"amount\": \"129.00\", \"currency\": \"EUR\", \"paid_at\": \"2026-12-01T09:30:00Z\"}"
 
             // Refused without the token's help and without the right signature, changing nothing.
             let before = try await api.snapshot()
-            let wrongSignature = Self.signed(event, inboundSecret).map { $0.name == StandardWebhooks.signatureHeader ? ($0.name, "v1,bm90IGl0") : $0 }
+            let wrongSignature = Self.signed(event, inboundSecret).map {
+                $0.name == StandardWebhooks.signatureHeader ? ($0.name, "v1,bm90IGl0") : $0
+            }
             let bodyOnly = [(name: "X-Ledgersync-Signature", value: HMACSHA256.base64(key: inboundSecret, message: event))]
             let attempts: [([(name: String, value: String)], String)] = [
                 ([], "none"), (wrongSignature, "wrong"), (Self.signed(event, "whsec_YW5vdGhlciBzZWNyZXQ="), "other key"),
@@ -116,7 +131,8 @@ struct InboundTests {
                 #expect(refused.status == 401 && refused.error["code"] as? String == "unauthorized", "\(note): \(refused)")
             }
             let unknownInvoice = "{\"payment_id\": \"1\", \"invoice_id\": \"no-such\"}"
-            let notSynced = try await api.request("POST", path, body: unknownInvoice, token: "", headers: Self.signed(unknownInvoice, inboundSecret))
+            let notSynced = try await api.request(
+                "POST", path, body: unknownInvoice, token: "", headers: Self.signed(unknownInvoice, inboundSecret))
             #expect(notSynced.status == 422 && notSynced.error["field"] as? String == "invoice_id", "\(notSynced)")
             #expect(try await api.snapshot() == before)
 
@@ -138,13 +154,15 @@ struct InboundTests {
             var logger = Logger(label: "test.worker")
             logger.logLevel = .warning
             let worker = WorkerPool(
-                pool: api.pool, registry: registry, options: WorkerOptions(concurrency: 2, pollInterval: .milliseconds(50), lease: .seconds(5)),
+                pool: api.pool, registry: registry,
+                options: WorkerOptions(concurrency: 2, pollInterval: .milliseconds(50), lease: .seconds(5)),
                 logger: logger)
             let group = ServiceGroup(configuration: .init(services: [worker], logger: logger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 let delivered = try await eventually(timeout: .seconds(20)) {
-                    try await api.database.count("SELECT count(*) FROM ledgersync.jobs WHERE kind = 'webhook.deliver' AND state = 'completed'") == 1
+                    try await api.database.count(
+                        "SELECT count(*) FROM ledgersync.jobs WHERE kind = 'webhook.deliver' AND state = 'completed'") == 1
                 }
                 #expect(delivered)
                 await group.triggerGracefulShutdown()
@@ -158,10 +176,13 @@ struct InboundTests {
             #expect(delivery.signatureValid && delivery.eventType == "invoice.paid_in_provider")
             let body = try #require(try JSONSerialization.jsonObject(with: Data(delivery.body.utf8)) as? [String: Any])
             let invoice = try #require(body["invoice"] as? [String: Any])
-            #expect(invoice["lago_id"] as? String == "inv_lago_1001" && invoice["provider_id"] as? String == "5531" && invoice["lago_customer_id"] as? String == "cus_42")
+            #expect(
+                invoice["lago_id"] as? String == "inv_lago_1001" && invoice["provider_id"] as? String == "5531"
+                    && invoice["lago_customer_id"] as? String == "cus_42")
             #expect((body["payment"] as? [String: Any])?["amount"] as? String == "129.00")
             // The inbound secret is sealed at rest.
-            let sealed: String = try await api.pool.query("SELECT secret_sealed FROM ledgersync.inbound_secrets").rows[0].decode("secret_sealed")
+            let sealed: String = try await api.pool.query("SELECT secret_sealed FROM ledgersync.inbound_secrets").rows[0].decode(
+                "secret_sealed")
             #expect(sealed.hasPrefix("v2:\(api.secretBox.keyID):") && !sealed.contains(inboundSecret))
         }
     }
@@ -172,7 +193,8 @@ struct InboundTests {
             let created = try await api.post("/v1/connections", APIHarness.connectionBody())
             let connection = try #require((created.object["connection"] as? [String: Any])?["id"] as? String)
             try await ExternalRefStore(pool: api.pool).record(
-                connection: UUID(uuidString: connection)!, objectType: .invoice, billingID: "inv_lago_2002", providerID: "7741", customerBillingID: "cus_7")
+                connection: UUID(uuidString: connection)!, objectType: .invoice, billingID: "inv_lago_2002", providerID: "7741",
+                customerBillingID: "cus_7")
             _ = try await api.post(
                 "/v1/webhook-endpoints", "{\"url\": \"https://hooks.example.com/ls\", \"event_types\": [\"invoice.paid_in_provider\"]}")
             let inboundSecret = try #require(try await api.post("/v1/connections/\(connection)/inbound-secret").object["secret"] as? String)
@@ -196,7 +218,8 @@ struct InboundTests {
             #expect(replayed.error["field"] as? String == "webhook-id")
             // Signed correctly but 6 minutes old, or 6 minutes ahead: refused by its timestamp.
             for (age, note) in [(360, "old"), (-360, "ahead")] {
-                let stale = try await api.request("POST", path, body: event, token: "", headers: Self.signed(event, inboundSecret, age: age))
+                let stale = try await api.request(
+                    "POST", path, body: event, token: "", headers: Self.signed(event, inboundSecret, age: age))
                 #expect(stale.status == 401 && stale.error["code"] as? String == "stale_message", "\(note): \(stale)")
                 #expect((stale.error["message"] as? String)?.contains("5 minutes") == true)
             }
@@ -216,10 +239,10 @@ struct InboundTests {
             let notYet = try await api.request("POST", path, body: early, token: "", headers: earlyHeaders)
             #expect(notYet.status == 422, "\(notYet)")
             try await ExternalRefStore(pool: api.pool).record(
-                connection: UUID(uuidString: connection)!, objectType: .invoice, billingID: "inv_lago_2003", providerID: "7742", customerBillingID: "cus_7")
+                connection: UUID(uuidString: connection)!, objectType: .invoice, billingID: "inv_lago_2003", providerID: "7742",
+                customerBillingID: "cus_7")
             let retried = try await api.request("POST", path, body: early, token: "", headers: earlyHeaders)
             #expect(retried.status == 202, "\(retried)")
         }
     }
 }
-

@@ -6,7 +6,8 @@ import Testing
 /// earlier errors are history, not its "last error".
 @Suite(.timeLimit(.minutes(3)))
 struct JobViewsTests {
-    static let invoiceArgs = #"{"connection_id": "00000000-0000-0000-0000-000000000001", "invoice": {"lago_id": "inv-77", "number": "INV-2026-0077", "customer": {"lago_id": "cus-5"}}}"#
+    static let invoiceArgs =
+        #"{"connection_id": "00000000-0000-0000-0000-000000000001", "invoice": {"lago_id": "inv-77", "number": "INV-2026-0077", "customer": {"lago_id": "cus-5"}}}"#
     static let earlierError = #"[{"at": "2026-12-01T10:00:00+00:00", "attempt": 1, "class": "transient", "message": "NetSuite HTTP 503"}]"#
 
     @Test("show and list: a sync job's billing object (kind, billing id, number, customer); null for other kinds")
@@ -44,7 +45,8 @@ struct JobViewsTests {
         try await APIHarness.with { api in
             let failed = try await api.makeJob(kind: "invoice.push", state: .failed, args: Self.invoiceArgs)
             let completed = try await api.makeJob(
-                kind: "customer.sync", state: .completed, args: #"{"connection_id": "00000000-0000-0000-0000-000000000001", "customer": {"lago_id": "cus-31"}}"#)
+                kind: "customer.sync", state: .completed,
+                args: #"{"connection_id": "00000000-0000-0000-0000-000000000001", "customer": {"lago_id": "cus-31"}}"#)
             try await api.pool.query(
                 "UPDATE ledgersync.jobs SET errors = $2::jsonb, attempt = 2 WHERE id = $1",
                 [completed, #"[{"at": "2026-12-01T10:00:00+00:00", "attempt": 1, "class": "transient", "message": "STALE-ERROR"}]"#])
@@ -64,7 +66,8 @@ struct JobViewsTests {
     func completedJobHasNoLastError() async throws {
         try await APIHarness.with { api in
             let completed = try await api.makeJob(kind: "invoice.push", state: .completed, args: Self.invoiceArgs)
-            try await api.pool.query("UPDATE ledgersync.jobs SET errors = $2::jsonb, attempt = 2 WHERE id = $1", [completed, Self.earlierError])
+            try await api.pool.query(
+                "UPDATE ledgersync.jobs SET errors = $2::jsonb, attempt = 2 WHERE id = $1", [completed, Self.earlierError])
             let failed = try await api.makeJob(kind: "invoice.push", state: .failed, args: Self.invoiceArgs)
 
             let done = try #require(try await api.get("/v1/jobs/\(completed)").object["job"] as? [String: Any])
@@ -82,7 +85,9 @@ struct JobViewsTests {
             let invoiceJob = try await api.makeJob(kind: "invoice.push", state: .available, args: Self.invoiceArgs)
             let payment = try await api.makeJob(
                 kind: "payment.apply", state: .available,
-                args: #"{"connection_id": "00000000-0000-0000-0000-000000000001", "customer_id": "cus-5", "payment": {"lago_id": "pay-1", "invoice_ids": ["inv-77"]}}"#)
+                args:
+                    #"{"connection_id": "00000000-0000-0000-0000-000000000001", "customer_id": "cus-5", "payment": {"lago_id": "pay-1", "invoice_ids": ["inv-77"]}}"#
+            )
             // As a worker leaves it: its wait recorded (sync 007) and parked on the invoice (queue 009).
             try await api.pool.query(
                 "SELECT ledgersync.record_dependency_wait($1, '00000000-0000-0000-0000-000000000001', 'invoice', 'inv-77')", [payment])
@@ -103,7 +108,9 @@ struct JobViewsTests {
 
             let cookie = try await DashboardTests.signIn(api)
             let page = try await DashboardTests.page(api, "/dashboard/jobs/\(payment)", cookie: cookie)
-            #expect(page.text.contains("<th>Waiting for</th><td class=waiting-for>invoice inv-77 (invoice.push job \(invoiceJob)), since "), "\(page.text)")
+            #expect(
+                page.text.contains("<th>Waiting for</th><td class=waiting-for>invoice inv-77 (invoice.push job \(invoiceJob)), since "),
+                "\(page.text)")
             #expect(page.text.contains("<a href=\"/dashboard/jobs/\(invoiceJob)\">job \(invoiceJob)</a>"))
             #expect(page.text.contains("parked: holds no place in its customer's lane"))
         }

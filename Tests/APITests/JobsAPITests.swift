@@ -23,7 +23,8 @@ struct JobsAPITests {
             let job = try #require(first.object["job"] as? [String: Any])
             let id = try #require(job["id"] as? Int)
             #expect(job["state"] as? String == "available" && job["queue"] as? String == "billing" && job["priority"] as? Int == 3)
-            #expect(job["max_attempts"] as? Int == 5 && job["serial_key"] as? String == "cus_1" && job["limit_key"] as? String == "netsuite:1")
+            #expect(
+                job["max_attempts"] as? Int == 5 && job["serial_key"] as? String == "cus_1" && job["limit_key"] as? String == "netsuite:1")
             #expect(job["run_at"] as? String == "2030-01-02T03:04:05.000Z")
 
             // A client retrying after a timeout: same unique key, nothing new.
@@ -34,7 +35,8 @@ struct JobsAPITests {
             #expect(try await api.database.count("SELECT count(*) FROM ledgersync.jobs") == 1)
 
             // The args reached the database exactly as sent: no rounding through a Double.
-            let stored: String = try await api.pool.query("SELECT args::text AS a FROM ledgersync.jobs WHERE id = $1", [Int64(id)]).rows[0].decode("a")
+            let stored: String = try await api.pool.query("SELECT args::text AS a FROM ledgersync.jobs WHERE id = $1", [Int64(id)]).rows[0]
+                .decode("a")
             #expect(stored.contains("12.30") && stored.contains("12345678901234567890"), "\(stored)")
             // And come back so: the answer shows them as stored.
             #expect(first.text.contains("\"amount\":12.30") && first.text.contains("12345678901234567890"), "\(first)")
@@ -58,15 +60,18 @@ struct JobsAPITests {
                 connection: try #require(UUID(uuidString: connection)), kind: .invoicePush,
                 document: JSONText(#"{"invoice": {"lago_id": "inv-2", "customer": {"lago_id": "cus-7"}}}"#))
             let fromSQL: String = try await api.pool.query(
-                "SELECT serial_key || ' ' || limit_key AS k FROM ledgersync.jobs WHERE id = $1", [sqlJob]).rows[0].decode("k")
+                "SELECT serial_key || ' ' || limit_key AS k FROM ledgersync.jobs WHERE id = $1", [sqlJob]
+            ).rows[0].decode("k")
             #expect("\(invoice["serial_key"] as? String ?? "-") \(invoice["limit_key"] as? String ?? "-")" == fromSQL)
             #expect(invoice["serial_key"] as? String == "sync:\(connection):customer:cus-7")
             #expect(invoice["limit_key"] as? String == "netsuite:\(connection)")
             // A payment names only its invoice: the customer comes from the args' customer_id.
-            let payment = try await enqueue("payment.apply", #""payment": {"lago_id": "pay-1", "invoice_ids": ["inv-1"]}, "customer_id": "cus-7""#)
+            let payment = try await enqueue(
+                "payment.apply", #""payment": {"lago_id": "pay-1", "invoice_ids": ["inv-1"]}, "customer_id": "cus-7""#)
             #expect(payment["serial_key"] as? String == "sync:\(connection):customer:cus-7")
             // Keys the client gives are kept.
-            let own = try await enqueue("customer.sync", #""customer": {"lago_id": "cus-8"}"#, extra: #", "serial_key": "mine", "limit_key": "ours""#)
+            let own = try await enqueue(
+                "customer.sync", #""customer": {"lago_id": "cus-8"}"#, extra: #", "serial_key": "mine", "limit_key": "ours""#)
             #expect(own["serial_key"] as? String == "mine" && own["limit_key"] as? String == "ours")
         }
     }
@@ -94,9 +99,11 @@ struct JobsAPITests {
             let connection = UUID().uuidString.lowercased()
             var ids: [Int64] = []
             for index in 0..<5 {
-                ids.append(try await api.queue.enqueue(EnqueueRequest(kind: "test.echo", args: JSONText("{\"n\": \(index)}"), queue: "paged")))
+                ids.append(
+                    try await api.queue.enqueue(EnqueueRequest(kind: "test.echo", args: JSONText("{\"n\": \(index)}"), queue: "paged")))
             }
-            let mine = try await api.queue.enqueue(EnqueueRequest(kind: "test.echo", args: JSONText("{\"connection_id\": \"\(connection)\"}"), queue: "other"))
+            let mine = try await api.queue.enqueue(
+                EnqueueRequest(kind: "test.echo", args: JSONText("{\"connection_id\": \"\(connection)\"}"), queue: "other"))
             let failed = try await api.makeJob(state: .failed)
 
             var seen: [Int] = []
@@ -132,7 +139,8 @@ struct JobsAPITests {
             #expect(shown.status == 200, "\(shown)")
             let job = try #require(shown.object["job"] as? [String: Any])
             let errors = try #require(job["errors"] as? [[String: Any]])
-            #expect(errors.count == 1 && errors[0]["message"] as? String == "NetSuite said no" && errors[0]["code"] as? String == "USER_ERROR")
+            #expect(
+                errors.count == 1 && errors[0]["message"] as? String == "NetSuite said no" && errors[0]["code"] as? String == "USER_ERROR")
             #expect((job["last_error"] as? [String: Any])?["class"] as? String == "permanent")
 
             let retried = try await api.post("/v1/jobs/\(failed)/retry")

@@ -30,7 +30,9 @@ struct RefsAPITests {
             let linked = try await api.request("PUT", path, body: #"{"provider_id": "812"}"#)
             #expect(linked.status == 200, "\(linked)")
             let ref = try #require(linked.object["external_ref"] as? [String: Any])
-            #expect(ref["billing_id"] as? String == "cus one" && ref["provider_id"] as? String == "812" && ref["object_type"] as? String == "customer")
+            #expect(
+                ref["billing_id"] as? String == "cus one" && ref["provider_id"] as? String == "812"
+                    && ref["object_type"] as? String == "customer")
             #expect(ref["linked_at"] is String, "\(linked)")
             // Idempotent: the same link again is the same answer.
             #expect(try await api.request("PUT", path, body: #"{"provider_id": "812"}"#).status == 200)
@@ -56,7 +58,8 @@ struct RefsAPITests {
             }
             let nul = try await api.request("DELETE", "/v1/connections/\(id)/refs/customer/cus%00two")
             #expect(nul.status == 422 && nul.error["field"] as? String == "billing_id", "\(nul)")
-            let noConnection = try await api.request("PUT", "/v1/connections/\(UUID().uuidString)/refs/customer/cus_two", body: #"{"provider_id": "81"}"#)
+            let noConnection = try await api.request(
+                "PUT", "/v1/connections/\(UUID().uuidString)/refs/customer/cus_two", body: #"{"provider_id": "81"}"#)
             #expect(noConnection.status == 404, "\(noConnection)")
 
             let unlinked = try await api.request("DELETE", path)

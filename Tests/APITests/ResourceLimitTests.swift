@@ -6,9 +6,9 @@ import Postgres
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Opens once; everyone waiting goes on.
@@ -18,7 +18,7 @@ private actor LimitGate {
 
     func open() {
         isOpen = true
-        waiters.forEach { $0.resume() }
+        for waiter in waiters { waiter.resume() }
         waiters.removeAll()
     }
 
@@ -43,7 +43,10 @@ private final class RawSocket: @unchecked Sendable {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { close(descriptor); throw POSIXError(.ECONNREFUSED) }
+        guard connected == 0 else {
+            close(descriptor)
+            throw POSIXError(.ECONNREFUSED)
+        }
         // A generous bound on any one read, so a server that never closes fails the test
         // instead of hanging it; the test asserts the close, not how fast it came.
         var timeout = timeval(tv_sec: 60, tv_usec: 0)
@@ -64,7 +67,10 @@ private final class RawSocket: @unchecked Sendable {
                 var buffer = [UInt8](repeating: 0, count: 4096)
                 while true {
                     let count = buffer.withUnsafeMutableBytes { recv(self.descriptor, $0.baseAddress, $0.count, 0) }
-                    if count > 0 { received += buffer[0..<count]; continue }
+                    if count > 0 {
+                        received += buffer[0..<count]
+                        continue
+                    }
                     // 0: the peer closed; -1 with EAGAIN: the bound passed; ECONNRESET counts as closed.
                     let closed = count == 0 || errno == ECONNRESET
                     continuation.resume(returning: (String(decoding: received, as: UTF8.self), closed))
@@ -125,7 +131,8 @@ struct ResourceLimitTests {
             }
             let busy = try await api.get("/v1/jobs")
             #expect(busy.status == 503, "\(busy)")
-            #expect(busy.error["code"] as? String == "database_busy" && (busy.error["message"] as? String)?.contains("busy") == true, "\(busy)")
+            #expect(
+                busy.error["code"] as? String == "database_busy" && (busy.error["message"] as? String)?.contains("busy") == true, "\(busy)")
             #expect(busy.header("Retry-After") != nil)
             await release.open()
             for holder in holders { try await holder.value }

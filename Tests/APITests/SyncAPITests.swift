@@ -19,11 +19,15 @@ struct SyncAPITests {
             #expect(created.status == 201, "\(created)")
             let connection = try #require(created.object["connection"] as? [String: Any])
             let id = try #require(connection["id"] as? String)
-            #expect(connection["secret_hints"] as? [String: String] == ["auth": "tba", "consumer_key": "ck-abc…", "token_id": "tid-ab…"], "\(connection)")
+            #expect(
+                connection["secret_hints"] as? [String: String] == ["auth": "tba", "consumer_key": "ck-abc…", "token_id": "tid-ab…"],
+                "\(connection)")
             #expect(connection["account_id"] as? String == "1234567_SB1")
             #expect(connection["limit_key"] as? String == "netsuite:\(id)")
             // The connection's concurrency limit became the queue's limit for its key.
-            #expect(try await api.database.count("SELECT max_running FROM ledgersync.concurrency_limits WHERE limit_key = 'netsuite:\(id)'") == 3)
+            #expect(
+                try await api.database.count("SELECT max_running FROM ledgersync.concurrency_limits WHERE limit_key = 'netsuite:\(id)'")
+                    == 3)
 
             let rotated = try await api.request(
                 "PATCH", "/v1/connections/\(id)",
@@ -34,7 +38,9 @@ struct SyncAPITests {
             #expect(rotated.status == 200, "\(rotated)")
             let updated = try #require(rotated.object["connection"] as? [String: Any])
             #expect(updated["name"] as? String == "renamed" && (updated["settings"] as? [String: Any])?["base_url"] is NSNull)
-            #expect(try await api.database.count("SELECT max_running FROM ledgersync.concurrency_limits WHERE limit_key = 'netsuite:\(id)'") == 2)
+            #expect(
+                try await api.database.count("SELECT max_running FROM ledgersync.concurrency_limits WHERE limit_key = 'netsuite:\(id)'")
+                    == 2)
 
             let listed = try await api.get("/v1/connections")
             let shown = try await api.get("/v1/connections/\(id)")
@@ -44,7 +50,8 @@ struct SyncAPITests {
                     #expect(!answer.text.contains(secret), "an answer holds a secret: \(answer)")
                 }
             }
-            let sealed: String = try await api.pool.query("SELECT secrets_sealed FROM ledgersync.connections").rows[0].decode("secrets_sealed")
+            let sealed: String = try await api.pool.query("SELECT secrets_sealed FROM ledgersync.connections").rows[0].decode(
+                "secrets_sealed")
             #expect(!sealed.contains("ROTATED") && sealed.hasPrefix("v2:\(api.secretBox.keyID):"))
             // And the store, with the key, opens what was written.
             let stored = try await ConnectionStore(pool: api.pool, secretBox: api.secretBox).get(UUID(uuidString: id)!)
@@ -58,10 +65,12 @@ struct SyncAPITests {
             let created = try await api.post("/v1/connections", APIHarness.connectionBody())
             let id = try #require((created.object["connection"] as? [String: Any])?["id"] as? String)
             let set = try await api.request(
-                "PUT", "/v1/connections/\(id)/mappings", body: "{\"kind\": \"item\", \"billing_key\": \"api_calls\", \"provider_id\": \"42\", \"provider_name\": \"API calls\"}")
+                "PUT", "/v1/connections/\(id)/mappings",
+                body: "{\"kind\": \"item\", \"billing_key\": \"api_calls\", \"provider_id\": \"42\", \"provider_name\": \"API calls\"}")
             #expect(set.status == 200, "\(set)")
             let badTax = try await api.request(
-                "PUT", "/v1/connections/\(id)/mappings", body: "{\"kind\": \"tax\", \"billing_key\": \"vat\", \"provider_id\": \"1\", \"details\": {\"nexus\": \"GB\"}}")
+                "PUT", "/v1/connections/\(id)/mappings",
+                body: "{\"kind\": \"tax\", \"billing_key\": \"vat\", \"provider_id\": \"1\", \"details\": {\"nexus\": \"GB\"}}")
             #expect(badTax.status == 422 && (badTax.error["field"] as? String)?.hasPrefix("details") == true, "\(badTax)")
             let listed = try await api.get("/v1/connections/\(id)/mappings")
             let mappings = try #require(listed.object["mappings"] as? [[String: Any]])
@@ -77,10 +86,12 @@ struct SyncAPITests {
     @Test("webhook endpoints: a given secret is never returned, a generated one once; ping enqueues one delivery to that endpoint")
     func webhookEndpoints() async throws {
         try await APIHarness.with { api in
-            let given = try await api.post("/v1/webhook-endpoints", "{\"url\": \"http://127.0.0.1:9/hooks\", \"secret\": \"WEBHOOK-SECRET-never-returned\"}")
+            let given = try await api.post(
+                "/v1/webhook-endpoints", "{\"url\": \"http://127.0.0.1:9/hooks\", \"secret\": \"WEBHOOK-SECRET-never-returned\"}")
             #expect(given.status == 201 && given.object["secret"] is NSNull, "\(given)")
             let generated = try await api.post(
-                "/v1/webhook-endpoints", "{\"url\": \"http://127.0.0.1:9/other\", \"event_types\": [\"customer.accounting_provider_error\"]}")
+                "/v1/webhook-endpoints",
+                "{\"url\": \"http://127.0.0.1:9/other\", \"event_types\": [\"customer.accounting_provider_error\"]}")
             let secret = try #require(generated.object["secret"] as? String)
             #expect(secret.count >= 40, "a generated secret is returned once: \(generated)")
             let listed = try await api.get("/v1/webhook-endpoints")
@@ -96,9 +107,13 @@ struct SyncAPITests {
             let jobID = try #require(ping.object["job_id"] as? Int)
             let job = try #require(try await api.queue.job(id: Int64(jobID)))
             #expect(job.kind == WebhookDelivery.kind)
-            guard case .object(let args) = job.args else { Issue.record("args not an object"); return }
+            guard case .object(let args) = job.args else {
+                Issue.record("args not an object")
+                return
+            }
             // Lower case, as PostgreSQL prints a uuid, so `args ->> 'endpoint_id' = id::text` matches.
-            #expect(args["endpoint_id"] == .string(id.lowercased()) && args["event_type"] == .string(WebhookDelivery.pingEventType), "\(args)")
+            #expect(
+                args["endpoint_id"] == .string(id.lowercased()) && args["event_type"] == .string(WebhookDelivery.pingEventType), "\(args)")
 
             let removed = try await api.request("DELETE", "/v1/webhook-endpoints/\(id)")
             #expect(removed.status == 204)
@@ -112,11 +127,14 @@ struct SyncAPITests {
             let created = try await api.post("/v1/connections", APIHarness.connectionBody())
             let id = try #require((created.object["connection"] as? [String: Any])?["id"] as? String)
             let refs = ExternalRefStore(pool: api.pool)
-            try await refs.record(connection: UUID(uuidString: id)!, objectType: .invoice, billingID: "inv_1", providerID: "901", customerBillingID: "cus_1")
+            try await refs.record(
+                connection: UUID(uuidString: id)!, objectType: .invoice, billingID: "inv_1", providerID: "901", customerBillingID: "cus_1")
             try await refs.record(connection: UUID(uuidString: id)!, objectType: .customer, billingID: "cus_1", providerID: "77")
             let invoices = try await api.get("/v1/external-refs?connection_id=\(id)&object_type=invoice&billing_id=inv_1")
             let list = try #require(invoices.object["external_refs"] as? [[String: Any]])
-            #expect(list.count == 1 && list[0]["provider_id"] as? String == "901" && list[0]["customer_billing_id"] as? String == "cus_1", "\(invoices)")
+            #expect(
+                list.count == 1 && list[0]["provider_id"] as? String == "901" && list[0]["customer_billing_id"] as? String == "cus_1",
+                "\(invoices)")
             let all = try await api.get("/v1/external-refs?connection_id=\(id)")
             #expect((all.object["external_refs"] as? [Any])?.count == 2)
         }
@@ -138,13 +156,19 @@ struct SyncAPITests {
                 fromMetrics["\(sample.labels["state"] ?? "")/\(sample.labels["kind"] ?? "")/\(sample.labels["queue"] ?? "")"] = sample.value
             }
             var fromDatabase: [String: Double] = [:]
-            for row in try await api.pool.query("SELECT state::text AS s, kind, queue, count(*)::bigint AS n FROM ledgersync.jobs GROUP BY 1, 2, 3").rows {
-                fromDatabase["\(try row.decode("s", as: String.self))/\(try row.decode("kind", as: String.self))/\(try row.decode("queue", as: String.self))"] =
+            for row in try await api.pool.query(
+                "SELECT state::text AS s, kind, queue, count(*)::bigint AS n FROM ledgersync.jobs GROUP BY 1, 2, 3"
+            ).rows {
+                fromDatabase[
+                    "\(try row.decode("s", as: String.self))/\(try row.decode("kind", as: String.self))/\(try row.decode("queue", as: String.self))"
+                ] =
                     Double(try row.decode("n", as: Int64.self))
             }
             #expect(!fromDatabase.isEmpty && fromMetrics == fromDatabase)
             let errors = samples.filter { $0.name == "ledgersync_job_errors_last_hour" }
-            #expect(errors.contains { $0.labels["class"] == "permanent" && $0.labels["kind"] == "invoice.push" } == false, "the fixture's errors are dated 10:00, outside the hour")
+            #expect(
+                errors.contains { $0.labels["class"] == "permanent" && $0.labels["kind"] == "invoice.push" } == false,
+                "the fixture's errors are dated 10:00, outside the hour")
             #expect(samples.contains { $0.name == "ledgersync_jobs_completed_last_hour" && $0.value == 1 })
         }
     }

@@ -44,7 +44,8 @@ struct ThirdProviderTests {
          "sub_total_including_taxes_amount_cents": 6145, "total_amount_cents": 6145}
         """#
 
-    @Test("a provider defined in a test: its connection, mappings, jobs, refs, checks and inbound event, through the unchanged API and Sync")
+    @Test(
+        "a provider defined in a test: its connection, mappings, jobs, refs, checks and inbound event, through the unchanged API and Sync")
     func thirdProviderEndToEnd() async throws {
         // The ledger's access tokens expire: the lab provider's tokens go through the same
         // PostgreSQL token store as NetSuite's.
@@ -80,13 +81,16 @@ struct ThirdProviderTests {
 
             // Mappings: its validateMapping runs (a tax mapping needs its rate code).
             let badTax = try await api.request(
-                "PUT", "/v1/connections/\(id)/mappings", body: #"{"kind": "tax", "billing_key": "vat", "provider_id": "7", "details": {"nexus": "GB"}}"#)
+                "PUT", "/v1/connections/\(id)/mappings",
+                body: #"{"kind": "tax", "billing_key": "vat", "provider_id": "7", "details": {"nexus": "GB"}}"#)
             #expect(badTax.status == 422 && badTax.error["field"] as? String == "details.nexus", "\(badTax)")
             let tax = try await api.request(
-                "PUT", "/v1/connections/\(id)/mappings", body: #"{"kind": "tax", "billing_key": "vat", "provider_id": "7", "details": {"lab_rate_code": "STD"}}"#)
+                "PUT", "/v1/connections/\(id)/mappings",
+                body: #"{"kind": "tax", "billing_key": "vat", "provider_id": "7", "details": {"lab_rate_code": "STD"}}"#)
             #expect(tax.status == 200, "\(tax)")
             let item = try await api.request(
-                "PUT", "/v1/connections/\(id)/mappings", body: #"{"kind": "default_item", "billing_key": "subscription", "provider_id": "510"}"#)
+                "PUT", "/v1/connections/\(id)/mappings",
+                body: #"{"kind": "default_item", "billing_key": "subscription", "provider_id": "510"}"#)
             #expect(item.status == 200, "\(item)")
 
             // Its checks.
@@ -98,37 +102,44 @@ struct ThirdProviderTests {
             let wrongID = try #require((wrong.object["connection"] as? [String: Any])?["id"] as? String)
             let failing = try await api.post("/v1/connections/\(wrongID)/test")
             #expect(failing.status == 200 && failing.object["ok"] as? Bool == false, "\(failing)")
-            let failed = (failing.object["checks"] as? [[String: Any]] ?? []).filter { $0["outcome"] as? String == "failed" }.compactMap { $0["name"] as? String }
+            let failed = (failing.object["checks"] as? [[String: Any]] ?? []).filter { $0["outcome"] as? String == "failed" }.compactMap {
+                $0["name"] as? String
+            }
             #expect(failed == ["credentials", "region"], "\(failing)")
             #expect(!failing.text.contains("WRONG-SECRET-of-lab"))
 
             // Jobs through POST /v1/jobs, run by a worker whose SyncEnvironment has the same registry.
             for (kind, envelope, document) in [("customer.sync", "customer", Self.customer), ("invoice.push", "invoice", Self.invoice)] {
-                let enqueued = try await api.post("/v1/jobs", #"{"kind": "\#(kind)", "args": {"connection_id": "\#(id)", "\#(envelope)": \#(document)}}"#)
+                let enqueued = try await api.post(
+                    "/v1/jobs", #"{"kind": "\#(kind)", "args": {"connection_id": "\#(id)", "\#(envelope)": \#(document)}}"#)
                 #expect(enqueued.status == 201, "\(kind): \(enqueued)")
             }
             let http = HTTPClient(maxConcurrentRequests: 4, allowPrivateNetworks: true)
             defer { http.shutdown() }
             let sync = SyncEnvironment(
                 pool: api.pool, secretBox: api.secretBox, http: http, providers: providers,
-                providerContext: ProviderContext(http: http, requestTimeout: .seconds(10), tokens: PostgresTokenStore(pool: api.pool, secretBox: api.secretBox)))
+                providerContext: ProviderContext(
+                    http: http, requestTimeout: .seconds(10), tokens: PostgresTokenStore(pool: api.pool, secretBox: api.secretBox)))
             var registry = JobRegistry()
             sync.register(in: &registry)
             var logger = Logger(label: "test.worker")
             logger.logLevel = .warning
             let worker = WorkerPool(
-                pool: api.pool, registry: registry, options: WorkerOptions(concurrency: 2, pollInterval: .milliseconds(50), lease: .seconds(10)),
+                pool: api.pool, registry: registry,
+                options: WorkerOptions(concurrency: 2, pollInterval: .milliseconds(50), lease: .seconds(10)),
                 logger: logger)
             let group = ServiceGroup(configuration: .init(services: [worker], logger: logger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 let done = try await eventually(timeout: .seconds(30)) {
-                    try await api.database.count("SELECT count(*) FROM ledgersync.jobs WHERE kind IN ('customer.sync', 'invoice.push') AND state = 'completed'") == 2
+                    try await api.database.count(
+                        "SELECT count(*) FROM ledgersync.jobs WHERE kind IN ('customer.sync', 'invoice.push') AND state = 'completed'") == 2
                 }
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
                 let states: String = try await api.pool.query(
-                    "SELECT string_agg(kind || ':' || state::text || ':' || errors::text, ', ' ORDER BY id) AS s FROM ledgersync.jobs").rows[0].decode("s")
+                    "SELECT string_agg(kind || ':' || state::text || ':' || errors::text, ', ' ORDER BY id) AS s FROM ledgersync.jobs"
+                ).rows[0].decode("s")
                 #expect(done, "\(states)")
             }
 
@@ -145,7 +156,10 @@ struct ThirdProviderTests {
             #expect(pushed.lagoID == "inv_lab_1" && pushed.totalAmountCents == 6145 && pushedCustomer == customerRef)
             let refs = try await api.get("/v1/external-refs?connection_id=\(id)")
             let refList = try #require(refs.object["external_refs"] as? [[String: Any]])
-            let byType = Dictionary(uniqueKeysWithValues: refList.compactMap { ref in (ref["object_type"] as? String).map { ($0, ref["provider_id"] as? String) } })
+            let byType = Dictionary(
+                uniqueKeysWithValues: refList.compactMap { ref in
+                    (ref["object_type"] as? String).map { ($0, ref["provider_id"] as? String) }
+                })
             #expect(byType == ["customer": customerRef, "invoice": invoiceRef], "\(refs)")
             // One token for both jobs, issued through the PostgreSQL token store.
             #expect(ledger.stats.tokensIssued == 1)
@@ -153,7 +167,8 @@ struct ThirdProviderTests {
 
             // Its inbound event, at /v1/inbound/ledger_lab/<id>/settlement.
             let endpoint = try await api.post(
-                "/v1/webhook-endpoints", #"{"url": "http://127.0.0.1:9/hooks", "secret": "x", "event_types": ["invoice.paid_in_provider"]}"#)
+                "/v1/webhook-endpoints", #"{"url": "http://127.0.0.1:9/hooks", "secret": "x", "event_types": ["invoice.paid_in_provider"]}"#
+            )
             #expect(endpoint.status == 201, "\(endpoint)")
             let rotated = try await api.post("/v1/connections/\(id)/inbound-secret")
             let inboundSecret = try #require(rotated.object["secret"] as? String)

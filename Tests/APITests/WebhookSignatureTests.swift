@@ -39,7 +39,9 @@ struct WebhookSignatureTests {
     /// What the `standardwebhooks` package says of each delivery under `secret`.
     static func verifyWithStandardWebhooksPackage(_ deliveries: [InboundTests.Receiver.Delivery], secret: String) async throws -> [Bool] {
         guard let python = ProcessInfo.processInfo.environment["LEDGERSYNC_WEBHOOK_VERIFIER_PYTHON"] else {
-            Issue.record("LEDGERSYNC_WEBHOOK_VERIFIER_PYTHON is not set: run the tests with scripts/test.sh, which installs the standardwebhooks package")
+            Issue.record(
+                "LEDGERSYNC_WEBHOOK_VERIFIER_PYTHON is not set: run the tests with scripts/test.sh, which installs the standardwebhooks package"
+            )
             return []
         }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -48,7 +50,8 @@ struct WebhookSignatureTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [script.path]
-        let stdin = Pipe(), stdout = Pipe()
+        let stdin = Pipe()
+        let stdout = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
         let request = try JSONSerialization.data(withJSONObject: input)
@@ -99,7 +102,8 @@ struct WebhookSignatureTests {
             try await ping()
             // The overlap ends (as if an hour had passed): only the new secret signs.
             try await api.pool.query(
-                "UPDATE ledgersync.webhook_endpoints SET previous_secret_expires_at = now() - interval '1 second' WHERE id = $1::uuid", [id])
+                "UPDATE ledgersync.webhook_endpoints SET previous_secret_expires_at = now() - interval '1 second' WHERE id = $1::uuid", [id]
+            )
             try await ping()
 
             let deliveries = receiver.deliveries
@@ -120,8 +124,10 @@ struct WebhookSignatureTests {
     func privateURLsAreRefusedAtCreation() async throws {
         try await APIHarness.with(allowPrivateNetworks: false) { api in
             let before = try await api.snapshot()
-            for url in ["http://127.0.0.1:8080/hooks", "http://localhost/hooks", "http://10.0.0.1/hooks",
-                        "http://169.254.169.254/latest/meta-data/", "http://[::1]:9000/hooks", "http://[::ffff:192.168.0.10]/hooks"] {
+            for url in [
+                "http://127.0.0.1:8080/hooks", "http://localhost/hooks", "http://10.0.0.1/hooks",
+                "http://169.254.169.254/latest/meta-data/", "http://[::1]:9000/hooks", "http://[::ffff:192.168.0.10]/hooks",
+            ] {
                 let refused = try await api.post("/v1/webhook-endpoints", "{\"url\": \"\(url)\"}")
                 #expect(refused.status == 422 && refused.error["field"] as? String == "url", "\(url): \(refused)")
                 // The API's URL reader refuses IPv6 literals before the guard sees them.
@@ -129,7 +135,8 @@ struct WebhookSignatureTests {
                     #expect((refused.error["message"] as? String)?.contains("LEDGERSYNC_ALLOW_PRIVATE_NETWORK") == true, "\(refused)")
                 }
             }
-            let body = APIHarness.connectionBody().replacingOccurrences(of: "http://127.0.0.1:9/netsuite", with: "http://169.254.169.254/netsuite")
+            let body = APIHarness.connectionBody().replacingOccurrences(
+                of: "http://127.0.0.1:9/netsuite", with: "http://169.254.169.254/netsuite")
             let connection = try await api.post("/v1/connections", body)
             #expect(connection.status == 422 && connection.error["field"] as? String == "settings.base_url", "\(connection)")
             #expect(try await api.snapshot() == before)
@@ -158,7 +165,9 @@ struct WebhookSignatureTests {
                 try await api.database.count("SELECT count(*) FROM ledgersync.jobs WHERE id = \(job) AND state = 'failed'") == 1
             }
             #expect(receiver.deliveries.isEmpty)
-            let errors: String = try await api.pool.query("SELECT errors::text AS e FROM ledgersync.jobs WHERE id = $1", [Int64(job)]).rows[0].decode("e")
+            let errors: String = try await api.pool.query("SELECT errors::text AS e FROM ledgersync.jobs WHERE id = $1", [Int64(job)]).rows[
+                0
+            ].decode("e")
             #expect(errors.contains("127.0.0.1") && errors.contains("loopback") && errors.contains("invalid_config"), "\(errors)")
         }
     }

@@ -39,11 +39,14 @@ struct ConnectionTestCommandTests {
 
     /// `ledgersync <arguments>` with the harness's database and key, loopback allowed, and
     /// `environment` (the credential variables) on top.
-    static func ledgersync(_ arguments: [String], _ harness: SyncHarness, environment: [String: String] = [:]) async throws -> LinkedRefsTests.Run {
+    static func ledgersync(_ arguments: [String], _ harness: SyncHarness, environment: [String: String] = [:]) async throws
+        -> LinkedRefsTests.Run
+    {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("conntest-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let outURL = directory.appendingPathComponent("stdout"), errURL = directory.appendingPathComponent("stderr")
+        let outURL = directory.appendingPathComponent("stdout")
+        let errURL = directory.appendingPathComponent("stderr")
         FileManager.default.createFile(atPath: outURL.path, contents: nil)
         FileManager.default.createFile(atPath: errURL.path, contents: nil)
         let process = Process()
@@ -56,7 +59,8 @@ struct ConnectionTestCommandTests {
         env["LEDGERSYNC_ALLOW_PRIVATE_NETWORK"] = "1"
         env.merge(environment) { _, new in new }
         process.environment = env
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+        let out = try FileHandle(forWritingTo: outURL)
+        let err = try FileHandle(forWritingTo: errURL)
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
@@ -193,7 +197,8 @@ struct ConnectionTestCommandTests {
             #expect(object["ok"] as? Bool == true)
             let checks = try #require(object["checks"] as? [[String: Any]])
             #expect(checks.map { $0["name"] as? String } == Self.checkNames)
-            #expect(checks.allSatisfy { Set($0.keys) == ["name", "outcome", "detail"] && $0["outcome"] as? String == "passed" }, "\(passed)")
+            #expect(
+                checks.allSatisfy { Set($0.keys) == ["name", "outcome", "detail"] && $0["outcome"] as? String == "passed" }, "\(passed)")
             #expect(checks.allSatisfy { !(($0["detail"] as? String) ?? "").isEmpty })
 
             let badAccount = try await Self.add(harness, accountID: "7654321", variables: Self.tbaVariables)
@@ -202,7 +207,8 @@ struct ConnectionTestCommandTests {
             let failure = try #require(try JSONSerialization.jsonObject(with: Data(failed.stdout.utf8)) as? [String: Any], "\(failed)")
             #expect(failure["ok"] as? Bool == false)
             let outcomes = (failure["checks"] as? [[String: Any]] ?? []).map { "\($0["name"] ?? ""):\($0["outcome"] ?? "")" }
-            #expect(outcomes == ["reachability:passed", "account_id:failed", "credentials:skipped", "concurrency_limit:skipped"], "\(failed)")
+            #expect(
+                outcomes == ["reachability:passed", "account_id:failed", "credentials:skipped", "concurrency_limit:skipped"], "\(failed)")
             #expect(failed.stderr.contains("failed: account_id"), "\(failed)")
         }
     }
@@ -248,7 +254,8 @@ struct ConnectionTestCommandTests {
             Self.expectFailure(hostRun, at: "reachability", connection: unreachable)
 
             let keyBody = NetSuiteSimulator.Configuration.demoM2MPrivateKeyPEM.split(separator: "\n")[1]
-            Self.expectNoSecrets([passed, certificateRun, keyRun, accountRun, hostRun], [String(keyBody), String(otherKey.split(separator: "\n")[1])])
+            Self.expectNoSecrets(
+                [passed, certificateRun, keyRun, accountRun, hostRun], [String(keyBody), String(otherKey.split(separator: "\n")[1])])
         }
     }
 
@@ -295,7 +302,8 @@ struct ConnectionTestCommandTests {
             func test(_ id: String) async throws -> (status: Int, object: [String: Any]) {
                 let response = try await http.execute(
                     HTTPRequest(
-                        method: "POST", url: baseURL! + "/v1/connections/\(id)/test", headers: [("Authorization", "Bearer \(token)")], body: nil,
+                        method: "POST", url: baseURL! + "/v1/connections/\(id)/test", headers: [("Authorization", "Bearer \(token)")],
+                        body: nil,
                         timeout: .seconds(60)))
                 let object = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any] ?? [:]
                 return (response.status, object)
@@ -311,7 +319,8 @@ struct ConnectionTestCommandTests {
             #expect(failed.status == 200, "the request worked; a check failed: \(failed)")
             #expect(failed.object["ok"] as? Bool == false, "\(failed)")
             let outcomes = (failed.object["checks"] as? [[String: Any]] ?? []).map { "\($0["name"] ?? ""):\($0["outcome"] ?? "")" }
-            #expect(outcomes == ["reachability:passed", "account_id:passed", "credentials:failed", "concurrency_limit:skipped"], "\(failed)")
+            #expect(
+                outcomes == ["reachability:passed", "account_id:passed", "credentials:failed", "concurrency_limit:skipped"], "\(failed)")
             #expect(!"\(failed.object)".contains("wrong-token-secret-77c2e0"))
 
             let missing = try await test(UUID().uuidString.lowercased())

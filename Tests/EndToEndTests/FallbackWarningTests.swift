@@ -68,10 +68,11 @@ struct FallbackWarningTests {
                 let (_, token) = try await APITokenStore(pool: harness.pool).create(name: "e2e", scopes: Set(APIScope.allCases))
                 // The dashboard's sign-in, as a browser does it: a one-time code, a form post.
                 let (code, _) = try await DashboardSessionStore(pool: harness.pool).createSignInCode(scopes: [.read], label: "e2e")
-                let signIn = try await http.execute(HTTPRequest(
-                    method: "POST", url: baseURL + "/dashboard/sign-in",
-                    headers: [(name: "Content-Type", value: "application/x-www-form-urlencoded")], body: Data("code=\(code)".utf8),
-                    timeout: .seconds(60)))
+                let signIn = try await http.execute(
+                    HTTPRequest(
+                        method: "POST", url: baseURL + "/dashboard/sign-in",
+                        headers: [(name: "Content-Type", value: "application/x-www-form-urlencoded")], body: Data("code=\(code)".utf8),
+                        timeout: .seconds(60)))
                 let setCookie = signIn.headers.first { $0.name.lowercased() == "set-cookie" }?.value
                 let cookie = try #require(setCookie?.split(separator: ";").first.map(String.init), "sign-in answered \(signIn.status)")
                 try await body(API(baseURL: baseURL, token: token, cookie: cookie, http: http))
@@ -89,16 +90,20 @@ struct FallbackWarningTests {
         let fees = try #require(document["fees"] as? [[String: Any]])
         let fee = try #require(fees.first { ($0["item"] as? [String: Any])?["code"] as? String == code })
         let currency = invoice.currency.code
-        return try jsonText(["credit_note": [
-            "lago_id": "cn-fallback", "number": "CN-FALLBACK", "lago_invoice_id": invoice.lagoID, "issuing_date": "2026-11-03",
-            "currency": currency,
-            "items": [["lago_id": "cn-fallback-item", "amount_cents": 100, "amount_currency": currency, "fee": fee] as [String: Any]],
-            "sub_total_excluding_taxes_amount_cents": 100, "taxes_amount_cents": 0, "total_amount_cents": 100,
-            "credit_amount_cents": 100, "refund_amount_cents": 0,
-        ] as [String: Any]])
+        return try jsonText([
+            "credit_note": [
+                "lago_id": "cn-fallback", "number": "CN-FALLBACK", "lago_invoice_id": invoice.lagoID, "issuing_date": "2026-11-03",
+                "currency": currency,
+                "items": [["lago_id": "cn-fallback-item", "amount_cents": 100, "amount_currency": currency, "fee": fee] as [String: Any]],
+                "sub_total_excluding_taxes_amount_cents": 100, "taxes_amount_cents": 0, "total_amount_cents": 100,
+                "credit_amount_cents": 100, "refund_amount_cents": 0,
+            ] as [String: Any]
+        ])
     }
 
-    @Test("an unmapped fee completes on the fallback item with a warning in the CLI, the API, the dashboard and /metrics; mapped and pushed again, the warning goes")
+    @Test(
+        "an unmapped fee completes on the fallback item with a warning in the CLI, the API, the dashboard and /metrics; mapped and pushed again, the warning goes"
+    )
     func fallbackWarning() async throws {
         let scenario = BillingScenario.generate(customers: 1, invoicesPerCustomer: 1, creditNoteEvery: 0, payments: 0, seed: 17)
         let invoice = try #require(scenario.invoices.first)
@@ -132,7 +137,8 @@ struct FallbackWarningTests {
             try await API.with(harness) { api in
                 let shown = try await api.get("/v1/jobs/\(first)")
                 let job = try #require(
-                    (try JSONSerialization.jsonObject(with: Data(shown.text.utf8)) as? [String: Any])?["job"] as? [String: Any], "\(shown.text)")
+                    (try JSONSerialization.jsonObject(with: Data(shown.text.utf8)) as? [String: Any])?["job"] as? [String: Any],
+                    "\(shown.text)")
                 let warnings = try #require(job["warnings"] as? [[String: Any]], "\(job)")
                 #expect(warnings.count == 1)
                 #expect(warnings.first?["code"] as? String == "fallback_item")

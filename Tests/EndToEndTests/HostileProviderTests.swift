@@ -62,23 +62,37 @@ struct HostileProviderTests {
         defer { Task { await standIn.stop() } }
         let customers = Self.scenario.customers
         // Escaped NULs in NetSuite's own error body: decoded, they are NUL characters.
-        standIn.answer(customers[0].lagoID, .init(
-            status: 400, contentType: "application/vnd.oracle.resource+json; type=error",
-            body: Array(#"{"title":"Bad Request","status":400,"o:errorDetails":[{"detail":"Invalid\u0000 value\u0000 for companyName","o:errorCode":"USER_ERROR\u0000","o:errorPath":"companyName\u0000"}]}"#.utf8)))
+        standIn.answer(
+            customers[0].lagoID,
+            .init(
+                status: 400, contentType: "application/vnd.oracle.resource+json; type=error",
+                body: Array(
+                    #"{"title":"Bad Request","status":400,"o:errorDetails":[{"detail":"Invalid\u0000 value\u0000 for companyName","o:errorCode":"USER_ERROR\u0000","o:errorPath":"companyName\u0000"}]}"#
+                        .utf8)))
         // Raw NUL bytes inside JSON strings: not JSON at all.
-        standIn.answer(customers[1].lagoID, .init(
-            status: 400, contentType: "application/json",
-            body: Array(#"{"o:errorDetails":[{"detail":"x"#.utf8) + [0] + Array(#"y","o:errorCode":"E"#.utf8) + [0] + Array(#""}]}"#.utf8)))
+        standIn.answer(
+            customers[1].lagoID,
+            .init(
+                status: 400, contentType: "application/json",
+                body: Array(#"{"o:errorDetails":[{"detail":"x"#.utf8) + [0] + Array(#"y","o:errorCode":"E"#.utf8) + [0]
+                    + Array(#""}]}"#.utf8)))
         // Megabytes of text from something that is not NetSuite.
-        standIn.answer(customers[2].lagoID, .init(
-            status: 503, contentType: "text/plain", body: Array(String(repeating: "MEGABYTES-OF-TEXT ", count: 180_000).utf8)))
+        standIn.answer(
+            customers[2].lagoID,
+            .init(
+                status: 503, contentType: "text/plain", body: Array(String(repeating: "MEGABYTES-OF-TEXT ", count: 180_000).utf8)))
         // A proxy's HTML page.
-        standIn.answer(customers[3].lagoID, .init(
-            status: 502, contentType: "text/html",
-            body: Array("<html><body><h1>INTERNAL-PAGE-MARKER</h1><p>10.0.0.7 upstream</p>\u{0}</body></html>".utf8)))
+        standIn.answer(
+            customers[3].lagoID,
+            .init(
+                status: 502, contentType: "text/html",
+                body: Array("<html><body><h1>INTERNAL-PAGE-MARKER</h1><p>10.0.0.7 upstream</p>\u{0}</body></html>".utf8)))
         // JSON cut off in the middle.
-        standIn.answer(customers[4].lagoID, .init(
-            status: 400, contentType: "application/json", body: Array(#"{"title":"Bad Request","o:errorDetails":[{"detail":"TRUNCATED-MARKER"#.utf8)))
+        standIn.answer(
+            customers[4].lagoID,
+            .init(
+                status: 400, contentType: "application/json",
+                body: Array(#"{"title":"Bad Request","o:errorDetails":[{"detail":"TRUNCATED-MARKER"#.utf8)))
 
         try await Self.withStandIn(standIn) { harness in
             var hostile: [Int64] = []
@@ -123,21 +137,27 @@ struct HostileProviderTests {
 
             let nulRaw = try await Self.storedErrors(harness, hostile[1]).entries
             #expect(nulRaw.first?["class"] as? String == "permanent" && nulRaw.first?["code"] == nil)
-            #expect((nulRaw.first?["message"] as? String)?.hasPrefix(
-                "NetSuite HTTP 400: the answer is not a NetSuite error (malformed JSON; content type application/json; ") == true, "\(nulRaw)")
+            #expect(
+                (nulRaw.first?["message"] as? String)?.hasPrefix(
+                    "NetSuite HTTP 400: the answer is not a NetSuite error (malformed JSON; content type application/json; ") == true,
+                "\(nulRaw)")
 
             let mega = try await Self.storedErrors(harness, hostile[2]).entries
             #expect(mega.map { $0["class"] as? String } == ["transient", "transient"], "retried, then failed: \(mega)")
-            #expect(mega.allSatisfy {
-                ($0["message"] as? String) == "NetSuite HTTP 503: the answer is not a NetSuite error (too large to read as an error; content type text/plain; 3.1 MB); its content is not shown"
-            }, "\(mega)")
+            #expect(
+                mega.allSatisfy {
+                    ($0["message"] as? String)
+                        == "NetSuite HTTP 503: the answer is not a NetSuite error (too large to read as an error; content type text/plain; 3.1 MB); its content is not shown"
+                }, "\(mega)")
 
             let html = try await Self.storedErrors(harness, hostile[3]).entries
             #expect(html.count == 2)
             #expect(html.allSatisfy { ($0["message"] as? String)?.contains("(HTML; content type text/html; ") == true }, "\(html)")
 
             let malformed = try await Self.storedErrors(harness, hostile[4]).entries
-            #expect((malformed.first?["message"] as? String)?.contains("(malformed JSON; content type application/json; ") == true, "\(malformed)")
+            #expect(
+                (malformed.first?["message"] as? String)?.contains("(malformed JSON; content type application/json; ") == true,
+                "\(malformed)")
 
             // SIGTERM while a job waits on a provider that never answers: the worker hands
             // the job back and exits within its grace period.
@@ -170,11 +190,16 @@ struct HostileProviderTests {
         try await standIn.start()
         defer { Task { await standIn.stop() } }
         let customer = Self.scenario.customers[0]
-        standIn.answer(customer.lagoID, .init(
-            status: 429, contentType: "application/vnd.oracle.resource+json; type=error", headers: [("Retry-After", "1")],
-            body: Array(#"{"title":"Too Many Requests","status":429,"o:errorDetails":[{"detail":"Concurrent request limit exceeded. Request blocked.","o:errorCode":"CONCURRENCY_LIMIT_EXCEEDED"}]}"#.utf8)))
+        standIn.answer(
+            customer.lagoID,
+            .init(
+                status: 429, contentType: "application/vnd.oracle.resource+json; type=error", headers: [("Retry-After", "1")],
+                body: Array(
+                    #"{"title":"Too Many Requests","status":429,"o:errorDetails":[{"detail":"Concurrent request limit exceeded. Request blocked.","o:errorCode":"CONCURRENCY_LIMIT_EXCEEDED"}]}"#
+                        .utf8)))
         try await Self.withStandIn(standIn) { harness in
-            _ = try await WebhookEndpointStore(pool: harness.pool, secretBox: harness.box).create(url: receiver.url, secret: Self.webhookSecret)
+            _ = try await WebhookEndpointStore(pool: harness.pool, secretBox: harness.box).create(
+                url: receiver.url, secret: Self.webhookSecret)
             let id = try await harness.enqueue(.customerSync, customer.json)
             // 1 s a snooze (Retry-After), cap 2 s: the third 429 would take it past the cap.
             let worker = try harness.startWorker(extra: ["--max-rate-limited", "2s"])
@@ -193,7 +218,9 @@ struct HostileProviderTests {
             #expect(job.errors.count == 1)
             #expect(job.errors.first?["class"] as? String == "rate_limited")
             #expect(job.errors.first?["code"] as? String == "CONCURRENCY_LIMIT_EXCEEDED")
-            #expect((job.errors.first?["message"] as? String)?.contains("still rate limited after waiting 2 s in total (the cap is 2 s)") == true, "\(job.errors)")
+            #expect(
+                (job.errors.first?["message"] as? String)?.contains("still rate limited after waiting 2 s in total (the cap is 2 s)")
+                    == true, "\(job.errors)")
 
             // One webhook: the final failure's, naming the provider's code.
             #expect(try await harness.count("SELECT count(*) FROM ledgersync.jobs WHERE kind = 'webhook.deliver'") == 1)
@@ -255,7 +282,9 @@ final class ProviderStandIn: Sendable {
                 return Response(status: .serviceUnavailable)
             }
             guard let answer else {
-                return Response(status: .noContent, headers: [.location: "\(baseURL)/services/rest/record/v1/customer/\(abs(externalID.hashValue % 100_000))"])
+                return Response(
+                    status: .noContent,
+                    headers: [.location: "\(baseURL)/services/rest/record/v1/customer/\(abs(externalID.hashValue % 100_000))"])
             }
             var headers = HTTPFields()
             if let contentType = answer.contentType { headers[.contentType] = contentType }

@@ -11,18 +11,22 @@ import Testing
 @Suite("Transaction lifecycle end to end", .serialized, .timeLimit(.minutes(5)))
 struct LifecycleTests {
     static func creditNote(_ id: String, invoice: BillingScenario.Invoice, total: Int64, credit: Int64, refund: Int64) throws -> String {
-        try jsonText(["credit_note": [
-            "lago_id": id, "number": "CN-\(id)", "lago_invoice_id": invoice.lagoID, "issuing_date": "2026-11-03",
-            "currency": invoice.currency.code,
-            "items": [["lago_id": "\(id)-item", "amount_cents": total, "amount_currency": invoice.currency.code]],
-            "sub_total_excluding_taxes_amount_cents": total, "taxes_amount_cents": 0, "total_amount_cents": total,
-            "credit_amount_cents": credit, "refund_amount_cents": refund,
-        ] as [String: Any]])
+        try jsonText([
+            "credit_note": [
+                "lago_id": id, "number": "CN-\(id)", "lago_invoice_id": invoice.lagoID, "issuing_date": "2026-11-03",
+                "currency": invoice.currency.code,
+                "items": [["lago_id": "\(id)-item", "amount_cents": total, "amount_currency": invoice.currency.code]],
+                "sub_total_excluding_taxes_amount_cents": total, "taxes_amount_cents": 0, "total_amount_cents": total,
+                "credit_amount_cents": credit, "refund_amount_cents": refund,
+            ] as [String: Any]
+        ])
     }
 
     static func money(_ cents: Int64, _ currency: Currency) -> String { Money(amountCents: cents, currency: currency).decimalString }
 
-    @Test("credit memos lower their invoice's amount due by exactly the credit, a refund pays out the rest, a payment over three invoices, voids, a subsidiary, a second currency")
+    @Test(
+        "credit memos lower their invoice's amount due by exactly the credit, a refund pays out the rest, a payment over three invoices, voids, a subsidiary, a second currency"
+    )
     func lifecycle() async throws {
         let scenario = BillingScenario.generate(customers: 2, invoicesPerCustomer: 6, creditNoteEvery: 0, payments: 0, seed: 12)
         let usd = scenario.customers[0]
@@ -40,20 +44,27 @@ struct LifecycleTests {
             // Credit note 1 credits a quarter of invoice A; credit note 2 credits 1.00 of B and
             // refunds 2.00; credit note 3 credits 3.00 of E, then is voided.
             let cn1Credit = a.totalCents / 4
-            try await harness.enqueue(.creditMemoPush, try Self.creditNote("cn1", invoice: a, total: cn1Credit, credit: cn1Credit, refund: 0), customerID: usd.lagoID)
-            try await harness.enqueue(.creditMemoPush, try Self.creditNote("cn2", invoice: b, total: 300, credit: 100, refund: 200), customerID: usd.lagoID)
-            try await harness.enqueue(.creditMemoPush, try Self.creditNote("cn3", invoice: e, total: 300, credit: 300, refund: 0), customerID: usd.lagoID)
+            try await harness.enqueue(
+                .creditMemoPush, try Self.creditNote("cn1", invoice: a, total: cn1Credit, credit: cn1Credit, refund: 0),
+                customerID: usd.lagoID)
+            try await harness.enqueue(
+                .creditMemoPush, try Self.creditNote("cn2", invoice: b, total: 300, credit: 100, refund: 200), customerID: usd.lagoID)
+            try await harness.enqueue(
+                .creditMemoPush, try Self.creditNote("cn3", invoice: e, total: 300, credit: 300, refund: 0), customerID: usd.lagoID)
             // One payment: the rest of A, 1.50 of B, all of C.
             let applications: [(BillingScenario.Invoice, Int64)] = [(a, a.totalCents - cn1Credit), (b, 150), (c, c.totalCents)]
             let paymentTotal = applications.reduce(0) { $0 + $1.1 }
-            let payment = try jsonText(["payment": [
-                "lago_id": "pay-3", "invoice_ids": applications.map(\.0.lagoID), "amount_cents": paymentTotal, "amount_currency": "USD",
-                "paid_at": "2026-11-10",
-                "invoice_amounts": applications.map { ["invoice_id": $0.0.lagoID, "amount_cents": $0.1] as [String: Any] },
-            ] as [String: Any]])
+            let payment = try jsonText([
+                "payment": [
+                    "lago_id": "pay-3", "invoice_ids": applications.map(\.0.lagoID), "amount_cents": paymentTotal, "amount_currency": "USD",
+                    "paid_at": "2026-11-10",
+                    "invoice_amounts": applications.map { ["invoice_id": $0.0.lagoID, "amount_cents": $0.1] as [String: Any] },
+                ] as [String: Any]
+            ])
             try await harness.enqueue(.paymentApply, payment, customerID: usd.lagoID)
             try await harness.enqueue(.invoiceVoid, d.json)
-            try await harness.enqueue(.creditMemoVoid, try Self.creditNote("cn3", invoice: e, total: 300, credit: 300, refund: 0), customerID: usd.lagoID)
+            try await harness.enqueue(
+                .creditMemoVoid, try Self.creditNote("cn3", invoice: e, total: 300, credit: 300, refund: 0), customerID: usd.lagoID)
 
             // An invoice of the USD customer in EUR: its currency is added to the customer first.
             var euroInvoice = try jsonObject(a.json.replacingOccurrences(of: "\"USD\"", with: "\"EUR\""))
@@ -135,7 +146,9 @@ struct LifecycleTests {
         }
     }
 
-    @Test("2 workers, 10% faults: every invoice's amount due is its total less its credit less what one payment per customer spread over its invoices paid; refunds and voids once")
+    @Test(
+        "2 workers, 10% faults: every invoice's amount due is its total less its credit less what one payment per customer spread over its invoices paid; refunds and voids once"
+    )
     func underFaults() async throws {
         let scenario = BillingScenario.generate(customers: 24, invoicesPerCustomer: 4, creditNoteEvery: 0, payments: 0, seed: 31)
         var credited: [String: Int64] = [:]
@@ -152,8 +165,11 @@ struct LifecycleTests {
             let credit = own[0].totalCents / 2
             let refund = credit / 2 + 1
             let noteID = "cn-\(own[0].lagoID)"
-            notes.append((noteID, customer.lagoID, credit, refund,
-                          try Self.creditNote(noteID, invoice: own[0], total: credit + refund, credit: credit, refund: refund)))
+            notes.append(
+                (
+                    noteID, customer.lagoID, credit, refund,
+                    try Self.creditNote(noteID, invoice: own[0], total: credit + refund, credit: credit, refund: refund)
+                ))
             credited[own[0].lagoID] = credit
             let payable = own.dropLast()
             var applications: [[String: Any]] = []
@@ -164,10 +180,16 @@ struct LifecycleTests {
                 applications.append(["invoice_id": invoice.lagoID, "amount_cents": amount])
             }
             let total = applications.reduce(Int64(0)) { $0 + ($1["amount_cents"] as? Int64 ?? 0) }
-            payments.append((customer.lagoID, try jsonText(["payment": [
-                "lago_id": "pay-\(customer.lagoID)", "invoice_ids": payable.map(\.lagoID), "amount_cents": total,
-                "amount_currency": customer.currency.code, "paid_at": "2026-11-10", "invoice_amounts": applications,
-            ] as [String: Any]])))
+            payments.append(
+                (
+                    customer.lagoID,
+                    try jsonText([
+                        "payment": [
+                            "lago_id": "pay-\(customer.lagoID)", "invoice_ids": payable.map(\.lagoID), "amount_cents": total,
+                            "amount_currency": customer.currency.code, "paid_at": "2026-11-10", "invoice_amounts": applications,
+                        ] as [String: Any]
+                    ])
+                ))
             voided.append(own[own.count - 1])
         }
         try #require(notes.count >= 15, "enough customers with three invoices")
@@ -202,7 +224,9 @@ struct LifecycleTests {
             #expect(sim.records(.customerPayment).count == payments.count)
             let voidedIDs = Set(voided.map(\.lagoID))
             for invoice in scenario.invoices {
-                let due = voidedIDs.contains(invoice.lagoID) ? 0 : invoice.totalCents - (credited[invoice.lagoID] ?? 0) - (paid[invoice.lagoID] ?? 0)
+                let due =
+                    voidedIDs.contains(invoice.lagoID)
+                    ? 0 : invoice.totalCents - (credited[invoice.lagoID] ?? 0) - (paid[invoice.lagoID] ?? 0)
                 #expect(sim.amountRemaining(.invoice, externalID: invoice.lagoID) == Self.money(due, invoice.currency), "\(invoice.lagoID)")
             }
             for note in notes {

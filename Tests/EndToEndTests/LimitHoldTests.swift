@@ -61,7 +61,10 @@ struct LimitHoldTests {
                 result = try await stats(of: harness, http: http)
                 return result.requests >= requests
             }
-            #expect(reached, "the simulator got \(result.requests) requests\n\(workers.map { String($0.output.suffix(1500)) }.joined(separator: "\n---\n"))")
+            #expect(
+                reached,
+                "the simulator got \(result.requests) requests\n\(workers.map { String($0.output.suffix(1500)) }.joined(separator: "\n---\n"))"
+            )
             // The requests did time out at the client: the jobs were retried with that error.
             let timedOut = try await harness.count(
                 "SELECT count(*) FROM ledgersync.jobs WHERE errors::text LIKE '%(curl 28)%'")

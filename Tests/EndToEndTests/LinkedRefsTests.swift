@@ -15,20 +15,26 @@ struct LinkedRefsTests {
     static let scenario = BillingScenario.generate(customers: 2, invoicesPerCustomer: 2, creditNoteEvery: 0, payments: 0, seed: 12)
 
     /// A customer someone made in NetSuite before ledgersync came (a CRM sync owns its external id).
-    static func seedCustomer(_ simulator: NetSuiteSimulator, externalID: String, name: String, email: String) throws -> NetSuiteSimulator.Record {
+    static func seedCustomer(_ simulator: NetSuiteSimulator, externalID: String, name: String, email: String) throws
+        -> NetSuiteSimulator.Record
+    {
         try simulator.addRecord(
             .customer, externalID: externalID,
             body: .object([("companyName", .string(name)), ("email", .string(email)), ("subsidiary", .object([("id", .string("1"))]))]))
     }
 
-    @Test("a linked customer: customer.sync updates that record by internal id, creates none, keeps its external id; its invoices reference it")
+    @Test(
+        "a linked customer: customer.sync updates that record by internal id, creates none, keeps its external id; its invoices reference it"
+    )
     func linkedCustomerSync() async throws {
         try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
             let customer = Self.scenario.customers[1]
-            let existing = try Self.seedCustomer(harness.simulator, externalID: "crm-0042", name: "Customer One (CRM)", email: "billing1@example.com")
+            let existing = try Self.seedCustomer(
+                harness.simulator, externalID: "crm-0042", name: "Customer One (CRM)", email: "billing1@example.com")
             // The DBA's way: the SQL function.
             try await harness.pool.query(
-                "SELECT ledgersync.link_ref($1::uuid, 'customer', $2, $3)", [harness.connectionID.uuidString, customer.lagoID, existing.internalID])
+                "SELECT ledgersync.link_ref($1::uuid, 'customer', $2, $3)",
+                [harness.connectionID.uuidString, customer.lagoID, existing.internalID])
 
             try await harness.enqueue(.customerSync, customer.json)
             let invoices = Self.scenario.invoices.filter { $0.customerID == customer.lagoID }
@@ -44,7 +50,8 @@ struct LinkedRefsTests {
             #expect(try await harness.jobStates() == ["customer.sync/completed": 2, "invoice.push/completed": 2])
             let customers = harness.simulator.records(.customer)
             #expect(customers.map(\.internalID) == [existing.internalID], "the customer count is unchanged: \(customers.map(\.externalID))")
-            #expect(harness.simulator.record(.customer, externalID: customer.lagoID) == nil, "no customer with the billing id as external id")
+            #expect(
+                harness.simulator.record(.customer, externalID: customer.lagoID) == nil, "no customer with the billing id as external id")
             let record = try #require(harness.simulator.record(.customer, internalID: existing.internalID))
             #expect(record.writeCount == 3, "created by the seed, then two customer.sync updates")
             #expect(record.externalID == "crm-0042", "the other integration's external id is kept")
@@ -54,7 +61,8 @@ struct LinkedRefsTests {
             #expect(Set(pushed.map(\.externalID)) == Set(invoices.map(\.lagoID)))
             #expect(pushed.allSatisfy { $0.reference("entity") == existing.internalID }, "\(pushed.map { $0.reference("entity") })")
 
-            let ref = try #require(try await harness.refs.lookup(connection: harness.connectionID, objectType: .customer, billingID: customer.lagoID))
+            let ref = try #require(
+                try await harness.refs.lookup(connection: harness.connectionID, objectType: .customer, billingID: customer.lagoID))
             #expect(ref.providerID == existing.internalID && ref.isLinked, "a sync must not replace the link: \(ref)")
         }
     }
@@ -77,9 +85,11 @@ struct LinkedRefsTests {
             }
             #expect(waiting, "the invoice did not start waiting for its customer")
 
-            let existing = try Self.seedCustomer(harness.simulator, externalID: "crm-9", name: "Customer Zero", email: "billing0@example.com")
+            let existing = try Self.seedCustomer(
+                harness.simulator, externalID: "crm-9", name: "Customer Zero", email: "billing0@example.com")
             let linkedAt = ContinuousClock.now
-            try await harness.refs.link(connection: harness.connectionID, objectType: .customer, billingID: customer.lagoID, providerID: existing.internalID)
+            try await harness.refs.link(
+                connection: harness.connectionID, objectType: .customer, billingID: customer.lagoID, providerID: existing.internalID)
             // Well before the 30 s snooze it would otherwise sleep out.
             let done = try await eventually(timeout: .seconds(15), every: .milliseconds(100)) {
                 try await harness.job(job).state == "completed"
@@ -99,7 +109,8 @@ struct LinkedRefsTests {
     func linkToAMissingRecord() async throws {
         try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
             let customer = Self.scenario.customers[0]
-            try await harness.refs.link(connection: harness.connectionID, objectType: .customer, billingID: customer.lagoID, providerID: "98765")
+            try await harness.refs.link(
+                connection: harness.connectionID, objectType: .customer, billingID: customer.lagoID, providerID: "98765")
             let job = try await harness.enqueue(.customerSync, customer.json)
             let workers = try harness.startWorkers(1, concurrency: 2)
             try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
@@ -110,7 +121,9 @@ struct LinkedRefsTests {
             let message = state.errors.last?["message"] as? String ?? ""
             #expect(message.contains("linked NetSuite customer 98765 is gone") && message.contains("refs link"), "\(state.errors)")
             #expect(harness.simulator.records(.customer).isEmpty, "nothing was created in the linked record's place")
-            #expect(try await harness.refs.lookup(connection: harness.connectionID, objectType: .customer, billingID: customer.lagoID)?.providerID == "98765")
+            #expect(
+                try await harness.refs.lookup(connection: harness.connectionID, objectType: .customer, billingID: customer.lagoID)?
+                    .providerID == "98765")
         }
     }
 
@@ -118,7 +131,8 @@ struct LinkedRefsTests {
     func linkRules() async throws {
         try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
             let store = harness.refs
-            let linked = try await store.link(connection: harness.connectionID, objectType: .customer, billingID: "cus_a", providerID: "501")
+            let linked = try await store.link(
+                connection: harness.connectionID, objectType: .customer, billingID: "cus_a", providerID: "501")
             #expect(linked.isLinked && linked.providerID == "501")
             await #expect(throws: RefLinkConflict.self) {
                 try await store.link(connection: harness.connectionID, objectType: .customer, billingID: "cus_b", providerID: "501")
@@ -141,9 +155,12 @@ struct LinkedRefsTests {
             }
             // A sync's record() keeps the link.
             try await store.record(connection: harness.connectionID, objectType: .customer, billingID: "cus_a", providerID: "777")
-            #expect(try await store.lookup(connection: harness.connectionID, objectType: .customer, billingID: "cus_a")?.providerID == "501")
+            #expect(
+                try await store.lookup(connection: harness.connectionID, objectType: .customer, billingID: "cus_a")?.providerID == "501")
 
-            #expect(try await store.unlink(connection: harness.connectionID, objectType: .invoice, billingID: "inv_1") == nil, "a synced ref is not a link")
+            #expect(
+                try await store.unlink(connection: harness.connectionID, objectType: .invoice, billingID: "inv_1") == nil,
+                "a synced ref is not a link")
             #expect(try await store.unlink(connection: harness.connectionID, objectType: .customer, billingID: "cus_a") == "501")
             #expect(try await store.lookup(connection: harness.connectionID, objectType: .customer, billingID: "cus_a") == nil)
             // Now free for another billing customer.
@@ -167,7 +184,8 @@ struct LinkedRefsTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("refs-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let outURL = directory.appendingPathComponent("stdout"), errURL = directory.appendingPathComponent("stderr")
+        let outURL = directory.appendingPathComponent("stdout")
+        let errURL = directory.appendingPathComponent("stderr")
         let inURL = directory.appendingPathComponent("stdin")
         FileManager.default.createFile(atPath: outURL.path, contents: nil)
         FileManager.default.createFile(atPath: errURL.path, contents: nil)
@@ -180,7 +198,8 @@ struct LinkedRefsTests {
         environment["LEDGERSYNC_SECRET_KEY"] = SyncHarness.secretKey
         environment["LEDGERSYNC_ALLOW_PRIVATE_NETWORK"] = "1"
         process.environment = environment
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+        let out = try FileHandle(forWritingTo: outURL)
+        let err = try FileHandle(forWritingTo: errURL)
         let input = try FileHandle(forReadingFrom: inURL)
         process.standardOutput = out
         process.standardError = err
@@ -212,16 +231,22 @@ struct LinkedRefsTests {
             #expect(missing.status == 2 && missing.stderr.contains("NetSuite has no customer with id 99999"), "\(missing)")
             #expect(try await harness.refs.lookup(connection: harness.connectionID, objectType: .customer, billingID: "cus_1") == nil)
 
-            let linked = try await Self.ledgersync(["refs", "link", "customer", "cus_1", existing.internalID, "--connection", connection], harness)
-            #expect(linked.status == 0 && linked.stdout.contains("linked customer cus_1 to NetSuite customer \(existing.internalID) (Acme Existing)"), "\(linked)")
+            let linked = try await Self.ledgersync(
+                ["refs", "link", "customer", "cus_1", existing.internalID, "--connection", connection], harness)
+            #expect(
+                linked.status == 0
+                    && linked.stdout.contains("linked customer cus_1 to NetSuite customer \(existing.internalID) (Acme Existing)"),
+                "\(linked)")
             #expect(linked.stdout.contains("externalId is \"crm-7\""), "\(linked)")
             let ref = try await harness.refs.lookup(connection: harness.connectionID, objectType: .customer, billingID: "cus_1")
             #expect(ref?.isLinked == true && ref?.providerID == existing.internalID)
 
-            let taken = try await Self.ledgersync(["refs", "link", "customer", "cus_2", existing.internalID, "--connection", connection], harness)
+            let taken = try await Self.ledgersync(
+                ["refs", "link", "customer", "cus_2", existing.internalID, "--connection", connection], harness)
             #expect(taken.status == 1 && taken.stderr.contains("cus_1"), "\(taken)")
 
-            let bad = try await Self.ledgersync(["refs", "link", "customer", "cus_2", "12x", "--connection", connection, "--no-verify"], harness)
+            let bad = try await Self.ledgersync(
+                ["refs", "link", "customer", "cus_2", "12x", "--connection", connection, "--no-verify"], harness)
             #expect(bad.status == 64, "\(bad)")
 
             let list = try await Self.ledgersync(["refs", "list", "--connection", connection, "--linked", "--json"], harness)
@@ -252,33 +277,40 @@ struct LinkedRefsTests {
                 try await harness.count("SELECT count(*)::int FROM ledgersync.external_refs WHERE linked_at IS NOT NULL")
             }
 
-            let byName = try await Self.ledgersync(["refs", "match", "--connection", connection, "--by", "name", "--customers", "-", "--apply"], harness, stdin: customers)
+            let byName = try await Self.ledgersync(
+                ["refs", "match", "--connection", connection, "--by", "name", "--customers", "-", "--apply"], harness, stdin: customers)
             #expect(byName.status == 0, "\(byName)")
             let dupLine = try #require(byName.stdout.split(separator: "\n").first { $0.hasPrefix("cus_dup") }, "\(byName)")
             #expect(dupLine.contains("ambiguous") && dupLine.contains("\(dup1.internalID), \(dup2.internalID)"), "\(byName)")
             #expect(try await harness.refs.lookup(connection: harness.connectionID, objectType: .customer, billingID: "cus_dup") == nil)
             // The quoted name matched exactly (and was linked: --apply).
-            #expect(try await harness.refs.lookup(connection: harness.connectionID, objectType: .customer, billingID: "cus_ob")?.providerID == exact.internalID)
+            #expect(
+                try await harness.refs.lookup(connection: harness.connectionID, objectType: .customer, billingID: "cus_ob")?.providerID
+                    == exact.internalID)
             _ = try await harness.refs.unlink(connection: harness.connectionID, objectType: .customer, billingID: "cus_ob")
 
-            let proposal = try await Self.ledgersync(["refs", "match", "--connection", connection, "--customers", "-"], harness, stdin: customers)
+            let proposal = try await Self.ledgersync(
+                ["refs", "match", "--connection", connection, "--customers", "-"], harness, stdin: customers)
             #expect(proposal.status == 0, "\(proposal)")
             let obLine = try #require(proposal.stdout.split(separator: "\n").first { $0.hasPrefix("cus_ob") }, "\(proposal)")
             #expect(obLine.contains("proposed") && obLine.contains(exact.internalID), "\(proposal)")
             #expect(proposal.stdout.contains("nothing was linked; run again with --apply"), "\(proposal)")
             #expect(try await linkedCount() == 0, "without --apply nothing is written")
 
-            let applied = try await Self.ledgersync(["refs", "match", "--connection", connection, "--customers", "-", "--apply", "--json"], harness, stdin: customers)
+            let applied = try await Self.ledgersync(
+                ["refs", "match", "--connection", connection, "--customers", "-", "--apply", "--json"], harness, stdin: customers)
             #expect(applied.status == 0, "\(applied)")
             let outcomes = try #require(try JSONSerialization.jsonObject(with: Data(applied.stdout.utf8)) as? [[String: Any]], "\(applied)")
-            #expect(Dictionary(uniqueKeysWithValues: outcomes.map { ($0["billing_id"] as? String ?? "", $0["result"] as? String ?? "") })
-                == ["cus_dup": "no_match", "cus_ob": "linked", "cus_none": "no_match"], "\(applied)")
+            #expect(
+                Dictionary(uniqueKeysWithValues: outcomes.map { ($0["billing_id"] as? String ?? "", $0["result"] as? String ?? "") })
+                    == ["cus_dup": "no_match", "cus_ob": "linked", "cus_none": "no_match"], "\(applied)")
             let ref = try await harness.refs.lookup(connection: harness.connectionID, objectType: .customer, billingID: "cus_ob")
             #expect(ref?.providerID == exact.internalID && ref?.isLinked == true)
             #expect(try await linkedCount() == 1)
 
             // Run again: cus_ob has a ref now and is left out.
-            let rerun = try await Self.ledgersync(["refs", "match", "--connection", connection, "--customers", "-"], harness, stdin: customers)
+            let rerun = try await Self.ledgersync(
+                ["refs", "match", "--connection", connection, "--customers", "-"], harness, stdin: customers)
             #expect(!rerun.stdout.contains("cus_ob") && rerun.stdout.contains("1 already have a ref"), "\(rerun)")
             #expect(harness.simulator.stats.writes == 0, "matching writes nothing at NetSuite")
         }

@@ -14,7 +14,9 @@ struct MonthOfChangesTests {
     /// A custom field whose value changes between the two revisions (the region metadata).
     static func mappings(connection: UUID) -> [Mapping] {
         BillingScenario.mappings(connection: connection) + [
-            Mapping(connectionID: connection, kind: .customField, billingKey: "metadata.region", recordType: "customer", providerID: "custentity_region")
+            Mapping(
+                connectionID: connection, kind: .customField, billingKey: "metadata.region", recordType: "customer",
+                providerID: "custentity_region")
         ]
     }
 
@@ -23,7 +25,8 @@ struct MonthOfChangesTests {
     )
     func monthOfChanges() async throws {
         let original = BillingScenario.generate(customers: 200, invoicesPerCustomer: 3, creditNoteEvery: 0, payments: 0, seed: 41)
-        let changed = BillingScenario.generate(customers: 200, invoicesPerCustomer: 3, creditNoteEvery: 5, payments: 0, seed: 41, revision: 1)
+        let changed = BillingScenario.generate(
+            customers: 200, invoicesPerCustomer: 3, creditNoteEvery: 5, payments: 0, seed: 41, revision: 1)
         #expect(original.invoices.map(\.lagoID) == changed.invoices.map(\.lagoID), "a revision names the same invoices")
         // The edits are real: most invoices have other lines, every customer another address.
         let linesChanged = zip(original.invoices, changed.invoices).filter { $0.feeAmounts.count != $1.feeAmounts.count }.count
@@ -35,7 +38,8 @@ struct MonthOfChangesTests {
         let invoiceByID = Dictionary(uniqueKeysWithValues: changed.invoices.map { ($0.lagoID, $0) })
 
         // Voids: the third invoice of every tenth customer (3, 13, …), which has no credit note.
-        let voidedInvoices = Set(changed.invoices.enumerated().filter { $0.offset >= 400 && customerNumber($0.element) % 10 == 3 }.map(\.element.lagoID))
+        let voidedInvoices = Set(
+            changed.invoices.enumerated().filter { $0.offset >= 400 && customerNumber($0.element) % 10 == 3 }.map(\.element.lagoID))
         // Credit notes: every third refunds half of its total; the notes of customers 5, 15, …
         // that refund nothing are voided.
         var creditNotes: [(json: String, lagoID: String, invoiceID: String, credit: Int64, refund: Int64, voided: Bool)] = []
@@ -66,11 +70,14 @@ struct MonthOfChangesTests {
             guard paid.count >= 2 else { continue }
             let total = paid.reduce(Int64(0)) { $0 + $1.1 }
             let lagoID = "pay-\(customer.lagoID)"
-            let json = try jsonText(["payment": [
-                "lago_id": lagoID, "invoice_ids": paid.map(\.0.lagoID), "amount_cents": total, "amount_currency": customer.currency.code,
-                "paid_at": "2026-11-20", "reference": "wire \(c)",
-                "invoice_amounts": paid.map { ["invoice_id": $0.0.lagoID, "amount_cents": $0.1] as [String: Any] },
-            ] as [String: Any]])
+            let json = try jsonText([
+                "payment": [
+                    "lago_id": lagoID, "invoice_ids": paid.map(\.0.lagoID), "amount_cents": total,
+                    "amount_currency": customer.currency.code,
+                    "paid_at": "2026-11-20", "reference": "wire \(c)",
+                    "invoice_amounts": paid.map { ["invoice_id": $0.0.lagoID, "amount_cents": $0.1] as [String: Any] },
+                ] as [String: Any]
+            ])
             payments.append((json, lagoID, customer.lagoID, Dictionary(uniqueKeysWithValues: paid.map { ($0.0.lagoID, $0.1) })))
         }
         #expect(payments.count > 40)
@@ -163,15 +170,19 @@ struct MonthOfChangesTests {
                 let zero = Money(amountCents: 0, currency: invoice.currency).decimalString
                 if voidedInvoices.contains(invoice.lagoID) {
                     let lines = record?.sublist("item") ?? []
-                    let expectedLines = document.fees.filter { $0.amountCents != 0 }.count + document.credits.filter { $0.amountCents != 0 }.count
+                    let expectedLines =
+                        document.fees.filter { $0.amountCents != 0 }.count + document.credits.filter { $0.amountCents != 0 }.count
                         + (document.prepaidCreditAmountCents != 0 ? 1 : 0)
                     if record?.total != zero || lines.count != expectedLines
                         || !lines.allSatisfy({ ($0["amount"]?.numberText).map { Decimal(string: $0) == 0 } ?? false })
                     {
-                        differences.append("voided invoice \(invoice.lagoID): total \(record?.total ?? "none"), \(lines.count) lines (expected \(expectedLines), all zero)")
+                        differences.append(
+                            "voided invoice \(invoice.lagoID): total \(record?.total ?? "none"), \(lines.count) lines (expected \(expectedLines), all zero)"
+                        )
                     }
                     if sim.amountRemaining(.invoice, externalID: invoice.lagoID) != zero {
-                        differences.append("voided invoice \(invoice.lagoID): \(sim.amountRemaining(.invoice, externalID: invoice.lagoID) ?? "none") due")
+                        differences.append(
+                            "voided invoice \(invoice.lagoID): \(sim.amountRemaining(.invoice, externalID: invoice.lagoID) ?? "none") due")
                     }
                     continue
                 }
@@ -181,9 +192,13 @@ struct MonthOfChangesTests {
                 let due = invoice.totalCents - (creditedNow[invoice.lagoID] ?? 0) - (paidNow[invoice.lagoID] ?? 0)
                 let expectedDue = Money(amountCents: due, currency: invoice.currency).decimalString
                 let actualDue = sim.amountRemaining(.invoice, externalID: invoice.lagoID)
-                if actualDue != expectedDue { differences.append("invoice \(invoice.lagoID): \(actualDue ?? "none") due, expected \(expectedDue)") }
+                if actualDue != expectedDue {
+                    differences.append("invoice \(invoice.lagoID): \(actualDue ?? "none") due, expected \(expectedDue)")
+                }
                 let status = sim.status(.invoice, externalID: invoice.lagoID)
-                if status != (due == 0 ? "Paid In Full" : "Open") { differences.append("invoice \(invoice.lagoID): status \(status ?? "none") with \(expectedDue) due") }
+                if status != (due == 0 ? "Paid In Full" : "Open") {
+                    differences.append("invoice \(invoice.lagoID): status \(status ?? "none") with \(expectedDue) due")
+                }
             }
 
             // Credit memos applied to their invoice (voided: zero, applied to nothing), the
@@ -197,7 +212,9 @@ struct MonthOfChangesTests {
                 if voidedNotes.contains(note.lagoID) {
                     let zero = Money(amountCents: 0, currency: document.currency).decimalString
                     if record?.total != zero || !(record?.sublist("apply").isEmpty ?? false) {
-                        differences.append("voided credit memo \(note.lagoID): total \(record?.total ?? "none"), \(record?.sublist("apply").count ?? -1) apply lines")
+                        differences.append(
+                            "voided credit memo \(note.lagoID): total \(record?.total ?? "none"), \(record?.sublist("apply").count ?? -1) apply lines"
+                        )
                     }
                     continue
                 }
@@ -208,8 +225,12 @@ struct MonthOfChangesTests {
                     let refund = sim.record(.customerRefund, externalID: document.refundExternalID)
                     let apply = refund?.sublist("apply") ?? []
                     let amount = Money(amountCents: note.refund, currency: document.currency).decimalString
-                    if apply.count != 1 || apply.first?["doc"]?.referenceID != record?.internalID || apply.first?["amount"]?.numberText != amount {
-                        differences.append("refund of \(note.lagoID): \(apply.count) apply lines, expected one of \(amount) on credit memo \(record?.internalID ?? "none")")
+                    if apply.count != 1 || apply.first?["doc"]?.referenceID != record?.internalID
+                        || apply.first?["amount"]?.numberText != amount
+                    {
+                        differences.append(
+                            "refund of \(note.lagoID): \(apply.count) apply lines, expected one of \(amount) on credit memo \(record?.internalID ?? "none")"
+                        )
                     }
                 }
             }

@@ -59,7 +59,8 @@ struct NetSuiteSyncTests {
             let customerIDs = Dictionary(uniqueKeysWithValues: customers.map { ($0.externalID, $0.internalID) })
             for invoice in scenario.invoices {
                 let record = try #require(invoices[invoice.lagoID])
-                #expect(record.total == Money(amountCents: invoice.totalCents, currency: invoice.currency).decimalString, "\(invoice.lagoID)")
+                #expect(
+                    record.total == Money(amountCents: invoice.totalCents, currency: invoice.currency).decimalString, "\(invoice.lagoID)")
                 #expect(record.reference("entity") == customerIDs[invoice.customerID])
                 let lineAmounts = record.sublist("item").compactMap { $0["amount"]?.numberText }.prefix(invoice.feeAmounts.count)
                 #expect(Array(lineAmounts) == invoice.feeAmounts.map { Money(amountCents: $0, currency: invoice.currency).decimalString })
@@ -88,14 +89,16 @@ struct NetSuiteSyncTests {
             let attempts = try await harness.invoiceAttempts()
             for record in sim.records(.invoice) {
                 let ran = attempts[record.externalID] ?? 0
-                #expect((1...max(ran, 1)).contains(record.writeCount) && ran >= 1,
-                        "\(record.externalID): written \(record.writeCount) times by \(ran) attempts")
+                #expect(
+                    (1...max(ran, 1)).contains(record.writeCount) && ran >= 1,
+                    "\(record.externalID): written \(record.writeCount) times by \(ran) attempts")
             }
 
             // The billing side can read every provider id.
             #expect(try await harness.count("SELECT count(*) FROM ledgersync.external_refs") == 200 + 1000 + 100 + 500)
-            #expect(try await harness.count(
-                "SELECT count(*) FROM ledgersync.external_refs WHERE object_type = 'invoice' AND customer_billing_id IS NULL") == 0)
+            #expect(
+                try await harness.count(
+                    "SELECT count(*) FROM ledgersync.external_refs WHERE object_type = 'invoice' AND customer_billing_id IS NULL") == 0)
         }
     }
 
@@ -141,8 +144,9 @@ struct NetSuiteSyncTests {
             var updates = 0
             for record in records {
                 let ran = attempts[record.externalID] ?? 0
-                #expect(ran >= 1 && record.writeCount >= 1 && record.writeCount <= ran,
-                        "\(record.externalID): written \(record.writeCount) times by \(ran) attempts")
+                #expect(
+                    ran >= 1 && record.writeCount >= 1 && record.writeCount <= ran,
+                    "\(record.externalID): written \(record.writeCount) times by \(ran) attempts")
                 updates += record.writeCount - 1
             }
             #expect(updates <= attempts.values.reduce(0, +) - 150)
@@ -152,8 +156,9 @@ struct NetSuiteSyncTests {
             // and number, whichever attempt wrote it last.
             for invoice in scenario.invoices {
                 let record = try #require(harness.simulator.record(.invoice, externalID: invoice.lagoID))
-                #expect(record.total == Money(amountCents: invoice.totalCents, currency: invoice.currency).decimalString,
-                        "\(invoice.lagoID), written \(record.writeCount) times")
+                #expect(
+                    record.total == Money(amountCents: invoice.totalCents, currency: invoice.currency).decimalString,
+                    "\(invoice.lagoID), written \(record.writeCount) times")
                 let document = try JSONSerialization.jsonObject(with: Data(invoice.json.utf8)) as? [String: Any]
                 let number = try #require((document?["invoice"] as? [String: Any])?["number"] as? String)
                 #expect(record.string("tranId") == number, "\(invoice.lagoID)")

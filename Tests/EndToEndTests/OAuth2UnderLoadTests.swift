@@ -202,7 +202,9 @@ struct OAuth2UnderLoadTests {
             #expect(sim.stats.bearerRequests >= 100, "\(sim.stats)")
             #expect(sim.tokenStats.issued == 1 && sim.tokenStats.refused == 0 && sim.tokenStats.maxInFlight == 1, "\(sim.tokenStats)")
             #expect(sim.tokenRequests.allSatisfy { $0.time >= switchStarted })
-            #expect(sim.stats.tbaRequests - afterUpdate.tbaRequests <= 5 * 2, "TBA requests after the switch: \(sim.stats.tbaRequests - afterUpdate.tbaRequests)")
+            #expect(
+                sim.stats.tbaRequests - afterUpdate.tbaRequests <= 5 * 2,
+                "TBA requests after the switch: \(sim.stats.tbaRequests - afterUpdate.tbaRequests)")
             #expect(sim.stats.rejectedOverLimit == 0)
         }
     }
@@ -246,7 +248,8 @@ struct OAuth2UnderLoadTests {
         let http = HTTPClient(maxConcurrentRequests: 1, allowPrivateNetworks: true)
         defer { http.shutdown() }
         let response = try await http.execute(
-            HTTPRequest(method: "GET", url: simulator.baseURL + "/_simulator/token-requests", headers: [], body: nil, timeout: .seconds(30)))
+            HTTPRequest(method: "GET", url: simulator.baseURL + "/_simulator/token-requests", headers: [], body: nil, timeout: .seconds(30))
+        )
         #expect(response.status == 200)
         return try #require(try JSONSerialization.jsonObject(with: response.body) as? [String: Any])
     }

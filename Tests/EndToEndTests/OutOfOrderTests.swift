@@ -57,7 +57,9 @@ struct OutOfOrderTests {
         return result
     }
 
-    @Test("payments and credit notes before their invoices, invoices before their customers, 4 workers: each runs within seconds of its dependency, in enqueue order otherwise")
+    @Test(
+        "payments and credit notes before their invoices, invoices before their customers, 4 workers: each runs within seconds of its dependency, in enqueue order otherwise"
+    )
     func outOfOrderAcrossFourWorkers() async throws {
         try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
             let scenario = BillingScenario.generate(customers: 4, invoicesPerCustomer: 3, creditNoteEvery: 2, payments: 12, seed: 41)
@@ -67,8 +69,8 @@ struct OutOfOrderTests {
 
             // Per customer, everything in the wrong order: payments and credit notes, then
             // the invoices (no customer in them), then the customer.
-            var dependencyOf: [Int64: Int64] = [:]  // waiter job → the job that creates what it needs
-            var invoiceJobs: [String: [Int64]] = [:]  // customer → its invoices' jobs, in enqueue order
+            var dependencyOf: [Int64: Int64] = [:] // waiter job → the job that creates what it needs
+            var invoiceJobs: [String: [Int64]] = [:] // customer → its invoices' jobs, in enqueue order
             var waiterOfInvoice: [String: [Int64]] = [:]
             var allJobs: [Int64] = []
             for customer in scenario.customers {
@@ -110,7 +112,8 @@ struct OutOfOrderTests {
                 json = try Self.removing("customer", from: json, envelope: "invoice")
                 return (id, json)
             }
-            let earlyPayment = #"{"payment":{"amount_cents":1,"amount_currency":"USD","invoice_ids":["\#(laterInvoices[1].0)"],"lago_id":"pay-early","paid_at":"2026-11-10","payment_status":"succeeded","reference":"early","type":"manual"}}"#
+            let earlyPayment =
+                #"{"payment":{"amount_cents":1,"amount_currency":"USD","invoice_ids":["\#(laterInvoices[1].0)"],"lago_id":"pay-early","paid_at":"2026-11-10","payment_status":"succeeded","reference":"early","type":"manual"}}"#
             let paymentJob = try await harness.enqueue(.paymentApply, earlyPayment, customerID: first.lagoID)
             var phase2: [Int64] = []
             for (_, json) in laterInvoices { phase2.append(try await harness.enqueue(.invoicePush, json, customerID: first.lagoID)) }
@@ -150,13 +153,16 @@ struct OutOfOrderTests {
         }
     }
 
-    @Test("a payment whose invoice failed for good fails promptly naming that invoice and job, one webhook; the customer's later invoices are not held")
+    @Test(
+        "a payment whose invoice failed for good fails promptly naming that invoice and job, one webhook; the customer's later invoices are not held"
+    )
     func dependencyThatFailedForGood() async throws {
         let receiver = WebhookReceiver(secret: Self.webhookSecret)
         try await receiver.start()
         defer { Task { await receiver.stop() } }
         try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
-            _ = try await WebhookEndpointStore(pool: harness.pool, secretBox: harness.box).create(url: receiver.url, secret: Self.webhookSecret)
+            _ = try await WebhookEndpointStore(pool: harness.pool, secretBox: harness.box).create(
+                url: receiver.url, secret: Self.webhookSecret)
             let scenario = BillingScenario.generate(customers: 1, invoicesPerCustomer: 3, creditNoteEvery: 0, payments: 1, seed: 43)
             let customer = scenario.customers[0]
             let bad = scenario.invoices[0]
@@ -175,7 +181,8 @@ struct OutOfOrderTests {
             try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
             let settled = try await eventually(timeout: .seconds(30)) {
                 try await harness.count(
-                    "SELECT count(*) FROM ledgersync.jobs WHERE kind = 'webhook.deliver' AND state IN ('available', 'running', 'retryable')") == 0
+                    "SELECT count(*) FROM ledgersync.jobs WHERE kind = 'webhook.deliver' AND state IN ('available', 'running', 'retryable')"
+                ) == 0
             }
             #expect(settled)
             await stop(workers)
@@ -206,21 +213,26 @@ struct OutOfOrderTests {
         }
     }
 
-    @Test("a payment whose invoice no job creates waits, parked and holding nothing, until --dependency-timeout, then fails; the customer's invoices run meanwhile")
+    @Test(
+        "a payment whose invoice no job creates waits, parked and holding nothing, until --dependency-timeout, then fails; the customer's invoices run meanwhile"
+    )
     func dependencyNothingCreates() async throws {
         try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
             let scenario = BillingScenario.generate(customers: 1, invoicesPerCustomer: 2, creditNoteEvery: 0, payments: 0, seed: 44)
             let customer = scenario.customers[0]
-            let orphan = #"{"payment":{"amount_cents":100,"amount_currency":"USD","invoice_ids":["inv-never"],"lago_id":"pay-orphan","paid_at":"2026-11-10","payment_status":"succeeded","reference":"orphan","type":"manual"}}"#
+            let orphan =
+                #"{"payment":{"amount_cents":100,"amount_currency":"USD","invoice_ids":["inv-never"],"lago_id":"pay-orphan","paid_at":"2026-11-10","payment_status":"succeeded","reference":"orphan","type":"manual"}}"#
             let paymentJob = try await harness.enqueue(.paymentApply, orphan, customerID: customer.lagoID)
             let invoices = try await scenario.invoices.asyncMap { try await harness.enqueue(.invoicePush, $0.json) }
             let workers = try harness.startWorkers(2, concurrency: 4, extra: ["--dependency-timeout", "4s"])
             defer { for worker in workers { worker.stop() } }
 
             // The invoices behind the waiting payment run at once.
-            #expect(try await eventually(timeout: .seconds(30)) {
-                try await harness.count("SELECT count(*) FROM ledgersync.jobs WHERE id = ANY ($1::bigint[]) AND state = 'completed'", [invoices]) == 2
-            })
+            #expect(
+                try await eventually(timeout: .seconds(30)) {
+                    try await harness.count(
+                        "SELECT count(*) FROM ledgersync.jobs WHERE id = ANY ($1::bigint[]) AND state = 'completed'", [invoices]) == 2
+                })
             let parked = try await harness.count(
                 "SELECT count(*) FROM ledgersync.jobs WHERE id = $1 AND state = 'available' AND wait_key IS NOT NULL", [paymentJob])
             let paymentState = try await harness.job(paymentJob).state
@@ -233,8 +245,11 @@ struct OutOfOrderTests {
             let message = paid.errors.last?["message"] as? String ?? ""
             #expect(message.contains("waiting for invoice inv-never") && message.contains("no queued job creates it"), "\(message)")
             #expect(message.contains("gave up after waiting 4 s"), "\(message)")
-            let row = try #require(try await harness.pool.query(
-                "SELECT extract(epoch FROM finalized_at - created_at)::float8 AS waited FROM ledgersync.jobs WHERE id = $1", [paymentJob]).rows.first)
+            let row = try #require(
+                try await harness.pool.query(
+                    "SELECT extract(epoch FROM finalized_at - created_at)::float8 AS waited FROM ledgersync.jobs WHERE id = $1",
+                    [paymentJob]
+                ).rows.first)
             let waited: Double = try row.decode("waited")
             #expect(waited >= 4 && waited < 10, "the payment failed after \(waited) s, its timeout was 4 s")
         }

@@ -57,7 +57,8 @@ struct ProviderErrorTests {
             // job there is has finished, and there are exactly the two that were delivered.
             let settled = try await eventually(timeout: .seconds(30)) {
                 try await harness.count(
-                    "SELECT count(*) FROM ledgersync.jobs WHERE kind = 'webhook.deliver' AND state IN ('available', 'running', 'retryable')") == 0
+                    "SELECT count(*) FROM ledgersync.jobs WHERE kind = 'webhook.deliver' AND state IN ('available', 'running', 'retryable')"
+                ) == 0
             }
             #expect(settled)
             #expect(try await harness.count("SELECT count(*) FROM ledgersync.jobs WHERE kind = 'webhook.deliver'") == 2)
@@ -72,18 +73,24 @@ struct ProviderErrorTests {
             #expect(rejected.state == "failed" && rejected.attempt == 1)
             #expect(rejected.errors.first?["class"] as? String == "permanent")
             #expect(rejected.errors.first?["code"] as? String == "USER_ERROR")
-            #expect((rejected.errors.first?["message"] as? String)?.contains("603") == true, "the provider's message names the item: \(rejected.errors)")
+            #expect(
+                (rejected.errors.first?["message"] as? String)?.contains("603") == true,
+                "the provider's message names the item: \(rejected.errors)")
 
             let deliveries = receiver.deliveries
             #expect(deliveries.count == 2)
             #expect(deliveries.allSatisfy { $0.signatureValid })
             #expect(try await verifyWithStandardWebhooksPackage(deliveries, secret: Self.webhookSecret) == [true, true])
-            #expect(try await verifyWithStandardWebhooksPackage(deliveries, secret: "another secret") == [false, false], "the package can refuse")
+            #expect(
+                try await verifyWithStandardWebhooksPackage(deliveries, secret: "another secret") == [false, false],
+                "the package can refuse")
             #expect(Set(deliveries.compactMap(\.uniqueKey)).count == 2)
             #expect(deliveries.allSatisfy { $0.eventType == ProviderErrorEvent.customerErrorType })
             let codes = deliveries.compactMap { delivery -> String? in
                 let object = delivery.json["accounting_provider_customer_error"] as? [String: Any]
-                #expect(object?["lago_customer_id"] as? String == (delivery.body.contains(unmappable.lagoID) ? unmappable.customerID : validation.customerID))
+                #expect(
+                    object?["lago_customer_id"] as? String
+                        == (delivery.body.contains(unmappable.lagoID) ? unmappable.customerID : validation.customerID))
                 #expect(object?["accounting_provider"] as? String == "netsuite")
                 return (object?["provider_error"] as? [String: Any])?["error_code"] as? String
             }
@@ -95,7 +102,7 @@ struct ProviderErrorTests {
     func receiverComesBack() async throws {
         let receiver = WebhookReceiver(secret: Self.webhookSecret)
         let port = try await receiver.start()
-        await receiver.stop()  // the port is known; nobody listens on it now
+        await receiver.stop() // the port is known; nobody listens on it now
         try await SyncHarness.with(simulator: Self.strictConfiguration, mappings: Self.strictMappings) { harness in
             try await WebhookEndpointStore(pool: harness.pool, secretBox: harness.box).create(
                 url: "http://127.0.0.1:\(port)/hooks", secret: Self.webhookSecret, eventTypes: [ProviderErrorEvent.customerErrorType])
@@ -157,8 +164,10 @@ struct ProviderErrorTests {
             _ = try await harness.pool.query("CHECKPOINT")
             var stored = ""
             for table in ["ledgersync.connections", "ledgersync.webhook_endpoints"] {
-                let row = try #require(try await harness.pool.query(
-                    "SELECT encode(pg_read_binary_file(pg_relation_filepath($1)), 'escape') AS bytes", [table]).rows.first)
+                let row = try #require(
+                    try await harness.pool.query(
+                        "SELECT encode(pg_read_binary_file(pg_relation_filepath($1)), 'escape') AS bytes", [table]
+                    ).rows.first)
                 stored += try row.decode("bytes", as: String.self)
             }
             for row in try await harness.pool.query("SELECT row_to_json(j)::text AS j FROM ledgersync.jobs j").rows {
@@ -235,8 +244,11 @@ struct ProviderErrorTests {
     /// `json` with the amount of every applied tax set to `cents` (the scenario writes keys
     /// sorted: amount_cents, amount_currency, tax_code, …).
     static func everyTax(of json: String, at cents: Int64) -> String {
-        guard let regex = try? NSRegularExpression(pattern: #""amount_cents":[0-9]+,"amount_currency":"([A-Z]{3})","tax_code""#) else { return json }
+        guard let regex = try? NSRegularExpression(pattern: #""amount_cents":[0-9]+,"amount_currency":"([A-Z]{3})","tax_code""#) else {
+            return json
+        }
         return regex.stringByReplacingMatches(
-            in: json, range: NSRange(json.startIndex..., in: json), withTemplate: #""amount_cents":\#(cents),"amount_currency":"$1","tax_code""#)
+            in: json, range: NSRange(json.startIndex..., in: json),
+            withTemplate: #""amount_cents":\#(cents),"amount_currency":"$1","tax_code""#)
     }
 }

@@ -18,7 +18,9 @@ struct RenderTests {
         let mappings: (UUID) -> [Mapping] = { id in
             BillingScenario.mappings(connection: id) + [
                 Mapping(connectionID: id, kind: .customField, billingKey: "number", recordType: "invoice", providerID: "custbody_number"),
-                Mapping(connectionID: id, kind: .customField, billingKey: "metadata.region", recordType: "invoice", providerID: "custbody_region"),
+                Mapping(
+                    connectionID: id, kind: .customField, billingKey: "metadata.region", recordType: "invoice",
+                    providerID: "custbody_region"),
             ]
         }
         try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration(), mappings: mappings) { harness in
@@ -45,9 +47,11 @@ struct RenderTests {
             let connectionID = harness.connectionID
             let received = harness.simulator.receivedWrites
             for job in jobs {
-                let row = try #require(try await harness.pool.query("SELECT args::text AS args FROM ledgersync.jobs WHERE id = $1", [job.id]).rows.first)
+                let row = try #require(
+                    try await harness.pool.query("SELECT args::text AS args FROM ledgersync.jobs WHERE id = $1", [job.id]).rows.first)
                 let args: String = try row.decode("args")
-                let rendered = try await NetSuiteRender.render(kind: job.kind, args: args, account: account, target: target) { type, billingID in
+                let rendered = try await NetSuiteRender.render(kind: job.kind, args: args, account: account, target: target) {
+                    type, billingID in
                     try await refs.lookup(connection: connectionID, objectType: type, billingID: billingID)
                 }
                 #expect(rendered.notes.isEmpty, "\(job.kind): \(rendered.notes)")
@@ -64,7 +68,8 @@ struct RenderTests {
 
                 // The command prints exactly what the function renders.
                 if job.kind == "invoice.push" || job.kind == "payment.apply" {
-                    let printed = try Self.runRender(kind: job.kind, connection: harness.connectionID.uuidString, args: args, databaseURL: harness.database.url)
+                    let printed = try Self.runRender(
+                        kind: job.kind, connection: harness.connectionID.uuidString, args: args, databaseURL: harness.database.url)
                     #expect(printed.status == 0, "\(printed.stderr)")
                     #expect(printed.stdout == rendered.text)
                 }
@@ -73,7 +78,9 @@ struct RenderTests {
     }
 
     /// `ledgersync sync render <kind> --connection <id> < args`, the binary under test.
-    static func runRender(kind: String, connection: String, args: String, databaseURL: String) throws -> (status: Int32, stdout: String, stderr: String) {
+    static func runRender(kind: String, connection: String, args: String, databaseURL: String) throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
         let process = Process()
         process.executableURL = try LedgersyncProcess.binary()
         process.arguments = ["sync", "render", kind, "--connection", connection]
@@ -111,11 +118,13 @@ struct RenderTests {
         switch kind {
         case "customer.sync":
             let customer = try DocumentDecoder.decode(BillingCustomer.self, from: args)
-            return RecordChecker.customer(customer, record: sim.record(.customer, externalID: customer.lagoID), target: withFields("customer", ["customer"]))
+            return RecordChecker.customer(
+                customer, record: sim.record(.customer, externalID: customer.lagoID), target: withFields("customer", ["customer"]))
         case "invoice.push":
             let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: args)
             return RecordChecker.invoice(
-                invoice, record: sim.record(.invoice, externalID: invoice.lagoID), customerRef: try await ref(.customer, invoice.customer?.lagoID ?? ""),
+                invoice, record: sim.record(.invoice, externalID: invoice.lagoID),
+                customerRef: try await ref(.customer, invoice.customer?.lagoID ?? ""),
                 target: withFields("invoice", ["invoice"]))
         case "sales_order.push":
             let order = try DocumentDecoder.decode(BillingSalesOrder.self, from: args)
@@ -126,17 +135,21 @@ struct RenderTests {
                 recordType: "sales_order")
         case "credit_memo.push":
             let memo = try DocumentDecoder.decode(BillingCreditMemo.self, from: args)
-            let invoice = try #require(try await harness.refs.lookup(connection: harness.connectionID, objectType: .invoice, billingID: memo.lagoInvoiceID))
+            let invoice = try #require(
+                try await harness.refs.lookup(connection: harness.connectionID, objectType: .invoice, billingID: memo.lagoInvoiceID))
             return RecordChecker.creditMemo(
                 memo, record: sim.record(.creditMemo, externalID: memo.lagoID),
-                customerRef: try await ref(.customer, memo.customer?.lagoID ?? invoice.customerBillingID ?? ""), invoiceRef: invoice.providerID,
+                customerRef: try await ref(.customer, memo.customer?.lagoID ?? invoice.customerBillingID ?? ""),
+                invoiceRef: invoice.providerID,
                 target: withFields("credit_memo", ["credit_note"]))
         default:
             let payment = try DocumentDecoder.decode(BillingPayment.self, from: args)
-            let invoice = try #require(try await harness.refs.lookup(connection: harness.connectionID, objectType: .invoice, billingID: payment.invoiceID))
+            let invoice = try #require(
+                try await harness.refs.lookup(connection: harness.connectionID, objectType: .invoice, billingID: payment.invoiceID))
             return RecordChecker.payment(
                 payment, record: sim.record(.customerPayment, externalID: payment.lagoID),
-                customerRef: try await ref(.customer, invoice.customerBillingID ?? ""), invoiceRefs: [payment.invoiceID: invoice.providerID],
+                customerRef: try await ref(.customer, invoice.customerBillingID ?? ""),
+                invoiceRefs: [payment.invoiceID: invoice.providerID],
                 target: withFields("payment", ["payment"]))
         }
     }

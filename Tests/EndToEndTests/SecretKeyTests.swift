@@ -13,7 +13,9 @@ import Testing
 @Suite(.timeLimit(.minutes(6)))
 struct SecretKeyTests {
     /// Runs `ledgersync <arguments>` to its end with `environment`; its status and output.
-    static func run(_ arguments: [String], databaseURL: String, environment: [String: String]) async throws -> (status: Int32?, output: String) {
+    static func run(_ arguments: [String], databaseURL: String, environment: [String: String]) async throws -> (
+        status: Int32?, output: String
+    ) {
         let process = try LedgersyncProcess(arguments, databaseURL: databaseURL, environment: environment)
         let status = await process.waitForExit(timeout: .seconds(60))
         process.stop()
@@ -37,7 +39,8 @@ struct SecretKeyTests {
             let url = harness.database.url
             // No check row yet: the connection sealed under the right key is what refuses them.
             Self.expectRefusal(
-                try await Self.run(["worker", "--poll-interval", "100ms"], databaseURL: url, environment: wrong), expecting: harness.box.keyID)
+                try await Self.run(["worker", "--poll-interval", "100ms"], databaseURL: url, environment: wrong),
+                expecting: harness.box.keyID)
             Self.expectRefusal(
                 try await Self.run(["api", "--port", "0"], databaseURL: url, environment: wrong), expecting: harness.box.keyID)
             #expect(try await harness.count("SELECT count(*) FROM ledgersync.secret_key_check") == 0, "a wrong key writes no check row")
@@ -47,7 +50,8 @@ struct SecretKeyTests {
             let checked = try await Self.run(["secrets", "check"], databaseURL: url, environment: right)
             #expect(checked.status == 0 && checked.output.contains(harness.box.keyID), "\(checked.output)")
             Self.expectRefusal(
-                try await Self.run(["worker", "--poll-interval", "100ms"], databaseURL: url, environment: wrong), expecting: harness.box.keyID)
+                try await Self.run(["worker", "--poll-interval", "100ms"], databaseURL: url, environment: wrong),
+                expecting: harness.box.keyID)
             Self.expectRefusal(
                 try await Self.run(["api", "--port", "0"], databaseURL: url, environment: wrong), expecting: harness.box.keyID)
             // Nothing was touched: no job ran, no secret was rewritten.
@@ -64,11 +68,13 @@ struct SecretKeyTests {
         let scenario = BillingScenario.generate(customers: 120, invoicesPerCustomer: 5, creditNoteEvery: 0, payments: 0, seed: 7)
         let configuration = SyncHarness.simulatorConfiguration(latency: 10...20)
         try await SyncHarness.with(simulator: configuration) { harness in
-            let oldKey = SyncHarness.secretKey, newKey = SecretBox.generateKey()
+            let oldKey = SyncHarness.secretKey
+            let newKey = SecretBox.generateKey()
             let old = harness.box
             // Every kind of sealed secret, under the old key.
             let endpoints = WebhookEndpointStore(pool: harness.pool, secretBox: old, allowPrivateNetworks: true)
-            let endpoint = try await endpoints.create(url: "https://hooks.example.com/ls", secret: StandardWebhooks.generateSecret(), eventTypes: [InvoicePaidEvent.type])
+            let endpoint = try await endpoints.create(
+                url: "https://hooks.example.com/ls", secret: StandardWebhooks.generateSecret(), eventTypes: [InvoicePaidEvent.type])
             let (_, webhookSecret) = try await endpoints.rotateSecret(endpoint.id, overlap: .seconds(3600))
             let inboundSecret = try await InboundSecretStore(pool: harness.pool, secretBox: old).rotate(connection: harness.connectionID)
 
@@ -76,7 +82,8 @@ struct SecretKeyTests {
             // Step 1 of the procedure (docs/operations.md): the processes learn the new key
             // before anything is sealed under it.
             let workers = try (0..<2).map { _ in
-                try harness.startWorker(concurrency: 4, environment: ["LEDGERSYNC_SECRET_KEY": oldKey, "LEDGERSYNC_SECRET_KEY_PREVIOUS": newKey])
+                try harness.startWorker(
+                    concurrency: 4, environment: ["LEDGERSYNC_SECRET_KEY": oldKey, "LEDGERSYNC_SECRET_KEY_PREVIOUS": newKey])
             }
             let started = try await eventually(timeout: .seconds(60)) {
                 try await harness.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'completed'") >= 20
@@ -109,7 +116,8 @@ struct SecretKeyTests {
             let connection = try await ConnectionStore(pool: harness.pool, secretBox: new).get(harness.connectionID)
             #expect(connection.secrets["token_secret"] == SyncHarness.credentials.tokenSecret)
             #expect(try await WebhookEndpointStore(pool: harness.pool, secretBox: new).get(endpoint.id)?.secret == webhookSecret)
-            #expect(try await InboundSecretStore(pool: harness.pool, secretBox: new).secret(connection: harness.connectionID) == inboundSecret)
+            #expect(
+                try await InboundSecretStore(pool: harness.pool, secretBox: new).secret(connection: harness.connectionID) == inboundSecret)
             try await SecretKeyCheck.verify(pool: harness.pool, box: new)
             let notNew = try await harness.count(
                 """

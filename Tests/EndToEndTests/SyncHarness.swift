@@ -87,7 +87,8 @@ struct SyncHarness: Sendable {
         _ count: Int, concurrency: Int = 8, requestTimeout: String = "10s", netsuiteServerTimeout: String = "3s", extra: [String] = []
     ) throws -> [LedgersyncProcess] {
         try (0..<count).map { _ in
-            try startWorker(concurrency: concurrency, requestTimeout: requestTimeout, netsuiteServerTimeout: netsuiteServerTimeout, extra: extra)
+            try startWorker(
+                concurrency: concurrency, requestTimeout: requestTimeout, netsuiteServerTimeout: netsuiteServerTimeout, extra: extra)
         }
     }
 
@@ -96,9 +97,11 @@ struct SyncHarness: Sendable {
         environment: [String: String] = [:]
     ) throws -> LedgersyncProcess {
         try LedgersyncProcess(
-            ["worker", "--concurrency", "\(concurrency)", "--poll-interval", "100ms", "--lease", "3s",
-             "--rescue-interval", "500ms", "--retry-base-delay", "200ms", "--request-timeout", requestTimeout,
-             "--server-timeout", netsuiteServerTimeout] + extra,
+            [
+                "worker", "--concurrency", "\(concurrency)", "--poll-interval", "100ms", "--lease", "3s",
+                "--rescue-interval", "500ms", "--retry-base-delay", "200ms", "--request-timeout", requestTimeout,
+                "--server-timeout", netsuiteServerTimeout,
+            ] + extra,
             databaseURL: database.url, environment: environment.merging(["LEDGERSYNC_SECRET_KEY": Self.secretKey]) { a, _ in a })
     }
 
@@ -154,8 +157,8 @@ struct SyncHarness: Sendable {
     func invoiceAttempts() async throws -> [String: Int] {
         var attempts: [String: Int] = [:]
         for row in try await pool.query(
-            "SELECT args->'invoice'->>'lago_id' AS id, attempt FROM ledgersync.jobs WHERE kind = 'invoice.push'").rows
-        {
+            "SELECT args->'invoice'->>'lago_id' AS id, attempt FROM ledgersync.jobs WHERE kind = 'invoice.push'"
+        ).rows {
             attempts[try row.decode("id", as: String.self), default: 0] += try row.decode("attempt", as: Int.self)
         }
         return attempts
@@ -163,9 +166,12 @@ struct SyncHarness: Sendable {
 
     /// A job's state, attempt and error history.
     func job(_ id: Int64) async throws -> (state: String, attempt: Int, errors: [[String: Any]]) {
-        let row = try #require(try await pool.query(
-            "SELECT state::text AS state, attempt, errors::text AS errors FROM ledgersync.jobs WHERE id = $1", [id]).rows.first)
-        let errors = try JSONSerialization.jsonObject(with: Data((try row.decode("errors", as: String.self)).utf8)) as? [[String: Any]] ?? []
+        let row = try #require(
+            try await pool.query(
+                "SELECT state::text AS state, attempt, errors::text AS errors FROM ledgersync.jobs WHERE id = $1", [id]
+            ).rows.first)
+        let errors =
+            try JSONSerialization.jsonObject(with: Data((try row.decode("errors", as: String.self)).utf8)) as? [[String: Any]] ?? []
         return (try row.decode("state"), try row.decode("attempt"), errors)
     }
 }

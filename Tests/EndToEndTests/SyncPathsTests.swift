@@ -112,7 +112,8 @@ struct SyncPathsTests {
             // A credit note without its customer or amounts: it cannot decode, and nothing
             // in it names a customer. Enqueued as a client of the queue would, without
             // enqueue_sync's derived keys.
-            let args = #"{"connection_id": "\#(harness.connectionID.uuidString.lowercased())", "credit_note": {"lago_id": "cn-broken", "number": "CN-BROKEN"}}"#
+            let args =
+                #"{"connection_id": "\#(harness.connectionID.uuidString.lowercased())", "credit_note": {"lago_id": "cn-broken", "number": "CN-BROKEN"}}"#
             let job = try await JobQueue(pool: harness.pool).enqueue(EnqueueRequest(kind: "credit_memo.push", args: JSONText(args)))
             let workers = try harness.startWorkers(1, concurrency: 2)
             try await harness.waitUntilIdle(timeout: .seconds(60), workers: workers)
@@ -153,10 +154,16 @@ extension SyncPathsTests {
             let connection = harness.connectionID.uuidString.lowercased()
             try await harness.pool.query(
                 "UPDATE ledgersync.connections SET secrets_sealed = $2 WHERE id = $1::uuid",
-                [connection, try otherBox.seal("{}", for: SealContext(table: "connections", row: harness.connectionID, column: "secrets_sealed"))])
+                [
+                    connection,
+                    try otherBox.seal("{}", for: SealContext(table: "connections", row: harness.connectionID, column: "secrets_sealed")),
+                ])
             try await harness.pool.query(
                 "UPDATE ledgersync.webhook_endpoints SET secret_sealed = $2 WHERE id = $1::uuid",
-                [endpoint.id.uuidString.lowercased(), try otherBox.seal("x", for: SealContext(table: "webhook_endpoints", row: endpoint.id, column: "secret_sealed"))])
+                [
+                    endpoint.id.uuidString.lowercased(),
+                    try otherBox.seal("x", for: SealContext(table: "webhook_endpoints", row: endpoint.id, column: "secret_sealed")),
+                ])
 
             let customer = Self.scenario.customers[0]
             let job = try await harness.enqueue(.customerSync, customer.json)
@@ -177,13 +184,16 @@ extension SyncPathsTests {
 }
 
 extension SyncPathsTests {
-    @Test("NetSuite's 429s (its limit below the connection's): jobs snooze as rate_limited without using attempts, and every record is written once")
+    @Test(
+        "NetSuite's 429s (its limit below the connection's): jobs snooze as rate_limited without using attempts, and every record is written once"
+    )
     func rateLimitSnoozes() async throws {
         var configuration = SyncHarness.simulatorConfiguration(latency: 200...200)
         // The account accepts one request at once; the connection believes it has five.
         configuration.concurrencyLimit = 1
         try await SyncHarness.with(simulator: configuration, concurrencyLimit: 5) { harness in
-            let customers = BillingScenario.generate(customers: 8, invoicesPerCustomer: 0, creditNoteEvery: 0, payments: 0, seed: 5).customers
+            let customers = BillingScenario.generate(customers: 8, invoicesPerCustomer: 0, creditNoteEvery: 0, payments: 0, seed: 5)
+                .customers
             var jobs: [Int64] = []
             for customer in customers { jobs.append(try await harness.enqueue(.customerSync, customer.json)) }
             let workers = try harness.startWorkers(1, concurrency: 8)
@@ -207,7 +217,9 @@ extension SyncPathsTests {
 }
 
 extension SyncPathsTests {
-    @Test("a payment waiting for its invoice says which job it waits for (jobs show) and wakes when the invoice is pushed, before its snooze ends")
+    @Test(
+        "a payment waiting for its invoice says which job it waits for (jobs show) and wakes when the invoice is pushed, before its snooze ends"
+    )
     func dependencyWaitAndWake() async throws {
         try await SyncHarness.with(simulator: SyncHarness.simulatorConfiguration()) { harness in
             let scenario = BillingScenario.generate(customers: 1, invoicesPerCustomer: 1, creditNoteEvery: 0, payments: 1, seed: 21)
@@ -225,22 +237,26 @@ extension SyncPathsTests {
             #expect(try await eventually(timeout: .seconds(60)) { try await harness.job(customerJob).state == "completed" })
             // Enqueued as a client of the queue would, outside the customer's serial lane
             // (in it, the held-back invoice would keep the payment from running at all).
-            let args = #"{"connection_id": "\#(harness.connectionID.uuidString.lowercased())", "customer_id": "\#(customer.lagoID)", "#
+            let args =
+                #"{"connection_id": "\#(harness.connectionID.uuidString.lowercased())", "customer_id": "\#(customer.lagoID)", "#
                 + payment.json.dropFirst()
             let paymentJob = try await JobQueue(pool: harness.pool).enqueue(EnqueueRequest(kind: "payment.apply", args: JSONText(args)))
 
             // The payment runs, finds no invoice and snoozes with its wait recorded.
             let waiting = try await eventually(timeout: .seconds(60)) {
-                let recorded = try await harness.count("SELECT count(*) FROM ledgersync.dependency_waits WHERE job_id = $1", [paymentJob]) == 1
+                let recorded =
+                    try await harness.count("SELECT count(*) FROM ledgersync.dependency_waits WHERE job_id = $1", [paymentJob]) == 1
                 let snoozed = try await harness.job(paymentJob).state == "available"
                 return recorded && snoozed
             }
             #expect(waiting, "the payment did not record its wait")
             let snoozeEnd: Date = try await harness.pool.query(
-                "SELECT run_at FROM ledgersync.jobs WHERE id = $1", [paymentJob]).rows[0].decode("run_at")
+                "SELECT run_at FROM ledgersync.jobs WHERE id = $1", [paymentJob]
+            ).rows[0].decode("run_at")
 
             let show = try await LedgersyncProcess.run(["jobs", "show", "\(paymentJob)"], databaseURL: harness.database.url)
-            #expect(show.stdout.contains("waiting for invoice \(invoice.lagoID) (invoice.push job \(invoiceJob)), since "), "\(show.stdout)")
+            #expect(
+                show.stdout.contains("waiting for invoice \(invoice.lagoID) (invoice.push job \(invoiceJob)), since "), "\(show.stdout)")
             #expect(show.stdout.contains("billing object: payment \(payment.lagoID)"), "\(show.stdout)")
 
             // The invoice is let go: once it is pushed, the payment is woken and completes
@@ -249,8 +265,10 @@ extension SyncPathsTests {
             let done = try await eventually(timeout: .seconds(60)) { try await harness.job(paymentJob).state == "completed" }
             #expect(done)
             let finished: Date = try await harness.pool.query(
-                "SELECT finalized_at FROM ledgersync.jobs WHERE id = $1", [paymentJob]).rows[0].decode("finalized_at")
-            #expect(finished < snoozeEnd, "the payment completed at \(finished), not before its snooze ended at \(snoozeEnd): it was not woken")
+                "SELECT finalized_at FROM ledgersync.jobs WHERE id = $1", [paymentJob]
+            ).rows[0].decode("finalized_at")
+            #expect(
+                finished < snoozeEnd, "the payment completed at \(finished), not before its snooze ended at \(snoozeEnd): it was not woken")
             #expect(try await harness.count("SELECT count(*) FROM ledgersync.dependency_waits") == 0, "a wait outlived the wake")
             #expect(harness.simulator.records(.customerPayment).map(\.externalID) == [payment.lagoID])
             await stop(workers)

@@ -52,8 +52,9 @@ final class WebhookReceiver: Sendable {
             let id = request.headers[HTTPField.Name(StandardWebhooks.idHeader)!]
             let timestamp = request.headers[HTTPField.Name(StandardWebhooks.timestampHeader)!]
             let signature = request.headers[HTTPField.Name(StandardWebhooks.signatureHeader)!]
-            let valid = (try? StandardWebhooks.verify(
-                id: id, timestamp: timestamp, signatures: signature, body: Array(body.utf8), secrets: [secret])) != nil
+            let valid =
+                (try? StandardWebhooks.verify(
+                    id: id, timestamp: timestamp, signatures: signature, body: Array(body.utf8), secrets: [secret])) != nil
             let delivery = Delivery(
                 eventType: request.headers[HTTPField.Name(WebhookDelivery.eventHeader)!],
                 uniqueKey: id, timestamp: timestamp, signature: signature, signatureValid: valid, body: body)
@@ -98,19 +99,23 @@ final class WebhookReceiver: Sendable {
 /// docs/security.md gives such a secret.
 func verifyWithStandardWebhooksPackage(_ deliveries: [WebhookReceiver.Delivery], secret: String) async throws -> [Bool] {
     guard let python = ProcessInfo.processInfo.environment["LEDGERSYNC_WEBHOOK_VERIFIER_PYTHON"] else {
-        Issue.record("LEDGERSYNC_WEBHOOK_VERIFIER_PYTHON is not set: run the tests with scripts/test.sh, which installs the standardwebhooks package")
+        Issue.record(
+            "LEDGERSYNC_WEBHOOK_VERIFIER_PYTHON is not set: run the tests with scripts/test.sh, which installs the standardwebhooks package"
+        )
         return []
     }
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("scripts/verify-standard-webhooks.py")
-    let packageSecret = secret.hasPrefix(StandardWebhooks.secretPrefix)
+    let packageSecret =
+        secret.hasPrefix(StandardWebhooks.secretPrefix)
         ? secret : StandardWebhooks.secretPrefix + Data(secret.utf8).base64EncodedString()
     let input = deliveries.map { ["secret": packageSecret, "body": $0.body, "headers": $0.headers] as [String: Any] }
     let request = try JSONSerialization.data(withJSONObject: input)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: python)
     process.arguments = [script.path]
-    let stdin = Pipe(), stdout = Pipe()
+    let stdin = Pipe()
+    let stdout = Pipe()
     process.standardInput = stdin
     process.standardOutput = stdout
     try process.run()

@@ -51,11 +51,12 @@ final class HTTPClientTests {
         // Every byte value, NULs and invalid UTF-8 included, and larger than curl's
         // `Expect: 100-continue` threshold.
         let body = Data((0..<5000).map { UInt8($0 % 256) })
-        let response = try await client.execute(HTTPRequest(
-            method: "POST", url: url("/echo"),
-            headers: [(name: "X-Custom", value: "posted"), (name: "Content-Type", value: "application/octet-stream")],
-            body: body
-        ))
+        let response = try await client.execute(
+            HTTPRequest(
+                method: "POST", url: url("/echo"),
+                headers: [(name: "X-Custom", value: "posted"), (name: "Content-Type", value: "application/octet-stream")],
+                body: body
+            ))
         #expect(response.status == 200)
         #expect(response.header("X-Echo-Method") == "POST")
         #expect(response.header("X-Echo-Custom") == "posted")
@@ -113,8 +114,10 @@ final class HTTPClientTests {
         // opens the connection that the second one reuses.
         let warmUp = try await client.execute(HTTPRequest(method: "GET", url: url("/echo")))
         #expect(warmUp.status == 200)
-        let error = await expectError(.connectionDropped, HTTPRequest(
-            method: "PUT", url: url("/drop-counted/put"), body: Data(#"{"externalId":"inv-1"}"#.utf8), timeout: .seconds(5)))
+        let error = await expectError(
+            .connectionDropped,
+            HTTPRequest(
+                method: "PUT", url: url("/drop-counted/put"), body: Data(#"{"externalId":"inv-1"}"#.utf8), timeout: .seconds(5)))
         #expect(error?.isTransient == true)
         let hits = try await client.execute(HTTPRequest(method: "GET", url: url("/hits/put")))
         #expect(String(decoding: hits.body, as: UTF8.self) == "1", "the server received the request once")
@@ -140,10 +143,12 @@ final class HTTPClientTests {
 
     @Test func errorsNeverContainHeadersOrQuery() async throws {
         let port = try TestServer.unusedPort()
-        let error = await expectError(.connectionFailed, HTTPRequest(
-            method: "GET", url: "http://user:pw@127.0.0.1:\(port)/path?token=s3cr3t",
-            headers: [("Authorization", "Bearer s3cr3t")], timeout: .seconds(5)
-        ))
+        let error = await expectError(
+            .connectionFailed,
+            HTTPRequest(
+                method: "GET", url: "http://user:pw@127.0.0.1:\(port)/path?token=s3cr3t",
+                headers: [("Authorization", "Bearer s3cr3t")], timeout: .seconds(5)
+            ))
         let text = error?.description ?? ""
         #expect(!text.contains("s3cr3t"))
         #expect(!text.contains("pw@"))

@@ -15,17 +15,21 @@ import Testing
         #expect(NetworkGuard.refusal(forHost: address) != nil)
     }
 
-    @Test(arguments: ["8.8.8.8", "1.1.1.1", "172.15.255.255", "172.32.0.1", "100.63.255.255", "100.128.0.1", "192.169.0.1",
-                      "2606:4700:4700::1111", "::ffff:8.8.8.8", "2001:4860:4860::8888"])
+    @Test(arguments: [
+        "8.8.8.8", "1.1.1.1", "172.15.255.255", "172.32.0.1", "100.63.255.255", "100.128.0.1", "192.169.0.1",
+        "2606:4700:4700::1111", "::ffff:8.8.8.8", "2001:4860:4860::8888",
+    ])
     func allowed(_ address: String) throws {
         let (family, bytes) = try #require(NetworkGuard.parseAddress(address))
         #expect(NetworkGuard.classify(family: family, bytes: bytes) == nil, "\(address)")
     }
 
     @Test func urlsAtCreation() {
-        for url in ["http://127.0.0.1/hooks", "http://localhost:8080/hooks", "https://LOCALHOST./x", "http://api.localhost/x",
-                    "http://10.0.0.1/hooks", "http://169.254.169.254/latest/meta-data/", "http://[::1]:9000/hooks",
-                    "http://[::ffff:127.0.0.1]/x"] {
+        for url in [
+            "http://127.0.0.1/hooks", "http://localhost:8080/hooks", "https://LOCALHOST./x", "http://api.localhost/x",
+            "http://10.0.0.1/hooks", "http://169.254.169.254/latest/meta-data/", "http://[::1]:9000/hooks",
+            "http://[::ffff:127.0.0.1]/x",
+        ] {
             let refusal = NetworkGuard.refusal(forURL: url)
             #expect(refusal != nil, "\(url)")
             #expect(refusal.map { !$0.contains("/hooks") } ?? true, "the path is not echoed")
@@ -67,7 +71,9 @@ final class NetworkGuardConnectTests {
             Issue.record("expected a refusal, got HTTP \(response.status)")
         } catch let error as HTTPClientError {
             #expect(error.code == .addressNotAllowed, "\(error)")
-            #expect(error.message.contains("127.0.0.1") && error.message.contains("loopback") && error.message.contains("LEDGERSYNC_ALLOW_PRIVATE_NETWORK"))
+            #expect(
+                error.message.contains("127.0.0.1") && error.message.contains("loopback")
+                    && error.message.contains("LEDGERSYNC_ALLOW_PRIVATE_NETWORK"))
             #expect(!error.isTransient)
         }
         let after = try await open.execute(HTTPRequest(method: "GET", url: countURL, timeout: .seconds(5))).body

@@ -1,8 +1,9 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The Python test server (`test_server.py`, next to this file), one per test: started on a
@@ -56,7 +57,9 @@ final class TestServer {
         }
         // Belt and braces: it must accept a TCP connection before a test uses it.
         while !Self.accepts(port: port) {
-            guard ContinuousClock.now < deadline else { throw TestServerError("the test server does not accept connections on port \(port)") }
+            guard ContinuousClock.now < deadline else {
+                throw TestServerError("the test server does not accept connections on port \(port)")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
     }

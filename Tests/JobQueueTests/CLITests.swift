@@ -11,8 +11,10 @@ import Testing
 @Suite(.timeLimit(.minutes(3)))
 struct CLITests {
     /// Exactly one line on stderr, and nothing that looks like a crash.
-    func expectOneLineError(_ result: (status: Int32, stdout: String, stderr: String), status: Int32, mentioning text: String,
-                            sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectOneLineError(
+        _ result: (status: Int32, stdout: String, stderr: String), status: Int32, mentioning text: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let lines = result.stderr.split(whereSeparator: \.isNewline)
         #expect(result.status == status, "exit \(result.status), stderr: \(result.stderr)", sourceLocation: sourceLocation)
         #expect(lines.count == 1, "stderr should be one line: \(result.stderr)", sourceLocation: sourceLocation)
@@ -85,7 +87,8 @@ struct CLITests {
         #expect(status.stdout.contains("sync: version \(last(SyncSchema.migrations)) of \(last(SyncSchema.migrations))"))
         #expect(status.stdout.contains("api: version \(last(APISchema.migrations)) of \(last(APISchema.migrations))"))
 
-        try await empty.pool.query("INSERT INTO ledgersync.schema_migrations (line, version, name) VALUES ('queue', 999, 'from the future')")
+        try await empty.pool.query(
+            "INSERT INTO ledgersync.schema_migrations (line, version, name) VALUES ('queue', 999, 'from the future')")
         let newer = try await LedgersyncProcess.run(["migrate"], databaseURL: empty.url)
         expectOneLineError(newer, status: 78, mentioning: "newer than")
         await empty.drop()
@@ -121,7 +124,8 @@ struct CLITests {
     func operatorCommands() async throws {
         try await withTestDatabase { db in
             let failing = try await db.queue.enqueue(EnqueueRequest(kind: "diag.fail", maxAttempts: 1))
-            let waiting = try await db.queue.enqueue(EnqueueRequest(kind: "invoice.push", queue: "sync", runAt: Date().addingTimeInterval(3600)))
+            let waiting = try await db.queue.enqueue(
+                EnqueueRequest(kind: "invoice.push", queue: "sync", runAt: Date().addingTimeInterval(3600)))
             let worker = try startWorkers(1, on: db)
             #expect(try await eventually { try await db.queue.job(id: failing)?.state == .failed })
             await stopWorkers(worker)
@@ -158,7 +162,10 @@ struct CLITests {
 
             let stats = try await LedgersyncProcess.run(["jobs", "stats", "--json"], databaseURL: db.url)
             let rows = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [[String: Any]]
-            #expect(rows?.contains { $0["kind"] as? String == "invoice.push" && $0["state"] as? String == "cancelled" && $0["jobs"] as? Int == 1 } == true)
+            #expect(
+                rows?.contains {
+                    $0["kind"] as? String == "invoice.push" && $0["state"] as? String == "cancelled" && $0["jobs"] as? Int == 1
+                } == true)
 
             let enqueue = try await LedgersyncProcess.run(
                 ["enqueue", "invoice.push", "--args", #"{"invoice_id": "inv_1"}"#, "--serial-key", "acme", "--json"], databaseURL: db.url)

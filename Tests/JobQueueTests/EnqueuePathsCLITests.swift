@@ -34,8 +34,10 @@ struct EnqueuePathsCLITests {
 
             func cli(_ uniqueKey: String) async throws -> Int64 {
                 let run = try await SyncCLITests.run(
-                    ["enqueue", "invoice.push", "--json", "--queue", "sync", "--priority", "2", "--max-attempts", "6",
-                     "--unique-key", uniqueKey, "--args", #"{"connection_id": "\#(connection)", "invoice": \#(invoice)}"#],
+                    [
+                        "enqueue", "invoice.push", "--json", "--queue", "sync", "--priority", "2", "--max-attempts", "6",
+                        "--unique-key", uniqueKey, "--args", #"{"connection_id": "\#(connection)", "invoice": \#(invoice)}"#,
+                    ],
                     databaseURL: db.url)
                 #expect(run.status == 0, "\(run)")
                 return Int64(try #require((try SyncCLITests.json(run) as? [String: Any])?["id"] as? Int, "\(run)"))
@@ -51,7 +53,10 @@ struct EnqueuePathsCLITests {
 
             // A refusal of enqueue_sync is a usage error (64) naming the field.
             let refused = try await SyncCLITests.run(
-                ["enqueue", "invoice.push", "--args", #"{"connection_id": "\#(connection)", "customer_id": "acme-ext", "invoice": \#(invoice)}"#],
+                [
+                    "enqueue", "invoice.push", "--args",
+                    #"{"connection_id": "\#(connection)", "customer_id": "acme-ext", "invoice": \#(invoice)}"#,
+                ],
                 databaseURL: db.url)
             #expect(refused.status == 64 && refused.stderr.contains("customer_id 'acme-ext'"), "\(refused)")
         }

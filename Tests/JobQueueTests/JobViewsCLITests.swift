@@ -12,10 +12,13 @@ struct JobViewsCLITests {
     @Test("jobs list and show name the document kind, billing id and number; a completed job shows no last error")
     func billingObjectAndNoStaleError() async throws {
         try await withTestDatabase { db in
-            let invoiceArgs = #"{"connection_id": "00000000-0000-0000-0000-000000000001", "invoice": {"lago_id": "inv-42", "number": "INV-2026-0042", "customer": {"lago_id": "cus-1"}}}"#
-            let paymentArgs = #"{"connection_id": "00000000-0000-0000-0000-000000000001", "payment": {"lago_id": "pay-8", "invoice_ids": ["inv-42"]}}"#
+            let invoiceArgs =
+                #"{"connection_id": "00000000-0000-0000-0000-000000000001", "invoice": {"lago_id": "inv-42", "number": "INV-2026-0042", "customer": {"lago_id": "cus-1"}}}"#
+            let paymentArgs =
+                #"{"connection_id": "00000000-0000-0000-0000-000000000001", "payment": {"lago_id": "pay-8", "invoice_ids": ["inv-42"]}}"#
             let failedInvoice = try await db.queue.enqueue(EnqueueRequest(kind: "invoice.push", args: JSONText(invoiceArgs), queue: "sync"))
-            let completedPayment = try await db.queue.enqueue(EnqueueRequest(kind: "payment.apply", args: JSONText(paymentArgs), queue: "sync"))
+            let completedPayment = try await db.queue.enqueue(
+                EnqueueRequest(kind: "payment.apply", args: JSONText(paymentArgs), queue: "sync"))
             try await db.pool.query(
                 """
                 UPDATE ledgersync.jobs SET state = 'failed', attempt = 1, max_attempts = 1, attempted_at = now(), finalized_at = now(),

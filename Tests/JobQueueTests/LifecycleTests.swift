@@ -40,7 +40,9 @@ struct BackoffTests {
 
     @Test("ceilings follow min(cap, base × 2^(attempt-1)) and never shrink")
     func ceilingFormula() {
-        for backoff in [Backoff.default, Backoff(base: 0.001, cap: 86_400), Backoff(base: 1.5, cap: 1_000_000_000), Backoff(base: 60, cap: 60)] {
+        for backoff in [
+            Backoff.default, Backoff(base: 0.001, cap: 86_400), Backoff(base: 1.5, cap: 1_000_000_000), Backoff(base: 60, cap: 60),
+        ] {
             var previous = 0.0
             for attempt in 1...200 {
                 let ceiling = backoff.ceiling(afterAttempt: attempt)
@@ -78,7 +80,10 @@ struct BackoffTests {
 
     @Test(
         "every delay lies in [ceiling × (1 - jitter), ceiling]",
-        arguments: [Backoff.default, Backoff(base: 1, cap: 60, jitter: 0.5), Backoff(base: 0.1, cap: 10, jitter: 1), Backoff(base: 2, cap: 2, jitter: 0.1)])
+        arguments: [
+            Backoff.default, Backoff(base: 1, cap: 60, jitter: 0.5), Backoff(base: 0.1, cap: 10, jitter: 1),
+            Backoff(base: 2, cap: 2, jitter: 0.1),
+        ])
     func delayBounds(backoff: Backoff) {
         var random = SplitMix64(seed: 0xC0FFEE)
         for attempt in 1...40 {
@@ -122,7 +127,7 @@ struct BackoffTests {
     func delaysAreJittered() {
         let backoff = Backoff.default
         var random = SplitMix64(seed: 42)
-        let ceiling = backoff.ceiling(afterAttempt: 5)  // 80 s
+        let ceiling = backoff.ceiling(afterAttempt: 5) // 80 s
         let samples = (0..<1000).map { _ in backoff.delay(afterAttempt: 5, using: &random) }
         #expect(Set(samples).count > 990, "only \(Set(samples).count) distinct delays in 1000")
         let floor = ceiling * (1 - backoff.jitter)
@@ -225,7 +230,8 @@ struct LifecycleDecideCase: Sendable, CustomTestStringConvertible {
         LifecycleDecideCase(
             name: "retryAfter uses the given delay",
             error: JobError(action: .retryAfter(.seconds(90)), errorClass: "rate_limited", message: "429 Too Many Requests", code: "429"),
-            attempt: 2, maxAttempts: 5, expected: .retry(90...90), errorClass: "rate_limited", message: "429 Too Many Requests", code: "429"),
+            attempt: 2, maxAttempts: 5, expected: .retry(90...90), errorClass: "rate_limited", message: "429 Too Many Requests", code: "429"
+        ),
         LifecycleDecideCase(
             name: "retryAfter keeps sub-second precision",
             error: JobError(action: .retryAfter(.milliseconds(1500)), errorClass: "rate_limited", message: "slow down"),
@@ -254,10 +260,12 @@ struct LifecycleDecideCase: Sendable, CustomTestStringConvertible {
             name: "a plain Swift error on the last attempt fails", error: LifecyclePlainError(text: "disk on fire"),
             attempt: 3, maxAttempts: 3, expected: .fail, errorClass: "error", message: "disk on fire"),
         LifecycleDecideCase(
-            name: "a plain error's multi-line description becomes one line", error: LifecyclePlainError(text: "first line\nsecond line\nthird"),
+            name: "a plain error's multi-line description becomes one line",
+            error: LifecyclePlainError(text: "first line\nsecond line\nthird"),
             attempt: 2, maxAttempts: 3, expected: .retry(2...4), errorClass: "error", message: "first line second line third"),
         LifecycleDecideCase(
-            name: "a database error retries as a plain error", error: PostgresError(.connectionLost, "the connection to PostgreSQL is closed"),
+            name: "a database error retries as a plain error",
+            error: PostgresError(.connectionLost, "the connection to PostgreSQL is closed"),
             attempt: 1, maxAttempts: 3, expected: .retry(1...2), errorClass: "error", message: "the connection to PostgreSQL is closed"),
         LifecycleDecideCase(
             name: "bad args fail at once", error: JobError.badArgs("args do not decode"),
@@ -279,7 +287,8 @@ struct JobOutcomeTests {
     func decide(_ row: LifecycleDecideCase) throws {
         let now = Date(timeIntervalSince1970: 1_790_000_000)
         let outcome = JobOutcome.decide(
-            error: row.error, attempt: row.attempt, maxAttempts: row.maxAttempts, backoff: LifecycleDecideCase.backoff, worker: "worker-7", now: now)
+            error: row.error, attempt: row.attempt, maxAttempts: row.maxAttempts, backoff: LifecycleDecideCase.backoff, worker: "worker-7",
+            now: now)
         func checkEntry(_ entry: JobOutcome.ErrorEntry) {
             #expect(entry.at == now)
             #expect(entry.attempt == row.attempt)
@@ -306,8 +315,9 @@ struct JobOutcomeTests {
     @Test("a transient error's retry delay varies from run to run")
     func retryDelaysVary() {
         let delays = (0..<50).map { _ in
-            guard case .retry(let delay, _) = JobOutcome.decide(
-                error: JobError.transient("x"), attempt: 4, maxAttempts: 10, backoff: .default, worker: "w")
+            guard
+                case .retry(let delay, _) = JobOutcome.decide(
+                    error: JobError.transient("x"), attempt: 4, maxAttempts: 10, backoff: .default, worker: "w")
             else { return -1.0 }
             return delay
         }
@@ -366,8 +376,10 @@ struct RegistryDecodingTests {
         #expect(registry.kinds == [LifecycleInvoiceHandler.kind])
         let entry = try #require(registry.entry(for: LifecycleInvoiceHandler.kind))
         let row = Row(
-            columns: ["id", "kind", "queue", "priority", "attempt", "max_attempts", "args", "serial_key", "limit_key", "created_at",
-                      "run_id", "rate_limited_seconds"],
+            columns: [
+                "id", "kind", "queue", "priority", "attempt", "max_attempts", "args", "serial_key", "limit_key", "created_at",
+                "run_id", "rate_limited_seconds",
+            ],
             values: ["17", LifecycleInvoiceHandler.kind, "default", "0", "1", "5", args, nil, nil, "2026-01-02 03:04:05.678+00", "3", "0"])
         let job = try Job(row: row)
         // The pool is never used: it connects lazily, and these handlers do not touch it.
@@ -387,8 +399,10 @@ struct RegistryDecodingTests {
     @Test(
         "arguments that do not decode fail the job with a one-line message naming the field",
         arguments: [
-            (#"{"invoiceID": "inv-1", "invoice": {"lines": [{"amount": 1}, {"amount": 2}, {"amount": "three"}]}}"#,
-             "at invoice.lines[2].amount: expected Int"),
+            (
+                #"{"invoiceID": "inv-1", "invoice": {"lines": [{"amount": 1}, {"amount": 2}, {"amount": "three"}]}}"#,
+                "at invoice.lines[2].amount: expected Int"
+            ),
             (#"{"invoice": {"lines": []}}"#, "field 'invoiceID' is missing"),
             (#"{"invoiceID": "inv-1", "invoice": {"lines": [{}]}}"#, "field 'amount' is missing in invoice.lines[0]"),
             (#"{"invoiceID": "inv-1", "invoice": {"lines": [{"amount": null}]}}"#, "at invoice.lines[0].amount: expected Int"),
@@ -407,7 +421,8 @@ struct RegistryDecodingTests {
         #expect(lifecycleTestIsOneLine(error?.message))
         // And the outcome: failed at once, whatever attempts are left.
         if let error {
-            guard case .fail(let entry) = JobOutcome.decide(error: error, attempt: 1, maxAttempts: 20, backoff: .default, worker: "w") else {
+            guard case .fail(let entry) = JobOutcome.decide(error: error, attempt: 1, maxAttempts: 20, backoff: .default, worker: "w")
+            else {
                 Issue.record("bad args did not fail the job")
                 return
             }

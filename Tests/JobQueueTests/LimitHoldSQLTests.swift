@@ -15,16 +15,19 @@ struct LimitHoldSQLTests {
             let ids = try await db.queue.enqueueMany((0..<4).map { _ in EnqueueRequest(kind: "k", limitKey: "acct") })
             let claimed = try await db.pool.query("SELECT id FROM ledgersync.fetch_jobs('w', 'default', 10, 30)").rows.count
             #expect(claimed == 2)
-            let firstRun: Int64 = try await db.pool.query("SELECT run_id FROM ledgersync.jobs WHERE id = $1", [ids[0]]).rows[0].decode("run_id")
+            let firstRun: Int64 = try await db.pool.query("SELECT run_id FROM ledgersync.jobs WHERE id = $1", [ids[0]]).rows[0].decode(
+                "run_id")
 
             // The first run's request timed out: it holds its slot for a minute, then its run
             // ends (retryable, later), as a worker stores a transient failure.
             let until = try await db.pool.query(
-                "SELECT ledgersync.hold_limit_slot($1, $2, 60) AS held_until", [ids[0], firstRun]).rows[0]
+                "SELECT ledgersync.hold_limit_slot($1, $2, 60) AS held_until", [ids[0], firstRun]
+            ).rows[0]
                 .decodeIfPresent("held_until", as: Date.self)
             #expect(until != nil)
             try await db.pool.query(
-                "UPDATE ledgersync.jobs SET state = 'retryable', run_at = now() + interval '1 hour', locked_by = NULL WHERE id = $1", [ids[0]])
+                "UPDATE ledgersync.jobs SET state = 'retryable', run_at = now() + interval '1 hour', locked_by = NULL WHERE id = $1",
+                [ids[0]])
 
             // One job running plus one hold: the key is full, fetch claims nothing.
             let whileHeld = try await db.pool.query("SELECT id FROM ledgersync.fetch_jobs('w', 'default', 10, 30)").rows.count

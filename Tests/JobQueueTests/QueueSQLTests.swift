@@ -46,7 +46,7 @@ struct QueueSQLTests {
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            connections.forEach { $0.close() }
+            for connection in connections { connection.close() }
             #expect(ids.count == 8)
             #expect(Set(ids).count == 1)
             #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE unique_key = 'inv_42'") == 1)
@@ -123,7 +123,10 @@ struct QueueSQLTests {
             (#"SELECT ledgersync.enqueue_many('[{"kind": "a", "args": [1]}]')"#, "jobs[0]: args must be a JSON object"),
             (#"SELECT ledgersync.enqueue_many('[{"kind": "a", "priority": "high"}]')"#, "jobs[0]: priority must be an integer from 0 to 9"),
             (#"SELECT ledgersync.enqueue_many('[{"kind": "a", "max_attempts": -1}]')"#, "jobs[0]: max_attempts must be a positive integer"),
-            (#"SELECT ledgersync.enqueue_many('[{"kind": "a", "run_at": "tomorrow"}]')"#, "jobs[0]: run_at must be an ISO 8601 timestamp string"),
+            (
+                #"SELECT ledgersync.enqueue_many('[{"kind": "a", "run_at": "tomorrow"}]')"#,
+                "jobs[0]: run_at must be an ISO 8601 timestamp string"
+            ),
             (#"SELECT ledgersync.enqueue_many('[{"kind": "a", "queue": ""}]')"#, "jobs[0]: queue must be a non-empty string"),
             (#"SELECT ledgersync.enqueue_many('[{"kind": "a", "serial_key": 42}]')"#, "jobs[0]: serial_key must be a string"),
         ])
@@ -189,7 +192,8 @@ struct QueueSQLTests {
             #expect(Set(try await fetch(db).map { try $0.decode("id", as: Int64.self) }) == [first, other])
             #expect(try await fetch(db).isEmpty, "second must wait for first")
             // first fails with attempts left: still unfinished, so second still waits.
-            try await db.pool.query(QueueSQLText.retry, [[first], [try await runID(db, first)], [0.0], [JSONText(#"{"class":"transient"}"#)]])
+            try await db.pool.query(
+                QueueSQLText.retry, [[first], [try await runID(db, first)], [0.0], [JSONText(#"{"class":"transient"}"#)]])
             let refetched = try await fetch(db).map { try $0.decode("id", as: Int64.self) }
             #expect(refetched == [first], "the retried first job runs again before second")
             try await db.pool.query(QueueSQLText.complete, [[first], [try await runID(db, first)]])
@@ -210,7 +214,9 @@ struct QueueSQLTests {
             try await db.queue.setConcurrencyLimit("acct", maxRunning: 4)
             #expect(try await fetch(db, limit: 50).count == 1)
             try await db.queue.setConcurrencyLimit("acct", maxRunning: 0)
-            try await db.pool.query("UPDATE ledgersync.jobs SET state = 'completed', finalized_at = now(), locked_by = NULL, lease_expires_at = NULL WHERE state = 'running'")
+            try await db.pool.query(
+                "UPDATE ledgersync.jobs SET state = 'completed', finalized_at = now(), locked_by = NULL, lease_expires_at = NULL WHERE state = 'running'"
+            )
             #expect(try await fetch(db, limit: 50).isEmpty, "a limit of 0 pauses the key")
         }
     }
@@ -240,7 +246,9 @@ struct QueueSQLTests {
             try await db.pool.query(QueueSQLText.retry, [[ids[0]], [firstRun], [0.0], [JSONText(#"{"class":"transient"}"#)]])
             let secondRun = try await runID(db, ids[1])
             #expect(try await fetch("b", released: [(ids[1], secondRun)]).isEmpty, "b does not hold the second job's run")
-            #expect(try await fetch("a", released: [(ids[1], secondRun)]) == [ids[2]], "the third job has waited longer (run_at) than the retried one")
+            #expect(
+                try await fetch("a", released: [(ids[1], secondRun)]) == [ids[2]],
+                "the third job has waited longer (run_at) than the retried one")
             #expect(try await fetch("a", released: [(ids[2], try await runID(db, ids[2]))]) == [ids[0]])
             // Its first run gave the slot back; this run holds one until it says otherwise.
             let holding = try await db.count(
@@ -309,7 +317,9 @@ struct QueueSQLTests {
                 """, [ids[0], ids[1], ids[2], ids[3]])
             let deleted = try await db.pool.query(QueueSQLText.prune, [86_400.0, 7 * 86_400.0, 30 * 86_400.0, 1000]).affectedRows
             #expect(deleted == 2)
-            let left = try await db.pool.query("SELECT id FROM ledgersync.jobs ORDER BY id").rows.map { try $0.decode("id", as: Int64.self) }
+            let left = try await db.pool.query("SELECT id FROM ledgersync.jobs ORDER BY id").rows.map {
+                try $0.decode("id", as: Int64.self)
+            }
             #expect(left == [ids[1], ids[2], ids[4]])
         }
     }
@@ -322,7 +332,8 @@ struct QueueSQLTests {
             _ = try await fetch(db)
             var runs: [Int64] = []
             for id in pushes + [other] { runs.append(try await runID(db, id)) }
-            try await db.pool.query(QueueSQLText.fail, [pushes + [other], runs, Array(repeating: JSONText(#"{"class":"permanent"}"#), count: 4)])
+            try await db.pool.query(
+                QueueSQLText.fail, [pushes + [other], runs, Array(repeating: JSONText(#"{"class":"permanent"}"#), count: 4)])
             let retried = try await db.queue.retry(JobFilter(states: [.failed], kind: "invoice.push"))
             #expect(Set(retried) == Set(pushes))
             for id in pushes {

@@ -1,12 +1,12 @@
 import Foundation
 import JobQueueTesting
 import Logging
-@testable import Postgres
 import ServiceLifecycle
 import Synchronization
 import Testing
 
 @testable import JobQueue
+@testable import Postgres
 
 /// Runs told apart (issue 11): a stale run's results, heartbeat and limit release are
 /// refused in SQL; a worker that lost a lease abandons the run; the completer stores what
@@ -17,7 +17,9 @@ struct RunsTests {
     // MARK: - SQL
 
     /// Claims for `worker`; returns (id, run id, attempt) of each claimed job.
-    func claim(_ db: TestDatabase, worker: String, lease: Double = 30, released: [(Int64, Int64)] = []) async throws -> [(id: Int64, run: Int64, attempt: Int)] {
+    func claim(_ db: TestDatabase, worker: String, lease: Double = 30, released: [(Int64, Int64)] = []) async throws -> [(
+        id: Int64, run: Int64, attempt: Int
+    )] {
         try await db.pool.query(
             QueueSQL.fetchJobs, [worker, "default", 10, lease, released.map(\.0), released.map(\.1)]
         ).rows.map { (try $0.decode("id"), try $0.decode("run_id"), try $0.decode("attempt")) }
@@ -42,7 +44,12 @@ struct RunsTests {
             try await connection.query("UPDATE ledgersync.jobs SET run_at = now() WHERE id = $1", [id])
             guard let worker else { return nil }
             return try await connection.query(QueueSQL.fetchJobs, [worker, "default", 10, 30.0, [Int64](), [Int64]()]).rows
-                .map { (id: try $0.decode("id", as: Int64.self), run: try $0.decode("run_id", as: Int64.self), attempt: try $0.decode("attempt", as: Int.self)) }
+                .map {
+                    (
+                        id: try $0.decode("id", as: Int64.self), run: try $0.decode("run_id", as: Int64.self),
+                        attempt: try $0.decode("attempt", as: Int.self)
+                    )
+                }
                 .first
         }
     }
@@ -159,7 +166,8 @@ struct RunsTests {
     func withWorker(
         _ db: TestDatabase, registry: JobRegistry, options: WorkerOptions, logs: LogRecorder? = nil, _ body: () async throws -> Void
     ) async throws {
-        let logger = logs.map { recorder in Logger(label: "test.worker") { _ in RecordingLogHandler(recorder: recorder) } }
+        let logger =
+            logs.map { recorder in Logger(label: "test.worker") { _ in RecordingLogHandler(recorder: recorder) } }
             ?? Logger(label: "test.worker")
         let worker = WorkerPool(pool: db.pool, registry: registry, options: options, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [worker], logger: logger))
@@ -239,7 +247,9 @@ struct RunsTests {
             #expect(job.errors.count == 1)
             #expect(entry.class == "rate_limited" && entry.code == "429")
             #expect(entry.message.contains("still rate limited after waiting 0.8 s in total (the cap is 1 s)"), "\(entry.message)")
-            #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE id = $1 AND rate_limited_seconds BETWEEN 0.79 AND 0.81", [id]) == 1)
+            #expect(
+                try await db.count(
+                    "SELECT count(*) FROM ledgersync.jobs WHERE id = $1 AND rate_limited_seconds BETWEEN 0.79 AND 0.81", [id]) == 1)
             // An operator's retry starts the count again.
             #expect(try await db.queue.retry(JobFilter(id: id)) == [id])
             #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE id = $1 AND rate_limited_seconds = 0", [id]) == 1)
@@ -252,8 +262,10 @@ struct RunsTests {
     func completerSplitsARefusedBatch() async throws {
         try await withTestDatabase { db in
             let ids = try await db.queue.enqueueMany((0..<6).map { _ in EnqueueRequest(kind: "k", maxAttempts: 5) })
-            let jobs = try await db.pool.query(QueueSQL.fetchJobs, ["w", "default", 10, 30.0, [Int64](), [Int64]()]).rows.map(Job.init(row:))
-                .sorted { $0.id < $1.id }
+            let jobs = try await db.pool.query(QueueSQL.fetchJobs, ["w", "default", 10, 30.0, [Int64](), [Int64]()]).rows.map(
+                Job.init(row:)
+            )
+            .sorted { $0.id < $1.id }
             try #require(jobs.map(\.id) == ids)
             // A value this database refuses however it is sent: a stand-in for whatever a
             // cleaned entry could still hold that PostgreSQL will not store.
@@ -267,7 +279,9 @@ struct RunsTests {
                 flushed.withLock { $0 += count }
             }
             completer.add(job: jobs[0], outcome: .complete)
-            completer.add(job: jobs[1], outcome: outcome(JobError(action: .retry, errorClass: "transient", message: "NUL\u{0}in the\u{0}message", code: "A\u{0}B")))
+            completer.add(
+                job: jobs[1],
+                outcome: outcome(JobError(action: .retry, errorClass: "transient", message: "NUL\u{0}in the\u{0}message", code: "A\u{0}B")))
             completer.add(job: jobs[2], outcome: outcome(JobError(action: .fail, errorClass: "poison", message: "refused")))
             completer.add(job: jobs[3], outcome: .snooze(delaySeconds: 60))
             completer.add(job: jobs[4], outcome: .complete)
@@ -314,11 +328,15 @@ struct RunsTests {
         #expect(took < .seconds(10), "finish took \(took)")
     }
 
-    static let jobColumns = ["id", "kind", "queue", "priority", "attempt", "max_attempts", "args", "serial_key", "limit_key", "created_at", "run_id", "rate_limited_seconds"]
+    static let jobColumns = [
+        "id", "kind", "queue", "priority", "attempt", "max_attempts", "args", "serial_key", "limit_key", "created_at", "run_id",
+        "rate_limited_seconds",
+    ]
     static let jobValues: [String?] = ["1", "k", "default", "0", "1", "5", "{}", nil, nil, "2026-12-03 00:00:00+00", "7", "0"]
 
-    @Test("the rate-limited cap: only snoozes of class rate_limited count, the total decides, odd totals never trap",
-          arguments: [("0", 400, false), ("0.7", 300, false), ("0.7", 301, true), ("5", 0, true), ("NaN", 400, false), ("1e300", 400, true)])
+    @Test(
+        "the rate-limited cap: only snoozes of class rate_limited count, the total decides, odd totals never trap",
+        arguments: [("0", 400, false), ("0.7", 300, false), ("0.7", 301, true), ("5", 0, true), ("NaN", 400, false), ("1e300", 400, true)])
     func rateLimitCapRule(waited: String, delayMilliseconds: Int, fails: Bool) throws {
         var values = Self.jobValues
         values[11] = waited

@@ -21,8 +21,10 @@ func startWorkers(
 ) throws -> [LedgersyncProcess] {
     try (0..<count).map { _ in
         try LedgersyncProcess(
-            ["worker", "--diagnostic-kinds", "--concurrency", "\(concurrency)", "--poll-interval", "100ms",
-             "--lease", "5s", "--rescue-interval", "500ms"] + extra,
+            [
+                "worker", "--diagnostic-kinds", "--concurrency", "\(concurrency)", "--poll-interval", "100ms",
+                "--lease", "5s", "--rescue-interval", "500ms",
+            ] + extra,
             databaseURL: database.url)
     }
 }
@@ -32,7 +34,9 @@ func stopWorkers(_ workers: [LedgersyncProcess], sourceLocation: SourceLocation 
     for worker in workers { worker.signal(SIGTERM) }
     for worker in workers {
         let status = await worker.waitForExit(timeout: .seconds(40))
-        #expect(status == 0, "worker exited with \(status.map(String.init) ?? "nothing (still running)"):\n\(worker.output.suffix(3000))", sourceLocation: sourceLocation)
+        #expect(
+            status == 0, "worker exited with \(status.map(String.init) ?? "nothing (still running)"):\n\(worker.output.suffix(3000))",
+            sourceLocation: sourceLocation)
         worker.stop()
     }
 }

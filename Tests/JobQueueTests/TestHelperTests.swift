@@ -15,7 +15,12 @@ struct TestHelperTests {
 
     @Test func eventuallyEndsWhenCancelled() async throws {
         let polls = PollCount()
-        let task = Task { await eventually(timeout: .seconds(600), every: .milliseconds(20)) { polls.increment(); return false } }
+        let task = Task {
+            await eventually(timeout: .seconds(600), every: .milliseconds(20)) {
+                polls.increment()
+                return false
+            }
+        }
         // Cancel once it is polling, seen from its own count.
         let deadline = ContinuousClock.now + .seconds(30)
         while polls.value < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }

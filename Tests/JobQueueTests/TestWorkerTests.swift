@@ -30,7 +30,8 @@ struct TestWorkerTests {
             case "park": throw JobError.wait(for: "test:key:1", fallback: .seconds(600), reason: "waiting for key 1")
             case "release":
                 // The handler's pool is the database's: it can read its own row.
-                let rows = try await context.pool.query("SELECT state::text AS state FROM ledgersync.jobs WHERE id = $1", [context.job.id]).rows
+                let rows = try await context.pool.query("SELECT state::text AS state FROM ledgersync.jobs WHERE id = $1", [context.job.id])
+                    .rows
                 #expect(try rows[0].decode("state", as: String.self) == "running")
                 context.releaseLimitSlot()
             default: throw JobError.permanent("unknown mode \(args.mode)")

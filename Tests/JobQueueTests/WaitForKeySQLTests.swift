@@ -33,7 +33,8 @@ struct WaitForKeySQLTests {
 
     static func fetch(_ db: TestDatabase, _ max: Int = 10) async throws -> [Claimed] {
         try await db.pool.query(fetchSQL, [max]).rows.map {
-            Claimed(id: try $0.decode("id"), runID: try $0.decode("run_id"), serialKey: try $0.decodeIfPresent("serial_key", as: String.self))
+            Claimed(
+                id: try $0.decode("id"), runID: try $0.decode("run_id"), serialKey: try $0.decodeIfPresent("serial_key", as: String.self))
         }
     }
 
@@ -66,7 +67,10 @@ struct WaitForKeySQLTests {
             // A job enqueued now is ahead of the parked job once it rejoins.
             let third = try await db.queue.enqueue(EnqueueRequest(kind: "k", serialKey: "cus_1"))
             try await Self.complete(db, try #require(second.first))
-            #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE id = $1 AND state = 'available' AND wait_key = 'invoice:inv_1'", [ids[0]]) == 1)
+            #expect(
+                try await db.count(
+                    "SELECT count(*) FROM ledgersync.jobs WHERE id = $1 AND state = 'available' AND wait_key = 'invoice:inv_1'", [ids[0]])
+                    == 1)
 
             // Woken: no timer (its fallback is an hour away), it rejoins now, behind `third`.
             let woken: Int = try await db.pool.query("SELECT ledgersync.wake('invoice:inv_1') AS n").rows[0].decode("n")
@@ -77,7 +81,8 @@ struct WaitForKeySQLTests {
             try await Self.complete(db, try #require(next.first))
             let last = try await Self.fetch(db)
             #expect(last.map(\.id) == [ids[0]])
-            let attempt: Int = try await db.pool.query("SELECT attempt FROM ledgersync.jobs WHERE id = $1", [ids[0]]).rows[0].decode("attempt")
+            let attempt: Int = try await db.pool.query("SELECT attempt FROM ledgersync.jobs WHERE id = $1", [ids[0]]).rows[0].decode(
+                "attempt")
             #expect(attempt == 1, "parking used an attempt")
         }
     }
@@ -93,7 +98,9 @@ struct WaitForKeySQLTests {
             try await db.pool.query("UPDATE ledgersync.jobs SET run_at = now() - interval '1 second' WHERE id = $1", [id])
             let again = try await Self.fetch(db)
             #expect(again.map(\.id) == [id])
-            #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE id = $1 AND wait_key IS NULL AND lane_position > id", [id]) == 1)
+            #expect(
+                try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE id = $1 AND wait_key IS NULL AND lane_position > id", [id])
+                    == 1)
 
             let running = try #require(again.first)
             for (key, fallback, words) in [("", 10.0, "wait key"), ("k", -1.0, "fallback_seconds")] {
@@ -124,8 +131,9 @@ struct WaitForKeySQLTests {
             try await waker.execute("BEGIN")
             try await waker.query("SELECT ledgersync.wake('invoice:inv_1')")
             let park = Task { try await Self.park(db, job, key: "invoice:inv_1", fallback: 3600) }
-            #expect(await eventually(timeout: .seconds(30), every: .milliseconds(5)) { (try? await Self.someoneWaitsForTheKey(db)) == true },
-                    "the park did not wait for the wake's key lock")
+            #expect(
+                await eventually(timeout: .seconds(30), every: .milliseconds(5)) { (try? await Self.someoneWaitsForTheKey(db)) == true },
+                "the park did not wait for the wake's key lock")
             try await waker.execute("COMMIT")
             // The park comes second and sees the wake: not parked, runnable now.
             #expect(try await park.value == false)
@@ -141,11 +149,13 @@ struct WaitForKeySQLTests {
             let parker = try await Connection.connect(url: db.url)
             defer { parker.close() }
             try await parker.execute("BEGIN")
-            let parked = try await parker.query(Self.parkSQL, [job.id, job.runID, "invoice:inv_1", 3600.0]).rows[0].decode("parked", as: Bool.self)
+            let parked = try await parker.query(Self.parkSQL, [job.id, job.runID, "invoice:inv_1", 3600.0]).rows[0].decode(
+                "parked", as: Bool.self)
             #expect(parked)
             let wake = Task { try await db.queue.wake(key: "invoice:inv_1") }
-            #expect(await eventually(timeout: .seconds(30), every: .milliseconds(5)) { (try? await Self.someoneWaitsForTheKey(db)) == true },
-                    "the wake did not wait for the park's key lock")
+            #expect(
+                await eventually(timeout: .seconds(30), every: .milliseconds(5)) { (try? await Self.someoneWaitsForTheKey(db)) == true },
+                "the wake did not wait for the park's key lock")
             try await parker.execute("COMMIT")
             // The wake comes second and finds the job parked.
             #expect(try await wake.value == 1)
@@ -172,7 +182,8 @@ struct WaitForKeySQLTests {
 
             // An enqueue whose id is drawn first and committed last.
             try await late.execute("BEGIN")
-            let early: Int64 = try await late.query("SELECT ledgersync.enqueue('k', '{}', serial_key => 'cus_1') AS id").rows[0].decode("id")
+            let early: Int64 = try await late.query("SELECT ledgersync.enqueue('k', '{}', serial_key => 'cus_1') AS id").rows[0].decode(
+                "id")
             let second = try await db.queue.enqueue(EnqueueRequest(kind: "k", serialKey: "cus_1"))
             #expect(early < second)
             let running = try await Self.fetch(db)
@@ -225,10 +236,14 @@ struct WaitForKeySQLTests {
                 var idleSince = ContinuousClock.now
                 while ContinuousClock.now - idleSince < .seconds(60) {
                     let claimed = try await connection.query(Self.fetchSQL, [3]).rows.map {
-                        Claimed(id: try $0.decode("id"), runID: try $0.decode("run_id"), serialKey: try $0.decodeIfPresent("serial_key", as: String.self))
+                        Claimed(
+                            id: try $0.decode("id"), runID: try $0.decode("run_id"),
+                            serialKey: try $0.decodeIfPresent("serial_key", as: String.self))
                     }
                     if claimed.isEmpty {
-                        let left = try await connection.query("SELECT count(*)::integer AS n FROM ledgersync.jobs WHERE state <> 'completed'").rows[0]
+                        let left = try await connection.query(
+                            "SELECT count(*)::integer AS n FROM ledgersync.jobs WHERE state <> 'completed'"
+                        ).rows[0]
                             .decode("n", as: Int.self)
                         if left == 0 && !shared.withLock({ $0.enqueuing }) { return }
                         // What is left is parked until the waker wakes its key (or its
@@ -263,7 +278,8 @@ struct WaitForKeySQLTests {
                         }
                         if parkNow {
                             let fallback: Double = job.id % 2 == 0 ? 0 : 2
-                            _ = try await connection.query(Self.parkSQL, [job.id, job.runID, waitKeys[Int(job.id) % waitKeys.count], fallback])
+                            _ = try await connection.query(
+                                Self.parkSQL, [job.id, job.runID, waitKeys[Int(job.id) % waitKeys.count], fallback])
                         } else {
                             try await connection.query(Self.completeSQL, [job.id, job.runID])
                         }

@@ -16,7 +16,12 @@ struct WorkerPoolTests {
     /// Counts runs per job across handler calls.
     final class Runs: Sendable {
         private let counts = Mutex<[Int64: Int]>([:])
-        func next(_ id: Int64) -> Int { counts.withLock { $0[id, default: 0] += 1; return $0[id]! } }
+        func next(_ id: Int64) -> Int {
+            counts.withLock {
+                $0[id, default: 0] += 1
+                return $0[id]!
+            }
+        }
         var total: Int { counts.withLock { $0.values.reduce(0, +) } }
     }
 
@@ -25,7 +30,7 @@ struct WorkerPoolTests {
         static let kind = "test.stubborn"
         var options: JobKindOptions { JobKindOptions(maxAttempts: 2, timeout: .milliseconds(200), backoff: Backoff(base: 0.05, cap: 0.05)) }
         func run(_ args: Args, context: JobContext) async throws {
-            await pause(.seconds(10))  // ignores cancellation, like a call stuck in C code
+            await pause(.seconds(10)) // ignores cancellation, like a call stuck in C code
         }
     }
 
@@ -47,7 +52,8 @@ struct WorkerPoolTests {
         var options: JobKindOptions { JobKindOptions(maxAttempts: 3, backoff: Self.backoff) }
         func run(_ args: Args, context: JobContext) async throws {
             if runs.next(context.job.id) == 1 {
-                throw JobError(action: .retryAfter(.milliseconds(300)), errorClass: "rate_limited", message: "429 from provider", code: "429")
+                throw JobError(
+                    action: .retryAfter(.milliseconds(300)), errorClass: "rate_limited", message: "429 from provider", code: "429")
             }
         }
     }
@@ -158,9 +164,10 @@ struct WorkerPoolTests {
             var registry = JobRegistry()
             registry.register(ProviderCall(meter: meter))
             try await db.queue.setConcurrencyLimit("acct", maxRunning: 1)
-            let ids = try await db.queue.enqueueMany((0..<3).map { _ in
-                EnqueueRequest(kind: ProviderCall.kind, args: JSONText(#"{"release": \#(release)}"#), limitKey: "acct")
-            })
+            let ids = try await db.queue.enqueueMany(
+                (0..<3).map { _ in
+                    EnqueueRequest(kind: ProviderCall.kind, args: JSONText(#"{"release": \#(release)}"#), limitKey: "acct")
+                })
             try await withWorker(db, registry: registry) {
                 let done = try await eventually(timeout: .seconds(30)) {
                     try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'completed'") == 3
@@ -212,7 +219,9 @@ struct WorkerPoolTests {
             #expect(job.attempt == 2)
             #expect(job.errors.count == 1)
             #expect(RateLimited.backoff.ceiling(afterAttempt: 1) == 40)
-            #expect(job.errors.first?.retryIn == 0.3, "the retry waited \(String(describing: job.errors.first?.retryIn)) s, not the hint's 0.3 s")
+            #expect(
+                job.errors.first?.retryIn == 0.3,
+                "the retry waited \(String(describing: job.errors.first?.retryIn)) s, not the hint's 0.3 s")
             #expect(job.errors.first?.code == "429")
         }
     }

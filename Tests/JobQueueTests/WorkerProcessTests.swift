@@ -73,7 +73,8 @@ struct WorkerProcessTests {
             try await db.queue.enqueueMany(jobs)
             let worker = try LedgersyncProcess(
                 ["worker", "--diagnostic-kinds", "--concurrency", "2", "--grace-period", "10s"], databaseURL: db.url)
-            let started = try await db.waitForCount("SELECT count(*) FROM ledgersync.jobs WHERE state = 'running'", 2, timeout: .seconds(30))
+            let started = try await db.waitForCount(
+                "SELECT count(*) FROM ledgersync.jobs WHERE state = 'running'", 2, timeout: .seconds(30))
             #expect(started)
             let signalledAt = Date()
             worker.signal(SIGTERM)
@@ -90,7 +91,9 @@ struct WorkerProcessTests {
                 #expect(run.startedAt <= signalledAt.addingTimeInterval(0.05), "job \(run.jobID) started after SIGTERM")
             }
             #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'completed'") == runs.count)
-            #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'available' AND attempt = 0 AND errors = '[]'") == 6 - runs.count)
+            #expect(
+                try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'available' AND attempt = 0 AND errors = '[]'") == 6
+                    - runs.count)
         }
     }
 
@@ -207,10 +210,15 @@ struct WorkerProcessTests {
             _ = try await db.queue.enqueue(EnqueueRequest(kind: "diag.record", uniqueKey: "probe"))
             // A 30 s poll: only a notification can wake the worker in time.
             let workers = try startWorkers(1, on: db, extra: ["--poll-interval", "30s"])
-            #expect(try await eventually {
-                try await db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'ledgersync-listener'", [db.name]) == 1
-            })
-            #expect(try await db.waitForCount("SELECT count(*) FROM ledgersync.jobs WHERE unique_key = 'probe' AND state = 'completed'", 1, timeout: .seconds(60)))
+            #expect(
+                try await eventually {
+                    try await db.count(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'ledgersync-listener'", [db.name])
+                        == 1
+                })
+            #expect(
+                try await db.waitForCount(
+                    "SELECT count(*) FROM ledgersync.jobs WHERE unique_key = 'probe' AND state = 'completed'", 1, timeout: .seconds(60)))
 
             let billing = try await Connection.connect(url: db.url)
             try await billing.execute("BEGIN")
@@ -245,9 +253,10 @@ struct WorkerProcessTests {
             let badArgs = try await db.queue.enqueue(EnqueueRequest(kind: "diag.record", args: JSONText(#"{"sleep_ms": "soon"}"#)))
             let badValue = try await db.queue.enqueue(EnqueueRequest(kind: "diag.record", args: JSONText(#"{"sleep_ms": -5}"#)))
             let workers = try startWorkers(1, on: db)
-            #expect(try await eventually {
-                try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'failed'") == 3
-            })
+            #expect(
+                try await eventually {
+                    try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'failed'") == 3
+                })
             // A good job after the bad ones still runs.
             let good = try await db.queue.enqueue(EnqueueRequest(kind: "diag.record"))
             #expect(try await eventually { try await db.queue.job(id: good)?.state == .completed })
@@ -292,7 +301,9 @@ struct WorkerProcessTests {
         await pool.close()
     }
 
-    @Test("runs that end while PostgreSQL is down: their results are kept and stored when it is back, each job completed on its first attempt")
+    @Test(
+        "runs that end while PostgreSQL is down: their results are kept and stored when it is back, each job completed on its first attempt"
+    )
     func resultsStoredAfterOutage() async throws {
         let cluster = try PrivateCluster()
         defer { cluster.remove() }
@@ -302,7 +313,8 @@ struct WorkerProcessTests {
         // A lease far longer than the outage: a job completed after it can only have been
         // completed by the run that ended during it, not by a rescue and a second run.
         let worker = try LedgersyncProcess(
-            ["worker", "--diagnostic-kinds", "--concurrency", "16", "--poll-interval", "200ms", "--lease", "120s"], databaseURL: cluster.url)
+            ["worker", "--diagnostic-kinds", "--concurrency", "16", "--poll-interval", "200ms", "--lease", "120s"], databaseURL: cluster.url
+        )
         var ids: [Int64] = []
         for _ in 0..<10 { ids.append(try await queue.enqueue(EnqueueRequest(kind: "diag.noop", args: JSONText(#"{"sleep_ms": 1500}"#)))) }
         let running = try await eventually(timeout: .seconds(30)) {
@@ -324,7 +336,9 @@ struct WorkerProcessTests {
         }
         #expect(stored, "worker log:\n\(worker.output.suffix(3000))")
         for job in try await records(ids, again) {
-            #expect(job.state == .completed && job.attempt == 1 && job.errors.isEmpty, "job \(job.id): \(job.state) attempt \(job.attempt) \(job.errors)")
+            #expect(
+                job.state == .completed && job.attempt == 1 && job.errors.isEmpty,
+                "job \(job.id): \(job.state) attempt \(job.attempt) \(job.errors)")
         }
         #expect(worker.process.isRunning)
         await stopWorkers([worker])
@@ -389,7 +403,9 @@ struct PrivateCluster {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             let message = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
-            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "pg.sh \(arguments[0]) failed (\(process.terminationStatus)): \(message)"])
+            throw CocoaError(
+                .fileReadUnknown,
+                userInfo: [NSLocalizedDescriptionKey: "pg.sh \(arguments[0]) failed (\(process.terminationStatus)): \(message)"])
         }
         return try String(contentsOf: output, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -100,12 +100,16 @@ struct JWTInteropTests {
             ("ec_p256_private_pkcs8.pem", "ec_p256_public.pem", JWTAlgorithm.es256),
         ])
     func swiftAssertionVerifiesWithPyJWT(privateKey: String, publicKey: String, algorithm: JWTAlgorithm) throws {
-        let credentials = NetSuiteM2MCredentials(clientID: "client-123", certificateID: "cert-456", privateKeyPEM: try Self.fixture(privateKey))
+        let credentials = NetSuiteM2MCredentials(
+            clientID: "client-123", certificateID: "cert-456", privateKeyPEM: try Self.fixture(privateKey))
         let now = Date()
         let assertion = try NetSuiteM2M.assertion(credentials: credentials, tokenURL: Self.simulatorTokenURL, now: now)
         let result = try Self.run(
             try Self.python(),
-            [try Self.fixtureURL("verify_with_pyjwt.py").path, assertion, try Self.fixtureURL(publicKey).path, algorithm.rawValue, Self.simulatorTokenURL])
+            [
+                try Self.fixtureURL("verify_with_pyjwt.py").path, assertion, try Self.fixtureURL(publicKey).path, algorithm.rawValue,
+                Self.simulatorTokenURL,
+            ])
         #expect(result.status == 0, "PyJWT: \(result.output)")
         let decoded = try ExactJSON.parse(Array(result.output.utf8))
         #expect(decoded["header"]?["typ"]?.stringValue == "JWT")
@@ -127,24 +131,33 @@ struct JWTInteropTests {
         let now = Int(Date().timeIntervalSince1970)
         let token = try JWT.sign(
             headerJSON: #"{"typ":"JWT","alg":"\#(algorithm.rawValue)","kid":"k"}"#,
-            payloadJSON: #"{"iss":"c","aud":"\#(Self.simulatorTokenURL)","iat":\#(now),"exp":\#(now + 60)}"#, key: key, algorithm: algorithm)
+            payloadJSON: #"{"iss":"c","aud":"\#(Self.simulatorTokenURL)","iat":\#(now),"exp":\#(now + 60)}"#, key: key, algorithm: algorithm
+        )
         let result = try Self.run(
             try Self.python(),
-            [try Self.fixtureURL("verify_with_pyjwt.py").path, token, try Self.fixtureURL("rsa3072_certificate.pem").path, algorithm.rawValue, Self.simulatorTokenURL])
+            [
+                try Self.fixtureURL("verify_with_pyjwt.py").path, token, try Self.fixtureURL("rsa3072_certificate.pem").path,
+                algorithm.rawValue, Self.simulatorTokenURL,
+            ])
         #expect(result.status == 0, "PyJWT: \(result.output)")
-        #expect(JWT.verify(try JWT.parts(of: token), key: try JWTPublicKey(pem: try Self.fixture("rsa3072_public.pem")), algorithm: algorithm))
+        #expect(
+            JWT.verify(try JWT.parts(of: token), key: try JWTPublicKey(pem: try Self.fixture("rsa3072_public.pem")), algorithm: algorithm))
     }
 
     @Test("PyJWT refuses a Swift assertion checked with another key: the test above can fail")
     func pyJWTRefusesWrongKey() throws {
-        let credentials = NetSuiteM2MCredentials(clientID: "c", certificateID: "k", privateKeyPEM: try Self.fixture("rsa3072_private_pkcs8.pem"))
+        let credentials = NetSuiteM2MCredentials(
+            clientID: "c", certificateID: "k", privateKeyPEM: try Self.fixture("rsa3072_private_pkcs8.pem"))
         let assertion = try NetSuiteM2M.assertion(credentials: credentials, tokenURL: Self.simulatorTokenURL)
         var parts = assertion.split(separator: ".").map(String.init)
         // Flip one signature character.
         parts[2] = String(parts[2].dropLast()) + (parts[2].hasSuffix("A") ? "B" : "A")
         let result = try Self.run(
             try Self.python(),
-            [try Self.fixtureURL("verify_with_pyjwt.py").path, parts.joined(separator: "."), try Self.fixtureURL("rsa3072_certificate.pem").path, "PS256", Self.simulatorTokenURL])
+            [
+                try Self.fixtureURL("verify_with_pyjwt.py").path, parts.joined(separator: "."),
+                try Self.fixtureURL("rsa3072_certificate.pem").path, "PS256", Self.simulatorTokenURL,
+            ])
         #expect(result.status == 1)
         #expect(result.output.contains("InvalidSignatureError"))
     }
@@ -211,11 +224,16 @@ struct JWTInteropTests {
             let tokenURL = NetSuiteM2M.tokenURL(account: account)
             let signed = try Self.run(
                 try Self.python(),
-                [try Self.fixtureURL("sign_with_pyjwt.py").path, try Self.fixtureURL("rsa3072_private_pkcs8.pem").path, "PS256", tokens.rsaKid, tokens.clientID, tokenURL])
+                [
+                    try Self.fixtureURL("sign_with_pyjwt.py").path, try Self.fixtureURL("rsa3072_private_pkcs8.pem").path, "PS256",
+                    tokens.rsaKid, tokens.clientID, tokenURL,
+                ])
             #expect(signed.status == 0, "PyJWT: \(signed.output)")
             let post = { (body: String) in
-                try await http.execute(HTTPRequest(
-                    method: "POST", url: tokenURL, headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Data(body.utf8)))
+                try await http.execute(
+                    HTTPRequest(
+                        method: "POST", url: tokenURL, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                        body: Data(body.utf8)))
             }
             let issued = try await post(Self.form(signed.output.trimmingCharacters(in: .whitespacesAndNewlines)))
             #expect(issued.status == 200)
@@ -225,7 +243,8 @@ struct JWTInteropTests {
             #expect((answer["access_token"]?.stringValue?.count ?? 0) >= 32)
 
             let wrongAudience = try NetSuiteM2M.assertion(
-                credentials: NetSuiteM2MCredentials(clientID: tokens.clientID, certificateID: tokens.ecKid, privateKeyPEM: try Self.fixture("ec_p256_private_pkcs8.pem")),
+                credentials: NetSuiteM2MCredentials(
+                    clientID: tokens.clientID, certificateID: tokens.ecKid, privateKeyPEM: try Self.fixture("ec_p256_private_pkcs8.pem")),
                 tokenURL: "https://1234567-sb1.suitetalk.api.netsuite.com" + NetSuiteM2M.tokenPath)
             let refused = try await post(Self.form(wrongAudience))
             #expect(refused.status == 401)
@@ -255,14 +274,15 @@ struct JWTInteropTests {
         ])
     func simulatorRefuses(token name: String, secondsAfterIAT: Int, expected: NetSuiteSimulator.TokenRefusal) throws {
         let tokens = try Self.tokens()
-        let token: String = switch name {
-        case "ps256WrongKey": tokens.ps256WrongKey
-        case "ps256": tokens.ps256
-        case "es256": tokens.es256
-        case "ps256WrongAudience": tokens.ps256WrongAudience
-        case "ps256TooLong": tokens.ps256TooLong
-        default: tokens.rs256
-        }
+        let token: String =
+            switch name {
+            case "ps256WrongKey": tokens.ps256WrongKey
+            case "ps256": tokens.ps256
+            case "es256": tokens.es256
+            case "ps256WrongAudience": tokens.ps256WrongAudience
+            case "ps256TooLong": tokens.ps256TooLong
+            default: tokens.rs256
+            }
         let simulator = try Self.simulator(tokens: tokens)
         let now = Date(timeIntervalSince1970: TimeInterval(tokens.iat + secondsAfterIAT))
         guard case .failure(let refusal, _) = simulator.checkTokenRequest(Self.form(token), tokenURL: tokens.tokenURL, now: now) else {
@@ -291,14 +311,20 @@ struct JWTInteropTests {
         #expect(NetSuiteSimulator.TokenRefusal.wrongGrantType.errorCode == "invalid_request")
 
         var other = NetSuiteSimulator.Configuration()
-        other.m2mMappings = [.init(clientID: "someone-else", certificateID: tokens.rsaKid, publicKeyPEM: try Self.fixture("rsa3072_public.pem"))]
-        if case .failure(let reason, _) = NetSuiteSimulator(configuration: other).checkTokenRequest(good, tokenURL: tokens.tokenURL, now: now) {
+        other.m2mMappings = [
+            .init(clientID: "someone-else", certificateID: tokens.rsaKid, publicKeyPEM: try Self.fixture("rsa3072_public.pem"))
+        ]
+        if case .failure(let reason, _) = NetSuiteSimulator(configuration: other).checkTokenRequest(
+            good, tokenURL: tokens.tokenURL, now: now)
+        {
             #expect(reason == .unknownIssuer)
         } else {
             Issue.record("an assertion whose iss is not the mapping's client id was accepted")
         }
         other.m2mMappings = []
-        if case .failure(let reason, _) = NetSuiteSimulator(configuration: other).checkTokenRequest(good, tokenURL: tokens.tokenURL, now: now) {
+        if case .failure(let reason, _) = NetSuiteSimulator(configuration: other).checkTokenRequest(
+            good, tokenURL: tokens.tokenURL, now: now)
+        {
             #expect(reason == .unknownCertificate)
         } else {
             Issue.record("an assertion with an unknown kid was accepted")
@@ -323,19 +349,22 @@ struct JWTInteropTests {
         #expect(message(short)?.contains("1024 bits, too short") == true)
         #expect(message("hello")?.contains("not PEM") == true)
         #expect(message(try Self.fixture("rsa3072_certificate.pem"))?.contains("CERTIFICATE, not a private key") == true)
-        #expect(message("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n")?.contains("encrypted") == true)
+        #expect(
+            message("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n")?.contains("encrypted") == true)
         let damaged = try Self.fixture("rsa3072_private_pkcs8.pem").replacingOccurrences(of: "M", with: "*")
         let damagedMessage = message(damaged)
         #expect(damagedMessage?.contains("could not be read") == true)
         #expect(damagedMessage?.contains("*") == false)
         let key = try JWTPrivateKey(pem: try Self.fixture("ec_p256_private_pkcs8.pem"))
         #expect("\(key)" == "JWTPrivateKey(EC, redacted)")
-        let credentials = NetSuiteM2MCredentials(clientID: "client-1234567", certificateID: "cert-7654321", privateKeyPEM: try Self.fixture("ec_p256_private_pkcs8.pem"))
+        let credentials = NetSuiteM2MCredentials(
+            clientID: "client-1234567", certificateID: "cert-7654321", privateKeyPEM: try Self.fixture("ec_p256_private_pkcs8.pem"))
         #expect(!"\(credentials)".contains("PRIVATE"))
         #expect(!String(reflecting: credentials).contains("PRIVATE"))
         do {
             _ = try NetSuiteM2M.assertion(
-                credentials: NetSuiteM2MCredentials(clientID: "c", certificateID: "k", privateKeyPEM: short), tokenURL: Self.simulatorTokenURL)
+                credentials: NetSuiteM2MCredentials(clientID: "c", certificateID: "k", privateKeyPEM: short),
+                tokenURL: Self.simulatorTokenURL)
             Issue.record("a 1024-bit key signed an assertion")
         } catch let error as SyncError {
             #expect(error.errorClass == .permanent)

@@ -84,7 +84,10 @@ struct NetSuiteDriverTests {
     @Test("inbound payments: the fields read exactly (the amount as its text), and each bad one named")
     func inboundPayment() throws {
         let event = try driver.inboundEvent(
-            "payments", body: Data(#"{"payment_id": "77", "invoice_id": "104", "amount": "129.10", "currency": "EUR", "paid_at": "2026-03-01T12:00:00Z"}"#.utf8))
+            "payments",
+            body: Data(
+                #"{"payment_id": "77", "invoice_id": "104", "amount": "129.10", "currency": "EUR", "paid_at": "2026-03-01T12:00:00Z"}"#.utf8
+            ))
         guard case .paymentRecorded(let payment) = event else {
             Issue.record("\(event)")
             return

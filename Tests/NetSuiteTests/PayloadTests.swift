@@ -1,9 +1,10 @@
 import ExactJSON
 import Foundation
-@testable import NetSuite
 import Simulators
 import Sync
 import Testing
+
+@testable import NetSuite
 
 /// The NetSuite bodies built from billing documents: exact money, every line mapped, lines plus
 /// taxes equal to the billed total, and clear errors when something cannot be mapped.
@@ -15,7 +16,8 @@ import Testing
             provider: "netsuite", name: "test", accountID: "1234567_SB1",
             settings: .init(defaultSubsidiary: "1", concurrencyLimit: 5, defaultLocation: location),
             secrets: ConnectionSecrets(["consumer_key": "ck", "consumer_secret": "cs", "token_id": "ti", "token_secret": "ts"]))
-        return SyncTarget(connectionID: connectionID, connection: connection, mappings: MappingSet(connectionID: connectionID, mappings: mappings))
+        return SyncTarget(
+            connectionID: connectionID, connection: connection, mappings: MappingSet(connectionID: connectionID, mappings: mappings))
     }
 
     static let scenario = BillingScenario.generate(customers: 8, invoicesPerCustomer: 6, creditNoteEvery: 3, payments: 20)
@@ -61,8 +63,12 @@ import Testing
         for amount in amounts { #expect(amount.split(separator: ".").last?.count == 3, "KWD has 3 decimals: \(amount)") }
 
         let jpy = try #require(Self.scenario.invoices.first { $0.currency == .jpy })
-        let yen = try NetSuitePayloads.invoice(try DocumentDecoder.decode(BillingInvoice.self, from: jpy.json), customerRef: "1", target: Self.target()).description
-        for amount in yen.matches(of: /"amount":(-?[0-9.]+)/).map({ String($0.output.1) }) { #expect(!amount.contains("."), "JPY has no decimals: \(amount)") }
+        let yen = try NetSuitePayloads.invoice(
+            try DocumentDecoder.decode(BillingInvoice.self, from: jpy.json), customerRef: "1", target: Self.target()
+        ).description
+        for amount in yen.matches(of: /"amount":(-?[0-9.]+)/).map({ String($0.output.1) }) {
+            #expect(!amount.contains("."), "JPY has no decimals: \(amount)")
+        }
     }
 
     @Test("items resolve one-to-one, then by default item, then fallback; deductions are negative lines")
@@ -71,10 +77,10 @@ import Testing
         let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: generated.json)
         let lines = Self.items(try NetSuitePayloads.invoice(invoice, customerRef: "1", target: Self.target())["item"])
         let items = lines.map { $0["item"] }
-        #expect(items.contains(.reference("510")))  // subscription → default item
-        #expect(items.contains(.reference("601")))  // api_calls → its own item
-        #expect(items.contains(.reference("900")))  // storage_gb → fallback
-        #expect(items.contains(.reference("602")))  // setup_fee → its own item
+        #expect(items.contains(.reference("510"))) // subscription → default item
+        #expect(items.contains(.reference("601"))) // api_calls → its own item
+        #expect(items.contains(.reference("900"))) // storage_gb → fallback
+        #expect(items.contains(.reference("602"))) // setup_fee → its own item
         let coupon = try #require(lines.first { $0["taxDetailsReference"] == .string("coupon_item") })
         #expect(coupon["item"] == .reference("530"))
         #expect(Self.number(coupon["amount"])?.hasPrefix("-") == true)
@@ -89,7 +95,7 @@ import Testing
         let calls = try #require(lines.first { $0["item"] == .reference("601") })
         #expect(Self.number(calls["quantity"]) == invoice.fees[1].units.description)
         let storage = try #require(lines.first { $0["item"] == .reference("900") })
-        #expect(Self.number(storage["quantity"]) == "1")  // 12.5 units, no exact unit price
+        #expect(Self.number(storage["quantity"]) == "1") // 12.5 units, no exact unit price
         #expect(Self.number(storage["rate"]) == Self.number(storage["amount"]))
     }
 
@@ -115,12 +121,16 @@ import Testing
         }
         #expect(error.message.contains("no tax mapping for tax code"))
 
-        let legacy = noTax + ["vat_20", "us_sales"].map {
-            Mapping(connectionID: Self.connectionID, kind: .tax, billingKey: $0, providerID: $0, details: ["legacy_tax_item": "77"])
-        }
+        let legacy =
+            noTax
+            + ["vat_20", "us_sales"].map {
+                Mapping(connectionID: Self.connectionID, kind: .tax, billingKey: $0, providerID: $0, details: ["legacy_tax_item": "77"])
+            }
         let body = try NetSuitePayloads.invoice(invoice, customerRef: "1", target: Self.target(legacy))
         #expect(body["taxItem"] == .reference("77"))
-        #expect(Self.number(body["taxAmountOverride"]) == Money(amountCents: invoice.taxesAmountCents, currency: invoice.currency).decimalString)
+        #expect(
+            Self.number(body["taxAmountOverride"]) == Money(amountCents: invoice.taxesAmountCents, currency: invoice.currency).decimalString
+        )
         #expect(body["taxDetails"] == nil)
     }
 
@@ -154,7 +164,10 @@ import Testing
         let text = String(decoding: try JSONSerialization.data(withJSONObject: json), as: UTF8.self)
         let customer = try DocumentDecoder.decode(BillingCustomer.self, from: text)
         var mappings = BillingScenario.mappings(connection: Self.connectionID)
-        mappings.append(Mapping(connectionID: Self.connectionID, kind: .customField, billingKey: "metadata.region", recordType: "customer", providerID: "custentity_region"))
+        mappings.append(
+            Mapping(
+                connectionID: Self.connectionID, kind: .customField, billingKey: "metadata.region", recordType: "customer",
+                providerID: "custentity_region"))
         let body = try NetSuitePayloads.customer(customer, target: Self.target(mappings))
         #expect(body["email"] == .null)
         #expect(body["phone"] == .null)
@@ -166,20 +179,33 @@ import Testing
         let invoiceBody = try NetSuitePayloads.invoice(invoice, customerRef: "1", target: Self.target())
         #expect(invoiceBody["dueDate"] == (invoice.paymentDueDate.map { .string($0.isoDate) } ?? .null))
         let payment = try DocumentDecoder.decode(BillingPayment.self, from: Self.scenario.payments[0].json)
-        let paymentBody = try NetSuitePayloads.payment(payment, customerRef: "5", invoiceRefs: [payment.invoiceID: "99"], target: Self.target())
+        let paymentBody = try NetSuitePayloads.payment(
+            payment, customerRef: "5", invoiceRefs: [payment.invoiceID: "99"], target: Self.target())
         #expect(paymentBody["memo"] == (payment.reference.map { .string($0) } ?? .null))
     }
 
     @Test("custom field mappings read metadata and document fields")
     func customFieldValues() throws {
-        let mappings = MappingSet(connectionID: Self.connectionID, mappings: [
-            Mapping(connectionID: Self.connectionID, kind: .customField, billingKey: "metadata.region", recordType: "customer", providerID: "custentity_region"),
-            Mapping(connectionID: Self.connectionID, kind: .customField, billingKey: "external_id", recordType: "customer", providerID: "custentity_ext"),
-            Mapping(connectionID: Self.connectionID, kind: .customField, billingKey: "metadata.absent", recordType: "customer", providerID: "custentity_x"),
-        ])
+        let mappings = MappingSet(
+            connectionID: Self.connectionID,
+            mappings: [
+                Mapping(
+                    connectionID: Self.connectionID, kind: .customField, billingKey: "metadata.region", recordType: "customer",
+                    providerID: "custentity_region"),
+                Mapping(
+                    connectionID: Self.connectionID, kind: .customField, billingKey: "external_id", recordType: "customer",
+                    providerID: "custentity_ext"),
+                Mapping(
+                    connectionID: Self.connectionID, kind: .customField, billingKey: "metadata.absent", recordType: "customer",
+                    providerID: "custentity_x"),
+            ])
         let document = try JSONSerialization.jsonObject(with: Data(Self.scenario.customers[0].json.utf8)) as! [String: Any]
         let values = CustomFieldValue.resolve(mappings, recordType: "customer", document: document["customer"] as! [String: Any])
-        #expect(values == [CustomFieldValue(fieldID: "custentity_ext", value: "ACME-00000"), CustomFieldValue(fieldID: "custentity_region", value: "EMEA")])
+        #expect(
+            values == [
+                CustomFieldValue(fieldID: "custentity_ext", value: "ACME-00000"),
+                CustomFieldValue(fieldID: "custentity_region", value: "EMEA"),
+            ])
     }
 
     @Test("credit memo: created from its invoice, lines + taxes = total; payment applies its amount")

@@ -1,7 +1,7 @@
 import Foundation
+import NetSuite
 import Testing
 
-import NetSuite
 @testable import Simulators
 
 /// The simulator's check of TBA signatures, held to oauthlib's answers (Fixtures/
@@ -43,10 +43,20 @@ import NetSuite
         let otherMethod = fixture.method == "POST" ? "PUT" : "POST"
         let otherURL = fixture.url.contains("?") ? fixture.url + "&extra=1" : fixture.url + "?extra=1"
         let attempts: [(String, Result<TBAVerifier.Verified, NetSuiteSimulator.LoginFailure>)] = [
-            ("token secret", verifier(fixture, credentials: wrongSecret).verify(authorization: header, method: fixture.method, url: fixture.url, now: fixture.timestamp)),
+            (
+                "token secret",
+                verifier(fixture, credentials: wrongSecret).verify(
+                    authorization: header, method: fixture.method, url: fixture.url, now: fixture.timestamp)
+            ),
             ("method", verifier(fixture).verify(authorization: header, method: otherMethod, url: fixture.url, now: fixture.timestamp)),
             ("query", verifier(fixture).verify(authorization: header, method: fixture.method, url: otherURL, now: fixture.timestamp)),
-            ("path", verifier(fixture).verify(authorization: header, method: fixture.method, url: fixture.url.replacingOccurrences(of: "/v1/", with: "/v2/").replacingOccurrences(of: "restlet.nl", with: "restlet.nm"), now: fixture.timestamp)),
+            (
+                "path",
+                verifier(fixture).verify(
+                    authorization: header, method: fixture.method,
+                    url: fixture.url.replacingOccurrences(of: "/v1/", with: "/v2/").replacingOccurrences(
+                        of: "restlet.nl", with: "restlet.nm"), now: fixture.timestamp)
+            ),
         ]
         for (what, result) in attempts {
             if case .failure(let reason) = result {

@@ -1,14 +1,17 @@
 import ExactJSON
 import Foundation
 import LedgerCrypto
+import Sync
 import Testing
 
 @testable import NetSuite
-import Sync
 
 /// One case of Fixtures/tba_signatures.json, written by scripts/tba-fixtures.py from
-/// oauthlib and checked there against `openssl dgst -sha256 -hmac`.
+/// oauthlib and checked there against `openssl dgst -sha256 -hmac`. Its fields keep the
+/// fixture's snake_case keys, so the file and the decoder read the same names.
+// swift-format-ignore: AlwaysUseLowerCamelCase
 struct TBAFixture: Decodable, Sendable, CustomTestStringConvertible {
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     struct Expected: Decodable, Sendable {
         let base_string_uri: String
         let normalized_parameters: String
@@ -44,7 +47,8 @@ struct TBAFixture: Decodable, Sendable, CustomTestStringConvertible {
     static let loaded: Result<[TBAFixture], any Error> = Result {
         struct File: Decodable { let cases: [TBAFixture] }
         guard let url = Bundle.module.url(forResource: "tba_signatures", withExtension: "json", subdirectory: "Fixtures") else {
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "Fixtures/tba_signatures.json is not in the test bundle"])
+            throw CocoaError(
+                .fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "Fixtures/tba_signatures.json is not in the test bundle"])
         }
         return try JSONDecoder().decode(File.self, from: Data(contentsOf: url)).cases
     }
@@ -83,8 +87,9 @@ let sampleCredentials = NetSuiteCredentials(
 
     @Test(arguments: TBAFixture.all)
     func baseStringMatchesOauthlib(_ fixture: TBAFixture) throws {
-        let base = try TBASigner.signatureBaseString(method: fixture.method, url: fixture.url, credentials: fixture.credentials,
-                                                     timestamp: fixture.timestamp, nonce: fixture.nonce)
+        let base = try TBASigner.signatureBaseString(
+            method: fixture.method, url: fixture.url, credentials: fixture.credentials,
+            timestamp: fixture.timestamp, nonce: fixture.nonce)
         #expect(base == fixture.expected.signature_base_string)
         let parsed = try SignedURL(fixture.url)
         #expect(parsed.baseURL == fixture.expected.base_string_uri)
@@ -92,8 +97,9 @@ let sampleCredentials = NetSuiteCredentials(
 
     @Test(arguments: TBAFixture.all)
     func signatureMatchesOauthlibAndOpenSSL(_ fixture: TBAFixture) throws {
-        let signature = try TBASigner.signature(method: fixture.method, url: fixture.url, credentials: fixture.credentials,
-                                                timestamp: fixture.timestamp, nonce: fixture.nonce)
+        let signature = try TBASigner.signature(
+            method: fixture.method, url: fixture.url, credentials: fixture.credentials,
+            timestamp: fixture.timestamp, nonce: fixture.nonce)
         #expect(signature == fixture.expected.oauth_signature)
         #expect(signature == fixture.expected.openssl_signature)
         // The signing key, too (secrets percent-encoded, joined by &).
@@ -104,14 +110,19 @@ let sampleCredentials = NetSuiteCredentials(
     /// differently); ours follows NetSuite's documented order.
     @Test(arguments: TBAFixture.all)
     func headerMatchesOauthlib(_ fixture: TBAFixture) throws {
-        let header = try TBASigner.authorizationHeader(method: fixture.method, url: fixture.url, credentials: fixture.credentials,
-                                                       realm: fixture.realm, timestamp: fixture.timestamp, nonce: fixture.nonce)
+        let header = try TBASigner.authorizationHeader(
+            method: fixture.method, url: fixture.url, credentials: fixture.credentials,
+            realm: fixture.realm, timestamp: fixture.timestamp, nonce: fixture.nonce)
         let ours = try parseAuthorization(header)
-        #expect(ours.map(\.name) == ["realm", "oauth_consumer_key", "oauth_token", "oauth_signature_method",
-                                     "oauth_timestamp", "oauth_nonce", "oauth_version", "oauth_signature"])
+        #expect(
+            ours.map(\.name) == [
+                "realm", "oauth_consumer_key", "oauth_token", "oauth_signature_method",
+                "oauth_timestamp", "oauth_nonce", "oauth_version", "oauth_signature",
+            ])
         let theirs = try parseAuthorization(fixture.expected.oauthlib_authorization_header)
-        #expect(Dictionary(uniqueKeysWithValues: ours.map { ($0.name, $0.value) })
-            == Dictionary(uniqueKeysWithValues: theirs.map { ($0.name, $0.value) }))
+        #expect(
+            Dictionary(uniqueKeysWithValues: ours.map { ($0.name, $0.value) })
+                == Dictionary(uniqueKeysWithValues: theirs.map { ($0.name, $0.value) }))
         let fields = Dictionary(uniqueKeysWithValues: ours.map { ($0.name, $0.value) })
         #expect(fields["realm"] == fixture.realm)
         #expect(fields["oauth_signature_method"] == "HMAC-SHA256")
@@ -119,15 +130,17 @@ let sampleCredentials = NetSuiteCredentials(
         #expect(fields["oauth_timestamp"] == String(fixture.timestamp))
         #expect(fields["oauth_nonce"] == fixture.nonce)
         #expect(fields["oauth_signature"]?.removingPercentEncoding == fixture.expected.oauth_signature)
-        #expect(fields["oauth_signature"]?.contains("+") == false && fields["oauth_signature"]?.contains("=") == false,
-                "the Base64 signature is percent-encoded in the header")
+        #expect(
+            fields["oauth_signature"]?.contains("+") == false && fields["oauth_signature"]?.contains("=") == false,
+            "the Base64 signature is percent-encoded in the header")
     }
 
     @Test func realmIsNotSigned() throws {
         let fixture = try #require(TBAFixture.all.first)
         func signature(realm: String) throws -> String? {
-            let header = try TBASigner.authorizationHeader(method: fixture.method, url: fixture.url, credentials: fixture.credentials,
-                                                           realm: realm, timestamp: fixture.timestamp, nonce: fixture.nonce)
+            let header = try TBASigner.authorizationHeader(
+                method: fixture.method, url: fixture.url, credentials: fixture.credentials,
+                realm: realm, timestamp: fixture.timestamp, nonce: fixture.nonce)
             return try parseAuthorization(header).first { $0.name == "oauth_signature" }?.value
         }
         #expect(try signature(realm: "1234567") == signature(realm: "OTHER_REALM"))
@@ -135,16 +148,18 @@ let sampleCredentials = NetSuiteCredentials(
 
     @Test func methodIsUpperCased() throws {
         let fixture = try #require(TBAFixture.all.first { $0.name.hasPrefix("f_") })
-        let signature = try TBASigner.signature(method: fixture.method.lowercased(), url: fixture.url, credentials: fixture.credentials,
-                                                timestamp: fixture.timestamp, nonce: fixture.nonce)
+        let signature = try TBASigner.signature(
+            method: fixture.method.lowercased(), url: fixture.url, credentials: fixture.credentials,
+            timestamp: fixture.timestamp, nonce: fixture.nonce)
         #expect(signature == fixture.expected.oauth_signature)
     }
 
     @Test func fragmentAndQueryOrderDoNotMatter() throws {
         let fixture = try #require(TBAFixture.all.first { $0.name.hasPrefix("c_") })
         let reordered = "https://1234567.restlets.api.netsuite.com/app/site/hosting/restlet.nl?deploy=1&script=1234#top"
-        let signature = try TBASigner.signature(method: "POST", url: reordered, credentials: fixture.credentials,
-                                                timestamp: fixture.timestamp, nonce: fixture.nonce)
+        let signature = try TBASigner.signature(
+            method: "POST", url: reordered, credentials: fixture.credentials,
+            timestamp: fixture.timestamp, nonce: fixture.nonce)
         #expect(signature == fixture.expected.oauth_signature)
     }
 
@@ -180,12 +195,15 @@ let sampleCredentials = NetSuiteCredentials(
         let account = try NetSuiteAccount(accountID: "1234567_sb1")
         let url = account.restBaseURL + "/customer"
         let before = Int(time(nil))
-        let first = try parseAuthorization(TBASigner.authorizationHeader(method: "POST", url: url, credentials: sampleCredentials, account: account))
-        let second = try parseAuthorization(TBASigner.authorizationHeader(method: "POST", url: url, credentials: sampleCredentials, realm: account.realm))
+        let first = try parseAuthorization(
+            TBASigner.authorizationHeader(method: "POST", url: url, credentials: sampleCredentials, account: account))
+        let second = try parseAuthorization(
+            TBASigner.authorizationHeader(method: "POST", url: url, credentials: sampleCredentials, realm: account.realm))
         let after = Int(time(nil))
         let f = Dictionary(uniqueKeysWithValues: first.map { ($0.name, $0.value) })
         let s = Dictionary(uniqueKeysWithValues: second.map { ($0.name, $0.value) })
-        let nonce1 = try #require(f["oauth_nonce"]), nonce2 = try #require(s["oauth_nonce"])
+        let nonce1 = try #require(f["oauth_nonce"])
+        let nonce2 = try #require(s["oauth_nonce"])
         #expect(nonce1 != nonce2)
         #expect(f["oauth_signature"] != s["oauth_signature"])
         for nonce in [nonce1, nonce2] {
@@ -232,8 +250,9 @@ let sampleCredentials = NetSuiteCredentials(
         #expect(account.realm == "1234567_SB1")
         #expect(account.restBaseURL == "http://127.0.0.1:8089/services/rest/record/v1")
         #expect(account.restletURL == "http://127.0.0.1:8089/app/site/hosting/restlet.nl")
-        #expect(account.restletURL(script: "customscript 7", deploy: "1")
-            == "http://127.0.0.1:8089/app/site/hosting/restlet.nl?script=customscript%207&deploy=1")
+        #expect(
+            account.restletURL(script: "customscript 7", deploy: "1")
+                == "http://127.0.0.1:8089/app/site/hosting/restlet.nl?script=customscript%207&deploy=1")
         // The simulator case of the fixtures signs against exactly such a URL.
         let fixture = try #require(TBAFixture.all.first { $0.name.hasPrefix("h_") })
         #expect(fixture.url.hasPrefix(try NetSuiteAccount(accountID: "1234567", baseURLOverride: "http://127.0.0.1:8089").restBaseURL))
@@ -254,7 +273,9 @@ let sampleCredentials = NetSuiteCredentials(
         let c = sampleCredentials
         var dumped = ""
         dump(c, to: &dumped)
-        for text in [String(describing: c), String(reflecting: c), "\(c)", dumped, String(describing: [c]), String(describing: Optional(c))] {
+        for text in [
+            String(describing: c), String(reflecting: c), "\(c)", dumped, String(describing: [c]), String(describing: Optional(c)),
+        ] {
             #expect(!text.contains(c.consumerSecret))
             #expect(!text.contains(c.tokenSecret))
             #expect(!text.contains(String(c.consumerSecret.prefix(8))))
@@ -270,7 +291,9 @@ let sampleCredentials = NetSuiteCredentials(
         let json = String(decoding: try JSONEncoder().encode(sampleCredentials), as: UTF8.self)
         let sealed = try box.seal(json, for: SealContext(table: "connections", row: "c1", column: "secrets_sealed"))
         #expect(!sealed.contains(sampleCredentials.tokenSecret))
-        let opened = try JSONDecoder().decode(NetSuiteCredentials.self, from: Data(try box.open(sealed, for: SealContext(table: "connections", row: "c1", column: "secrets_sealed")).utf8))
+        let opened = try JSONDecoder().decode(
+            NetSuiteCredentials.self,
+            from: Data(try box.open(sealed, for: SealContext(table: "connections", row: "c1", column: "secrets_sealed")).utf8))
         #expect(opened == sampleCredentials)
     }
 }
@@ -287,13 +310,17 @@ let sampleCredentials = NetSuiteCredentials(
         let request = NetSuiteRequest.upsert(
             account: account, recordType: "invoice", externalID: "inv_1",
             body: .object([("item", .sublist([])), ("taxDetails", .sublist([]))]))
-        #expect(request.url == "https://1234567-sb1.suitetalk.api.netsuite.com/services/rest/record/v1/invoice/eid:inv_1?replace=item,taxDetails")
-        let base = try TBASigner.signatureBaseString(method: "PUT", url: request.url, credentials: credentials, timestamp: 1_700_000_000, nonce: "abcdef123456")
+        #expect(
+            request.url
+                == "https://1234567-sb1.suitetalk.api.netsuite.com/services/rest/record/v1/invoice/eid:inv_1?replace=item,taxDetails")
+        let base = try TBASigner.signatureBaseString(
+            method: "PUT", url: request.url, credentials: credentials, timestamp: 1_700_000_000, nonce: "abcdef123456")
         #expect(
             base
                 == "PUT&https%3A%2F%2F1234567-sb1.suitetalk.api.netsuite.com%2Fservices%2Frest%2Frecord%2Fv1%2Finvoice%2Feid%3Ainv_1&oauth_consumer_key%3Dck%26oauth_nonce%3Dabcdef123456%26oauth_signature_method%3DHMAC-SHA256%26oauth_timestamp%3D1700000000%26oauth_token%3Dtk%26oauth_version%3D1.0%26replace%3Ditem%252CtaxDetails"
         )
-        let signature = try TBASigner.signature(method: "PUT", url: request.url, credentials: credentials, timestamp: 1_700_000_000, nonce: "abcdef123456")
+        let signature = try TBASigner.signature(
+            method: "PUT", url: request.url, credentials: credentials, timestamp: 1_700_000_000, nonce: "abcdef123456")
         #expect(signature == "BVWxDOhJjXEUBnP9Smz02HVeVFiQSAPHRbbF0fVGXnc=")
         // Without the parameter the signature differs: it is really part of what is signed.
         let bare = try TBASigner.signature(

@@ -43,7 +43,6 @@ private func withConnection<T>(_ body: (Connection, TestDatabase) async throws -
     }
 }
 
-
 /// A signal many tasks can wait for; waiting ends when it is opened or the task is cancelled.
 private final class PoolTestGate: Sendable {
     private struct State {
@@ -60,7 +59,7 @@ private final class PoolTestGate: Sendable {
             state.waiters.removeAll()
             return waiters
         }
-        waiters.forEach { $0.resume() }
+        for waiter in waiters { waiter.resume() }
     }
 
     var isOpen: Bool { state.withLock { $0.isOpen } }
@@ -224,7 +223,9 @@ struct ConnectionTests {
     func offsetTimestamps() async throws {
         try await withConnection { connection, _ in
             try await connection.execute("SET TimeZone = 'Asia/Kolkata'")
-            let row = try await connection.query("SELECT '2026-01-01 00:00:00.25+00'::timestamptz AS t, '2026-01-01 00:00:00.25+00'::timestamptz::text AS shown").rows[0]
+            let row = try await connection.query(
+                "SELECT '2026-01-01 00:00:00.25+00'::timestamptz AS t, '2026-01-01 00:00:00.25+00'::timestamptz::text AS shown"
+            ).rows[0]
             #expect(try row.decode("shown", as: String.self) == "2026-01-01 05:30:00.25+05:30")
             #expect(microseconds(try row.decode("t", as: Date.self)) == 1_767_225_600_250_000)
         }
@@ -265,7 +266,8 @@ struct ConnectionTests {
             #expect(try rows.map { try $0.decode("v", as: Int64.self) } == values)
             let empty = try await connection.query("SELECT cardinality($1::bigint[]) AS n", [[Int64]()]).rows[0]
             #expect(try empty.decode("n", as: Int.self) == 0)
-            let ints = try await connection.query("SELECT array_length($1::integer[], 1) AS n, ($1::integer[])[2] AS second", [[7, 8, 9]]).rows[0]
+            let ints = try await connection.query("SELECT array_length($1::integer[], 1) AS n, ($1::integer[])[2] AS second", [[7, 8, 9]])
+                .rows[0]
             #expect(try ints.decode("n", as: Int.self) == 3)
             #expect(try ints.decode("second", as: Int.self) == 8)
         }
@@ -284,7 +286,9 @@ struct ConnectionTests {
             #expect(rows.count == values.count)
             let back = try rows.map { try $0.decodeIfPresent("v", as: String.self) }
             #expect(back == values)
-            let nulls = try await connection.query("SELECT array_position($1::text[], NULL) AS p, ($1::text[])[8] IS NULL AS is_null", [values]).rows[0]
+            let nulls = try await connection.query(
+                "SELECT array_position($1::text[], NULL) AS p, ($1::text[])[8] IS NULL AS is_null", [values]
+            ).rows[0]
             #expect(try nulls.decode("p", as: Int.self) == 7)
             #expect(try nulls.decode("is_null", as: Bool.self) == false, "the string \"NULL\" must not become SQL NULL")
             let plain: [String] = ["x", "", "y,z"]
@@ -319,7 +323,9 @@ struct ConnectionTests {
             let evil = "'; DROP TABLE x; --"
             let evilToo = "1); DROP TABLE x; SELECT ('"
             try await connection.query("INSERT INTO notes (body) VALUES ($1), ($2)", [evil, evilToo])
-            let bodies = try await connection.query("SELECT body FROM notes ORDER BY body").rows.map { try $0.decode("body", as: String.self) }
+            let bodies = try await connection.query("SELECT body FROM notes ORDER BY body").rows.map {
+                try $0.decode("body", as: String.self)
+            }
             #expect(bodies.sorted() == [evil, evilToo].sorted())
             #expect(try await roundTrip(evil, "text", on: connection) == evil)
             let table = try await connection.query("SELECT to_regclass('x') IS NOT NULL AS present").rows[0]
@@ -415,7 +421,8 @@ struct ConnectionTests {
             #expect(connectionTestIsOneLine(syntax?.description))
 
             let multiLine = await #expect(throws: PostgresError.self) {
-                try await connection.execute("DO $$ BEGIN RAISE EXCEPTION 'first line' USING DETAIL = E'second\\nthird', HINT = 'a hint'; END $$")
+                try await connection.execute(
+                    "DO $$ BEGIN RAISE EXCEPTION 'first line' USING DETAIL = E'second\\nthird', HINT = 'a hint'; END $$")
             }
             #expect(multiLine?.sqlState == "P0001")
             #expect(multiLine?.message.contains("first line") == true)
@@ -524,10 +531,10 @@ struct ConnectionTests {
     @Test(
         "connecting to a bad URL throws connectionFailed with a one-line message",
         arguments: [
-            "postgresql://postgres@127.0.0.1:1/postgres",  // nothing listens there
-            "postgresql://postgres@127.0.0.1:notaport/postgres",  // malformed port
-            "postgresql://[::1/postgres",  // malformed URI
-            "postgresql://postgres@127.0.0.1:1/postgres?sslmode=nonsense",  // bad option
+            "postgresql://postgres@127.0.0.1:1/postgres", // nothing listens there
+            "postgresql://postgres@127.0.0.1:notaport/postgres", // malformed port
+            "postgresql://[::1/postgres", // malformed URI
+            "postgresql://postgres@127.0.0.1:1/postgres?sslmode=nonsense", // bad option
         ])
     func badURL(url: String) async throws {
         let error = await #expect(throws: PostgresError.self) {
@@ -567,7 +574,9 @@ struct ConnectionTests {
     @Test("sessions run in UTC with ISO dates")
     func sessionSettings() async throws {
         try await withConnection { connection, _ in
-            let row = try await connection.query("SELECT current_setting('TimeZone') AS tz, current_setting('DateStyle') AS ds, current_setting('application_name') AS app").rows[0]
+            let row = try await connection.query(
+                "SELECT current_setting('TimeZone') AS tz, current_setting('DateStyle') AS ds, current_setting('application_name') AS app"
+            ).rows[0]
             #expect(try row.decode("tz", as: String.self) == "UTC")
             #expect(try row.decode("ds", as: String.self).hasPrefix("ISO"))
             #expect(try row.decode("app", as: String.self) == "ledgersync")

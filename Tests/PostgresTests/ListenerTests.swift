@@ -85,7 +85,8 @@ struct ListenerTests {
                 for index in 1...3 { try await connection.query("SELECT pg_notify('jobs_ready', $1)", ["n\(index)"]) }
             }
             for index in 1...3 {
-                #expect(try await nextEvent(listener, "notification n\(index)") == .notification(channel: "jobs_ready", payload: "n\(index)"))
+                #expect(
+                    try await nextEvent(listener, "notification n\(index)") == .notification(channel: "jobs_ready", payload: "n\(index)"))
             }
         }
     }
@@ -115,7 +116,8 @@ struct ListenerTests {
             }
             try await sender.execute("BEGIN; NOTIFY jobs_ready, 'also rolled back'; ROLLBACK")
             try await sender.execute("NOTIFY jobs_ready, 'committed'")
-            #expect(try await nextEvent(listener, "the committed notification") == .notification(channel: "jobs_ready", payload: "committed"))
+            #expect(
+                try await nextEvent(listener, "the committed notification") == .notification(channel: "jobs_ready", payload: "committed"))
         }
     }
 
@@ -123,7 +125,9 @@ struct ListenerTests {
     func reconnectsAfterTermination() async throws {
         try await withListener(channels: ["jobs_ready"]) { listener, sender, _ in
             try await sender.execute("NOTIFY jobs_ready, 'before'")
-            #expect(try await nextEvent(listener, "a notification before termination") == .notification(channel: "jobs_ready", payload: "before"))
+            #expect(
+                try await nextEvent(listener, "a notification before termination")
+                    == .notification(channel: "jobs_ready", payload: "before"))
 
             let before = try await listenerBackends(sender)
             #expect(before.count == 1)
@@ -138,14 +142,19 @@ struct ListenerTests {
             #expect(Set(after).isDisjoint(with: before), "still on the terminated backend")
 
             try await sender.execute("NOTIFY jobs_ready, 'after'")
-            #expect(try await nextEvent(listener, "a notification after reconnecting") == .notification(channel: "jobs_ready", payload: "after"))
+            #expect(
+                try await nextEvent(listener, "a notification after reconnecting") == .notification(channel: "jobs_ready", payload: "after")
+            )
 
             // And once more, to see the reconnection is repeatable.
             _ = try await sender.query(
-                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ledgersync-listener'")
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ledgersync-listener'"
+            )
             #expect(try await nextEvent(listener, "a second .reconnected", within: 30) == .reconnected)
             try await sender.execute("NOTIFY jobs_ready, 'again'")
-            #expect(try await nextEvent(listener, "a notification after the second reconnection") == .notification(channel: "jobs_ready", payload: "again"))
+            #expect(
+                try await nextEvent(listener, "a notification after the second reconnection")
+                    == .notification(channel: "jobs_ready", payload: "again"))
         }
     }
 

@@ -44,7 +44,9 @@ private let demoMigrations = [
     Migration(line: "demo", version: 2, name: "add size", sql: "ALTER TABLE demo_widgets ADD COLUMN size int NOT NULL DEFAULT 0"),
     Migration(
         line: "demo", version: 3, name: "seed widgets",
-        sql: "INSERT INTO demo_widgets (id, name, size) VALUES (1, 'sprocket', 3); INSERT INTO demo_widgets (id, name, size) VALUES (2, 'gear', 5)"),
+        sql:
+            "INSERT INTO demo_widgets (id, name, size) VALUES (1, 'sprocket', 3); INSERT INTO demo_widgets (id, name, size) VALUES (2, 'gear', 5)"
+    ),
 ]
 
 /// A second line, numbered from 1 on its own.
@@ -86,24 +88,27 @@ struct MigratorTests {
         try await withEmptyDatabase { connection, database in
             // Given out of order: the migrator sorts them (each needs the one before).
             let migrator = quietMigrator([demoMigrations[2], otherMigrations[1], demoMigrations[0], otherMigrations[0], demoMigrations[1]])
-            #expect(try await migrator.status(connection) == [
-                Migrator.LineStatus(line: "demo", applied: 0, known: 3),
-                Migrator.LineStatus(line: "other", applied: 0, known: 2),
-            ])
+            #expect(
+                try await migrator.status(connection) == [
+                    Migrator.LineStatus(line: "demo", applied: 0, known: 3),
+                    Migrator.LineStatus(line: "other", applied: 0, known: 2),
+                ])
             await #expect(throws: PostgresError.self) { try await migrator.requireCurrent(connection) }
 
             let applied = try await migrator.migrate(connection)
             #expect(applied.map { "\($0.line)/\($0.version)" } == ["demo/1", "demo/2", "demo/3", "other/1", "other/2"])
-            #expect(try await recorded(connection) == [
-                "demo/1 create widgets", "demo/2 add size", "demo/3 seed widgets", "other/1 create gadgets", "other/2 seed gadgets",
-            ])
+            #expect(
+                try await recorded(connection) == [
+                    "demo/1 create widgets", "demo/2 add size", "demo/3 seed widgets", "other/1 create gadgets", "other/2 seed gadgets",
+                ])
             #expect(try await int(connection, "SELECT sum(size)::int FROM demo_widgets") == 8)
             #expect(try await int(connection, "SELECT count(*)::int FROM other_gadgets") == 1)
             let status = try await migrator.status(connection)
-            #expect(status == [
-                Migrator.LineStatus(line: "demo", applied: 3, known: 3),
-                Migrator.LineStatus(line: "other", applied: 2, known: 2),
-            ])
+            #expect(
+                status == [
+                    Migrator.LineStatus(line: "demo", applied: 3, known: 3),
+                    Migrator.LineStatus(line: "other", applied: 2, known: 2),
+                ])
             let allCurrent = status.allSatisfy { $0.isCurrent }
             #expect(allCurrent)
             try await migrator.requireCurrent(connection)
@@ -114,7 +119,7 @@ struct MigratorTests {
 
     @Test("a second run applies nothing; a later migration is applied alone")
     func idempotent() async throws {
-        try await withEmptyDatabase { (connection, _) async throws in  // explicit: its only `try`s are inside #expect
+        try await withEmptyDatabase { (connection, _) async throws in // explicit: its only `try`s are inside #expect
             let firstTwo = quietMigrator(Array(demoMigrations.prefix(2)))
             #expect(try await firstTwo.migrate(connection).map(\.version) == [1, 2])
             #expect(try await firstTwo.migrate(connection).isEmpty)
@@ -179,9 +184,10 @@ struct MigratorTests {
             try await connection.query(
                 "INSERT INTO ledgersync.schema_migrations (line, version, name) VALUES ($1, $2, $3)", ["demo", 7, "from the future"])
             let before = try await recorded(connection)
-            let older = quietMigrator(demoMigrations + [
-                Migration(line: "demo", version: 4, name: "would corrupt", sql: "DROP TABLE demo_widgets"),
-            ])
+            let older = quietMigrator(
+                demoMigrations + [
+                    Migration(line: "demo", version: 4, name: "would corrupt", sql: "DROP TABLE demo_widgets")
+                ])
 
             let migrateError = await #expect(throws: PostgresError.self) { try await older.migrate(connection) }
             let requireError = await #expect(throws: PostgresError.self) { try await older.requireCurrent(connection) }
@@ -225,12 +231,14 @@ struct MigratorTests {
 
     @Test("a failing migration leaves no record and no partial change, and stops the run")
     func failingMigrationIsTransactional() async throws {
-        try await withEmptyDatabase { (connection, database) async throws in  // explicit: its only `try`s are inside #expect
+        try await withEmptyDatabase { (connection, database) async throws in // explicit: its only `try`s are inside #expect
             let broken = [
                 demoMigrations[0],
                 Migration(
                     line: "demo", version: 2, name: "half done",
-                    sql: "CREATE TABLE demo_partial (id int); ALTER TABLE demo_widgets ADD COLUMN colour text; INSERT INTO nonexistent_table VALUES (1)"),
+                    sql:
+                        "CREATE TABLE demo_partial (id int); ALTER TABLE demo_widgets ADD COLUMN colour text; INSERT INTO nonexistent_table VALUES (1)"
+                ),
                 Migration(line: "demo", version: 3, name: "after the failure", sql: "CREATE TABLE demo_after (id int)"),
             ]
             let error = await #expect(throws: PostgresError.self) { try await quietMigrator(broken).migrate(connection) }
@@ -241,7 +249,11 @@ struct MigratorTests {
             #expect(try await recorded(connection) == ["demo/1 create widgets"])
             #expect(try await tableExists(connection, "demo_widgets"), "migration 1 was committed before 2 failed")
             #expect(try await tableExists(connection, "demo_partial") == false, "part of the failed migration survived")
-            #expect(try await int(connection, "SELECT count(*)::int FROM information_schema.columns WHERE table_name = 'demo_widgets' AND column_name = 'colour'") == 0)
+            #expect(
+                try await int(
+                    connection,
+                    "SELECT count(*)::int FROM information_schema.columns WHERE table_name = 'demo_widgets' AND column_name = 'colour'")
+                    == 0)
             #expect(try await tableExists(connection, "demo_after") == false, "a migration after the failed one ran")
             #expect(connection.isReusable, "left inside a transaction")
             #expect(try await migrationLockIsFree(database), "the advisory lock was not released after the failure")

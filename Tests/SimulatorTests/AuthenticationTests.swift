@@ -7,7 +7,8 @@ import Testing
 
 @Suite("NetSuiteSimulator authentication", .timeLimit(.minutes(3)))
 struct NetSuiteSimulatorAuthenticationTests {
-    static let invalidLoginBody = #"{"type":"https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.2","title":"Unauthorized","status":401,"o:errorDetails":[{"detail":"Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at Setup > Users/Roles > User Management > View Login Audit Trail.","o:errorCode":"INVALID_LOGIN"}]}"#
+    static let invalidLoginBody =
+        #"{"type":"https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.2","title":"Unauthorized","status":401,"o:errorDetails":[{"detail":"Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at Setup > Users/Roles > User Management > View Login Audit Trail.","o:errorCode":"INVALID_LOGIN"}]}"#
 
     /// Sends a customer upsert with `authorization` and checks the generic 401 and the audit reason.
     func expectRejected(
@@ -55,7 +56,9 @@ struct NetSuiteSimulatorAuthenticationTests {
             try await expectRejected(sim, try header(sim, url: url, timestamp: TBASigner.currentTimestamp() - 301), reason: .staleTimestamp)
             try await expectRejected(sim, try header(sim, url: url, timestamp: TBASigner.currentTimestamp() + 400), reason: .staleTimestamp)
             // Within the tolerance is fine.
-            let fine = try await sim.send("PUT", url, json: Bodies.customer("cus_1"), authorization: try header(sim, url: url, timestamp: TBASigner.currentTimestamp() - 200))
+            let fine = try await sim.send(
+                "PUT", url, json: Bodies.customer("cus_1"),
+                authorization: try header(sim, url: url, timestamp: TBASigner.currentTimestamp() - 200))
             #expect(fine.status == 204)
         }
     }

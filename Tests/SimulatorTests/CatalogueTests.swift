@@ -12,7 +12,9 @@ import Testing
 struct NetSuiteSimulatorCatalogueTests {
     /// A reference to an id the catalogue lacks fails as NetSuite's INVALID_KEY_OR_REF at the
     /// field's path, and the worker reads it as permanent (not a dependency to wait for).
-    static func expectUnknownReference(_ response: HTTPResponse, path: String, id: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectUnknownReference(
+        _ response: HTTPResponse, path: String, id: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(response.status == 400, "\(response.text)", sourceLocation: sourceLocation)
         #expect(response.netSuiteError.code == "INVALID_KEY_OR_REF", sourceLocation: sourceLocation)
         #expect(response.netSuiteError.path == path, sourceLocation: sourceLocation)
@@ -25,19 +27,25 @@ struct NetSuiteSimulatorCatalogueTests {
         try await SimulatorHarness.run { sim in
             let customer = try await sim.createCustomer("cus_1")
             Self.expectUnknownReference(
-                try await sim.upsert("customer", "cus_2", Bodies.customer("cus_2", extra: #", "currency": {"id": "9"}"#)), path: "currency", id: "9")
+                try await sim.upsert("customer", "cus_2", Bodies.customer("cus_2", extra: #", "currency": {"id": "9"}"#)), path: "currency",
+                id: "9")
             let cases: [(extra: String, path: String, id: String)] = [
                 (#", "currency": {"id": "9"}"#, "currency", "9"),
                 (#", "location": {"id": "44"}"#, "location", "44"),
                 (#", "nexus": {"id": "7"}"#, "nexus", "7"),
                 (#", "taxItem": {"id": "31"}"#, "taxItem", "31"),
-                (#", "taxDetailsOverride": true, "taxDetails": {"items": [{"taxDetailsReference": "fee_0", "taxType": {"id": "2"}, "taxCode": {"id": "20"}, "taxAmount": 0.20}]}"#,
-                 "taxDetails.items[0].taxType", "2"),
-                (#", "taxDetailsOverride": true, "taxDetails": {"items": [{"taxDetailsReference": "fee_0", "taxType": {"id": "10"}, "taxCode": {"id": "3"}, "taxAmount": 0.20}]}"#,
-                 "taxDetails.items[0].taxCode", "3"),
+                (
+                    #", "taxDetailsOverride": true, "taxDetails": {"items": [{"taxDetailsReference": "fee_0", "taxType": {"id": "2"}, "taxCode": {"id": "20"}, "taxAmount": 0.20}]}"#,
+                    "taxDetails.items[0].taxType", "2"
+                ),
+                (
+                    #", "taxDetailsOverride": true, "taxDetails": {"items": [{"taxDetailsReference": "fee_0", "taxType": {"id": "10"}, "taxCode": {"id": "3"}, "taxAmount": 0.20}]}"#,
+                    "taxDetails.items[0].taxCode", "3"
+                ),
             ]
             for (index, c) in cases.enumerated() {
-                let response = try await sim.upsert("invoice", "inv_\(index)", Bodies.invoice("inv_\(index)", customer: customer, amounts: ["1.00"], extra: c.extra))
+                let response = try await sim.upsert(
+                    "invoice", "inv_\(index)", Bodies.invoice("inv_\(index)", customer: customer, amounts: ["1.00"], extra: c.extra))
                 Self.expectUnknownReference(response, path: c.path, id: c.id)
             }
             let payment = try await sim.upsert(
@@ -48,8 +56,10 @@ struct NetSuiteSimulatorCatalogueTests {
             #expect(sim.simulator.stats.writes == 1, "only the first customer was written")
 
             // Every id of the built-in lists is accepted, in the same places.
-            let listed = #", "currency": {"id": "4"}, "location": {"id": "2"}, "nexus": {"id": "1"}, "taxItem": {"id": "30"}, "taxDetailsOverride": true, "taxDetails": {"items": [{"taxDetailsReference": "fee_0", "taxType": {"id": "11"}, "taxCode": {"id": "21"}, "taxAmount": 0.20}]}"#
-            let accepted = try await sim.upsert("invoice", "inv_ok", Bodies.invoice("inv_ok", customer: customer, amounts: ["1.00"], extra: listed))
+            let listed =
+                #", "currency": {"id": "4"}, "location": {"id": "2"}, "nexus": {"id": "1"}, "taxItem": {"id": "30"}, "taxDetailsOverride": true, "taxDetails": {"items": [{"taxDetailsReference": "fee_0", "taxType": {"id": "11"}, "taxCode": {"id": "21"}, "taxAmount": 0.20}]}"#
+            let accepted = try await sim.upsert(
+                "invoice", "inv_ok", Bodies.invoice("inv_ok", customer: customer, amounts: ["1.00"], extra: listed))
             #expect(accepted.status == 204, "\(accepted.text)")
             #expect(sim.simulator.records(.invoice).map(\.externalID) == ["inv_ok"])
         }
@@ -57,24 +67,30 @@ struct NetSuiteSimulatorCatalogueTests {
 
     @Test("a configured catalogue replaces the built-in lists: its ids are accepted, the built-in ones no longer")
     func configuredCatalogue() async throws {
-        let file = #"{"items": [{"id": "599", "name": "Fallback"}, {"id": "501", "taxable": false}], "subsidiaries": ["3"], "currencies": ["8"]}"#
+        let file =
+            #"{"items": [{"id": "599", "name": "Fallback"}, {"id": "501", "taxable": false}], "subsidiaries": ["3"], "currencies": ["8"]}"#
         let catalogue = try NetSuiteSimulator.Catalogue.parse(Data(file.utf8))
         #expect(catalogue.items == [.init(id: "599", name: "Fallback"), .init(id: "501", name: "Item 501", taxable: false)])
         #expect(catalogue.subsidiaries == ["3"] && catalogue.currencies == ["8"])
-        #expect(catalogue.locations == NetSuiteSimulator.Catalogue.defaults.locations, "a list the file does not name keeps its built-in ids")
+        #expect(
+            catalogue.locations == NetSuiteSimulator.Catalogue.defaults.locations, "a list the file does not name keeps its built-in ids")
 
         try await SimulatorHarness.run(.init(credentials: [SimulatorHarness.credentials], catalogue: catalogue)) { sim in
             Self.expectUnknownReference(try await sim.upsert("customer", "cus_1", Bodies.customer("cus_1")), path: "subsidiary", id: "1")
-            let created = try await sim.upsert("customer", "cus_1", Bodies.customer("cus_1", subsidiary: "3", extra: #", "currency": {"id": "8"}"#))
+            let created = try await sim.upsert(
+                "customer", "cus_1", Bodies.customer("cus_1", subsidiary: "3", extra: #", "currency": {"id": "8"}"#))
             #expect(created.status == 204, "\(created.text)")
             let customer = try #require(sim.simulator.records(.customer).first?.internalID)
 
             Self.expectUnknownReference(
                 try await sim.upsert("invoice", "inv_1", Bodies.invoice("inv_1", customer: customer, amounts: ["1.00"], item: "510")),
                 path: "item.items[0].item", id: "510")
-            #expect(try await sim.upsert("invoice", "inv_1", Bodies.invoice("inv_1", customer: customer, amounts: ["1.00"], item: "599")).status == 204)
+            #expect(
+                try await sim.upsert("invoice", "inv_1", Bodies.invoice("inv_1", customer: customer, amounts: ["1.00"], item: "599")).status
+                    == 204)
             let untaxable = try await sim.upsert(
-                "invoice", "inv_2", Bodies.invoice("inv_2", customer: customer, amounts: ["1.00"], item: "501", extra: #", "taxDetailsOverride": true"#))
+                "invoice", "inv_2",
+                Bodies.invoice("inv_2", customer: customer, amounts: ["1.00"], item: "501", extra: #", "taxDetailsOverride": true"#))
             #expect(untaxable.netSuiteError.detail?.contains("not taxable") == true, "\(untaxable.text)")
             #expect(sim.simulator.records(.invoice).map(\.externalID) == ["inv_1"])
         }
@@ -82,7 +98,8 @@ struct NetSuiteSimulatorCatalogueTests {
 
     @Test("\"extend\": true adds to the built-in lists instead of replacing them, and replaces an item by id")
     func extendedCatalogue() throws {
-        let file = #"{"extend": true, "items": [{"id": "599"}, {"id": "700", "name": "Service", "taxable": true}], "tax_codes": ["3"], "currencies": []}"#
+        let file =
+            #"{"extend": true, "items": [{"id": "599"}, {"id": "700", "name": "Service", "taxable": true}], "tax_codes": ["3"], "currencies": []}"#
         let catalogue = try NetSuiteSimulator.Catalogue.parse(Data(file.utf8))
         let defaults = NetSuiteSimulator.Catalogue.defaults
         #expect(catalogue.items.map(\.id).sorted() == (defaults.items.map(\.id) + ["599"]).sorted())
@@ -95,8 +112,12 @@ struct NetSuiteSimulatorCatalogueTests {
     func printedCatalogueRoundTrips() throws {
         let defaults = NetSuiteSimulator.Catalogue.defaults
         let json = defaults.json
-        #expect(try NetSuiteSimulator.Catalogue.parse(Data(json.utf8), base: .init(items: [], subsidiaries: [], currencies: [], locations: [],
-                                                                                    nexuses: [], taxTypes: [], taxCodes: [], taxItems: [])) == defaults)
+        #expect(
+            try NetSuiteSimulator.Catalogue.parse(
+                Data(json.utf8),
+                base: .init(
+                    items: [], subsidiaries: [], currencies: [], locations: [],
+                    nexuses: [], taxTypes: [], taxCodes: [], taxItems: [])) == defaults)
         let root = try ExactJSON.parse(json)
         #expect(root.objectMembers.map(\.key) == NetSuiteSimulator.Catalogue.members)
         #expect(root["items"]?.arrayValue?.first { $0["id"] == .string("700") }?["taxable"] == .bool(false))
@@ -131,15 +152,20 @@ struct NetSuiteSimulatorCatalogueTests {
     /// The CLI's options, through the real binary (scripts/test.sh sets LEDGERSYNC_BIN).
     @Test("ledgersync simulate netsuite: --catalogue, --item, --subsidiary, --currency, --location and their errors")
     func commandLine() throws {
-        let binary = try #require(ProcessInfo.processInfo.environment["LEDGERSYNC_BIN"], "LEDGERSYNC_BIN is not set: run the tests with scripts/test.sh")
+        let binary = try #require(
+            ProcessInfo.processInfo.environment["LEDGERSYNC_BIN"], "LEDGERSYNC_BIN is not set: run the tests with scripts/test.sh")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("catalogue-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("catalogue.json")
         try Data(#"{"items": [{"id": "599", "name": "Fallback"}], "currencies": ["8"]}"#.utf8).write(to: file)
 
-        let printed = try Self.run(binary, ["simulate", "netsuite", "--catalogue", file.path, "--item", "501=API calls", "--subsidiary", "2",
-                                            "--currency", "9", "--location", "12", "--print-catalogue"])
+        let printed = try Self.run(
+            binary,
+            [
+                "simulate", "netsuite", "--catalogue", file.path, "--item", "501=API calls", "--subsidiary", "2",
+                "--currency", "9", "--location", "12", "--print-catalogue",
+            ])
         #expect(printed.status == 0, "\(printed.stderr)")
         let catalogue = try NetSuiteSimulator.Catalogue.parse(Data(printed.stdout.utf8))
         #expect(catalogue.items == [.init(id: "599", name: "Fallback"), .init(id: "501", name: "API calls")])
@@ -149,7 +175,8 @@ struct NetSuiteSimulatorCatalogueTests {
         let builtIn = try Self.run(binary, ["simulate", "netsuite", "--print-catalogue"])
         #expect(try NetSuiteSimulator.Catalogue.parse(Data(builtIn.stdout.utf8)) == .defaults)
 
-        let missing = try Self.run(binary, ["simulate", "netsuite", "--catalogue", directory.appendingPathComponent("absent.json").path, "--print-catalogue"])
+        let missing = try Self.run(
+            binary, ["simulate", "netsuite", "--catalogue", directory.appendingPathComponent("absent.json").path, "--print-catalogue"])
         #expect(missing.status == 64 && missing.stderr.contains("--catalogue: cannot read"), "\(missing.stderr)")
         try Data(#"{"currencies": [1]}"#.utf8).write(to: file)
         let bad = try Self.run(binary, ["simulate", "netsuite", "--catalogue", file.path, "--print-catalogue"])
@@ -162,7 +189,8 @@ struct NetSuiteSimulatorCatalogueTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
-        let stdout = Pipe(), stderr = Pipe()
+        let stdout = Pipe()
+        let stderr = Pipe()
         process.standardOutput = stdout
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice

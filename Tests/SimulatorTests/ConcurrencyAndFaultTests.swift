@@ -9,7 +9,8 @@ import Testing
 struct NetSuiteSimulatorConcurrencyTests {
     @Test("requests beyond the limit get 429 CONCURRENCY_LIMIT_EXCEEDED while the others are processed")
     func overTheLimit() async throws {
-        let limit = 3, extra = 5
+        let limit = 3
+        let extra = 5
         // Long enough that all requests overlap even on a loaded machine.
         let configuration = NetSuiteSimulator.Configuration(
             credentials: [SimulatorHarness.credentials], concurrencyLimit: limit, latency: 700...700)
@@ -61,7 +62,10 @@ struct NetSuiteSimulatorFaultTests {
             let client = HTTPClient()
             defer { client.shutdown() }
             do {
-                result.append(try await sim.upsert("customer", "\(prefix)\(index)", Bodies.customer("\(prefix)\(index)"), timeout: .seconds(5), client: client).status)
+                result.append(
+                    try await sim.upsert(
+                        "customer", "\(prefix)\(index)", Bodies.customer("\(prefix)\(index)"), timeout: .seconds(5), client: client
+                    ).status)
             } catch is HTTPClientError {
                 result.append(nil)
             }
@@ -91,7 +95,8 @@ struct NetSuiteSimulatorFaultTests {
 
     @Test("a server error comes before the write; the fault rate can be changed while running")
     func serverError() async throws {
-        let configuration = NetSuiteSimulator.Configuration(credentials: [SimulatorHarness.credentials], faultRate: 1, faults: [.serverError])
+        let configuration = NetSuiteSimulator.Configuration(
+            credentials: [SimulatorHarness.credentials], faultRate: 1, faults: [.serverError])
         try await SimulatorHarness.run(configuration) { sim in
             let response = try await sim.upsert("customer", "cus_1", Bodies.customer("cus_1"))
             #expect(response.status == 500)
@@ -118,7 +123,8 @@ struct NetSuiteSimulatorFaultTests {
             // on a busy machine the client's 300 ms can run out before the request is handled)
             let deadline = ContinuousClock.now + .seconds(20)
             while sim.simulator.record(.customer, externalID: "cus_1") == nil || sim.simulator.stats.inFlight > 0,
-                  ContinuousClock.now < deadline {
+                ContinuousClock.now < deadline
+            {
                 try await Task.sleep(for: .milliseconds(10))
             }
             #expect(sim.simulator.record(.customer, externalID: "cus_1")?.writeCount == 1)
@@ -156,12 +162,14 @@ struct NetSuiteSimulatorFaultTests {
 struct NetSuiteSimulatorLifecycleTests {
     @Test("stop() cuts off a delayed answer instead of waiting for it")
     func stopDuringDelayedAnswer() async throws {
-        let simulator = NetSuiteSimulator(configuration: .init(
-            credentials: [SimulatorHarness.credentials], faultRate: 1, faults: [.timeout], timeoutDelay: .seconds(30)))
+        let simulator = NetSuiteSimulator(
+            configuration: .init(
+                credentials: [SimulatorHarness.credentials], faultRate: 1, faults: [.timeout], timeoutDelay: .seconds(30)))
         _ = try await simulator.start()
         let http = HTTPClient()
         defer { http.shutdown() }
-        let sim = SimulatorHarness(simulator: simulator, account: try NetSuiteAccount(accountID: "1234567_SB1", baseURLOverride: simulator.baseURL), http: http)
+        let sim = SimulatorHarness(
+            simulator: simulator, account: try NetSuiteAccount(accountID: "1234567_SB1", baseURLOverride: simulator.baseURL), http: http)
         let pending = Task { try await sim.upsert("customer", "cus_1", Bodies.customer("cus_1"), timeout: .seconds(60)) }
         // The record is stored before the delayed answer: its presence is the sign that the
         // request is in flight. Bounded, so a request that never arrives fails the test.

@@ -24,11 +24,13 @@ struct NetSuiteSimulatorExactValueTests {
         #expect(ExactJSON.string("tab\there\u{1}").description == #""tab\there\u0001""#)
     }
 
-    @Test("not JSON", arguments: [
-        "", "{", "[1,]", #"{"a": 1,}"#, #"{"a" 1}"#, "01", "1.", "-", "+1", ".5", "1e", "tru", "nul",
-        #""\x""#, #""\ud800""#, "\"a\u{1}\"", "[1] [2]", #"{"a": 1, "a": 2}"#,
-        String(repeating: "[", count: 65) + String(repeating: "]", count: 65),
-    ])
+    @Test(
+        "not JSON",
+        arguments: [
+            "", "{", "[1,]", #"{"a": 1,}"#, #"{"a" 1}"#, "01", "1.", "-", "+1", ".5", "1e", "tru", "nul",
+            #""\x""#, #""\ud800""#, "\"a\u{1}\"", "[1] [2]", #"{"a": 1, "a": 2}"#,
+            String(repeating: "[", count: 65) + String(repeating: "]", count: 65),
+        ])
     func invalid(_ text: String) {
         #expect(throws: ExactJSON.ParseError.self) { try ExactJSON.parse(text) }
     }

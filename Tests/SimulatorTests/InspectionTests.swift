@@ -13,7 +13,8 @@ struct NetSuiteSimulatorInspectionTests {
             _ = try await sim.createInvoice("inv_1", customer: customer, amounts: ["0.1", "0.2"])
             // Its lines replaced (an update without ?replace=item would append them).
             _ = try await sim.send(
-                "PUT", sim.url("invoice", "eid:inv_1") + "?replace=item", json: Bodies.invoice("inv_1", customer: customer, amounts: ["0.10", "0.20"]))
+                "PUT", sim.url("invoice", "eid:inv_1") + "?replace=item",
+                json: Bodies.invoice("inv_1", customer: customer, amounts: ["0.10", "0.20"]))
 
             let response = try await sim.inspect("GET", "/_simulator/records/INVOICE")
             #expect(response.status == 200)

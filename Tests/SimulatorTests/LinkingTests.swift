@@ -40,7 +40,10 @@ struct LinkingTests {
             let seeded = try Self.seed(harness.simulator)
             let client = Self.client(harness)
             let page = try await client.suiteQL(try CustomerMatch.query(.email, "ob@example.com"))
-            #expect(page.items == [["id": seeded[2].internalID, "companyname": "O'Brien & Sons", "email": "ob@example.com", "externalid": "crm-3"]])
+            #expect(
+                page.items == [
+                    ["id": seeded[2].internalID, "companyname": "O'Brien & Sons", "email": "ob@example.com", "externalid": "crm-3"]
+                ])
             #expect(page.count == 1 && page.totalResults == 1 && !page.hasMore && page.offset == 0)
             #expect(harness.simulator.stats.queries == 1)
             #expect(harness.simulator.stats.writes == 0, "a query writes nothing")
@@ -55,7 +58,9 @@ struct LinkingTests {
         try await SimulatorHarness.run { harness in
             let seeded = try Self.seed(harness.simulator)
             let client = Self.client(harness)
-            #expect(try CustomerMatch.query(.name, "O'Brien & Sons") == "SELECT id, companyname, email, externalid FROM customer WHERE companyname = 'O''Brien & Sons' ORDER BY id")
+            #expect(
+                try CustomerMatch.query(.name, "O'Brien & Sons")
+                    == "SELECT id, companyname, email, externalid FROM customer WHERE companyname = 'O''Brien & Sons' ORDER BY id")
             let found = try await CustomerMatch.candidates(.name, "O'Brien & Sons", client: client)
             #expect(found.map(\.internalID) == [seeded[2].internalID])
             // Unescaped, this would read `companyname = 'x' OR email = 'ob@example.com'`.
@@ -82,11 +87,13 @@ struct LinkingTests {
 
             // A query parameter changed after signing: the signature no longer holds.
             let signedURL = "\(client.suiteQLURL)?limit=5&offset=0"
-            let header = try TBASigner.authorizationHeader(method: "POST", url: signedURL, credentials: SimulatorHarness.credentials, account: harness.account)
-            let tampered = try await harness.http.execute(HTTPRequest(
-                method: "POST", url: "\(client.suiteQLURL)?limit=6&offset=0",
-                headers: [("Authorization", header), ("Content-Type", "application/json"), ("Prefer", "transient")],
-                body: Data(#"{"q": "SELECT id FROM customer WHERE email = 'ob@example.com'"}"#.utf8)))
+            let header = try TBASigner.authorizationHeader(
+                method: "POST", url: signedURL, credentials: SimulatorHarness.credentials, account: harness.account)
+            let tampered = try await harness.http.execute(
+                HTTPRequest(
+                    method: "POST", url: "\(client.suiteQLURL)?limit=6&offset=0",
+                    headers: [("Authorization", header), ("Content-Type", "application/json"), ("Prefer", "transient")],
+                    body: Data(#"{"q": "SELECT id FROM customer WHERE email = 'ob@example.com'"}"#.utf8)))
             #expect(tampered.status == 401)
         }
     }
@@ -126,7 +133,8 @@ struct LinkingTests {
             let client = Self.client(harness)
             let id = seeded[0].internalID
             let written = try await client.update(
-                recordType: "customer", internalID: id, body: .object([("companyName", .string("Dup Co (renamed)")), ("phone", .string("555"))]))
+                recordType: "customer", internalID: id,
+                body: .object([("companyName", .string("Dup Co (renamed)")), ("phone", .string("555"))]))
             #expect(written == id)
             var record = try #require(harness.simulator.record(.customer, internalID: id))
             #expect(record.string("companyName") == "Dup Co (renamed)")
@@ -151,7 +159,8 @@ struct LinkingTests {
             }
             // The body is validated as a whole, as an upsert's is.
             do {
-                _ = try await client.update(recordType: "customer", internalID: id, body: .object([("subsidiary", .object([("id", .string("77"))]))]))
+                _ = try await client.update(
+                    recordType: "customer", internalID: id, body: .object([("subsidiary", .object([("id", .string("77"))]))]))
                 Issue.record("an update to an unknown subsidiary succeeded")
             } catch let error as SyncError {
                 #expect(error.providerCode == "INVALID_KEY_OR_REF", "\(error)")

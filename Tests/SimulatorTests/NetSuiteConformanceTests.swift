@@ -25,7 +25,9 @@ struct NetSuiteConformanceTests {
         #expect(report.skipped.map(\.check) == ["tokens.expiry"], "\(report)")
     }
 
-    @Test("every check passes for NetSuite over OAuth 2.0 client credentials, the token check included: one token for the run, one more after NetSuite forgot them")
+    @Test(
+        "every check passes for NetSuite over OAuth 2.0 client credentials, the token check included: one token for the run, one more after NetSuite forgot them"
+    )
     func netSuiteOAuth2Passes() async throws {
         let tokens = InMemoryTokenStore()
         let (report, stats, refusals) = try await SimulatorHarness.run { sim in
@@ -51,7 +53,8 @@ struct NetSuiteConformanceTests {
     @Test("the suite catches a NetSuite client that merges sublists on re-push (replace off): the record is not the latest document")
     func mergingClientFails() async throws {
         let report = try await SimulatorHarness.run { sim in
-            await ProviderConformance.run(NetSuiteConformanceHarness(sim: sim, replacesSublists: false), only: ["idempotency.server_error_before_write.invoice"])
+            await ProviderConformance.run(
+                NetSuiteConformanceHarness(sim: sim, replacesSublists: false), only: ["idempotency.server_error_before_write.invoice"])
         }
         guard case .failed(let why)? = report.outcome("idempotency.server_error_before_write.invoice") else {
             Issue.record("the check did not fail:\n\(report)")
@@ -116,7 +119,9 @@ struct NetSuiteConformanceHarness: ConformanceHarness {
     }
 
     static func m2mSecrets(_ credentials: NetSuiteM2MCredentials) -> ConnectionSecrets {
-        ConnectionSecrets(["client_id": credentials.clientID, "certificate_id": credentials.certificateID, "private_key": credentials.privateKeyPEM])
+        ConnectionSecrets([
+            "client_id": credentials.clientID, "certificate_id": credentials.certificateID, "private_key": credentials.privateKeyPEM,
+        ])
     }
 
     /// The OAuth 2.0 provider, as `NetSuiteDriver` builds it for a worker.
@@ -143,7 +148,8 @@ struct NetSuiteConformanceHarness: ConformanceHarness {
             return NetSuiteProvider(client: client(wrong))
         case .oauth2:
             let demo = NetSuiteSimulator.Configuration.demoM2MCredentials
-            let wrong = NetSuiteM2MCredentials(clientID: demo.clientID, certificateID: demo.certificateID, privateKeyPEM: Self.unregisteredPrivateKeyPEM)
+            let wrong = NetSuiteM2MCredentials(
+                clientID: demo.clientID, certificateID: demo.certificateID, privateKeyPEM: Self.unregisteredPrivateKeyPEM)
             return try driverProvider(connection(secrets: Self.m2mSecrets(wrong)), tokens: InMemoryTokenStore())
         }
     }
@@ -153,7 +159,9 @@ struct NetSuiteConformanceHarness: ConformanceHarness {
     }
 
     func target(mappings: [Mapping]) -> SyncTarget {
-        SyncTarget(connectionID: Self.connectionID, connection: connection(), mappings: MappingSet(connectionID: Self.connectionID, mappings: mappings))
+        SyncTarget(
+            connectionID: Self.connectionID, connection: connection(),
+            mappings: MappingSet(connectionID: Self.connectionID, mappings: mappings))
     }
 
     func inject(_ fault: ConformanceFault) async throws {
@@ -204,7 +212,9 @@ struct NetSuiteConformanceHarness: ConformanceHarness {
     /// An invoice whose subscription item is mapped to an item the account does not have:
     /// NetSuite refuses the reference (the simulator's `INVALID_KEY_OR_REF`).
     func refusal(billingID: String, customerRef: String) async throws -> ConformanceRefusal {
-        var mappings = BillingScenario.mappings(connection: Self.connectionID).filter { !($0.kind == .defaultItem && $0.billingKey == "subscription") }
+        var mappings = BillingScenario.mappings(connection: Self.connectionID).filter {
+            !($0.kind == .defaultItem && $0.billingKey == "subscription")
+        }
         mappings.append(.defaultItem(connectionID: Self.connectionID, for: .subscription, providerID: "999"))
         let invoice = try ConformanceDocuments.invoice(billingID, customerID: "\(billingID)-cus")
         return ConformanceRefusal(
@@ -216,7 +226,8 @@ struct NetSuiteConformanceHarness: ConformanceHarness {
 
     var tokenExpiry: ConformanceTokenExpiry {
         switch auth {
-        case .tba: .never(reason: "NetSuite TBA tokens do not expire (PROVIDERS 2.1); OAuth 2.0 connections get this check with their harness")
+        case .tba:
+            .never(reason: "NetSuite TBA tokens do not expire (PROVIDERS 2.1); OAuth 2.0 connections get this check with their harness")
         case .oauth2: .expires
         }
     }

@@ -31,7 +31,9 @@ final class MemoryTokenStore: AccessTokenStore {
     ) async throws -> String {
         let fresh = state.withLock { state -> String? in
             let now = Date().addingTimeInterval(state.clockOffset)
-            guard let token = state.token, token.expiresAt.timeIntervalSince(now) >= Double(minValidity.components.seconds) else { return nil }
+            guard let token = state.token, token.expiresAt.timeIntervalSince(now) >= Double(minValidity.components.seconds) else {
+                return nil
+            }
             return token.accessToken
         }
         if let fresh { return fresh }
@@ -80,7 +82,10 @@ struct OAuth2ClientTests {
         return configuration
     }
 
-    static func client(_ harness: SimulatorHarness, tokens: any AccessTokenStore, credentials: NetSuiteM2MCredentials = NetSuiteSimulator.Configuration.demoM2MCredentials) -> NetSuiteClient {
+    static func client(
+        _ harness: SimulatorHarness, tokens: any AccessTokenStore,
+        credentials: NetSuiteM2MCredentials = NetSuiteSimulator.Configuration.demoM2MCredentials
+    ) -> NetSuiteClient {
         NetSuiteClient(
             account: harness.account, auth: .oauth2(credentials, connection: connection, tokens: tokens), http: harness.http,
             requestTimeout: .seconds(10))
@@ -173,7 +178,8 @@ struct OAuth2ClientTests {
     func refusedAssertion() async throws {
         try await SimulatorHarness.run(Self.configuration()) { harness in
             let demo = NetSuiteSimulator.Configuration.demoM2MCredentials
-            let wrong = NetSuiteM2MCredentials(clientID: demo.clientID, certificateID: "no-such-certificate", privateKeyPEM: demo.privateKeyPEM)
+            let wrong = NetSuiteM2MCredentials(
+                clientID: demo.clientID, certificateID: "no-such-certificate", privateKeyPEM: demo.privateKeyPEM)
             do {
                 _ = try await NetSuiteM2M.requestToken(credentials: wrong, account: harness.account, http: harness.http)
                 Issue.record("a token was issued for an unknown certificate id")
@@ -198,9 +204,11 @@ struct OAuth2ClientTests {
         func answer(_ status: Int, _ body: String, headers: [(name: String, value: String)] = []) -> HTTPResponse {
             HTTPResponse(status: status, headers: headers, body: Data(body.utf8))
         }
-        let text = try NetSuiteM2M.parseTokenAnswer(answer(200, #"{"access_token":"a","expires_in":"3600","token_type":"Bearer"}"#), sentAt: sent)
+        let text = try NetSuiteM2M.parseTokenAnswer(
+            answer(200, #"{"access_token":"a","expires_in":"3600","token_type":"Bearer"}"#), sentAt: sent)
         #expect(text == IssuedToken(accessToken: "a", expiresAt: sent.addingTimeInterval(3600)))
-        let number = try NetSuiteM2M.parseTokenAnswer(answer(200, #"{"access_token":"b","expires_in":20,"token_type":"bearer"}"#), sentAt: sent)
+        let number = try NetSuiteM2M.parseTokenAnswer(
+            answer(200, #"{"access_token":"b","expires_in":20,"token_type":"bearer"}"#), sentAt: sent)
         #expect(number.expiresAt == sent.addingTimeInterval(20))
         func failure(_ response: HTTPResponse) -> SyncError? {
             do {

@@ -15,7 +15,8 @@ struct NetSuiteSimulatorRecordTests {
             #expect(created.body.isEmpty)
             #expect(created.header("Location") == "\(sim.simulator.baseURL)/services/rest/record/v1/customer/100")
 
-            let updated = try await sim.upsert("customer", "cus_1", #"{"externalId": "cus_1", "companyName": "Acme Renamed", "subsidiary": {"id": "1"}}"#)
+            let updated = try await sim.upsert(
+                "customer", "cus_1", #"{"externalId": "cus_1", "companyName": "Acme Renamed", "subsidiary": {"id": "1"}}"#)
             #expect(updated.status == 204)
             #expect(updated.header("Location") == created.header("Location"))
 
@@ -102,7 +103,8 @@ struct NetSuiteSimulatorRecordTests {
             #expect(sim.simulator.record(.invoice, externalID: "float_trap")?.total == "0.3")
 
             // USD with SuiteTax rows: 31.50 - 5.00 + 6.30.
-            let suiteTax = #", "taxDetailsOverride": true, "taxDetails": {"items": [{"taxDetailsReference": "fee_0", "taxBasis": 31.50, "taxRate": 20, "taxAmount": 6.30}]}"#
+            let suiteTax =
+                #", "taxDetailsOverride": true, "taxDetails": {"items": [{"taxDetailsReference": "fee_0", "taxBasis": 31.50, "taxRate": 20, "taxAmount": 6.30}]}"#
             _ = try await sim.createInvoice("usd", customer: customer, amounts: ["31.50", "-5.00"], extra: suiteTax)
             let usd = try #require(sim.simulator.record(.invoice, externalID: "usd"))
             #expect(usd.total == "32.80")
@@ -111,14 +113,16 @@ struct NetSuiteSimulatorRecordTests {
             #expect(usd.number("taxDetailsOverride") == nil)
 
             // KWD: three decimals, legacy tax override.
-            _ = try await sim.createInvoice("kwd", customer: customer, amounts: ["1.234", "2.000"], extra: #", "taxAmountOverride": 0.325"#)
+            _ = try await sim.createInvoice(
+                "kwd", customer: customer, amounts: ["1.234", "2.000"], extra: #", "taxAmountOverride": 0.325"#)
             #expect(sim.simulator.record(.invoice, externalID: "kwd")?.total == "3.559")
 
             // JPY: no decimals.
             _ = try await sim.createInvoice("jpy", customer: customer, amounts: ["1234"], extra: #", "taxAmountOverride": 123"#)
             #expect(sim.simulator.record(.invoice, externalID: "jpy")?.total == "1357")
 
-            let payment = try await sim.upsert("customerPayment", "pay_1", Bodies.payment("pay_1", customer: customer, payment: "0.30", applies: []))
+            let payment = try await sim.upsert(
+                "customerPayment", "pay_1", Bodies.payment("pay_1", customer: customer, payment: "0.30", applies: []))
             #expect(payment.status == 204)
             #expect(sim.simulator.record(.customerPayment, externalID: "pay_1")?.total == "0.30")
             #expect(sim.simulator.record(.customerPayment, externalID: "pay_1")?.reference("customer") == customer)

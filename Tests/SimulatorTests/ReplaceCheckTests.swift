@@ -23,7 +23,10 @@ struct ReplaceCheckTests {
             settings: .init(defaultSubsidiary: "1", concurrencyLimit: 5),
             secrets: ConnectionSecrets(["consumer_key": "ck", "consumer_secret": "cs", "token_id": "ti", "token_secret": "ts"]))
         var mappings = BillingScenario.mappings(connection: connectionID)
-        mappings.append(Mapping(connectionID: connectionID, kind: .customField, billingKey: "metadata.region", recordType: "invoice", providerID: "custbody_region"))
+        mappings.append(
+            Mapping(
+                connectionID: connectionID, kind: .customField, billingKey: "metadata.region", recordType: "invoice",
+                providerID: "custbody_region"))
         return SyncTarget(
             connectionID: connectionID, connection: connection, mappings: MappingSet(connectionID: connectionID, mappings: mappings),
             customFields: customFields)
@@ -53,7 +56,8 @@ struct ReplaceCheckTests {
             let second = scenario.invoices[1]
             #expect(first.feeAmounts != second.feeAmounts)
             let original = try DocumentDecoder.decode(BillingInvoice.self, from: first.json)
-            _ = try await provider.upsertInvoice(original, customerRef: customerRef, target: target(customFields: [.init(fieldID: "custbody_region", value: "EMEA")]))
+            _ = try await provider.upsertInvoice(
+                original, customerRef: customerRef, target: target(customFields: [.init(fieldID: "custbody_region", value: "EMEA")]))
             let latestJSON = second.json.replacingOccurrences(of: second.lagoID, with: first.lagoID)
             let latest = try DocumentDecoder.decode(BillingInvoice.self, from: latestJSON)
             for _ in 0..<2 { _ = try await provider.upsertInvoice(latest, customerRef: customerRef, target: target()) }
@@ -82,6 +86,8 @@ struct ReplaceCheckTests {
         #expect(outcome.invoice == [])
         #expect(outcome.customer == [])
         let latest = try DocumentDecoder.decode(BillingInvoice.self, from: Self.scenario.invoices[1].json)
-        #expect(outcome.itemLines == latest.fees.filter { $0.amountCents != 0 }.count + latest.credits.filter { $0.amountCents != 0 }.count + (latest.prepaidCreditAmountCents != 0 ? 1 : 0))
+        #expect(
+            outcome.itemLines == latest.fees.filter { $0.amountCents != 0 }.count + latest.credits.filter { $0.amountCents != 0 }.count
+                + (latest.prepaidCreditAmountCents != 0 ? 1 : 0))
     }
 }

@@ -48,7 +48,8 @@ struct SimulatorHarness: Sendable {
         _ method: String, _ url: String, json: String? = nil, authorization: String? = nil,
         credentials: NetSuiteCredentials = credentials, timeout: Duration = .seconds(10), client: HTTPClient? = nil
     ) async throws -> HTTPResponse {
-        let header = try authorization ?? TBASigner.authorizationHeader(method: method, url: url, credentials: credentials, account: account)
+        let header =
+            try authorization ?? TBASigner.authorizationHeader(method: method, url: url, credentials: credentials, account: account)
         var headers: [(name: String, value: String)] = [("Authorization", header), ("Accept", "application/json")]
         if json != nil { headers.append(("Content-Type", "application/json")) }
         return try await (client ?? http).execute(
@@ -58,7 +59,8 @@ struct SimulatorHarness: Sendable {
     /// `PUT …/{type}/eid:{externalID}`, the worker's upsert; `replace`: the sublists named in
     /// `?replace=` (an update without it merges them, docs/netsuite.md "Updates and sublists").
     func upsert(
-        _ type: String, _ externalID: String, _ json: String, replace: String? = nil, timeout: Duration = .seconds(10), client: HTTPClient? = nil
+        _ type: String, _ externalID: String, _ json: String, replace: String? = nil, timeout: Duration = .seconds(10),
+        client: HTTPClient? = nil
     ) async throws -> HTTPResponse {
         let query = replace.map { "?replace=\($0)" } ?? ""
         return try await send("PUT", url(type, "eid:\(externalID)") + query, json: json, timeout: timeout, client: client)
@@ -66,9 +68,10 @@ struct SimulatorHarness: Sendable {
 
     /// An unauthenticated request to the inspection API.
     func inspect(_ method: String, _ path: String, json: String? = nil) async throws -> HTTPResponse {
-        try await http.execute(HTTPRequest(
-            method: method, url: simulator.baseURL + path,
-            headers: json == nil ? [] : [("Content-Type", "application/json")], body: json.map { Data($0.utf8) }))
+        try await http.execute(
+            HTTPRequest(
+                method: method, url: simulator.baseURL + path,
+                headers: json == nil ? [] : [("Content-Type", "application/json")], body: json.map { Data($0.utf8) }))
     }
 
     /// Creates a customer and returns its internal id.
@@ -82,7 +85,8 @@ struct SimulatorHarness: Sendable {
 
     /// Creates an invoice for `customer` with one line per amount and returns its internal id.
     func createInvoice(_ externalID: String, customer: String, amounts: [String], extra: String = "") async throws -> String {
-        let response = try await upsert("invoice", externalID, Bodies.invoice(externalID, customer: customer, amounts: amounts, extra: extra))
+        let response = try await upsert(
+            "invoice", externalID, Bodies.invoice(externalID, customer: customer, amounts: amounts, extra: extra))
         guard response.status == 204, let location = response.header("Location"), let id = location.split(separator: "/").last else {
             throw HarnessError("creating invoice \(externalID) answered \(response.status): \(response.text)")
         }
@@ -99,19 +103,22 @@ struct HarnessError: Error, CustomStringConvertible {
 enum Bodies {
     static func customer(_ externalID: String, subsidiary: String? = "1", extra: String = "") -> String {
         let subsidiaryMember = subsidiary.map { #", "subsidiary": {"id": "\#($0)"}"# } ?? ""
-        return #"{"externalId": "\#(externalID)", "entityId": "E-\#(externalID)", "isPerson": false, "companyName": "Acme \#(externalID)"\#(subsidiaryMember)\#(extra)}"#
+        return
+            #"{"externalId": "\#(externalID)", "entityId": "E-\#(externalID)", "isPerson": false, "companyName": "Acme \#(externalID)"\#(subsidiaryMember)\#(extra)}"#
     }
 
     static func invoice(_ externalID: String, customer: String, amounts: [String], item: String = "510", extra: String = "") -> String {
         let lines = amounts.enumerated().map { index, amount in
             #"{"item": {"id": "\#(item)"}, "quantity": 1, "rate": \#(amount), "amount": \#(amount), "taxDetailsReference": "fee_\#(index)"}"#
         }
-        return #"{"externalId": "\#(externalID)", "tranId": "N-\#(externalID)", "entity": {"id": "\#(customer)"}, "tranDate": "2024-05-01", "item": {"items": [\#(lines.joined(separator: ", "))]}\#(extra)}"#
+        return
+            #"{"externalId": "\#(externalID)", "tranId": "N-\#(externalID)", "entity": {"id": "\#(customer)"}, "tranDate": "2024-05-01", "item": {"items": [\#(lines.joined(separator: ", "))]}\#(extra)}"#
     }
 
     static func payment(_ externalID: String, customer: String, payment: String, applies: [(invoice: String, amount: String)]) -> String {
         let lines = applies.map { #"{"doc": {"id": "\#($0.invoice)"}, "apply": true, "amount": \#($0.amount)}"# }
-        return #"{"externalId": "\#(externalID)", "customer": {"id": "\#(customer)"}, "payment": \#(payment), "tranDate": "2024-05-20", "apply": {"items": [\#(lines.joined(separator: ", "))]}}"#
+        return
+            #"{"externalId": "\#(externalID)", "customer": {"id": "\#(customer)"}, "payment": \#(payment), "tranDate": "2024-05-20", "apply": {"items": [\#(lines.joined(separator: ", "))]}}"#
     }
 }
 

@@ -69,7 +69,8 @@ struct UpdateSemanticsTests {
     @Test("Replacing a Sublist: only the named sublists lose the lines the request does not have")
     func replacingASublist() throws {
         let onlyKeyed = RecordStore.merge(
-            existing: try Self.json(Self.preState), update: try Self.json(Self.exampleRequest), replace: ["sublist"], keys: Self.exampleKeys)
+            existing: try Self.json(Self.preState), update: try Self.json(Self.exampleRequest), replace: ["sublist"], keys: Self.exampleKeys
+        )
         #expect(Self.cols(onlyKeyed, "sublist") == ["replaced line 1", "replaced line 2"])
         // Not named: still appended.
         #expect(Self.cols(onlyKeyed, "unkeyedsublist").count == 5)
@@ -196,9 +197,11 @@ struct UpdateSemanticsTests {
         try await SimulatorHarness.run { sim in
             let customer = try await sim.createCustomer("cus_1")
             let invoice = try await sim.createInvoice("inv_1", customer: customer, amounts: ["50.00"])
-            let first = try await sim.upsert("customerPayment", "pay_1", Bodies.payment("pay_1", customer: customer, payment: "20.00", applies: [(invoice, "20.00")]))
+            let first = try await sim.upsert(
+                "customerPayment", "pay_1", Bodies.payment("pay_1", customer: customer, payment: "20.00", applies: [(invoice, "20.00")]))
             #expect(first.status == 204)
-            let second = try await sim.upsert("customerPayment", "pay_1", Bodies.payment("pay_1", customer: customer, payment: "30.00", applies: [(invoice, "30.00")]))
+            let second = try await sim.upsert(
+                "customerPayment", "pay_1", Bodies.payment("pay_1", customer: customer, payment: "30.00", applies: [(invoice, "30.00")]))
             #expect(second.status == 204)
             let record = try #require(sim.simulator.record(.customerPayment, externalID: "pay_1"))
             #expect(record.sublist("apply").count == 1)

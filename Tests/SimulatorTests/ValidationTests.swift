@@ -34,7 +34,8 @@ struct NetSuiteSimulatorValidationTests {
             let company = try await sim.upsert("customer", "cus_3", #"{"isPerson": false, "subsidiary": {"id": "1"}}"#)
             #expect(company.netSuiteError.detail == "Please enter value(s) for: Company Name")
 
-            let wholePerson = try await sim.upsert("customer", "cus_2", #"{"isPerson": true, "firstName": "Ada", "lastName": "Lovelace", "subsidiary": {"id": "1"}}"#)
+            let wholePerson = try await sim.upsert(
+                "customer", "cus_2", #"{"isPerson": true, "firstName": "Ada", "lastName": "Lovelace", "subsidiary": {"id": "1"}}"#)
             #expect(wholePerson.status == 204)
             #expect(sim.simulator.stats.writes == 1)
         }
@@ -57,7 +58,8 @@ struct NetSuiteSimulatorValidationTests {
     func unknownItem() async throws {
         try await SimulatorHarness.run { sim in
             let customer = try await sim.createCustomer("cus_1")
-            let body = #"{"entity": {"id": "\#(customer)"}, "item": {"items": [{"item": {"id": "510"}, "amount": 1.00}, {"item": {"id": "4242"}, "amount": 2.00}]}}"#
+            let body =
+                #"{"entity": {"id": "\#(customer)"}, "item": {"items": [{"item": {"id": "510"}, "amount": 1.00}, {"item": {"id": "4242"}, "amount": 2.00}]}}"#
             let response = try await sim.upsert("invoice", "inv_1", body)
             #expect(response.status == 400)
             #expect(response.netSuiteError.code == "INVALID_KEY_OR_REF")
@@ -93,7 +95,8 @@ struct NetSuiteSimulatorValidationTests {
         try await SimulatorHarness.run { sim in
             let customer = try await sim.createCustomer("cus_1")
             let override = #", "taxDetailsOverride": true"#
-            let nonTaxable = try await sim.upsert("invoice", "inv_1", Bodies.invoice("inv_1", customer: customer, amounts: ["1.00"], item: "700", extra: override))
+            let nonTaxable = try await sim.upsert(
+                "invoice", "inv_1", Bodies.invoice("inv_1", customer: customer, amounts: ["1.00"], item: "700", extra: override))
             #expect(nonTaxable.status == 400)
             #expect(nonTaxable.netSuiteError.code == "USER_ERROR")
             #expect(nonTaxable.netSuiteError.path == "item.items[0].item")
@@ -101,10 +104,13 @@ struct NetSuiteSimulatorValidationTests {
             #expect(nonTaxable.errorClass == .permanent)
 
             // Without the override the same item is fine.
-            #expect(try await sim.upsert("invoice", "inv_1", Bodies.invoice("inv_1", customer: customer, amounts: ["1.00"], item: "700")).status == 204)
+            #expect(
+                try await sim.upsert("invoice", "inv_1", Bodies.invoice("inv_1", customer: customer, amounts: ["1.00"], item: "700")).status
+                    == 204)
 
             let strayRow = override + #", "taxDetails": {"items": [{"taxDetailsReference": "nowhere", "taxAmount": 0.20}]}"#
-            let stray = try await sim.upsert("invoice", "inv_2", Bodies.invoice("inv_2", customer: customer, amounts: ["1.00"], extra: strayRow))
+            let stray = try await sim.upsert(
+                "invoice", "inv_2", Bodies.invoice("inv_2", customer: customer, amounts: ["1.00"], extra: strayRow))
             #expect(stray.netSuiteError.path == "taxDetails.items[0].taxDetailsReference")
         }
     }
@@ -116,17 +122,22 @@ struct NetSuiteSimulatorValidationTests {
             let bob = try await sim.createCustomer("bob")
             let invoice = try await sim.createInvoice("inv_1", customer: alice, amounts: ["10.00"])
 
-            let unknown = try await sim.upsert("creditMemo", "cn_1", Bodies.invoice("cn_1", customer: alice, amounts: ["2.00"], extra: #", "createdFrom": {"id": "999"}"#))
+            let unknown = try await sim.upsert(
+                "creditMemo", "cn_1", Bodies.invoice("cn_1", customer: alice, amounts: ["2.00"], extra: #", "createdFrom": {"id": "999"}"#))
             #expect(unknown.netSuiteError.code == "INVALID_KEY_OR_REF")
             #expect(unknown.netSuiteError.path == "createdFrom")
             #expect(unknown.errorClass == .dependency)
 
-            let otherCustomer = try await sim.upsert("creditMemo", "cn_1", Bodies.invoice("cn_1", customer: bob, amounts: ["2.00"], extra: #", "createdFrom": {"id": "\#(invoice)"}"#))
+            let otherCustomer = try await sim.upsert(
+                "creditMemo", "cn_1",
+                Bodies.invoice("cn_1", customer: bob, amounts: ["2.00"], extra: #", "createdFrom": {"id": "\#(invoice)"}"#))
             #expect(otherCustomer.netSuiteError.code == "USER_ERROR")
             #expect(otherCustomer.netSuiteError.path == "createdFrom")
             #expect(otherCustomer.errorClass == .permanent)
 
-            let fine = try await sim.upsert("creditmemo", "cn_1", Bodies.invoice("cn_1", customer: alice, amounts: ["2.00"], extra: #", "createdFrom": {"id": "\#(invoice)"}"#))
+            let fine = try await sim.upsert(
+                "creditmemo", "cn_1",
+                Bodies.invoice("cn_1", customer: alice, amounts: ["2.00"], extra: #", "createdFrom": {"id": "\#(invoice)"}"#))
             #expect(fine.status == 204)
         }
     }
@@ -138,10 +149,12 @@ struct NetSuiteSimulatorValidationTests {
             let bob = try await sim.createCustomer("bob")
             let invoice = try await sim.createInvoice("inv_1", customer: alice, amounts: ["80.00", "20.00"])
 
-            let first = try await sim.upsert("customerPayment", "pay_a", Bodies.payment("pay_a", customer: alice, payment: "60.00", applies: [(invoice, "60.00")]))
+            let first = try await sim.upsert(
+                "customerPayment", "pay_a", Bodies.payment("pay_a", customer: alice, payment: "60.00", applies: [(invoice, "60.00")]))
             #expect(first.status == 204)
 
-            let over = try await sim.upsert("customerPayment", "pay_b", Bodies.payment("pay_b", customer: alice, payment: "50.00", applies: [(invoice, "50.00")]))
+            let over = try await sim.upsert(
+                "customerPayment", "pay_b", Bodies.payment("pay_b", customer: alice, payment: "50.00", applies: [(invoice, "50.00")]))
             #expect(over.status == 400)
             #expect(over.netSuiteError.code == "USER_ERROR")
             #expect(over.netSuiteError.path == "apply.items[0].amount")
@@ -149,31 +162,38 @@ struct NetSuiteSimulatorValidationTests {
             #expect(over.errorClass == .permanent)
 
             // Re-sending payment A with the whole amount replaces its own 60.00.
-            let resent = try await sim.upsert("customerPayment", "pay_a", Bodies.payment("pay_a", customer: alice, payment: "100.00", applies: [(invoice, "100.00")]))
+            let resent = try await sim.upsert(
+                "customerPayment", "pay_a", Bodies.payment("pay_a", customer: alice, payment: "100.00", applies: [(invoice, "100.00")]))
             #expect(resent.status == 204)
 
             let secondInvoice = try await sim.createInvoice("inv_2", customer: alice, amounts: ["50.00"])
-            let moreThanPayment = try await sim.upsert("customerPayment", "pay_c", Bodies.payment("pay_c", customer: alice, payment: "1.00", applies: [(secondInvoice, "5.00")]))
+            let moreThanPayment = try await sim.upsert(
+                "customerPayment", "pay_c", Bodies.payment("pay_c", customer: alice, payment: "1.00", applies: [(secondInvoice, "5.00")]))
             #expect(moreThanPayment.netSuiteError.path == "apply")
             #expect(moreThanPayment.errorClass == .permanent)
 
-            let zeroApplied = try await sim.upsert("customerPayment", "pay_c", Bodies.payment("pay_c", customer: alice, payment: "1.00", applies: [(secondInvoice, "0.00")]))
+            let zeroApplied = try await sim.upsert(
+                "customerPayment", "pay_c", Bodies.payment("pay_c", customer: alice, payment: "1.00", applies: [(secondInvoice, "0.00")]))
             #expect(zeroApplied.netSuiteError.path == "apply.items[0].amount")
 
-            let wrongCustomer = try await sim.upsert("customerPayment", "pay_d", Bodies.payment("pay_d", customer: bob, payment: "5.00", applies: [(invoice, "5.00")]))
+            let wrongCustomer = try await sim.upsert(
+                "customerPayment", "pay_d", Bodies.payment("pay_d", customer: bob, payment: "5.00", applies: [(invoice, "5.00")]))
             #expect(wrongCustomer.netSuiteError.path == "apply.items[0].doc")
             #expect(wrongCustomer.errorClass == .permanent)
 
-            let unknownInvoice = try await sim.upsert("customerPayment", "pay_e", Bodies.payment("pay_e", customer: alice, payment: "5.00", applies: [("999", "5.00")]))
+            let unknownInvoice = try await sim.upsert(
+                "customerPayment", "pay_e", Bodies.payment("pay_e", customer: alice, payment: "5.00", applies: [("999", "5.00")]))
             #expect(unknownInvoice.netSuiteError.code == "INVALID_KEY_OR_REF")
             #expect(unknownInvoice.netSuiteError.path == "apply.items[0].doc")
             #expect(unknownInvoice.errorClass == .dependency)
 
-            let unknownCustomer = try await sim.upsert("customerPayment", "pay_f", Bodies.payment("pay_f", customer: "999", payment: "5.00", applies: []))
+            let unknownCustomer = try await sim.upsert(
+                "customerPayment", "pay_f", Bodies.payment("pay_f", customer: "999", payment: "5.00", applies: []))
             #expect(unknownCustomer.netSuiteError.path == "customer")
             #expect(unknownCustomer.errorClass == .dependency)
 
-            let zeroPayment = try await sim.upsert("customerPayment", "pay_g", Bodies.payment("pay_g", customer: bob, payment: "0", applies: []))
+            let zeroPayment = try await sim.upsert(
+                "customerPayment", "pay_g", Bodies.payment("pay_g", customer: bob, payment: "0", applies: []))
             #expect(zeroPayment.netSuiteError.path == "payment")
 
             #expect(sim.simulator.records(.customerPayment).map(\.externalID) == ["pay_a"])
@@ -195,10 +215,12 @@ struct NetSuiteSimulatorValidationTests {
             #expect(tooPrecise.netSuiteError.path == "item.items[0].amount")
             #expect(tooPrecise.errorClass == .permanent)
 
-            let quoted = try await sim.upsert("invoice", "inv_1", #"{"entity": {"id": "\#(customer)"}, "item": {"items": [{"item": {"id": "510"}, "amount": "1.00"}]}}"#)
+            let quoted = try await sim.upsert(
+                "invoice", "inv_1", #"{"entity": {"id": "\#(customer)"}, "item": {"items": [{"item": {"id": "510"}, "amount": "1.00"}]}}"#)
             #expect(quoted.netSuiteError.path == "item.items[0].amount")
 
-            let exponent = try await sim.upsert("invoice", "inv_1", #"{"entity": {"id": "\#(customer)"}, "item": {"items": [{"item": {"id": "510"}, "amount": 1e2}]}}"#)
+            let exponent = try await sim.upsert(
+                "invoice", "inv_1", #"{"entity": {"id": "\#(customer)"}, "item": {"items": [{"item": {"id": "510"}, "amount": 1e2}]}}"#)
             #expect(exponent.netSuiteError.path == "item.items[0].amount")
             #expect(sim.simulator.records(.invoice).isEmpty)
         }

@@ -15,13 +15,16 @@ struct ConformanceTests {
         AccountingConnection(provider: "fake", name: "fake", accountID: account, secrets: ConnectionSecrets(["api_key": apiKey]))
     }
 
-    static func harness(_ ledger: FakeLedger, flaws: FakeProvider.Flaws = [], tokens: (any AccessTokenStore)? = nil, http: HTTPClient) -> FakeHarness {
+    static func harness(_ ledger: FakeLedger, flaws: FakeProvider.Flaws = [], tokens: (any AccessTokenStore)? = nil, http: HTTPClient)
+        -> FakeHarness
+    {
         FakeHarness(
             driver: FakeDriver(ledger: ledger, flaws: flaws), connection: connection(apiKey: "fake-api-key"),
             rejectedConnection: connection(apiKey: "wrong-api-key"), context: ProviderContext(http: http, tokens: tokens))
     }
 
-    static func run(_ ledger: FakeLedger, flaws: FakeProvider.Flaws = [], tokens: (any AccessTokenStore)? = nil) async -> ConformanceReport {
+    static func run(_ ledger: FakeLedger, flaws: FakeProvider.Flaws = [], tokens: (any AccessTokenStore)? = nil) async -> ConformanceReport
+    {
         let http = HTTPClient()
         defer { http.shutdown() }
         return await ProviderConformance.run(harness(ledger, flaws: flaws, tokens: tokens, http: http))
@@ -86,7 +89,8 @@ struct ConformanceTests {
             #expect(report.outcome("idempotency.server_error_before_write.\(type.rawValue)") != .passed, "\(report)")
         }
         let failed = Set(report.failures.map(\.check))
-        let expected = Set(["errors.server_error"] + ProviderConformance.objectTypes.map { "idempotency.server_error_before_write.\($0.rawValue)" })
+        let expected = Set(
+            ["errors.server_error"] + ProviderConformance.objectTypes.map { "idempotency.server_error_before_write.\($0.rawValue)" })
         #expect(failed == expected, "\(report)")
     }
 

@@ -31,7 +31,8 @@ private func pythonHMAC(key: String, message: String) throws -> [UInt8] {
         "import hashlib, hmac, sys; sys.stdout.buffer.write(hmac.new(sys.argv[1].encode(), sys.stdin.buffer.read(), hashlib.sha256).digest())",
         key,
     ]
-    let input = Pipe(), output = Pipe()
+    let input = Pipe()
+    let output = Pipe()
     process.standardInput = input
     process.standardOutput = output
     try process.run()
@@ -48,10 +49,12 @@ private func pythonHMAC(key: String, message: String) throws -> [UInt8] {
 @Suite(.timeLimit(.minutes(2))) struct SHA256KnownAnswerTests {
     @Test func fips180_2Examples() {
         #expect(SHA256.hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(SHA256.hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
-            == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        #expect(hexString(SHA256.hash([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)))
-            == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        #expect(
+            SHA256.hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(
+            hexString(SHA256.hash([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)))
+                == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
     @Test func emptyMessage() {
@@ -85,13 +88,15 @@ private func pythonHMAC(key: String, message: String) throws -> [UInt8] {
     }
 
     @Test func rfc4231Case6KeyLongerThanBlock() {
-        let mac = HMACSHA256.sign(key: [UInt8](repeating: 0xaa, count: 131),
-                                  message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8))
+        let mac = HMACSHA256.sign(
+            key: [UInt8](repeating: 0xaa, count: 131),
+            message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8))
         #expect(hexString(mac) == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
     }
 
     @Test func rfc4231Case7KeyAndDataLongerThanBlock() {
-        let message = "This is a test using a larger than block-size key and a larger than block-size data."
+        let message =
+            "This is a test using a larger than block-size key and a larger than block-size data."
             + " The key needs to be hashed before being used by the HMAC algorithm."
         let mac = HMACSHA256.sign(key: [UInt8](repeating: 0xaa, count: 131), message: Array(message.utf8))
         #expect(hexString(mac) == "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2")
@@ -105,15 +110,17 @@ private func pythonHMAC(key: String, message: String) throws -> [UInt8] {
 
     @Test func emptyKeyAndMessage() {
         // Python: hmac.new(b"", b"", hashlib.sha256).hexdigest()
-        #expect(hexString(HMACSHA256.sign(key: [], message: []))
-            == "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")
+        #expect(
+            hexString(HMACSHA256.sign(key: [], message: []))
+                == "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")
     }
 
     /// A webhook body (PROVIDERS 1.7) signed here and by Python's `hmac`. (It was held to
     /// the openssl command, skipped where openssl is not installed: the install script does
     /// not install it.)
     @Test func webhookBodyMatchesPythonHMAC() throws {
-        let body = #"{"webhook_type":"customer.accounting_provider_error","object_type":"accounting_provider_customer_error","organization_id":"4c6c3e4c-2b1e-4b8e-9f4a-1a2b3c4d5e6f","accounting_provider_customer_error":{"external_customer_id":"cus_Ünïcødé 42","accounting_provider":"netsuite","provider_error":{"message":"Invalid login attempt.","error_code":"INVALID_LOGIN"}}}"#
+        let body =
+            #"{"webhook_type":"customer.accounting_provider_error","object_type":"accounting_provider_customer_error","organization_id":"4c6c3e4c-2b1e-4b8e-9f4a-1a2b3c4d5e6f","accounting_provider_customer_error":{"external_customer_id":"cus_Ünïcødé 42","accounting_provider":"netsuite","provider_error":{"message":"Invalid login attempt.","error_code":"INVALID_LOGIN"}}}"#
         let secret = "whsec_7f3a9c2e&+/= odd"
         let expected = try pythonHMAC(key: secret, message: body)
         #expect(HMACSHA256.sign(key: secret, message: body) == expected)
@@ -121,7 +128,8 @@ private func pythonHMAC(key: String, message: String) throws -> [UInt8] {
     }
 
     @Test func verifyAcceptsTheRightSignatureOnly() {
-        let key = Array("secret".utf8), message = Array("{\"a\":1}".utf8)
+        let key = Array("secret".utf8)
+        let message = Array("{\"a\":1}".utf8)
         let good = HMACSHA256.sign(key: key, message: message)
         #expect(HMACSHA256.verify(signature: good, key: key, message: message))
         var flipped = good
@@ -154,8 +162,10 @@ private func pythonHMAC(key: String, message: String) throws -> [UInt8] {
 
     @Test func roundTrip() throws {
         let box = try Self.box()
-        for text in ["", "x", "d26ad321a4b2f23b0741c8d38392ce01c3e23e109df6c96eac6d099e9ab9a8b5",
-                     "Grüße, 東京, 🔐 emoji and \u{0} nul", String(repeating: "long secret ", count: 500)] {
+        for text in [
+            "", "x", "d26ad321a4b2f23b0741c8d38392ce01c3e23e109df6c96eac6d099e9ab9a8b5",
+            "Grüße, 東京, 🔐 emoji and \u{0} nul", String(repeating: "long secret ", count: 500),
+        ] {
             let sealed = try box.seal(text, for: Self.context)
             #expect(sealed.hasPrefix("v2:\(box.keyID):"))
             #expect(!sealed.contains(text) || text.count < 2)
@@ -171,7 +181,8 @@ private func pythonHMAC(key: String, message: String) throws -> [UInt8] {
 
     @Test func twoSealsOfOneTextDiffer() throws {
         let box = try Self.box()
-        let first = try box.seal("same secret", for: Self.context), second = try box.seal("same secret", for: Self.context)
+        let first = try box.seal("same secret", for: Self.context)
+        let second = try box.seal("same secret", for: Self.context)
         #expect(first != second)
         #expect(first.dropFirst(Self.headerLength).prefix(16) != second.dropFirst(Self.headerLength).prefix(16), "nonces differ")
         #expect(try box.open(first, for: Self.context) == "same secret")
@@ -222,7 +233,8 @@ private func pythonHMAC(key: String, message: String) throws -> [UInt8] {
             Self.expectClean(error, plaintext: plaintext)
         }
         // Truncating inside the payload but keeping valid base64: the tag no longer matches.
-        let truncated = String(sealed.prefix(Self.headerLength))
+        let truncated =
+            String(sealed.prefix(Self.headerLength))
             + Data([UInt8](Data(base64Encoded: payload)!).dropLast(1)).base64EncodedString()
         let error = try #require(throws: CryptoError.self) { try box.open(truncated, for: Self.context) }
         #expect(error.code == .authenticationFailed)
@@ -265,7 +277,8 @@ private func pythonHMAC(key: String, message: String) throws -> [UInt8] {
     }
 
     @Test func generatedKeysAreRandom32Bytes() throws {
-        let a = SecretBox.generateKey(), b = SecretBox.generateKey()
+        let a = SecretBox.generateKey()
+        let b = SecretBox.generateKey()
         #expect(a != b)
         #expect(Data(base64Encoded: a)?.count == 32)
         _ = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": a])

@@ -340,7 +340,9 @@ enum Fixtures {
         #expect(payment.reference == "wire 2024-05-20 #42")
         let single = try DocumentDecoder.decode(
             BillingPayment.self,
-            from: #"{"lago_id": "p1", "invoice_id": "inv1", "amount_cents": 1, "amount_currency": "JPY", "created_at": "2024-02-29T23:00:00-05:00"}"#)
+            from:
+                #"{"lago_id": "p1", "invoice_id": "inv1", "amount_cents": 1, "amount_currency": "JPY", "created_at": "2024-02-29T23:00:00-05:00"}"#
+        )
         #expect(single.invoiceIDs == ["inv1"])
         #expect(single.date.isoDate == "2024-02-29")
     }
@@ -352,40 +354,70 @@ enum Fixtures {
         ("null fee list", ["fees"], JSONNull.null, "invoice.fees", "must not be null"),
         ("wrong type", ["total_amount_cents"], "13101", "invoice.total_amount_cents", "expected an integer, got a string"),
         ("wrong type in a list", ["fees"], ["x": 1], "invoice.fees", "expected an array, got an object"),
-        ("fractional cents", ["fees", 0, "amount_cents"], 12.5, "invoice.fees[0].amount_cents",
-         "expected an integer amount in minor units (cents) within 64 bits, got 12.5"),
+        (
+            "fractional cents", ["fees", 0, "amount_cents"], 12.5, "invoice.fees[0].amount_cents",
+            "expected an integer amount in minor units (cents) within 64 bits, got 12.5"
+        ),
         ("negative units", ["fees", 1, "units"], "-3", "invoice.fees[1].units", #"must not be negative, got "-3""#),
         ("negative numeric units", ["fees", 1, "units"], -2.5, "invoice.fees[1].units", #"must not be negative, got "-2.5""#),
-        ("units not a number", ["fees", 1, "units"], "lots", "invoice.fees[1].units",
-         #"expected a decimal number like "12.5", got "lots""#),
-        ("negative amount", ["credits", 0, "amount_cents"], -1000, "invoice.credits[0].amount_cents",
-         "must not be negative, got -1000"),
-        ("unknown currency", ["currency"], "XXY", "invoice.currency",
-         #"unknown currency "XXY" (expected an ISO 4217 code such as "USD")"#),
-        ("unknown fee currency", ["fees", 2, "amount_currency"], "EURO", "invoice.fees[2].amount_currency",
-         #"unknown currency "EURO" (expected an ISO 4217 code such as "USD")"#),
-        ("fee in another currency", ["fees", 0, "amount_currency"], "USD", "invoice.fees[0].amount_currency",
-         "must be the document's currency EUR, got USD"),
-        ("unknown fee type", ["fees", 0, "item", "type"], "bogus", "invoice.fees[0].item.type",
-         #"unknown fee type "bogus" (expected one of: subscription, charge, add_on, fixed_charge, commitment, credit)"#),
-        ("tax rate out of range", ["applied_taxes", 0, "tax_rate"], 120, "invoice.applied_taxes[0].tax_rate",
-         #"must be a percentage from 0 to 100, got "120""#),
-        ("bad date", ["issuing_date"], "2024-02-30", "invoice.issuing_date",
-         #"not a date: "2024-02-30" (expected YYYY-MM-DD or an ISO 8601 date-time)"#),
-        ("bad date-time", ["fees", 1, "to_date"], "2024-04-30T25:00:00Z", "invoice.fees[1].to_date",
-         #"not a date: "2024-04-30T25:00:00Z" (expected YYYY-MM-DD or an ISO 8601 date-time)"#),
+        (
+            "units not a number", ["fees", 1, "units"], "lots", "invoice.fees[1].units",
+            #"expected a decimal number like "12.5", got "lots""#
+        ),
+        (
+            "negative amount", ["credits", 0, "amount_cents"], -1000, "invoice.credits[0].amount_cents",
+            "must not be negative, got -1000"
+        ),
+        (
+            "unknown currency", ["currency"], "XXY", "invoice.currency",
+            #"unknown currency "XXY" (expected an ISO 4217 code such as "USD")"#
+        ),
+        (
+            "unknown fee currency", ["fees", 2, "amount_currency"], "EURO", "invoice.fees[2].amount_currency",
+            #"unknown currency "EURO" (expected an ISO 4217 code such as "USD")"#
+        ),
+        (
+            "fee in another currency", ["fees", 0, "amount_currency"], "USD", "invoice.fees[0].amount_currency",
+            "must be the document's currency EUR, got USD"
+        ),
+        (
+            "unknown fee type", ["fees", 0, "item", "type"], "bogus", "invoice.fees[0].item.type",
+            #"unknown fee type "bogus" (expected one of: subscription, charge, add_on, fixed_charge, commitment, credit)"#
+        ),
+        (
+            "tax rate out of range", ["applied_taxes", 0, "tax_rate"], 120, "invoice.applied_taxes[0].tax_rate",
+            #"must be a percentage from 0 to 100, got "120""#
+        ),
+        (
+            "bad date", ["issuing_date"], "2024-02-30", "invoice.issuing_date",
+            #"not a date: "2024-02-30" (expected YYYY-MM-DD or an ISO 8601 date-time)"#
+        ),
+        (
+            "bad date-time", ["fees", 1, "to_date"], "2024-04-30T25:00:00Z", "invoice.fees[1].to_date",
+            #"not a date: "2024-04-30T25:00:00Z" (expected YYYY-MM-DD or an ISO 8601 date-time)"#
+        ),
         ("embedded customer field", ["customer", "external_id"], nil, "invoice.customer.external_id", "is required"),
-        ("embedded customer country", ["customer", "country"], "France", "invoice.customer.country",
-         #"expected an ISO 3166-1 alpha-2 country code like "US", got "France""#),
-        ("inconsistent total", ["total_amount_cents"], 13102, "invoice.total_amount_cents",
-         "must equal fees_amount_cents - progressive_billing_credit_amount_cents - coupons_amount_cents"
-            + " + taxes_amount_cents - credit_notes_amount_cents - prepaid_credit_amount_cents = 13101, got 13102"),
-        ("fees header against lines", ["fees_amount_cents"], 12500, "invoice.fees_amount_cents",
-         "must equal the sum of fees[].amount_cents = 12501, got 12500"),
-        ("coupons header against credits", ["coupons_amount_cents"], 900, "invoice.coupons_amount_cents",
-         "must equal the sum of credits[] of type coupon = 1000, got 900"),
-        ("fee total", ["fees", 1, "total_amount_cents"], 3000, "invoice.fees[1].total_amount_cents",
-         "must equal amount_cents + taxes_amount_cents = 3001, got 3000"),
+        (
+            "embedded customer country", ["customer", "country"], "France", "invoice.customer.country",
+            #"expected an ISO 3166-1 alpha-2 country code like "US", got "France""#
+        ),
+        (
+            "inconsistent total", ["total_amount_cents"], 13102, "invoice.total_amount_cents",
+            "must equal fees_amount_cents - progressive_billing_credit_amount_cents - coupons_amount_cents"
+                + " + taxes_amount_cents - credit_notes_amount_cents - prepaid_credit_amount_cents = 13101, got 13102"
+        ),
+        (
+            "fees header against lines", ["fees_amount_cents"], 12500, "invoice.fees_amount_cents",
+            "must equal the sum of fees[].amount_cents = 12501, got 12500"
+        ),
+        (
+            "coupons header against credits", ["coupons_amount_cents"], 900, "invoice.coupons_amount_cents",
+            "must equal the sum of credits[] of type coupon = 1000, got 900"
+        ),
+        (
+            "fee total", ["fees", 1, "total_amount_cents"], 3000, "invoice.fees[1].total_amount_cents",
+            "must equal amount_cents + taxes_amount_cents = 3001, got 3000"
+        ),
     ]
 
     @Test("bad invoices name the field", arguments: badInvoices)
@@ -400,27 +432,41 @@ enum Fixtures {
     static let badOthers: [(String, String, [any Sendable], (any Sendable)?, String, String)] = [
         ("credit_note", Fixtures.creditNote, ["lago_invoice_id"], nil, "credit_note.lago_invoice_id", "is required"),
         ("credit_note", Fixtures.creditNote, ["items"], [Int](), "credit_note.items", "must have at least one item"),
-        ("credit_note", Fixtures.creditNote, ["items", 1, "amount_cents"], -501, "credit_note.items[1].amount_cents",
-         "must not be negative, got -501"),
-        ("credit_note", Fixtures.creditNote, ["items", 0, "fee", "units"], "-1", "credit_note.items[0].fee.units",
-         #"must not be negative, got "-1""#),
-        ("credit_note", Fixtures.creditNote, ["total_amount_cents"], 1600, "credit_note.total_amount_cents",
-         "must equal sub_total_excluding_taxes_amount_cents + taxes_amount_cents = 1681, got 1600"),
-        ("credit_note", Fixtures.creditNote, ["sub_total_excluding_taxes_amount_cents"], 1501,
-         "credit_note.sub_total_excluding_taxes_amount_cents",
-         "must equal the sum of items[].amount_cents - coupons_adjustment_amount_cents = 1401, got 1501"),
-        ("credit_note", Fixtures.creditNote, ["issuing_date"], "10/05/2024", "credit_note.issuing_date",
-         #"not a date: "10/05/2024" (expected YYYY-MM-DD or an ISO 8601 date-time)"#),
+        (
+            "credit_note", Fixtures.creditNote, ["items", 1, "amount_cents"], -501, "credit_note.items[1].amount_cents",
+            "must not be negative, got -501"
+        ),
+        (
+            "credit_note", Fixtures.creditNote, ["items", 0, "fee", "units"], "-1", "credit_note.items[0].fee.units",
+            #"must not be negative, got "-1""#
+        ),
+        (
+            "credit_note", Fixtures.creditNote, ["total_amount_cents"], 1600, "credit_note.total_amount_cents",
+            "must equal sub_total_excluding_taxes_amount_cents + taxes_amount_cents = 1681, got 1600"
+        ),
+        (
+            "credit_note", Fixtures.creditNote, ["sub_total_excluding_taxes_amount_cents"], 1501,
+            "credit_note.sub_total_excluding_taxes_amount_cents",
+            "must equal the sum of items[].amount_cents - coupons_adjustment_amount_cents = 1401, got 1501"
+        ),
+        (
+            "credit_note", Fixtures.creditNote, ["issuing_date"], "10/05/2024", "credit_note.issuing_date",
+            #"not a date: "10/05/2024" (expected YYYY-MM-DD or an ISO 8601 date-time)"#
+        ),
         ("payment", Fixtures.payment, ["amount_cents"], 0, "payment.amount_cents", "must be positive, got 0"),
-        ("payment", Fixtures.payment, ["amount_currency"], "ABC", "payment.amount_currency",
-         #"unknown currency "ABC" (expected an ISO 4217 code such as "USD")"#),
+        (
+            "payment", Fixtures.payment, ["amount_currency"], "ABC", "payment.amount_currency",
+            #"unknown currency "ABC" (expected an ISO 4217 code such as "USD")"#
+        ),
         ("payment", Fixtures.payment, ["invoice_ids"], [Int](), "payment.invoice_ids", "must name at least one invoice"),
         ("payment", Fixtures.payment, ["invoice_ids"], nil, "payment.invoice_ids", "is required"),
         ("payment", Fixtures.payment, ["invoice_ids", 0], 42, "payment.invoice_ids[0]", "expected a string, got a number"),
         ("payment", Fixtures.payment, ["paid_at"], nil, "payment.paid_at", "is required (or created_at)"),
         ("customer", Fixtures.customer, ["lago_id"], "", "customer.lago_id", "must not be empty"),
-        ("customer", Fixtures.customer, ["customer_type"], "robot", "customer.customer_type",
-         "Cannot initialize Kind from invalid String value robot"),
+        (
+            "customer", Fixtures.customer, ["customer_type"], "robot", "customer.customer_type",
+            "Cannot initialize Kind from invalid String value robot"
+        ),
         ("customer", Fixtures.customer, ["metadata", 0, "value"], JSONNull.null, "customer.metadata[0].value", "must not be null"),
     ]
 
@@ -439,7 +485,9 @@ enum Fixtures {
         #expect(error.message == message)
     }
 
-    @Test("not JSON or not an object", arguments: [("{", "is not valid JSON"), ("[1, 2]", "must be a JSON object"), ("", "is not valid JSON")])
+    @Test(
+        "not JSON or not an object",
+        arguments: [("{", "is not valid JSON"), ("[1, 2]", "must be a JSON object"), ("", "is not valid JSON")])
     func notAnObject(json: String, message: String) {
         #expect(throws: DocumentError(field: "invoice", message: message)) {
             try DocumentDecoder.decode(BillingInvoice.self, from: json)

@@ -50,8 +50,12 @@ struct EnqueueSyncCustomerTests {
             #expect(try await Self.jobCount(db) == 0, "nothing stored")
 
             #expect(try await Self.enqueue(db, id, "invoice.push", invoice, customer: "cus_lago_1") == nil)
-            #expect(try await Self.enqueue(db, id, "invoice.push", #"{"invoice": {"lago_id": "inv_2", "lago_customer_id": "cus_lago_1"}}"#, customer: nil) == nil)
-            let lanes = try await db.pool.query("SELECT DISTINCT serial_key FROM ledgersync.jobs").rows.map { try $0.decode("serial_key", as: String.self) }
+            #expect(
+                try await Self.enqueue(
+                    db, id, "invoice.push", #"{"invoice": {"lago_id": "inv_2", "lago_customer_id": "cus_lago_1"}}"#, customer: nil) == nil)
+            let lanes = try await db.pool.query("SELECT DISTINCT serial_key FROM ledgersync.jobs").rows.map {
+                try $0.decode("serial_key", as: String.self)
+            }
             #expect(lanes == ["sync:\(id.uuidString.lowercased()):customer:cus_lago_1"])
         }
     }

@@ -19,17 +19,20 @@ struct FallbackLinesTests {
         MappingSet(connectionID: connection, mappings: [fallback] + extra)
     }
 
-    @Test("invoice: a fee without item or default item, credits and prepaid credit without default items are on the fallback; a zero fee among paid ones is no line")
+    @Test(
+        "invoice: a fee without item or default item, credits and prepaid credit without default items are on the fallback; a zero fee among paid ones is no line"
+    )
     func invoiceLines() throws {
         let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: Fixtures.invoice)
         // Only the fallback: every line of the invoice lands on it (the zero "setup" add-on
         // is not pushed, so it is not listed).
         let all = Self.mappings([]).fallbackLines(invoice)
         #expect(all.map(\.code) == ["startup", "api_calls", "coupon", "credit_note", "prepaid_credit"])
-        #expect(all.map(\.description) == [
-            "startup (Startup)", "api_calls (API calls)", "coupon (Welcome coupon)", "credit_note (HOO-2024-0014-CN1)",
-            "prepaid_credit (Prepaid credits)",
-        ])
+        #expect(
+            all.map(\.description) == [
+                "startup (Startup)", "api_calls (API calls)", "coupon (Welcome coupon)", "credit_note (HOO-2024-0014-CN1)",
+                "prepaid_credit (Prepaid credits)",
+            ])
 
         // A one-to-one item for api_calls and a default item for subscriptions take theirs
         // off; the deductions still have no default item.
@@ -62,9 +65,10 @@ struct FallbackLinesTests {
     @Test("credit memo: an item crediting an unmapped fee, an item without a fee and the coupon adjustment without default items")
     func creditMemoLines() throws {
         let memo = try DocumentDecoder.decode(BillingCreditMemo.self, from: Fixtures.creditNote)
-        #expect(Self.mappings([]).fallbackLines(memo).map(\.description) == [
-            "startup (Startup plan)", "credit_note (Credit)", "coupon (Coupon adjustment)",
-        ])
+        #expect(
+            Self.mappings([]).fallbackLines(memo).map(\.description) == [
+                "startup (Startup plan)", "credit_note (Credit)", "coupon (Coupon adjustment)",
+            ])
         let subscription = Self.mappings([.defaultItem(connectionID: Self.connection, for: .subscription, providerID: "510")])
         #expect(subscription.fallbackLines(memo).map(\.code) == ["credit_note", "coupon"])
     }
@@ -84,7 +88,9 @@ struct FallbackLinesTests {
         #expect(Self.mappings([]).fallbackWarning([]) == nil)
     }
 
-    @Test("stored per job and code: a re-run updates it, a later job on the same object replaces it, a write without fallback lines removes it, pruning the job removes it")
+    @Test(
+        "stored per job and code: a re-run updates it, a later job on the same object replaces it, a write without fallback lines removes it, pruning the job removes it"
+    )
     func stored() async throws {
         try await TestDatabase.with(migrations: JobQueue.migrations + SyncSchema.migrations) { db in
             let pool = db.pool

@@ -12,12 +12,15 @@ import Testing
         var json = try Fixtures.edit(Fixtures.payment, ["invoice_ids"], invoiceIDs)
         json = try Fixtures.edit(json, ["amount_cents"], total)
         if let amounts {
-            json = try Fixtures.edit(json, ["invoice_amounts"], amounts.map { ["invoice_id": $0.0, "amount_cents": $0.1] as [String: any Sendable] })
+            json = try Fixtures.edit(
+                json, ["invoice_amounts"], amounts.map { ["invoice_id": $0.0, "amount_cents": $0.1] as [String: any Sendable] })
         }
         return json
     }
 
-    @Test("credit note: the part applied to the invoice is credit_amount_cents; the refunded part is refund_amount_cents; both within the total")
+    @Test(
+        "credit note: the part applied to the invoice is credit_amount_cents; the refunded part is refund_amount_cents; both within the total"
+    )
     func creditNoteParts() throws {
         let whole = try DocumentDecoder.decode(BillingCreditMemo.self, from: Fixtures.creditNote)
         #expect(whole.appliedToInvoiceCents == 1681 && whole.refundCents == 0)
@@ -38,7 +41,9 @@ import Testing
         #expect(error.message == "credit_amount_cents + refund_amount_cents = 1682 is more than total_amount_cents 1681")
 
         let overflow = try Fixtures.edit(split, ["refund_amount_cents"], Int64.max)
-        let overflowError = try #require(throws: DocumentError.self) { _ = try DocumentDecoder.decode(BillingCreditMemo.self, from: overflow) }
+        let overflowError = try #require(throws: DocumentError.self) {
+            _ = try DocumentDecoder.decode(BillingCreditMemo.self, from: overflow)
+        }
         #expect(overflowError.field == "credit_note.refund_amount_cents")
         #expect(overflowError.message == "amounts overflow 64-bit minor units")
     }
@@ -46,7 +51,8 @@ import Testing
     @Test("payment over several invoices: invoice_amounts in invoice_ids order, adding up to amount_cents")
     func paymentApplications() throws {
         let payment = try DocumentDecoder.decode(
-            BillingPayment.self, from: try Self.payment(invoiceIDs: ["inv_a", "inv_b", "inv_c"], amounts: [("inv_c", 1), ("inv_a", 13000), ("inv_b", 100)]))
+            BillingPayment.self,
+            from: try Self.payment(invoiceIDs: ["inv_a", "inv_b", "inv_c"], amounts: [("inv_c", 1), ("inv_a", 13000), ("inv_b", 100)]))
         #expect(payment.applications.map(\.invoiceID) == ["inv_a", "inv_b", "inv_c"])
         #expect(payment.applications.map(\.amountCents) == [13000, 100, 1])
 
@@ -56,12 +62,19 @@ import Testing
     }
 
     static let badPayments: [([String], [(String, Int64)]?, Int64, String, String)] = [
-        (twoInvoices, nil, 13101, "payment.invoice_amounts",
-         "is required when invoice_ids names more than one invoice (the amount applied to each)"),
-        (twoInvoices, [("inv_a", 13000), ("inv_b", 100)], 13101, "payment.invoice_amounts",
-         "the amounts add up to 13100, not to amount_cents 13101"),
+        (
+            twoInvoices, nil, 13101, "payment.invoice_amounts",
+            "is required when invoice_ids names more than one invoice (the amount applied to each)"
+        ),
+        (
+            twoInvoices, [("inv_a", 13000), ("inv_b", 100)], 13101, "payment.invoice_amounts",
+            "the amounts add up to 13100, not to amount_cents 13101"
+        ),
         (twoInvoices, [("inv_a", 13101)], 13101, "payment.invoice_amounts", #"has no amount for invoice "inv_b" of invoice_ids"#),
-        (twoInvoices, [("inv_a", 13101), ("inv_z", 0)], 13101, "payment.invoice_amounts[1].invoice_id", #""inv_z" is not one of invoice_ids"#),
+        (
+            twoInvoices, [("inv_a", 13101), ("inv_z", 0)], 13101, "payment.invoice_amounts[1].invoice_id",
+            #""inv_z" is not one of invoice_ids"#
+        ),
         (twoInvoices, [("inv_a", 13101), ("inv_a", 1)], 13101, "payment.invoice_amounts[1].invoice_id", #"names invoice "inv_a" twice"#),
         (twoInvoices, [("inv_a", 13102), ("inv_b", -1)], 13101, "payment.invoice_amounts[1].amount_cents", "must be positive, got -1"),
         (twoInvoices, [("inv_a", Int64.max), ("inv_b", 1)], 13101, "payment.invoice_amounts", "amounts overflow 64-bit minor units"),
@@ -81,12 +94,15 @@ import Testing
     func customerSubsidiary() throws {
         let plain = try DocumentDecoder.decode(BillingCustomer.self, from: Fixtures.customer)
         #expect(plain.netsuiteSubsidiary == nil)
-        let direct = try DocumentDecoder.decode(BillingCustomer.self, from: try Fixtures.edit(Fixtures.customer, ["netsuite_subsidiary"], "7"))
+        let direct = try DocumentDecoder.decode(
+            BillingCustomer.self, from: try Fixtures.edit(Fixtures.customer, ["netsuite_subsidiary"], "7"))
         #expect(direct.netsuiteSubsidiary == "7")
         let integrations: [[String: any Sendable]] = [
-            ["integration_type": "anrok", "subsidiary_id": "1"], ["integration_type": "netsuite", "subsidiary_id": "9", "external_customer_id": "412"],
+            ["integration_type": "anrok", "subsidiary_id": "1"],
+            ["integration_type": "netsuite", "subsidiary_id": "9", "external_customer_id": "412"],
         ]
-        let lago = try DocumentDecoder.decode(BillingCustomer.self, from: try Fixtures.edit(Fixtures.customer, ["integration_customers"], integrations))
+        let lago = try DocumentDecoder.decode(
+            BillingCustomer.self, from: try Fixtures.edit(Fixtures.customer, ["integration_customers"], integrations))
         #expect(lago.netsuiteSubsidiary == "9")
         let blank = try Fixtures.edit(Fixtures.customer, ["netsuite_subsidiary"], " ")
         let error = try #require(throws: DocumentError.self) { _ = try DocumentDecoder.decode(BillingCustomer.self, from: blank) }

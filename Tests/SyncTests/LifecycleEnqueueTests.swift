@@ -26,13 +26,17 @@ struct LifecycleEnqueueTests {
             func enqueue(_ kind: String, _ document: String, customer: String? = nil) async throws -> String? {
                 let job = try await db.pool.query(
                     "SELECT ledgersync.enqueue_sync($1::uuid, $2, $3::jsonb, customer_id => $4) AS id",
-                    [id.uuidString, kind, document, customer]).rows[0].decode("id", as: Int64.self)
+                    [id.uuidString, kind, document, customer]
+                ).rows[0].decode("id", as: Int64.self)
                 let row = try await db.pool.query("SELECT serial_key FROM ledgersync.jobs WHERE id = $1", [job]).rows.first
                 return try row?.decodeIfPresent("serial_key", as: String.self)
             }
 
             #expect(try await enqueue("invoice.void", #"{"invoice": {"lago_id": "inv_1", "customer": {"lago_id": "cus_1"}}}"#) == lane)
-            #expect(try await enqueue("credit_memo.void", #"{"credit_note": {"lago_id": "cn_1", "lago_customer_id": "cus_1", "lago_invoice_id": "inv_1"}}"#) == lane)
+            #expect(
+                try await enqueue(
+                    "credit_memo.void", #"{"credit_note": {"lago_id": "cn_1", "lago_customer_id": "cus_1", "lago_invoice_id": "inv_1"}}"#)
+                    == lane)
 
             // A credit note naming no customer: its synced invoice's customer.
             try await ExternalRefStore(pool: db.pool).record(

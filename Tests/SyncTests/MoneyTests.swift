@@ -4,10 +4,12 @@ import Testing
 @testable import Sync
 
 @Suite(.timeLimit(.minutes(2))) struct MoneyTests {
-    @Test("currencies have their ISO 4217 decimals", arguments: [
-        ("USD", 2), ("EUR", 2), ("JPY", 0), ("KRW", 0), ("CLP", 0), ("ISK", 0), ("VND", 0), ("XOF", 0),
-        ("BHD", 3), ("IQD", 3), ("JOD", 3), ("KWD", 3), ("LYD", 3), ("OMR", 3), ("TND", 3), ("CLF", 4),
-    ])
+    @Test(
+        "currencies have their ISO 4217 decimals",
+        arguments: [
+            ("USD", 2), ("EUR", 2), ("JPY", 0), ("KRW", 0), ("CLP", 0), ("ISK", 0), ("VND", 0), ("XOF", 0),
+            ("BHD", 3), ("IQD", 3), ("JOD", 3), ("KWD", 3), ("LYD", 3), ("OMR", 3), ("TND", 3), ("CLF", 4),
+        ])
     func exponents(code: String, decimals: Int) throws {
         #expect(try Currency(code: code).minorUnits == decimals)
     }
@@ -17,31 +19,37 @@ import Testing
         #expect(throws: MoneyError.unknownCurrency(code)) { try Currency(code: code) }
     }
 
-    @Test("renders exact decimals", arguments: [
-        (1234, "USD", "12.34"), (1234, "JPY", "1234"), (1234, "KWD", "1.234"), (0, "USD", "0.00"),
-        (0, "JPY", "0"), (0, "KWD", "0.000"), (5, "USD", "0.05"), (-5, "USD", "-0.05"), (-1234, "KWD", "-1.234"),
-        (7, "BHD", "0.007"), (-1, "JPY", "-1"), (100, "EUR", "1.00"), (1, "CLF", "0.0001"),
-        (Int64.max, "USD", "92233720368547758.07"), (Int64.min, "USD", "-92233720368547758.08"),
-        (Int64.max, "JPY", "9223372036854775807"), (Int64.min, "KWD", "-9223372036854775.808"),
-    ] as [(Int64, String, String)])
+    @Test(
+        "renders exact decimals",
+        arguments: [
+            (1234, "USD", "12.34"), (1234, "JPY", "1234"), (1234, "KWD", "1.234"), (0, "USD", "0.00"),
+            (0, "JPY", "0"), (0, "KWD", "0.000"), (5, "USD", "0.05"), (-5, "USD", "-0.05"), (-1234, "KWD", "-1.234"),
+            (7, "BHD", "0.007"), (-1, "JPY", "-1"), (100, "EUR", "1.00"), (1, "CLF", "0.0001"),
+            (Int64.max, "USD", "92233720368547758.07"), (Int64.min, "USD", "-92233720368547758.08"),
+            (Int64.max, "JPY", "9223372036854775807"), (Int64.min, "KWD", "-9223372036854775.808"),
+        ] as [(Int64, String, String)])
     func rendering(cents: Int64, code: String, text: String) throws {
         let money = Money(amountCents: cents, currency: try Currency(code: code))
         #expect(money.decimalString == text)
         #expect(try Money(parsing: text, currency: money.currency) == money)
     }
 
-    @Test("parses shorter decimals exactly", arguments: [
-        ("1.5", "USD", 150), ("+3", "USD", 300), ("0.1", "KWD", 100), ("007", "JPY", 7), ("-0.0", "USD", 0),
-        ("12", "BHD", 12000), ("0.01", "USD", 1),
-    ] as [(String, String, Int64)])
+    @Test(
+        "parses shorter decimals exactly",
+        arguments: [
+            ("1.5", "USD", 150), ("+3", "USD", 300), ("0.1", "KWD", 100), ("007", "JPY", 7), ("-0.0", "USD", 0),
+            ("12", "BHD", 12000), ("0.01", "USD", 1),
+        ] as [(String, String, Int64)])
     func parsing(text: String, code: String, cents: Int64) throws {
         #expect(try Money(parsing: text, currency: try Currency(code: code)).amountCents == cents)
     }
 
-    @Test("rejects too many decimals and malformed text", arguments: [
-        ("1.234", "USD"), ("1.0", "JPY"), ("1.2345", "KWD"), ("", "USD"), ("-", "USD"), ("1.", "USD"),
-        (".5", "USD"), ("1e3", "USD"), ("1,000.00", "USD"), (" 1", "USD"), ("0x10", "USD"), ("--1", "USD"),
-    ])
+    @Test(
+        "rejects too many decimals and malformed text",
+        arguments: [
+            ("1.234", "USD"), ("1.0", "JPY"), ("1.2345", "KWD"), ("", "USD"), ("-", "USD"), ("1.", "USD"),
+            (".5", "USD"), ("1e3", "USD"), ("1,000.00", "USD"), (" 1", "USD"), ("0x10", "USD"), ("--1", "USD"),
+        ])
     func rejects(text: String, code: String) throws {
         let currency = try Currency(code: code)
         #expect(throws: MoneyError.self) { try Money(parsing: text, currency: currency) }
@@ -78,10 +86,12 @@ import Testing
         }
     }
 
-    @Test("exact decimals keep what was written", arguments: [
-        ("0.32", "0.32", false), ("-3", "-3", true), ("12.500", "12.5", false), ("007.0", "7", false),
-        ("-0.00", "0", false), ("123456789012345678901234567890.000000001", "123456789012345678901234567890.000000001", false),
-    ])
+    @Test(
+        "exact decimals keep what was written",
+        arguments: [
+            ("0.32", "0.32", false), ("-3", "-3", true), ("12.500", "12.5", false), ("007.0", "7", false),
+            ("-0.00", "0", false), ("123456789012345678901234567890.000000001", "123456789012345678901234567890.000000001", false),
+        ])
     func exactDecimal(text: String, normalized: String, negative: Bool) throws {
         let value = try #require(ExactDecimal(text))
         #expect(value.description == normalized)
@@ -109,8 +119,8 @@ import Testing
         #expect(Set([rate, amount]).count == 1)
         #expect(rate.integerDigits == "12" && rate.fractionDigits == "5")
         #expect(try #require(ExactDecimal(literal: "-0.05")).fractionDigits == "05")
-        #expect(ExactDecimal(literal: "1.2345") == nil)  // money: at most 3 decimals
-        #expect(ExactDecimal("1.2345")?.description == "1.2345")  // a rate may have more
+        #expect(ExactDecimal(literal: "1.2345") == nil) // money: at most 3 decimals
+        #expect(ExactDecimal("1.2345")?.description == "1.2345") // a rate may have more
         #expect(ExactDecimal(units: 1, scale: 39) == nil)
         #expect(ExactDecimal(units: 3280, scale: 2)?.description == "32.80")
         // 40 digits do not fit; the error is a nil (a decode error naming the field), not a trap.

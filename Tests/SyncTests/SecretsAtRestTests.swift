@@ -23,8 +23,13 @@ struct SecretBoxFixture: Decodable, Sendable, CustomTestStringConvertible {
 
     enum CodingKeys: String, CodingKey {
         case name, table, row, column, plaintext
-        case keyBase64 = "key_base64", keyID = "key_id", nonceHex = "nonce_hex", associatedData = "associated_data"
-        case ciphertextAndTagHex = "ciphertext_and_tag_hex", sealedV2 = "sealed_v2", sealedV1 = "sealed_v1"
+        case keyBase64 = "key_base64"
+        case keyID = "key_id"
+        case nonceHex = "nonce_hex"
+        case associatedData = "associated_data"
+        case ciphertextAndTagHex = "ciphertext_and_tag_hex"
+        case sealedV2 = "sealed_v2"
+        case sealedV1 = "sealed_v1"
     }
 
     var testDescription: String { name }
@@ -34,8 +39,8 @@ struct SecretBoxFixture: Decodable, Sendable, CustomTestStringConvertible {
     static let all: [SecretBoxFixture] = {
         struct File: Decodable { let cases: [SecretBoxFixture] }
         guard let url = Bundle.module.url(forResource: "secretbox", withExtension: "json", subdirectory: "Fixtures"),
-              let data = try? Data(contentsOf: url),
-              let file = try? JSONDecoder().decode(File.self, from: data)
+            let data = try? Data(contentsOf: url),
+            let file = try? JSONDecoder().decode(File.self, from: data)
         else { return [] }
         return file.cases
     }()
@@ -110,7 +115,8 @@ func bytes(hex: String) -> [UInt8] {
     }
 
     @Test func keyringFromEnvironment() throws {
-        let current = SecretBox.generateKey(), previous = [SecretBox.generateKey(), SecretBox.generateKey()]
+        let current = SecretBox.generateKey()
+        let previous = [SecretBox.generateKey(), SecretBox.generateKey()]
         let box = try SecretBox.fromEnvironment(environment: [
             "LEDGERSYNC_SECRET_KEY": current, "LEDGERSYNC_SECRET_KEY_PREVIOUS": previous.joined(separator: ", "),
         ])
@@ -128,7 +134,9 @@ func bytes(hex: String) -> [UInt8] {
 struct SecretsAtRestTests {
     static let oldKey = [UInt8](repeating: 0x11, count: 32)
     static let newKey = [UInt8](repeating: 0x22, count: 32)
-    static let secrets = ConnectionSecrets(["consumer_key": "ck-71c0ffee", "consumer_secret": "cs-3a9d5e21", "token_id": "tid-0b7e4422", "token_secret": "ts-e61f09ab"])
+    static let secrets = ConnectionSecrets([
+        "consumer_key": "ck-71c0ffee", "consumer_secret": "cs-3a9d5e21", "token_id": "tid-0b7e4422", "token_secret": "ts-e61f09ab",
+    ])
 
     static func connection(_ name: String) -> AccountingConnection {
         AccountingConnection(
@@ -145,9 +153,11 @@ struct SecretsAtRestTests {
         try await Self.withDatabase { db in
             let box = try SecretBox(key: Self.oldKey)
             let store = ConnectionStore(pool: db.pool, secretBox: box, allowPrivateNetworks: false)
-            let a = try await store.create(Self.connection("a")), b = try await store.create(Self.connection("b"))
+            let a = try await store.create(Self.connection("a"))
+            let b = try await store.create(Self.connection("b"))
             let sealed: String = try await db.pool.query(
-                "SELECT secrets_sealed FROM ledgersync.connections WHERE id = $1::uuid", [a.id!.uuidString]).rows[0].decode("secrets_sealed")
+                "SELECT secrets_sealed FROM ledgersync.connections WHERE id = $1::uuid", [a.id!.uuidString]
+            ).rows[0].decode("secrets_sealed")
             #expect(sealed.hasPrefix("v2:\(box.keyID):"))
             // Someone with write access to the table moves a's credentials onto b.
             try await db.pool.query(
@@ -161,12 +171,15 @@ struct SecretsAtRestTests {
     @Test("the key check: the right key passes, a wrong one is refused naming the expected key id")
     func keyCheck() async throws {
         try await Self.withDatabase { db in
-            let right = try SecretBox(key: Self.oldKey), wrong = try SecretBox(key: Self.newKey)
+            let right = try SecretBox(key: Self.oldKey)
+            let wrong = try SecretBox(key: Self.newKey)
             // No check row yet, but a connection sealed under the right key: a wrong key is
             // caught by the stored value, and no check row is written for it.
             _ = try await ConnectionStore(pool: db.pool, secretBox: right).create(Self.connection("a"))
             let early = await #expect(throws: SecretKeyCheck.Mismatch.self) { try await SecretKeyCheck.verify(pool: db.pool, box: wrong) }
-            #expect(early?.message.contains(right.keyID) == true && early?.message.contains(wrong.keyID) == true, "\(String(describing: early))")
+            #expect(
+                early?.message.contains(right.keyID) == true && early?.message.contains(wrong.keyID) == true, "\(String(describing: early))"
+            )
             #expect(try await rowCount(db, "SELECT count(*) FROM ledgersync.secret_key_check") == 0)
             // The right key passes and records the check row.
             try await SecretKeyCheck.verify(pool: db.pool, box: right)
@@ -195,17 +208,20 @@ struct SecretsAtRestTests {
             // A value from before key ids: v1, sealed under the old key without associated data.
             let fixture = try #require(SecretBoxFixture.all.first)
             let v1 = try await Self.legacySealed(JSONText(encoding: Self.secrets).text, key: Self.oldKey, fixture: fixture)
-            try await db.pool.query("UPDATE ledgersync.connections SET secrets_sealed = $1 WHERE id = $2::uuid", [v1, legacy.id!.uuidString])
+            try await db.pool.query(
+                "UPDATE ledgersync.connections SET secrets_sealed = $1 WHERE id = $2::uuid", [v1, legacy.id!.uuidString])
             #expect(try await connections.get(legacy.id!).secrets == Self.secrets)
 
             let ring = try SecretBox(key: Self.newKey, previousKeys: [Self.oldKey])
             let report = try await SecretKeyRotation.rotate(pool: db.pool, box: ring)
-            #expect(report.resealed == [
-                "connections.secrets_sealed": 2, "webhook_endpoints.secret_sealed": 1, "webhook_endpoints.previous_secret_sealed": 1,
-                "inbound_secrets.secret_sealed": 1, "secret_key_check.sealed": 1,
-            ])
+            #expect(
+                report.resealed == [
+                    "connections.secrets_sealed": 2, "webhook_endpoints.secret_sealed": 1, "webhook_endpoints.previous_secret_sealed": 1,
+                    "inbound_secrets.secret_sealed": 1, "secret_key_check.sealed": 1,
+                ])
             // Every sealed value is now v2 under the new key, and the new key alone opens them all.
-            let stale = try await rowCount(db, 
+            let stale = try await rowCount(
+                db,
                 """
                 SELECT (SELECT count(*) FROM ledgersync.connections WHERE secrets_sealed NOT LIKE $1)
                      + (SELECT count(*) FROM ledgersync.webhook_endpoints WHERE secret_sealed NOT LIKE $1 OR previous_secret_sealed NOT LIKE $1)

@@ -1,6 +1,7 @@
 import Foundation
-@testable import Sync
 import Testing
+
+@testable import Sync
 
 /// The Standard Webhooks signature, held to the specification's own example and to the rules
 /// a receiver applies (timestamp window, several signatures, whsec_ secrets).
@@ -14,7 +15,9 @@ import Testing
     static let specNow = Date(timeIntervalSince1970: TimeInterval(specTimestamp))
 
     @Test func signsTheSpecificationExample() {
-        #expect(StandardWebhooks.signature(id: Self.specID, timestamp: Self.specTimestamp, body: Self.specBody, secret: Self.specSecret) == Self.specSignature)
+        #expect(
+            StandardWebhooks.signature(id: Self.specID, timestamp: Self.specTimestamp, body: Self.specBody, secret: Self.specSecret)
+                == Self.specSignature)
         #expect(StandardWebhooks.key(fromSecret: Self.specSecret) == [UInt8](Data(base64Encoded: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")!))
     }
 
@@ -33,7 +36,8 @@ import Testing
         #expect(header.split(separator: " ").count == 2 && header.hasSuffix(Self.specSignature))
         for secret in [other, Self.specSecret] {
             try StandardWebhooks.verify(
-                id: Self.specID, timestamp: String(Self.specTimestamp), signatures: header, body: Self.specBody, secrets: [secret], now: Self.specNow)
+                id: Self.specID, timestamp: String(Self.specTimestamp), signatures: header, body: Self.specBody, secrets: [secret],
+                now: Self.specNow)
         }
         #expect(throws: StandardWebhooks.Refusal.noValidSignature) {
             try StandardWebhooks.verify(
@@ -81,7 +85,8 @@ import Testing
         for (id, timestamp, signatures, refusal) in cases {
             #expect(throws: refusal, "\(String(describing: id)) \(String(describing: timestamp)) \(String(describing: signatures))") {
                 try StandardWebhooks.verify(
-                    id: id, timestamp: timestamp, signatures: signatures, body: Self.specBody, secrets: [Self.specSecret], now: Self.specNow)
+                    id: id, timestamp: timestamp, signatures: signatures, body: Self.specBody, secrets: [Self.specSecret], now: Self.specNow
+                )
             }
         }
     }

@@ -15,12 +15,15 @@ private func withSyncDatabase(_ body: (TestDatabase) async throws -> Void) async
     try await TestDatabase.with(migrations: JobQueue.migrations + SyncSchema.migrations, body)
 }
 
-private let secrets = ConnectionSecrets(["consumer_key": "ck-3f9a1c77e2", "consumer_secret": "cs-b8d04e19aa", "token_id": "tid-51c7e0d3f4", "token_secret": "ts-9e2a6b4c10"])
+private let secrets = ConnectionSecrets([
+    "consumer_key": "ck-3f9a1c77e2", "consumer_secret": "cs-b8d04e19aa", "token_id": "tid-51c7e0d3f4", "token_secret": "ts-9e2a6b4c10",
+])
 
 private func sampleConnection(accountID: String = "1234567_SB1") -> AccountingConnection {
     AccountingConnection(
         provider: "netsuite", name: "NetSuite sandbox", accountID: accountID,
-        settings: .init(objectsToSync: ["customer", "invoice"], baseURL: "http://127.0.0.1:9999/netsuite",
+        settings: .init(
+            objectsToSync: ["customer", "invoice"], baseURL: "http://127.0.0.1:9999/netsuite",
             concurrencyLimit: 5, extra: ["default_subsidiary": "2"]),
         secrets: secrets)
 }
@@ -158,13 +161,15 @@ struct StoreTests {
             #expect(zeroLimit?.message.contains("\"concurrency_limit_positive\"") == true, "\(zeroLimit?.message ?? "")")
             let plaintext = await #expect(throws: PostgresError.self) {
                 try await db.pool.query(
-                    "INSERT INTO ledgersync.connections (provider, name, account_id, secrets_sealed) VALUES ('netsuite', 'x', '1', 'plaintext')")
+                    "INSERT INTO ledgersync.connections (provider, name, account_id, secrets_sealed) VALUES ('netsuite', 'x', '1', 'plaintext')"
+                )
             }
             #expect(plaintext?.sqlState == "23514", "\(plaintext.map(String.init(describing:)) ?? "")")
             #expect(plaintext?.message.contains("\"secrets_are_sealed\"") == true, "\(plaintext?.message ?? "")")
             let badName = await #expect(throws: PostgresError.self) {
                 try await db.pool.query(
-                    "INSERT INTO ledgersync.connections (provider, name, account_id, secrets_sealed) VALUES ('Net Suite', 'x', '1', 'v1:abc')")
+                    "INSERT INTO ledgersync.connections (provider, name, account_id, secrets_sealed) VALUES ('Net Suite', 'x', '1', 'v1:abc')"
+                )
             }
             #expect(badName?.message.contains("\"provider_name_shape\"") == true, "\(badName?.message ?? "")")
             let stillNone = try #require(try await db.pool.query("SELECT count(*) FROM ledgersync.connections").rows.first)
@@ -199,7 +204,8 @@ struct StoreTests {
             // A charge has no default item: it still falls back.
             #expect(try await mappings.resolveItem(connection: connection, feeKind: .charge, code: "api_calls").providerID == "900")
 
-            try await mappings.upsert(.item(connectionID: connection, code: "api_calls", providerID: "321", providerName: "API calls", accountCode: "4100"))
+            try await mappings.upsert(
+                .item(connectionID: connection, code: "api_calls", providerID: "321", providerName: "API calls", accountCode: "4100"))
             let item = try await mappings.resolveItem(connection: connection, feeKind: .charge, code: "api_calls")
             #expect(item.providerID == "321")
             #expect(item.accountCode == "4100")
@@ -229,7 +235,9 @@ struct StoreTests {
             // Same key, different record types: two mappings; same record type again: one.
             for recordType in ["invoice", "customer", "invoice"] {
                 try await mappings.upsert(
-                    Mapping(connectionID: connection, kind: .customField, billingKey: "metadata.po_number", recordType: recordType, providerID: "custbody_po_\(recordType)"))
+                    Mapping(
+                        connectionID: connection, kind: .customField, billingKey: "metadata.po_number", recordType: recordType,
+                        providerID: "custbody_po_\(recordType)"))
             }
             #expect(try await mappings.list(connection: connection, kind: .customField).map(\.recordType) == ["customer", "invoice"])
             #expect(try await mappings.get(connection: connection, kind: .tax, billingKey: "vat_20") == tax)
@@ -248,7 +256,9 @@ struct StoreTests {
             }
             #expect(duplicate?.isUniqueViolation == true)
 
-            #expect(try await mappings.delete(connection: connection, kind: .customField, billingKey: "metadata.po_number", recordType: "invoice"))
+            #expect(
+                try await mappings.delete(
+                    connection: connection, kind: .customField, billingKey: "metadata.po_number", recordType: "invoice"))
             #expect(try await mappings.list(connection: connection, kind: .customField).map(\.recordType) == ["customer"])
 
             // Validation names the field.

@@ -1,7 +1,6 @@
 import JobQueue
-import Testing
-
 import Sync
+import Testing
 
 @Suite("SyncErrorTests", .timeLimit(.minutes(2)))
 struct SyncErrorTests {
@@ -16,12 +15,20 @@ struct SyncErrorTests {
         MappingCase(error: SyncError(.transient, "boom"), action: .retry, errorClass: "transient"),
         MappingCase(error: SyncError(.transient, "boom", retryAfter: .seconds(9)), action: .retry, errorClass: "transient"),
         MappingCase(error: SyncError(.rateLimited, "slow down"), action: .snooze(.seconds(5)), errorClass: "rate_limited"),
-        MappingCase(error: SyncError(.rateLimited, "slow down", retryAfter: .seconds(42)), action: .snooze(.seconds(42)), errorClass: "rate_limited"),
-        MappingCase(error: SyncError(.rateLimited, "slow down", retryAfter: .zero), action: .snooze(.seconds(1)), errorClass: "rate_limited"),
-        MappingCase(error: SyncError(.rateLimited, "slow down", retryAfter: .seconds(86_400)), action: .snooze(.seconds(600)), errorClass: "rate_limited"),
-        MappingCase(error: SyncError(.rateLimited, "slow down", retryAfter: .seconds(-3)), action: .snooze(.seconds(1)), errorClass: "rate_limited"),
+        MappingCase(
+            error: SyncError(.rateLimited, "slow down", retryAfter: .seconds(42)), action: .snooze(.seconds(42)), errorClass: "rate_limited"
+        ),
+        MappingCase(
+            error: SyncError(.rateLimited, "slow down", retryAfter: .zero), action: .snooze(.seconds(1)), errorClass: "rate_limited"),
+        MappingCase(
+            error: SyncError(.rateLimited, "slow down", retryAfter: .seconds(86_400)), action: .snooze(.seconds(600)),
+            errorClass: "rate_limited"),
+        MappingCase(
+            error: SyncError(.rateLimited, "slow down", retryAfter: .seconds(-3)), action: .snooze(.seconds(1)), errorClass: "rate_limited"),
         MappingCase(error: SyncError(.dependency, "customer not synced"), action: .snooze(.seconds(30)), errorClass: "dependency"),
-        MappingCase(error: SyncError(.dependency, "customer not synced", retryAfter: .seconds(1)), action: .snooze(.seconds(30)), errorClass: "dependency"),
+        MappingCase(
+            error: SyncError(.dependency, "customer not synced", retryAfter: .seconds(1)), action: .snooze(.seconds(30)),
+            errorClass: "dependency"),
         MappingCase(error: SyncError(.permanent, "bad data"), action: .fail, errorClass: "permanent"),
     ]
 
@@ -33,12 +40,14 @@ struct SyncErrorTests {
         #expect(job.message == c.error.message)
     }
 
-    @Test("error class raw values", arguments: [
-        (SyncError.ErrorClass.transient, "transient"),
-        (.rateLimited, "rate_limited"),
-        (.dependency, "dependency"),
-        (.permanent, "permanent"),
-    ])
+    @Test(
+        "error class raw values",
+        arguments: [
+            (SyncError.ErrorClass.transient, "transient"),
+            (.rateLimited, "rate_limited"),
+            (.dependency, "dependency"),
+            (.permanent, "permanent"),
+        ])
     func rawValues(_ errorClass: SyncError.ErrorClass, _ raw: String) {
         #expect(errorClass.rawValue == raw)
         #expect(SyncError.ErrorClass(rawValue: raw) == errorClass)

@@ -89,16 +89,19 @@ struct SyncKindTests {
     @Test func theDependencyFunctionsAndTheTriggerFollowTheDescriptions() async throws {
         try await TestDatabase.with(migrations: Self.migrations) { db in
             for objectType in ExternalRef.ObjectType.allCases {
-                let row = try await db.pool.query("SELECT kind, envelope FROM ledgersync.dependency_creator($1)", [objectType.rawValue]).rows[0]
+                let row = try await db.pool.query("SELECT kind, envelope FROM ledgersync.dependency_creator($1)", [objectType.rawValue])
+                    .rows[0]
                 let creator = SyncJobKind.creator(of: objectType)
                 #expect(try row.decodeIfPresent("kind", as: String.self) == creator?.rawValue, "\(objectType)")
                 #expect(try row.decodeIfPresent("envelope", as: String.self) == creator?.definition.envelope, "\(objectType)")
             }
             let trigger: String = try await db.pool.query(
-                "SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgname = 'jobs_wake_waiters_of_ended_job'").rows[0].decode("def")
+                "SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgname = 'jobs_wake_waiters_of_ended_job'"
+            ).rows[0].decode("def")
             let awaited = Set(SyncJobKind.allCases.flatMap(\.definition.dependsOn).compactMap { SyncJobKind.creator(of: $0) })
             for kind in SyncJobKind.allCases {
-                #expect(trigger.contains("'\(kind.rawValue)'") == awaited.contains(kind), "\(kind.rawValue) in the trigger's WHEN: \(trigger)")
+                #expect(
+                    trigger.contains("'\(kind.rawValue)'") == awaited.contains(kind), "\(kind.rawValue) in the trigger's WHEN: \(trigger)")
             }
         }
     }
@@ -114,23 +117,31 @@ struct SyncKindTests {
             }
             for kind in SyncJobKind.allCases {
                 let definition = kind.definition
-                let inner = definition.objectType == .customer ? #"{"lago_id": "cus_1"}"# : #"{"lago_id": "doc_1", "customer": {"lago_id": "cus_1"}}"#
+                let inner =
+                    definition.objectType == .customer
+                    ? #"{"lago_id": "cus_1"}"# : #"{"lago_id": "doc_1", "customer": {"lago_id": "cus_1"}}"#
                 #expect(try await customer(kind, inner) == "cus_1", "\(kind.rawValue) bare")
                 for envelope in definition.envelopes {
                     #expect(try await customer(kind, #"{"\#(envelope)": \#(inner)}"#) == "cus_1", "\(kind.rawValue) in \(envelope)")
                 }
                 if definition.objectType != .customer {
-                    #expect(try await customer(kind, #"{"\#(definition.envelope)": {"lago_id": "d", "lago_customer_id": " cus_2 "}}"#) == "cus_2")
+                    #expect(
+                        try await customer(kind, #"{"\#(definition.envelope)": {"lago_id": "d", "lago_customer_id": " cus_2 "}}"#)
+                            == "cus_2")
                 }
             }
             // sales_order.push: the sales_order envelope is preferred over invoice.
-            #expect(try await customer(.salesOrderPush, #"{"invoice": {"lago_customer_id": "a"}, "sales_order": {"lago_customer_id": "b"}}"#) == "b")
+            #expect(
+                try await customer(.salesOrderPush, #"{"invoice": {"lago_customer_id": "a"}, "sales_order": {"lago_customer_id": "b"}}"#)
+                    == "b")
 
             let box = try SecretBox(key: Array(0..<32))
-            let connection = try #require(try await ConnectionStore(pool: db.pool, secretBox: box).create(
-                AccountingConnection(
-                    provider: "netsuite", name: "k", accountID: "1234567",
-                    secrets: ConnectionSecrets(["consumer_key": "ck", "consumer_secret": "cs", "token_id": "ti", "token_secret": "ts"]))).id)
+            let connection = try #require(
+                try await ConnectionStore(pool: db.pool, secretBox: box).create(
+                    AccountingConnection(
+                        provider: "netsuite", name: "k", accountID: "1234567",
+                        secrets: ConnectionSecrets(["consumer_key": "ck", "consumer_secret": "cs", "token_id": "ti", "token_secret": "ts"]))
+                ).id)
             try await ExternalRefStore(pool: db.pool).record(
                 connection: connection, objectType: .invoice, billingID: "inv_9", providerID: "88", customerBillingID: "cus_9")
             for (kind, document) in [
@@ -148,7 +159,8 @@ struct SyncKindTests {
                 _ = try await SyncQueue(pool: db.pool).keys(connection: connection, kind: .customerSync, document: JSONText("[]"))
             } throws: { ($0 as? PostgresError)?.message.contains("document must be a JSON object") == true }
             do {
-                _ = try await db.pool.query("SELECT * FROM ledgersync.sync_job_keys($1::uuid, 'refund.push', '{}')", [connection.uuidString])
+                _ = try await db.pool.query(
+                    "SELECT * FROM ledgersync.sync_job_keys($1::uuid, 'refund.push', '{}')", [connection.uuidString])
                 Issue.record("an unknown kind was accepted")
             } catch let error as PostgresError {
                 #expect(error.sqlState == "22023")

@@ -33,8 +33,11 @@ import Testing
     }
 
     @Test func everyFileOfTestsDeclaresASuite() throws {
-        for (path, lines) in try Self.sources() where lines.contains(where: { $0.contains("@Test") }) && path != "SyncTests/TestHygieneTests.swift" {
-            #expect(lines.contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("@Suite") }, "\(path) has tests but no @Suite (so no time limit)")
+        for (path, lines) in try Self.sources()
+        where lines.contains(where: { $0.contains("@Test") }) && path != "SyncTests/TestHygieneTests.swift" {
+            #expect(
+                lines.contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("@Suite") },
+                "\(path) has tests but no @Suite (so no time limit)")
         }
     }
 

@@ -55,7 +55,8 @@ private actor TokenEndpoint {
 
     struct EndpointDown: Error {}
 
-    nonisolated func issue(clock: TestClock, pool: ConnectionPool, lifetime: TimeInterval = 60) -> @Sendable () async throws -> IssuedToken {
+    nonisolated func issue(clock: TestClock, pool: ConnectionPool, lifetime: TimeInterval = 60) -> @Sendable () async throws -> IssuedToken
+    {
         { [self] in
             let number = try await begin()
             try await pool.query("SELECT pg_sleep(0.02)")
@@ -130,7 +131,8 @@ struct TokenStoreTests {
             let endpoint = TokenEndpoint()
             let issue = endpoint.issue(clock: clock, pool: db.pool)
 
-            #expect(try await workers[0].store.accessToken(for: created, minValidity: .seconds(10), issue: issue) == "access-token-1-9f3b2c")
+            #expect(
+                try await workers[0].store.accessToken(for: created, minValidity: .seconds(10), issue: issue) == "access-token-1-9f3b2c")
             // `connections update` with new credentials: a new version.
             var changed = created
             changed.secrets["private_key"] = "pem-rotated-77aa"
@@ -138,8 +140,10 @@ struct TokenStoreTests {
             #expect(updated.updatedAt != created.updatedAt)
 
             // Neither the process that holds the old token in memory nor another one uses it.
-            #expect(try await workers[0].store.accessToken(for: updated, minValidity: .seconds(10), issue: issue) == "access-token-2-9f3b2c")
-            #expect(try await workers[1].store.accessToken(for: updated, minValidity: .seconds(10), issue: issue) == "access-token-2-9f3b2c")
+            #expect(
+                try await workers[0].store.accessToken(for: updated, minValidity: .seconds(10), issue: issue) == "access-token-2-9f3b2c")
+            #expect(
+                try await workers[1].store.accessToken(for: updated, minValidity: .seconds(10), issue: issue) == "access-token-2-9f3b2c")
             #expect(await endpoint.issued == 2)
             for worker in workers { await worker.pool.close() }
         }
@@ -211,7 +215,8 @@ struct TokenStoreTests {
             await #expect(throws: TokenEndpoint.EndpointDown.self) {
                 try await workers[0].store.accessToken(for: connection, minValidity: .seconds(10), issue: issue)
             }
-            #expect(try await workers[0].store.accessToken(for: connection, minValidity: .seconds(10), issue: issue) == "access-token-2-9f3b2c")
+            #expect(
+                try await workers[0].store.accessToken(for: connection, minValidity: .seconds(10), issue: issue) == "access-token-2-9f3b2c")
             for worker in workers { await worker.pool.close() }
         }
     }
@@ -248,7 +253,8 @@ struct TokenStoreTests {
             #expect(error.map { !"\($0)".contains(token) } ?? false)
 
             #expect(try await connections.delete(id))
-            #expect(try await db.pool.query("SELECT count(*)::bigint AS n FROM ledgersync.provider_tokens").rows[0].decode("n") as Int64 == 0)
+            #expect(
+                try await db.pool.query("SELECT count(*)::bigint AS n FROM ledgersync.provider_tokens").rows[0].decode("n") as Int64 == 0)
             let gone = await #expect(throws: StoreError.self) {
                 try await PostgresTokenStore(pool: db.pool, secretBox: tokenKey).accessToken(for: connection, minValidity: .seconds(10)) {
                     IssuedToken(accessToken: "never-used", expiresAt: Date().addingTimeInterval(3600))

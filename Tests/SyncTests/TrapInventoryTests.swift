@@ -16,7 +16,9 @@ import Testing
     }
 
     /// `try!`, `as!`, a postfix `!` (after a name, `)`, `]` or `?`, not `!=`), and the calls.
-    static var pattern: Regex<(Substring, Substring)> { #/(try!|as!|[A-Za-z0-9_)\]?]!(?!=)|\bprecondition\(|\bpreconditionFailure\(|\bfatalError\(|\bunsafelyUnwrapped\b)/# }
+    static var pattern: Regex<(Substring, Substring)> {
+        #/(try!|as!|[A-Za-z0-9_)\]?]!(?!=)|\bprecondition\(|\bpreconditionFailure\(|\bfatalError\(|\bunsafelyUnwrapped\b)/#
+    }
 
     /// The code of a line without its string literals and end-of-line comment, so that a
     /// `!` in a message or a comment is not a site.
@@ -31,8 +33,16 @@ import Testing
                 previous = character
                 continue
             }
-            if character == "/" && previous == "/" { out.removeLast(); break }
-            if character == "\"" { inString = true; out.append("\"\"") } else { out.append(character) }
+            if character == "/" && previous == "/" {
+                out.removeLast()
+                break
+            }
+            if character == "\"" {
+                inString = true
+                out.append("\"\"")
+            } else {
+                out.append(character)
+            }
             previous = character
         }
         return out
@@ -46,7 +56,10 @@ import Testing
             // Multi-line string literals (SQL, help texts) hold no code.
             if trimmed.hasSuffix("\"\"\"") || trimmed.hasPrefix("\"\"\"") {
                 let quotes = line.components(separatedBy: "\"\"\"").count - 1
-                if quotes % 2 == 1 { inBlockString.toggle(); continue }
+                if quotes % 2 == 1 {
+                    inBlockString.toggle()
+                    continue
+                }
             }
             if inBlockString || trimmed.hasPrefix("//") || trimmed.hasPrefix("///") { continue }
             for _ in code(of: line).matches(of: pattern) { sites.append(Site(file: file, line: trimmed)) }
@@ -90,9 +103,14 @@ import Testing
         let (listedSites, unexplained) = try Self.listedSites()
         let listed = Self.counts(listedSites)
         #expect(!found.isEmpty, "the scan found no site at all: is Sources/ at \(Self.root.path)?")
-        let missing = found.filter { listed[$0.key, default: 0] < $0.value }.map { "\($0.key) (\($0.value)× in the code, \(listed[$0.key, default: 0])× listed)" }
-        let stale = listed.filter { found[$0.key, default: 0] < $0.value }.map { "\($0.key) (\($0.value)× listed, \(found[$0.key, default: 0])× in the code)" }
-        #expect(missing.isEmpty, "sites in Sources/ that docs/traps.md does not list (add each with why it cannot fire): \(missing.sorted())")
+        let missing = found.filter { listed[$0.key, default: 0] < $0.value }.map {
+            "\($0.key) (\($0.value)× in the code, \(listed[$0.key, default: 0])× listed)"
+        }
+        let stale = listed.filter { found[$0.key, default: 0] < $0.value }.map {
+            "\($0.key) (\($0.value)× listed, \(found[$0.key, default: 0])× in the code)"
+        }
+        #expect(
+            missing.isEmpty, "sites in Sources/ that docs/traps.md does not list (add each with why it cannot fire): \(missing.sorted())")
         #expect(stale.isEmpty, "sites docs/traps.md lists that Sources/ no longer has (remove or update them): \(stale.sorted())")
         #expect(unexplained.isEmpty, "sites listed without a reason: \(unexplained)")
     }
@@ -110,6 +128,10 @@ import Testing
             /// let doc = comment!
             """
         let sites = Self.scan(text, file: "F.swift").map(\.line)
-        #expect(sites == ["let a = b!", "let c = try! f()", "let d = e as! String", "precondition(x > 0, \"must be positive!\")", "fatalError(\"no\")", "let f = g?.h!.i"])
+        #expect(
+            sites == [
+                "let a = b!", "let c = try! f()", "let d = e as! String", "precondition(x > 0, \"must be positive!\")",
+                "fatalError(\"no\")", "let f = g?.h!.i",
+            ])
     }
 }

@@ -65,10 +65,10 @@ struct InboundController {
         let bytes = Array(buffer.readableBytesView)
         // Headers first: an unsigned request reaches no table.
         guard let connectionID = UUID(uuidString: context.parameters.get("connection_id") ?? ""),
-              let messageID = request.headers[Self.idHeader], !messageID.isEmpty, messageID.utf8.count <= 200,
-              let timestampText = request.headers[Self.timestampHeader],
-              let signatures = request.headers[Self.signatureHeader],
-              let secret = try await secrets.secret(connection: connectionID)
+            let messageID = request.headers[Self.idHeader], !messageID.isEmpty, messageID.utf8.count <= 200,
+            let timestampText = request.headers[Self.timestampHeader],
+            let signatures = request.headers[Self.signatureHeader],
+            let secret = try await secrets.secret(connection: connectionID)
         else { throw Self.unauthorized }
         let timestamp: Int
         do {
@@ -85,23 +85,27 @@ struct InboundController {
         // one in the path, so a URL names what it carries.
         let providerName = context.parameters.get("provider") ?? ""
         guard let provider = try await connections.provider(of: connectionID), provider == providerName else {
-            throw APIError.notFound("connection \(connectionID.uuidString.lowercased()) is not a \(providerName.prefix(40)) connection", field: "provider")
+            throw APIError.notFound(
+                "connection \(connectionID.uuidString.lowercased()) is not a \(providerName.prefix(40)) connection", field: "provider")
         }
         let inbound = try providers.driver(provider).inboundEvent(context.parameters.get("event") ?? "", body: Data(bytes))
         guard case .paymentRecorded(let payment) = inbound else {
             throw APIError.invalid("event", "is not an event this route handles")
         }
-        guard let invoice = try await refs.lookup(connection: connectionID, objectType: .invoice, providerID: payment.providerInvoiceID) else {
+        guard let invoice = try await refs.lookup(connection: connectionID, objectType: .invoice, providerID: payment.providerInvoiceID)
+        else {
             throw APIError.invalid(
                 "invoice_id", "no invoice synced by this connection has the provider id \"\(payment.providerInvoiceID.prefix(80))\"")
         }
         let event = InvoicePaidEvent(
             connectionID: connectionID, provider: provider, invoiceID: invoice.billingID,
-            providerInvoiceID: payment.providerInvoiceID, customerID: invoice.customerBillingID, providerPaymentID: payment.providerPaymentID,
+            providerInvoiceID: payment.providerInvoiceID, customerID: invoice.customerBillingID,
+            providerPaymentID: payment.providerPaymentID,
             amount: payment.amount, currency: payment.currency, paidAt: payment.paidAt)
         let body = try event.body()
         let jobIDs = try await secrets.pool.withTransaction { connection -> [Int64] in
-            guard try await secrets.recordMessage(connection: connectionID, messageID: messageID, timestamp: timestamp, on: connection) else {
+            guard try await secrets.recordMessage(connection: connectionID, messageID: messageID, timestamp: timestamp, on: connection)
+            else {
                 throw APIError(
                     .conflict, code: "replayed",
                     "message \(messageID.prefix(80)) was already accepted on this connection; send a new \(StandardWebhooks.idHeader) for a new message",

@@ -72,7 +72,9 @@ struct JobsController {
     /// an unfinished job held its unique key). `enqueue_sync`'s refusals (a customer_id
     /// that contradicts the document, a document that is not an object) are 422s naming
     /// the field.
-    func insert(_ job: EnqueueRequest, field: String, argsField: String, on connection: Connection) async throws -> (id: Int64, created: Bool) {
+    func insert(_ job: EnqueueRequest, field: String, argsField: String, on connection: Connection) async throws -> (
+        id: Int64, created: Bool
+    ) {
         guard let sync = SyncQueue.Request(job) else {
             return try await queue.enqueueReportingCreated(job, on: connection)
         }
@@ -82,9 +84,11 @@ struct JobsController {
         } catch let error as PostgresError where error.sqlState == "22023" {
             let message = error.message.split(whereSeparator: \.isNewline).first.map(String.init) ?? error.message
             let named =
-                message.contains("customer_id") ? "\(argsField).customer_id"
-                : message.contains("no connection") ? "\(argsField).connection_id"
-                : message.contains("kind must be") ? field : argsField
+                message.contains("customer_id")
+                ? "\(argsField).customer_id"
+                : message.contains("no connection")
+                    ? "\(argsField).connection_id"
+                    : message.contains("kind must be") ? field : argsField
             throw APIError.invalid(named, message)
         }
         return (id, try await queue.wasCreatedInThisTransaction(jobID: id, on: connection))
@@ -95,7 +99,9 @@ struct JobsController {
             let rows = try await queue.pool.query(APISQL.jobKindPublished, [request.kind]).rows
             guard try rows[0].decode("known", as: Bool.self) else {
                 throw APIError.invalid(
-                    field, "unknown job kind \"\(request.kind.prefix(60))\" (known: \(knownKinds.sorted().joined(separator: ", ")), and any kind a worker has published)")
+                    field,
+                    "unknown job kind \"\(request.kind.prefix(60))\" (known: \(knownKinds.sorted().joined(separator: ", ")), and any kind a worker has published)"
+                )
             }
         }
         guard SyncJobKind(rawValue: request.kind) != nil else { return }
@@ -125,7 +131,10 @@ struct JobsController {
             .object([
                 ("job", Views.job(record)), ("created", .bool(created)),
                 // The client's retry of a request with a unique key finds the job it made.
-                ("message", .string(created ? "enqueued" : "a job with this unique_key is already unfinished; returning it, nothing enqueued")),
+                (
+                    "message",
+                    .string(created ? "enqueued" : "a job with this unique_key is already unfinished; returning it, nothing enqueued")
+                ),
             ]),
             status: created ? .created : .ok)
     }
@@ -136,8 +145,9 @@ struct JobsController {
         guard !items.isEmpty else { throw APIError.invalid("jobs", "must hold at least one job") }
         var jobs: [EnqueueRequest] = []
         for (index, item) in items.enumerated() {
-            jobs.append(try await prepared(
-                try Self.enqueueRequest(item, path: "jobs[\(index)]"), field: "jobs[\(index)].kind", argsField: "jobs[\(index)].args"))
+            jobs.append(
+                try await prepared(
+                    try Self.enqueueRequest(item, path: "jobs[\(index)]"), field: "jobs[\(index)].kind", argsField: "jobs[\(index)].args"))
         }
         // One transaction: all or nothing.
         let results = try await queue.pool.withTransaction { connection in
@@ -168,7 +178,9 @@ struct JobsController {
         var createdAfter: Date?
         var createdBefore: Date?
 
-        var isEmpty: Bool { states == nil && kind == nil && queue == nil && connectionID == nil && createdAfter == nil && createdBefore == nil }
+        var isEmpty: Bool {
+            states == nil && kind == nil && queue == nil && connectionID == nil && createdAfter == nil && createdBefore == nil
+        }
 
         func jobFilter(limit: Int, beforeID: Int64? = nil) -> JobFilter {
             JobFilter(
@@ -181,7 +193,8 @@ struct JobsController {
             try text.split(separator: ",", omittingEmptySubsequences: false).map { name in
                 guard let state = JobState(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
                     throw APIError.invalid(
-                        field, "unknown state \"\(name.prefix(40))\" (states: \(JobState.allCases.map(\.rawValue).joined(separator: ", ")))")
+                        field, "unknown state \"\(name.prefix(40))\" (states: \(JobState.allCases.map(\.rawValue).joined(separator: ", ")))"
+                    )
                 }
                 return state
             }
@@ -293,12 +306,16 @@ struct JobsController {
                 ("by_state", .object(byState)),
                 ("by_kind", totals(\.kind)),
                 ("by_queue", totals(\.queue)),
-                ("groups", .array(rows.map { row in
-                    .object([
-                        ("queue", .string(row.queue)), ("kind", .string(row.kind)), ("state", .string(row.state.rawValue)),
-                        ("jobs", .int(row.jobs)), ("oldest_runnable_seconds", row.oldestRunnableSeconds.map(JSON.double) ?? .null),
-                    ])
-                })),
+                (
+                    "groups",
+                    .array(
+                        rows.map { row in
+                            .object([
+                                ("queue", .string(row.queue)), ("kind", .string(row.kind)), ("state", .string(row.state.rawValue)),
+                                ("jobs", .int(row.jobs)), ("oldest_runnable_seconds", row.oldestRunnableSeconds.map(JSON.double) ?? .null),
+                            ])
+                        })
+                ),
                 ("oldest_available_age_seconds", oldest.map(JSON.double) ?? .null),
                 ("completed_last_minute", .int(throughput.completedLastMinute)),
                 ("completed_last_hour", .int(throughput.completedLastHour)),

@@ -34,7 +34,8 @@ struct OperationsController {
 
     /// A gauge of the per-scrape registry. The name is complete (unit included), so the
     /// descriptor's unit is left empty.
-    private func gauge(_ registry: PrometheusCollectorRegistry, _ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
+    private func gauge(_ registry: PrometheusCollectorRegistry, _ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge
+    {
         registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
     }
 
@@ -44,13 +45,19 @@ struct OperationsController {
             lines = try await queue.pool.withConnection { try await Migrator(migrations: migrations).status($0) }
         } catch {
             return .json(
-                .object([("status", .string("not_ready")), ("reason", .string("the database cannot be reached")), ("migrations", .array([]))]),
+                .object([
+                    ("status", .string("not_ready")), ("reason", .string("the database cannot be reached")), ("migrations", .array([])),
+                ]),
                 status: .serviceUnavailable)
         }
         let current = lines.allSatisfy(\.isCurrent)
-        let view = JSON.array(lines.map { line in
-            .object([("line", .string(line.line)), ("applied", .int(line.applied)), ("known", .int(line.known)), ("current", .bool(line.isCurrent))])
-        })
+        let view = JSON.array(
+            lines.map { line in
+                .object([
+                    ("line", .string(line.line)), ("applied", .int(line.applied)), ("known", .int(line.known)),
+                    ("current", .bool(line.isCurrent)),
+                ])
+            })
         return .json(
             .object([
                 ("status", .string(current ? "ready" : "not_ready")),
@@ -67,12 +74,18 @@ struct OperationsController {
         let registry = PrometheusCollectorRegistry()
         let stats = try await queue.stats()
         for row in stats {
-            gauge(registry, "ledgersync_jobs", "Jobs in the database, by state, kind and queue (read at scrape time).", [("state", row.state.rawValue), ("kind", row.kind), ("queue", row.queue)]).set(Double(row.jobs))
+            gauge(
+                registry, "ledgersync_jobs", "Jobs in the database, by state, kind and queue (read at scrape time).",
+                [("state", row.state.rawValue), ("kind", row.kind), ("queue", row.queue)]
+            ).set(Double(row.jobs))
         }
         var oldestByQueue: [String: Double] = [:]
         for row in stats { if let age = row.oldestRunnableSeconds { oldestByQueue[row.queue] = max(oldestByQueue[row.queue] ?? 0, age) } }
         for queueName in Set(stats.map(\.queue)).sorted() {
-            gauge(registry, "ledgersync_oldest_runnable_job_age_seconds", "Age of the oldest job of the queue that could run now (0 when none waits).", [("queue", queueName)]).set(oldestByQueue[queueName] ?? 0)
+            gauge(
+                registry, "ledgersync_oldest_runnable_job_age_seconds",
+                "Age of the oldest job of the queue that could run now (0 when none waits).", [("queue", queueName)]
+            ).set(oldestByQueue[queueName] ?? 0)
         }
         let throughput = try await queue.throughput()
         gauge(registry, "ledgersync_jobs_completed_last_minute", "Jobs completed in the last minute.")
@@ -81,12 +94,23 @@ struct OperationsController {
             .set(Double(throughput.completedLastHour))
         for durations in try await queue.runDurations() {
             for (quantile, value) in [("0.5", durations.p50), ("0.95", durations.p95), ("0.99", durations.p99)] {
-                gauge(registry, "ledgersync_job_run_seconds", "Run time of the jobs completed in the last hour (attempted_at to finalized_at), by kind.", [("kind", durations.kind), ("quantile", quantile)]).set(value)
+                gauge(
+                    registry, "ledgersync_job_run_seconds",
+                    "Run time of the jobs completed in the last hour (attempted_at to finalized_at), by kind.",
+                    [("kind", durations.kind), ("quantile", quantile)]
+                ).set(value)
             }
-            gauge(registry, "ledgersync_job_run_seconds_sum_last_hour", "Total run time of the jobs completed in the last hour, by kind.", [("kind", durations.kind)]).set(durations.secondsSum)
+            gauge(
+                registry, "ledgersync_job_run_seconds_sum_last_hour", "Total run time of the jobs completed in the last hour, by kind.",
+                [("kind", durations.kind)]
+            ).set(durations.secondsSum)
         }
         for errors in try await queue.recentErrors() {
-            gauge(registry, "ledgersync_job_errors_last_hour", "Errors recorded in the last hour, by kind and class: provider failures (transient, rate_limited, dependency, permanent, …) and webhook deliveries (kind webhook.deliver).", [("kind", errors.kind), ("class", errors.errorClass)]).set(Double(errors.errors))
+            gauge(
+                registry, "ledgersync_job_errors_last_hour",
+                "Errors recorded in the last hour, by kind and class: provider failures (transient, rate_limited, dependency, permanent, …) and webhook deliveries (kind webhook.deliver).",
+                [("kind", errors.kind), ("class", errors.errorClass)]
+            ).set(Double(errors.errors))
         }
         // Jobs kept with a warning (sync migration 012), e.g. lines put on a connection's
         // fallback item; a later write of the same object replaces or removes its warning.
@@ -97,7 +121,11 @@ struct OperationsController {
         for row in try await JobWarnings.counts(pool: queue.pool) { warningCounts[row.code, default: [:]][row.kind] = row.jobs }
         for (code, byKind) in warningCounts.sorted(by: { $0.key < $1.key }) {
             for (kind, jobs) in byKind.sorted(by: { $0.key < $1.key }) {
-                gauge(registry, "ledgersync_job_warnings", "Jobs kept with a warning, by code and kind: fallback_item, lines put on the connection's fallback item; a later write of the same object replaces or removes it (read at scrape time).", [("code", code), ("kind", kind)]).set(Double(jobs))
+                gauge(
+                    registry, "ledgersync_job_warnings",
+                    "Jobs kept with a warning, by code and kind: fallback_item, lines put on the connection's fallback item; a later write of the same object replaces or removes it (read at scrape time).",
+                    [("code", code), ("kind", kind)]
+                ).set(Double(jobs))
             }
         }
         var text = registry.emitToString()

@@ -10,7 +10,6 @@ struct RefsController {
     let store: ExternalRefStore
     let connections: ConnectionStore
 
-
     func register(on group: RouterGroup<APIRequestContext>) {
         group.put("connections/:id/refs/:object_type/:billing_id") { request, context -> Response in try await link(request, context) }
         group.delete("connections/:id/refs/:object_type/:billing_id") { _, context -> Response in try await unlink(context) }
@@ -55,7 +54,9 @@ struct RefsController {
     func unlink(_ context: APIRequestContext) async throws -> Response {
         let (id, type, billingID) = try await target(context)
         guard try await store.unlink(connection: id, objectType: type, billingID: billingID) != nil else {
-            throw APIError.notFound("\(type.rawValue) \(billingID) has no link on this connection (a ref the workers recorded is not a link)", field: "billing_id")
+            throw APIError.notFound(
+                "\(type.rawValue) \(billingID) has no link on this connection (a ref the workers recorded is not a link)",
+                field: "billing_id")
         }
         return Response(status: .noContent)
     }

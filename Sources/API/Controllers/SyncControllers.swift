@@ -35,7 +35,11 @@ struct ConnectionsController {
         let body = try ObjectReader(value, path: "settings", allowed: Set(members.map(\.key)))
         if let objects = try body.stringArray("objects_to_sync", maxCount: 20) { settings.objectsToSync = objects }
         if body.has("base_url") {
-            if case .null? = body.members["base_url"] { settings.baseURL = nil } else { settings.baseURL = try body.httpURL("base_url", maxLength: 10_000) }
+            if case .null? = body.members["base_url"] {
+                settings.baseURL = nil
+            } else {
+                settings.baseURL = try body.httpURL("base_url", maxLength: 10_000)
+            }
         }
         if let limit = try body.int("concurrency_limit", in: 1...1000) { settings.concurrencyLimit = limit }
         for (key, _) in members where !AccountingConnection.Settings.commonKeys.contains(key) {
@@ -69,7 +73,8 @@ struct ConnectionsController {
         let secrets = try Self.secrets(try body.require("secrets") { try body.object($0) })
         let connection = try providers.validated(
             AccountingConnection(
-                provider: provider, name: name.trimmingCharacters(in: .whitespaces), accountID: accountID, settings: settings, secrets: secrets))
+                provider: provider, name: name.trimmingCharacters(in: .whitespaces), accountID: accountID, settings: settings,
+                secrets: secrets))
         let created = try await store.create(connection)
         try await SyncEnvironment.applyConcurrencyLimit(of: created, queue: queue)
         return .json(.object([("connection", view(created))]), status: .created)
@@ -154,7 +159,8 @@ struct MappingsController {
         let kind = Mapping.Kind(rawValue: try body.require("kind") { try body.oneOf($0, Self.kinds) })!
         let details = try body.stringMap("details") ?? [:]
         let mapping = Mapping(
-            connectionID: id, kind: kind, billingKey: try body.string("billing_key", nonBlank: false, maxLength: 500)?.trimmingCharacters(in: .whitespaces) ?? "",
+            connectionID: id, kind: kind,
+            billingKey: try body.string("billing_key", nonBlank: false, maxLength: 500)?.trimmingCharacters(in: .whitespaces) ?? "",
             recordType: try body.string("record_type", maxLength: 200),
             providerID: try body.require("provider_id") { try body.string($0, maxLength: 500) }.trimmingCharacters(in: .whitespaces),
             providerName: try body.string("provider_name", maxLength: 500), accountCode: try body.string("account_code", maxLength: 200),
@@ -199,7 +205,9 @@ struct WebhookEndpointsController {
         }
         group.delete("webhook-endpoints/:id") { _, context -> Response in
             let id = try pathUUID(context)
-            guard try await store.delete(id) else { throw APIError.notFound("no webhook endpoint \(id.uuidString.lowercased())", field: "id") }
+            guard try await store.delete(id) else {
+                throw APIError.notFound("no webhook endpoint \(id.uuidString.lowercased())", field: "id")
+            }
             return Response(status: .noContent)
         }
         group.post("webhook-endpoints/:id/rotate-secret") { request, context -> Response in try await rotateSecret(request, context) }
@@ -214,7 +222,9 @@ struct WebhookEndpointsController {
 
     func endpoint(_ context: APIRequestContext) async throws -> WebhookEndpoint {
         let id = try pathUUID(context)
-        guard let endpoint = try await store.get(id) else { throw APIError.notFound("no webhook endpoint \(id.uuidString.lowercased())", field: "id") }
+        guard let endpoint = try await store.get(id) else {
+            throw APIError.notFound("no webhook endpoint \(id.uuidString.lowercased())", field: "id")
+        }
         return endpoint
     }
 
@@ -240,7 +250,8 @@ struct WebhookEndpointsController {
     }
 
     func create(_ request: Request, _ context: APIRequestContext) async throws -> Response {
-        let body = try ObjectReader(try await readJSONBody(request, context: context), allowed: ["url", "secret", "event_types", "disabled"])
+        let body = try ObjectReader(
+            try await readJSONBody(request, context: context), allowed: ["url", "secret", "event_types", "disabled"])
         let url = try body.require("url") { try body.httpURL($0) }
         let given = try body.string("secret", maxLength: 500)
         var eventTypes: [String]?
@@ -248,7 +259,8 @@ struct WebhookEndpointsController {
             guard !types.isEmpty else { throw APIError.invalid("event_types", "must list at least one event type, or be left out for all") }
             if let unknown = types.first(where: { !WebhookDelivery.eventTypes.contains($0) }) {
                 throw APIError.invalid(
-                    "event_types", "unknown event type \"\(unknown.prefix(60))\" (known: \(WebhookDelivery.eventTypes.joined(separator: ", ")))")
+                    "event_types",
+                    "unknown event type \"\(unknown.prefix(60))\" (known: \(WebhookDelivery.eventTypes.joined(separator: ", ")))")
             }
             var unique: [String] = []
             for type in types where !unique.contains(type) { unique.append(type) }

@@ -60,7 +60,7 @@ struct DashboardController {
         var request = request
         let form = Self.parseForm(try await request.collectBody(upTo: 16 * 1024))
         guard let presented = form["token"]?.trimmingCharacters(in: .whitespacesAndNewlines),
-              let token = try await tokens.authenticate(presented)
+            let token = try await tokens.authenticate(presented)
         else { return Self.redirect("/dashboard/login?error=token") }
         guard APIScope.read.isGranted(by: token.scopes) else { return Self.redirect("/dashboard/login?error=scope") }
         guard let (session, key) = try await sessions.open(token: token, sessionLifetime: sessionLifetime) else {
@@ -74,7 +74,7 @@ struct DashboardController {
         var request = request
         let form = Self.parseForm(try await request.collectBody(upTo: 16 * 1024))
         guard let code = form["code"]?.trimmingCharacters(in: .whitespacesAndNewlines),
-              let (session, key) = try await sessions.redeem(code: code, sessionLifetime: sessionLifetime)
+            let (session, key) = try await sessions.redeem(code: code, sessionLifetime: sessionLifetime)
         else { return Self.redirect("/dashboard/login?error=link") }
         return signedIn(request, key: key, session: session)
     }
@@ -82,7 +82,8 @@ struct DashboardController {
     func signedIn(_ request: Request, key: String, session: DashboardSession) -> Response {
         var response = Self.redirect("/dashboard")
         let seconds = max(1, Int(session.expiresAt.timeIntervalSinceNow.rounded(.down)))
-        response.headers[.setCookie] = Self.setCookie(key, maxAge: seconds, secure: secureCookies || SecurityHeadersMiddleware.isTLS(request))
+        response.headers[.setCookie] = Self.setCookie(
+            key, maxAge: seconds, secure: secureCookies || SecurityHeadersMiddleware.isTLS(request))
         return response
     }
 
@@ -107,19 +108,25 @@ struct DashboardController {
         let failed = try await queue.list(JobFilter(states: [.failed], limit: 50))
         var html = Self.notice(request)
         html += "<section><h2>Queues</h2>"
-        html += "<p class=meta>Completed in the last minute: <b>\(throughput.completedLastMinute)</b> · last hour: <b>\(throughput.completedLastHour)</b></p>"
+        html +=
+            "<p class=meta>Completed in the last minute: <b>\(throughput.completedLastMinute)</b> · last hour: <b>\(throughput.completedLastHour)</b></p>"
         let queues = Set(stats.map(\.queue)).sorted()
         if queues.isEmpty {
             html += "<p>No jobs.</p>"
         } else {
-            html += "<table><tr><th>Queue</th>" + JobState.allCases.map { "<th>\($0.rawValue)</th>" }.joined() + "<th>Oldest waiting</th></tr>"
+            html +=
+                "<table><tr><th>Queue</th>" + JobState.allCases.map { "<th>\($0.rawValue)</th>" }.joined() + "<th>Oldest waiting</th></tr>"
             for name in queues {
                 let rows = stats.filter { $0.queue == name }
                 html += "<tr><td><a href=\"/dashboard/jobs?queue=\(Self.url(name))\">\(Self.escape(name))</a></td>"
                 for state in JobState.allCases {
                     let count = rows.filter { $0.state == state }.reduce(Int64(0)) { $0 + $1.jobs }
                     let cls = count > 0 && state == .failed ? " class=bad" : ""
-                    html += "<td\(cls)>" + (count == 0 ? "·" : "<a href=\"/dashboard/jobs?queue=\(Self.url(name))&amp;state=\(state.rawValue)\">\(count)</a>") + "</td>"
+                    html +=
+                        "<td\(cls)>"
+                        + (count == 0
+                            ? "·" : "<a href=\"/dashboard/jobs?queue=\(Self.url(name))&amp;state=\(state.rawValue)\">\(count)</a>")
+                        + "</td>"
                 }
                 let oldest = rows.compactMap(\.oldestRunnableSeconds).max()
                 html += "<td>\(oldest.map(Self.age) ?? "·")</td></tr>"
@@ -165,7 +172,8 @@ struct DashboardController {
         html += "<div class=actions>" + actionButtons(job, request: request, back: "/dashboard/jobs/\(job.id)", context: context) + "</div>"
         html += "<table class=facts>"
         let facts: [(String, String?)] = [
-            ("Kind", job.kind), ("Billing object", job.billingObjectDescription), ("Queue", job.queue), ("Priority", "\(job.priority)"), ("Attempt", "\(job.attempt) of \(job.maxAttempts)"),
+            ("Kind", job.kind), ("Billing object", job.billingObjectDescription), ("Queue", job.queue), ("Priority", "\(job.priority)"),
+            ("Attempt", "\(job.attempt) of \(job.maxAttempts)"),
             ("Created", Self.time(job.createdAt)), ("Runs at", Self.time(job.runAt)), ("Last started", job.attemptedAt.map(Self.time)),
             ("Finished", job.finalizedAt.map(Self.time)), ("Running on", job.lockedBy), ("Unique key", job.uniqueKey),
             ("Serial key", job.serialKey), ("Limit key", job.limitKey),
@@ -183,7 +191,8 @@ struct DashboardController {
         // What a sync job that succeeded left for a person to look at (sync migration 012).
         let warnings = try await JobWarnings.warnings(jobID: job.id, pool: queue.pool)
         if !warnings.isEmpty {
-            html += "<tr><th>Warnings</th><td class=warnings>"
+            html +=
+                "<tr><th>Warnings</th><td class=warnings>"
                 + warnings.map { "<div class=warning><b>\(Self.escape($0.code))</b>: \(Self.escape($0.message))</div>" }.joined()
                 + "</td></tr>"
         }
@@ -193,8 +202,10 @@ struct DashboardController {
         } else {
             html += "<table><tr><th>#</th><th>When</th><th>Class</th><th>Code</th><th>Message</th><th>Worker</th></tr>"
             for entry in job.errors.reversed() {
-                html += "<tr><td>\(entry.attempt)</td><td>\(Self.time(entry.at))</td><td class=\"class \(Self.escape(entry.class))\">\(Self.escape(entry.class))</td>"
-                html += "<td>\(Self.escape(entry.code ?? ""))</td><td class=message>\(Self.escape(entry.message))</td><td>\(Self.escape(entry.worker ?? ""))</td></tr>"
+                html +=
+                    "<tr><td>\(entry.attempt)</td><td>\(Self.time(entry.at))</td><td class=\"class \(Self.escape(entry.class))\">\(Self.escape(entry.class))</td>"
+                html +=
+                    "<td>\(Self.escape(entry.code ?? ""))</td><td class=message>\(Self.escape(entry.message))</td><td>\(Self.escape(entry.worker ?? ""))</td></tr>"
             }
             html += "</table>"
         }
@@ -208,15 +219,20 @@ struct DashboardController {
         var body = request
         let form = Self.parseForm(try await body.collectBody(upTo: 16 * 1024))
         guard form["csrf"] == Self.csrf(request) else {
-            return Self.page(title: "Refused", body: "<p>This form is stale or came from elsewhere; go back, reload and try again.</p>", status: .forbidden)
+            return Self.page(
+                title: "Refused", body: "<p>This form is stale or came from elsewhere; go back, reload and try again.</p>",
+                status: .forbidden)
         }
         guard Self.mayOperate(context) else {
-            return Self.page(title: "Refused", body: "<p>This session may look but not retry or cancel (it lacks the operate scope).</p>", status: .forbidden)
+            return Self.page(
+                title: "Refused", body: "<p>This session may look but not retry or cancel (it lacks the operate scope).</p>",
+                status: .forbidden)
         }
         guard let id = Int64(context.parameters.get("id") ?? "") else { return Self.redirect("/dashboard") }
         let done = retry ? try await queue.retry(JobFilter(id: id, limit: 1)) : try await queue.cancel(JobFilter(id: id, limit: 1))
         let state = try await queue.job(id: id)?.state.rawValue ?? "gone"
-        let notice = done.isEmpty
+        let notice =
+            done.isEmpty
             ? "Job \(id) was not \(retry ? "retried" : "cancelled"): it is \(state)."
             : "Job \(id) \(retry ? "will run again now" : "is cancelled")."
         // Only back to a dashboard page of ours, never to a URL the form names elsewhere.
@@ -230,13 +246,22 @@ struct DashboardController {
 
     func jobTable(_ jobs: [JobRecord], request: Request, back: String, context: APIRequestContext) -> String {
         guard !jobs.isEmpty else { return "<p>No jobs match.</p>" }
-        var html = "<table class=jobs><tr><th>ID</th><th>State</th><th>Kind</th><th>Object</th><th>Queue</th><th>Attempt</th><th>Created</th><th>Last error</th><th></th></tr>"
+        var html =
+            "<table class=jobs><tr><th>ID</th><th>State</th><th>Kind</th><th>Object</th><th>Queue</th><th>Attempt</th><th>Created</th><th>Last error</th><th></th></tr>"
         for job in jobs {
             // A completed job's earlier errors are history, not its last error.
-            let lastError = job.state == .completed ? "" : job.errors.last.map { "<span class=\"class \(Self.escape($0.class))\">\(Self.escape($0.class))</span> \(Self.escape(String($0.message.prefix(160))))" } ?? ""
-            html += "<tr><td><a href=\"/dashboard/jobs/\(job.id)\">\(job.id)</a></td><td><span class=\"state \(job.state.rawValue)\">\(job.state.rawValue)</span></td>"
-            html += "<td>\(Self.escape(job.kind))</td><td>\(Self.escape(job.billingObjectDescription ?? ""))</td><td>\(Self.escape(job.queue))</td><td>\(job.attempt)/\(job.maxAttempts)</td>"
-            html += "<td>\(Self.time(job.createdAt))</td><td class=message>\(lastError)</td><td class=actions>\(actionButtons(job, request: request, back: back, context: context))</td></tr>"
+            let lastError =
+                job.state == .completed
+                ? ""
+                : job.errors.last.map {
+                    "<span class=\"class \(Self.escape($0.class))\">\(Self.escape($0.class))</span> \(Self.escape(String($0.message.prefix(160))))"
+                } ?? ""
+            html +=
+                "<tr><td><a href=\"/dashboard/jobs/\(job.id)\">\(job.id)</a></td><td><span class=\"state \(job.state.rawValue)\">\(job.state.rawValue)</span></td>"
+            html +=
+                "<td>\(Self.escape(job.kind))</td><td>\(Self.escape(job.billingObjectDescription ?? ""))</td><td>\(Self.escape(job.queue))</td><td>\(job.attempt)/\(job.maxAttempts)</td>"
+            html +=
+                "<td>\(Self.time(job.createdAt))</td><td class=message>\(lastError)</td><td class=actions>\(actionButtons(job, request: request, back: back, context: context))</td></tr>"
         }
         return html + "</table>"
     }
@@ -246,21 +271,25 @@ struct DashboardController {
         let csrf = Self.escape(Self.csrf(request))
         var html = ""
         if [.failed, .cancelled, .retryable].contains(job.state) {
-            html += "<form method=post action=\"/dashboard/jobs/\(job.id)/retry\"><input type=hidden name=csrf value=\"\(csrf)\"><input type=hidden name=back value=\"\(Self.escape(back))\"><button class=retry>Retry</button></form>"
+            html +=
+                "<form method=post action=\"/dashboard/jobs/\(job.id)/retry\"><input type=hidden name=csrf value=\"\(csrf)\"><input type=hidden name=back value=\"\(Self.escape(back))\"><button class=retry>Retry</button></form>"
         }
         if [.available, .retryable, .running].contains(job.state) {
-            html += "<form method=post action=\"/dashboard/jobs/\(job.id)/cancel\"><input type=hidden name=csrf value=\"\(csrf)\"><input type=hidden name=back value=\"\(Self.escape(back))\"><button class=cancel>Cancel</button></form>"
+            html +=
+                "<form method=post action=\"/dashboard/jobs/\(job.id)/cancel\"><input type=hidden name=csrf value=\"\(csrf)\"><input type=hidden name=back value=\"\(Self.escape(back))\"><button class=cancel>Cancel</button></form>"
         }
         return html
     }
 
     static func filterForm(state: String?, kind: String?, queue: String?) -> String {
-        var html = "<form class=filters method=get action=\"/dashboard/jobs\"><label>State <select name=state><option value=\"\">any</option>"
+        var html =
+            "<form class=filters method=get action=\"/dashboard/jobs\"><label>State <select name=state><option value=\"\">any</option>"
         for option in JobState.allCases.map(\.rawValue) {
             html += "<option\(option == state ? " selected" : "")>\(option)</option>"
         }
         html += "</select></label> <label>Kind <input name=kind value=\"\(escape(kind ?? ""))\" placeholder=\"invoice.push\"></label>"
-        html += " <label>Queue <input name=queue value=\"\(escape(queue ?? ""))\" placeholder=\"default\"></label> <button>Filter</button></form>"
+        html +=
+            " <label>Queue <input name=queue value=\"\(escape(queue ?? ""))\" placeholder=\"default\"></label> <button>Filter</button></form>"
         return html
     }
 
@@ -272,7 +301,9 @@ struct DashboardController {
         let problem: String
         switch error {
         case nil: problem = ""
-        case "link": problem = "<p class=notice-bad>That sign-in link is used, expired or unknown. Ask for a new one: <code>ledgersync dashboard link</code>.</p>"
+        case "link":
+            problem =
+                "<p class=notice-bad>That sign-in link is used, expired or unknown. Ask for a new one: <code>ledgersync dashboard link</code>.</p>"
         case "scope": problem = "<p class=notice-bad>That token lacks the read scope the dashboard needs.</p>"
         default: problem = "<p class=notice-bad>That token is not valid (unknown, revoked or expired).</p>"
         }
@@ -300,7 +331,8 @@ struct DashboardController {
     }
 
     static func page(title: String, body: String, status: HTTPResponse.Status = .ok, signedIn: Bool = true) -> Response {
-        let navigation = signedIn
+        let navigation =
+            signedIn
             ? """
             <nav><a href="/dashboard">Overview</a> <a href="/dashboard/jobs?state=failed">Failed</a> <a href="/dashboard/jobs">All jobs</a>
             <form method=post action="/dashboard/logout"><button class=link>Sign out</button></form></nav>
@@ -314,7 +346,11 @@ struct DashboardController {
             """
         return Response(
             status: status,
-            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store", HTTPField.Name("Content-Security-Policy")!: "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"],
+            headers: [
+                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                HTTPField.Name("Content-Security-Policy")!:
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            ],
             body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
     }
 
@@ -402,7 +438,7 @@ struct DashboardSessionMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let key = BearerAuthMiddleware.cookie(named: DashboardController.cookie, in: request),
-              let session = try await sessions.authenticate(key)
+            let session = try await sessions.authenticate(key)
         else { return DashboardController.redirect("/dashboard/login") }
         guard APIScope.read.isGranted(by: session.scopes) else {
             return DashboardController.page(title: "Refused", body: "<p>This session lacks the read scope.</p>", status: .forbidden)

@@ -38,8 +38,12 @@ public struct DashboardSessionStore: Sendable {
 
     /// A one-time code opening a session with `scopes`; returns the code (shown once) and
     /// when it dies.
-    public func createSignInCode(scopes: Set<APIScope>, label: String, lifetime: Duration = defaultCodeLifetime) async throws -> (code: String, expiresAt: Date) {
-        guard !scopes.isEmpty else { throw StoreError(.invalidField, field: "scopes", "a sign-in link needs at least one scope (e.g. read,operate)") }
+    public func createSignInCode(scopes: Set<APIScope>, label: String, lifetime: Duration = defaultCodeLifetime) async throws -> (
+        code: String, expiresAt: Date
+    ) {
+        guard !scopes.isEmpty else {
+            throw StoreError(.invalidField, field: "scopes", "a sign-in link needs at least one scope (e.g. read,operate)")
+        }
         guard lifetime > .zero, lifetime <= Self.maxCodeLifetime else {
             throw StoreError(.invalidField, field: "expires_in", "must be more than 0 and at most 24h")
         }
@@ -49,7 +53,8 @@ public struct DashboardSessionStore: Sendable {
         }
         let code = Self.codePrefix + WebhookDelivery.generateSecret()
         let rows = try await pool.query(
-            APISQL.createDashboardSignInCode, [SHA256.hex(code), scopes.sorted().map(\.rawValue), trimmed, Self.seconds(lifetime)]).rows
+            APISQL.createDashboardSignInCode, [SHA256.hex(code), scopes.sorted().map(\.rawValue), trimmed, Self.seconds(lifetime)]
+        ).rows
         return (code, try rows[0].decode("expires_at"))
     }
 
@@ -59,7 +64,8 @@ public struct DashboardSessionStore: Sendable {
         guard code.hasPrefix(Self.codePrefix), code.count < 200 else { return nil }
         let key = Self.sessionPrefix + WebhookDelivery.generateSecret()
         let rows = try await pool.query(
-            APISQL.redeemDashboardSignInCode, [SHA256.hex(code), SHA256.hex(key), Self.seconds(sessionLifetime)]).rows
+            APISQL.redeemDashboardSignInCode, [SHA256.hex(code), SHA256.hex(key), Self.seconds(sessionLifetime)]
+        ).rows
         return try rows.first.map { (try DashboardSession(row: $0), key) }
     }
 
@@ -67,14 +73,16 @@ public struct DashboardSessionStore: Sendable {
     public func open(token: AuthenticatedToken, sessionLifetime: Duration) async throws -> (session: DashboardSession, key: String)? {
         guard let tokenID = token.id else { return nil }
         let key = Self.sessionPrefix + WebhookDelivery.generateSecret()
-        let rows = try await pool.query(APISQL.openDashboardSessionWithToken, [tokenID, SHA256.hex(key), Self.seconds(sessionLifetime)]).rows
+        let rows = try await pool.query(APISQL.openDashboardSessionWithToken, [tokenID, SHA256.hex(key), Self.seconds(sessionLifetime)])
+            .rows
         return try rows.first.map { (try DashboardSession(row: $0), key) }
     }
 
     /// The live session of this cookie value, or nil.
     public func authenticate(_ key: String) async throws -> DashboardSession? {
         guard key.hasPrefix(Self.sessionPrefix), key.count < 200 else { return nil }
-        return try await pool.query(APISQL.authenticateDashboardSession, [SHA256.hex(key)], prepare: true).rows.first.map(DashboardSession.init(row:))
+        return try await pool.query(APISQL.authenticateDashboardSession, [SHA256.hex(key)], prepare: true).rows.first.map(
+            DashboardSession.init(row:))
     }
 
     /// Signs out: the session is gone from the table, whatever the browser keeps.

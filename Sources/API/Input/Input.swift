@@ -140,7 +140,8 @@ struct ObjectReader {
     func date(_ key: String) throws -> Date? {
         guard let text = try string(key) else { return nil }
         guard let date = RFC3339.parse(text) else {
-            throw APIError.invalid(field(key), "must be an RFC 3339 date-time from 1900 to 9999 such as 2026-12-01T18:00:00Z, got \"\(text.prefix(40))\"")
+            throw APIError.invalid(
+                field(key), "must be an RFC 3339 date-time from 1900 to 9999 such as 2026-12-01T18:00:00Z, got \"\(text.prefix(40))\"")
         }
         return date
     }
@@ -193,7 +194,8 @@ struct QueryReader {
     func date(_ name: String) throws -> Date? {
         guard let text = try string(name) else { return nil }
         guard let date = RFC3339.parse(text) else {
-            throw APIError.invalid(name, "must be an RFC 3339 date-time from 1900 to 9999 such as 2026-12-01T18:00:00Z, got \"\(text.prefix(40))\"")
+            throw APIError.invalid(
+                name, "must be an RFC 3339 date-time from 1900 to 9999 such as 2026-12-01T18:00:00Z, got \"\(text.prefix(40))\"")
         }
         return date
     }
@@ -218,7 +220,9 @@ struct QueryReader {
 /// them (ids are parsed as integers or UUIDs, which cannot hold it).
 func pathID(_ context: APIRequestContext, _ name: String = "id") throws -> Int64 {
     let text = context.parameters.get(name) ?? ""
-    guard let id = Int64(text), id > 0 else { throw APIError.invalid(name, "must be a positive integer job id, got \"\(text.prefix(40))\"") }
+    guard let id = Int64(text), id > 0 else {
+        throw APIError.invalid(name, "must be a positive integer job id, got \"\(text.prefix(40))\"")
+    }
     return id
 }
 

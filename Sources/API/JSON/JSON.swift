@@ -63,7 +63,8 @@ enum RFC3339 {
 
     /// Instants the database round trip handles exactly: the Postgres module writes dates
     /// before the Gregorian reform wrongly (year 1 came out as year 0), and no job is that old.
-    static let supported = Date(timeIntervalSince1970: -2_208_988_800)...Date(timeIntervalSince1970: 253_402_300_799)  // 1900-01-01 … 9999-12-31
+    /// 1900-01-01 … 9999-12-31.
+    static let supported = Date(timeIntervalSince1970: -2_208_988_800)...Date(timeIntervalSince1970: 253_402_300_799)
 
     /// `2026-12-01T18:04:05Z`, with or without fractional seconds, with `Z` or an offset;
     /// `t` and `z` in lower case too (RFC 3339 allows them).

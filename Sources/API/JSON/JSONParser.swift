@@ -26,7 +26,7 @@ enum JSONParser {
             // literal; strings cannot outgrow the 1 MiB body); job args get the tighter
             // ArgsBounds where they are read.
             value = try ExactJSON.parse(bytes, limits: ExactJSON.Limits(maxDepth: maxDepth))
-        } catch where error.isLimit {
+        } catch  where error.isLimit {
             // Valid JSON past a bound (a 10,000-digit number, nesting 200 deep): a 422
             // naming the field, as ArgsBounds names the values it refuses.
             throw Failure(message: error.description, isUnstorable: true, field: error.path)

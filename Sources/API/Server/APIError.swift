@@ -30,10 +30,15 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     static func invalid(_ field: String, _ message: String) -> APIError {
         APIError(.unprocessableContent, code: "invalid_field", message, field: field)
     }
-    static func notFound(_ message: String, field: String? = nil) -> APIError { APIError(.notFound, code: "not_found", message, field: field) }
-    static func conflict(_ message: String, field: String? = nil) -> APIError { APIError(.conflict, code: "conflict", message, field: field) }
+    static func notFound(_ message: String, field: String? = nil) -> APIError {
+        APIError(.notFound, code: "not_found", message, field: field)
+    }
+    static func conflict(_ message: String, field: String? = nil) -> APIError {
+        APIError(.conflict, code: "conflict", message, field: field)
+    }
     static let unauthorized = APIError(
-        .unauthorized, code: "unauthorized", "a valid API token is required: send Authorization: Bearer <token> (create one with `ledgersync tokens create --scope …`)")
+        .unauthorized, code: "unauthorized",
+        "a valid API token is required: send Authorization: Bearer <token> (create one with `ledgersync tokens create --scope …`)")
     static func tooLarge(_ limit: Int) -> APIError {
         APIError(.contentTooLarge, code: "body_too_large", "the request body is larger than the limit of \(limit) bytes")
     }
@@ -60,7 +65,8 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
             return error
         case let error as StoreError:
             switch error.code {
-            case .invalidField, .invalidMapping: return APIError(.unprocessableContent, code: "invalid_field", error.message, field: error.field)
+            case .invalidField, .invalidMapping:
+                return APIError(.unprocessableContent, code: "invalid_field", error.message, field: error.field)
             case .notFound: return APIError(.notFound, code: "not_found", error.message, field: error.field)
             case .secretsUnreadable:
                 return APIError(
@@ -77,7 +83,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
             return APIError(.serviceUnavailable, code: "database_busy", "the server is busy: \(error.message); try again shortly")
         case let error as PostgresError where error.sqlState == "57014":
             // statement_timeout (or a cancelled query): the database took too long.
-            return APIError(.serviceUnavailable, code: "database_timeout", "the database did not answer within the API's statement_timeout; try again, or narrow the request")
+            return APIError(
+                .serviceUnavailable, code: "database_timeout",
+                "the database did not answer within the API's statement_timeout; try again, or narrow the request")
         case let error as any HTTPResponseError where error.status == .contentTooLarge:
             return .tooLarge(APIRequestContext.bodyLimit)
         case let error as HTTPError:

@@ -7,8 +7,8 @@ import Logging
 import Postgres
 import Prometheus
 import ServiceLifecycle
-import UnixSignals
 import Sync
+import UnixSignals
 
 /// What the API process needs: where to listen, the database, the key that opens sealed
 /// secrets, and what this binary knows (migrations, runnable kinds).
@@ -46,7 +46,8 @@ public struct APIConfiguration: Sendable {
         host: String = "127.0.0.1", port: Int = 8080, pool: ConnectionPool, secretBox: SecretBox, migrations: [Migration],
         providers: ProviderRegistry, providerContext: ProviderContext,
         knownKinds: Set<String> = APIConfiguration.syncKinds, processMetrics: PrometheusCollectorRegistry? = nil,
-        idleTimeout: Duration = APIConfiguration.defaultIdleTimeout, dashboardSessionLifetime: Duration = APIConfiguration.defaultSessionLifetime,
+        idleTimeout: Duration = APIConfiguration.defaultIdleTimeout,
+        dashboardSessionLifetime: Duration = APIConfiguration.defaultSessionLifetime,
         secureCookies: Bool = false
     ) {
         self.host = host
@@ -102,21 +103,25 @@ public enum APIServer {
         router.add(middleware: SecurityHeadersMiddleware(behindTLS: configuration.secureCookies))
         router.add(middleware: APIErrorMiddleware())
 
-        let operations = OperationsController(queue: queue, migrations: configuration.migrations, processMetrics: configuration.processMetrics)
+        let operations = OperationsController(
+            queue: queue, migrations: configuration.migrations, processMetrics: configuration.processMetrics)
         operations.registerPublic(on: router)
 
         let protected = router.group().add(middleware: BearerAuthMiddleware(tokens: tokens))
         operations.registerProtected(on: protected)
         let v1 = protected.group("v1")
-        let connections = ConnectionStore(pool: pool, secretBox: configuration.secretBox, allowPrivateNetworks: configuration.allowPrivateNetworks)
+        let connections = ConnectionStore(
+            pool: pool, secretBox: configuration.secretBox, allowPrivateNetworks: configuration.allowPrivateNetworks)
         JobsController(queue: queue, connections: connections, knownKinds: configuration.knownKinds).register(on: v1)
         ConnectionsController(
             store: connections, queue: queue, providers: configuration.providers, providerContext: configuration.providerContext
         ).register(on: v1)
         MappingsController(store: MappingStore(pool: pool), connections: connections, providers: configuration.providers).register(on: v1)
         WebhookEndpointsController(
-            store: WebhookEndpointStore(pool: pool, secretBox: configuration.secretBox, allowPrivateNetworks: configuration.allowPrivateNetworks),
-            queue: queue).register(on: v1)
+            store: WebhookEndpointStore(
+                pool: pool, secretBox: configuration.secretBox, allowPrivateNetworks: configuration.allowPrivateNetworks),
+            queue: queue
+        ).register(on: v1)
         ExternalRefsController(store: ExternalRefStore(pool: pool)).register(on: v1)
         RefsController(store: ExternalRefStore(pool: pool), connections: connections).register(on: v1)
         TokensController(tokens: tokens).register(on: v1)
@@ -129,7 +134,8 @@ public enum APIServer {
         inbound.registerPublic(on: router)
 
         DashboardController(
-            queue: queue, tokens: tokens, sessions: DashboardSessionStore(pool: pool), sessionLifetime: configuration.dashboardSessionLifetime,
+            queue: queue, tokens: tokens, sessions: DashboardSessionStore(pool: pool),
+            sessionLifetime: configuration.dashboardSessionLifetime,
             secureCookies: configuration.secureCookies
         ).register(on: router)
         return router
@@ -144,7 +150,11 @@ public enum APIServer {
     ) async throws {
         let app = Application(
             router: router(configuration),
-            server: .http1(configuration: .init(idleTimeout: .nanoseconds(configuration.idleTimeout.components.seconds * 1_000_000_000 + configuration.idleTimeout.components.attoseconds / 1_000_000_000))),
+            server: .http1(
+                configuration: .init(
+                    idleTimeout: .nanoseconds(
+                        configuration.idleTimeout.components.seconds * 1_000_000_000 + configuration.idleTimeout.components.attoseconds
+                            / 1_000_000_000))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "ledgersync"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
             logger: logger)

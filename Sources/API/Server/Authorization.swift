@@ -16,7 +16,7 @@ enum RouteScopes {
             guard case .object(let members) = operations else { continue }
             for (method, operation) in members {
                 guard case .array(let scopes)? = operation["x-scopes"], scopes.count == 1,
-                      let name = scopes[0].stringValue, let scope = APIScope(rawValue: name)
+                    let name = scopes[0].stringValue, let scope = APIScope(rawValue: name)
                 else { continue }
                 table["\(method.uppercased()) \(path)"] = scope
             }
@@ -36,7 +36,8 @@ extension APIError {
         let held = holder.scopes.isEmpty ? "no scope" : "only " + APIScope.list(holder.scopes)
         return APIError(
             .forbidden, code: "insufficient_scope",
-            "this route needs the \"\(needed.rawValue)\" scope (or admin); this token has \(held). Create one with `ledgersync tokens create --scope \(needed.rawValue)`")
+            "this route needs the \"\(needed.rawValue)\" scope (or admin); this token has \(held). Create one with `ledgersync tokens create --scope \(needed.rawValue)`"
+        )
     }
 
     static let noScopeOpensRoute = APIError(.forbidden, code: "insufficient_scope", "no scope opens this route")

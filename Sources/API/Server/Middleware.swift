@@ -15,7 +15,8 @@ struct APIErrorMiddleware: RouterMiddleware {
             // No route: a documented path with another method is 405, with the methods it takes.
             if let methods = DocumentedRoutes.methods(for: request.uri.path), !methods.isEmpty {
                 var response = APIError(
-                    .methodNotAllowed, code: "method_not_allowed", "\(request.method.rawValue) is not a method of \(request.uri.path) (it takes \(methods.joined(separator: ", ")))"
+                    .methodNotAllowed, code: "method_not_allowed",
+                    "\(request.method.rawValue) is not a method of \(request.uri.path) (it takes \(methods.joined(separator: ", ")))"
                 ).response
                 response.headers[.allow] = methods.joined(separator: ", ")
                 return response

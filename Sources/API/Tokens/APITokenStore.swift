@@ -103,7 +103,9 @@ public struct APITokenStore: Sendable {
     /// Makes a token; returns its record and the token, which exists nowhere else afterwards.
     /// `scopes` defaults to every scope (what a token could do before scopes existed);
     /// the CLI and `POST /v1/tokens` always pass them.
-    public func create(name: String, scopes: Set<APIScope> = Set(APIScope.allCases), expiresAt: Date? = nil) async throws -> (token: APIToken, secret: String) {
+    public func create(name: String, scopes: Set<APIScope> = Set(APIScope.allCases), expiresAt: Date? = nil) async throws -> (
+        token: APIToken, secret: String
+    ) {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw StoreError(.invalidField, field: "name", "must not be empty") }
         guard trimmed.count <= 200, !trimmed.contains("\u{0}") else {
@@ -113,7 +115,8 @@ public struct APITokenStore: Sendable {
         let secret = Self.prefix + WebhookDelivery.generateSecret()
         let rows = try await pool.query(
             APISQL.createToken,
-            [trimmed, SHA256.hex(secret), String(secret.prefix(Self.prefix.count + 4)), scopes.sorted().map(\.rawValue), expiresAt]).rows
+            [trimmed, SHA256.hex(secret), String(secret.prefix(Self.prefix.count + 4)), scopes.sorted().map(\.rawValue), expiresAt]
+        ).rows
         return (try APIToken(row: rows[0]), secret)
     }
 
@@ -142,7 +145,9 @@ public struct APITokenStore: Sendable {
         let rows = try await pool.query(APISQL.authenticateToken, [SHA256.hex(presented)], prepare: true).rows
         guard let row = rows.first else { return .unknown }
         if try row.decode("expired", as: Bool.self) { return .expired(at: try row.decode("expires_at")) }
-        return .live(AuthenticatedToken(id: try row.decode("id"), name: try row.decode("name"), scopes: try APIScope.parseList(try row.decode("scopes"))))
+        return .live(
+            AuthenticatedToken(
+                id: try row.decode("id"), name: try row.decode("name"), scopes: try APIScope.parseList(try row.decode("scopes"))))
     }
 }
 

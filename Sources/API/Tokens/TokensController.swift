@@ -18,7 +18,9 @@ struct TokensController {
             // Revoking the token in hand would lock its holder out mid-task; that takes another
             // admin token or the CLI.
             if context.token?.id == id {
-                throw APIError.conflict("token \(id) is the one making this request; revoke it with another admin token or `ledgersync tokens revoke \(id)`", field: "id")
+                throw APIError.conflict(
+                    "token \(id) is the one making this request; revoke it with another admin token or `ledgersync tokens revoke \(id)`",
+                    field: "id")
             }
             guard try await tokens.revoke(id: id) != nil else { throw APIError.notFound("no token with id \(id)", field: "id") }
             return Response(status: .noContent)

@@ -48,8 +48,8 @@ public enum StoredText {
 
     private static func isSpaceLike(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
-        case 0x00...0x20, 0x7F...0xA0: true  // C0 controls and space, DEL, C1 controls, NBSP
-        case 0x2028, 0x2029: true  // line and paragraph separators
+        case 0x00...0x20, 0x7F...0xA0: true // C0 controls and space, DEL, C1 controls, NBSP
+        case 0x2028, 0x2029: true // line and paragraph separators
         default: scalar.properties.isWhitespace
         }
     }

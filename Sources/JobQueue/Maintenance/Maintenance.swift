@@ -17,8 +17,11 @@ struct Maintenance: Sendable {
             for row in rows {
                 logger.warning(
                     "rescued a job whose lease ran out",
-                    metadata: ["job": "\((try? row.decode("id", as: Int64.self)) ?? 0)", "kind": "\((try? row.decode("kind", as: String.self)) ?? "")",
-                               "now": "\((try? row.decode("state", as: String.self)) ?? "")"])
+                    metadata: [
+                        "job": "\((try? row.decode("id", as: Int64.self)) ?? 0)",
+                        "kind": "\((try? row.decode("kind", as: String.self)) ?? "")",
+                        "now": "\((try? row.decode("state", as: String.self)) ?? "")",
+                    ])
             }
             return rows.count
         } catch {

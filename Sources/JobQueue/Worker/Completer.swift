@@ -212,7 +212,7 @@ final class Completer: Sendable {
             do {
                 try await store(batch)
                 return
-            } catch where Self.isRefusal(error) {
+            } catch  where Self.isRefusal(error) {
                 let entries = batch.entries
                 if entries.count > 1 {
                     // Statements already committed are not undone, and writing them again
@@ -231,8 +231,10 @@ final class Completer: Sendable {
                 }
                 logger.error(
                     "the database refused a job's result; failing the job instead",
-                    metadata: ["job": "\(entry.id)", "result": "\(entry.result.name)",
-                               "error": "\(StoredText.clean(String(describing: error), limit: 300))"])
+                    metadata: [
+                        "job": "\(entry.id)", "result": "\(entry.result.name)",
+                        "error": "\(StoredText.clean(String(describing: error), limit: 300))",
+                    ])
                 await write(Batch([replacement(for: entry, refusedWith: error)]), substitute: false)
                 return
             } catch {
@@ -244,7 +246,9 @@ final class Completer: Sendable {
                     return
                 }
                 if failures == 1 || failures % 20 == 0 {
-                    logger.error("could not store job results; retrying", metadata: ["error": "\(error)", "jobs": "\(batch.count)", "failures": "\(failures)"])
+                    logger.error(
+                        "could not store job results; retrying",
+                        metadata: ["error": "\(error)", "jobs": "\(batch.count)", "failures": "\(failures)"])
                 }
                 await pause(delay)
                 delay = min(delay * 2, .seconds(5))

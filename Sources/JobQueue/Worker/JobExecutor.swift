@@ -46,12 +46,23 @@ struct JobExecutor: Sendable {
             rateLimitedSeconds = capped.rateLimitedDelay.map { max(0, $0.seconds) } ?? 0
             error = capped
         }
-        let outcome = JobOutcome.decide(error: error, attempt: job.attempt, maxAttempts: job.maxAttempts, backoff: backoff, worker: workerID)
+        let outcome = JobOutcome.decide(
+            error: error, attempt: job.attempt, maxAttempts: job.maxAttempts, backoff: backoff, worker: workerID)
         switch outcome {
         case .fail(let entry):
-            logger.warning("job failed", metadata: ["job": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempt)", "class": "\(entry.class)", "error": "\(entry.message)"])
+            logger.warning(
+                "job failed",
+                metadata: [
+                    "job": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempt)", "class": "\(entry.class)",
+                    "error": "\(entry.message)",
+                ])
         case .retry(let delay, let entry):
-            logger.info("job will be retried", metadata: ["job": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempt)", "in": "\(delay)s", "class": "\(entry.class)", "error": "\(entry.message)"])
+            logger.info(
+                "job will be retried",
+                metadata: [
+                    "job": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempt)", "in": "\(delay)s", "class": "\(entry.class)",
+                    "error": "\(entry.message)",
+                ])
         case .complete, .snooze, .park:
             break
         }
@@ -86,7 +97,6 @@ func withDeadline(_ timeout: Duration, _ body: @escaping @Sendable () async thro
         if gate.settle(.failure(CancellationError())) { work.cancel() }
     }
 }
-
 
 /// Every running job's deadline on one timer. A sleeping task per job (the obvious way) had
 /// the dispatch timer machinery take about a seventh of a worker's CPU in a drain of no-op
@@ -127,7 +137,8 @@ final class Deadlines: Sendable {
             heap.removeLast()
             var parent = 0
             while true {
-                let left = 2 * parent + 1, right = left + 1
+                let left = 2 * parent + 1
+                let right = left + 1
                 var smallest = parent
                 if left < heap.count, heap[left].at < heap[smallest].at { smallest = left }
                 if right < heap.count, heap[right].at < heap[smallest].at { smallest = right }

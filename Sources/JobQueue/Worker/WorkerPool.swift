@@ -96,7 +96,7 @@ public final class WorkerPool: Service, Sendable {
         self.completer = Completer(pool: pool, logger: logger, workerID: options.workerID) { stored in wake.call(stored) }
         wake.set { [weak self] stored in
             self?.state.withLock { $0.unstored -= stored }
-            self?.wake()  // slots are free, and serial successors may be runnable now
+            self?.wake() // slots are free, and serial successors may be runnable now
         }
         released.set { [weak self] key in
             // The next fetch marks the run; a fetch right away lets another job of the
@@ -113,8 +113,10 @@ public final class WorkerPool: Service, Sendable {
         if let startGate { await startGate() }
         logger.info(
             "worker started",
-            metadata: ["queues": "\(options.queues.joined(separator: ","))", "concurrency": "\(options.concurrency)",
-                       "kinds": "\(registry.kinds.joined(separator: ","))"])
+            metadata: [
+                "queues": "\(options.queues.joined(separator: ","))", "concurrency": "\(options.concurrency)",
+                "kinds": "\(registry.kinds.joined(separator: ","))",
+            ])
         // Unstructured tasks, not a task group: a group waits for every child, and a child
         // stuck in a database call (libpq sees no cancellation) would hold the shutdown
         // past its grace period. Each is waited for with a deadline instead.
@@ -128,14 +130,14 @@ public final class WorkerPool: Service, Sendable {
             }
         }
         let fetching = Task { await self.fetchLoop() }
-        wake()  // look for work that was waiting before we started
+        wake() // look for work that was waiting before we started
         await withGracefulShutdownHandler {
             // Ends at the stop signal, or when this task is cancelled.
             for await _ in stopSignal { break }
         } onGracefulShutdown: {
             self.stopFetching()
         }
-        stopFetching()  // when cancelled rather than signalled
+        stopFetching() // when cancelled rather than signalled
 
         // The whole shutdown fits in the grace period: running jobs get all of it but a
         // reserve, in which the rest are handed back and the last results stored.
@@ -247,7 +249,7 @@ public final class WorkerPool: Service, Sendable {
             switch event {
             case .notification(_, let queue) where options.queues.contains(queue): wake()
             case .notification: break
-            case .reconnected: wake()  // notifications may have been missed
+            case .reconnected: wake() // notifications may have been missed
             }
         }
     }
@@ -302,7 +304,7 @@ public final class WorkerPool: Service, Sendable {
         logger.warning(
             "lost the lease of running jobs (rescued, cancelled, or claimed again meanwhile); abandoning their runs, whose results will not be stored",
             metadata: ["jobs": "\(abandoned.map { "\($0.0.id)/run \($0.0.runID)" }.joined(separator: ","))"])
-        wake()  // their slots are free
+        wake() // their slots are free
     }
 
     private func maintenanceLoop() async {
@@ -359,7 +361,8 @@ public final class WorkerPool: Service, Sendable {
                     try await pool.query(QueueSQL.releaseJobs, [ids, runIDs])
                     return
                 } catch {
-                    logger.error("could not hand jobs back; their leases will run out instead", metadata: ["error": "\(error)", "try": "\(attempt)"])
+                    logger.error(
+                        "could not hand jobs back; their leases will run out instead", metadata: ["error": "\(error)", "try": "\(attempt)"])
                     await pause(.milliseconds(200))
                 }
             }

@@ -31,12 +31,14 @@ public enum NetSuiteConnectionAuth: Sendable, Equatable {
         if let unknown = names.subtracting(known).sorted().first {
             throw StoreError.invalid(
                 "secrets.\(unknown)",
-                "is not a NetSuite credential (token-based authentication: \(Self.tbaFields.joined(separator: ", ")); OAuth 2.0: \(Self.oauth2Fields.joined(separator: ", ")))")
+                "is not a NetSuite credential (token-based authentication: \(Self.tbaFields.joined(separator: ", ")); OAuth 2.0: \(Self.oauth2Fields.joined(separator: ", ")))"
+            )
         }
         let isOAuth2 = !names.isDisjoint(with: Self.oauth2Fields)
         if isOAuth2, let mixed = names.intersection(Self.tbaFields).sorted().first {
             throw StoreError.invalid(
-                "secrets.\(mixed)", "is a token-based authentication field; an OAuth 2.0 connection has only \(Self.oauth2Fields.joined(separator: ", "))")
+                "secrets.\(mixed)",
+                "is a token-based authentication field; an OAuth 2.0 connection has only \(Self.oauth2Fields.joined(separator: ", "))")
         }
         guard isOAuth2 else {
             self = .tba(try NetSuiteCredentials(secrets))

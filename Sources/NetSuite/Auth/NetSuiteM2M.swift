@@ -164,7 +164,8 @@ public enum NetSuiteM2M {
                 // Not an OAuth error body: NetSuite's own REST error shape, parsed as any other answer.
                 throw NetSuiteErrorParser.parse(response, now: sentAt)
             }
-            throw SyncError(.permanent, text + "; check client_id, certificate_id, the private key and the M2M mapping in NetSuite", providerCode: code)
+            throw SyncError(
+                .permanent, text + "; check client_id, certificate_id, the private key and the M2M mapping in NetSuite", providerCode: code)
         }
         guard let json, let token = json["access_token"]?.stringValue, !token.isEmpty else {
             throw SyncError(.transient, "NetSuite answered the OAuth 2.0 token request without an access_token")

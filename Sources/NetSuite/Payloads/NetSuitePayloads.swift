@@ -34,7 +34,10 @@ public enum NetSuitePayloads {
         body.setOrClear("phone", string: firstOfList(customer.phone))
         // The customer's own subsidiary (Lago's netsuite_subsidiary) over the connection's default.
         guard let subsidiary = customer.netsuiteSubsidiary ?? target.connection.settings.defaultSubsidiary else {
-            throw StoreError(.invalidField, field: "settings.default_subsidiary", "the connection has no default subsidiary, which NetSuite requires on customers (or give the customer's netsuite_subsidiary)")
+            throw StoreError(
+                .invalidField, field: "settings.default_subsidiary",
+                "the connection has no default subsidiary, which NetSuite requires on customers (or give the customer's netsuite_subsidiary)"
+            )
         }
         body.set("subsidiary", .reference(subsidiary))
         if let currency = customer.currency, let id = target.mappings.currency(currency.code) {
@@ -103,7 +106,9 @@ public enum NetSuitePayloads {
     // MARK: - Invoice and sales order
 
     /// An invoice, or a sales order (the same body, PROVIDERS 1.3).
-    public static func invoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget, root: String = "invoice") throws -> ExactJSON {
+    public static func invoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget, root: String = "invoice") throws
+        -> ExactJSON
+    {
         try requireExternalID(invoice.lagoID, field: "\(root).lago_id")
         let currency = invoice.currency
         var lines: [Line] = []
@@ -124,16 +129,21 @@ public enum NetSuitePayloads {
             case .creditNote: reference = "credit_note_item_\(lines.count)"
             case .progressiveBilling: reference = "credit_item_progressive_billing_\(lines.count)"
             }
-            let name = credit.itemName ?? (credit.kind == .coupon ? "Coupon" : credit.kind == .creditNote ? "Credit note" : "Progressive billing credit")
-            lines.append(try Line.deduction(
-                credit.amountCents, currency: currency, item: item, reference: reference, description: name,
-                field: "\(root).credits[\(index)].amount_cents"))
+            let name =
+                credit.itemName
+                ?? (credit.kind == .coupon ? "Coupon" : credit.kind == .creditNote ? "Credit note" : "Progressive billing credit")
+            lines.append(
+                try Line.deduction(
+                    credit.amountCents, currency: currency, item: item, reference: reference, description: name,
+                    field: "\(root).credits[\(index)].amount_cents"))
         }
         if invoice.prepaidCreditAmountCents != 0 {
             let item = try target.mappings.resolveItem(feeKind: .prepaidCredit, code: nil)
-            lines.append(try Line.deduction(
-                invoice.prepaidCreditAmountCents, currency: currency, item: item, reference: "credit_item", description: "Prepaid credits",
-                field: "\(root).prepaid_credit_amount_cents"))
+            lines.append(
+                try Line.deduction(
+                    invoice.prepaidCreditAmountCents, currency: currency, item: item, reference: "credit_item",
+                    description: "Prepaid credits",
+                    field: "\(root).prepaid_credit_amount_cents"))
         }
         if lines.isEmpty {
             throw DocumentError(field: "\(root).fees", message: "has no line to push (NetSuite needs at least one item line)")
@@ -152,7 +162,12 @@ public enum NetSuitePayloads {
         body.set("item", .sublist(lines.map(\.json)))
 
         let feeTaxes = fees.flatMap { fee in fee.taxes.map { (reference: fee.lagoID, basis: fee.amountCents, tax: $0) } }
-        let documentTaxes = invoice.taxes.map { (reference: lines[0].reference, basis: $0.baseAmountCents ?? invoice.subTotalExcludingTaxesAmountCents ?? invoice.feesAmountCents, tax: $0) }
+        let documentTaxes = invoice.taxes.map {
+            (
+                reference: lines[0].reference,
+                basis: $0.baseAmountCents ?? invoice.subTotalExcludingTaxesAmountCents ?? invoice.feesAmountCents, tax: $0
+            )
+        }
         try applyTaxes(
             to: &body, rows: feeTaxes.isEmpty ? documentTaxes : feeTaxes, total: invoice.taxesAmountCents,
             couponLine: lines.first { $0.reference == "coupon_item" }, currency: currency, target: target, root: root,
@@ -177,15 +192,18 @@ public enum NetSuitePayloads {
                 mapping = try target.mappings.resolveItem(feeKind: .creditNote, code: nil)
             }
             let description = item.fee.map { $0.invoiceDisplayName ?? $0.itemName } ?? "Credit"
-            lines.append(Line(
-                item: mapping, quantity: "1", rate: Money(amountCents: item.amountCents, currency: currency).decimalString,
-                amount: Money(amountCents: item.amountCents, currency: currency), reference: item.lagoID, description: description))
+            lines.append(
+                Line(
+                    item: mapping, quantity: "1", rate: Money(amountCents: item.amountCents, currency: currency).decimalString,
+                    amount: Money(amountCents: item.amountCents, currency: currency), reference: item.lagoID, description: description))
         }
         if memo.couponsAdjustmentAmountCents != 0 {
             let item = try target.mappings.resolveItem(feeKind: .coupon, code: nil)
-            lines.append(try Line.deduction(
-                memo.couponsAdjustmentAmountCents, currency: currency, item: item, reference: "coupon_item", description: "Coupon adjustment",
-                field: "\(root).coupons_adjustment_amount_cents"))
+            lines.append(
+                try Line.deduction(
+                    memo.couponsAdjustmentAmountCents, currency: currency, item: item, reference: "coupon_item",
+                    description: "Coupon adjustment",
+                    field: "\(root).coupons_adjustment_amount_cents"))
         }
         var body = WireObject()
         body.set("externalId", .string(memo.lagoID))
@@ -203,10 +221,18 @@ public enum NetSuitePayloads {
         // invoice's amount due drops by it (docs/netsuite.md "creditMemo"). Always sent, empty
         // when nothing is credited, so an update replaces an earlier application.
         let applied = Money(amountCents: memo.appliedToInvoiceCents, currency: currency)
-        body.set("apply", .sublist(applied.amountCents > 0 ? [.object([
-            ("doc", .reference(invoiceRef)), ("apply", .bool(true)), ("amount", .number(applied.decimalString)),
-        ])] : []))
-        let rows = memo.taxes.map { (reference: lines[0].reference, basis: $0.baseAmountCents ?? memo.subTotalExcludingTaxesAmountCents, tax: $0) }
+        body.set(
+            "apply",
+            .sublist(
+                applied.amountCents > 0
+                    ? [
+                        .object([
+                            ("doc", .reference(invoiceRef)), ("apply", .bool(true)), ("amount", .number(applied.decimalString)),
+                        ])
+                    ] : []))
+        let rows = memo.taxes.map {
+            (reference: lines[0].reference, basis: $0.baseAmountCents ?? memo.subTotalExcludingTaxesAmountCents, tax: $0)
+        }
         try applyTaxes(
             to: &body, rows: rows, total: memo.taxesAmountCents, couponLine: lines.first { $0.reference == "coupon_item" },
             currency: currency, target: target, root: root, rowsField: "\(root).applied_taxes")
@@ -225,7 +251,8 @@ public enum NetSuitePayloads {
         var lines: [ExactJSON] = []
         for (index, application) in payment.applications.enumerated() {
             guard let ref = invoiceRefs[application.invoiceID] else {
-                throw DocumentError(field: "\(root).invoice_ids[\(index)]", message: "invoice \"\(application.invoiceID)\" is not at NetSuite")
+                throw DocumentError(
+                    field: "\(root).invoice_ids[\(index)]", message: "invoice \"\(application.invoiceID)\" is not at NetSuite")
             }
             let amount = Money(amountCents: application.amountCents, currency: payment.currency)
             lines.append(.object([("doc", .reference(ref)), ("apply", .bool(true)), ("amount", .number(amount.decimalString))]))
@@ -259,9 +286,13 @@ public enum NetSuitePayloads {
         if let id = target.mappings.currency(memo.currency.code) { body.set("currency", .reference(id)) }
         if let subsidiary = memo.customer?.netsuiteSubsidiary { body.set("subsidiary", .reference(subsidiary)) }
         body.set("memo", string: "Refund of credit note \(memo.number)")
-        body.set("apply", .sublist([.object([
-            ("doc", .reference(creditMemoRef)), ("apply", .bool(true)), ("amount", .number(amount.decimalString)),
-        ])]))
+        body.set(
+            "apply",
+            .sublist([
+                .object([
+                    ("doc", .reference(creditMemoRef)), ("apply", .bool(true)), ("amount", .number(amount.decimalString)),
+                ])
+            ]))
         return body.json
     }
 
@@ -277,10 +308,11 @@ public enum NetSuitePayloads {
         let zero = ExactJSON.number(Money(amountCents: 0, currency: currency).decimalString)
         func zeroLines(_ sublist: ExactJSON, _ fields: Set<String>) -> ExactJSON {
             guard case .array(let lines)? = sublist["items"] else { return sublist }
-            return .sublist(lines.map { line in
-                guard case .object(let members) = line else { return line }
-                return .object(members.map { fields.contains($0.key) ? (key: $0.key, value: zero) : $0 })
-            })
+            return .sublist(
+                lines.map { line in
+                    guard case .object(let members) = line else { return line }
+                    return .object(members.map { fields.contains($0.key) ? (key: $0.key, value: zero) : $0 })
+                })
         }
         guard case .object(let members) = body else { return body }
         var out = WireObject()
@@ -305,7 +337,9 @@ public enum NetSuitePayloads {
     public static func voidedCreditMemo(
         _ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget
     ) throws -> ExactJSON {
-        voided(try creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target), currency: memo.currency, clearApply: true)
+        voided(
+            try creditMemo(memo, customerRef: customerRef, invoiceRef: invoiceRef, target: target), currency: memo.currency,
+            clearApply: true)
     }
 
     // MARK: - Lines
@@ -324,12 +358,15 @@ public enum NetSuitePayloads {
             let unitPrice = fee.preciseUnitAmount ?? fee.unitAmountCents.map { LineMath.decimal(cents: $0, currency: currency) }
             let description = fee.invoiceDisplayName ?? fee.description ?? fee.itemName
             if let unitPrice, !fee.units.isZero, fee.units.compare(to: 10_000_000_000) < 0,
-               LineMath.product(fee.units, unitPrice, equals: fee.amount)
+                LineMath.product(fee.units, unitPrice, equals: fee.amount)
             {
-                return Line(item: item, quantity: fee.units.description, rate: unitPrice.description, amount: fee.amount,
-                            reference: fee.lagoID, description: description)
+                return Line(
+                    item: item, quantity: fee.units.description, rate: unitPrice.description, amount: fee.amount,
+                    reference: fee.lagoID, description: description)
             }
-            return Line(item: item, quantity: "1", rate: fee.amount.decimalString, amount: fee.amount, reference: fee.lagoID, description: description)
+            return Line(
+                item: item, quantity: "1", rate: fee.amount.decimalString, amount: fee.amount, reference: fee.lagoID,
+                description: description)
         }
 
         /// A deduction (coupon, credit): one unit at minus the amount. `field` names the amount
@@ -341,7 +378,8 @@ public enum NetSuitePayloads {
             do { amount = try Money(amountCents: cents, currency: currency).negated() } catch {
                 throw DocumentError(field: field, message: "\(cents) has no opposite amount in 64-bit minor units")
             }
-            return Line(item: item, quantity: "1", rate: amount.decimalString, amount: amount, reference: reference, description: description)
+            return Line(
+                item: item, quantity: "1", rate: amount.decimalString, amount: amount, reference: reference, description: description)
         }
 
         var json: ExactJSON {
@@ -381,7 +419,9 @@ public enum NetSuitePayloads {
         var mappings: [String: Mapping] = [:]
         for code in codes where mappings[code] == nil {
             guard let mapping = target.mappings.tax(code) else {
-                throw StoreError(.invalidMapping, field: "mappings", "no tax mapping for tax code \"\(code)\" on connection \(target.connectionID.uuidString.lowercased())")
+                throw StoreError(
+                    .invalidMapping, field: "mappings",
+                    "no tax mapping for tax code \"\(code)\" on connection \(target.connectionID.uuidString.lowercased())")
             }
             mappings[code] = mapping
         }
@@ -429,17 +469,18 @@ public enum NetSuitePayloads {
             return
         }
         if let legacy = nonBlank(mappings[codes[0]]!.details["legacy_tax_item"]),
-           mappings.values.allSatisfy({ nonBlank($0.details["legacy_tax_item"]) != nil })
+            mappings.values.allSatisfy({ nonBlank($0.details["legacy_tax_item"]) != nil })
         {
             body.set("isTaxable", .bool(true))
             body.set("taxItem", .reference(legacy))
             body.set("taxAmountOverride", .number(Money(amountCents: total, currency: currency).decimalString))
             return
         }
-        let incomplete = codes.first { code in
-            let m = mappings[code]!
-            return nonBlank(m.details["legacy_tax_item"]) == nil
-        } ?? codes[0]
+        let incomplete =
+            codes.first { code in
+                let m = mappings[code]!
+                return nonBlank(m.details["legacy_tax_item"]) == nil
+            } ?? codes[0]
         throw StoreError(
             .invalidMapping, field: "mappings",
             "the tax mapping of \"\(incomplete)\" needs nexus, tax_type and tax_code (SuiteTax) or legacy_tax_item")
@@ -461,9 +502,12 @@ public enum NetSuitePayloads {
 
     /// NetSuite external ids: letters, digits, `_` and `-` (PROVIDERS 2.2).
     static func requireExternalID(_ id: String, field: String) throws {
-        let allowed = id.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") }
+        let allowed = id.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-")
+        }
         guard allowed, !id.isEmpty else {
-            throw DocumentError(field: field, message: "\"\(id.prefix(60))\" cannot be a NetSuite external id (letters, digits, '_' and '-' only)")
+            throw DocumentError(
+                field: field, message: "\"\(id.prefix(60))\" cannot be a NetSuite external id (letters, digits, '_' and '-' only)")
         }
     }
 

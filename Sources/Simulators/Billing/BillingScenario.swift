@@ -68,10 +68,12 @@ public struct BillingScenario: Sendable {
             .defaultItem(connectionID: connection, for: .prepaidCredit, providerID: "550"),
             .item(connectionID: connection, code: "api_calls", providerID: "601", accountCode: "4010"),
             .item(connectionID: connection, code: "setup_fee", providerID: "602", accountCode: "4020"),
-            Mapping(connectionID: connection, kind: .tax, billingKey: "vat_20", providerID: "vat_20",
-                    details: ["nexus": "1", "tax_type": "10", "tax_code": "20"]),
-            Mapping(connectionID: connection, kind: .tax, billingKey: "us_sales", providerID: "us_sales",
-                    details: ["nexus": "1", "tax_type": "11", "tax_code": "21"]),
+            Mapping(
+                connectionID: connection, kind: .tax, billingKey: "vat_20", providerID: "vat_20",
+                details: ["nexus": "1", "tax_type": "10", "tax_code": "20"]),
+            Mapping(
+                connectionID: connection, kind: .tax, billingKey: "us_sales", providerID: "us_sales",
+                details: ["nexus": "1", "tax_type": "11", "tax_code": "21"]),
             Mapping(connectionID: connection, kind: .currency, billingKey: "USD", providerID: "1"),
             Mapping(connectionID: connection, kind: .currency, billingKey: "EUR", providerID: "2"),
             Mapping(connectionID: connection, kind: .currency, billingKey: "JPY", providerID: "3"),
@@ -113,7 +115,8 @@ public struct BillingScenario: Sendable {
             var doc: [String: Any] = [
                 "lago_id": lagoID, "external_id": String(format: "ACME-%05d", c),
                 "name": individual ? "Ada Lovelace \(c)" : "Customer \(c) Ltd", "customer_type": individual ? "individual" : "company",
-                "email": revision == 0 ? "billing\(c)@example.com,ap\(c)@example.com" : "billing\(c)+v\(revision)@example.com", "currency": currency.code,
+                "email": revision == 0 ? "billing\(c)@example.com,ap\(c)@example.com" : "billing\(c)+v\(revision)@example.com",
+                "currency": currency.code,
                 "address_line1": revision == 0 ? "\(c) Main Street" : "\(c) Main Street, Suite \(100 + revision)",
                 "city": "Springfield", "zipcode": "12345", "country": "US",
                 "metadata": [["key": "region", "value": (c + revision) % 2 == 0 ? "EMEA" : "AMER", "display_in_invoice": false]],
@@ -123,7 +126,8 @@ public struct BillingScenario: Sendable {
                 doc["lastname"] = "Lovelace \(c)"
             }
             customerDocs.append(doc)
-            customers.append(Customer(lagoID: lagoID, externalID: doc["external_id"] as! String, currency: currency, json: Self.json(["customer": doc])))
+            customers.append(
+                Customer(lagoID: lagoID, externalID: doc["external_id"] as! String, currency: currency, json: Self.json(["customer": doc])))
         }
 
         var invoices: [Invoice] = []
@@ -141,7 +145,12 @@ public struct BillingScenario: Sendable {
                     "lago_id": "\(lagoID)-fee\(fees.count)", "item": ["type": type, "code": code, "name": name],
                     "units": units, "amount_cents": amount, "amount_currency": currency.code,
                     "taxes_amount_cents": tax, "total_amount_cents": amount + tax,
-                    "applied_taxes": [["tax_code": taxCode, "tax_name": taxCode, "tax_rate": taxRate, "amount_cents": tax, "amount_currency": currency.code]],
+                    "applied_taxes": [
+                        [
+                            "tax_code": taxCode, "tax_name": taxCode, "tax_rate": taxRate, "amount_cents": tax,
+                            "amount_currency": currency.code,
+                        ]
+                    ],
                 ]
                 if let unitPrice { fee["precise_unit_amount"] = unitPrice }
                 fees.append(fee)
@@ -152,12 +161,15 @@ public struct BillingScenario: Sendable {
             // on the fallback item, and now and then an add-on or a minimum commitment.
             addFee("subscription", "pro_plan", "Pro plan", units: "1", unitPrice: nil, amount: Int64(49 + (i + 17 * revision) % 50) * scale)
             let calls = Int64(1000 + draw() % 90_000)
-            addFee("charge", "api_calls", "API calls", units: String(calls), unitPrice: currency.minorUnits == 0 ? "1" : "0.01",
-                   amount: currency.minorUnits == 0 ? calls : calls * scale / 100)
+            addFee(
+                "charge", "api_calls", "API calls", units: String(calls), unitPrice: currency.minorUnits == 0 ? "1" : "0.01",
+                amount: currency.minorUnits == 0 ? calls : calls * scale / 100)
             let storage = Int64(1 + draw() % 5000) * scale / 10 + 7
             if revision == 0 || !every(3, i) { addFee("charge", "storage_gb", "Storage", units: "12.5", unitPrice: nil, amount: storage) }
             if every(4, i) { addFee("add_on", "setup_fee", "Setup", units: "1", unitPrice: nil, amount: 250 * scale) }
-            if every(7, i) { addFee("commitment", "minimum_commitment", "Minimum commitment", units: "1", unitPrice: nil, amount: 15 * scale + 3) }
+            if every(7, i) {
+                addFee("commitment", "minimum_commitment", "Minimum commitment", units: "1", unitPrice: nil, amount: 15 * scale + 3)
+            }
 
             let feesTotal = feeAmounts.reduce(0, +)
             let coupon: Int64 = i % 3 == 0 ? min(10 * scale + 1, feesTotal / 4) : 0
@@ -170,26 +182,36 @@ public struct BillingScenario: Sendable {
             let total = subIncluding - creditNote - prepaid
             var credits: [[String: Any]] = []
             if coupon > 0 {
-                credits.append(["lago_id": "\(lagoID)-coupon", "item": ["type": "coupon", "code": "spring", "name": "Spring coupon"],
-                                "amount_cents": coupon, "amount_currency": currency.code, "before_taxes": true])
+                credits.append([
+                    "lago_id": "\(lagoID)-coupon", "item": ["type": "coupon", "code": "spring", "name": "Spring coupon"],
+                    "amount_cents": coupon, "amount_currency": currency.code, "before_taxes": true,
+                ])
             }
             if creditNote > 0 {
-                credits.append(["lago_id": "\(lagoID)-cn", "item": ["type": "credit_note", "code": "CN-\(i)", "name": "Credit note"],
-                                "amount_cents": creditNote, "amount_currency": currency.code, "before_taxes": false])
+                credits.append([
+                    "lago_id": "\(lagoID)-cn", "item": ["type": "credit_note", "code": "CN-\(i)", "name": "Credit note"],
+                    "amount_cents": creditNote, "amount_currency": currency.code, "before_taxes": false,
+                ])
             }
             let invoice: [String: Any] = [
                 "lago_id": lagoID, "number": String(format: "INV-%06d", i), "issuing_date": "2026-10-\(String(format: "%02d", 1 + i % 28))",
                 "payment_due_date": "2026-11-\(String(format: "%02d", 1 + i % 28))", "invoice_type": "subscription", "status": "finalized",
                 "currency": currency.code, "customer": customerDocs[c], "fees": fees, "credits": credits,
-                "applied_taxes": [["tax_code": taxCode, "tax_name": taxCode, "tax_rate": taxRate, "amount_cents": taxes, "amount_currency": currency.code]],
+                "applied_taxes": [
+                    [
+                        "tax_code": taxCode, "tax_name": taxCode, "tax_rate": taxRate, "amount_cents": taxes,
+                        "amount_currency": currency.code,
+                    ]
+                ],
                 "fees_amount_cents": feesTotal, "coupons_amount_cents": coupon, "credit_notes_amount_cents": creditNote,
                 "prepaid_credit_amount_cents": prepaid, "progressive_billing_credit_amount_cents": 0,
                 "sub_total_excluding_taxes_amount_cents": subExcluding, "taxes_amount_cents": taxes,
                 "sub_total_including_taxes_amount_cents": subIncluding, "total_amount_cents": total,
             ]
-            invoices.append(Invoice(
-                lagoID: lagoID, customerID: customers[c].lagoID, currency: currency, totalCents: total, taxesCents: taxes,
-                feeAmounts: feeAmounts, json: Self.json(["invoice": invoice])))
+            invoices.append(
+                Invoice(
+                    lagoID: lagoID, customerID: customers[c].lagoID, currency: currency, totalCents: total, taxesCents: taxes,
+                    feeAmounts: feeAmounts, json: Self.json(["invoice": invoice])))
         }
 
         var creditNotes: [CreditNote] = []
@@ -202,8 +224,12 @@ public struct BillingScenario: Sendable {
                 "lago_id": lagoID, "number": "CN-\(n)", "lago_invoice_id": invoice.lagoID, "issuing_date": "2026-11-02",
                 "currency": invoice.currency.code, "reason": "other",
                 "items": [["lago_id": "\(lagoID)-item", "amount_cents": amount, "amount_currency": invoice.currency.code]],
-                "applied_taxes": [["tax_code": taxCode, "tax_name": taxCode, "tax_rate": taxRate, "amount_cents": tax,
-                                   "amount_currency": invoice.currency.code, "base_amount_cents": amount]],
+                "applied_taxes": [
+                    [
+                        "tax_code": taxCode, "tax_name": taxCode, "tax_rate": taxRate, "amount_cents": tax,
+                        "amount_currency": invoice.currency.code, "base_amount_cents": amount,
+                    ]
+                ],
                 "sub_total_excluding_taxes_amount_cents": amount, "coupons_adjustment_amount_cents": 0,
                 "taxes_amount_cents": tax, "total_amount_cents": amount + tax,
                 // Credited to the invoice up to its total; any rest is refunded (Lago splits a
@@ -211,10 +237,11 @@ public struct BillingScenario: Sendable {
                 "credit_amount_cents": min(amount + tax, invoice.totalCents),
                 "refund_amount_cents": amount + tax - min(amount + tax, invoice.totalCents),
             ]
-            creditNotes.append(CreditNote(
-                lagoID: lagoID, invoiceID: invoice.lagoID, customerID: invoice.customerID, currency: invoice.currency,
-                totalCents: amount + tax, creditCents: min(amount + tax, invoice.totalCents),
-                refundCents: amount + tax - min(amount + tax, invoice.totalCents), json: Self.json(["credit_note": note])))
+            creditNotes.append(
+                CreditNote(
+                    lagoID: lagoID, invoiceID: invoice.lagoID, customerID: invoice.customerID, currency: invoice.currency,
+                    totalCents: amount + tax, creditCents: min(amount + tax, invoice.totalCents),
+                    refundCents: amount + tax - min(amount + tax, invoice.totalCents), json: Self.json(["credit_note": note])))
         }
 
         var payments: [Payment] = []
@@ -228,9 +255,10 @@ public struct BillingScenario: Sendable {
                 "lago_id": lagoID, "invoice_ids": [invoice.lagoID], "amount_cents": amount, "amount_currency": invoice.currency.code,
                 "payment_status": "succeeded", "type": "manual", "reference": "wire \(payments.count)", "paid_at": "2026-11-10",
             ]
-            payments.append(Payment(
-                lagoID: lagoID, invoiceID: invoice.lagoID, customerID: invoice.customerID, currency: invoice.currency,
-                amountCents: amount, json: Self.json(["payment": payment])))
+            payments.append(
+                Payment(
+                    lagoID: lagoID, invoiceID: invoice.lagoID, customerID: invoice.customerID, currency: invoice.currency,
+                    amountCents: amount, json: Self.json(["payment": payment])))
         }
         return BillingScenario(customers: customers, invoices: invoices, creditNotes: creditNotes, payments: payments)
     }
@@ -239,7 +267,7 @@ public struct BillingScenario: Sendable {
     static func tax(_ amount: Int64, rate: String) -> Int64 {
         let parts = rate.split(separator: ".")
         let decimals = parts.count > 1 ? parts[1].count : 0
-        let rateScaled = Int64(parts.joined())!  // rate × 10^decimals
+        let rateScaled = Int64(parts.joined())! // rate × 10^decimals
         var divisor: Int64 = 100
         for _ in 0..<decimals { divisor *= 10 }
         return (amount * rateScaled + divisor / 2) / divisor

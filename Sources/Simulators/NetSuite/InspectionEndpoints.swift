@@ -16,7 +16,9 @@ extension NetSuiteSimulator {
             return Self.json(.array(loginAudit.map(Self.auditJSON)))
         case ("GET", "requests"):
             // The write requests as received (method, URL with query, body), oldest first.
-            return Self.json(.array(receivedWrites.map { .object([("method", .string($0.method)), ("url", .string($0.url)), ("body", .string($0.body))]) }))
+            return Self.json(
+                .array(
+                    receivedWrites.map { .object([("method", .string($0.method)), ("url", .string($0.url)), ("body", .string($0.body))]) }))
         case ("GET", "token-requests"):
             return Self.json(tokenRequestsJSON())
         case ("POST", "forget-tokens"):
@@ -37,7 +39,8 @@ extension NetSuiteSimulator {
         default:
             return Self.inspectionError(
                 .notFound,
-                "no such endpoint; try GET /_simulator/records/{recordType}, GET /_simulator/requests, GET /_simulator/token-requests, POST /_simulator/forget-tokens, GET /_simulator/stats, GET /_simulator/login-audit, POST /_simulator/faults, POST /_simulator/reset")
+                "no such endpoint; try GET /_simulator/records/{recordType}, GET /_simulator/requests, GET /_simulator/token-requests, POST /_simulator/forget-tokens, GET /_simulator/stats, GET /_simulator/login-audit, POST /_simulator/faults, POST /_simulator/reset"
+            )
         }
     }
 
@@ -45,8 +48,8 @@ extension NetSuiteSimulator {
     private func setFaultRate(from request: Request) async -> Response {
         var request = request
         guard let buffer = try? await request.collectBody(upTo: 4096),
-              let body = try? ExactJSON.parse(buffer.readableBytesView),
-              let rate = body["rate"]?.numberText.flatMap(Double.init), (0...1).contains(rate)
+            let body = try? ExactJSON.parse(buffer.readableBytesView),
+            let rate = body["rate"]?.numberText.flatMap(Double.init), (0...1).contains(rate)
         else { return Self.inspectionError(.badRequest, "the body must be {\"rate\": <number from 0 to 1>}") }
         setFaultRate(rate)
         return Self.json(.object([("rate", .number(String(rate)))]))
@@ -83,15 +86,19 @@ extension NetSuiteSimulator {
             ("invalidTokenRefusals", .number(String(stats.invalidTokenRefusals))),
             ("liveTokens", .number(String(liveTokenCount))),
             ("tokenLifetimeSeconds", .number(String(configuration.tokenLifetime.components.seconds))),
-            ("requests", .array(requests.map { entry in
-                .object([
-                    ("time", .string(entry.time.formatted(.iso8601))),
-                    ("clientId", entry.clientID.map(ExactJSON.string) ?? .null),
-                    ("outcome", .string(entry.refusal == nil ? "issued" : "refused")),
-                    ("error", entry.refusal.map { .string($0.errorCode) } ?? .null),
-                    ("reason", entry.refusal.map { .string($0.rawValue) } ?? .null),
-                ])
-            })),
+            (
+                "requests",
+                .array(
+                    requests.map { entry in
+                        .object([
+                            ("time", .string(entry.time.formatted(.iso8601))),
+                            ("clientId", entry.clientID.map(ExactJSON.string) ?? .null),
+                            ("outcome", .string(entry.refusal == nil ? "issued" : "refused")),
+                            ("error", entry.refusal.map { .string($0.errorCode) } ?? .null),
+                            ("reason", entry.refusal.map { .string($0.rawValue) } ?? .null),
+                        ])
+                    })
+            ),
         ])
     }
 

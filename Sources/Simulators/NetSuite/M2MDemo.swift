@@ -13,28 +13,28 @@ extension NetSuiteSimulator.Configuration {
 
     /// DEMO ONLY, NOT A SECRET: the private key of `demoM2MCertificatePEM`.
     public static let demoM2MPrivateKeyPEM = """
------BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgij6b9HJIDk1F/i46
-rOoPOpOZzwTpNcOTg0am5ztYLJ+hRANCAARtUBjMDGJzCV5FQTlqoKH3pKj5gX9C
-zbxsj+myLs0pnhm32C1+f71hWb5AHLXbNUNM5RYQIhlXpI9D7W7odnOS
------END PRIVATE KEY-----
-"""
+        -----BEGIN PRIVATE KEY-----
+        MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgij6b9HJIDk1F/i46
+        rOoPOpOZzwTpNcOTg0am5ztYLJ+hRANCAARtUBjMDGJzCV5FQTlqoKH3pKj5gX9C
+        zbxsj+myLs0pnhm32C1+f71hWb5AHLXbNUNM5RYQIhlXpI9D7W7odnOS
+        -----END PRIVATE KEY-----
+        """
 
     /// The demo certificate (self-signed, EC P-256), as uploaded to an M2M mapping.
     public static let demoM2MCertificatePEM = """
------BEGIN CERTIFICATE-----
-MIIBujCCAWGgAwIBAgIULL96HrOoKqHh8GmTkzvGnYENuogwCgYIKoZIzj0EAwIw
-MzExMC8GA1UEAwwoTGVkZ2Vyc3luYyBzaW11bGF0b3IgZGVtbyAobm90IGEgc2Vj
-cmV0KTAeFw0yNjEyMDMxMDE0MTFaFw00NjExMjgxMDE0MTFaMDMxMTAvBgNVBAMM
-KExlZGdlcnN5bmMgc2ltdWxhdG9yIGRlbW8gKG5vdCBhIHNlY3JldCkwWTATBgcq
-hkjOPQIBBggqhkjOPQMBBwNCAARtUBjMDGJzCV5FQTlqoKH3pKj5gX9Czbxsj+my
-Ls0pnhm32C1+f71hWb5AHLXbNUNM5RYQIhlXpI9D7W7odnOSo1MwUTAdBgNVHQ4E
-FgQUodgDMo4/w0dCJfLjAPlbRtCUZMswHwYDVR0jBBgwFoAUodgDMo4/w0dCJfLj
-APlbRtCUZMswDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiBfWM1g
-RDMHJ4muYNLFa3eFqlm80TV4g/tsHf3Tz6z5aQIgRhVxFpWU8g7qTqCiVO5SeD2l
-x0N7odCYRMm09ejTgKI=
------END CERTIFICATE-----
-"""
+        -----BEGIN CERTIFICATE-----
+        MIIBujCCAWGgAwIBAgIULL96HrOoKqHh8GmTkzvGnYENuogwCgYIKoZIzj0EAwIw
+        MzExMC8GA1UEAwwoTGVkZ2Vyc3luYyBzaW11bGF0b3IgZGVtbyAobm90IGEgc2Vj
+        cmV0KTAeFw0yNjEyMDMxMDE0MTFaFw00NjExMjgxMDE0MTFaMDMxMTAvBgNVBAMM
+        KExlZGdlcnN5bmMgc2ltdWxhdG9yIGRlbW8gKG5vdCBhIHNlY3JldCkwWTATBgcq
+        hkjOPQIBBggqhkjOPQMBBwNCAARtUBjMDGJzCV5FQTlqoKH3pKj5gX9Czbxsj+my
+        Ls0pnhm32C1+f71hWb5AHLXbNUNM5RYQIhlXpI9D7W7odnOSo1MwUTAdBgNVHQ4E
+        FgQUodgDMo4/w0dCJfLjAPlbRtCUZMswHwYDVR0jBBgwFoAUodgDMo4/w0dCJfLj
+        APlbRtCUZMswDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiBfWM1g
+        RDMHJ4muYNLFa3eFqlm80TV4g/tsHf3Tz6z5aQIgRhVxFpWU8g7qTqCiVO5SeD2l
+        x0N7odCYRMm09ejTgKI=
+        -----END CERTIFICATE-----
+        """
 
     /// The demo mapping the simulator accepts without options.
     public static let demoM2MMapping = NetSuiteSimulator.M2MMapping(

@@ -41,7 +41,8 @@ struct NetSuiteErrorBody: Error, Equatable {
     /// 401: one answer for every TBA failure; the reason goes only to the login audit.
     static let invalidLogin = NetSuiteErrorBody(
         status: 401, "INVALID_LOGIN",
-        "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at Setup > Users/Roles > User Management > View Login Audit Trail.")
+        "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at Setup > Users/Roles > User Management > View Login Audit Trail."
+    )
 
     static let concurrencyLimitExceeded = NetSuiteErrorBody(
         status: 429, "CONCURRENCY_LIMIT_EXCEEDED", "Concurrent request limit exceeded. Request blocked.")
@@ -53,7 +54,8 @@ struct NetSuiteErrorBody: Error, Equatable {
         status: 404, "NONEXISTENT_ID", "The record instance does not exist. Provide a valid record instance ID.")
 
     static func notFound(path: String) -> NetSuiteErrorBody {
-        NetSuiteErrorBody(status: 404, "INVALID_URL", "No resource at \(path). Upserts go to /services/rest/record/v1/{recordType}/eid:{externalId}.")
+        NetSuiteErrorBody(
+            status: 404, "INVALID_URL", "No resource at \(path). Upserts go to /services/rest/record/v1/{recordType}/eid:{externalId}.")
     }
 
     static func methodNotAllowed(_ method: String, allowed: String) -> NetSuiteErrorBody {

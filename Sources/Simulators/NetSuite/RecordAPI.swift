@@ -39,7 +39,8 @@ extension NetSuiteSimulator {
             state.withLock { state in
                 state.stats.authFailures += 1
                 if state.loginAudit.count >= Self.loginAuditCapacity { state.loginAudit.removeFirst() }
-                state.loginAudit.append(LoginAuditEntry(time: Date(), reason: failure, method: request.method.rawValue, path: request.uri.path))
+                state.loginAudit.append(
+                    LoginAuditEntry(time: Date(), reason: failure, method: request.method.rawValue, path: request.uri.path))
             }
             if failure == .expiredAccessToken || failure == .unknownAccessToken {
                 state.withLock { $0.tokenStats.invalidTokenRefusals += 1 }
@@ -102,7 +103,8 @@ extension NetSuiteSimulator {
         var members: [(key: String, value: ExactJSON)] = [("id", .string(record.internalID)), ("externalId", .string(record.externalID))]
         if let total = record.total { members.append(("total", .number(total))) }
         let derived = state.withLock { $0.store.derivedFields(record) }
-        for member in record.body.objectMembers where !["id", "externalId", "total"].contains(member.key) && !derived.contains(where: { $0.key == member.key }) {
+        for member in record.body.objectMembers
+        where !["id", "externalId", "total"].contains(member.key) && !derived.contains(where: { $0.key == member.key }) {
             members.append(member)
         }
         members.append(contentsOf: derived)
@@ -172,7 +174,8 @@ extension NetSuiteSimulator {
         } catch let error as ExactJSON.ParseError {
             response = Self.response(.userError("The request body is not valid JSON: \(error)."))
         } catch {
-            response = Self.response(.userError("The request body could not be read: it must be JSON of at most \(Self.maxBodyBytes) bytes."))
+            response = Self.response(
+                .userError("The request body could not be read: it must be JSON of at most \(Self.maxBodyBytes) bytes."))
         }
 
         switch fault {

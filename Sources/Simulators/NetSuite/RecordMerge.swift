@@ -97,7 +97,7 @@ extension RecordStore {
         var result: [ExactJSON] = []
         for line in request {
             if let wanted = keyValue(line, key),
-               let at = existing.indices.first(where: { !matched.contains($0) && keyValue(existing[$0], key) == wanted })
+                let at = existing.indices.first(where: { !matched.contains($0) && keyValue(existing[$0], key) == wanted })
             {
                 matched.insert(at)
                 result.append(merge(existing: existing[at], update: line, replace: []))

@@ -142,8 +142,8 @@ enum PaymentApplication {
     static func lines(of body: ExactJSON) -> [Line] {
         (body["apply"]?["items"]?.arrayValue ?? []).compactMap { line in
             guard line["apply"]?.boolValue != false,
-                  let invoiceID = line["doc"]?.referenceID,
-                  let amount = line["amount"]?.numberText.flatMap(ExactDecimal.init(literal:))
+                let invoiceID = line["doc"]?.referenceID,
+                let amount = line["amount"]?.numberText.flatMap(ExactDecimal.init(literal:))
             else { return nil }
             return Line(invoiceID: invoiceID, amount: amount)
         }

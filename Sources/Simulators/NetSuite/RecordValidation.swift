@@ -65,7 +65,8 @@ struct RecordValidator {
 
     // MARK: - Invoice, sales order, credit memo
 
-    private func validateItemTransaction(_ type: NetSuiteSimulator.RecordType, _ body: ExactJSON) throws(NetSuiteErrorBody) -> ExactDecimal {
+    private func validateItemTransaction(_ type: NetSuiteSimulator.RecordType, _ body: ExactJSON) throws(NetSuiteErrorBody) -> ExactDecimal
+    {
         let customerID = try existingCustomer(body, field: "entity")
         if locationRequired, try reference(body["location"], path: "location") == nil {
             throw .missing("Location", path: "location")
@@ -169,7 +170,8 @@ struct RecordValidator {
             appliedByInvoice[invoiceID] = onInvoice
             let due = store.amountRemaining(invoice: invoice, excluding: (.customerPayment, externalID))
             guard onInvoice <= due else {
-                throw .userError("The payment applies \(onInvoice) to invoice \(invoiceID), whose amount due is \(due).", path: "\(path).amount")
+                throw .userError(
+                    "The payment applies \(onInvoice) to invoice \(invoiceID), whose amount due is \(due).", path: "\(path).amount")
             }
             appliedTotal = appliedTotal + applied
         }

@@ -76,7 +76,9 @@ extension NetSuiteSimulator {
             }
             func ids(_ member: String, _ keyPath: WritableKeyPath<Catalogue, Set<String>>) throws(CatalogueError) {
                 guard let value = root[member] else { return }
-                guard let list = value.arrayValue else { throw CatalogueError("\(member) must be an array of internal ids such as [\"1\"]") }
+                guard let list = value.arrayValue else {
+                    throw CatalogueError("\(member) must be an array of internal ids such as [\"1\"]")
+                }
                 var parsed: Set<String> = []
                 for (index, element) in list.enumerated() {
                     parsed.insert(try internalID(element, at: "\(member)[\(index)]"))
@@ -94,7 +96,9 @@ extension NetSuiteSimulator {
         }
 
         private static func parseItems(_ value: ExactJSON) throws(CatalogueError) -> [Item] {
-            guard let list = value.arrayValue else { throw CatalogueError("items must be an array of {\"id\", \"name\", \"taxable\"} objects") }
+            guard let list = value.arrayValue else {
+                throw CatalogueError("items must be an array of {\"id\", \"name\", \"taxable\"} objects")
+            }
             var items: [Item] = []
             for (index, element) in list.enumerated() {
                 let path = "items[\(index)]"
@@ -131,8 +135,12 @@ extension NetSuiteSimulator {
         }
 
         static func internalID(_ value: ExactJSON, at path: String) throws(CatalogueError) -> String {
-            guard let text = value.stringValue else { throw CatalogueError("\(path) must be a string such as \"599\", got \(String(describing: value).prefix(40))") }
-            let allowed = text.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "_" || $0 == "-") }
+            guard let text = value.stringValue else {
+                throw CatalogueError("\(path) must be a string such as \"599\", got \(String(describing: value).prefix(40))")
+            }
+            let allowed = text.unicodeScalars.allSatisfy {
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "_" || $0 == "-")
+            }
             guard !text.isEmpty, text.count <= 64, allowed else {
                 throw CatalogueError("\(path): \"\(text.prefix(40))\" is not an internal id (1 to 64 letters, digits, '_' or '-')")
             }

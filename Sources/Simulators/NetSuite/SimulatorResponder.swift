@@ -25,7 +25,9 @@ struct SimulatorResponder: HTTPResponder {
         }
         if path == NetSuiteM2M.tokenPath {
             // OAuth 2.0 client credentials; outside the concurrency limit of REST requests.
-            guard request.method == .post else { return NetSuiteSimulator.json(.object([("error", .string("invalid_request"))]), status: .methodNotAllowed) }
+            guard request.method == .post else {
+                return NetSuiteSimulator.json(.object([("error", .string("invalid_request"))]), status: .methodNotAllowed)
+            }
             return await simulator.tokenEndpoint(request)
         }
         switch await simulator.process(request) {

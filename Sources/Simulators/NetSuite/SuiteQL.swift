@@ -123,8 +123,8 @@ struct SuiteQLQuery: Equatable {
     ]
 
     enum Token: Equatable {
-        case word(String)  // an identifier or keyword, as written
-        case literal(String)  // a string literal's value, quotes undone
+        case word(String) // an identifier or keyword, as written
+        case literal(String) // a string literal's value, quotes undone
         case comma
         case equals
     }
@@ -174,7 +174,8 @@ struct SuiteQLQuery: Equatable {
                 }
                 tokens.append(.word(String(word)))
             } else {
-                throw .invalidQuery("Unsupported syntax near '\(Character(scalar))' (the simulator takes SELECT … FROM customer WHERE <field> = '<text>').")
+                throw .invalidQuery(
+                    "Unsupported syntax near '\(Character(scalar))' (the simulator takes SELECT … FROM customer WHERE <field> = '<text>').")
             }
         }
         return tokens
@@ -191,7 +192,9 @@ struct SuiteQLQuery: Equatable {
             guard case .word(let word)? = tokens.popFirst() else { throw .invalidQuery("Expected a field name.") }
             let lowered = word.lowercased()
             guard customerFields[lowered] != nil else {
-                throw .invalidQuery("Field '\(word)' of record 'customer' is unknown to the simulator (it knows \(customerFields.keys.sorted().joined(separator: ", "))).")
+                throw .invalidQuery(
+                    "Field '\(word)' of record 'customer' is unknown to the simulator (it knows \(customerFields.keys.sorted().joined(separator: ", ")))."
+                )
             }
             return lowered
         }
@@ -248,7 +251,8 @@ struct SuiteQLQuery: Equatable {
         var matching = records.filter { Self.value(whereField, of: $0) == whereValue }
         if let orderBy {
             matching.sort { a, b in
-                let left = Self.value(orderBy, of: a) ?? "", right = Self.value(orderBy, of: b) ?? ""
+                let left = Self.value(orderBy, of: a) ?? ""
+                let right = Self.value(orderBy, of: b) ?? ""
                 if orderBy == "id", let l = Int(left), let r = Int(right) { return descending ? l > r : l < r }
                 return descending ? left > right : left < right
             }

@@ -55,9 +55,9 @@ struct TBAVerifier: Sendable {
     func verify(authorization: String?, method: String, url: String, now: Int) -> Result<Verified, NetSuiteSimulator.LoginFailure> {
         guard let authorization, let fields = OAuthHeader.parse(authorization) else { return .failure(.malformed) }
         guard let consumerKey = fields["oauth_consumer_key"], let tokenID = fields["oauth_token"],
-              let signatureMethod = fields["oauth_signature_method"], let timestampText = fields["oauth_timestamp"],
-              let nonce = fields["oauth_nonce"], !nonce.isEmpty, let signature = fields["oauth_signature"],
-              fields["oauth_version"].map({ $0 == TBASigner.oauthVersion }) ?? true
+            let signatureMethod = fields["oauth_signature_method"], let timestampText = fields["oauth_timestamp"],
+            let nonce = fields["oauth_nonce"], !nonce.isEmpty, let signature = fields["oauth_signature"],
+            fields["oauth_version"].map({ $0 == TBASigner.oauthVersion }) ?? true
         else { return .failure(.malformed) }
         guard fields["realm"] == realm else { return .failure(.badRealm) }
         guard signatureMethod == TBASigner.signatureMethod else { return .failure(.unsupportedMethod) }
@@ -72,9 +72,10 @@ struct TBAVerifier: Sendable {
         var oauthParameters = fields
         oauthParameters.removeValue(forKey: "realm")
         oauthParameters.removeValue(forKey: "oauth_signature")
-        guard let expected = OAuth1Signature.hmacSHA256(
-            method: method, url: url, oauthParameters: oauthParameters,
-            consumerSecret: matched.consumerSecret, tokenSecret: matched.tokenSecret),
+        guard
+            let expected = OAuth1Signature.hmacSHA256(
+                method: method, url: url, oauthParameters: oauthParameters,
+                consumerSecret: matched.consumerSecret, tokenSecret: matched.tokenSecret),
             Self.constantTimeEqual(expected, signature)
         else { return .failure(.badSignature) }
         return .success(Verified(nonceKey: tokenID + "\u{0}" + nonce))
@@ -83,7 +84,8 @@ struct TBAVerifier: Sendable {
     /// Compares without stopping at the first difference, so timing tells nothing about
     /// how much of a forged signature was right.
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
         guard x.count == y.count else { return false }
         return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
@@ -109,7 +111,7 @@ enum OAuth1Signature {
     /// (without realm and oauth_signature), each encoded, sorted by name then value.
     static func baseString(method: String, url: String, oauthParameters: [String: String]) -> String? {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
-              scheme == "http" || scheme == "https", let host = components.host?.lowercased()
+            scheme == "http" || scheme == "https", let host = components.host?.lowercased()
         else { return nil }
         // §3.4.1.2: scheme and host in lower case; the port only when it is not the default.
         var baseURI = scheme + "://" + host
@@ -127,8 +129,10 @@ enum OAuth1Signature {
         }
         for (name, value) in oauthParameters { pairs.append((encode(name), encode(value))) }
         // §3.4.1.3.2: byte order of the encoded names, then values (encoded text is ASCII).
-        pairs.sort { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8))
-            || ($0.0 == $1.0 && Array($0.1.utf8).lexicographicallyPrecedes(Array($1.1.utf8))) }
+        pairs.sort {
+            Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8))
+                || ($0.0 == $1.0 && Array($0.1.utf8).lexicographicallyPrecedes(Array($1.1.utf8)))
+        }
         let normalized = pairs.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
         return method.uppercased() + "&" + encode(baseURI) + "&" + encode(normalized)
     }

@@ -160,7 +160,9 @@ extension NetSuiteSimulator {
                 state.tokenStats.refused += 1
                 state.appendTokenRequest(TokenRequest(time: now, clientID: clientID, refusal: refusal))
             }
-            var response = Self.json(.object([("error", .string(refusal.errorCode))]), status: refusal.errorCode == "invalid_client" ? .unauthorized : .badRequest)
+            var response = Self.json(
+                .object([("error", .string(refusal.errorCode))]),
+                status: refusal.errorCode == "invalid_client" ? .unauthorized : .badRequest)
             if refusal.errorCode == "invalid_client" {
                 response.headers[.wwwAuthenticate] = "Basic realm=\"\(configuration.realm)\""
             }
@@ -175,9 +177,10 @@ extension NetSuiteSimulator {
                 state.tokens[token] = now.addingTimeInterval(TimeInterval(lifetime))
                 state.appendTokenRequest(TokenRequest(time: now, clientID: clientID, refusal: nil))
             }
-            return Self.json(.object([
-                ("access_token", .string(token)), ("expires_in", .string(String(lifetime))), ("token_type", .string("Bearer")),
-            ]))
+            return Self.json(
+                .object([
+                    ("access_token", .string(token)), ("expires_in", .string(String(lifetime))), ("token_type", .string("Bearer")),
+                ]))
         }
     }
 
@@ -189,13 +192,13 @@ extension NetSuiteSimulator {
     func checkTokenRequest(_ body: String, tokenURL: String, now: Date) -> TokenCheck {
         guard let form = Self.parseForm(body) else { return .failure(.malformedRequest, clientID: nil) }
         guard let grantType = form["grant_type"], let assertionType = form["client_assertion_type"],
-              let assertion = form["client_assertion"]
+            let assertion = form["client_assertion"]
         else { return .failure(.malformedRequest, clientID: nil) }
         guard grantType == NetSuiteM2M.grantType else { return .failure(.wrongGrantType, clientID: nil) }
         guard assertionType == NetSuiteM2M.clientAssertionType else { return .failure(.wrongAssertionType, clientID: nil) }
         guard let parts = try? JWT.parts(of: assertion),
-              let header = try? ExactJSON.parse(parts.header), let payload = try? ExactJSON.parse(parts.payload),
-              header.objectValue != nil, payload.objectValue != nil
+            let header = try? ExactJSON.parse(parts.header), let payload = try? ExactJSON.parse(parts.payload),
+            header.objectValue != nil, payload.objectValue != nil
         else { return .failure(.malformedAssertion, clientID: nil) }
         let issuer = payload["iss"]?.stringValue
         guard header["typ"]?.stringValue == "JWT" else { return .failure(.wrongType, clientID: issuer) }
@@ -203,7 +206,7 @@ extension NetSuiteSimulator {
             return .failure(.algorithmNotAllowed, clientID: issuer)
         }
         guard let kid = header["kid"]?.stringValue,
-              let mapping = configuration.m2mMappings.first(where: { $0.certificateID == kid })
+            let mapping = configuration.m2mMappings.first(where: { $0.certificateID == kid })
         else { return .failure(.unknownCertificate, clientID: issuer) }
         // The signature before any claim: nothing unsigned is trusted.
         guard let key = try? JWTPublicKey(pem: mapping.publicKeyPEM), JWT.verify(parts, key: key, algorithm: algorithm) else {
@@ -223,7 +226,8 @@ extension NetSuiteSimulator {
         guard iat <= nowSeconds + Int(configuration.timestampTolerance.components.seconds) else {
             return .failure(.issuedInFuture, clientID: issuer)
         }
-        let scopes = payload["scope"]?.arrayValue?.compactMap(\.stringValue)
+        let scopes =
+            payload["scope"]?.arrayValue?.compactMap(\.stringValue)
             ?? payload["scope"]?.stringValue?.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init) ?? []
         guard scopes.contains("rest_webservices") else { return .failure(.wrongScope, clientID: issuer) }
         return .success(clientID: issuer)
@@ -268,7 +272,8 @@ extension NetSuiteSimulator {
     /// the client to get a new token.
     func invalidTokenResponse() -> Response {
         var response = Self.response(.invalidLogin)
-        response.headers[.wwwAuthenticate] = "Bearer realm=\"\(configuration.realm)\", error=\"invalid_token\", error_description=\"The access token is expired or invalid\""
+        response.headers[.wwwAuthenticate] =
+            "Bearer realm=\"\(configuration.realm)\", error=\"invalid_token\", error_description=\"The access token is expired or invalid\""
         return response
     }
 }

@@ -96,7 +96,9 @@ extension RecordValidator {
         _ type: NetSuiteSimulator.RecordType, externalID: String, body: ExactJSON, total: ExactDecimal?
     ) throws(NetSuiteErrorBody) {
         let customerField = type.isItemTransaction ? "entity" : "customer"
-        guard let customerID = body[customerField]?.referenceID, let customer = store.record(.customer, internalID: customerID) else { return }
+        guard let customerID = body[customerField]?.referenceID, let customer = store.record(.customer, internalID: customerID) else {
+            return
+        }
         try checkSubsidiary(body, customer: customer)
         try checkCurrency(body, customer: customer)
         if type == .creditMemo, let total {
@@ -187,7 +189,8 @@ extension RecordValidator {
             byInvoice[invoiceID] = onInvoice
             let due = store.amountRemaining(invoice: invoice, excluding: (.creditMemo, externalID))
             guard onInvoice <= due else {
-                throw .userError("The credit memo applies \(onInvoice) to invoice \(invoiceID), whose amount due is \(due).", path: "\(path).amount")
+                throw .userError(
+                    "The credit memo applies \(onInvoice) to invoice \(invoiceID), whose amount due is \(due).", path: "\(path).amount")
             }
             appliedTotal = appliedTotal + applied
         }
@@ -241,7 +244,8 @@ extension RecordValidator {
             byMemo[memoID] = onMemo
             let left = store.unappliedCredit(creditMemo: memo, excluding: (.customerRefund, externalID))
             guard onMemo <= left else {
-                throw .userError("The refund pays out \(onMemo) of credit memo \(memoID), which has \(left) left to apply.", path: "\(path).amount")
+                throw .userError(
+                    "The refund pays out \(onMemo) of credit memo \(memoID), which has \(left) left to apply.", path: "\(path).amount")
             }
             total = total + refunded
         }

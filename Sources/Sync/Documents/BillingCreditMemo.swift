@@ -15,7 +15,10 @@ public struct BillingCreditMemo: BillingDocument, Hashable {
         public var amount: Money { Money(amountCents: amountCents, currency: amountCurrency) }
 
         enum CodingKeys: String, CodingKey {
-            case lagoID = "lago_id", amountCents = "amount_cents", amountCurrency = "amount_currency", fee
+            case lagoID = "lago_id"
+            case amountCents = "amount_cents"
+            case amountCurrency = "amount_currency"
+            case fee
         }
 
         public init(from decoder: any Decoder) throws {
@@ -68,14 +71,22 @@ public struct BillingCreditMemo: BillingDocument, Hashable {
     public var refundExternalID: String { lagoID + "-refund" }
 
     enum CodingKeys: String, CodingKey {
-        case lagoID = "lago_id", number, lagoInvoiceID = "lago_invoice_id", invoiceNumber = "invoice_number"
-        case issuingDate = "issuing_date", currency, reason, description
-        case creditStatus = "credit_status", refundStatus = "refund_status", customer, items
+        case lagoID = "lago_id"
+        case number
+        case lagoInvoiceID = "lago_invoice_id"
+        case invoiceNumber = "invoice_number"
+        case issuingDate = "issuing_date"
+        case currency, reason, description
+        case creditStatus = "credit_status"
+        case refundStatus = "refund_status"
+        case customer, items
         case taxes = "applied_taxes"
         case subTotalExcludingTaxesAmountCents = "sub_total_excluding_taxes_amount_cents"
         case couponsAdjustmentAmountCents = "coupons_adjustment_amount_cents"
-        case taxesAmountCents = "taxes_amount_cents", totalAmountCents = "total_amount_cents"
-        case creditAmountCents = "credit_amount_cents", refundAmountCents = "refund_amount_cents"
+        case taxesAmountCents = "taxes_amount_cents"
+        case totalAmountCents = "total_amount_cents"
+        case creditAmountCents = "credit_amount_cents"
+        case refundAmountCents = "refund_amount_cents"
         case balanceAmountCents = "balance_amount_cents"
     }
 
@@ -132,11 +143,13 @@ public struct BillingCreditMemo: BillingDocument, Hashable {
         let itemSum = try v.sum(items.map(\.amountCents), currency, "sub_total_excluding_taxes_amount_cents")
         let adjustment = try v.negate(couponsAdjustmentAmountCents, currency, "coupons_adjustment_amount_cents")
         let excluding = try v.sum([itemSum, adjustment], currency, "sub_total_excluding_taxes_amount_cents")
-        try v.equal(subTotalExcludingTaxesAmountCents, excluding, "sub_total_excluding_taxes_amount_cents",
-                    "the sum of items[].amount_cents - coupons_adjustment_amount_cents")
+        try v.equal(
+            subTotalExcludingTaxesAmountCents, excluding, "sub_total_excluding_taxes_amount_cents",
+            "the sum of items[].amount_cents - coupons_adjustment_amount_cents")
         let total = try v.sum([subTotalExcludingTaxesAmountCents, taxesAmountCents], currency, "total_amount_cents")
-        try v.equal(totalAmountCents, total, "total_amount_cents",
-                    "sub_total_excluding_taxes_amount_cents + taxes_amount_cents")
+        try v.equal(
+            totalAmountCents, total, "total_amount_cents",
+            "sub_total_excluding_taxes_amount_cents + taxes_amount_cents")
 
         // Lago splits the total between what is credited (to the invoice) and what is
         // refunded: the two parts together may not exceed the total (checked, no overflow).
@@ -148,4 +161,3 @@ public struct BillingCreditMemo: BillingDocument, Hashable {
         }
     }
 }
-

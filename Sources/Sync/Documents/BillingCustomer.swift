@@ -18,11 +18,15 @@ public struct BillingCustomer: BillingDocument, Hashable {
         public let country: String?
 
         enum CodingKeys: String, CodingKey {
-            case addressLine1 = "address_line1", addressLine2 = "address_line2", city, zipcode, state, country
+            case addressLine1 = "address_line1"
+            case addressLine2 = "address_line2"
+            case city, zipcode, state, country
         }
 
-        public init(addressLine1: String? = nil, addressLine2: String? = nil, city: String? = nil,
-                    zipcode: String? = nil, state: String? = nil, country: String? = nil) {
+        public init(
+            addressLine1: String? = nil, addressLine2: String? = nil, city: String? = nil,
+            zipcode: String? = nil, state: String? = nil, country: String? = nil
+        ) {
             self.addressLine1 = addressLine1
             self.addressLine2 = addressLine2
             self.city = city
@@ -42,7 +46,10 @@ public struct BillingCustomer: BillingDocument, Hashable {
         public let value: String
         public let displayInInvoice: Bool?
 
-        enum CodingKeys: String, CodingKey { case key, value, displayInInvoice = "display_in_invoice" }
+        enum CodingKeys: String, CodingKey {
+            case key, value
+            case displayInInvoice = "display_in_invoice"
+        }
     }
 
     /// Lago's customer uuid (`lago_id`).
@@ -75,16 +82,27 @@ public struct BillingCustomer: BillingDocument, Hashable {
     struct IntegrationCustomer: Decodable {
         let integrationType: String?
         let subsidiaryID: String?
-        enum CodingKeys: String, CodingKey { case integrationType = "integration_type", subsidiaryID = "subsidiary_id" }
+        enum CodingKeys: String, CodingKey {
+            case integrationType = "integration_type"
+            case subsidiaryID = "subsidiary_id"
+        }
     }
 
     enum CodingKeys: String, CodingKey {
-        case lagoID = "lago_id", externalID = "external_id", externalCustomerID = "external_customer_id"
-        case name, firstname, lastname, legalName = "legal_name", legalNumber = "legal_number"
-        case customerType = "customer_type", email, phone, url
-        case shippingAddress = "shipping_address", currency
-        case taxIdentificationNumber = "tax_identification_number", timezone, metadata
-        case netsuiteSubsidiary = "netsuite_subsidiary", integrationCustomers = "integration_customers"
+        case lagoID = "lago_id"
+        case externalID = "external_id"
+        case externalCustomerID = "external_customer_id"
+        case name, firstname, lastname
+        case legalName = "legal_name"
+        case legalNumber = "legal_number"
+        case customerType = "customer_type"
+        case email, phone, url
+        case shippingAddress = "shipping_address"
+        case currency
+        case taxIdentificationNumber = "tax_identification_number"
+        case timezone, metadata
+        case netsuiteSubsidiary = "netsuite_subsidiary"
+        case integrationCustomers = "integration_customers"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -111,7 +129,8 @@ public struct BillingCustomer: BillingDocument, Hashable {
         timezone = try c.optional(.timezone)
         metadata = try c.array(.metadata)
         let integrations: [IntegrationCustomer] = try c.array(.integrationCustomers)
-        netsuiteSubsidiary = try c.optional(.netsuiteSubsidiary)
+        netsuiteSubsidiary =
+            try c.optional(.netsuiteSubsidiary)
             ?? integrations.first { $0.integrationType == "netsuite" && $0.subsidiaryID != nil }?.subsidiaryID
     }
 

@@ -74,7 +74,8 @@ private struct EnvelopeProbe: Decodable {
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: AnyKey.self)
         keys = Set(container.allKeys.map(\.stringValue))
-        objectKeys = Set(container.allKeys.filter { (try? container.nestedContainer(keyedBy: AnyKey.self, forKey: $0)) != nil }.map(\.stringValue))
+        objectKeys = Set(
+            container.allKeys.filter { (try? container.nestedContainer(keyedBy: AnyKey.self, forKey: $0)) != nil }.map(\.stringValue))
     }
 
     func envelope<T: BillingDocument>(for type: T.Type) -> String? {

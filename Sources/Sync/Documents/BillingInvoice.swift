@@ -26,8 +26,13 @@ public struct BillingAppliedTax: Sendable, Hashable, Decodable {
     public let baseAmountCents: Int64?
 
     enum CodingKeys: String, CodingKey {
-        case lagoID = "lago_id", lagoTaxID = "lago_tax_id", code = "tax_code", name = "tax_name"
-        case rate = "tax_rate", amountCents = "amount_cents", amountCurrency = "amount_currency"
+        case lagoID = "lago_id"
+        case lagoTaxID = "lago_tax_id"
+        case code = "tax_code"
+        case name = "tax_name"
+        case rate = "tax_rate"
+        case amountCents = "amount_cents"
+        case amountCurrency = "amount_currency"
         case baseAmountCents = "base_amount_cents"
     }
 
@@ -83,15 +88,25 @@ public struct BillingFee: Sendable, Hashable, Decodable {
     public var amount: Money { Money(amountCents: amountCents, currency: amountCurrency) }
 
     enum CodingKeys: String, CodingKey {
-        case lagoID = "lago_id", item, units, unitAmountCents = "unit_amount_cents"
-        case preciseUnitAmount = "precise_unit_amount", amountCents = "amount_cents"
-        case amountCurrency = "amount_currency", taxesAmountCents = "taxes_amount_cents"
-        case taxesRate = "taxes_rate", totalAmountCents = "total_amount_cents", description
-        case fromDate = "from_date", toDate = "to_date", taxes = "applied_taxes"
+        case lagoID = "lago_id"
+        case item, units
+        case unitAmountCents = "unit_amount_cents"
+        case preciseUnitAmount = "precise_unit_amount"
+        case amountCents = "amount_cents"
+        case amountCurrency = "amount_currency"
+        case taxesAmountCents = "taxes_amount_cents"
+        case taxesRate = "taxes_rate"
+        case totalAmountCents = "total_amount_cents"
+        case description
+        case fromDate = "from_date"
+        case toDate = "to_date"
+        case taxes = "applied_taxes"
     }
 
     enum ItemKeys: String, CodingKey {
-        case type, code, name, invoiceDisplayName = "invoice_display_name", lagoItemID = "lago_item_id"
+        case type, code, name
+        case invoiceDisplayName = "invoice_display_name"
+        case lagoItemID = "lago_item_id"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -168,11 +183,17 @@ public struct BillingCredit: Sendable, Hashable, Decodable {
     public var amount: Money { Money(amountCents: amountCents, currency: amountCurrency) }
 
     enum CodingKeys: String, CodingKey {
-        case lagoID = "lago_id", item, amountCents = "amount_cents", amountCurrency = "amount_currency"
+        case lagoID = "lago_id"
+        case item
+        case amountCents = "amount_cents"
+        case amountCurrency = "amount_currency"
         case beforeTaxes = "before_taxes"
     }
 
-    enum ItemKeys: String, CodingKey { case type, code, name, lagoItemID = "lago_item_id" }
+    enum ItemKeys: String, CodingKey {
+        case type, code, name
+        case lagoItemID = "lago_item_id"
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -230,15 +251,22 @@ public struct BillingInvoice: BillingDocument, Hashable {
     public var prepaidCreditAmount: Money { Money(amountCents: prepaidCreditAmountCents, currency: currency) }
 
     enum CodingKeys: String, CodingKey {
-        case lagoID = "lago_id", number, issuingDate = "issuing_date", paymentDueDate = "payment_due_date"
-        case invoiceType = "invoice_type", status, currency, customer, fees, credits, taxes = "applied_taxes"
-        case feesAmountCents = "fees_amount_cents", couponsAmountCents = "coupons_amount_cents"
+        case lagoID = "lago_id"
+        case number
+        case issuingDate = "issuing_date"
+        case paymentDueDate = "payment_due_date"
+        case invoiceType = "invoice_type"
+        case status, currency, customer, fees, credits
+        case taxes = "applied_taxes"
+        case feesAmountCents = "fees_amount_cents"
+        case couponsAmountCents = "coupons_amount_cents"
         case creditNotesAmountCents = "credit_notes_amount_cents"
         case prepaidCreditAmountCents = "prepaid_credit_amount_cents"
         case progressiveBillingCreditAmountCents = "progressive_billing_credit_amount_cents"
         case subTotalExcludingTaxesAmountCents = "sub_total_excluding_taxes_amount_cents"
         case subTotalIncludingTaxesAmountCents = "sub_total_including_taxes_amount_cents"
-        case taxesAmountCents = "taxes_amount_cents", totalAmountCents = "total_amount_cents"
+        case taxesAmountCents = "taxes_amount_cents"
+        case totalAmountCents = "total_amount_cents"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -314,25 +342,32 @@ public struct BillingInvoice: BillingDocument, Hashable {
             try v.negate(cents, currency, name)
         }
         let excluding = try v.sum(
-            [feesAmountCents, try minus(progressiveBillingCreditAmountCents, "progressive_billing_credit_amount_cents"),
-             try minus(couponsAmountCents, "coupons_amount_cents")],
+            [
+                feesAmountCents, try minus(progressiveBillingCreditAmountCents, "progressive_billing_credit_amount_cents"),
+                try minus(couponsAmountCents, "coupons_amount_cents"),
+            ],
             currency, "sub_total_excluding_taxes_amount_cents")
         if let subTotalExcludingTaxesAmountCents {
-            try v.equal(subTotalExcludingTaxesAmountCents, excluding, "sub_total_excluding_taxes_amount_cents",
-                        "fees_amount_cents - progressive_billing_credit_amount_cents - coupons_amount_cents")
+            try v.equal(
+                subTotalExcludingTaxesAmountCents, excluding, "sub_total_excluding_taxes_amount_cents",
+                "fees_amount_cents - progressive_billing_credit_amount_cents - coupons_amount_cents")
         }
         let including = try v.sum([excluding, taxesAmountCents], currency, "sub_total_including_taxes_amount_cents")
         if let subTotalIncludingTaxesAmountCents {
-            try v.equal(subTotalIncludingTaxesAmountCents, including, "sub_total_including_taxes_amount_cents",
-                        "sub_total_excluding_taxes_amount_cents + taxes_amount_cents")
+            try v.equal(
+                subTotalIncludingTaxesAmountCents, including, "sub_total_including_taxes_amount_cents",
+                "sub_total_excluding_taxes_amount_cents + taxes_amount_cents")
         }
         let total = try v.sum(
-            [including, try minus(creditNotesAmountCents, "credit_notes_amount_cents"),
-             try minus(prepaidCreditAmountCents, "prepaid_credit_amount_cents")],
+            [
+                including, try minus(creditNotesAmountCents, "credit_notes_amount_cents"),
+                try minus(prepaidCreditAmountCents, "prepaid_credit_amount_cents"),
+            ],
             currency, "total_amount_cents")
-        try v.equal(totalAmountCents, total, "total_amount_cents",
-                    "fees_amount_cents - progressive_billing_credit_amount_cents - coupons_amount_cents"
-                    + " + taxes_amount_cents - credit_notes_amount_cents - prepaid_credit_amount_cents")
+        try v.equal(
+            totalAmountCents, total, "total_amount_cents",
+            "fees_amount_cents - progressive_billing_credit_amount_cents - coupons_amount_cents"
+                + " + taxes_amount_cents - credit_notes_amount_cents - prepaid_credit_amount_cents")
     }
 }
 

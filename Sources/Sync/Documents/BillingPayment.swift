@@ -14,7 +14,10 @@ public struct BillingPayment: BillingDocument, Hashable {
             self.amountCents = amountCents
         }
 
-        enum CodingKeys: String, CodingKey { case invoiceID = "invoice_id", amountCents = "amount_cents" }
+        enum CodingKeys: String, CodingKey {
+            case invoiceID = "invoice_id"
+            case amountCents = "amount_cents"
+        }
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -56,10 +59,18 @@ public struct BillingPayment: BillingDocument, Hashable {
     public var amount: Money { Money(amountCents: amountCents, currency: currency) }
 
     enum CodingKeys: String, CodingKey {
-        case lagoID = "lago_id", invoiceIDs = "invoice_ids", invoiceID = "invoice_id"
-        case amountCents = "amount_cents", currency = "amount_currency", paidAt = "paid_at"
-        case createdAt = "created_at", reference, externalPaymentID = "external_payment_id"
-        case paymentStatus = "payment_status", type, invoiceAmounts = "invoice_amounts"
+        case lagoID = "lago_id"
+        case invoiceIDs = "invoice_ids"
+        case invoiceID = "invoice_id"
+        case amountCents = "amount_cents"
+        case currency = "amount_currency"
+        case paidAt = "paid_at"
+        case createdAt = "created_at"
+        case reference
+        case externalPaymentID = "external_payment_id"
+        case paymentStatus = "payment_status"
+        case type
+        case invoiceAmounts = "invoice_amounts"
     }
 
     public init(from decoder: any Decoder) throws {

@@ -70,6 +70,7 @@ public struct SyncEnvironment: Sendable {
     /// Sets the queue's concurrency limit of a connection from its settings.
     public static func applyConcurrencyLimit(of connection: AccountingConnection, queue: JobQueue) async throws {
         guard let id = connection.id else { return }
-        try await queue.setConcurrencyLimit(limitKey(provider: connection.provider, connection: id), maxRunning: connection.settings.concurrencyLimit)
+        try await queue.setConcurrencyLimit(
+            limitKey(provider: connection.provider, connection: id), maxRunning: connection.settings.concurrencyLimit)
     }
 }

@@ -37,13 +37,16 @@ struct InvoicePushJob: JobHandler {
             let customerRef = try await session.customerRef(customerID, document: invoice.customer, at: [job.envelope, "customer"])
             // An invoice in another currency than the customer's: the currency is added to the
             // customer first (NetSuite refuses a transaction in a currency its customer lacks).
-            if let customer = invoice.customer, customer.lagoID == customerID, let primary = customer.currency, primary != invoice.currency {
+            if let customer = invoice.customer, customer.lagoID == customerID, let primary = customer.currency, primary != invoice.currency
+            {
                 _ = try await session.provider.addCustomerCurrency(
                     customer, currency: invoice.currency,
-                    target: try await session.target(recordType: "customer", at: [job.envelope, "customer"], writing: .customer, customerID))
+                    target: try await session.target(
+                        recordType: "customer", at: [job.envelope, "customer"], writing: .customer, customerID))
             }
             let id = try await session.provider.upsertInvoice(
-                invoice, customerRef: customerRef, target: try await session.target(recordType: "invoice", at: [job.envelope], writing: .invoice, invoice.lagoID))
+                invoice, customerRef: customerRef,
+                target: try await session.target(recordType: "invoice", at: [job.envelope], writing: .invoice, invoice.lagoID))
             try await session.recordResult(
                 .invoice, billingID: invoice.lagoID, providerID: id,
                 customerBillingID: customerID)
@@ -55,7 +58,8 @@ struct InvoicePushJob: JobHandler {
     /// the args is accepted for documents that do not.
     static func customerID(of invoice: BillingInvoice, given: String?, root: String) throws -> String {
         guard let id = invoice.customer?.lagoID ?? given else {
-            throw DocumentError(field: "\(root).customer", message: "is required to push to an accounting provider (or give customer_id in the args)")
+            throw DocumentError(
+                field: "\(root).customer", message: "is required to push to an accounting provider (or give customer_id in the args)")
         }
         return id
     }
@@ -73,13 +77,16 @@ struct SalesOrderPushJob: JobHandler {
             // The key the document arrived under (`sales_order` or `invoice`).
             let envelope = job.envelope
             let customerRef = try await session.customerRef(customerID, document: order.customer, at: [envelope, "customer"])
-            if let customer = order.customer, customer.lagoID == customerID, let primary = customer.currency, primary != order.invoice.currency {
+            if let customer = order.customer, customer.lagoID == customerID, let primary = customer.currency,
+                primary != order.invoice.currency
+            {
                 _ = try await session.provider.addCustomerCurrency(
                     customer, currency: order.invoice.currency,
                     target: try await session.target(recordType: "customer", at: [envelope, "customer"], writing: .customer, customerID))
             }
             let id = try await session.provider.upsertSalesOrder(
-                order, customerRef: customerRef, target: try await session.target(recordType: "sales_order", at: [envelope], writing: .salesOrder, order.lagoID))
+                order, customerRef: customerRef,
+                target: try await session.target(recordType: "sales_order", at: [envelope], writing: .salesOrder, order.lagoID))
             try await session.recordResult(
                 .salesOrder, billingID: order.lagoID, providerID: id,
                 customerBillingID: customerID)
@@ -98,7 +105,9 @@ struct CreditMemoPushJob: JobHandler {
             let memo = job.document
             let invoice = try await session.invoiceRef(memo.lagoInvoiceID)
             guard let customerID = memo.customer?.lagoID ?? job.customerID ?? invoice.customerBillingID else {
-                throw DocumentError(field: "credit_note.customer", message: "is required: the invoice's customer is not known (or give customer_id in the args)")
+                throw DocumentError(
+                    field: "credit_note.customer",
+                    message: "is required: the invoice's customer is not known (or give customer_id in the args)")
             }
             let customerRef = try await session.customerRef(customerID, document: memo.customer, at: [job.envelope, "customer"])
             let id = try await session.provider.upsertCreditMemo(
@@ -130,13 +139,16 @@ struct PaymentApplyJob: JobHandler {
             var invoices: [ExternalRef] = []
             for invoiceID in payment.invoiceIDs { invoices.append(try await session.invoiceRef(invoiceID)) }
             guard let customerID = job.customerID ?? invoices[0].customerBillingID else {
-                throw DocumentError(field: "payment", message: "names no customer and its invoice's customer is not known (give customer_id in the args)")
+                throw DocumentError(
+                    field: "payment", message: "names no customer and its invoice's customer is not known (give customer_id in the args)")
             }
             for (index, invoice) in invoices.enumerated() {
                 if let billedTo = invoice.customerBillingID, billedTo != customerID {
                     throw DocumentError(
                         field: "payment.invoice_ids[\(index)]",
-                        message: "invoice \"\(payment.invoiceIDs[index])\" belongs to customer \(billedTo), not to the payment's customer \(customerID)")
+                        message:
+                            "invoice \"\(payment.invoiceIDs[index])\" belongs to customer \(billedTo), not to the payment's customer \(customerID)"
+                    )
                 }
             }
             let customerRef = try await session.customerRef(customerID, document: nil, at: [])
@@ -166,7 +178,8 @@ struct InvoiceVoidJob: JobHandler {
             let customerID = try ref.customerBillingID ?? InvoicePushJob.customerID(of: invoice, given: job.customerID, root: "invoice")
             let customerRef = try await session.customerRef(customerID, document: invoice.customer, at: [job.envelope, "customer"])
             let id = try await session.provider.voidInvoice(
-                invoice, customerRef: customerRef, target: try await session.target(recordType: "invoice", at: [job.envelope], writing: .invoice, invoice.lagoID))
+                invoice, customerRef: customerRef,
+                target: try await session.target(recordType: "invoice", at: [job.envelope], writing: .invoice, invoice.lagoID))
             try await session.recordResult(.invoice, billingID: invoice.lagoID, providerID: id, customerBillingID: customerID)
         }
     }
@@ -180,14 +193,17 @@ struct CreditMemoVoidJob: JobHandler {
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
         try await sync.run(context, args, kind: .creditMemoVoid, BillingCreditMemo.self) { session, job in
             let memo = job.document
-            guard let memoRef = try await session.sync.refs.lookup(
-                connection: session.connectionID, objectType: .creditMemo, billingID: memo.lagoID)
+            guard
+                let memoRef = try await session.sync.refs.lookup(
+                    connection: session.connectionID, objectType: .creditMemo, billingID: memo.lagoID)
             else {
                 throw await session.waitFor(.creditMemo, memo.lagoID)
             }
             let invoice = try await session.invoiceRef(memo.lagoInvoiceID)
             guard let customerID = memo.customer?.lagoID ?? job.customerID ?? memoRef.customerBillingID ?? invoice.customerBillingID else {
-                throw DocumentError(field: "credit_note.customer", message: "is required: the credit memo's customer is not known (or give customer_id in the args)")
+                throw DocumentError(
+                    field: "credit_note.customer",
+                    message: "is required: the credit memo's customer is not known (or give customer_id in the args)")
             }
             let customerRef = try await session.customerRef(customerID, document: memo.customer, at: [job.envelope, "customer"])
             let id = try await session.provider.voidCreditMemo(

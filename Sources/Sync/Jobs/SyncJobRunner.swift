@@ -9,7 +9,10 @@ public struct SyncJobArgs: Decodable, Sendable {
     public let connectionID: UUID
     public let customerID: String?
 
-    enum CodingKeys: String, CodingKey { case connectionID = "connection_id", customerID = "customer_id" }
+    enum CodingKeys: String, CodingKey {
+        case connectionID = "connection_id"
+        case customerID = "customer_id"
+    }
 }
 
 /// A sync job's args decoded once, for its handler: the connection and customer of
@@ -232,7 +235,9 @@ extension SyncEnvironment {
             let target = SyncTarget(
                 connectionID: args.connectionID, connection: loaded,
                 mappings: try await loadedMappings)
-            let session = SyncSession(sync: self, context: context, args: args, target: target, provider: try await providers.provider(for: loaded, context: providerContext))
+            let session = SyncSession(
+                sync: self, context: context, args: args, target: target,
+                provider: try await providers.provider(for: loaded, context: providerContext))
             try await body(session)
         } catch is CancellationError {
             throw CancellationError()
@@ -285,7 +290,8 @@ extension SyncEnvironment {
             if error.errorClass == .dependency, Date().timeIntervalSince(job.createdAt) > options.dependencyTimeout.seconds {
                 return JobError(
                     action: .fail, errorClass: SyncError.ErrorClass.dependency.rawValue,
-                    message: "\(error.message); gave up after waiting \(Int(options.dependencyTimeout.seconds)) s", code: error.providerCode)
+                    message: "\(error.message); gave up after waiting \(Int(options.dependencyTimeout.seconds)) s", code: error.providerCode
+                )
             }
             return error.jobError
         case let error as DocumentError:
@@ -350,7 +356,8 @@ extension ProviderErrorEvent.Subject {
         objectNumber = document["number"] as? String
         let customer = definition?.objectType == .customer ? document : document["customer"] as? [String: Any]
         self.customerID = customerID ?? (customer?["lago_id"] as? String) ?? (document["lago_customer_id"] as? String)
-        externalCustomerID = (customer?["external_id"] as? String) ?? (customer?["external_customer_id"] as? String)
+        externalCustomerID =
+            (customer?["external_id"] as? String) ?? (customer?["external_customer_id"] as? String)
             ?? (document["external_customer_id"] as? String)
     }
 }

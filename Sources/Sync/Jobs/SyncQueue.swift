@@ -63,8 +63,10 @@ public struct SyncQueue: Sendable {
     ) async throws -> Int64 {
         let result = try await db.query(
             SyncSQL.enqueueSync,
-            [connection.uuidString, kind.rawValue, document, customerID, options.priority, options.runAt, options.maxAttempts,
-             options.queue, options.uniqueKey],
+            [
+                connection.uuidString, kind.rawValue, document, customerID, options.priority, options.runAt, options.maxAttempts,
+                options.queue, options.uniqueKey,
+            ],
             prepare: true)
         return try result.rows[0].decode("id")
     }
@@ -121,6 +123,7 @@ public struct SyncQueue: Sendable {
     public func keys(connection: UUID, kind: SyncJobKind, document: JSONText, customerID: String? = nil) async throws -> Keys {
         let row = try await pool.query(SyncSQL.syncJobKeys, [connection.uuidString, kind.rawValue, document, customerID]).rows[0]
         return Keys(
-            serialKey: try row.decodeIfPresent("serial_key"), limitKey: try row.decode("limit_key"), customerID: try row.decodeIfPresent("customer"))
+            serialKey: try row.decodeIfPresent("serial_key"), limitKey: try row.decode("limit_key"),
+            customerID: try row.decodeIfPresent("customer"))
     }
 }

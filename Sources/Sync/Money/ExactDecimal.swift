@@ -154,7 +154,7 @@ public struct ExactDecimal: Sendable, Hashable, Comparable, CustomStringConverti
         if lhs.isNegative != rhs.isNegative { return lhs.isNegative }
         let scale = max(lhs.scale, rhs.scale)
         switch (lhs.units(at: scale), rhs.units(at: scale)) {
-        case let (left?, right?): return left < right
+        case (let left?, let right?): return left < right
         // Only one side can overflow (the other already has this scale); it is the larger
         // in magnitude, so the smaller value when negative.
         case (nil, _): return lhs.isNegative
@@ -193,9 +193,12 @@ extension ExactDecimal: Decodable {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected a decimal number")
         }
         guard let value = ExactDecimal(text) else {
-            if !text.isEmpty, text.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 45 || $0 == 43 }), text.utf8.count > Self.maxDigits {
+            if !text.isEmpty, text.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 45 || $0 == 43 }),
+                text.utf8.count > Self.maxDigits
+            {
                 throw DecodingError.dataCorruptedError(
-                    in: container, debugDescription: "a decimal number of at most \(Self.maxDigits) digits, got one of \(text.utf8.count) characters")
+                    in: container,
+                    debugDescription: "a decimal number of at most \(Self.maxDigits) digits, got one of \(text.utf8.count) characters")
             }
             throw DecodingError.dataCorruptedError(
                 in: container, debugDescription: "expected a decimal number like \"12.5\", got \"\(text)\"")

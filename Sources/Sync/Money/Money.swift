@@ -21,7 +21,7 @@ public struct Money: Sendable, Hashable, CustomStringConvertible {
     /// The amount in major units as providers want it: 1234 USD → "12.34", 1234 JPY → "1234",
     /// 1234 KWD → "1.234", -5 USD → "-0.05". Always exactly `currency.minorUnits` decimals.
     public var decimalString: String {
-        let digits = String(amountCents.magnitude)  // UInt64: no overflow at Int64.min
+        let digits = String(amountCents.magnitude) // UInt64: no overflow at Int64.min
         let scale = currency.minorUnits
         let sign = amountCents < 0 ? "-" : ""
         guard scale > 0 else { return sign + digits }

@@ -91,14 +91,17 @@ public protocol AccountingProvider: Sendable {
     func upsertInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) async throws -> String
     func upsertSalesOrder(_ order: BillingSalesOrder, customerRef: String, target: SyncTarget) async throws -> String
     func upsertCreditMemo(
-        _ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String
+        _ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget
+    ) async throws -> String
     /// A payment applied to every invoice it pays (`payment.applications`); `invoiceRefs`
     /// maps each billing invoice id to the provider's.
     func upsertPayment(
-        _ payment: BillingPayment, customerRef: String, invoiceRefs: [String: String], target: SyncTarget) async throws -> String
+        _ payment: BillingPayment, customerRef: String, invoiceRefs: [String: String], target: SyncTarget
+    ) async throws -> String
     /// The refunded part of a credit note (`memo.refundCents` > 0), applied to its credit memo.
     func upsertCustomerRefund(
-        _ memo: BillingCreditMemo, customerRef: String, creditMemoRef: String, target: SyncTarget) async throws -> String
+        _ memo: BillingCreditMemo, customerRef: String, creditMemoRef: String, target: SyncTarget
+    ) async throws -> String
     /// Makes sure the provider's customer may take transactions in `currency` (adds it to
     /// the customer's currencies); nil when the provider has nothing to do.
     func addCustomerCurrency(_ customer: BillingCustomer, currency: Currency, target: SyncTarget) async throws -> String?
@@ -106,6 +109,6 @@ public protocol AccountingProvider: Sendable {
     func voidInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) async throws -> String
     /// Voids the provider's credit memo of `memo` (already pushed); returns its id.
     func voidCreditMemo(
-        _ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget) async throws -> String
+        _ memo: BillingCreditMemo, customerRef: String, invoiceRef: String, target: SyncTarget
+    ) async throws -> String
 }
-

@@ -39,7 +39,8 @@ public struct MappingSet: Sendable {
         missing.append("no fallback item")
         throw StoreError(
             .invalidMapping, field: "mappings",
-            "cannot map a \(feeKind.rawValue) line on connection \(connectionID.uuidString.lowercased()): \(missing.joined(separator: ", "))")
+            "cannot map a \(feeKind.rawValue) line on connection \(connectionID.uuidString.lowercased()): \(missing.joined(separator: ", "))"
+        )
     }
 
     /// The provider's currency id for an ISO code, nil when unmapped (the provider then uses

@@ -60,7 +60,9 @@ public struct ProviderContext: Sendable {
     /// (a driver that needs one then fails with a clear error).
     public var tokens: (any AccessTokenStore)?
 
-    public init(http: HTTPClient, requestTimeout: Duration = .seconds(60), serverTimeLimit: Duration? = nil, tokens: (any AccessTokenStore)? = nil) {
+    public init(
+        http: HTTPClient, requestTimeout: Duration = .seconds(60), serverTimeLimit: Duration? = nil, tokens: (any AccessTokenStore)? = nil
+    ) {
         self.http = http
         self.requestTimeout = requestTimeout
         self.serverTimeLimit = serverTimeLimit

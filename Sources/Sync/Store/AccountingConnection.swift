@@ -114,7 +114,8 @@ public struct AccountingConnection: Sendable, Equatable, CustomStringConvertible
         for object in settings.objectsToSync where !ExternalRef.ObjectType.allCases.map(\.rawValue).contains(object) {
             throw StoreError.invalid(
                 "settings.objects_to_sync",
-                "unknown object type \"\(object.prefix(40))\" (expected: \(ExternalRef.ObjectType.allCases.map(\.rawValue).joined(separator: ", ")))")
+                "unknown object type \"\(object.prefix(40))\" (expected: \(ExternalRef.ObjectType.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
     }
 

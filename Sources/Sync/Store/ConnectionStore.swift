@@ -26,7 +26,8 @@ public struct ConnectionStore: Sendable {
     /// Validates and stores a new connection; returns it with its id and timestamps.
     public func create(_ connection: AccountingConnection) async throws -> AccountingConnection {
         try connection.validate()
-        try await StoreSupport.requirePublicURL(connection.settings.baseURL, "settings.base_url", allowPrivateNetworks: allowPrivateNetworks)
+        try await StoreSupport.requirePublicURL(
+            connection.settings.baseURL, "settings.base_url", allowPrivateNetworks: allowPrivateNetworks)
         // The id is chosen here, not by the table's default: the secrets are sealed for their row.
         let id = UUID()
         let result = try await pool.query(
@@ -49,7 +50,8 @@ public struct ConnectionStore: Sendable {
             throw StoreError.invalid("id", "a connection must be created before it is updated")
         }
         try connection.validate()
-        try await StoreSupport.requirePublicURL(connection.settings.baseURL, "settings.base_url", allowPrivateNetworks: allowPrivateNetworks)
+        try await StoreSupport.requirePublicURL(
+            connection.settings.baseURL, "settings.base_url", allowPrivateNetworks: allowPrivateNetworks)
         let result = try await pool.query(
             """
             UPDATE ledgersync.connections
@@ -83,7 +85,8 @@ public struct ConnectionStore: Sendable {
     /// Whether a connection with this id exists; opens no secret (so needs no right key).
     public func exists(_ id: UUID) async throws -> Bool {
         let rows = try await pool.query(
-            "SELECT EXISTS (SELECT 1 FROM ledgersync.connections WHERE id = $1::uuid) AS found", [id.uuidString]).rows
+            "SELECT EXISTS (SELECT 1 FROM ledgersync.connections WHERE id = $1::uuid) AS found", [id.uuidString]
+        ).rows
         return try rows[0].decode("found")
     }
 
@@ -108,7 +111,8 @@ public struct ConnectionStore: Sendable {
             secrets = try JSONText(secretsJSON).decode(ConnectionSecrets.self)
         } catch {
             // The decoding error could quote the plaintext; say only what is wrong.
-            throw StoreError(.secretsUnreadable, "the sealed secrets of connection \(id.uuidString.lowercased()) are not a valid secrets object")
+            throw StoreError(
+                .secretsUnreadable, "the sealed secrets of connection \(id.uuidString.lowercased()) are not a valid secrets object")
         }
         var connection = AccountingConnection(
             provider: try row.decode("provider"),

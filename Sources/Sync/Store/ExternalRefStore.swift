@@ -116,7 +116,9 @@ public struct ExternalRefStore: Sendable {
     /// id), replacing the object's earlier ref. Throws `RefLinkConflict` when another billing
     /// object of the connection and type has that record, `StoreError` for bad input.
     @discardableResult
-    public func link(connection: UUID, objectType: ExternalRef.ObjectType, billingID: String, providerID: String) async throws -> ExternalRef {
+    public func link(connection: UUID, objectType: ExternalRef.ObjectType, billingID: String, providerID: String) async throws
+        -> ExternalRef
+    {
         try StoreSupport.requireNotBlank(billingID, "billing_id")
         guard !billingID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw StoreError.invalid("billing_id", "must not contain control characters")

@@ -52,8 +52,11 @@ public struct InboundSecretStore: Sendable {
     /// The connection's secret, nil when none was set (or there is no such connection).
     public func secret(connection: UUID) async throws -> String? {
         let rows = try await pool.query(
-            "SELECT secret_sealed FROM ledgersync.inbound_secrets WHERE connection_id = $1::uuid", [connection.uuidString]).rows
+            "SELECT secret_sealed FROM ledgersync.inbound_secrets WHERE connection_id = $1::uuid", [connection.uuidString]
+        ).rows
         guard let row = rows.first else { return nil }
-        return try StoreSupport.open(try row.decode("secret_sealed"), with: box, for: Self.context(connection), what: "the inbound secret of connection \(connection.uuidString.lowercased())")
+        return try StoreSupport.open(
+            try row.decode("secret_sealed"), with: box, for: Self.context(connection),
+            what: "the inbound secret of connection \(connection.uuidString.lowercased())")
     }
 }

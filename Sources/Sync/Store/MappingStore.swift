@@ -44,20 +44,30 @@ public struct Mapping: Sendable, Equatable {
     }
 
     /// The connection's catch-all item.
-    public static func fallbackItem(connectionID: UUID, providerID: String, providerName: String? = nil, accountCode: String? = nil) -> Mapping {
-        Mapping(connectionID: connectionID, kind: .fallbackItem, billingKey: "", providerID: providerID, providerName: providerName, accountCode: accountCode)
+    public static func fallbackItem(connectionID: UUID, providerID: String, providerName: String? = nil, accountCode: String? = nil)
+        -> Mapping
+    {
+        Mapping(
+            connectionID: connectionID, kind: .fallbackItem, billingKey: "", providerID: providerID, providerName: providerName,
+            accountCode: accountCode)
     }
 
     /// The default item for a fee category.
     public static func defaultItem(
         connectionID: UUID, for feeKind: FeeKind, providerID: String, providerName: String? = nil, accountCode: String? = nil
     ) -> Mapping {
-        Mapping(connectionID: connectionID, kind: .defaultItem, billingKey: feeKind.rawValue, providerID: providerID, providerName: providerName, accountCode: accountCode)
+        Mapping(
+            connectionID: connectionID, kind: .defaultItem, billingKey: feeKind.rawValue, providerID: providerID,
+            providerName: providerName, accountCode: accountCode)
     }
 
     /// A one-to-one item for a billable metric or add-on code.
-    public static func item(connectionID: UUID, code: String, providerID: String, providerName: String? = nil, accountCode: String? = nil) -> Mapping {
-        Mapping(connectionID: connectionID, kind: .item, billingKey: code, providerID: providerID, providerName: providerName, accountCode: accountCode)
+    public static func item(connectionID: UUID, code: String, providerID: String, providerName: String? = nil, accountCode: String? = nil)
+        -> Mapping
+    {
+        Mapping(
+            connectionID: connectionID, kind: .item, billingKey: code, providerID: providerID, providerName: providerName,
+            accountCode: accountCode)
     }
 
     /// The categories of fee (and other document lines) that need an item (PROVIDERS.md 1.4).

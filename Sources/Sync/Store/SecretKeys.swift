@@ -52,7 +52,8 @@ public enum SecretKeyCheck {
         for sealed in SealedColumn.all where sealed.table != "secret_key_check" {
             let sample = try await pool.query(
                 "SELECT \(sealed.keyColumn)::text AS row_key, \(sealed.column) AS value FROM ledgersync.\(sealed.table) "
-                    + "WHERE \(sealed.column) IS NOT NULL LIMIT 1").rows
+                    + "WHERE \(sealed.column) IS NOT NULL LIMIT 1"
+            ).rows
             guard let row = sample.first else { continue }
             let value: String = try row.decode("value")
             let rowKey: String = try row.decode("row_key")
@@ -110,13 +111,15 @@ public enum SecretKeyRotation {
     /// are never blocked for more than one row, and read either the old or the new value,
     /// both of which a process holding both keys opens. Safe to run again (it skips what is
     /// current) and alongside the API and the workers.
-    public static func rotate(pool: ConnectionPool, box: SecretBox, progress: @Sendable (String) -> Void = { _ in }) async throws -> Report {
+    public static func rotate(pool: ConnectionPool, box: SecretBox, progress: @Sendable (String) -> Void = { _ in }) async throws -> Report
+    {
         var report = Report()
         for sealed in SealedColumn.all {
             let name = "\(sealed.table).\(sealed.column)"
             let rows = try await pool.query(
                 "SELECT \(sealed.keyColumn)::text AS row_key, \(sealed.column) AS value FROM ledgersync.\(sealed.table) "
-                    + "WHERE \(sealed.column) IS NOT NULL ORDER BY 1").rows
+                    + "WHERE \(sealed.column) IS NOT NULL ORDER BY 1"
+            ).rows
             for row in rows {
                 let rowKey: String = try row.decode("row_key")
                 let value: String = try row.decode("value")
@@ -127,7 +130,8 @@ public enum SecretKeyRotation {
                 let changed = try await pool.withTransaction { connection -> Bool in
                     let locked = try await connection.query(
                         "SELECT \(sealed.column) AS value FROM ledgersync.\(sealed.table) "
-                            + "WHERE \(sealed.keyColumn) = $1::\(sealed.keyType) FOR UPDATE", [rowKey]).rows
+                            + "WHERE \(sealed.keyColumn) = $1::\(sealed.keyType) FOR UPDATE", [rowKey]
+                    ).rows
                     // Deleted, cleared or re-sealed by someone else meanwhile: nothing to do.
                     guard let current: String = try locked.first?.decodeIfPresent("value"), box.needsResealing(current) else {
                         return false

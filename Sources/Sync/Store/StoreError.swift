@@ -84,14 +84,15 @@ enum StoreSupport {
     static func requireHTTPURL(_ value: String, _ field: String) throws {
         // Lower-case scheme only, as the tables' CHECK (url ~ '^https?://') demands.
         guard value.hasPrefix("http://") || value.hasPrefix("https://"),
-              let url = URL(string: value), let host = url.host, !host.isEmpty
+            let url = URL(string: value), let host = url.host, !host.isEmpty
         else {
             throw StoreError.invalid(field, "must be an http:// or https:// URL, got \"\(value.prefix(80))\"")
         }
         // URLs are stored and listed in plain text, so credentials in them would leak; the
         // error does not echo the URL for the same reason.
         guard url.user == nil, url.password == nil else {
-            throw StoreError.invalid(field, "must not carry a user name or password (user:password@host): URLs are stored and shown in plain text")
+            throw StoreError.invalid(
+                field, "must not carry a user name or password (user:password@host): URLs are stored and shown in plain text")
         }
     }
 

@@ -36,9 +36,9 @@ public final class PostgresTokenStore: AccessTokenStore {
     ) async throws -> String {
         let key = try Key(connection)
         let clock = now
-        return try await cache.token(for: key, usable: { $0.usable(at: clock(), minValidity: minValidity) }) {
-            try await self.load(key, minValidity: minValidity, issue: issue)
-        }
+        return try await cache.token(
+            for: key, usable: { $0.usable(at: clock(), minValidity: minValidity) },
+            load: { try await self.load(key, minValidity: minValidity, issue: issue) })
     }
 
     public func invalidate(_ accessToken: String, for connection: AccountingConnection) async throws {
@@ -110,7 +110,8 @@ public final class PostgresTokenStore: AccessTokenStore {
     }
 
     private func openToken(_ sealed: String, _ id: UUID) throws -> String {
-        try StoreSupport.open(sealed, with: box, for: Self.context(id), what: "the access token of connection \(id.uuidString.lowercased())")
+        try StoreSupport.open(
+            sealed, with: box, for: Self.context(id), what: "the access token of connection \(id.uuidString.lowercased())")
     }
 
     /// Where a connection's sealed access token lives (its associated data).

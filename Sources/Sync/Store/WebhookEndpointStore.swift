@@ -98,7 +98,9 @@ public struct WebhookEndpointStore: Sendable {
     /// current one signing beside it for `overlap`, so the receiver can switch at any time
     /// within it; returns the endpoint and the new secret, the only time it leaves this
     /// process in clear. A zero overlap retires the old secret at once. Throws `.notFound`.
-    public func rotateSecret(_ id: UUID, overlap: Duration, secret given: String? = nil) async throws -> (endpoint: WebhookEndpoint, secret: String) {
+    public func rotateSecret(_ id: UUID, overlap: Duration, secret given: String? = nil) async throws -> (
+        endpoint: WebhookEndpoint, secret: String
+    ) {
         if let given { try StoreSupport.requireNotBlank(given, "secret") }
         guard overlap >= .zero, overlap <= .seconds(30 * 86_400) else {
             throw StoreError.invalid("overlap", "must be between 0 and 30 days")
@@ -106,7 +108,8 @@ public struct WebhookEndpointStore: Sendable {
         let secret = given ?? StandardWebhooks.generateSecret()
         let endpoint = try await pool.withTransaction { connection -> WebhookEndpoint in
             let rows = try await connection.query(
-                "SELECT \(Self.columns) FROM ledgersync.webhook_endpoints WHERE id = $1::uuid FOR UPDATE", [id.uuidString]).rows
+                "SELECT \(Self.columns) FROM ledgersync.webhook_endpoints WHERE id = $1::uuid FOR UPDATE", [id.uuidString]
+            ).rows
             guard let row = rows.first else {
                 throw StoreError(.notFound, field: "id", "no webhook endpoint \(id.uuidString.lowercased())")
             }
@@ -178,7 +181,9 @@ public struct WebhookEndpointStore: Sendable {
             id: id,
             url: try row.decode("url"),
             secret: try StoreSupport.open(try row.decode("secret_sealed"), with: box, for: Self.secretContext(id), what: what),
-            previousSecret: try previousSealed.map { try StoreSupport.open($0, with: box, for: Self.previousSecretContext(id), what: what) },
+            previousSecret: try previousSealed.map {
+                try StoreSupport.open($0, with: box, for: Self.previousSecretContext(id), what: what)
+            },
             previousSecretExpiresAt: try row.decodeIfPresent("previous_secret_expires_at"),
             eventTypes: try row.decodeIfPresent("event_types", as: JSONText.self).map { try $0.decode([String].self) },
             disabled: try row.decode("disabled"),

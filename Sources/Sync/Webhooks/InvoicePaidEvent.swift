@@ -54,17 +54,28 @@ public struct InvoicePaidEvent: Sendable, Equatable {
                 let lagoID: String
                 let providerID: String
                 let lagoCustomerID: String?
-                enum CodingKeys: String, CodingKey { case lagoID = "lago_id", providerID = "provider_id", lagoCustomerID = "lago_customer_id" }
+                enum CodingKeys: String, CodingKey {
+                    case lagoID = "lago_id"
+                    case providerID = "provider_id"
+                    case lagoCustomerID = "lago_customer_id"
+                }
             }
             struct Payment: Encodable {
                 let providerID: String
                 let amount: String?
                 let currency: String?
                 let paidAt: String?
-                enum CodingKeys: String, CodingKey { case providerID = "provider_id", amount, currency, paidAt = "paid_at" }
+                enum CodingKeys: String, CodingKey {
+                    case providerID = "provider_id"
+                    case amount, currency
+                    case paidAt = "paid_at"
+                }
             }
             enum CodingKeys: String, CodingKey {
-                case id, type, createdAt = "created_at", connectionID = "connection_id", provider, invoice, payment
+                case id, type
+                case createdAt = "created_at"
+                case connectionID = "connection_id"
+                case provider, invoice, payment
             }
         }
         let formatter = ISO8601DateFormatter()
@@ -74,7 +85,8 @@ public struct InvoicePaidEvent: Sendable, Equatable {
                 id: id, type: Self.type, createdAt: formatter.string(from: now), connectionID: connectionID.uuidString.lowercased(),
                 provider: provider,
                 invoice: .init(lagoID: invoiceID, providerID: providerInvoiceID, lagoCustomerID: customerID),
-                payment: .init(providerID: providerPaymentID, amount: amount, currency: currency, paidAt: paidAt.map { formatter.string(from: $0) }))
+                payment: .init(
+                    providerID: providerPaymentID, amount: amount, currency: currency, paidAt: paidAt.map { formatter.string(from: $0) }))
         ).text
     }
 }

@@ -102,7 +102,10 @@ public struct ProviderErrorEvent: Sendable, Equatable {
         struct ProviderError: Encodable {
             let message: String
             let errorCode: String
-            enum CodingKeys: String, CodingKey { case message, errorCode = "error_code" }
+            enum CodingKeys: String, CodingKey {
+                case message
+                case errorCode = "error_code"
+            }
         }
 
         struct CustomerError: Encodable {
@@ -118,10 +121,16 @@ public struct ProviderErrorEvent: Sendable, Equatable {
             let objectNumber: String?
             let providerError: ProviderError
             enum CodingKeys: String, CodingKey {
-                case lagoCustomerID = "lago_customer_id", externalCustomerID = "external_customer_id"
-                case accountingProvider = "accounting_provider", accountingProviderCode = "accounting_provider_code"
-                case connectionID = "connection_id", jobID = "job_id", jobKind = "job_kind"
-                case objectType = "billing_object_type", objectID = "billing_object_id", objectNumber = "billing_object_number"
+                case lagoCustomerID = "lago_customer_id"
+                case externalCustomerID = "external_customer_id"
+                case accountingProvider = "accounting_provider"
+                case accountingProviderCode = "accounting_provider_code"
+                case connectionID = "connection_id"
+                case jobID = "job_id"
+                case jobKind = "job_kind"
+                case objectType = "billing_object_type"
+                case objectID = "billing_object_id"
+                case objectNumber = "billing_object_number"
                 case providerError = "provider_error"
             }
         }
@@ -137,9 +146,14 @@ public struct ProviderErrorEvent: Sendable, Equatable {
             let objectNumber: String?
             let providerError: ProviderError
             enum CodingKeys: String, CodingKey {
-                case lagoIntegrationID = "lago_integration_id", provider, providerCode = "provider_code"
-                case jobID = "job_id", jobKind = "job_kind"
-                case objectType = "billing_object_type", objectID = "billing_object_id", objectNumber = "billing_object_number"
+                case lagoIntegrationID = "lago_integration_id"
+                case provider
+                case providerCode = "provider_code"
+                case jobID = "job_id"
+                case jobKind = "job_kind"
+                case objectType = "billing_object_type"
+                case objectID = "billing_object_id"
+                case objectNumber = "billing_object_number"
                 case providerError = "provider_error"
             }
         }
@@ -152,8 +166,12 @@ public struct ProviderErrorEvent: Sendable, Equatable {
         let integrationError: IntegrationError?
 
         enum CodingKeys: String, CodingKey {
-            case webhookType = "webhook_type", objectType = "object_type", eventID = "event_id", createdAt = "created_at"
-            case customerError = "accounting_provider_customer_error", integrationError = "provider_error"
+            case webhookType = "webhook_type"
+            case objectType = "object_type"
+            case eventID = "event_id"
+            case createdAt = "created_at"
+            case customerError = "accounting_provider_customer_error"
+            case integrationError = "provider_error"
         }
     }
 }

@@ -51,7 +51,9 @@ public enum WebhookDelivery {
     }
 
     /// Enqueues a `webhook.ping` to `endpoint`; returns the job id and the event id.
-    public static func ping(_ endpoint: WebhookEndpoint, queue: JobQueue, now: Date = Date()) async throws -> (jobID: Int64, eventID: String) {
+    public static func ping(_ endpoint: WebhookEndpoint, queue: JobQueue, now: Date = Date()) async throws -> (
+        jobID: Int64, eventID: String
+    ) {
         let eventID = "evt_ping_" + UUID().uuidString.lowercased()
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
@@ -71,7 +73,10 @@ public enum WebhookDelivery {
         public let body: String
 
         enum CodingKeys: String, CodingKey {
-            case endpointID = "endpoint_id", eventID = "event_id", eventType = "event_type", body
+            case endpointID = "endpoint_id"
+            case eventID = "event_id"
+            case eventType = "event_type"
+            case body
         }
 
         public init(endpointID: UUID, eventID: String, eventType: String, body: String) {
@@ -153,10 +158,13 @@ public struct WebhookDeliverJob: JobHandler {
 
     public func run(_ args: Args, context: JobContext) async throws {
         guard let endpoint = try await endpoints.get(args.endpointID) else {
-            throw JobError(action: .fail, errorClass: "invalid_config", message: "webhook endpoint \(args.endpointID.uuidString.lowercased()) no longer exists")
+            throw JobError(
+                action: .fail, errorClass: "invalid_config",
+                message: "webhook endpoint \(args.endpointID.uuidString.lowercased()) no longer exists")
         }
         guard !endpoint.disabled else {
-            throw JobError(action: .fail, errorClass: "invalid_config", message: "webhook endpoint \(endpoint.id.uuidString.lowercased()) is disabled")
+            throw JobError(
+                action: .fail, errorClass: "invalid_config", message: "webhook endpoint \(endpoint.id.uuidString.lowercased()) is disabled")
         }
         let now = Date()
         let timestamp = Int(now.timeIntervalSince1970)
@@ -170,7 +178,8 @@ public struct WebhookDeliverJob: JobHandler {
                 (WebhookDelivery.timestampHeader, String(timestamp)),
                 (
                     WebhookDelivery.signatureHeader,
-                    WebhookDelivery.signature(eventID: args.eventID, timestamp: timestamp, body: args.body, secrets: endpoint.signingSecrets(at: now))
+                    WebhookDelivery.signature(
+                        eventID: args.eventID, timestamp: timestamp, body: args.body, secrets: endpoint.signingSecrets(at: now))
                 ),
             ],
             body: Data(args.body.utf8), timeout: requestTimeout)

@@ -29,13 +29,19 @@ struct APICommand: AsyncParsableCommand {
     var idleTimeout = DurationArgument(APIConfiguration.defaultIdleTimeout)
     @Option(help: "How long a dashboard session lasts after sign-in.")
     var dashboardSessionLifetime = DurationArgument(APIConfiguration.defaultSessionLifetime)
-    @Flag(help: "Mark the dashboard cookie Secure on every answer (the API is reached over TLS). Without it, only requests a proxy marks X-Forwarded-Proto: https get it.")
+    @Flag(
+        help:
+            "Mark the dashboard cookie Secure on every answer (the API is reached over TLS). Without it, only requests a proxy marks X-Forwarded-Proto: https get it."
+    )
     var secureCookies = false
 
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
         guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
-        for (name, value) in [("--statement-timeout", statementTimeout), ("--pool-wait-timeout", poolWaitTimeout), ("--idle-timeout", idleTimeout), ("--dashboard-session-lifetime", dashboardSessionLifetime)] {
+        for (name, value) in [
+            ("--statement-timeout", statementTimeout), ("--pool-wait-timeout", poolWaitTimeout), ("--idle-timeout", idleTimeout),
+            ("--dashboard-session-lifetime", dashboardSessionLifetime),
+        ] {
             guard value.duration >= .milliseconds(1) else { throw ValidationError("\(name) must be more than 0, got \(value)") }
         }
     }
@@ -43,7 +49,8 @@ struct APICommand: AsyncParsableCommand {
     func run() async throws {
         let box = try secretBoxFromEnvironment()
         let pool = try await database.openPool(maxConnections: connections) { url, size in
-            APIConfiguration.makePool(url: url, maxConnections: size, statementTimeout: statementTimeout.duration, waitTimeout: poolWaitTimeout.duration)
+            APIConfiguration.makePool(
+                url: url, maxConnections: size, statementTimeout: statementTimeout.duration, waitTimeout: poolWaitTimeout.duration)
         }
         try await checkSecretKey(box, pool: pool)
         // The process's own metrics (HTTP requests) go to this registry; /metrics appends them
@@ -57,7 +64,9 @@ struct APICommand: AsyncParsableCommand {
         defer { http.shutdown() }
         let configuration = APIConfiguration(
             host: host, port: port, pool: pool, secretBox: box, migrations: Schema.migrations,
-            providers: Providers.registry, providerContext: ProviderContext(http: http, requestTimeout: .seconds(30), tokens: PostgresTokenStore(pool: pool, secretBox: box)),
+            providers: Providers.registry,
+            providerContext: ProviderContext(
+                http: http, requestTimeout: .seconds(30), tokens: PostgresTokenStore(pool: pool, secretBox: box)),
             knownKinds: kinds,
             processMetrics: processMetrics, idleTimeout: idleTimeout.duration, dashboardSessionLifetime: dashboardSessionLifetime.duration,
             secureCookies: secureCookies)
@@ -139,7 +148,9 @@ extension Tokens {
             guard !scope.isEmpty else {
                 throw ValidationError("--scope is required: one or more of read, enqueue, operate, admin (e.g. --scope read,operate)")
             }
-            if let expiresIn, expiresIn.duration < .seconds(1) { throw ValidationError("--expires-in must be at least 1s, got \(expiresIn)") }
+            if let expiresIn, expiresIn.duration < .seconds(1) {
+                throw ValidationError("--expires-in must be at least 1s, got \(expiresIn)")
+            }
         }
 
         func run() async throws {
@@ -160,13 +171,16 @@ extension Tokens {
                 print(secret)
             }
             let expiry = token.expiresAt.map { "expires \(format($0))" } ?? "no expiry"
-            FileHandle.standardError.write(Data(
-                "ledgersync: token \(token.id) (\(token.name)) created with scopes \(token.scopes.sorted().map(\.rawValue).joined(separator: ",")), \(expiry); this is the only time it is shown\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "ledgersync: token \(token.id) (\(token.name)) created with scopes \(token.scopes.sorted().map(\.rawValue).joined(separator: ",")), \(expiry); this is the only time it is shown\n"
+                        .utf8))
         }
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List tokens, oldest first, with their scopes and expiry (never the tokens themselves).")
+        static let configuration = CommandConfiguration(
+            abstract: "List tokens, oldest first, with their scopes and expiry (never the tokens themselves).")
         @OptionGroup var database: DatabaseOptions
         @Flag(help: "Print JSON.") var json = false
 
@@ -190,7 +204,8 @@ extension Tokens {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a token: requests with it are refused from now on, and its dashboard sessions end.")
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a token: requests with it are refused from now on, and its dashboard sessions end.")
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The token id (from `tokens list`).") var id: Int64
 
@@ -220,7 +235,9 @@ struct DashboardCommand: AsyncParsableCommand {
                 """)
         @OptionGroup var database: DatabaseOptions
         @Option(name: .customLong("for"), help: "Who the link is for (shown in the API's log with the session).") var label = "dashboard"
-        @Option(help: "What the session may do (read to look, operate to retry and cancel).") var scope: [ScopeList] = [ScopeList([.read, .operate])]
+        @Option(help: "What the session may do (read to look, operate to retry and cancel).") var scope: [ScopeList] = [
+            ScopeList([.read, .operate])
+        ]
         @Option(help: "How long the link works (at most 24h).") var expiresIn = DurationArgument(DashboardSessionStore.defaultCodeLifetime)
         @Option(help: "The API's address as the browser reaches it (default: $LEDGERSYNC_API_URL, else http://127.0.0.1:8080).")
         var url: String?
@@ -234,7 +251,8 @@ struct DashboardCommand: AsyncParsableCommand {
                 throw CLIError.usage("--url must start with http:// or https://, got \(base.prefix(80))")
             }
             let pool = try await database.openPool(maxConnections: 1)
-            let (code, expiresAt) = try await withStoreErrors(options: ["expires_in": "--expires-in", "for": "--for", "scopes": "--scope"]) {
+            let (code, expiresAt) = try await withStoreErrors(options: ["expires_in": "--expires-in", "for": "--for", "scopes": "--scope"])
+            {
                 try await DashboardSessionStore(pool: pool).createSignInCode(scopes: scopes, label: label, lifetime: expiresIn.duration)
             }
             await pool.close()

@@ -47,7 +47,8 @@ struct ConnectionSettingsOptions: ParsableArguments {
     var objects: String?
     @Option(help: "Most requests the account takes at once; also the queue's limit for this connection's jobs (add: default 1).")
     var concurrencyLimit: Int?
-    @Option(name: .customLong("base-url"), help: "The provider's API root instead of its own hosts, e.g. a simulator at http://127.0.0.1:8089.")
+    @Option(
+        name: .customLong("base-url"), help: "The provider's API root instead of its own hosts, e.g. a simulator at http://127.0.0.1:8089.")
     var baseURL: String?
     @Option(
         name: .customLong("setting"),
@@ -71,7 +72,9 @@ struct ConnectionSettingsOptions: ParsableArguments {
 
     func apply(to connectionSettings: inout AccountingConnection.Settings) {
         if let objects {
-            connectionSettings.objectsToSync = objects.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            connectionSettings.objectsToSync = objects.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
         }
         if let concurrencyLimit { connectionSettings.concurrencyLimit = concurrencyLimit }
         if let baseURL { connectionSettings.baseURL = Self.nonEmpty(baseURL) }
@@ -236,7 +239,8 @@ extension Connections {
                 throw ValidationError("--secrets-file is read only with --rotate-secrets")
             }
             guard name != nil || !settings.isEmpty || rotateSecrets else {
-                throw ValidationError("nothing to update: give --name, --objects, --concurrency-limit, --base-url, --setting or --rotate-secrets")
+                throw ValidationError(
+                    "nothing to update: give --name, --objects, --concurrency-limit, --base-url, --setting or --rotate-secrets")
             }
         }
 
@@ -308,7 +312,8 @@ extension Connections {
             await pool.close()
             // The secret alone on stdout, so that `secret=$(ledgersync connections inbound-secret …)` works.
             print(secret)
-            FileHandle.standardError.write(Data("ledgersync: this is the only time the inbound secret of connection \(id.text) is shown\n".utf8))
+            FileHandle.standardError.write(
+                Data("ledgersync: this is the only time the inbound secret of connection \(id.text) is shown\n".utf8))
         }
     }
 }

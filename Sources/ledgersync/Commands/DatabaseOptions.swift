@@ -51,7 +51,8 @@ struct DurationArgument: ExpressibleByArgument, CustomStringConvertible, Sendabl
     /// How --help shows a default: `30s`, `500ms`.
     var description: String {
         let milliseconds = Int64((duration.seconds * 1000).rounded())
-        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where milliseconds >= size && milliseconds % size == 0 {
+        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)]
+        where milliseconds >= size && milliseconds % size == 0 {
             return "\(milliseconds / size)\(unit)"
         }
         return "\(milliseconds)ms"

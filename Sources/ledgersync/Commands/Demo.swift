@@ -48,10 +48,12 @@ extension Demo {
             defer { Task { await pool.close() } }
 
             let connection = try await withStoreErrors {
-                try await ConnectionStore(pool: pool, secretBox: box).create(AccountingConnection(
-                    provider: "netsuite", name: "NetSuite demo (simulator)", accountID: account,
-                    settings: .init(defaultSubsidiary: "1", objectsToSync: [], baseURL: netsuiteURL, concurrencyLimit: concurrencyLimit),
-                    secrets: NetSuiteSimulator.Configuration.demoCredentials.connectionSecrets))
+                try await ConnectionStore(pool: pool, secretBox: box).create(
+                    AccountingConnection(
+                        provider: "netsuite", name: "NetSuite demo (simulator)", accountID: account,
+                        settings: .init(
+                            defaultSubsidiary: "1", objectsToSync: [], baseURL: netsuiteURL, concurrencyLimit: concurrencyLimit),
+                        secrets: NetSuiteSimulator.Configuration.demoCredentials.connectionSecrets))
             }
             let id = connection.id!
             try await SyncEnvironment.applyConcurrencyLimit(of: connection, queue: JobQueue(pool: pool))
@@ -90,7 +92,8 @@ extension Demo {
             for document in bad { try await enqueue(.invoicePush, document.json) }
 
             let summary = SeedSummary(
-                connectionId: id.uuidString.lowercased(), webhookEndpointId: endpoint.id.uuidString.lowercased(), enqueued: enqueued, jobs: enqueued.values.reduce(0, +),
+                connectionId: id.uuidString.lowercased(), webhookEndpointId: endpoint.id.uuidString.lowercased(), enqueued: enqueued,
+                jobs: enqueued.values.reduce(0, +),
                 badDocuments: bad.map { SeedSummary.Bad(invoice: $0.invoiceID, problem: $0.problem, expected: $0.expected) })
             try printJSON(summary)
         }
@@ -110,9 +113,11 @@ extension Demo {
 
         /// Copies of one good invoice, each broken in one way a real billing export can be.
         static func badDocuments(from template: String) throws -> [BadDocument] {
-            func variant(_ suffix: String, _ problem: String, _ expected: String, _ edit: (inout [String: Any]) -> Void) throws -> BadDocument {
+            func variant(_ suffix: String, _ problem: String, _ expected: String, _ edit: (inout [String: Any]) -> Void) throws
+                -> BadDocument
+            {
                 guard var root = try JSONSerialization.jsonObject(with: Data(template.utf8)) as? [String: Any],
-                      var invoice = root["invoice"] as? [String: Any], let lagoID = invoice["lago_id"] as? String
+                    var invoice = root["invoice"] as? [String: Any], let lagoID = invoice["lago_id"] as? String
                 else { throw CLIError.failed("the demo's invoice template is not an invoice envelope") }
                 let id = "\(lagoID)-\(suffix)"
                 invoice["lago_id"] = id

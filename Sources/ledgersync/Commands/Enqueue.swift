@@ -8,7 +8,9 @@ import Sync
 struct Enqueue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Enqueue one job (the same as SELECT ledgersync.enqueue(...) in SQL).",
-        discussion: "A sync job (invoice.push, …) given no --serial-key or --limit-key gets the keys ledgersync.enqueue_sync would give it; its --args must hold connection_id.")
+        discussion:
+            "A sync job (invoice.push, …) given no --serial-key or --limit-key gets the keys ledgersync.enqueue_sync would give it; its --args must hold connection_id."
+    )
 
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "The job kind, e.g. invoice.push.") var kind: String
@@ -29,7 +31,7 @@ struct Enqueue: AsyncParsableCommand {
         let value: ExactJSON
         do {
             value = try ExactJSON.parse(Array(args.utf8))
-        } catch where error.isLimit {
+        } catch  where error.isLimit {
             throw ValidationError("--args: args\(error.path): \(error.message) (at byte \(error.offset))")
         } catch {
             throw ValidationError("--args is not valid JSON: \(error.description)")
@@ -95,8 +97,9 @@ struct Limits: AsyncParsableCommand {
         @Flag(help: "Remove the limit.") var remove = false
 
         func validate() throws {
-            if remove { guard maxRunning == nil else { throw ValidationError("give either a limit or --remove, not both") } }
-            else {
+            if remove {
+                guard maxRunning == nil else { throw ValidationError("give either a limit or --remove, not both") }
+            } else {
                 guard let maxRunning else { throw ValidationError("give the limit (a number from 0), or --remove") }
                 guard maxRunning >= 0 else { throw ValidationError("the limit must be 0 or more, got \(maxRunning)") }
             }
@@ -113,7 +116,9 @@ struct Limits: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List limit keys with their limit and running jobs.",
-            discussion: "HOLDING counts the running jobs that count against the limit; RUNNING also counts those that gave their slot back early (the provider has answered; they are recording the result). HELD AFTER TIMEOUT counts the slots of requests that timed out at the client and that the provider may still be processing (ledgersync.limit_holds; worker --server-timeout): they count against the limit too.")
+            discussion:
+                "HOLDING counts the running jobs that count against the limit; RUNNING also counts those that gave their slot back early (the provider has answered; they are recording the result). HELD AFTER TIMEOUT counts the slots of requests that timed out at the client and that the provider may still be processing (ledgersync.limit_holds; worker --server-timeout): they count against the limit too."
+        )
         @OptionGroup var database: DatabaseOptions
         @Flag(help: "Print JSON.") var json = false
 

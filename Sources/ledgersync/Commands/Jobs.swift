@@ -68,7 +68,8 @@ extension Jobs {
                 let lastError = job.state == .completed ? "" : job.errors.last.map { "\($0.class): \($0.message)" } ?? ""
                 table.append([
                     // "completed!": the job left a warning (`ledgersync jobs show <id>`).
-                    "\(job.id)", job.state.rawValue + (warned.contains(job.id) ? "!" : ""), job.kind, truncate(job.billingObjectDescription ?? "", 48), job.queue,
+                    "\(job.id)", job.state.rawValue + (warned.contains(job.id) ? "!" : ""), job.kind,
+                    truncate(job.billingObjectDescription ?? "", 48), job.queue,
                     "\(job.attempt)/\(job.maxAttempts)", format(job.createdAt), truncate(lastError, 70),
                 ])
             }
@@ -86,7 +87,8 @@ extension Jobs {
         func run() async throws {
             let pool = try await database.openPool(maxConnections: 1)
             let job = try await JobQueue(pool: pool).job(id: id)
-            let waitingFor = job?.state == .available || job?.state == .retryable
+            let waitingFor =
+                job?.state == .available || job?.state == .retryable
                 ? try await DependencyWaits.describe(jobID: id, pool: pool) : nil
             let warnings = job == nil ? [] : try await JobWarnings.warnings(jobID: id, pool: pool)
             await pool.close()
@@ -96,9 +98,10 @@ extension Jobs {
             if let object = job.billingObjectDescription { print("  billing object: \(object)") }
             if let waitingFor { print("  waiting for \(waitingFor)") }
             print("  queue \(job.queue), priority \(job.priority), attempt \(job.attempt) of \(job.maxAttempts)")
-            print("  created \(format(job.createdAt)), run at \(format(job.runAt))"
-                + (job.attemptedAt.map { ", last started \(format($0))" } ?? "")
-                + (job.finalizedAt.map { ", finished \(format($0))" } ?? ""))
+            print(
+                "  created \(format(job.createdAt)), run at \(format(job.runAt))"
+                    + (job.attemptedAt.map { ", last started \(format($0))" } ?? "")
+                    + (job.finalizedAt.map { ", finished \(format($0))" } ?? ""))
             if let worker = job.lockedBy { print("  running on \(worker)") }
             for (name, value) in [("unique key", job.uniqueKey), ("serial key", job.serialKey), ("limit key", job.limitKey)] {
                 if let value { print("  \(name): \(value)") }
@@ -113,12 +116,14 @@ extension Jobs {
                 print("  errors: none")
             } else {
                 // A completed job's errors are of attempts before the one that succeeded.
-                print(job.state == .completed
-                    ? "  errors of earlier attempts (\(job.errors.count)):" : "  errors (\(job.errors.count)):")
+                print(
+                    job.state == .completed
+                        ? "  errors of earlier attempts (\(job.errors.count)):" : "  errors (\(job.errors.count)):")
                 for entry in job.errors {
                     let code = entry.code.map { " [\($0)]" } ?? ""
-                    print("    attempt \(entry.attempt) at \(format(entry.at)) — \(entry.class)\(code): \(entry.message)"
-                        + (entry.worker.map { " (worker \($0))" } ?? ""))
+                    print(
+                        "    attempt \(entry.attempt) at \(format(entry.at)) — \(entry.class)\(code): \(entry.message)"
+                            + (entry.worker.map { " (worker \($0))" } ?? ""))
                 }
             }
         }
@@ -151,12 +156,15 @@ extension Jobs {
                 let job = try await queue.job(id: id)
                 await pool.close()
                 guard let job else { throw CLIError.notFound("no job with id \(id)") }
-                throw CLIError.failed("job \(id) is \(job.state.rawValue): only failed, cancelled or retryable jobs can be retried"
-                    + (job.uniqueKey != nil ? " (or another unfinished job holds its unique key)" : ""))
+                throw CLIError.failed(
+                    "job \(id) is \(job.state.rawValue): only failed, cancelled or retryable jobs can be retried"
+                        + (job.uniqueKey != nil ? " (or another unfinished job holds its unique key)" : ""))
             }
             await pool.close()
             if json { return try printJSON(["retried": ids]) }
-            print("retried \(ids.count) job\(ids.count == 1 ? "" : "s")" + (ids.isEmpty ? "" : ": " + ids.prefix(20).map(String.init).joined(separator: ", ") + (ids.count > 20 ? ", …" : "")))
+            print(
+                "retried \(ids.count) job\(ids.count == 1 ? "" : "s")"
+                    + (ids.isEmpty ? "" : ": " + ids.prefix(20).map(String.init).joined(separator: ", ") + (ids.count > 20 ? ", …" : "")))
         }
     }
 
@@ -205,7 +213,10 @@ extension Jobs {
             guard !stats.isEmpty else { return print("no jobs") }
             var table = [["QUEUE", "KIND", "STATE", "JOBS", "OLDEST RUNNABLE"]]
             for row in stats {
-                table.append([row.queue, row.kind, row.state.rawValue, "\(row.jobs)", row.oldestRunnableSeconds.map { String(format: "%.1fs", $0) } ?? ""])
+                table.append([
+                    row.queue, row.kind, row.state.rawValue, "\(row.jobs)",
+                    row.oldestRunnableSeconds.map { String(format: "%.1fs", $0) } ?? "",
+                ])
             }
             printTable(table)
         }
@@ -240,8 +251,9 @@ func printTable(_ rows: [[String]]) {
     guard let header = rows.first else { return }
     let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
     for row in rows {
-        print(row.enumerated().map { index, cell in
-            index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-        }.joined(separator: "  "))
+        print(
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  "))
     }
 }

@@ -72,14 +72,22 @@ extension Mappings {
         @Option(help: "item, default_item, fallback_item, tax, currency or custom_field.") var kind: String
         @Option(help: "The billing key, by kind (see `ledgersync mappings --help`); none for fallback_item.") var key: String?
         @Option(help: "Only for custom_field: the provider record type, e.g. invoice.") var recordType: String?
-        @Option(help: "The provider's internal id of the item or currency, or the custom field id (custbody_x). Required but for tax, where the workers send the --detail ids; a tax mapping without it stores its tax_code or legacy_tax_item.")
+        @Option(
+            help:
+                "The provider's internal id of the item or currency, or the custom field id (custbody_x). Required but for tax, where the workers send the --detail ids; a tax mapping without it stores its tax_code or legacy_tax_item."
+        )
         var providerId: String?
         @Option(help: "The provider's name for it, for people reading the mapping.") var name: String?
-        @Option(help: "For people reading the mapping: the internal id of the item's income account at NetSuite (not the account number of the chart of accounts). Stored and listed, not sent: NetSuite takes the income account from the item record.")
+        @Option(
+            help:
+                "For people reading the mapping: the internal id of the item's income account at NetSuite (not the account number of the chart of accounts). Stored and listed, not sent: NetSuite takes the income account from the item record."
+        )
         var accountCode: String?
         @Option(
             name: .customLong("detail"),
-            help: ArgumentHelp("Extra data as key=value; repeat it. For tax: nexus, tax_type, tax_code (SuiteTax) or legacy_tax_item.", valueName: "key=value"))
+            help: ArgumentHelp(
+                "Extra data as key=value; repeat it. For tax: nexus, tax_type, tax_code (SuiteTax) or legacy_tax_item.",
+                valueName: "key=value"))
         var details: [String] = []
         @Flag(help: "Print the mapping as JSON.") var json = false
 
@@ -120,7 +128,8 @@ extension Mappings {
             do {
                 try Providers.registry.driver(provider).validateMapping(mapping)
             } catch let error as StoreError where error.field?.hasPrefix("details") == true {
-                let option = error.field.map { $0.hasPrefix("details.") ? "--detail \($0.dropFirst("details.".count))" : "--detail" } ?? "--detail"
+                let option =
+                    error.field.map { $0.hasPrefix("details.") ? "--detail \($0.dropFirst("details.".count))" : "--detail" } ?? "--detail"
                 throw CLIError.usage("\(option): \(error.message)")
             }
         }
@@ -136,7 +145,8 @@ extension Mappings {
             try await withStoreErrors(options: Mappings.fieldOptions) { try mapping.validate() }
             let pool = try await database.openPool(maxConnections: 1)
             let stored = try await withStoreErrors(options: Mappings.fieldOptions) {
-                guard let provider = try await ConnectionStore(pool: pool, secretBox: unusedSecretBox()).provider(of: connection.uuid) else {
+                guard let provider = try await ConnectionStore(pool: pool, secretBox: unusedSecretBox()).provider(of: connection.uuid)
+                else {
                     throw StoreError(.notFound, field: "connection_id", "no connection \(connection.text)")
                 }
                 try Self.validateForProvider(mapping, provider: provider)
@@ -174,7 +184,8 @@ extension Mappings {
             var table = [["KIND", "KEY", "RECORD TYPE", "PROVIDER ID", "NAME", "ACCOUNT", "DETAILS"]]
             for summary in summaries {
                 table.append([
-                    summary.kind, summary.billingKey, summary.recordType ?? "", summary.providerId, truncate(summary.providerName ?? "", 30),
+                    summary.kind, summary.billingKey, summary.recordType ?? "", summary.providerId,
+                    truncate(summary.providerName ?? "", 30),
                     summary.accountCode ?? "", summary.detailsText,
                 ])
             }
@@ -198,12 +209,15 @@ extension Mappings {
             let kind = try Mappings.kind(kind)
             let key = key?.trimmingCharacters(in: .whitespaces) ?? ""
             let pool = try await database.openPool(maxConnections: 1)
-            let removed = try await MappingStore(pool: pool).delete(connection: connection.uuid, kind: kind, billingKey: key, recordType: recordType)
+            let removed = try await MappingStore(pool: pool).delete(
+                connection: connection.uuid, kind: kind, billingKey: key, recordType: recordType)
             if !removed {
                 let connectionExists = try await Mappings.connectionExists(connection.uuid, pool: pool)
                 await pool.close()
                 guard connectionExists else { throw CLIError.notFound("no connection \(connection.text)") }
-                let what = kind == .fallbackItem ? "no fallback_item mapping" : "no \(kind.rawValue) mapping for \"\(key)\"" + (recordType.map { " on \($0)" } ?? "")
+                let what =
+                    kind == .fallbackItem
+                    ? "no fallback_item mapping" : "no \(kind.rawValue) mapping for \"\(key)\"" + (recordType.map { " on \($0)" } ?? "")
                 throw CLIError.notFound("\(what) on connection \(connection.text)")
             }
             await pool.close()

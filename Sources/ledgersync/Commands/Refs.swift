@@ -20,7 +20,8 @@ struct Refs: AsyncParsableCommand {
     static func objectType(_ text: String) throws -> ExternalRef.ObjectType {
         guard let type = ExternalRef.ObjectType(rawValue: text.trimmingCharacters(in: .whitespaces)) else {
             throw ValidationError(
-                "<object-type> must be one of \(ExternalRef.ObjectType.allCases.map(\.rawValue).joined(separator: ", ")); got \"\(text.prefix(40))\"")
+                "<object-type> must be one of \(ExternalRef.ObjectType.allCases.map(\.rawValue).joined(separator: ", ")); got \"\(text.prefix(40))\""
+            )
         }
         return type
     }
@@ -37,7 +38,8 @@ struct Refs: AsyncParsableCommand {
             let provider = try await withStoreErrors {
                 try await Providers.registry.provider(
                     for: connection,
-                    context: ProviderContext(http: http, requestTimeout: .seconds(60), tokens: PostgresTokenStore(pool: pool, secretBox: box)))
+                    context: ProviderContext(
+                        http: http, requestTimeout: .seconds(60), tokens: PostgresTokenStore(pool: pool, secretBox: box)))
             }
             return (provider, driver, http)
         } catch {
@@ -80,8 +82,10 @@ extension Refs {
                 Refused when another billing object of the connection and type already has that provider record. Jobs waiting for the object (an invoice waiting for its customer) run now.
                 """)
         @OptionGroup var database: DatabaseOptions
-        @Argument(help: ArgumentHelp("customer, invoice, sales_order, credit_memo or payment.", valueName: "object-type")) var objectType: String
-        @Argument(help: ArgumentHelp("The billing system's id of the object (Lago's lago_id).", valueName: "billing-id")) var billingID: String
+        @Argument(help: ArgumentHelp("customer, invoice, sales_order, credit_memo or payment.", valueName: "object-type")) var objectType:
+            String
+        @Argument(help: ArgumentHelp("The billing system's id of the object (Lago's lago_id).", valueName: "billing-id")) var billingID:
+            String
         @Argument(help: ArgumentHelp("The provider's id of the existing record .", valueName: "provider-id")) var providerID: String
         @Option(help: "The connection id.") var connection: UUIDArgument
         @Flag(name: .customLong("no-verify"), help: "Link without asking the provider whether the record exists.") var noVerify = false
@@ -116,18 +120,21 @@ extension Refs {
                 } catch let error as SyncError {
                     await pool.close()
                     throw CLIError.unavailable(
-                        "could not ask \(driver.displayName) for \(type.rawValue) \(providerID): \(error.message) (--no-verify links without asking)")
+                        "could not ask \(driver.displayName) for \(type.rawValue) \(providerID): \(error.message) (--no-verify links without asking)"
+                    )
                 }
                 guard found != nil else {
                     await pool.close()
-                    throw CLIError.notFound("\(driver.displayName) has no \(type.rawValue) with id \(providerID) (--no-verify links anyway)")
+                    throw CLIError.notFound(
+                        "\(driver.displayName) has no \(type.rawValue) with id \(providerID) (--no-verify links anyway)")
                 }
             }
             let ref: ExternalRef
             do {
                 ref = try await withStoreErrors(options: Refs.fieldOptions) {
                     try await ExternalRefStore(pool: pool).link(
-                        connection: connection.uuid, objectType: type, billingID: billingID.trimmingCharacters(in: .whitespaces), providerID: providerID)
+                        connection: connection.uuid, objectType: type, billingID: billingID.trimmingCharacters(in: .whitespaces),
+                        providerID: providerID)
                 }
             } catch let conflict as RefLinkConflict {
                 await pool.close()
@@ -136,8 +143,10 @@ extension Refs {
             await pool.close()
             if json { return try printJSON(RefSummary(ref)) }
             let name = found?.name
-            print("linked \(type.rawValue) \(ref.billingID) to \(providerName) \(found?.recordType ?? "record") \(ref.providerID)" + (name.map { " (\($0))" } ?? "")
-                + " on connection \(connection.text)")
+            print(
+                "linked \(type.rawValue) \(ref.billingID) to \(providerName) \(found?.recordType ?? "record") \(ref.providerID)"
+                    + (name.map { " (\($0))" } ?? "")
+                    + " on connection \(connection.text)")
             if let other = found?.externalID, other != ref.billingID {
                 print("note: the record's externalId is \"\(other)\"; syncs leave it as it is and write the record by internal id")
             }
@@ -148,7 +157,8 @@ extension Refs {
         static let configuration = CommandConfiguration(
             abstract: "Remove the link of a billing object; its next sync writes by external id again.")
         @OptionGroup var database: DatabaseOptions
-        @Argument(help: ArgumentHelp("customer, invoice, sales_order, credit_memo or payment.", valueName: "object-type")) var objectType: String
+        @Argument(help: ArgumentHelp("customer, invoice, sales_order, credit_memo or payment.", valueName: "object-type")) var objectType:
+            String
         @Argument(help: ArgumentHelp("The billing system's id of the object.", valueName: "billing-id")) var billingID: String
         @Option(help: "The connection id.") var connection: UUIDArgument
 
@@ -161,14 +171,16 @@ extension Refs {
                 connection: connection.uuid, objectType: type, billingID: billingID.trimmingCharacters(in: .whitespaces))
             await pool.close()
             guard let removed else {
-                throw CLIError.notFound("\(type.rawValue) \(billingID) has no link on connection \(connection.text) (a ref the workers recorded is not a link)")
+                throw CLIError.notFound(
+                    "\(type.rawValue) \(billingID) has no link on connection \(connection.text) (a ref the workers recorded is not a link)")
             }
             print("unlinked \(type.rawValue) \(billingID) from provider record \(removed) on connection \(connection.text)")
         }
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List a connection's refs, most recent first; LINKED shows when a person linked one.")
+        static let configuration = CommandConfiguration(
+            abstract: "List a connection's refs, most recent first; LINKED shows when a person linked one.")
         @OptionGroup var database: DatabaseOptions
         @Option(help: "The connection id.") var connection: UUIDArgument
         @Option(help: "Only refs of this object type.") var objectType: String?
@@ -190,7 +202,10 @@ extension Refs {
             guard !refs.isEmpty else { return print("no refs") }
             var table = [["OBJECT TYPE", "BILLING ID", "PROVIDER ID", "SYNCED", "LINKED"]]
             for ref in refs {
-                table.append([ref.objectType.rawValue, truncate(ref.billingID, 40), ref.providerID, format(ref.syncedAt), ref.linkedAt.map(format) ?? ""])
+                table.append([
+                    ref.objectType.rawValue, truncate(ref.billingID, 40), ref.providerID, format(ref.syncedAt),
+                    ref.linkedAt.map(format) ?? "",
+                ])
             }
             printTable(table)
         }

@@ -58,7 +58,8 @@ extension Refs {
 
             var outcomes: [Outcome] = []
             for customer in documents where refs[customer.lagoID] == nil {
-                var outcome = Outcome(billingId: customer.lagoID, by: field.rawValue, value: customer.value, result: "no_value", providerIds: [])
+                var outcome = Outcome(
+                    billingId: customer.lagoID, by: field.rawValue, value: customer.value, result: "no_value", providerIds: [])
                 if let value = customer.value {
                     let candidates: [FoundRecord]
                     do {
@@ -75,7 +76,8 @@ extension Refs {
             // One provider customer proposed for two billing customers: neither is linked.
             var proposedFor: [String: Int] = [:]
             for outcome in outcomes where outcome.result == "proposed" { proposedFor[outcome.providerIds[0], default: 0] += 1 }
-            for index in outcomes.indices where outcomes[index].result == "proposed" && proposedFor[outcomes[index].providerIds[0], default: 0] > 1 {
+            for index in outcomes.indices
+            where outcomes[index].result == "proposed" && proposedFor[outcomes[index].providerIds[0], default: 0] > 1 {
                 outcomes[index].result = "ambiguous"
                 outcomes[index].message = "provider customer \(outcomes[index].providerIds[0]) matches several billing customers"
             }
@@ -122,7 +124,8 @@ extension Refs {
             }
             if !outcomes.isEmpty { printTable(table) }
             let count = { (result: String) in outcomes.filter { $0.result == result }.count }
-            var summary = "\(count("linked")) linked, \(count("proposed")) proposed, \(count("ambiguous")) ambiguous (not linked), \(count("no_match")) without a match"
+            var summary =
+                "\(count("linked")) linked, \(count("proposed")) proposed, \(count("ambiguous")) ambiguous (not linked), \(count("no_match")) without a match"
             if count("refused") > 0 { summary += ", \(count("refused")) refused" }
             if skipped > 0 { summary += "; \(skipped) already have a ref" }
             print(summary)
@@ -133,7 +136,9 @@ extension Refs {
         func readCustomers(_ field: CustomerField) throws -> [Customer] {
             let data: Data
             do {
-                data = customers == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: customers))
+                data =
+                    customers == "-"
+                    ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: customers))
             } catch {
                 throw CLIError.usage("--customers: cannot read \(customers)")
             }
@@ -147,7 +152,8 @@ extension Refs {
                 for (number, line) in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).enumerated()
                 where !line.trimmingCharacters(in: .whitespaces).isEmpty {
                     guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                        throw CLIError.usage("--customers: line \(number + 1) is not a JSON object (give a JSON array, or one object per line)")
+                        throw CLIError.usage(
+                            "--customers: line \(number + 1) is not a JSON object (give a JSON array, or one object per line)")
                     }
                     objects.append(object)
                 }

@@ -17,7 +17,8 @@ extension Secrets {
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check that the key opens this database's secrets; print the key ids.",
-            discussion: "Exits 78 with one line naming the expected key id when it does not (the check the worker and the API run at start-up).")
+            discussion:
+                "Exits 78 with one line naming the expected key id when it does not (the check the worker and the API run at start-up).")
         @OptionGroup var database: DatabaseOptions
 
         func run() async throws {
@@ -25,7 +26,8 @@ extension Secrets {
             let pool = try await database.openPool(maxConnections: 1)
             try await checkSecretKey(box, pool: pool)
             await pool.close()
-            print("the key opens this database's secrets; sealing key id \(box.keyID), keys that open: \(box.keyIDs.joined(separator: ", "))")
+            print(
+                "the key opens this database's secrets; sealing key id \(box.keyID), keys that open: \(box.keyIDs.joined(separator: ", "))")
         }
     }
 
@@ -56,7 +58,9 @@ extension Secrets {
                 return try printJSON(Result(keyID: box.keyID, resealed: report.resealed, alreadyCurrent: report.current))
             }
             let detail = report.resealed.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            print("re-sealed \(report.total) secrets under key id \(box.keyID)\(detail.isEmpty ? "" : " (\(detail))"); \(report.current) were already current")
+            print(
+                "re-sealed \(report.total) secrets under key id \(box.keyID)\(detail.isEmpty ? "" : " (\(detail))"); \(report.current) were already current"
+            )
         }
     }
 
@@ -69,7 +73,10 @@ extension Secrets {
             let key = SecretBox.generateKey()
             let id = SecretBox.keyID(of: [UInt8](Data(base64Encoded: key) ?? Data()))
             if json {
-                struct Generated: Encodable { let key: String; let keyID: String }
+                struct Generated: Encodable {
+                    let key: String
+                    let keyID: String
+                }
                 return try printJSON(Generated(key: key, keyID: id))
             }
             print(key)

@@ -20,7 +20,9 @@ struct ConnectionSecretsOptions: ParsableArguments {
 
     /// The secrets from `--secrets-file` when given, else from the environment. Errors name
     /// what is missing and never echo a value. The driver checks which fields it needs.
-    func read(for driver: any ProviderDriver, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ConnectionSecrets {
+    func read(for driver: any ProviderDriver, environment: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> ConnectionSecrets
+    {
         let secrets = try secretsFile.map(Self.readFile) ?? Self.readEnvironment(driver, environment)
         do {
             try driver.validateSecrets(secrets)
@@ -53,9 +55,11 @@ struct ConnectionSecretsOptions: ParsableArguments {
         guard !secrets.fields.isEmpty else {
             var kinds: [String: [String]] = [:]
             for field in driver.credentialFields { kinds[field.authKind ?? "all", default: []].append(field.environment) }
-            let choices = kinds.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.joined(separator: ", "))" }.joined(separator: "; or ")
+            let choices = kinds.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.joined(separator: ", "))" }.joined(
+                separator: "; or ")
             throw CLIError.usage(
-                "no credentials: set the \(driver.name) variables (\(choices)) or pass --secrets-file (secrets never go on the command line)")
+                "no credentials: set the \(driver.name) variables (\(choices)) or pass --secrets-file (secrets never go on the command line)"
+            )
         }
         return secrets
     }

@@ -39,10 +39,15 @@ struct SimulateNetSuite: AsyncParsableCommand {
     @Option(help: "Processing time of each request in milliseconds: a number, or a range such as 5-20.")
     var latencyMs = LatencyRange(0...0)
     @Option(help: "How late the answer of a timeout fault comes.") var timeoutDelay = DurationArgument(.seconds(30))
-    @Option(help: "How long an OAuth 2.0 access token from the token endpoint works (NetSuite: 1 hour). The demo M2M mapping is always accepted.")
+    @Option(
+        help:
+            "How long an OAuth 2.0 access token from the token endpoint works (NetSuite: 1 hour). The demo M2M mapping is always accepted.")
     var tokenLifetime = DurationArgument(.seconds(3600))
     @Flag(help: "Require a location on invoices, sales orders and credit memos (a form rule).") var locationRequired = false
-    @Option(help: ArgumentHelp("A JSON file of the account's items, subsidiaries, currencies, locations and tax ids, replacing the built-in lists it names (\"extend\": true adds to them).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "A JSON file of the account's items, subsidiaries, currencies, locations and tax ids, replacing the built-in lists it names (\"extend\": true adds to them).",
+            valueName: "file"))
     var catalogue: String?
     @Option(help: ArgumentHelp("Add an item (taxable) that transaction lines may name; repeat it.", valueName: "id[=name]"))
     var item: [String] = []
@@ -66,24 +71,30 @@ struct SimulateNetSuite: AsyncParsableCommand {
         }
         guard tokenLifetime.duration >= .seconds(1) else { throw ValidationError("--token-lifetime must be at least 1s") }
         guard concurrencyLimit >= 1 else { throw ValidationError("--concurrency-limit must be at least 1, got \(concurrencyLimit)") }
-        guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be from 0 to 1, got \(String(format: "%g", faultRate))") }
+        guard (0...1).contains(faultRate) else {
+            throw ValidationError("--fault-rate must be from 0 to 1, got \(String(format: "%g", faultRate))")
+        }
         _ = try faultSet()
         _ = try accountCatalogue()
         _ = try m2mMappings()
-        for (option, value) in [("--consumer-key", consumerKey), ("--consumer-secret", consumerSecret), ("--token-id", tokenID), ("--token-secret", tokenSecret)] {
+        for (option, value) in [
+            ("--consumer-key", consumerKey), ("--consumer-secret", consumerSecret), ("--token-id", tokenID),
+            ("--token-secret", tokenSecret),
+        ] {
             if let value, value.isEmpty { throw ValidationError("\(option) must not be empty") }
         }
     }
 
     func faultSet() throws -> Set<NetSuiteSimulator.Fault> {
         let names = faults.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        return Set(try names.map { name in
-            guard let fault = NetSuiteSimulator.Fault(rawValue: name) else {
-                let known = NetSuiteSimulator.Fault.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ValidationError("--faults: unknown fault \"\(name)\" (known: \(known))")
-            }
-            return fault
-        })
+        return Set(
+            try names.map { name in
+                guard let fault = NetSuiteSimulator.Fault(rawValue: name) else {
+                    let known = NetSuiteSimulator.Fault.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw ValidationError("--faults: unknown fault \"\(name)\" (known: \(known))")
+                }
+                return fault
+            })
     }
 
     /// The built-in catalogue, then `--catalogue`, then the single entries.
@@ -126,7 +137,9 @@ struct SimulateNetSuite: AsyncParsableCommand {
     func m2mMappings() throws -> [NetSuiteSimulator.M2MMapping] {
         var mappings = [NetSuiteSimulator.Configuration.demoM2MMapping]
         for entry in m2mMapping {
-            let parts = entry.split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let parts = entry.split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
             guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }) else {
                 throw ValidationError("--m2m-mapping must be CLIENT_ID,CERTIFICATE_ID,FILE; got \"\(entry.prefix(80))\"")
             }
@@ -204,7 +217,7 @@ struct LatencyRange: ExpressibleByArgument, CustomStringConvertible, Sendable {
     init?(argument: String) {
         let bounds = argument.split(separator: "-", maxSplits: 1).map { Double($0.trimmingCharacters(in: .whitespaces)) }
         guard let low = bounds.first ?? nil, let high = bounds.count == 2 ? bounds[1] : low,
-              low.isFinite, high.isFinite, low >= 0, low <= high
+            low.isFinite, high.isFinite, low >= 0, low <= high
         else { return nil }
         milliseconds = low...high
     }

@@ -44,7 +44,9 @@ struct SyncCommand: AsyncParsableCommand {
                         guard named.count == 1, let only = named.first else {
                             throw StoreError(
                                 .notFound, field: "connection",
-                                named.isEmpty ? "no connection is named \"\(connection)\"" : "\(named.count) connections are named \"\(connection)\"; give the id")
+                                named.isEmpty
+                                    ? "no connection is named \"\(connection)\""
+                                    : "\(named.count) connections are named \"\(connection)\"; give the id")
                         }
                         chosen = only
                     }

@@ -55,9 +55,13 @@ extension Webhooks {
                 """)
         @OptionGroup var database: DatabaseOptions
         @Option(help: "Where deliveries are POSTed (http:// or https://).") var url: String
-        @Option(help: "Event types to receive, comma-separated (default: all): customer.accounting_provider_error, integration.provider_error, invoice.paid_in_provider.")
+        @Option(
+            help:
+                "Event types to receive, comma-separated (default: all): customer.accounting_provider_error, integration.provider_error, invoice.paid_in_provider."
+        )
         var events: String?
-        @Option(help: ArgumentHelp("A file holding the signing secret; '-' reads it from stdin.", valueName: "path")) var secretFile: String?
+        @Option(help: ArgumentHelp("A file holding the signing secret; '-' reads it from stdin.", valueName: "path")) var secretFile:
+            String?
         @Flag(help: "Print JSON (with the secret only when it was generated).") var json = false
 
         func validate() throws {
@@ -69,7 +73,8 @@ extension Webhooks {
             let types = events.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             guard !types.isEmpty else { throw ValidationError("--events must name at least one event type, or be left out for all") }
             if let unknown = types.first(where: { !Webhooks.eventTypes.contains($0) }) {
-                throw ValidationError("--events: unknown event type \"\(unknown.prefix(60))\" (known: \(Webhooks.eventTypes.joined(separator: ", ")))")
+                throw ValidationError(
+                    "--events: unknown event type \"\(unknown.prefix(60))\" (known: \(Webhooks.eventTypes.joined(separator: ", ")))")
             }
             var unique: [String] = []
             for type in types where !unique.contains(type) { unique.append(type) }
@@ -85,13 +90,12 @@ extension Webhooks {
                 return (text, false)
             }
             if let text = ProcessInfo.processInfo.environment[Webhooks.secretVariable]?.trimmingCharacters(in: .whitespacesAndNewlines),
-               !text.isEmpty
+                !text.isEmpty
             {
                 return (text, false)
             }
             return (StandardWebhooks.generateSecret(), true)
         }
-
 
         func run() async throws {
             let eventTypes = try eventTypes()
@@ -100,7 +104,8 @@ extension Webhooks {
             let pool = try await database.openPool(maxConnections: 1)
             try await checkSecretKey(box, pool: pool)
             let endpoint = try await withStoreErrors(options: ["url": "--url", "event_types": "--events"]) {
-                try await WebhookEndpointStore(pool: pool, secretBox: box).create(url: url.trimmingCharacters(in: .whitespaces), secret: secret.value, eventTypes: eventTypes)
+                try await WebhookEndpointStore(pool: pool, secretBox: box).create(
+                    url: url.trimmingCharacters(in: .whitespaces), secret: secret.value, eventTypes: eventTypes)
             }
             await pool.close()
             let note = "this is the only time the signing secret is shown: it will not be shown again"
@@ -140,7 +145,8 @@ extension Webhooks {
             var table = [["ID", "EVENTS", "DISABLED", "CREATED", "URL"]]
             for summary in summaries {
                 table.append([
-                    summary.id, summary.eventTypes?.joined(separator: ",") ?? "all", summary.disabled ? "yes" : "no", format(summary.createdAt), summary.url,
+                    summary.id, summary.eventTypes?.joined(separator: ",") ?? "all", summary.disabled ? "yes" : "no",
+                    format(summary.createdAt), summary.url,
                 ])
             }
             printTable(table)
@@ -158,7 +164,8 @@ extension Webhooks {
         @Argument(help: "The endpoint id.") var id: UUIDArgument
         @Option(help: "How long the old secret keeps signing (e.g. 24h, 30m, 0 to retire it now; at most 30d).")
         var overlap = DurationArgument(.seconds(86_400))
-        @Option(help: ArgumentHelp("A file holding the new signing secret; '-' reads it from stdin.", valueName: "path")) var secretFile: String?
+        @Option(help: ArgumentHelp("A file holding the new signing secret; '-' reads it from stdin.", valueName: "path")) var secretFile:
+            String?
         @Flag(help: "Print JSON.") var json = false
 
         func validate() throws {
@@ -173,7 +180,8 @@ extension Webhooks {
                     .trimmingCharacters(in: .whitespacesAndNewlines)
                 guard !text.isEmpty else { throw CLIError.usage("--secret-file \(secretFile) is empty") }
                 given = text
-            } else if let text = ProcessInfo.processInfo.environment[Webhooks.secretVariable]?.trimmingCharacters(in: .whitespacesAndNewlines),
+            } else if let text = ProcessInfo.processInfo.environment[Webhooks.secretVariable]?.trimmingCharacters(
+                in: .whitespacesAndNewlines),
                 !text.isEmpty
             {
                 given = text
@@ -192,7 +200,9 @@ extension Webhooks {
                     let previousSecretExpiresAt: Date?
                 }
                 return try printJSON(
-                    Rotated(endpoint: WebhookEndpointSummary(endpoint), secret: given == nil ? secret : nil, previousSecretExpiresAt: endpoint.previousSecretExpiresAt))
+                    Rotated(
+                        endpoint: WebhookEndpointSummary(endpoint), secret: given == nil ? secret : nil,
+                        previousSecretExpiresAt: endpoint.previousSecretExpiresAt))
             }
             print("rotated the signing secret of webhook endpoint \(id.text); the previous secret signs until \(until)")
             if given == nil {

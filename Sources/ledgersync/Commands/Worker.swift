@@ -29,15 +29,22 @@ struct Worker: AsyncParsableCommand {
     @Option(help: "Keep failed jobs this long.") var keepFailed = DurationArgument(.seconds(30 * 86_400))
     @Option(help: "Keep cancelled jobs this long.") var keepCancelled = DurationArgument(.seconds(7 * 86_400))
     @Option(help: "Database connections of this process (default: enough for the concurrency).") var connections: Int?
-    @Option(help: "Most time a job may spend, in total, waiting out a provider's rate limits (429, concurrency refusals) before it fails for good.")
+    @Option(
+        help:
+            "Most time a job may spend, in total, waiting out a provider's rate limits (429, concurrency refusals) before it fails for good."
+    )
     var maxRateLimited = DurationArgument(.seconds(6 * 3600))
     @Flag(help: "Also run the diag.* job kinds (smoke tests, benchmarks; see docs/operations.md).") var diagnosticKinds = false
-    @Option(help: "First retry delay of the sync and webhook kinds; later ones double, up to their cap.") var retryBaseDelay = DurationArgument(.seconds(5))
-    @Option(help: "How long a sync job may wait for its customer or invoice before it fails.") var dependencyTimeout = DurationArgument(.seconds(86_400))
+    @Option(help: "First retry delay of the sync and webhook kinds; later ones double, up to their cap.") var retryBaseDelay =
+        DurationArgument(.seconds(5))
+    @Option(help: "How long a sync job may wait for its customer or invoice before it fails.") var dependencyTimeout = DurationArgument(
+        .seconds(86_400))
     @Option(help: "How long one request to a provider or a webhook endpoint may take.") var requestTimeout = DurationArgument(.seconds(60))
     @Option(
         name: [.customLong("server-timeout"), .customLong("netsuite-server-timeout")],
-        help: "How long a provider may go on processing a request the worker stopped waiting for (default: the provider's own limit; NetSuite's: 15 minutes); a timed-out request's concurrency-limit slot stays held this long.")
+        help:
+            "How long a provider may go on processing a request the worker stopped waiting for (default: the provider's own limit; NetSuite's: 15 minutes); a timed-out request's concurrency-limit slot stays held this long."
+    )
     var serverTimeout: DurationArgument?
     /// For `ledgersync bench`: once connected and listening, print READY, wait for GO on
     /// stdin, and print the diag.noop call counts as a RESULT line on exit.
@@ -46,7 +53,9 @@ struct Worker: AsyncParsableCommand {
     func validate() throws {
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 10000, got \(concurrency)") }
         let names = queueList
-        guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty }) else { throw ValidationError("--queues needs at least one non-empty queue name") }
+        guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty }) else {
+            throw ValidationError("--queues needs at least one non-empty queue name")
+        }
         guard lease.duration >= .milliseconds(300) else { throw ValidationError("--lease must be at least 300ms") }
         guard pollInterval.duration >= .milliseconds(10) else { throw ValidationError("--poll-interval must be at least 10ms") }
         if let connections, connections < 2 { throw ValidationError("--connections must be at least 2") }
@@ -86,10 +95,12 @@ struct Worker: AsyncParsableCommand {
             retention: Retention(completed: keepCompleted.duration, cancelled: keepCancelled.duration, failed: keepFailed.duration),
             maxRateLimited: maxRateLimited.duration)
         let poolSize = pool.maxConnections
-        let gate: (@Sendable () async -> Void)? = benchHandshake ? { @Sendable in
-            await BenchHandshake.warm(pool, connections: poolSize)
-            await BenchHandshake.readyThenWaitForGo()
-        } : nil
+        let gate: (@Sendable () async -> Void)? =
+            benchHandshake
+            ? { @Sendable in
+                await BenchHandshake.warm(pool, connections: poolSize)
+                await BenchHandshake.readyThenWaitForGo()
+            } : nil
         let worker = WorkerPool(pool: pool, registry: registry, options: options, logger: logger, startGate: gate)
         let group = ServiceGroup(
             configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

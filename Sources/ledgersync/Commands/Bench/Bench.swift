@@ -90,7 +90,7 @@ struct BenchEnqueue: AsyncParsableCommand {
                 try await group.waitForAll()
             }
             elapsed = clock.now - start
-            connections.forEach { $0.close() }
+            for connection in connections { connection.close() }
         }
         let seconds = elapsed.seconds
         let stored = try await pool.query("SELECT count(*)::bigint AS n FROM ledgersync.jobs").rows[0].decode("n", as: Int.self)
@@ -147,7 +147,7 @@ struct BenchDrain: AsyncParsableCommand {
             try BenchWorkerProcess(
                 arguments: ["--diagnostic-kinds", "--concurrency", "\(slots)"] + extra, databaseURL: url, logPath: log)
         }
-        defer { workers.forEach { $0.kill9() } }
+        defer { for worker in workers { worker.kill9() } }
         for worker in workers { try await worker.waitUntilReady() }
         // For attributing CPU in a system-wide profile (the machine may be shared).
         FileHandle.standardError.write(Data("bench drain: worker pids \(workers.map(\.pid))\n".utf8))
@@ -168,7 +168,10 @@ struct BenchDrain: AsyncParsableCommand {
         while Date().timeIntervalSince1970 < deadline {
             let left: Bool = try await pool.query(unfinished, prepare: true).rows[0].decode("left")
             let now = Date().timeIntervalSince1970
-            if !left { tDone = now; break }
+            if !left {
+                tDone = now
+                break
+            }
             for worker in workers { peakSampled = max(peakSampled, ProcessMemory.read(pid: worker.pid)?.rssMiB ?? 0) }
             try await Task.sleep(for: .milliseconds(50))
         }

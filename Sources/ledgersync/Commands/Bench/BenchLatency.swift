@@ -49,7 +49,7 @@ struct BenchLatency: AsyncParsableCommand {
             logger: logger)
         let group = ServiceGroup(configuration: .init(services: [worker], logger: logger))
         let running = Task { try await group.run() }
-        try await Task.sleep(for: .seconds(1))  // let the worker reach its idle LISTEN state
+        try await Task.sleep(for: .seconds(1)) // let the worker reach its idle LISTEN state
 
         let enqueuer = try await Connection.connect(url: url, applicationName: "ledgersync-bench-enqueuer")
         let queue = JobQueue(pool: pool)

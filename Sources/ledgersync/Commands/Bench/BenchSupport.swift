@@ -92,7 +92,8 @@ enum ProcessCPU {
 
     static func seconds(pid: Int32) -> Double? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
+            let close = text.lastIndex(of: ")")
+        else { return nil }
         // Fields after the command name: state is field 3; utime and stime are 14 and 15.
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
@@ -181,7 +182,8 @@ final class BenchWorkerProcess: @unchecked Sendable {
         var result: [String: Any]?
         while let line = await nextLine() {
             if line.hasPrefix("RESULT "),
-               let object = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(7).utf8)) as? [String: Any] {
+                let object = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(7).utf8)) as? [String: Any]
+            {
                 result = object
             }
         }

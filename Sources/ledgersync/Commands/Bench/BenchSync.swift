@@ -66,7 +66,7 @@ struct BenchSync: AsyncParsableCommand {
                 arguments: ["--concurrency", "\(slots)"] + extra, databaseURL: url,
                 environment: ["LEDGERSYNC_SECRET_KEY": key, "LEDGERSYNC_ALLOW_PRIVATE_NETWORK": "1"], logPath: log)
         }
-        defer { workers.forEach { $0.kill9() } }
+        defer { for worker in workers { worker.kill9() } }
         for worker in workers { try await worker.waitUntilReady() }
         let before = simulator.stats
         let tGo = Date().timeIntervalSince1970
@@ -75,7 +75,10 @@ struct BenchSync: AsyncParsableCommand {
         var tDone: Double?
         while Date().timeIntervalSince1970 < tGo + timeout {
             let left: Bool = try await pool.query(unfinished, prepare: true).rows[0].decode("left")
-            if !left { tDone = Date().timeIntervalSince1970; break }
+            if !left {
+                tDone = Date().timeIntervalSince1970
+                break
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         guard let tDone else { throw CLIError.failed("sync timed out after \(timeout) s") }
