@@ -308,6 +308,12 @@ SCHEMAS = {
         "expires_at": date_time(),
     }, required=["name", "scopes"]),
     "TokenCreated": obj({"token": string(description="The token, shown this once; only its SHA-256 is stored."), "record": ref("Token")}),
+    "RateWindowList": obj({"rate_windows": {"type": "array", "items": obj({
+        "limit_key": string(), "window": string(description="STARTS/LENGTH, e.g. 100/60s or 1000/1d (`ledgersync limits set --window`)."),
+        "seconds": integer(1), "max_starts": integer(1),
+        "used": integer(0), "left": integer(0),
+        "turns_in_seconds": {"type": "number", "description": "Seconds until the current window ends (windows are aligned to multiples of their length since the Unix epoch)."},
+    })}}),
     "Health": obj({"status": string(enum=["ok"])}),
     "Ready": obj({
         "status": string(enum=["ready", "not_ready"]), "reason": string(nullable=True),
@@ -327,7 +333,7 @@ SCHEMAS["JobDetail"] = obj({
 # server enforces exactly this (`x-scopes`, read by Sources/API/Server/Authorization.swift)
 # and refuses an operation that has none to every token.
 OPERATION_SCOPES = {
-    "metrics": "read", "listJobs": "read", "getJob": "read", "stats": "read", "listExternalRefs": "read",
+    "metrics": "read", "listRateWindows": "read", "listJobs": "read", "getJob": "read", "stats": "read", "listExternalRefs": "read",
     "enqueueJob": "enqueue", "enqueueJobs": "enqueue",
     "retryJobs": "operate", "cancelJobs": "operate", "retryJob": "operate", "cancelJob": "operate",
     "createConnection": "admin", "listConnections": "admin", "getConnection": "admin", "updateConnection": "admin", "testConnection": "admin",
@@ -416,6 +422,7 @@ PATHS = {
     "/v1/jobs/{id}/cancel": {"post": operation(
         "Cancel an available, retryable or running job", "cancelJob", {**ok("The job, now cancelled.", "JobEnvelope"), **errors("404", "409", "422")},
         parameters=[JOB_ID])},
+    "/v1/rate-windows": {"get": operation("Rate windows of every limit key: starts used and left in the current window", "listRateWindows", ok("The rate windows.", "RateWindowList"))},
     "/v1/stats": {"get": operation("Counts by state, kind and queue; oldest runnable job; throughput", "stats", ok("The statistics.", "Stats"))},
     "/v1/connections": {
         "post": operation(

@@ -122,6 +122,22 @@ public struct JobContext: Sendable {
         return try row?.decodeIfPresent("held_until", as: Date.self)
     }
 
+    /// Marks the current rate windows of this job's limit key used up, for a provider's
+    /// refusal for its rate limit (an HTTP 429): the provider's own count says the window is
+    /// spent, whatever the queue counted. No worker process starts a job of the key until
+    /// the windows turn (queue migration 010). `upTo` exhausts only the windows of at most
+    /// that length (a per-minute refusal must not spend the daily quota); nil exhausts all.
+    /// Returns how long until the last of them turns (a good snooze for this job), nil for a
+    /// job without a limit key or a key without such windows. One round trip.
+    @discardableResult
+    public func exhaustRateWindows(upTo longest: Duration? = nil) async throws -> Duration? {
+        guard let limitKey = job.limitKey else { return nil }
+        let maxSeconds = longest.map { Int(min(max($0.seconds.rounded(.down), 0), 366 * 86_400)) }
+        let row = try await pool.query(QueueSQL.exhaustRateWindows, [limitKey, maxSeconds]).rows.first
+        guard let wait = try row?.decodeIfPresent("wait_seconds", as: Double.self), wait.isFinite else { return nil }
+        return .seconds(max(0, wait))
+    }
+
     /// The worker's logger with this job's id and kind as metadata. Built when asked for:
     /// setting metadata makes swift-log's stream handler re-render all of it, and doing
     /// that twice for every job was a tenth of a no-op job's cost in a worker's profile.

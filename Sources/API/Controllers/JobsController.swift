@@ -29,6 +29,22 @@ struct JobsController {
         group.post("jobs/:id/retry") { _, context -> Response in try await retryOne(context) }
         group.post("jobs/:id/cancel") { _, context -> Response in try await cancelOne(context) }
         group.get("stats") { _, _ -> Response in try await stats() }
+        group.get("rate-windows") { _, _ -> Response in try await rateWindows() }
+    }
+
+    /// The rate windows of every limit key (queue migration 010), as `limits list` shows them.
+    func rateWindows() async throws -> Response {
+        var views: [JSON] = []
+        for window in try await queue.rateWindows() {
+            let text = RateWindow(maxStarts: window.maxStarts, seconds: window.seconds).text
+            let fields: [(String, JSON)] = [
+                ("limit_key", .string(window.limitKey)), ("window", .string(text)), ("seconds", .int(Int64(window.seconds))),
+                ("max_starts", .int(Int64(window.maxStarts))), ("used", .int(Int64(window.used))), ("left", .int(Int64(window.left))),
+                ("turns_in_seconds", .double(window.turnsInSeconds)),
+            ]
+            views.append(.object(fields))
+        }
+        return .json(.object([("rate_windows", .array(views))]))
     }
 
     // MARK: - Enqueue

@@ -133,6 +133,18 @@ struct DashboardController {
             }
             html += "</table>"
         }
+        let windows = try await queue.rateWindows()
+        if !windows.isEmpty {
+            html += "</section><section><h2>Rate windows</h2>"
+            html += "<table><tr><th>Limit key</th><th>Window</th><th>Used</th><th>Left</th><th>Turns in</th></tr>"
+            for window in windows {
+                let cls = window.left == 0 ? " class=bad" : ""
+                html +=
+                    "<tr><td>\(Self.escape(window.limitKey))</td><td>\(Self.escape(RateWindow(maxStarts: window.maxStarts, seconds: window.seconds).text))</td>"
+                    + "<td>\(window.used)</td><td\(cls)>\(window.left)</td><td>\(Self.age(window.turnsInSeconds))</td></tr>"
+            }
+            html += "</table>"
+        }
         html += "</section><section><h2>Failed jobs <span class=meta>(newest \(failed.count))</span></h2>"
         html += Self.filterForm(state: "failed", kind: nil, queue: nil)
         html += jobTable(failed, request: request, back: "/dashboard", context: context)

@@ -1023,6 +1023,61 @@ enum OpenAPIDocument {
         ]
       }
     },
+    "/v1/rate-windows": {
+      "get": {
+        "summary": "Rate windows of every limit key: starts used and left in the current window",
+        "operationId": "listRateWindows",
+        "tags": [
+          "jobs"
+        ],
+        "responses": {
+          "200": {
+            "description": "The rate windows.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RateWindowList"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "read"
+        ],
+        "description": "Needs scope `read` (or `admin`)."
+      }
+    },
     "/v1/stats": {
       "get": {
         "summary": "Counts by state, kind and queue; oldest runnable job; throughput",
@@ -4854,6 +4909,60 @@ enum OpenAPIDocument {
         "required": [
           "token",
           "record"
+        ]
+      },
+      "RateWindowList": {
+        "type": "object",
+        "properties": {
+          "rate_windows": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "limit_key": {
+                  "type": "string"
+                },
+                "window": {
+                  "type": "string",
+                  "description": "STARTS/LENGTH, e.g. 100/60s or 1000/1d (`ledgersync limits set --window`)."
+                },
+                "seconds": {
+                  "type": "integer",
+                  "minimum": 1
+                },
+                "max_starts": {
+                  "type": "integer",
+                  "minimum": 1
+                },
+                "used": {
+                  "type": "integer",
+                  "minimum": 0
+                },
+                "left": {
+                  "type": "integer",
+                  "minimum": 0
+                },
+                "turns_in_seconds": {
+                  "type": "number",
+                  "description": "Seconds until the current window ends (windows are aligned to multiples of their length since the Unix epoch)."
+                }
+              },
+              "additionalProperties": false,
+              "required": [
+                "limit_key",
+                "window",
+                "seconds",
+                "max_starts",
+                "used",
+                "left",
+                "turns_in_seconds"
+              ]
+            }
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "rate_windows"
         ]
       },
       "Health": {

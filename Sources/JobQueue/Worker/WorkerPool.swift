@@ -61,6 +61,8 @@ public final class WorkerPool: Service, Sendable {
         /// next fetch to mark.
         var releasedLimitSlots: [RunKey] = []
         var stopping = false
+        /// The timer set for the turn of a rate window (`scheduleWindowWake`).
+        var windowWake: (at: ContinuousClock.Instant, task: Task<Void, Never>)?
         /// When shutdown began; the grace period counts from here.
         var shutdownStartedAt: ContinuousClock.Instant?
     }
@@ -198,14 +200,25 @@ public final class WorkerPool: Service, Sendable {
         try await pool.withConnection { connection in
             var jobs: [Job] = []
             var released = released
+            var windowWait: Double?
             for (index, queue) in options.queues.enumerated() where index == 0 || jobs.count < limit {
-                jobs += try await connection.query(
+                let rows = try await connection.query(
                     QueueSQL.fetchJobs,
                     [options.workerID, queue, limit - jobs.count, options.lease.seconds, released.map(\.id), released.map(\.runID)],
                     prepare: true
-                ).rows.map(Job.init(row:))
+                ).rows
+                for row in rows {
+                    // A row without a job: a key blocked by its rate windows has a start
+                    // again in this many seconds (queue migration 010).
+                    if let wait = try row.decodeIfPresent("window_wait_seconds", as: Double.self) {
+                        windowWait = min(windowWait ?? wait, wait)
+                    } else {
+                        jobs.append(try Job(row: row))
+                    }
+                }
                 released = []
             }
+            if let windowWait { scheduleWindowWake(in: windowWait) }
             return jobs
         }
     }
@@ -237,6 +250,28 @@ public final class WorkerPool: Service, Sendable {
     }
 
     // MARK: - Wake-ups
+
+    /// Wakes the fetch loop when a rate window turns, `seconds` from now: the jobs of a key
+    /// whose windows are spent start then, not at the next poll, and nothing polls
+    /// meanwhile. One timer at a time, the earliest asked for.
+    private func scheduleWindowWake(in seconds: Double) {
+        // At least 5 ms, so that a clock that disagrees cannot make the loop spin; a
+        // little after the turn, so the fetch's now() is in the new window.
+        let delay = Duration.seconds(min(max(seconds, 0) + 0.005, 86_400))
+        let at = ContinuousClock.now + delay
+        state.withLock { state in
+            if let pending = state.windowWake, pending.at <= at { return }
+            state.windowWake?.task.cancel()
+            state.windowWake = (
+                at,
+                Task { [weak self] in
+                    do { try await Task.sleep(until: at, clock: .continuous) } catch { return }
+                    self?.state.withLock { $0.windowWake = nil }
+                    self?.wake()
+                }
+            )
+        }
+    }
 
     /// Asks the fetch loop to look for work. Wake-ups coalesce: many while a fetch runs
     /// make one more fetch, not many.

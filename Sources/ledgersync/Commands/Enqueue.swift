@@ -86,78 +86,161 @@ struct Enqueue: AsyncParsableCommand {
 
 struct Limits: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Concurrency limits per limit key, enforced across every worker.",
+        abstract: "Concurrency limits and rate windows per limit key, enforced across every worker.",
         subcommands: [Set.self, List.self])
 
     struct Set: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set a limit key's limit (0 pauses it; --remove lifts it).")
+        static let configuration = CommandConfiguration(
+            abstract: "Set a limit key's concurrency limit (0 pauses it) and/or its rate windows.",
+            discussion:
+                "limits set KEY 5 sets the concurrency limit and leaves the windows; limits set KEY --window 100/60s --window 1000/1d sets the windows (replacing the key's windows) and leaves the concurrency limit; both may be given at once. A window is STARTS/LENGTH with a unit s, m, h or d: at most STARTS jobs of the key start per window, windows aligned to multiples of their length since the Unix epoch (1d is a UTC day). --remove lifts the concurrency limit and the windows; --remove-windows only the windows."
+        )
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The limit key, e.g. netsuite:1234567.") var key: String
         @Argument(help: "Most jobs of this key running at once.") var maxRunning: Int?
-        @Flag(help: "Remove the limit.") var remove = false
+        @Option(name: .customLong("window"), help: "A rate window, STARTS/LENGTH (e.g. 100/60s, 1000/1d); repeat for several.")
+        var windows: [String] = []
+        @Flag(help: "Remove the concurrency limit and the rate windows.") var remove = false
+        @Flag(help: "Remove the rate windows only.") var removeWindows = false
 
         func validate() throws {
             if remove {
-                guard maxRunning == nil else { throw ValidationError("give either a limit or --remove, not both") }
+                guard maxRunning == nil, windows.isEmpty, !removeWindows else {
+                    throw ValidationError("give either a limit and/or windows, or --remove, not both")
+                }
             } else {
-                guard let maxRunning else { throw ValidationError("give the limit (a number from 0), or --remove") }
-                guard maxRunning >= 0 else { throw ValidationError("the limit must be 0 or more, got \(maxRunning)") }
+                guard maxRunning != nil || !windows.isEmpty || removeWindows else {
+                    throw ValidationError("give the limit (a number from 0), --window STARTS/LENGTH, or --remove")
+                }
+                if let maxRunning, maxRunning < 0 { throw ValidationError("the limit must be 0 or more, got \(maxRunning)") }
+                guard !(removeWindows && !windows.isEmpty) else {
+                    throw ValidationError("give either --window or --remove-windows, not both")
+                }
+                let lengths = try parsedWindows().map(\.seconds)
+                guard Swift.Set(lengths).count == lengths.count else { throw ValidationError("--window: two windows of the same length") }
+            }
+        }
+
+        func parsedWindows() throws -> [RateWindow] {
+            try windows.map { text in
+                do { return try RateWindow(parsing: text) } catch { throw ValidationError("--window \(error)") }
             }
         }
 
         func run() async throws {
             let pool = try await database.openPool(maxConnections: 1)
-            try await JobQueue(pool: pool).setConcurrencyLimit(key, maxRunning: remove ? nil : maxRunning)
-            print(remove ? "limit of \(key) removed" : "limit of \(key) set to \(maxRunning!)")
+            let queue = JobQueue(pool: pool)
+            if remove {
+                try await queue.setConcurrencyLimit(key, maxRunning: nil)
+                try await queue.setRateWindows(key, [])
+                print("limit and rate windows of \(key) removed")
+            } else {
+                if let maxRunning {
+                    try await queue.setConcurrencyLimit(key, maxRunning: maxRunning)
+                    print("limit of \(key) set to \(maxRunning)")
+                }
+                if removeWindows {
+                    try await queue.setRateWindows(key, [])
+                    print("rate windows of \(key) removed")
+                } else if !windows.isEmpty {
+                    let parsed = try parsedWindows()
+                    try await queue.setRateWindows(key, parsed)
+                    print("rate windows of \(key) set to \(parsed.map(\.text).joined(separator: ", "))")
+                }
+            }
             await pool.close()
         }
     }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List limit keys with their limit and running jobs.",
+            abstract: "List limit keys with their limit, running jobs, and rate windows.",
             discussion:
-                "HOLDING counts the running jobs that count against the limit; RUNNING also counts those that gave their slot back early (the provider has answered; they are recording the result). HELD AFTER TIMEOUT counts the slots of requests that timed out at the client and that the provider may still be processing (ledgersync.limit_holds; worker --server-timeout): they count against the limit too."
+                "HOLDING counts the running jobs that count against the limit; RUNNING also counts those that gave their slot back early (the provider has answered; they are recording the result). HELD AFTER TIMEOUT counts the slots of requests that timed out at the client and that the provider may still be processing (ledgersync.limit_holds; worker --server-timeout): they count against the limit too. Rate windows: USED and LEFT are the starts of the current window (a provider's 429 marks all of them used), TURNS IN when the next window begins. In JSON a key with windows but no concurrency limit has no max_running."
         )
         @OptionGroup var database: DatabaseOptions
         @Flag(help: "Print JSON.") var json = false
 
         struct Limit: Encodable {
             let limitKey: String
-            let maxRunning: Int
+            let maxRunning: Int?
             let holding: Int
             let running: Int
             let heldAfterTimeout: Int
+            var windows: [Window] = []
+        }
+
+        struct Window: Encodable {
+            let window: String
+            let seconds: Int
+            let maxStarts: Int
+            let used: Int
+            let left: Int
+            let turnsInSeconds: Double
         }
 
         func run() async throws {
             let pool = try await database.openPool(maxConnections: 1)
-            let limits = try await pool.query(
+            var limits = try await pool.query(
                 """
-                SELECT l.limit_key, l.max_running, r.holding, r.running, h.held_after_timeout
-                FROM ledgersync.concurrency_limits l
+                SELECT k.limit_key, l.max_running, r.holding, r.running, h.held_after_timeout
+                FROM (SELECT limit_key FROM ledgersync.concurrency_limits
+                      UNION SELECT limit_key FROM ledgersync.rate_windows) AS k
+                LEFT JOIN ledgersync.concurrency_limits l ON l.limit_key = k.limit_key
                 CROSS JOIN LATERAL (
                     SELECT count(*) FILTER (WHERE NOT j.limit_released) AS holding, count(*) AS running
-                    FROM ledgersync.jobs j WHERE j.limit_key = l.limit_key AND j.state = 'running') AS r
+                    FROM ledgersync.jobs j WHERE j.limit_key = k.limit_key AND j.state = 'running') AS r
                 CROSS JOIN LATERAL (
                     SELECT count(*) AS held_after_timeout FROM ledgersync.limit_holds lh
-                    WHERE lh.limit_key = l.limit_key AND lh.held_until > now()) AS h
-                ORDER BY l.limit_key
+                    WHERE lh.limit_key = k.limit_key AND lh.held_until > now()) AS h
+                ORDER BY k.limit_key
                 """
             ).rows.map { row in
                 Limit(
-                    limitKey: try row.decode("limit_key"), maxRunning: try row.decode("max_running"),
+                    limitKey: try row.decode("limit_key"), maxRunning: try row.decodeIfPresent("max_running"),
                     holding: try row.decode("holding"), running: try row.decode("running"),
                     heldAfterTimeout: try row.decode("held_after_timeout"))
             }
+            let windows = try await JobQueue(pool: pool).rateWindows()
             await pool.close()
+            for index in limits.indices {
+                limits[index].windows = windows.filter { $0.limitKey == limits[index].limitKey }.map { window in
+                    Window(
+                        window: RateWindow(maxStarts: window.maxStarts, seconds: window.seconds).text, seconds: window.seconds,
+                        maxStarts: window.maxStarts, used: window.used, left: window.left, turnsInSeconds: window.turnsInSeconds)
+                }
+            }
             if json { return try printJSON(limits) }
-            guard !limits.isEmpty else { return print("no concurrency limits set") }
+            guard !limits.isEmpty else { return print("no concurrency limits or rate windows set") }
             var table = [["LIMIT KEY", "LIMIT", "HOLDING", "RUNNING", "HELD AFTER TIMEOUT"]]
             for limit in limits {
-                table.append([limit.limitKey, "\(limit.maxRunning)", "\(limit.holding)", "\(limit.running)", "\(limit.heldAfterTimeout)"])
+                table.append([
+                    limit.limitKey, limit.maxRunning.map { "\($0)" } ?? "none", "\(limit.holding)", "\(limit.running)",
+                    "\(limit.heldAfterTimeout)",
+                ])
             }
             printTable(table)
+            let windowed = limits.filter { !$0.windows.isEmpty }
+            guard !windowed.isEmpty else { return }
+            print("")
+            var windowTable = [["LIMIT KEY", "WINDOW", "USED", "LEFT", "TURNS IN"]]
+            for limit in windowed {
+                for window in limit.windows {
+                    windowTable.append([
+                        limit.limitKey, window.window, "\(window.used)", "\(window.left)", Self.seconds(window.turnsInSeconds),
+                    ])
+                }
+            }
+            printTable(windowTable)
+        }
+
+        /// `12 s`, `0.4 s`, `3 h 5 min`: how long until a window turns.
+        static func seconds(_ value: Double) -> String {
+            guard value.isFinite, value >= 0, value < 1e9 else { return "\(value) s" }
+            if value < 10 { return "\((value * 10).rounded(.up) / 10) s" }
+            let whole = Int(value.rounded(.up))
+            if whole < 3600 { return "\(whole) s" }
+            return "\(whole / 3600) h \((whole % 3600) / 60) min"
         }
     }
 }
