@@ -97,6 +97,37 @@ struct RateWindowTests {
         }
     }
 
+    @Test("two fetchers racing for one key: the second waits for the first's lock and sees its claims, so the window is never overspent")
+    func racingFetchers() async throws {
+        try await withTestDatabase { db in
+            try await db.queue.setRateWindows("acct", [RateWindow(maxStarts: 5, seconds: Self.year)])
+            try await db.queue.enqueueMany((0..<10).map { _ in EnqueueRequest(kind: "k", limitKey: "acct") })
+            // The first fetch claims 3 (its batch) in a transaction still open: it holds the key.
+            let first = try await Connection.connect(url: db.url)
+            defer { first.close() }
+            try await first.execute("BEGIN")
+            let firstIDs = try await first.query(Self.fetchSQL, ["w1", 3]).rows.compactMap {
+                try $0.decodeIfPresent("id", as: Int64.self)
+            }
+            #expect(firstIDs.count == 3)
+            // The second, from another connection, asks for everything: it waits for the key…
+            let otherPool = ConnectionPool(url: db.url, maxConnections: 1)
+            let second = Task { try await Self.fetch(otherPool, worker: "w2") }
+            let waits = await eventually(timeout: .seconds(30), every: .milliseconds(5)) {
+                (try? await db.count(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = $1 AND l.locktype = 'advisory' AND NOT l.granted",
+                    [db.name])) == 1
+            }
+            #expect(waits, "the second fetch did not wait for the first's key lock")
+            try await first.execute("COMMIT")
+            // … and then sees the first's 3 starts: 2 left, and the hint.
+            let result = try await second.value
+            await otherPool.close()
+            #expect(result.ids.count == 2 && result.wait != nil, "\(result)")
+            #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'running'") == 5)
+        }
+    }
+
     struct RefusedByProvider: JobHandler {
         struct Args: Codable, Sendable {}
         static let kind = "test.refused"
