@@ -34,7 +34,8 @@ struct ZohoBooksAPITests {
     func contacts() async throws {
         try await H.run { sim in
             let (token, _) = try await sim.exchange()
-            let created = try await sim.api("POST", "/contacts", token: token, json: #"{"contact_name": "Acme", "company_name": "Acme Ltd"}"#)
+            let created = try await sim.api(
+                "POST", "/contacts", token: token, json: #"{"contact_name": "Acme", "company_name": "Acme Ltd"}"#)
             #expect(created.status == 201)
             #expect(created.exactJSON?["code"] == .number("0"))
             #expect(created.exactJSON?["message"] == .string("The contact has been added."))
@@ -98,7 +99,8 @@ struct ZohoBooksAPITests {
 
             // Without a number, the next of the series.
             let auto = try await sim.api(
-                "POST", "/invoices", token: token, json: #"{"customer_id": "\#(customer)", "line_items": [{"name": "a", "rate": 19.99, "quantity": 2}]}"#)
+                "POST", "/invoices", token: token,
+                json: #"{"customer_id": "\#(customer)", "line_items": [{"name": "a", "rate": 19.99, "quantity": 2}]}"#)
             #expect(auto.exactJSON?["invoice"]?["invoice_number"]?.stringValue?.hasPrefix("INV-") == true)
             #expect(auto.exactJSON?["invoice"]?["total"] == .number("39.98"))
 
@@ -153,7 +155,9 @@ struct ZohoBooksAPITests {
             // The unique field refuses the same value on another record.
             let clash = try await sim.api(
                 "POST", "/invoices", token: token,
-                json: #"{"customer_id": "\#(customer)", "custom_fields": [{"api_name": "cf_ledgersync_id", "value": "inv_1"}], "line_items": [{"name": "a", "rate": 1}]}"#)
+                json:
+                    #"{"customer_id": "\#(customer)", "custom_fields": [{"api_name": "cf_ledgersync_id", "value": "inv_1"}], "line_items": [{"name": "a", "rate": 1}]}"#
+            )
             #expect(clash.status == 400)
             #expect(clash.exactJSON?["code"] == .number("1001"))
 
@@ -161,8 +165,12 @@ struct ZohoBooksAPITests {
             let contactHeaders: [(name: String, value: String)] = [
                 ("X-Unique-Identifier-Key", "cf_ledgersync_id"), ("X-Unique-Identifier-Value", "cus_9"), ("X-Upsert", "true"),
             ]
-            #expect(try await sim.api("PUT", "/contacts", token: token, json: #"{"contact_name": "Nine"}"#, headers: contactHeaders).status == 201)
-            #expect(try await sim.api("PUT", "/contacts", token: token, json: #"{"contact_name": "Nine B"}"#, headers: contactHeaders).status == 200)
+            #expect(
+                try await sim.api("PUT", "/contacts", token: token, json: #"{"contact_name": "Nine"}"#, headers: contactHeaders).status
+                    == 201)
+            #expect(
+                try await sim.api("PUT", "/contacts", token: token, json: #"{"contact_name": "Nine B"}"#, headers: contactHeaders).status
+                    == 200)
             #expect(sim.simulator.records("contacts").count == 2)
         }
     }

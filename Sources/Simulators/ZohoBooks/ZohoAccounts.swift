@@ -41,7 +41,9 @@ extension ZohoBooksSimulator {
         }
         let code = "1000." + Self.randomHex(32)
         let expires = now.addingTimeInterval(Self.seconds(configuration.grantCodeLifetime))
-        state.withLock { $0.grantCodes[code] = GrantCode(clientID: clientID, dataCenter: client.dataCenter, scope: scope, expires: expires) }
+        state.withLock {
+            $0.grantCodes[code] = GrantCode(clientID: clientID, dataCenter: client.dataCenter, scope: scope, expires: expires)
+        }
         return code
     }
 
@@ -81,7 +83,8 @@ extension ZohoBooksSimulator {
         let now = Date()
         let apiDomain = apiDomain(dataCenter: dataCenter)
         let outcome = state.withLock { state in
-            let outcome = Self.exchange(parameters, dataCenter: dataCenter, apiDomain: apiDomain, configuration: configuration, state: &state, now: now)
+            let outcome = Self.exchange(
+                parameters, dataCenter: dataCenter, apiDomain: apiDomain, configuration: configuration, state: &state, now: now)
             let error: String? =
                 if case .refused(let body, _) = outcome { body["error"]?.stringValue ?? "refused" } else { nil }
             if error != nil { state.stats.tokenRefusals += 1 }
@@ -122,7 +125,7 @@ extension ZohoBooksSimulator {
             guard let code = parameters["code"], let grant = state.grantCodes[code], grant.clientID == clientID,
                 grant.dataCenter == dataCenter, grant.expires > now
             else { return refusal("invalid_code") }
-            state.grantCodes[code] = nil  // single use
+            state.grantCodes[code] = nil // single use
             refreshToken = "1000." + randomHex(32) + "." + randomHex(32)
             scope = grant.scope
             state.refreshTokens[refreshToken] = RefreshToken(clientID: clientID, dataCenter: dataCenter, scope: scope, issued: [])

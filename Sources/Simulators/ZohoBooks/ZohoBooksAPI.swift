@@ -104,7 +104,8 @@ extension ZohoBooksSimulator {
             guard data.inFlight < configuration.concurrencyLimit else {
                 state.stats.rejectedConcurrent += 1
                 return .failure(
-                    APIError(code: 1070, message: "You have exceeded the maximum number of concurrent API calls.", status: .tooManyRequests))
+                    APIError(code: 1070, message: "You have exceeded the maximum number of concurrent API calls.", status: .tooManyRequests)
+                )
             }
             Self.turn(&data.windowStart, &data.windowCount, length: configuration.minuteWindow, now: now)
             guard data.windowCount < configuration.requestsPerWindow else {
@@ -251,7 +252,8 @@ extension ZohoBooksSimulator {
         } catch let error as APIError {
             response = error.response
         } catch {
-            response = APIError(code: 4, message: "The request body is larger than \(Self.maxBodyBytes) bytes", status: .badRequest).response
+            response =
+                APIError(code: 4, message: "The request body is larger than \(Self.maxBodyBytes) bytes", status: .badRequest).response
         }
         switch fault {
         case .timeout?: return .answerLate(response, configuration.timeoutDelay)

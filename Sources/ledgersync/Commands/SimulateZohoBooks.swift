@@ -44,13 +44,17 @@ struct SimulateZohoBooks: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
-        for (option, value) in [("--requests-per-window", requestsPerWindow), ("--daily-quota", dailyQuota),
-            ("--concurrency-limit", concurrencyLimit), ("--refresh-limit", refreshLimit)]
+        for (option, value) in [
+            ("--requests-per-window", requestsPerWindow), ("--daily-quota", dailyQuota),
+            ("--concurrency-limit", concurrencyLimit), ("--refresh-limit", refreshLimit),
+        ]
         where value < 1 {
             throw ValidationError("\(option) must be at least 1, got \(value)")
         }
-        for (option, value) in [("--window", window), ("--day-length", dayLength), ("--token-lifetime", tokenLifetime),
-            ("--grant-code-lifetime", grantCodeLifetime), ("--refresh-window", refreshWindow)]
+        for (option, value) in [
+            ("--window", window), ("--day-length", dayLength), ("--token-lifetime", tokenLifetime),
+            ("--grant-code-lifetime", grantCodeLifetime), ("--refresh-window", refreshWindow),
+        ]
         where value.duration < .seconds(1) {
             throw ValidationError("\(option) must be at least 1s")
         }
@@ -106,7 +110,8 @@ struct SimulateZohoBooks: AsyncParsableCommand {
             faultRate: faultRate, faults: try faultSet(), seed: seed, timeoutDelay: timeoutDelay.duration)
         let logger = Logger(label: "ledgersync.simulate")
         let simulator = ZohoBooksSimulator(configuration: configuration, logger: logger)
-        let service = ZohoBooksSimulatorService(simulator: simulator, host: host, port: port, client: client, organizationID: organizationID)
+        let service = ZohoBooksSimulatorService(
+            simulator: simulator, host: host, port: port, client: client, organizationID: organizationID)
         let group = ServiceGroup(
             configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
