@@ -12,9 +12,15 @@ import Sync
 //   organization ID should be sent in with every API request"; requests carry
 //   `Authorization: Zoho-oauthtoken <access token>`; data centres have their own domains
 //   (.com, .eu, .in, .com.au, .jp, .ca, …) and the api_domain of the token answer names the one
-//   to use. Its "API Call Limit" section and PROVIDERS 3: 100 requests per minute per
-//   organization, a daily quota by plan (Free 1,000 … 10,000), a limit of concurrent calls;
-//   the window length, quota and concurrency are configuration here.
+//   to use.
+// - The limits: 100 requests per minute per organization, a daily quota by plan (Free 1,000 …
+//   10,000), a limit of concurrent calls (PROVIDERS 3). NO ZOHO PAGE stating the numbers was
+//   found in the search corpus; Codat's "Zoho Books limits" page
+//   (https://docs.codat.io/integrations/accounting/zoho-books/zoho-book-limits) lists the daily,
+//   per-minute, concurrent and refresh-token limits, and Zoho's knowledge base "Is it possible
+//   to increase the daily limit of API calls?"
+//   (https://www.zoho.com/books/kb/automation/increase-daily-limit-api.html) confirms a daily
+//   limit that support can raise. The window length, quota and concurrency are configuration.
 // - "Errors" (https://www.zoho.com/books/api/v3/errors/, the same table as Zoho Invoice's
 //   https://www.zoho.com/invoice/api/v3/errors/): HTTP 200/201 success, 400 bad request
 //   ("malformed parameter or missing parameter"), 401 "invalid AuthToken", 404 URL not found,
