@@ -105,7 +105,9 @@ public final class ZohoBooksSimulator: Sendable {
             accessTokensPerRefreshWindow: Int = 10, refreshWindow: Duration = .seconds(600),
             requestsPerWindow: Int = 100, minuteWindow: Duration = .seconds(60),
             dailyQuota: Int = 1000, dayLength: Duration = .seconds(86_400), concurrencyLimit: Int = 10,
-            uniqueCustomFields: [String: Set<String>] = ["contacts": ["cf_ledgersync_id"], "invoices": ["cf_ledgersync_id"]],
+            uniqueCustomFields: [String: Set<String>] = [
+                "contacts": ["cf_ledgersync_id"], "invoices": ["cf_ledgersync_id"], "creditnotes": ["cf_ledgersync_id"],
+            ],
             faultRate: Double = 0, faults: Set<Fault> = Set(Fault.allCases), seed: UInt64 = 42,
             timeoutDelay: Duration = .seconds(30), latency: Duration = .zero
         ) {

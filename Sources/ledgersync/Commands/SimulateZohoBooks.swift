@@ -9,7 +9,7 @@ struct SimulateZohoBooks: AsyncParsableCommand {
         commandName: "zoho-books",
         abstract: "Serve Zoho Books API v3 and Zoho's accounts server, in memory, until SIGTERM/SIGINT.",
         discussion: """
-            One self client and one organization in the chosen data centre (docs/zoho-books.md, "Zoho Books simulator"): POST /oauth/v2/token exchanges a grant code (single use, expiring) or a refresh token; /books/v3/contacts and /books/v3/invoices need Authorization: Zoho-oauthtoken <token> and ?organization_id=; PUT /books/v3/invoices with X-Unique-Identifier-Key, X-Unique-Identifier-Value and X-Upsert: true upserts by a unique custom field. Requests under /dc/<dc>/ go to another data centre, which knows none of these. A grant code is printed at start; POST /_simulator/grant-codes {"client_id": "…"} makes another. Inspection: GET /_simulator/records/{contacts|invoices}, /_simulator/stats, /_simulator/token-requests; POST /_simulator/faults {"rate": 0.1}, /_simulator/reset.
+            One self client and one organization in the chosen data centre (docs/zoho-books.md, "Zoho Books simulator"): POST /oauth/v2/token exchanges a grant code (single use, expiring) or a refresh token; /books/v3/contacts, /books/v3/invoices and /books/v3/creditnotes need Authorization: Zoho-oauthtoken <token> and ?organization_id=; PUT /books/v3/invoices with X-Unique-Identifier-Key, X-Unique-Identifier-Value and X-Upsert: true upserts by a unique custom field. Requests under /dc/<dc>/ go to another data centre, which knows none of these. A grant code is printed at start; POST /_simulator/grant-codes {"client_id": "…"} makes another. Inspection: GET /_simulator/records/{contacts|invoices|creditnotes}, /_simulator/stats, /_simulator/token-requests; POST /_simulator/faults {"rate": 0.1}, /_simulator/reset.
 
             The self client defaults to demo values (client id 1000.DEMOSELFCLIENT, secret demo-self-client-secret); --client-id and --client-secret, or LEDGERSYNC_SIM_ZOHO_CLIENT_ID and LEDGERSYNC_SIM_ZOHO_CLIENT_SECRET, replace them.
             """)
@@ -83,8 +83,9 @@ struct SimulateZohoBooks: AsyncParsableCommand {
         var fields: [String: Set<String>] = [:]
         for entry in uniqueField {
             let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, ["contacts", "invoices"].contains(parts[0]), parts[1].hasPrefix("cf_") else {
-                throw ValidationError("--unique-field must be contacts=cf_NAME or invoices=cf_NAME; got \"\(entry.prefix(80))\"")
+            guard parts.count == 2, ["contacts", "invoices", "creditnotes"].contains(parts[0]), parts[1].hasPrefix("cf_") else {
+                throw ValidationError(
+                    "--unique-field must be MODULE=cf_NAME with MODULE contacts, invoices or creditnotes; got \"\(entry.prefix(80))\"")
             }
             fields[parts[0], default: []].insert(parts[1])
         }
