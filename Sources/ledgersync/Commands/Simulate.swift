@@ -9,7 +9,7 @@ import Simulators
 struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a stand-in of an accounting provider, for tests, demos and benchmarks.",
-        subcommands: [SimulateNetSuite.self])
+        subcommands: [SimulateNetSuite.self, SimulateZohoBooks.self])
 }
 
 struct SimulateNetSuite: AsyncParsableCommand {
