@@ -79,6 +79,13 @@ let package = Package(
             name: "NetSuite",
             dependencies: ["Sync", "HTTPClient", "LedgerCrypto", "ExactJSON", .product(name: "Logging", package: "swift-log")]
         ),
+        // Zoho Books API v3: the self client's OAuth 2.0 tokens, contacts, invoices, sales
+        // orders, credit notes and customer payments, the envelope's errors. A module beside
+        // NetSuite; neither knows the other.
+        .target(
+            name: "ZohoBooks",
+            dependencies: ["Sync", "HTTPClient", "LedgerCrypto", "ExactJSON", .product(name: "Logging", package: "swift-log")]
+        ),
         // Stand-ins for the providers over real HTTP (Hummingbird 2), for tests, the demo and
         // the benchmark. Uses NetSuite's signer to check signatures (the signer itself is held
         // to answers computed outside Swift), never the worker.
@@ -132,6 +139,7 @@ let package = Package(
                 "ExactJSON",
                 "LedgerCrypto",
                 "NetSuite",
+                "ZohoBooks",
                 "Simulators",
                 "HTTPClient",
                 "Postgres",
@@ -162,6 +170,13 @@ let package = Package(
         .testTarget(
             name: "NetSuiteTests", dependencies: ["NetSuite", "Sync", "Simulators", "ExactJSON", "LedgerCrypto", "HTTPClient"],
             resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ZohoBooksTests",
+            dependencies: [
+                "ZohoBooks", "Sync", "SyncTesting", "Simulators", "HTTPClient", "ExactJSON", "LedgerCrypto", "JobQueue", "JobQueueTesting",
+                "Postgres",
+            ]
+        ),
         .testTarget(
             name: "SyncTests", dependencies: ["Sync", "SyncTesting", "JobQueue", "JobQueueTesting", "HTTPClient", "LedgerCrypto"],
             resources: [.copy("Fixtures")]),

@@ -43,6 +43,16 @@ public struct SyncError: Error, Sendable, Equatable, CustomStringConvertible {
     /// and it still counts against the account's concurrency limit meanwhile. The job
     /// keeps its limit slot held that long (`JobContext.holdLimitSlot`).
     public let providerMayStillRunFor: Duration?
+    /// For a rate-limited refusal: which of the connection's rate windows the provider says
+    /// are spent, by length (a per-minute refusal: 60 s; a daily quota: 86,400 s). The job
+    /// runner empties the limit key's windows of at most this length
+    /// (`JobContext.exhaustRateWindows`), so no worker starts another of its jobs before they
+    /// turn. Nil: `defaultExhaustedWindow`, never a daily quota on a refusal that may be a
+    /// minute's.
+    public var exhaustsWindowsUpTo: Duration? = nil
+
+    /// The windows a rate-limited refusal empties when the provider does not say which.
+    public static let defaultExhaustedWindow: Duration = .seconds(3600)
 
     public init(
         _ errorClass: ErrorClass, _ message: String, providerCode: String? = nil, retryAfter: Duration? = nil,

@@ -34,7 +34,8 @@ struct HostileProviderTests {
                     settings: .init(defaultSubsidiary: "1", objectsToSync: [], baseURL: standIn.baseURL, concurrencyLimit: 5),
                     secrets: SyncHarness.credentials.connectionSecrets))
             let id = try #require(connection.id)
-            try await SyncEnvironment.applyConcurrencyLimit(of: connection, queue: JobQueue(pool: database.pool))
+            try await SyncEnvironment.applyLimits(
+                of: connection, queue: JobQueue(pool: database.pool), providers: ProviderRegistry([NetSuiteDriver()]))
             let store = MappingStore(pool: database.pool)
             for mapping in BillingScenario.mappings(connection: id) { try await store.upsert(mapping) }
             // The harness's simulator is never started: the connection points at the stand-in.

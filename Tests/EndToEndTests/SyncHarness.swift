@@ -48,7 +48,8 @@ struct SyncHarness: Sendable {
                         defaultSubsidiary: "1", objectsToSync: [], baseURL: simulator.baseURL, concurrencyLimit: concurrencyLimit),
                     secrets: credentials.connectionSecrets))
             let id = try #require(connection.id)
-            try await SyncEnvironment.applyConcurrencyLimit(of: connection, queue: JobQueue(pool: database.pool))
+            try await SyncEnvironment.applyLimits(
+                of: connection, queue: JobQueue(pool: database.pool), providers: ProviderRegistry([NetSuiteDriver()]))
             let store = MappingStore(pool: database.pool)
             for mapping in mappings(id) { try await store.upsert(mapping) }
             try await body(SyncHarness(database: database, box: box, simulator: simulator, connectionID: id))
@@ -123,7 +124,7 @@ struct SyncHarness: Sendable {
                 settings: .init(defaultSubsidiary: "1", objectsToSync: [], baseURL: baseURL, concurrencyLimit: concurrencyLimit),
                 secrets: credentials.connectionSecrets))
         let id = try #require(connection.id)
-        try await SyncEnvironment.applyConcurrencyLimit(of: connection, queue: JobQueue(pool: pool))
+        try await SyncEnvironment.applyLimits(of: connection, queue: JobQueue(pool: pool), providers: ProviderRegistry([NetSuiteDriver()]))
         let store = MappingStore(pool: pool)
         for mapping in mappings(id) { try await store.upsert(mapping) }
         return id

@@ -65,18 +65,21 @@ struct ConnectionsController {
         let body = try ObjectReader(
             try await readJSONBody(request, context: context), allowed: ["provider", "name", "account_id", "settings", "secrets"])
         let provider = try body.require("provider") { try body.string($0, maxLength: 40) }
-        _ = try providers.driver(provider)
+        // The driver's own spelling (`zoho-books` is `zoho_books`).
+        let providerName = try providers.driver(provider).name
         let name = try body.require("name") { try body.string($0, maxLength: 200) }
         let accountID = try body.require("account_id") { try body.string($0, maxLength: 100) }
         var settings = AccountingConnection.Settings()
         if let value = try body.object("settings") { try Self.apply(value, to: &settings) }
         let secrets = try Self.secrets(try body.require("secrets") { try body.object($0) })
-        let connection = try providers.validated(
+        // `prepared`: validated, then completed by the driver (a one-time grant code in the
+        // secrets exchanged at the provider for a refresh token), last before storing.
+        let connection = try await providers.prepared(
             AccountingConnection(
-                provider: provider, name: name.trimmingCharacters(in: .whitespaces), accountID: accountID, settings: settings,
-                secrets: secrets))
+                provider: providerName, name: name.trimmingCharacters(in: .whitespaces), accountID: accountID, settings: settings,
+                secrets: secrets), context: providerContext)
         let created = try await store.create(connection)
-        try await SyncEnvironment.applyConcurrencyLimit(of: created, queue: queue)
+        try await SyncEnvironment.applyLimits(of: created, queue: queue, providers: providers)
         return .json(.object([("connection", view(created))]), status: .created)
     }
 
@@ -92,11 +95,12 @@ struct ConnectionsController {
         if let name { connection.name = name.trimmingCharacters(in: .whitespaces) }
         if let settingsValue { try Self.apply(settingsValue, to: &connection.settings) }
         if let secrets { connection.secrets = secrets }
-        let updated = try await store.update(try providers.validated(connection))
+        let updated = try await store.update(
+            secrets == nil ? try providers.validated(connection) : try await providers.prepared(connection, context: providerContext))
         // Only when asked, as `connections update` does: a limit someone paused with
         // `limits set … 0` stays paused through a rename.
         if let settingsValue, settingsValue["concurrency_limit"] != nil {
-            try await SyncEnvironment.applyConcurrencyLimit(of: updated, queue: queue)
+            try await SyncEnvironment.applyLimits(of: updated, queue: queue, providers: providers)
         }
         return .json(.object([("connection", view(updated))]))
     }

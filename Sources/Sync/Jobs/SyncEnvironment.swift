@@ -67,10 +67,14 @@ public struct SyncEnvironment: Sendable {
         "\(provider):\(connection.uuidString.lowercased())"
     }
 
-    /// Sets the queue's concurrency limit of a connection from its settings.
-    public static func applyConcurrencyLimit(of connection: AccountingConnection, queue: JobQueue) async throws {
+    /// Sets the queue's limits of a connection's limit key from its settings: the concurrency
+    /// limit, and the rate windows its driver says the provider counts. A driver that names
+    /// none leaves the key's windows alone (a person may have set some: `limits set --window`).
+    public static func applyLimits(of connection: AccountingConnection, queue: JobQueue, providers: ProviderRegistry) async throws {
         guard let id = connection.id else { return }
-        try await queue.setConcurrencyLimit(
-            limitKey(provider: connection.provider, connection: id), maxRunning: connection.settings.concurrencyLimit)
+        let key = limitKey(provider: connection.provider, connection: id)
+        try await queue.setConcurrencyLimit(key, maxRunning: connection.settings.concurrencyLimit)
+        let windows = try providers.driver(connection.provider).rateWindows(connection.settings)
+        if !windows.isEmpty { try await queue.setRateWindows(key, windows) }
     }
 }

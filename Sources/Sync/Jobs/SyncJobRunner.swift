@@ -247,7 +247,10 @@ extension SyncEnvironment {
             }
             // The worker's cap on rate-limited snoozing first: a job that has waited out
             // rate limits for too long fails for good here, so it gets its webhook.
-            let jobError = context.applyingRateLimitCap(to: jobError(for: error, job: context.job))
+            var jobError = context.applyingRateLimitCap(to: jobError(for: error, job: context.job))
+            if let refusal = error as? SyncError, refusal.errorClass == .rateLimited, case .snooze(let hint) = jobError.action {
+                jobError = await exhaustRateWindows(context, refusal, hint: hint, jobError: jobError)
+            }
             if isFinal(jobError, job: context.job) {
                 do {
                     try await emitProviderError(jobError, context: context, args: args, connection: connection)
@@ -261,6 +264,26 @@ extension SyncEnvironment {
                 }
             }
             throw jobError
+        }
+    }
+
+    /// A provider's rate-limit refusal says its window is spent, whatever the queue counted:
+    /// the limit key's windows (of at most the refusal's length) are emptied for every worker
+    /// process, and this job snoozes until they turn (or the provider's own hint, if later).
+    /// A key without windows (a provider that counts none) changes nothing. Failing to write
+    /// is logged: the snooze alone still holds this job back.
+    func exhaustRateWindows(_ context: JobContext, _ refusal: SyncError, hint: Duration, jobError: JobError) async -> JobError {
+        do {
+            guard
+                let turn = try await context.exhaustRateWindows(upTo: refusal.exhaustsWindowsUpTo ?? SyncError.defaultExhaustedWindow),
+                turn > hint
+            else { return jobError }
+            return JobError(
+                action: .snooze(min(turn, SyncError.maxRateLimitDelay)), errorClass: jobError.errorClass, message: jobError.message,
+                code: jobError.code)
+        } catch {
+            context.logger.warning("could not empty the rate windows after a rate-limit refusal", metadata: ["error": "\(error)"])
+            return jobError
         }
     }
 

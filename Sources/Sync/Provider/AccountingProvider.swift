@@ -19,6 +19,12 @@ public struct SyncTarget: Sendable {
     /// Whether `existingProviderID` is a link a person made: the provider must update that
     /// record by its id and never match or create another by the billing id.
     public var existingIsLinked = false
+    /// A provider that sends more than one request for one job (Zoho Books: a credit note,
+    /// then its application to the invoice) calls this before each request after the first.
+    /// The job's start spent one start of the connection's rate windows; this spends another,
+    /// waiting until one is free, so a provider that counts requests per window never sees
+    /// more than the windows allow. Set by the job runner; does nothing elsewhere.
+    public var beforeFurtherRequest: @Sendable () async throws -> Void = {}
 
     public init(connectionID: UUID, connection: AccountingConnection, mappings: MappingSet, customFields: [CustomFieldValue] = []) {
         self.connectionID = connectionID

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPClient
+import JobQueue
 
 /// One accounting provider as the rest of Ledgersync sees it: everything that differs from one
 /// provider to the next, behind one seam. A provider module (`NetSuite`, `ZohoBooks`) defines
@@ -43,9 +44,34 @@ public protocol ProviderDriver: Sendable {
     /// per line; never throws (a failure is a failed check naming what is wrong).
     func test(_ connection: AccountingConnection, context: ProviderContext) async -> [ConnectionCheck]
 
+    /// Completes a connection before it is stored (a grant exchanged for a refresh token);
+    /// default: unchanged. See the extension below.
+    func prepare(_ connection: AccountingConnection, context: ProviderContext) async throws -> AccountingConnection
+    /// The provider's rate windows for a connection's settings; default: none.
+    func rateWindows(_ settings: AccountingConnection.Settings) -> [RateWindow]
+
     /// Reads an event the provider (or a script at the provider) posted to
     /// `/v1/inbound/<name>/<connection>/<event>`; errors name the field.
     func inboundEvent(_ event: String, body: Data) throws -> InboundEvent
+}
+
+/// What a driver may do besides the required members; each has a default that does nothing.
+extension ProviderDriver {
+    /// Completes a new connection (or one whose secrets are being replaced) before it is
+    /// stored: a driver whose credentials start as a one-time grant exchanges it here
+    /// (Zoho Books: a self client's grant code for a refresh token) and keeps only what it
+    /// must. Called by `connections add|update` and `POST|PATCH /v1/connections` after
+    /// `ProviderRegistry.validated`; the result is validated again. Errors name the field
+    /// (`secrets.grant_code`, `settings.data_center`) and never echo a secret; nothing is
+    /// stored when it throws.
+    public func prepare(_ connection: AccountingConnection, context: ProviderContext) async throws -> AccountingConnection {
+        connection
+    }
+
+    /// The rate windows the provider counts for a connection ("100 requests a minute, 1,000 a
+    /// day"), set on its limit key besides the concurrency limit, so every worker together
+    /// stays inside them (`ledgersync.set_rate_windows`). Empty: the provider counts none.
+    public func rateWindows(_ settings: AccountingConnection.Settings) -> [RateWindow] { [] }
 }
 
 /// What a provider needs from the process that runs it.

@@ -18,8 +18,10 @@ public final class ProviderRegistry: Sendable {
     public var names: [String] { drivers.keys.sorted() }
 
     /// The driver of `name`, or an error naming the `provider` field and the known names.
+    /// A hyphen stands for an underscore (`--provider zoho-books` is `zoho_books`): provider
+    /// names are SQL-identifier-like, people write hyphens.
     public func driver(_ name: String) throws -> any ProviderDriver {
-        guard let driver = drivers[name] else {
+        guard let driver = drivers[name] ?? drivers[name.replacingOccurrences(of: "-", with: "_")] else {
             throw StoreError.invalid(
                 "provider",
                 "unknown provider \"\(name.prefix(40))\" (this installation knows: \(names.joined(separator: ", ")))")
@@ -30,13 +32,23 @@ public final class ProviderRegistry: Sendable {
     /// Every check of a connection: the common fields, then its driver's account id,
     /// settings and secrets. Returns the connection with the account id as the driver spells it.
     public func validated(_ connection: AccountingConnection) throws -> AccountingConnection {
-        try connection.validate()
+        try AccountingConnection.requireProviderName(connection.provider)
         let driver = try driver(connection.provider)
         var connection = connection
+        // The driver first: it says what a missing account id is called at its provider
+        // (Zoho Books' organization id).
         connection.accountID = try driver.canonicalAccountID(connection.accountID.trimmingCharacters(in: .whitespaces))
+        try connection.validate()
         try driver.validateSettings(connection.settings)
         try driver.validateSecrets(connection.secrets)
         return connection
+    }
+
+    /// A connection about to be stored: validated, completed by its driver (`prepare`: a grant
+    /// exchanged at the provider), validated again.
+    public func prepared(_ connection: AccountingConnection, context: ProviderContext) async throws -> AccountingConnection {
+        let checked = try validated(connection)
+        return try validated(try await driver(checked.provider).prepare(checked, context: context))
     }
 
     /// The provider of a stored connection, built once per version (`id`, `updatedAt`).

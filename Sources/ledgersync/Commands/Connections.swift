@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HTTPClient
 import JobQueue
+import LedgerCrypto
 import Postgres
 import Sync
 
@@ -19,6 +20,18 @@ struct Connections: AsyncParsableCommand {
         "settings.concurrency_limit": "--concurrency-limit", "settings.base_url": "--base-url",
         "settings.objects_to_sync": "--objects",
     ]
+
+    /// A connection completed by its driver before it is stored (`ProviderDriver.prepare`: a
+    /// grant code exchanged for a refresh token). Errors name the field; nothing is stored.
+    static func prepared(_ connection: AccountingConnection, pool: ConnectionPool, box: SecretBox) async throws -> AccountingConnection {
+        let http = HTTPClient(maxConcurrentRequests: 2)
+        defer { http.shutdown() }
+        return try await withStoreErrors(options: fieldOptions) {
+            try await Providers.registry.prepared(
+                connection,
+                context: ProviderContext(http: http, requestTimeout: .seconds(30), tokens: PostgresTokenStore(pool: pool, secretBox: box)))
+        }
+    }
 
     /// The queue's limit key of a connection. The format is the contract with the sync jobs
     /// and `ledgersync.enqueue_sync`, so it is taken from Sync rather than spelled here.
@@ -149,7 +162,8 @@ extension Connections {
         @OptionGroup var database: DatabaseOptions
         @Option(help: "A name for people, e.g. \"NetSuite production\".") var name: String
         @Option(help: "The accounting provider: \(Providers.registry.names.joined(separator: ", ")).") var provider: String
-        @Option(help: "The provider's account id, e.g. 1234567 or 1234567_SB1 at NetSuite.") var accountId: String
+        @Option(help: "The provider's account id: NetSuite's account (1234567, 1234567_SB1), Zoho Books' organization id.")
+        var accountId: String = ""
         @OptionGroup var settings: ConnectionSettingsOptions
         @OptionGroup var secrets: ConnectionSecretsOptions
         @Flag(help: "Print the new connection as JSON (without secrets) instead of its id.") var json = false
@@ -167,10 +181,13 @@ extension Connections {
             let box = try secretBoxFromEnvironment()
             let pool = try await database.openPool(maxConnections: 1)
             try await checkSecretKey(box, pool: pool)
+            // Last before storing, once every local check passed: a driver may spend a
+            // one-time grant here (Zoho Books' grant code), which a later refusal would waste.
+            let prepared = try await Connections.prepared(connection, pool: pool, box: box)
             let created = try await withStoreErrors(options: Connections.fieldOptions) {
-                try await ConnectionStore(pool: pool, secretBox: box).create(connection)
+                try await ConnectionStore(pool: pool, secretBox: box).create(prepared)
             }
-            try await SyncEnvironment.applyConcurrencyLimit(of: created, queue: JobQueue(pool: pool))
+            try await SyncEnvironment.applyLimits(of: created, queue: JobQueue(pool: pool), providers: Providers.registry)
             await pool.close()
             if json { return try printJSON(ConnectionSummary(created)) }
             // The id alone, so that `id=$(ledgersync connections add …)` works.
@@ -254,12 +271,13 @@ extension Connections {
                 if let name { connection.name = name.trimmingCharacters(in: .whitespaces) }
                 settings.apply(to: &connection.settings)
                 if rotateSecrets { connection.secrets = try secrets.read(for: try Providers.registry.driver(connection.provider)) }
-                return try await store.update(try Providers.registry.validated(connection))
+                let checked = try Providers.registry.validated(connection)
+                return try await store.update(rotateSecrets ? try await Connections.prepared(checked, pool: pool, box: box) : checked)
             }
             // Only when asked: a limit someone paused with `limits set … 0` stays paused
             // through a rename.
             if settings.concurrencyLimit != nil {
-                try await SyncEnvironment.applyConcurrencyLimit(of: updated, queue: JobQueue(pool: pool))
+                try await SyncEnvironment.applyLimits(of: updated, queue: JobQueue(pool: pool), providers: Providers.registry)
             }
             await pool.close()
             if json { return try printJSON(ConnectionSummary(updated)) }

@@ -56,7 +56,7 @@ extension Demo {
                         secrets: NetSuiteSimulator.Configuration.demoCredentials.connectionSecrets))
             }
             let id = connection.id!
-            try await SyncEnvironment.applyConcurrencyLimit(of: connection, queue: JobQueue(pool: pool))
+            try await SyncEnvironment.applyLimits(of: connection, queue: JobQueue(pool: pool), providers: Providers.registry)
             let mappings = MappingStore(pool: pool)
             for mapping in BillingScenario.mappings(connection: id) + [Self.retiredItemMapping(id)] {
                 _ = try await withStoreErrors { try await mappings.upsert(mapping) }

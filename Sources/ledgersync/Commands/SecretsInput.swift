@@ -18,12 +18,19 @@ struct ConnectionSecretsOptions: ParsableArguments {
             valueName: "path"))
     var secretsFile: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "A one-time grant code (Zoho Books: a self client's \"Generate Code\"), exchanged at once at the provider for what is kept (a refresh token); the code itself is never stored. It may go on the command line: it works once, for minutes.",
+            valueName: "code"))
+    var grantCode: String?
+
     /// The secrets from `--secrets-file` when given, else from the environment. Errors name
     /// what is missing and never echo a value. The driver checks which fields it needs.
     func read(for driver: any ProviderDriver, environment: [String: String] = ProcessInfo.processInfo.environment) throws
         -> ConnectionSecrets
     {
-        let secrets = try secretsFile.map(Self.readFile) ?? Self.readEnvironment(driver, environment)
+        var secrets = try secretsFile.map(Self.readFile) ?? Self.readEnvironment(driver, environment, grantCode: grantCode)
+        if let grantCode = grantCode.map(trimmed), !grantCode.isEmpty { secrets["grant_code"] = grantCode }
         do {
             try driver.validateSecrets(secrets)
         } catch let error as StoreError {
@@ -39,7 +46,9 @@ struct ConnectionSecretsOptions: ParsableArguments {
 
     /// Every credential variable of the driver that is set (`<VARIABLE>_FILE` for one that
     /// may be a file, such as a PEM key).
-    static func readEnvironment(_ driver: any ProviderDriver, _ environment: [String: String]) throws -> ConnectionSecrets {
+    static func readEnvironment(_ driver: any ProviderDriver, _ environment: [String: String], grantCode: String? = nil) throws
+        -> ConnectionSecrets
+    {
         var secrets = ConnectionSecrets()
         for field in driver.credentialFields {
             if let value = environment[field.environment].map(trimmed), !value.isEmpty {
@@ -52,7 +61,7 @@ struct ConnectionSecretsOptions: ParsableArguments {
                 secrets[field.name] = trimmed(text)
             }
         }
-        guard !secrets.fields.isEmpty else {
+        guard !secrets.fields.isEmpty || grantCode != nil else {
             var kinds: [String: [String]] = [:]
             for field in driver.credentialFields { kinds[field.authKind ?? "all", default: []].append(field.environment) }
             let choices = kinds.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.joined(separator: ", "))" }.joined(

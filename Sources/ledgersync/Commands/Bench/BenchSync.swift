@@ -49,7 +49,7 @@ struct BenchSync: AsyncParsableCommand {
                 settings: .init(defaultSubsidiary: "1", baseURL: simulator.baseURL, concurrencyLimit: limit),
                 secrets: credentials.connectionSecrets))
         guard let connectionID = connection.id else { throw CLIError.failed("the connection got no id") }
-        try await SyncEnvironment.applyConcurrencyLimit(of: connection, queue: JobQueue(pool: pool))
+        try await SyncEnvironment.applyLimits(of: connection, queue: JobQueue(pool: pool), providers: Providers.registry)
         let mappings = MappingStore(pool: pool)
         for mapping in BillingScenario.mappings(connection: connectionID) { try await mappings.upsert(mapping) }
         let scenario = BillingScenario.generate(customers: n, invoicesPerCustomer: 0, creditNoteEvery: 1_000_000, payments: 0)
