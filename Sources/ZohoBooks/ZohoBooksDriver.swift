@@ -95,7 +95,7 @@ public struct ZohoBooksDriver: ProviderDriver {
         [("auth", "self_client"), ("client_id", ConnectionSecrets.hint(secrets["client_id"] ?? ""))]
     }
 
-    public func validateMapping(_ mapping: Mapping) throws {}
+    public func validateMapping(_ mapping: Mapping) throws { try ZohoMappings.validate(mapping) }
 
     /// The organization's windows on the connection's limit key. The queue counts a job when
     /// it starts; Zoho counts a request when it arrives, a few milliseconds (at worst a
@@ -108,7 +108,7 @@ public struct ZohoBooksDriver: ProviderDriver {
     }
 
     public func makeProvider(for connection: AccountingConnection, context: ProviderContext) throws -> any AccountingProvider {
-        throw StoreError.invalid("provider", "the Zoho Books provider is not built yet")
+        ZohoBooksProvider(client: try ZohoBooksClient(connection: connection, context: context))
     }
 
     public func inboundEvent(_ event: String, body: Data) throws -> InboundEvent {
