@@ -40,7 +40,8 @@ struct ZohoHarness: Sendable {
             secrets["client_id"] = client.clientID
             secrets["client_secret"] = client.clientSecret
             secrets["grant_code"] = try simulator.issueGrantCode(clientID: client.clientID)
-            var connectionSettings = AccountingConnection.Settings(objectsToSync: [], baseURL: simulator.baseURL, concurrencyLimit: concurrencyLimit)
+            var connectionSettings = AccountingConnection.Settings(
+                objectsToSync: [], baseURL: simulator.baseURL, concurrencyLimit: concurrencyLimit)
             connectionSettings.extra = settings
             let prepared = try await providers.prepared(
                 AccountingConnection(
@@ -99,10 +100,13 @@ struct ZohoHarness: Sendable {
         let pending = try await jobStates()
         let errors = try await pool.query(
             "SELECT kind, state::text AS state, errors::text AS errors FROM ledgersync.jobs WHERE jsonb_array_length(errors) > 0 LIMIT 5"
-        ).rows.map { "\((try? $0.decode("kind", as: String.self)) ?? "")/\((try? $0.decode("state", as: String.self)) ?? ""): \((try? $0.decode("errors", as: String.self)) ?? "")" }
+        ).rows.map {
+            "\((try? $0.decode("kind", as: String.self)) ?? "")/\((try? $0.decode("state", as: String.self)) ?? ""): \((try? $0.decode("errors", as: String.self)) ?? "")"
+        }
         #expect(
             idle,
-            "jobs still pending: \(pending)\nerrors: \(errors)\n\(workers.map { String($0.output.suffix(2000)) }.joined(separator: "\n---\n"))")
+            "jobs still pending: \(pending)\nerrors: \(errors)\n\(workers.map { String($0.output.suffix(2000)) }.joined(separator: "\n---\n"))"
+        )
     }
 
     // MARK: - Reading the simulator's records
@@ -186,7 +190,9 @@ struct ZohoBooksSyncTests {
             for order in salesOrders { try await harness.enqueue(.salesOrderPush, order.json) }
         }
 
-        var jobCount: Int { (scenario.customers.count + 1) / 2 + scenario.invoices.count + scenario.creditNotes.count + payments.count + salesOrders.count }
+        var jobCount: Int {
+            (scenario.customers.count + 1) / 2 + scenario.invoices.count + scenario.creditNotes.count + payments.count + salesOrders.count
+        }
     }
 
     /// Every record once, every amount equal to its document in minor units, every payment
@@ -210,7 +216,9 @@ struct ZohoBooksSyncTests {
             let exponent = invoice.currency.minorUnits
             #expect(minorUnits(record["total"], exponent: exponent) == invoice.totalCents, "total of \(invoice.lagoID)")
             let due = invoice.totalCents - (credited[invoice.lagoID] ?? 0) - (paid[invoice.lagoID] ?? 0)
-            #expect(minorUnits(record["balance"], exponent: exponent) == due, "balance of \(invoice.lagoID): \(record["balance"].map { "\($0)" } ?? "none")")
+            #expect(
+                minorUnits(record["balance"], exponent: exponent) == due,
+                "balance of \(invoice.lagoID): \(record["balance"].map { "\($0)" } ?? "none")")
             #expect(record["customer_id"]?.stringValue == contactIDs[invoice.customerID], "customer of \(invoice.lagoID)")
         }
 
@@ -222,7 +230,8 @@ struct ZohoBooksSyncTests {
             #expect(minorUnits(record["total"], exponent: exponent) == note.totalCents, "total of \(note.lagoID)")
             // What it credits went to its invoice (checked through the invoice's balance above);
             // what is left on it is what it refunds.
-            #expect(minorUnits(record["balance"], exponent: exponent) == note.totalCents - note.creditCents - note.refundCents,
+            #expect(
+                minorUnits(record["balance"], exponent: exponent) == note.totalCents - note.creditCents - note.refundCents,
                 "balance of \(note.lagoID)")
         }
 
@@ -243,7 +252,9 @@ struct ZohoBooksSyncTests {
         #expect(orders.count == month.salesOrders.count, "one sales order per billing sales order")
         for order in month.salesOrders {
             guard let record = orders[order.lagoID] else { continue }
-            #expect(minorUnits(record["total"], exponent: order.invoice.currency.minorUnits) == order.invoice.totalCents, "total of \(order.lagoID)")
+            #expect(
+                minorUnits(record["total"], exponent: order.invoice.currency.minorUnits) == order.invoice.totalCents,
+                "total of \(order.lagoID)")
         }
     }
 

@@ -99,8 +99,13 @@ struct ConnectionsController {
             secrets == nil ? try providers.validated(connection) : try await providers.prepared(connection, context: providerContext))
         // Only when asked, as `connections update` does: a limit someone paused with
         // `limits set … 0` stays paused through a rename.
-        if let settingsValue, settingsValue["concurrency_limit"] != nil {
-            try await SyncEnvironment.applyLimits(of: updated, queue: queue, providers: providers)
+        if let settingsValue {
+            let concurrency = settingsValue["concurrency_limit"] != nil
+            let windows = settingsValue.objectMembers.contains { !AccountingConnection.Settings.commonKeys.contains($0.key) }
+            if concurrency || windows {
+                try await SyncEnvironment.applyLimits(
+                    of: updated, queue: queue, providers: providers, concurrency: concurrency, windows: windows)
+            }
         }
         return .json(.object([("connection", view(updated))]))
     }

@@ -70,11 +70,15 @@ public struct SyncEnvironment: Sendable {
     /// Sets the queue's limits of a connection's limit key from its settings: the concurrency
     /// limit, and the rate windows its driver says the provider counts. A driver that names
     /// none leaves the key's windows alone (a person may have set some: `limits set --window`).
-    public static func applyLimits(of connection: AccountingConnection, queue: JobQueue, providers: ProviderRegistry) async throws {
+    /// An update sets only what it changed (`concurrency`, `windows`): a limit someone paused
+    /// with `limits set … 0` stays paused through a rename.
+    public static func applyLimits(
+        of connection: AccountingConnection, queue: JobQueue, providers: ProviderRegistry, concurrency: Bool = true, windows: Bool = true
+    ) async throws {
         guard let id = connection.id else { return }
         let key = limitKey(provider: connection.provider, connection: id)
-        try await queue.setConcurrencyLimit(key, maxRunning: connection.settings.concurrencyLimit)
-        let windows = try providers.driver(connection.provider).rateWindows(connection.settings)
-        if !windows.isEmpty { try await queue.setRateWindows(key, windows) }
+        if concurrency { try await queue.setConcurrencyLimit(key, maxRunning: connection.settings.concurrencyLimit) }
+        let rateWindows = try providers.driver(connection.provider).rateWindows(connection.settings)
+        if windows && !rateWindows.isEmpty { try await queue.setRateWindows(key, rateWindows) }
     }
 }

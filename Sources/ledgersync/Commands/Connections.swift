@@ -276,8 +276,10 @@ extension Connections {
             }
             // Only when asked: a limit someone paused with `limits set … 0` stays paused
             // through a rename.
-            if settings.concurrencyLimit != nil {
-                try await SyncEnvironment.applyLimits(of: updated, queue: JobQueue(pool: pool), providers: Providers.registry)
+            if settings.concurrencyLimit != nil || !settings.settings.isEmpty {
+                try await SyncEnvironment.applyLimits(
+                    of: updated, queue: JobQueue(pool: pool), providers: Providers.registry, concurrency: settings.concurrencyLimit != nil,
+                    windows: !settings.settings.isEmpty)
             }
             await pool.close()
             if json { return try printJSON(ConnectionSummary(updated)) }
