@@ -312,7 +312,7 @@ SCHEMAS = {
         "limit_key": string(), "window": string(description="STARTS/LENGTH, e.g. 100/60s or 1000/1d (`ledgersync limits set --window`)."),
         "seconds": integer(1), "max_starts": integer(1),
         "used": integer(0), "left": integer(0),
-        "turns_in_seconds": {"type": "number", "description": "Seconds until the current window ends (windows are aligned to multiples of their length since the Unix epoch)."},
+        "turns_in_seconds": {"type": "number", "description": "Seconds until `left` next rises: until a start frees when none is left, else until the oldest counted start leaves the window (windows slide: at most max_starts starts in any span of `seconds`)."},
     })}}),
     "Health": obj({"status": string(enum=["ok"])}),
     "Ready": obj({
@@ -422,7 +422,7 @@ PATHS = {
     "/v1/jobs/{id}/cancel": {"post": operation(
         "Cancel an available, retryable or running job", "cancelJob", {**ok("The job, now cancelled.", "JobEnvelope"), **errors("404", "409", "422")},
         parameters=[JOB_ID])},
-    "/v1/rate-windows": {"get": operation("Rate windows of every limit key: starts used and left in the current window", "listRateWindows", ok("The rate windows.", "RateWindowList"))},
+    "/v1/rate-windows": {"get": operation("Rate windows of every limit key: starts used in the last window length and left", "listRateWindows", ok("The rate windows.", "RateWindowList"))},
     "/v1/stats": {"get": operation("Counts by state, kind and queue; oldest runnable job; throughput", "stats", ok("The statistics.", "Stats"))},
     "/v1/connections": {
         "post": operation(

@@ -78,7 +78,7 @@ if [ $# -gt 0 ]; then swift test "$@"; exit 0; fi
 #     pool waits), in parallel among themselves only;
 #  3. the tests that start worker processes and the end-to-end suites, one suite at a time.
 timing='HTTPClientTests\.|JobQueueTests\.WorkerPoolTests|JobQueueTests\.RunsTests|APITests\.ResourceLimitTests|PostgresTests\.PoolWaitTests|SimulatorTests\.NetSuiteSimulator(Concurrency|Fault)Tests|SimulatorTests\.NetSuiteConformanceTests'
-processes='EndToEndTests\.|JobQueueTests\.WorkerProcessTests'
+processes='EndToEndTests\.|JobQueueTests\.WorkerProcessTests|JobQueueTests\.RateWindowProcessTests'
 swift build --build-tests
 echo "==> tests, part 1 of 3: pure, in-process and database tests, in parallel"
 swift test --skip-build --skip "$timing|$processes"

@@ -122,13 +122,14 @@ public struct JobContext: Sendable {
         return try row?.decodeIfPresent("held_until", as: Date.self)
     }
 
-    /// Marks the current rate windows of this job's limit key used up, for a provider's
-    /// refusal for its rate limit (an HTTP 429): the provider's own count says the window is
-    /// spent, whatever the queue counted. No worker process starts a job of the key until
-    /// the windows turn (queue migration 010). `upTo` exhausts only the windows of at most
-    /// that length (a per-minute refusal must not spend the daily quota); nil exhausts all.
-    /// Returns how long until the last of them turns (a good snooze for this job), nil for a
-    /// job without a limit key or a key without such windows. One round trip.
+    /// Marks the rate windows of this job's limit key used up, for a provider's refusal for
+    /// its rate limit (an HTTP 429): the provider's own count says the window is spent,
+    /// whatever the queue counted. No worker process starts a job of the key for the next
+    /// length of each window (sliding windows, queue migration 011). `upTo` exhausts only
+    /// the windows of at most that length (a per-minute refusal must not spend the daily
+    /// quota); nil exhausts all. Returns how long until the last of them has a start again
+    /// (a good snooze for this job), nil for a job without a limit key or a key without such
+    /// windows. One round trip.
     @discardableResult
     public func exhaustRateWindows(upTo longest: Duration? = nil) async throws -> Duration? {
         guard let limitKey = job.limitKey else { return nil }
@@ -136,6 +137,23 @@ public struct JobContext: Sendable {
         let row = try await pool.query(QueueSQL.exhaustRateWindows, [limitKey, maxSeconds]).rows.first
         guard let wait = try row?.decodeIfPresent("wait_seconds", as: Double.self), wait.isFinite else { return nil }
         return .seconds(max(0, wait))
+    }
+
+    /// Waits until every rate window of this job's limit key has a start left and spends
+    /// one, for a second request under the same budget (a credit note created, then applied):
+    /// the job's own start paid for its first request only. Sleeps for the time the queue
+    /// says and tries again, as long as it takes; cancelling the task (the job's timeout, a
+    /// shutdown) ends the wait with `CancellationError`. Returns at once for a job without
+    /// a limit key or a key without windows. One round trip when a start is free.
+    public func takeRateWindowStart() async throws {
+        guard let limitKey = job.limitKey else { return }
+        let queue = JobQueue(pool: pool)
+        while true {
+            try Task.checkCancellation()
+            guard let wait = try await queue.takeRateWindowStart(key: limitKey) else { return }
+            // A little after the start frees, so the next try's now() is past it.
+            try await Task.sleep(for: wait + .milliseconds(2))
+        }
     }
 
     /// The worker's logger with this job's id and kind as metadata. Built when asked for:

@@ -1,9 +1,10 @@
 import Foundation
 import Postgres
 
-/// One rate window of a limit key: at most `maxStarts` jobs of the key start per window of
-/// `seconds` (queue migration 010). Windows are aligned to multiples of their length since
-/// the Unix epoch: a day is a UTC day.
+/// One rate window of a limit key: at most `maxStarts` jobs of the key start in any span of
+/// `seconds` (a sliding window, queue migration 011; 010's were aligned to the epoch). Up to
+/// 200 starts per window the count is exact; above, starts are counted in groups of
+/// ceil(maxStarts / 200), conservatively (never over, at most about 0.5% of the budget idle).
 public struct RateWindow: Sendable, Equatable, Codable {
     public var maxStarts: Int
     public var seconds: Int
@@ -53,22 +54,36 @@ public struct RateWindowStatus: Sendable, Equatable, Codable {
     public let limitKey: String
     public let seconds: Int
     public let maxStarts: Int
-    /// Starts counted in the current window (a provider's 429 counts as all of them).
+    /// Starts counted in the last `seconds` (a provider's 429 counts as all of them).
     public let used: Int
     public let left: Int
-    /// When the current window ends and the count starts again.
+    /// When `left` next rises: when a start is free again if none is left, else when the
+    /// oldest counted start leaves the window; now when nothing is counted.
     public let turnsAt: Date
     public let turnsInSeconds: Double
 }
 
 extension JobQueue {
     /// Sets the rate windows of a limit key (an empty list removes them): at most
-    /// `maxStarts` jobs of the key start per window of `seconds`, across every worker,
-    /// besides its concurrency limit. A window kept at the same length keeps its count.
+    /// `maxStarts` jobs of the key start in any span of `seconds`, across every worker,
+    /// besides its concurrency limit. A window kept at the same length keeps the starts it
+    /// counted (the newest `maxStarts` of them when lowered).
     public func setRateWindows(_ limitKey: String, _ windows: [RateWindow]) async throws {
         try await pool.query(
             "SELECT ledgersync.set_rate_windows($1::text, $2::integer[], $3::integer[])",
             [limitKey, windows.map(\.maxStarts), windows.map(\.seconds)])
+    }
+
+    /// Spends one start of every rate window of `key` at once, for a request a job makes
+    /// besides the one its own start paid for (a second call under the same budget). Nil
+    /// when it spent one, or when the key has no windows (nothing to spend); otherwise
+    /// nothing was spent and the result is how long until every window has a start again
+    /// (try again then: another process may take it first). One round trip, under the same
+    /// lock per key as fetch (queue migration 011).
+    public func takeRateWindowStart(key: String) async throws -> Duration? {
+        let row = try await pool.query(QueueSQL.takeRateWindowStart, [key]).rows.first
+        guard let wait = try row?.decodeIfPresent("wait_seconds", as: Double.self), wait.isFinite, wait > 0 else { return nil }
+        return .seconds(min(wait, 366 * 86_400))
     }
 
     /// Every rate window with its starts used and left now, by key and length.

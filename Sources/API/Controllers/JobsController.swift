@@ -32,7 +32,7 @@ struct JobsController {
         group.get("rate-windows") { _, _ -> Response in try await rateWindows() }
     }
 
-    /// The rate windows of every limit key (queue migration 010), as `limits list` shows them.
+    /// The rate windows of every limit key (sliding, queue migration 011), as `limits list` shows them.
     func rateWindows() async throws -> Response {
         var views: [JSON] = []
         for window in try await queue.rateWindows() {

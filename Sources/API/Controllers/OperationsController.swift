@@ -112,16 +112,18 @@ struct OperationsController {
                 [("kind", errors.kind), ("class", errors.errorClass)]
             ).set(Double(errors.errors))
         }
-        // Rate windows (queue migration 010): starts used and left in each key's current
-        // window, so an alert can watch a daily quota run down.
+        // Rate windows (sliding, queue migration 011): starts used in the last window length
+        // and left, per key and window, so an alert can watch a daily quota run down.
         for window in try await queue.rateWindows() {
             let labels = [("limit_key", window.limitKey), ("window_seconds", "\(window.seconds)")]
             gauge(
                 registry, "ledgersync_rate_window_starts_used",
-                "Starts of the limit key's jobs counted in its current rate window (a provider's 429 counts as all of them).", labels
+                "Starts of the limit key's jobs in the last window_seconds (a sliding rate window; a provider's 429 counts as all of them).",
+                labels
             ).set(Double(window.used))
             gauge(
-                registry, "ledgersync_rate_window_starts_left", "Starts of the limit key's jobs left in its current rate window.", labels
+                registry, "ledgersync_rate_window_starts_left", "Starts of the limit key's jobs left in its sliding rate window now.",
+                labels
             ).set(Double(window.left))
         }
         // Jobs kept with a warning (sync migration 012), e.g. lines put on a connection's

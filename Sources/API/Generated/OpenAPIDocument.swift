@@ -1025,7 +1025,7 @@ enum OpenAPIDocument {
     },
     "/v1/rate-windows": {
       "get": {
-        "summary": "Rate windows of every limit key: starts used and left in the current window",
+        "summary": "Rate windows of every limit key: starts used in the last window length and left",
         "operationId": "listRateWindows",
         "tags": [
           "jobs"
@@ -4944,7 +4944,7 @@ enum OpenAPIDocument {
                 },
                 "turns_in_seconds": {
                   "type": "number",
-                  "description": "Seconds until the current window ends (windows are aligned to multiples of their length since the Unix epoch)."
+                  "description": "Seconds until `left` next rises: until a start frees when none is left, else until the oldest counted start leaves the window (windows slide: at most max_starts starts in any span of `seconds`)."
                 }
               },
               "additionalProperties": false,

@@ -93,7 +93,7 @@ struct Limits: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Set a limit key's concurrency limit (0 pauses it) and/or its rate windows.",
             discussion:
-                "limits set KEY 5 sets the concurrency limit and leaves the windows; limits set KEY --window 100/60s --window 1000/1d sets the windows (replacing the key's windows) and leaves the concurrency limit; both may be given at once. A window is STARTS/LENGTH with a unit s, m, h or d: at most STARTS jobs of the key start per window, windows aligned to multiples of their length since the Unix epoch (1d is a UTC day). --remove lifts the concurrency limit and the windows; --remove-windows only the windows."
+                "limits set KEY 5 sets the concurrency limit and leaves the windows; limits set KEY --window 100/60s --window 1000/1d sets the windows (replacing the key's windows) and leaves the concurrency limit; both may be given at once. A window is STARTS/LENGTH with a unit s, m, h or d: at most STARTS jobs of the key start in any span of LENGTH (a sliding window; exact up to 200 starts, above that counted in groups of STARTS/200, never over). --remove lifts the concurrency limit and the windows; --remove-windows only the windows."
         )
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The limit key, e.g. netsuite:1234567.") var key: String
@@ -156,7 +156,7 @@ struct Limits: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List limit keys with their limit, running jobs, and rate windows.",
             discussion:
-                "HOLDING counts the running jobs that count against the limit; RUNNING also counts those that gave their slot back early (the provider has answered; they are recording the result). HELD AFTER TIMEOUT counts the slots of requests that timed out at the client and that the provider may still be processing (ledgersync.limit_holds; worker --server-timeout): they count against the limit too. Rate windows: USED and LEFT are the starts of the current window (a provider's 429 marks all of them used), TURNS IN when the next window begins. In JSON a key with windows but no concurrency limit has no max_running."
+                "HOLDING counts the running jobs that count against the limit; RUNNING also counts those that gave their slot back early (the provider has answered; they are recording the result). HELD AFTER TIMEOUT counts the slots of requests that timed out at the client and that the provider may still be processing (ledgersync.limit_holds; worker --server-timeout): they count against the limit too. Rate windows (sliding): USED is the starts of the last LENGTH (a provider's 429 marks all of them used), LEFT what remains, TURNS IN when LEFT next rises (a start frees, or the oldest counted start leaves the window). In JSON a key with windows but no concurrency limit has no max_running."
         )
         @OptionGroup var database: DatabaseOptions
         @Flag(help: "Print JSON.") var json = false
