@@ -166,6 +166,13 @@ struct ZohoBooksPaymentTests {
             let before = try await sim.api("GET", "/invoices/\(invoice)", token: token).exactJSON?["invoice"]
             #expect(before?["balance"] == .number("50"))
             #expect(before?["status"] == .string("partially_paid"))
+            // What was applied can be read back (a client's check after a lost answer).
+            let payments = try await sim.api("GET", "/invoices/\(invoice)/payments", token: token)
+            #expect(payments.exactJSON?["payments"]?.arrayValue?.map { $0["payment_id"] } == [.string(paymentID)])
+            let credits = try await sim.api("GET", "/invoices/\(invoice)/creditsapplied", token: token)
+            #expect(credits.exactJSON?["credits"]?.arrayValue?.map { $0["amount_applied"] } == [.number("20")])
+            let credited = try await sim.api("GET", "/creditnotes/\(noteID)/invoices", token: token)
+            #expect(credited.exactJSON?["invoices_credited"]?.arrayValue?.map { $0["invoice_id"] } == [.string(invoice)])
 
             // A credit note with credits applied is not voided.
             #expect(try await sim.api("POST", "/creditnotes/\(noteID)/status/void", token: token).status == 400)
@@ -203,6 +210,11 @@ struct ZohoBooksPaymentTests {
             let refunded = try await sim.api("GET", "/creditnotes/\(noteID)", token: token).exactJSON?["creditnote"]
             #expect(refunded?["balance"] == .number("37.5"))
             #expect(refunded?["creditnote_refunds"]?.arrayValue?.count == 1)
+            let refunds = try await sim.api("GET", "/creditnotes/\(noteID)/refunds", token: token)
+            #expect(refunds.exactJSON?["creditnote_refunds"]?.arrayValue?.first?["amount"] == .number("12.5"))
+            #expect(
+                try await sim.api("GET", "/invoices/\(invoice)/payments", token: token).exactJSON?["payments"]?.arrayValue?.isEmpty
+                    == true)
             #expect(
                 try await sim.api(
                     "POST", "/creditnotes/\(noteID)/refunds", token: token, json: #"{"date": "2026-12-02", "amount": 37.51}"#
