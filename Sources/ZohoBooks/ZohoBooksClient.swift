@@ -1,8 +1,8 @@
 import ExactJSON
 import Foundation
 import HTTPClient
-import Synchronization
 import Sync
+import Synchronization
 
 // Requests to Zoho Books API v3, as Zoho's pages describe them:
 //
@@ -106,9 +106,12 @@ public final class ZohoBooksClient: Sendable {
     /// How long Zoho may go on processing a request this client stopped waiting for (its
     /// concurrency slot stays held that long, `SyncError.providerMayStillRunFor`).
     public let serverTimeLimit: Duration
-    /// The lifetime of the last access token this client had issued: a token is replaced when
-    /// less than `minValidity(forLifetime:)` of it is left.
-    private let lastLifetime = Mutex<Duration?>(nil)
+    /// The lifetime of the last access token issued for each connection (organization and
+    /// client id) in this process: a token is replaced when less than
+    /// `minValidity(forLifetime:)` of it is left. Process-wide, so a provider built again for a
+    /// new version of the connection does not take the store's token for an hour's one.
+    private static let lifetimes = Mutex<[String: Duration]>([:])
+    private var lifetimeKey: String { "\(organizationID)/\(credentials.clientID)" }
 
     /// NOT DOCUMENTED by Zoho: how long Zoho Books goes on with a request whose caller went
     /// away. Two minutes: longer than any answer seen takes, short enough that a timed-out
@@ -173,10 +176,10 @@ public final class ZohoBooksClient: Sendable {
                 throw error
             }
             let seconds = max(1, answer.expiresAt.timeIntervalSince(sentAt))
-            self.lastLifetime.withLock { $0 = .milliseconds(Int64(seconds * 1000)) }
+            Self.lifetimes.withLock { $0[self.lifetimeKey] = .milliseconds(Int64(seconds * 1000)) }
             return answer.issued
         }
-        let known = lastLifetime.withLock { $0 } ?? Self.documentedLifetime
+        let known = Self.lifetimes.withLock { $0[lifetimeKey] } ?? Self.documentedLifetime
         return try await tokens.accessToken(for: connection, minValidity: Self.minValidity(forLifetime: known), issue: issue)
     }
 

@@ -93,7 +93,8 @@ public struct ZohoBooksDriver: ProviderDriver {
             else {
                 throw StoreError.invalid(
                     "settings.unique_field",
-                    "must be a custom field's api name: cf_ then lower-case letters, digits or _ (e.g. cf_ledgersync_id), got \"\(field.prefix(60))\"")
+                    "must be a custom field's api name: cf_ then lower-case letters, digits or _ (e.g. cf_ledgersync_id), got \"\(field.prefix(60))\""
+                )
             }
         }
     }

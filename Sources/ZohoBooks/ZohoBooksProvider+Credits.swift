@@ -90,7 +90,8 @@ extension ZohoBooksProvider {
         let refund = try await client.send("POST", "creditnotes/\(noteID)/refunds", body: body, pacer: pacer)
         guard let refundID = Self.idText(refund["creditnote_refund"]?["creditnote_refund_id"]), !refundID.isEmpty else {
             throw SyncError(
-                .transient, "Zoho Books answered the credit note refund without creditnote_refund.creditnote_refund_id (it may have been applied)")
+                .transient,
+                "Zoho Books answered the credit note refund without creditnote_refund.creditnote_refund_id (it may have been applied)")
         }
         return refundID
     }
@@ -137,7 +138,8 @@ extension ZohoBooksProvider {
             do {
                 return try Money(parsing: text, currency: currency).amountCents
             } catch {
-                throw SyncError(.transient, "Zoho Books answered a credit note whose \(field) is not an amount in \(currency.code): \(error)")
+                throw SyncError(
+                    .transient, "Zoho Books answered a credit note whose \(field) is not an amount in \(currency.code): \(error)")
             }
         }
         func add(_ a: Int64, _ b: Int64) throws -> Int64 {

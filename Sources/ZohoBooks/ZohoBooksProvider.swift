@@ -101,7 +101,8 @@ struct ZohoBooksProvider: AccountingProvider {
         let answer: ExactJSON
         if target.existingIsLinked, let linked = target.existingProviderID {
             do {
-                answer = try await client.send("PUT", "\(module.path)/\(try Self.pathID(linked, module))", query: query, body: body, pacer: pacer)
+                answer = try await client.send(
+                    "PUT", "\(module.path)/\(try Self.pathID(linked, module))", query: query, body: body, pacer: pacer)
             } catch let error as SyncError where error.providerCode == "1002" {
                 throw SyncError(
                     .permanent,
@@ -110,7 +111,8 @@ struct ZohoBooksProvider: AccountingProvider {
             }
         } else {
             guard !billingID.isEmpty, billingID.count <= 255 else {
-                throw DocumentError(field: "lago_id", message: "must be 1 to 255 characters to be the value of \(uniqueField) at Zoho Books")
+                throw DocumentError(
+                    field: "lago_id", message: "must be 1 to 255 characters to be the value of \(uniqueField) at Zoho Books")
             }
             do {
                 answer = try await client.send(
@@ -132,7 +134,8 @@ struct ZohoBooksProvider: AccountingProvider {
     static func record(_ answer: ExactJSON, _ module: Module) throws -> (id: String, record: ExactJSON) {
         guard let record = answer[module.resource], let id = idText(record[module.idKey]), !id.isEmpty else {
             throw SyncError(
-                .transient, "Zoho Books answered the \(module.label) write without \(module.resource).\(module.idKey) (it may have been applied)")
+                .transient,
+                "Zoho Books answered the \(module.label) write without \(module.resource).\(module.idKey) (it may have been applied)")
         }
         return (id, record)
     }
