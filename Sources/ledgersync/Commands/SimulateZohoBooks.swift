@@ -33,7 +33,7 @@ struct SimulateZohoBooks: AsyncParsableCommand {
     @Option(help: "Length of the refresh window.") var refreshWindow = DurationArgument(.seconds(600))
     @Option(
         help: ArgumentHelp(
-            "A custom field configured to refuse duplicate values, which X-Unique-Identifier-Key may name; repeat it. Default: cf_ledgersync_id on contacts and invoices.",
+            "A custom field configured to refuse duplicate values, which X-Unique-Identifier-Key may name; repeat it. Default: cf_ledgersync_id on contacts, invoices, creditnotes, salesorders and customerpayments.",
             valueName: "module=cf_name"))
     var uniqueField: [String] = []
     @Option(help: "Probability of a fault on each write, from 0 to 1.") var faultRate = 0.0
