@@ -174,7 +174,7 @@ let package = Package(
             name: "ZohoBooksTests",
             dependencies: [
                 "ZohoBooks", "Sync", "SyncTesting", "Simulators", "HTTPClient", "ExactJSON", "LedgerCrypto", "JobQueue", "JobQueueTesting",
-                "Postgres",
+                "Postgres", .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .testTarget(

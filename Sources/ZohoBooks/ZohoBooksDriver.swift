@@ -12,7 +12,10 @@ import Sync
 /// - `api_domain`: the API host the token answer named (kept by `connections add`);
 /// - `request_window`: the organization's request limit, `100/60s` by default;
 /// - `daily_quota`: its plan's daily quota, `1000/1d` by default (Free; Standard 2000/1d,
-///   Professional 5000/1d, higher plans 10000/1d).
+///   Professional 5000/1d, higher plans 10000/1d);
+/// - `unique_field`: the api name of the custom field (on every module the sync writes) that
+///   holds the billing id and refuses duplicate values, `cf_ledgersync_id` by default: what the
+///   upsert's `X-Unique-Identifier-Key` names.
 public struct ZohoBooksDriver: ProviderDriver {
     public init() {}
 
@@ -48,7 +51,15 @@ public struct ZohoBooksDriver: ProviderDriver {
         return text
     }
 
-    public static let settingKeys = ["data_center", "api_domain", "request_window", "daily_quota"]
+    public static let settingKeys = ["data_center", "api_domain", "request_window", "daily_quota", "unique_field"]
+
+    /// The unique custom field's api name when `settings.unique_field` does not name one.
+    public static let defaultUniqueField = "cf_ledgersync_id"
+
+    /// The api name of the custom field holding the billing id (`settings.unique_field`).
+    public static func uniqueField(_ settings: AccountingConnection.Settings) -> String {
+        settings.extra["unique_field"] ?? defaultUniqueField
+    }
 
     /// The defaults: 100 requests a minute (every plan), the Free plan's 1,000 a day.
     public static let defaultRequestWindow = RateWindow(maxStarts: 100, seconds: 60)
@@ -73,6 +84,19 @@ public struct ZohoBooksDriver: ProviderDriver {
         }
         _ = try Self.window(settings, "request_window", default: Self.defaultRequestWindow)
         _ = try Self.window(settings, "daily_quota", default: Self.defaultDailyQuota)
+        if let field = settings.extra["unique_field"] {
+            // A custom field's api name at Zoho: `cf_` and lower-case letters, digits and `_`
+            // (Zoho Books "Custom Fields" in the OpenAPI files: `api_name` "cf_…"; the upsert's
+            // X-Unique-Identifier-Key is "Unique CustomField Api Name").
+            guard field.hasPrefix("cf_"), field.count <= 100, field.count > 3,
+                field.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
+            else {
+                throw StoreError.invalid(
+                    "settings.unique_field",
+                    "must be a custom field's api name: cf_ then lower-case letters, digits or _ (e.g. cf_ledgersync_id), got \"\(field.prefix(60))\""
+                )
+            }
+        }
     }
 
     public func validateSecrets(_ secrets: ConnectionSecrets) throws {
