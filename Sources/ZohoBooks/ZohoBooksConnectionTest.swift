@@ -66,7 +66,8 @@ enum ZohoBooksConnectionTest {
         do {
             let answer = try await context.http.execute(
                 HTTPRequest(
-                    method: "GET", url: ZohoSetupRequests.trimmed(accountsURL) + "/oauth/v2/token", headers: [("Accept", "application/json")],
+                    method: "GET", url: ZohoSetupRequests.trimmed(accountsURL) + "/oauth/v2/token",
+                    headers: [("Accept", "application/json")],
                     timeout: context.requestTimeout))
             checks.append(
                 ConnectionCheck(

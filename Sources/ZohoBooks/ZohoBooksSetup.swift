@@ -45,7 +45,8 @@ enum ZohoBooksSetup {
                 [("grant_type", "authorization_code"), ("client_id", clientID), ("client_secret", clientSecret), ("code", grantCode)],
                 accountsURL: accountsURL, http: context.http, timeout: context.requestTimeout)
         } catch let error as HTTPClientError {
-            var text = "Zoho's accounts server could not be asked to exchange the grant code: "
+            var text =
+                "Zoho's accounts server could not be asked to exchange the grant code: "
                 + ZohoSetupRequests.unreachable(accountsURL, error)
             if error.code == .timedOut || error.code == .connectionDropped {
                 text += "; the code may have been spent without an answer: generate a new one"
