@@ -1,14 +1,14 @@
 import Foundation
 import Sync
 
-/// Setting a connection up: the grant code's exchange (`connections add --grant-code`) and
-/// `connections test`.
+/// Setting a connection up: the grant code's exchange (`connections add --grant-code`,
+/// `ZohoBooksSetup`) and `connections test` (`ZohoBooksConnectionTest`).
 extension ZohoBooksDriver {
     public func prepare(_ connection: AccountingConnection, context: ProviderContext) async throws -> AccountingConnection {
-        connection
+        try await ZohoBooksSetup.prepare(connection, context: context)
     }
 
     public func test(_ connection: AccountingConnection, context: ProviderContext) async -> [ConnectionCheck] {
-        [ConnectionCheck("credentials", .skipped, "not built yet")]
+        await ZohoBooksConnectionTest.run(connection, context: context, driver: self)
     }
 }
