@@ -202,8 +202,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Simulators", "NetSuite", "NetSuiteTesting", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient", "ExactJSON",
-                "LedgerCrypto",
+                "Simulators", "NetSuite", "NetSuiteTesting", "ZohoBooks", "Sync", "JobQueue", "JobQueueTesting", "Postgres", "HTTPClient",
+                "ExactJSON", "LedgerCrypto",
                 // Only for its migrations: the binary requires every line it knows.
                 "API",
                 // A stand-in for the billing system's webhook receiver.

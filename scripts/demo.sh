@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: a billing month synced to NetSuite (the simulator), end to end.
+# The main job: a billing month synced to NetSuite and to Zoho Books (the simulators), end to end.
 #
 #   scripts/demo.sh
 #
@@ -53,6 +53,21 @@ until netsuite_url=$(grep -o 'http://[0-9.:]*' "$workdir/simulator.log" 2>/dev/n
 done
 echo "  $netsuite_url"
 
+zoho_window=10s
+step "starting the Zoho Books simulator: 5% faults, 100 requests per $zoho_window window (Zoho's minute, shortened), 5 calls at once"
+start_bg zoho "$ledgersync" simulate zoho-books --port 0 --concurrency-limit 5 --fault-rate 0.05 --timeout-delay 3s \
+    --requests-per-window 100 --window "$zoho_window" --daily-quota 10000 \
+    --unique-field contacts=cf_ledgersync_id --unique-field invoices=cf_ledgersync_id --unique-field creditnotes=cf_ledgersync_id \
+    --unique-field salesorders=cf_ledgersync_id --unique-field customerpayments=cf_ledgersync_id
+deadline=$((SECONDS + 30))
+until zoho_url=$(grep -o 'http://[0-9.:]*' "$workdir/zoho.log" 2>/dev/null | head -n 1) && [ -n "$zoho_url" ] &&
+    zoho_code=$(grep -o 'grant code for client [^:]*: [^ ]*' "$workdir/zoho.log" 2>/dev/null | sed 's/.*: //') && [ -n "$zoho_code" ]; do
+    check_bg
+    [ "$SECONDS" -lt "$deadline" ] || { echo "the Zoho Books simulator did not start within 30 s" >&2; exit 1; }
+    sleep 0.1
+done
+echo "  $zoho_url (a self client's grant code, good for 3 minutes, for the connection)"
+
 step "starting the billing system's webhook receiver (scripts/demo-receiver.py: checks every signature)"
 start_bg receiver python3 scripts/demo-receiver.py "$workdir/receiver.port" "$workdir/webhooks.jsonl" $$
 until [ -f "$workdir/receiver.port" ]; do check_bg; sleep 0.1; done
@@ -80,21 +95,25 @@ wait_for_workers 2
 # ---- 3. the billing month ------------------------------------------------------------------
 step "the billing system: a connection, its mappings, a webhook endpoint, and a month of documents (ledgersync demo seed)"
 seed=$("$ledgersync" demo seed --netsuite-url "$netsuite_url" --webhook-url "$webhook_url" \
-    --customers "$customers" --concurrency-limit "$account_limit")
+    --customers "$customers" --concurrency-limit "$account_limit" \
+    --zoho-books-url "$zoho_url" --zoho-grant-code "$zoho_code" --zoho-request-window "100/$zoho_window")
 connection=$(json_get connection_id <<<"$seed")
+zoho_connection=$(json_get zoho connection_id <<<"$seed")
+zoho_total=$(json_get zoho jobs <<<"$seed")
 endpoint=$(json_get webhook_endpoint_id <<<"$seed")
 total=$(json_get jobs <<<"$seed")
 python3 -c 'import json,sys; s=json.loads(sys.argv[1])
 for kind, n in sorted(s["enqueued"].items()): print(f"  {kind:<18} {n:>5} jobs")
 print("  bad on purpose:")
 for b in s["bad_documents"]: print("    %-28s %-46s expect %s" % (b["invoice"], b["problem"], b["expected"]))' "$seed"
-echo "  connection $connection"
+echo "  NetSuite connection $connection"
+echo "  Zoho Books connection $zoho_connection: the same month, $zoho_total jobs (no bad documents)"
 started=$SECONDS
 
 # ---- 4. progress ---------------------------------------------------------------------------
 step "progress (every second until every job of the month and every webhook is done)"
 progress_sql() {
-    sql -v conn="$connection" -v endpoint="$endpoint" <<'SQL'
+    sql -v conn="$connection" -v zconn="$zoho_connection" -v endpoint="$endpoint" <<'SQL'
 SELECT format('synced %s/%s  failed %s  retrying %s  running %s  webhooks %s',
               count(*) FILTER (WHERE state = 'completed' AND kind <> 'webhook.deliver'),
               count(*) FILTER (WHERE kind <> 'webhook.deliver'),
@@ -104,15 +123,17 @@ SELECT format('synced %s/%s  failed %s  retrying %s  running %s  webhooks %s',
               count(*) FILTER (WHERE state = 'completed' AND kind = 'webhook.deliver'))
        || '|' || count(*) FILTER (WHERE state IN ('available', 'running', 'retryable'))
 FROM ledgersync.jobs
-WHERE args ->> 'connection_id' = :'conn' OR args ->> 'endpoint_id' = :'endpoint';
+WHERE args ->> 'connection_id' IN (:'conn', :'zconn') OR args ->> 'endpoint_id' = :'endpoint';
 SQL
 }
 drained=false
 while :; do
     line=$(progress_sql)
     stats=$(http_get "$netsuite_url/_simulator/stats")
-    printf '  %3ss  %s  · NetSuite: %s requests, %s faults injected\n' "$((SECONDS - started))" "${line%|*}" \
-        "$(json_get requests <<<"$stats")" "$(python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["faultsInjected"].values()))' <<<"$stats")"
+    zstats=$(http_get "$zoho_url/_simulator/stats")
+    printf '  %3ss  %s  · NetSuite: %s requests, %s faults · Zoho Books: %s requests, %s faults\n' "$((SECONDS - started))" "${line%|*}" \
+        "$(json_get requests <<<"$stats")" "$(python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["faultsInjected"].values()))' <<<"$stats")" \
+        "$(json_get requests <<<"$zstats")" "$(python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["faultsInjected"].values()))' <<<"$zstats")"
     if [ "${line##*|}" = 0 ]; then drained=true; break; fi
     [ $((SECONDS - started)) -lt "$drain_timeout" ] || break
     check_bg
@@ -125,8 +146,13 @@ records=$(python3 -c 'import json,sys,urllib.request
 counts=[len(json.load(urllib.request.urlopen(f"{sys.argv[1]}/_simulator/records/{t}"))) for t in ("customer","invoice","creditMemo","customerPayment")]
 print(" ".join(map(str, counts)))' "$netsuite_url")
 
+zstats=$(http_get "$zoho_url/_simulator/stats")
+zrecords=$(python3 -c 'import json,sys,urllib.request
+counts=[len(json.load(urllib.request.urlopen(f"{sys.argv[1]}/_simulator/records/{t}"))) for t in ("contacts","invoices","creditnotes","customerpayments")]
+print(" ".join(map(str, counts)))' "$zoho_url")
+
 # ---- 5. summary ----------------------------------------------------------------------------
-step "summary: the month, by kind"
+step "summary, NetSuite connection: the month, by kind"
 sql -v conn="$connection" <<'SQL'
 SELECT format('  %-18s %5s synced  %3s failed  %5s attempts', kind,
               count(*) FILTER (WHERE state = 'completed'), count(*) FILTER (WHERE state = 'failed'), sum(attempt))
@@ -137,6 +163,20 @@ echo "  at NetSuite: $ns_customers customers, $ns_invoices invoices, $ns_credit_
     "$(sql -c "SELECT count(*) FROM ledgersync.external_refs WHERE connection_id = '$connection'") provider ids in ledgersync.external_refs"
 echo "  NetSuite saw $(json_get requests <<<"$stats") requests, at most $(json_get maxInFlight <<<"$stats") at once (limit $account_limit)," \
     "$(json_get rejectedOverLimit <<<"$stats") refused for the limit; faults injected: $(json_get faultsInjected <<<"$stats")"
+
+step "summary, Zoho Books connection: the month, by kind"
+sql -v conn="$zoho_connection" <<'SQL'
+SELECT format('  %-18s %5s synced  %3s failed  %5s attempts', kind,
+              count(*) FILTER (WHERE state = 'completed'), count(*) FILTER (WHERE state = 'failed'), sum(attempt))
+FROM ledgersync.jobs WHERE args ->> 'connection_id' = :'conn' GROUP BY kind ORDER BY min(id);
+SQL
+read -r zb_contacts zb_invoices zb_credit_notes zb_payments <<<"$zrecords"
+echo "  at Zoho Books: $zb_contacts contacts, $zb_invoices invoices, $zb_credit_notes credit notes, $zb_payments customer payments;" \
+    "$(sql -c "SELECT count(*) FROM ledgersync.external_refs WHERE connection_id = '$zoho_connection'") provider ids in ledgersync.external_refs"
+echo "  Zoho Books saw $(json_get requests <<<"$zstats") requests, at most $(json_get maxInFlight <<<"$zstats") at once (limit 5);" \
+    "429s: $(json_get rejectedMinuteWindow <<<"$zstats") for the request window, $(json_get rejectedConcurrent <<<"$zstats") for concurrency;" \
+    "$(json_get tokenRequests <<<"$zstats") token requests; faults injected: $(json_get faultsInjected <<<"$zstats")"
+"$ledgersync" limits list | sed -n '/WINDOW/,$p' | sed 's/^/  /'
 
 step "summary: what failed, and why (ledgersync jobs list --state failed)"
 "$ledgersync" jobs list --state failed --newer-than "$((SECONDS - started + 60))s"
@@ -186,10 +226,20 @@ expected_records="$customers $(( $(json_get enqueued invoice.push <<<"$seed") - 
 [ "$records" = "$expected_records" ] && unique_ok=t || unique_ok=f
 echo "  $([ "$unique_ok" = t ] && echo ok || echo NO) every record exists once at NetSuite: $records (expected $expected_records)"
 
+zoho_done=$(sql -c "SELECT count(*) FROM ledgersync.jobs WHERE args ->> 'connection_id' = '$zoho_connection' AND state = 'completed'")
+[ "$zoho_done" = "$zoho_total" ] && zoho_jobs_ok=t || zoho_jobs_ok=f
+echo "  $([ "$zoho_jobs_ok" = t ] && echo ok || echo NO) every Zoho Books job completed: $zoho_done of $zoho_total"
+zoho_expected="$customers $(json_get zoho enqueued invoice.push <<<"$seed") $(json_get zoho enqueued credit_memo.push <<<"$seed") $(json_get zoho enqueued payment.apply <<<"$seed")"
+[ "$zrecords" = "$zoho_expected" ] && zoho_unique_ok=t || zoho_unique_ok=f
+echo "  $([ "$zoho_unique_ok" = t ] && echo ok || echo NO) every record exists once at Zoho Books: $zrecords (expected $zoho_expected)"
+zoho_limits_ok=$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); print("true" if s["rejectedMinuteWindow"] == 0 and s["rejectedConcurrent"] == 0 and s["tokenMaxInFlight"] <= 1 else "false")' "$zstats")
+echo "  $([ "$zoho_limits_ok" = true ] && echo ok || echo NO) Zoho Books never answered 429: the queue's rate window held every worker to the organization's"
+
 echo
-if [ "$drained" = true ] && [ "$checks_ok" = true ] && [ "$received_ok" = true ] && [ "$limit_ok" = true ] && [ "$unique_ok" = t ]; then
+if [ "$drained" = true ] && [ "$checks_ok" = true ] && [ "$received_ok" = true ] && [ "$limit_ok" = true ] && [ "$unique_ok" = t ] &&
+    [ "$zoho_jobs_ok" = t ] && [ "$zoho_unique_ok" = t ] && [ "$zoho_limits_ok" = true ]; then
     succeeded=true
-    echo "demo finished: $total jobs in ${elapsed}s, every check passed."
+    echo "demo finished: $((total + zoho_total)) jobs (NetSuite $total, Zoho Books $zoho_total) in ${elapsed}s, every check passed."
     echo "Fix a cause, then replay: ledgersync jobs retry <id>, or by filter: ledgersync jobs retry --kind invoice.push (docs/operations.md)"
     # A one-time sign-in link (works once, for 30 minutes); no API token ever goes in a URL.
     dashboard=$("$ledgersync" dashboard link --for demo --url "http://127.0.0.1:$api_port" --expires-in 30m 2>/dev/null)

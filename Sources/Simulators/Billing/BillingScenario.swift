@@ -81,6 +81,31 @@ public struct BillingScenario: Sendable {
         ]
     }
 
+    /// The Zoho Books ids the Zoho mappings below point at (the Zoho Books simulator's items,
+    /// taxes and currencies): Zoho ids are long digit strings.
+    public static let zohoItemIDs = ["460000000000900", "460000000000510", "460000000000520", "460000000000530", "460000000000540",
+        "460000000000550", "460000000000601", "460000000000602"]
+    public static let zohoTaxIDs = ["vat_20": "460000000000020", "us_sales": "460000000000021"]
+    public static let zohoCurrencyIDs = ["USD": "460000000000001", "EUR": "460000000000002", "JPY": "460000000000003", "KWD": "460000000000004"]
+
+    /// The same mappings for a Zoho Books connection: items, taxes and currencies by Zoho id.
+    public static func zohoMappings(connection: UUID) -> [Mapping] {
+        let items = zohoItemIDs
+        return [
+            .fallbackItem(connectionID: connection, providerID: items[0], providerName: "Billing (fallback)"),
+            .defaultItem(connectionID: connection, for: .subscription, providerID: items[1]),
+            .defaultItem(connectionID: connection, for: .minimumCommitment, providerID: items[2]),
+            .defaultItem(connectionID: connection, for: .coupon, providerID: items[3]),
+            .defaultItem(connectionID: connection, for: .creditNote, providerID: items[4]),
+            .defaultItem(connectionID: connection, for: .prepaidCredit, providerID: items[5]),
+            .item(connectionID: connection, code: "api_calls", providerID: items[6]),
+            .item(connectionID: connection, code: "setup_fee", providerID: items[7]),
+        ] + zohoTaxIDs.sorted { $0.key < $1.key }.map { Mapping(connectionID: connection, kind: .tax, billingKey: $0.key, providerID: $0.value) }
+            + zohoCurrencyIDs.sorted { $0.key < $1.key }.map {
+                Mapping(connectionID: connection, kind: .currency, billingKey: $0.key, providerID: $0.value)
+            }
+    }
+
     /// `customers` customers with `invoicesPerCustomer` invoices each; a credit note for every
     /// `creditNoteEvery`-th invoice and a payment for the first `payments` invoices (whole or
     /// in part, never more than the invoice's total).

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import HTTPClient
 import JobQueue
+import LedgerCrypto
 import NetSuite
 import Postgres
 import Simulators
@@ -30,6 +32,11 @@ extension Demo {
         @Option(help: "Customers in the month; each gets --invoices-per-customer invoices.") var customers = 60
         @Option(help: "Invoices per customer.") var invoicesPerCustomer = 4
         @Option(help: "Requests the account takes at once (the simulator's limit).") var concurrencyLimit = 5
+        @Option(help: "The Zoho Books simulator's base URL: the month goes to a Zoho Books connection too.") var zohoBooksURL: String?
+        @Option(help: "A grant code of the Zoho Books simulator's self client (it prints one), exchanged as `connections add --grant-code` does.")
+        var zohoGrantCode: String?
+        @Option(help: "The Zoho Books organization's request window, as the simulator runs it (e.g. 100/10s).") var zohoRequestWindow =
+            "100/60s"
 
         func validate() throws {
             guard (1...10_000).contains(customers) else { throw ValidationError("--customers must be from 1 to 10000, got \(customers)") }
@@ -37,6 +44,9 @@ extension Demo {
                 throw ValidationError("--invoices-per-customer must be from 1 to 50, got \(invoicesPerCustomer)")
             }
             guard concurrencyLimit >= 1 else { throw ValidationError("--concurrency-limit must be at least 1, got \(concurrencyLimit)") }
+            guard (zohoBooksURL == nil) == (zohoGrantCode == nil) else {
+                throw ValidationError("--zoho-books-url and --zoho-grant-code go together")
+            }
         }
 
         func run() async throws {
@@ -70,32 +80,79 @@ extension Demo {
                 payments: customers * invoicesPerCustomer * 3 / 4)
             let queue = SyncQueue(pool: pool)
             var enqueued: [String: Int] = [:]
-            func enqueue(_ kind: SyncJobKind, _ json: String, customerID: String? = nil) async throws {
-                _ = try await queue.enqueue(connection: id, kind: kind, document: JSONText(json), customerID: customerID)
-                enqueued[kind.rawValue, default: 0] += 1
+            try await Self.enqueueMonth(month, connection: id, queue: queue) { enqueued[$0.rawValue, default: 0] += 1 }
+            let bad = try Self.badDocuments(from: month.invoices[0].json)
+            for document in bad {
+                _ = try await queue.enqueue(connection: id, kind: .invoicePush, document: JSONText(document.json))
+                enqueued[SyncJobKind.invoicePush.rawValue, default: 0] += 1
             }
-            // In the order a billing system produces them: a customer, its invoices, then
-            // what refers to the invoices. Half the customers have no customer.sync job of
-            // their own: their first invoice carries them.
+
+            // The same month to a Zoho Books organization: a connection made as `connections
+            // add --provider zoho-books --grant-code …` makes it (the code exchanged now).
+            var zoho: SeedSummary.Zoho?
+            if let zohoBooksURL, let zohoGrantCode {
+                let zohoID = try await zohoConnection(url: zohoBooksURL, grantCode: zohoGrantCode, pool: pool, box: box)
+                var zohoEnqueued: [String: Int] = [:]
+                try await Self.enqueueMonth(month, connection: zohoID, queue: queue) { zohoEnqueued[$0.rawValue, default: 0] += 1 }
+                zoho = SeedSummary.Zoho(
+                    connectionId: zohoID.uuidString.lowercased(), enqueued: zohoEnqueued, jobs: zohoEnqueued.values.reduce(0, +))
+            }
+
+            let summary = SeedSummary(
+                connectionId: id.uuidString.lowercased(), webhookEndpointId: endpoint.id.uuidString.lowercased(), enqueued: enqueued,
+                jobs: enqueued.values.reduce(0, +),
+                badDocuments: bad.map { SeedSummary.Bad(invoice: $0.invoiceID, problem: $0.problem, expected: $0.expected) }, zoho: zoho)
+            try printJSON(summary)
+        }
+
+        /// The month in the order a billing system produces it: a customer, its invoices, then
+        /// what refers to the invoices. Half the customers have no customer.sync job of their
+        /// own: their first invoice carries them. A credit note or payment does not name its
+        /// customer; the billing system knows it, and with it the job joins the customer's
+        /// serial key, behind the invoice it refers to.
+        static func enqueueMonth(
+            _ month: BillingScenario, connection: UUID, queue: SyncQueue, counted: (SyncJobKind) -> Void
+        ) async throws {
+            func enqueue(_ kind: SyncJobKind, _ json: String, customerID: String? = nil) async throws {
+                _ = try await queue.enqueue(connection: connection, kind: kind, document: JSONText(json), customerID: customerID)
+                counted(kind)
+            }
             for (c, customer) in month.customers.enumerated() {
                 if c % 2 == 0 { try await enqueue(.customerSync, customer.json) }
                 for invoice in month.invoices where invoice.customerID == customer.lagoID {
                     try await enqueue(.invoicePush, invoice.json)
                 }
             }
-            // A credit note does not name its customer; the billing system knows it, and
-            // with it the job joins the customer's serial key, behind the invoice it credits.
             for note in month.creditNotes { try await enqueue(.creditMemoPush, note.json, customerID: note.customerID) }
             for payment in month.payments { try await enqueue(.paymentApply, payment.json, customerID: payment.customerID) }
+        }
 
-            let bad = try Self.badDocuments(from: month.invoices[0].json)
-            for document in bad { try await enqueue(.invoicePush, document.json) }
-
-            let summary = SeedSummary(
-                connectionId: id.uuidString.lowercased(), webhookEndpointId: endpoint.id.uuidString.lowercased(), enqueued: enqueued,
-                jobs: enqueued.values.reduce(0, +),
-                badDocuments: bad.map { SeedSummary.Bad(invoice: $0.invoiceID, problem: $0.problem, expected: $0.expected) })
-            try printJSON(summary)
+        /// A Zoho Books connection to the simulator (its demo self client and organization), its
+        /// mappings and limits. The grant code is exchanged by the driver, as `connections add`
+        /// does; only the refresh token is kept.
+        func zohoConnection(url: String, grantCode: String, pool: ConnectionPool, box: SecretBox) async throws -> UUID {
+            let client = ZohoBooksSimulator.SelfClient.demo
+            var secrets = ConnectionSecrets()
+            secrets["client_id"] = client.clientID
+            secrets["client_secret"] = client.clientSecret
+            secrets["grant_code"] = grantCode
+            var settings = AccountingConnection.Settings(objectsToSync: [], baseURL: url, concurrencyLimit: 5)
+            settings.extra = ["data_center": client.dataCenter, "request_window": zohoRequestWindow, "daily_quota": "10000/1d"]
+            let http = HTTPClient(maxConcurrentRequests: 2)
+            defer { http.shutdown() }
+            let connection = try await withStoreErrors {
+                let prepared = try await Providers.registry.prepared(
+                    AccountingConnection(
+                        provider: "zoho_books", name: "Zoho Books demo (simulator)", accountID: ZohoBooksSimulator.Organization.demo.id,
+                        settings: settings, secrets: secrets),
+                    context: ProviderContext(http: http, tokens: PostgresTokenStore(pool: pool, secretBox: box)))
+                return try await ConnectionStore(pool: pool, secretBox: box).create(prepared)
+            }
+            guard let id = connection.id else { throw CLIError.failed("the Zoho Books connection was stored without an id") }
+            try await SyncEnvironment.applyLimits(of: connection, queue: JobQueue(pool: pool), providers: Providers.registry)
+            let mappings = MappingStore(pool: pool)
+            for mapping in BillingScenario.zohoMappings(connection: id) { _ = try await withStoreErrors { try await mappings.upsert(mapping) } }
+            return id
         }
 
         /// A fee code mapped to an item that does not exist at NetSuite: NetSuite's own
@@ -160,10 +217,17 @@ extension Demo {
             let problem: String
             let expected: String
         }
+        /// The Zoho Books connection's part, when the month went there too.
+        struct Zoho: Encodable {
+            let connectionId: String
+            let enqueued: [String: Int]
+            let jobs: Int
+        }
         let connectionId: String
         let webhookEndpointId: String
         let enqueued: [String: Int]
         let jobs: Int
         let badDocuments: [Bad]
+        let zoho: Zoho?
     }
 }
