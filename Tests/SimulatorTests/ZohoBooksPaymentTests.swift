@@ -310,4 +310,58 @@ struct ZohoBooksPaymentTests {
             #expect(sim.simulator.stats.writes == writes + 2)
         }
     }
+
+    @Test("a payment whose answer was lost (dropped connection) is applied once when the upsert is retried")
+    func lostAnswerRetriedByUpsert() async throws {
+        var configuration = ZohoBooksSimulator.Configuration()
+        configuration.faults = [.dropConnection]
+        try await H.run(configuration) { sim in
+            let (token, _) = try await sim.exchange()
+            let customer = try await sim.createContact("Acme", token: token)
+            let invoice = try await Self.invoice(sim, customer: customer, rate: "50", token: token)
+            let headers: [(name: String, value: String)] = [
+                ("X-Unique-Identifier-Key", "cf_ledgersync_id"), ("X-Unique-Identifier-Value", "pay_lost"), ("X-Upsert", "true"),
+            ]
+            let body = Self.payment(customer, amount: "20", [(invoice, "20")])
+            sim.simulator.setFaultRate(1)
+            await #expect(throws: (any Error).self) {
+                try await sim.api("PUT", "/customerpayments", token: token, json: body, headers: headers)
+            }
+            sim.simulator.setFaultRate(0)
+            // The write happened: the retry finds the payment and re-applies the same amounts.
+            let retried = try await sim.api("PUT", "/customerpayments", token: token, json: body, headers: headers)
+            #expect(retried.status == 200)
+            #expect(sim.simulator.records("customerpayments").count == 1)
+            let after = try await sim.api("GET", "/invoices/\(invoice)", token: token).exactJSON?["invoice"]
+            #expect(after?["balance"] == .number("30"))
+            #expect(after?["payment_made"] == .number("20"))
+        }
+    }
+
+    @Test("concurrent payments on one invoice never take it below zero")
+    func concurrentPayments() async throws {
+        var configuration = ZohoBooksSimulator.Configuration()
+        configuration.concurrencyLimit = 100
+        try await H.run(configuration) { sim in
+            let (token, _) = try await sim.exchange()
+            let customer = try await sim.createContact("Acme", token: token)
+            let invoice = try await Self.invoice(sim, customer: customer, rate: "100", token: token)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<16 {
+                    group.addTask {
+                        try await sim.api(
+                            "POST", "/customerpayments", token: token, json: Self.payment(customer, amount: "12.5", [(invoice, "12.5")])
+                        ).status
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 201 }.count == 8)
+            #expect(statuses.filter { $0 == 400 }.count == 8)
+            let after = try await sim.api("GET", "/invoices/\(invoice)", token: token).exactJSON?["invoice"]
+            #expect(after?["balance"] == .number("0"))
+            #expect(after?["status"] == .string("paid"))
+            #expect(sim.simulator.records("customerpayments").count == 8)
+        }
+    }
 }
