@@ -237,7 +237,7 @@ extension SyncEnvironment {
                 mappings: try await loadedMappings)
             let session = SyncSession(
                 sync: self, context: context, args: args, target: target,
-                provider: try await providers.provider(for: loaded, context: providerContext))
+                provider: PacedProvider(try await providers.provider(for: loaded, context: providerContext), context: context))
             try await body(session)
         } catch is CancellationError {
             throw CancellationError()
