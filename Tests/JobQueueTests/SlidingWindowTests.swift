@@ -43,40 +43,43 @@ struct SlidingWindowTests {
     @Test("the window slides: a start counts for exactly W seconds from its time, not until an aligned turn")
     func slides() async throws {
         try await withTestDatabase { db in
-            try await db.queue.setRateWindows("acct", [RateWindow(maxStarts: 3, seconds: 10)])
-            // Three earlier starts, written into the ring: 12 s ago (gone), 6 s and 1 s ago.
+            // An hour, with starts minutes apart: a slow machine's seconds change nothing.
+            try await db.queue.setRateWindows("acct", [RateWindow(maxStarts: 3, seconds: 3600)])
+            // Three earlier starts, written into the ring: 70 min ago (gone), 30 min and 1 min ago.
             try await db.pool.query(
                 """
                 UPDATE ledgersync.rate_windows
-                SET starts = ARRAY[now() - interval '12 s', now() - interval '6 s', now() - interval '1 s'], head = 3, head_count = 1
+                SET starts = ARRAY[now() - interval '70 min', now() - interval '30 min', now() - interval '1 min'],
+                    head = 3, head_count = 1
                 WHERE limit_key = 'acct'
                 """)
             let status = try #require(try await db.queue.rateWindows().first)
             #expect(status.used == 2 && status.left == 1, "\(status)")
-            // LEFT rises next when the start of 6 s ago leaves: in 4 s.
-            #expect(status.turnsInSeconds > 3.5 && status.turnsInSeconds <= 4.0, "\(status)")
+            // LEFT rises next when the start of 30 min ago leaves: in 30 min.
+            #expect(status.turnsInSeconds > 1740 && status.turnsInSeconds <= 1800, "\(status)")
 
             let ids = try await db.queue.enqueueMany((0..<5).map { _ in EnqueueRequest(kind: "k", limitKey: "acct") })
             let first = try await RateWindowTests.fetch(db.pool)
             #expect(first.ids == [ids[0]], "one start was left: \(first)")
             let wait = try #require(first.wait)
-            #expect(wait > 3.5 && wait <= 4.0, "the next start frees when the one of 6 s ago is 10 s old: \(wait)")
+            #expect(wait > 1740 && wait <= 1800, "the next start frees when the one of 30 min ago is an hour old: \(wait)")
             let second = try await RateWindowTests.fetch(db.pool, worker: "w2")
             #expect(second.ids.isEmpty && second.wait != nil)
             let after = try #require(try await db.queue.rateWindows().first)
             #expect(after.used == 3 && after.left == 0, "\(after)")
 
-            // A start exactly W old has left (spans are half-open): the ring's oldest at
-            // now() - 10 s frees one.
+            // A start exactly W old has left (spans are half-open): the ring's oldest, an
+            // hour before the UPDATE's now(), is out for any later now().
             try await db.pool.query(
                 """
                 UPDATE ledgersync.rate_windows
-                SET starts = ARRAY[now() - interval '10 s', now() - interval '5 s', now() - interval '5 s'], head = 3, head_count = 1
+                SET starts = ARRAY[now() - interval '1 hour', now() - interval '30 min', now() - interval '30 min'],
+                    head = 3, head_count = 1
                 WHERE limit_key = 'acct'
                 """)
             let third = try await RateWindowTests.fetch(db.pool)
             #expect(third.ids == [ids[1]], "\(third)")
-            #expect(third.wait.map { $0 > 4.5 && $0 <= 5.0 } == true, "both starts of 5 s ago must leave: \(third)")
+            #expect(third.wait.map { $0 > 1740 && $0 <= 1800 } == true, "both starts of 30 min ago must leave: \(third)")
         }
     }
 
@@ -212,7 +215,8 @@ struct SlidingWindowTests {
     struct TakesStarts: JobHandler {
         struct Args: Codable, Sendable { var times: Int }
         static let kind = "test.takes"
-        var options: JobKindOptions { JobKindOptions(timeout: .seconds(5)) }
+        var timeout: Duration = .seconds(60)
+        var options: JobKindOptions { JobKindOptions(timeout: timeout) }
         let cancelled = Flag()
 
         func run(_ args: Args, context: JobContext) async throws {
@@ -251,11 +255,12 @@ struct SlidingWindowTests {
 
             // Spent for a year: the wait is cut short by the run's timeout, which cancels it.
             try await db.queue.setRateWindows("acct", [RateWindow(maxStarts: 1, seconds: RateWindowTests.year)])
-            let stuck = try await worker.work(handler, args: .init(times: 2), limitKey: "acct")
+            let impatient = TakesStarts(timeout: .seconds(1))
+            let stuck = try await worker.work(impatient, args: .init(times: 2), limitKey: "acct")
             #expect({ if case .complete = stuck.outcome { false } else { true } }(), "\(stuck.outcome)")
             // The run returns at its deadline without waiting for the handler; the handler's
             // wait ends when its task is cancelled, just after.
-            let ended = await eventually(timeout: .seconds(10), every: .milliseconds(10)) { handler.cancelled.isSet }
+            let ended = await eventually(timeout: .seconds(10), every: .milliseconds(10)) { impatient.cancelled.isSet }
             #expect(ended, "the wait must end with CancellationError when the run is cancelled")
         }
     }
@@ -264,19 +269,20 @@ struct SlidingWindowTests {
     func exhaust() async throws {
         try await withTestDatabase { db in
             try await db.queue.setRateWindows(
-                "acct", [RateWindow(maxStarts: 10, seconds: 30), RateWindow(maxStarts: 1000, seconds: RateWindowTests.year)])
+                "acct", [RateWindow(maxStarts: 10, seconds: 3600), RateWindow(maxStarts: 1000, seconds: RateWindowTests.year)])
             let ids = try await db.queue.enqueueMany((0..<3).map { _ in EnqueueRequest(kind: "k", limitKey: "acct") })
             let first = try await RateWindowTests.fetch(db.pool, max: 1)
             #expect(first.ids == [ids[0]])
             let wait = try #require(
-                try await db.pool.query("SELECT ledgersync.exhaust_rate_windows('acct', 60) AS w").rows.first?.decode("w", as: Double.self))
-            #expect(wait > 29 && wait <= 30, "\(wait)")
+                try await db.pool.query("SELECT ledgersync.exhaust_rate_windows('acct', 3600) AS w").rows.first?.decode(
+                    "w", as: Double.self))
+            #expect(wait > 3540 && wait <= 3600, "\(wait)")
             let blocked = try await RateWindowTests.fetch(db.pool)
             #expect(blocked.ids.isEmpty, "\(blocked)")
-            #expect(blocked.wait.map { $0 > 29 && $0 <= 30 } == true, "\(blocked)")
+            #expect(blocked.wait.map { $0 > 3540 && $0 <= 3600 } == true, "\(blocked)")
             let statuses = try await db.queue.rateWindows()
             #expect(statuses.map(\.used) == [10, 1] && statuses.map(\.left) == [0, 999], "\(statuses)")
-            #expect(try await db.queue.takeRateWindowStart(key: "acct").map { $0 > .seconds(29) } == true)
+            #expect(try await db.queue.takeRateWindowStart(key: "acct").map { $0 > .seconds(3540) } == true)
             // A year-long window with 200+ starts (grouped) is exhausted as well.
             try await db.pool.query("SELECT ledgersync.exhaust_rate_windows('acct')")
             #expect(try await db.queue.rateWindows().map(\.left) == [0, 0])

@@ -2163,7 +2163,8 @@ DECLARE
     oldest timestamptz;
     edge   timestamptz := at - make_interval(secs => w.seconds);
 BEGIN
-    SELECT coalesce(sum(s.c), 0)::integer,
+    -- (A full ring of a window near 2^31 starts counts a little over it: clamped.)
+    SELECT least(coalesce(sum(s.c), 0), 2147483647)::integer,
            max(s.t) FILTER (WHERE s.from_here >= w.max_starts),
            min(s.t)
     INTO used, free_at, oldest
