@@ -83,10 +83,14 @@ public struct BillingScenario: Sendable {
 
     /// The Zoho Books ids the Zoho mappings below point at (the Zoho Books simulator's items,
     /// taxes and currencies): Zoho ids are long digit strings.
-    public static let zohoItemIDs = ["460000000000900", "460000000000510", "460000000000520", "460000000000530", "460000000000540",
-        "460000000000550", "460000000000601", "460000000000602"]
+    public static let zohoItemIDs = [
+        "460000000000900", "460000000000510", "460000000000520", "460000000000530", "460000000000540",
+        "460000000000550", "460000000000601", "460000000000602",
+    ]
     public static let zohoTaxIDs = ["vat_20": "460000000000020", "us_sales": "460000000000021"]
-    public static let zohoCurrencyIDs = ["USD": "460000000000001", "EUR": "460000000000002", "JPY": "460000000000003", "KWD": "460000000000004"]
+    public static let zohoCurrencyIDs = [
+        "USD": "460000000000001", "EUR": "460000000000002", "JPY": "460000000000003", "KWD": "460000000000004",
+    ]
 
     /// The same mappings for a Zoho Books connection: items, taxes and currencies by Zoho id.
     public static func zohoMappings(connection: UUID) -> [Mapping] {
@@ -100,7 +104,10 @@ public struct BillingScenario: Sendable {
             .defaultItem(connectionID: connection, for: .prepaidCredit, providerID: items[5]),
             .item(connectionID: connection, code: "api_calls", providerID: items[6]),
             .item(connectionID: connection, code: "setup_fee", providerID: items[7]),
-        ] + zohoTaxIDs.sorted { $0.key < $1.key }.map { Mapping(connectionID: connection, kind: .tax, billingKey: $0.key, providerID: $0.value) }
+        ]
+            + zohoTaxIDs.sorted { $0.key < $1.key }.map {
+                Mapping(connectionID: connection, kind: .tax, billingKey: $0.key, providerID: $0.value)
+            }
             + zohoCurrencyIDs.sorted { $0.key < $1.key }.map {
                 Mapping(connectionID: connection, kind: .currency, billingKey: $0.key, providerID: $0.value)
             }

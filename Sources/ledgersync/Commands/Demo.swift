@@ -33,7 +33,9 @@ extension Demo {
         @Option(help: "Invoices per customer.") var invoicesPerCustomer = 4
         @Option(help: "Requests the account takes at once (the simulator's limit).") var concurrencyLimit = 5
         @Option(help: "The Zoho Books simulator's base URL: the month goes to a Zoho Books connection too.") var zohoBooksURL: String?
-        @Option(help: "A grant code of the Zoho Books simulator's self client (it prints one), exchanged as `connections add --grant-code` does.")
+        @Option(
+            help:
+                "A grant code of the Zoho Books simulator's self client (it prints one), exchanged as `connections add --grant-code` does.")
         var zohoGrantCode: String?
         @Option(help: "The Zoho Books organization's request window, as the simulator runs it (e.g. 100/10s).") var zohoRequestWindow =
             "100/60s"
@@ -151,7 +153,9 @@ extension Demo {
             guard let id = connection.id else { throw CLIError.failed("the Zoho Books connection was stored without an id") }
             try await SyncEnvironment.applyLimits(of: connection, queue: JobQueue(pool: pool), providers: Providers.registry)
             let mappings = MappingStore(pool: pool)
-            for mapping in BillingScenario.zohoMappings(connection: id) { _ = try await withStoreErrors { try await mappings.upsert(mapping) } }
+            for mapping in BillingScenario.zohoMappings(connection: id) {
+                _ = try await withStoreErrors { try await mappings.upsert(mapping) }
+            }
             return id
         }
 
