@@ -55,7 +55,8 @@ public enum ZohoPayloads {
         body.set("contact_name", .string(name))
         // company_name: "Legal or registered contact's company name … Max-length [200]".
         if customer.customerType != .individual, let company = nonBlank(customer.legalName) ?? nonBlank(customer.name) {
-            try requireLength(company, nameLimit, field: "\(root).\(nonBlank(customer.legalName) != nil ? "legal_name" : "name")", what: "a company name")
+            try requireLength(
+                company, nameLimit, field: "\(root).\(nonBlank(customer.legalName) != nil ? "legal_name" : "name")", what: "a company name")
             body.set("company_name", .string(company))
         }
         // contact_type: "Allowed values: customer, vendor"; customer_sub_type: "individual, business".
@@ -85,7 +86,8 @@ public enum ZohoPayloads {
         let person = [customer.firstname, customer.lastname].compactMap(nonBlank).joined(separator: " ")
         if !person.isEmpty { return ("\(root).firstname", person) }
         guard let external = nonBlank(customer.externalID) else {
-            throw DocumentError(field: "\(root).name", message: "is required for a Zoho Books contact (or legal_name, firstname, external_id)")
+            throw DocumentError(
+                field: "\(root).name", message: "is required for a Zoho Books contact (or legal_name, firstname, external_id)")
         }
         return ("\(root).external_id", external)
     }
@@ -146,7 +148,8 @@ public enum ZohoPayloads {
 
     /// `POST|PUT /invoices`.
     public static func invoice(_ invoice: BillingInvoice, customerID: String, uniqueField: String, target: SyncTarget) throws -> ExactJSON {
-        try transaction(invoice, customerID: customerID, uniqueField: uniqueField, target: target, root: "invoice", numberKey: "invoice_number")
+        try transaction(
+            invoice, customerID: customerID, uniqueField: uniqueField, target: target, root: "invoice", numberKey: "invoice_number")
     }
 
     /// `POST|PUT /salesorders`: the invoice's body with `salesorder_number` (Sales Order:
@@ -355,7 +358,8 @@ public enum ZohoPayloads {
         guard expected == memo.total else {
             throw DocumentError(
                 field: "\(root).total_amount_cents",
-                message: "\(memo.totalAmountCents) is not the lines \(amounts) plus taxes \(memo.taxesAmountCents) = \(expected.amountCents)")
+                message:
+                    "\(memo.totalAmountCents) is not the lines \(amounts) plus taxes \(memo.taxesAmountCents) = \(expected.amountCents)")
         }
         var body = Body()
         body.set("customer_id", .string(customerID))
