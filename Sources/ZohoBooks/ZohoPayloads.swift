@@ -78,6 +78,34 @@ public enum ZohoPayloads {
         return body.json
     }
 
+    /// The contact body for updating a contact Zoho already has: every contact person whose
+    /// email (case aside) is one of `existingPersons` (the `contact_persons` of Zoho's answer
+    /// for that contact, each with `contact_person_id` and `email`) carries that person's
+    /// `contact_person_id`, so Zoho updates the person instead of adding another one
+    /// (update-a-contact-request: `contact_persons[].contact_person_id`, Contacts). Nil or an
+    /// empty list gives `contact(_:uniqueField:target:)`'s body.
+    public static func contact(_ customer: BillingCustomer, uniqueField: String, target: SyncTarget, existingPersons: ExactJSON?)
+        throws -> ExactJSON
+    {
+        let body = try contact(customer, uniqueField: uniqueField, target: target)
+        var ids: [String: String] = [:]
+        for person in existingPersons?.arrayValue ?? [] {
+            guard let email = person["email"]?.stringValue, !email.isEmpty else { continue }
+            let id = person["contact_person_id"]?.stringValue ?? person["contact_person_id"]?.numberText
+            if let id, ids[email.lowercased()] == nil { ids[email.lowercased()] = id }
+        }
+        guard !ids.isEmpty, case .object(let members) = body else { return body }
+        return .object(
+            members.map { member in
+                guard member.key == "contact_persons", let persons = member.value.arrayValue else { return member }
+                let stamped = persons.map { person -> ExactJSON in
+                    guard let email = person["email"]?.stringValue, let id = ids[email.lowercased()] else { return person }
+                    return .object([("contact_person_id", .string(id))] + person.objectMembers)
+                }
+                return (key: member.key, value: .array(stamped))
+            })
+    }
+
     /// The display name: the legal name, else the name, else first and last name, else the
     /// customer's own id (Zoho requires one). Returns the field it came from for errors.
     static func contactName(_ customer: BillingCustomer, root: String) throws -> (String, String) {

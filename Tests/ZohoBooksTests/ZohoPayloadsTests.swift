@@ -379,6 +379,23 @@ import Testing
                 ]))
     }
 
+    @Test("updating a contact Zoho has: persons whose email Zoho knows carry their contact_person_id, others none")
+    func contactPersonIDs() throws {
+        let customer = try DocumentDecoder.decode(BillingCustomer.self, from: Self.scenario.customers[1].json)
+        let existing = ExactJSON.array([
+            .object([("contact_person_id", .string("460000000026051")), ("email", .string("BILLING1@example.com"))]),
+            .object([("contact_person_id", .number("460000000026052")), ("email", .string("someone-else@example.com"))]),
+        ])
+        let body = try ZohoPayloads.contact(customer, uniqueField: Self.unique, target: Self.target(), existingPersons: existing)
+        let persons = try #require(body["contact_persons"]?.arrayValue)
+        #expect(persons[0]["contact_person_id"] == .string("460000000026051"))
+        #expect(persons[0]["email"] == .string("billing1@example.com"))
+        #expect(persons[1]["contact_person_id"] == nil)
+        let plain = try ZohoPayloads.contact(customer, uniqueField: Self.unique, target: Self.target())
+        #expect(try ZohoPayloads.contact(customer, uniqueField: Self.unique, target: Self.target(), existingPersons: nil) == plain)
+        #expect(body["contact_name"] == plain["contact_name"] && body["custom_fields"] == plain["custom_fields"])
+    }
+
     @Test("an individual: no company name, the person's names on the primary contact person")
     func individualContact() throws {
         let customer = try DocumentDecoder.decode(BillingCustomer.self, from: Self.scenario.customers[0].json)
