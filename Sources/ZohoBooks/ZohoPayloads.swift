@@ -35,6 +35,9 @@ public enum ZohoPayloads {
     /// number with no precision; 2 is the fewest decimals an organization can be set to
     /// show, so a quantity with more is sent as one unit at the line's amount instead.
     static let quantityDecimals = 2
+    /// A quantity at or above this is sent as one unit at the amount: a number of more digits
+    /// than a money amount has is not one Zoho documents taking.
+    static let maxQuantity: Int64 = 10_000_000_000
     /// `payment_mode`: "This can be check, cash, creditcard, banktransfer, bankremittance,
     /// autotransaction or others" (Customer Payments).
     public static let paymentModes = ["check", "cash", "creditcard", "banktransfer", "bankremittance", "autotransaction", "others"]
@@ -292,6 +295,7 @@ public enum ZohoPayloads {
             fee.preciseUnitAmount
             ?? fee.unitAmountCents.flatMap { ExactDecimal(Money(amountCents: $0, currency: currency).decimalString) }
         if let unitPrice, !fee.units.isZero, !fee.units.isNegative, fee.units.scale <= quantityDecimals,
+            fee.units.compare(to: maxQuantity) < 0,
             unitPrice.scale <= currency.minorUnits, exactProduct(fee.units, unitPrice, equals: fee.amount)
         {
             body.set("rate", .number(unitPrice.description))

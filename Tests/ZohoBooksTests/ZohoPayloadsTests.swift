@@ -227,6 +227,7 @@ import Testing
                 ("tiny", "charge", "1000", "0.0125", 1250), // exact, but a rate finer than a cent
                 ("q", "charge", "0.125", "80", 1000), // exact, but a quantity with 3 decimals
                 ("wrong", "charge", "3", "1.00", 299), // not exact
+                ("huge", "charge", "10000000000", "0.01", 10_000_000_000), // exact, but a quantity of 11 digits
             ])
         let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: json)
         let lines = try #require(
@@ -236,7 +237,8 @@ import Testing
         #expect(lines[2]["quantity"] == .number("1") && lines[2]["rate"] == .number("12.50"))
         #expect(lines[3]["quantity"] == .number("1") && lines[3]["rate"] == .number("10.00"))
         #expect(lines[4]["quantity"] == .number("1") && lines[4]["rate"] == .number("2.99"))
-        #expect(try lines.map { try Self.lineCents($0, .usd) } == [1500, 1007, 1250, 1000, 299])
+        #expect(lines[5]["quantity"] == .number("1") && lines[5]["rate"] == .number("100000000.00"))
+        #expect(try lines.map { try Self.lineCents($0, .usd) } == [1500, 1007, 1250, 1000, 299, 10_000_000_000])
     }
 
     @Test("a fee's own taxes pick its tax_id; several taxes name a tax group by their codes joined with +")
