@@ -166,6 +166,13 @@ struct ZohoBooksPaymentTests {
             let before = try await sim.api("GET", "/invoices/\(invoice)", token: token).exactJSON?["invoice"]
             #expect(before?["balance"] == .number("50"))
             #expect(before?["status"] == .string("partially_paid"))
+            // What was applied can be read back (a client's check after a lost answer).
+            let payments = try await sim.api("GET", "/invoices/\(invoice)/payments", token: token)
+            #expect(payments.exactJSON?["payments"]?.arrayValue?.map { $0["payment_id"] } == [.string(paymentID)])
+            let credits = try await sim.api("GET", "/invoices/\(invoice)/creditsapplied", token: token)
+            #expect(credits.exactJSON?["credits"]?.arrayValue?.map { $0["amount_applied"] } == [.number("20")])
+            let credited = try await sim.api("GET", "/creditnotes/\(noteID)/invoices", token: token)
+            #expect(credited.exactJSON?["invoices_credited"]?.arrayValue?.map { $0["invoice_id"] } == [.string(invoice)])
 
             // A credit note with credits applied is not voided.
             #expect(try await sim.api("POST", "/creditnotes/\(noteID)/status/void", token: token).status == 400)
@@ -203,6 +210,11 @@ struct ZohoBooksPaymentTests {
             let refunded = try await sim.api("GET", "/creditnotes/\(noteID)", token: token).exactJSON?["creditnote"]
             #expect(refunded?["balance"] == .number("37.5"))
             #expect(refunded?["creditnote_refunds"]?.arrayValue?.count == 1)
+            let refunds = try await sim.api("GET", "/creditnotes/\(noteID)/refunds", token: token)
+            #expect(refunds.exactJSON?["creditnote_refunds"]?.arrayValue?.first?["amount"] == .number("12.5"))
+            #expect(
+                try await sim.api("GET", "/invoices/\(invoice)/payments", token: token).exactJSON?["payments"]?.arrayValue?.isEmpty
+                    == true)
             #expect(
                 try await sim.api(
                     "POST", "/creditnotes/\(noteID)/refunds", token: token, json: #"{"date": "2026-12-02", "amount": 37.51}"#
@@ -296,6 +308,60 @@ struct ZohoBooksPaymentTests {
                 ).status == 201)
             #expect(try await sim.api("POST", "/invoices/\(invoice)/status/void", token: token).status == 200)
             #expect(sim.simulator.stats.writes == writes + 2)
+        }
+    }
+
+    @Test("a payment whose answer was lost (dropped connection) is applied once when the upsert is retried")
+    func lostAnswerRetriedByUpsert() async throws {
+        var configuration = ZohoBooksSimulator.Configuration()
+        configuration.faults = [.dropConnection]
+        try await H.run(configuration) { sim in
+            let (token, _) = try await sim.exchange()
+            let customer = try await sim.createContact("Acme", token: token)
+            let invoice = try await Self.invoice(sim, customer: customer, rate: "50", token: token)
+            let headers: [(name: String, value: String)] = [
+                ("X-Unique-Identifier-Key", "cf_ledgersync_id"), ("X-Unique-Identifier-Value", "pay_lost"), ("X-Upsert", "true"),
+            ]
+            let body = Self.payment(customer, amount: "20", [(invoice, "20")])
+            sim.simulator.setFaultRate(1)
+            await #expect(throws: (any Error).self) {
+                try await sim.api("PUT", "/customerpayments", token: token, json: body, headers: headers)
+            }
+            sim.simulator.setFaultRate(0)
+            // The write happened: the retry finds the payment and re-applies the same amounts.
+            let retried = try await sim.api("PUT", "/customerpayments", token: token, json: body, headers: headers)
+            #expect(retried.status == 200)
+            #expect(sim.simulator.records("customerpayments").count == 1)
+            let after = try await sim.api("GET", "/invoices/\(invoice)", token: token).exactJSON?["invoice"]
+            #expect(after?["balance"] == .number("30"))
+            #expect(after?["payment_made"] == .number("20"))
+        }
+    }
+
+    @Test("concurrent payments on one invoice never take it below zero")
+    func concurrentPayments() async throws {
+        var configuration = ZohoBooksSimulator.Configuration()
+        configuration.concurrencyLimit = 100
+        try await H.run(configuration) { sim in
+            let (token, _) = try await sim.exchange()
+            let customer = try await sim.createContact("Acme", token: token)
+            let invoice = try await Self.invoice(sim, customer: customer, rate: "100", token: token)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<16 {
+                    group.addTask {
+                        try await sim.api(
+                            "POST", "/customerpayments", token: token, json: Self.payment(customer, amount: "12.5", [(invoice, "12.5")])
+                        ).status
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 201 }.count == 8)
+            #expect(statuses.filter { $0 == 400 }.count == 8)
+            let after = try await sim.api("GET", "/invoices/\(invoice)", token: token).exactJSON?["invoice"]
+            #expect(after?["balance"] == .number("0"))
+            #expect(after?["status"] == .string("paid"))
+            #expect(sim.simulator.records("customerpayments").count == 8)
         }
     }
 }

@@ -202,6 +202,9 @@ extension ZohoBooksSimulator {
                 return await refundCreditNote(request, creditNoteID: id, organizationID: organizationID)
             case (.post, "invoices", ["status", "void"]), (.post, "creditnotes", ["status", "void"]):
                 return void(module, id: id, organizationID: organizationID)
+            case (.get, "creditnotes", ["invoices"]), (.get, "creditnotes", ["refunds"]), (.get, "invoices", ["payments"]),
+                (.get, "invoices", ["creditsapplied"]):
+                return .answer(applications(module, id: id, of: parts[2], organizationID: organizationID))
             default:
                 return .answer(Self.envelope(code: 5, message: "Invalid URL Passed", status: .notFound))
             }

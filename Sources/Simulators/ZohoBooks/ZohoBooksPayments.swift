@@ -30,7 +30,10 @@ import Sync
 //   (`POST /creditnotes/{creditnote_id}/invoices`), "Refund credit note"
 //   (`POST /creditnotes/{creditnote_id}/refunds`, date and amount; refund_mode,
 //   reference_number, from_account_id, description), "List refunds of a credit note"
-//   (`creditnote_refunds`). Zoho Invoice "Credit Notes"
+//   (`creditnote_refunds`), "List invoices credited" (`GET /creditnotes/{id}/invoices`,
+//   `invoices_credited`). "Invoices": "List invoice payments" (`GET /invoices/{id}/payments`,
+//   `payments`) and "List credits applied" (`GET /invoices/{id}/creditsapplied`, `credits`):
+//   what a client reads after a lost answer before it applies again. Zoho Invoice "Credit Notes"
 //   (https://www.zoho.com/invoice/api/v3/credit-notes/): 12003 "Credit notes that are in
 //   closed status cannot be applied to invoices", 12004 "… in void status cannot be applied",
 //   12007 "Credits cannot be applied to invoices in the void status".
@@ -224,6 +227,52 @@ extension ZohoBooksSimulator {
                 ]), status: .created)
         }
         return deliver(response, fault: fault)
+    }
+
+    /// The reads of what was applied: `GET /creditnotes/{id}/invoices` (`invoices_credited`),
+    /// `GET /creditnotes/{id}/refunds` (`creditnote_refunds`), `GET /invoices/{id}/payments`
+    /// (`payments`: each payment's application to the invoice) and
+    /// `GET /invoices/{id}/creditsapplied` (`credits`: each credit note's).
+    func applications(_ module: Module, id: String, of kind: String, organizationID: String) -> Response {
+        state.withLock { state in
+            let records = state.organizations[organizationID]?.records ?? [:]
+            guard let record = records[module.path]?.first(where: { $0.id == id }) else {
+                return APIError(code: 1002, message: "\(module.label) does not exist.", status: .notFound).response
+            }
+            let key: String
+            let list: [ExactJSON]
+            switch kind {
+            case "invoices":
+                key = "invoices_credited"
+                list = record.body["invoices_credited"]?.arrayValue ?? []
+            case "refunds":
+                key = "creditnote_refunds"
+                list = record.body["creditnote_refunds"]?.arrayValue ?? []
+            case "payments":
+                key = "payments"
+                list = (records["customerpayments"] ?? []).flatMap { payment in
+                    (payment.body["invoices"]?.arrayValue ?? []).filter { $0["invoice_id"]?.stringValue == id }.map { line in
+                        ExactJSON.object([
+                            ("payment_id", .string(payment.id)), ("invoice_id", .string(id)),
+                            ("amount_applied", line["amount_applied"] ?? .number("0")),
+                            ("date", payment.body["date"] ?? .null), ("payment_mode", payment.body["payment_mode"] ?? .null),
+                            ("reference_number", payment.body["reference_number"] ?? .null),
+                        ])
+                    }
+                }
+            default:
+                key = "credits"
+                list = (records["creditnotes"] ?? []).flatMap { note in
+                    (note.body["invoices_credited"]?.arrayValue ?? []).filter { $0["invoice_id"]?.stringValue == id }.map { line in
+                        ExactJSON.object([
+                            ("creditnote_id", .string(note.id)), ("creditnote_number", note.body["creditnote_number"] ?? .null),
+                            ("amount_applied", line["amount_applied"] ?? .number("0")),
+                        ])
+                    }
+                }
+            }
+            return Self.json(.object([("code", .number("0")), ("message", .string("success")), (key, .array(list))]))
+        }
     }
 
     /// `POST /invoices/{id}/status/void` and `POST /creditnotes/{id}/status/void`.
