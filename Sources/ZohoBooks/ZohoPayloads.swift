@@ -35,6 +35,9 @@ public enum ZohoPayloads {
     /// number with no precision; 2 is the fewest decimals an organization can be set to
     /// show, so a quantity with more is sent as one unit at the line's amount instead.
     static let quantityDecimals = 2
+    /// A quantity at or above this is sent as one unit at the amount: a number of more digits
+    /// than a money amount has is not one Zoho documents taking.
+    static let maxQuantity: Int64 = 10_000_000_000
     /// `payment_mode`: "This can be check, cash, creditcard, banktransfer, bankremittance,
     /// autotransaction or others" (Customer Payments).
     public static let paymentModes = ["check", "cash", "creditcard", "banktransfer", "bankremittance", "autotransaction", "others"]
@@ -76,6 +79,34 @@ public enum ZohoPayloads {
         if let persons = try contactPersons(customer, root: root) { body.set("contact_persons", persons) }
         body.set("custom_fields", try customFields(uniqueField: uniqueField, value: customer.lagoID, target: target))
         return body.json
+    }
+
+    /// The contact body for updating a contact Zoho already has: every contact person whose
+    /// email (case aside) is one of `existingPersons` (the `contact_persons` of Zoho's answer
+    /// for that contact, each with `contact_person_id` and `email`) carries that person's
+    /// `contact_person_id`, so Zoho updates the person instead of adding another one
+    /// (update-a-contact-request: `contact_persons[].contact_person_id`, Contacts). Nil or an
+    /// empty list gives `contact(_:uniqueField:target:)`'s body.
+    public static func contact(_ customer: BillingCustomer, uniqueField: String, target: SyncTarget, existingPersons: ExactJSON?)
+        throws -> ExactJSON
+    {
+        let body = try contact(customer, uniqueField: uniqueField, target: target)
+        var ids: [String: String] = [:]
+        for person in existingPersons?.arrayValue ?? [] {
+            guard let email = person["email"]?.stringValue, !email.isEmpty else { continue }
+            let id = person["contact_person_id"]?.stringValue ?? person["contact_person_id"]?.numberText
+            if let id, ids[email.lowercased()] == nil { ids[email.lowercased()] = id }
+        }
+        guard !ids.isEmpty, case .object(let members) = body else { return body }
+        return .object(
+            members.map { member in
+                guard member.key == "contact_persons", let persons = member.value.arrayValue else { return member }
+                let stamped = persons.map { person -> ExactJSON in
+                    guard let email = person["email"]?.stringValue, let id = ids[email.lowercased()] else { return person }
+                    return .object([("contact_person_id", .string(id))] + person.objectMembers)
+                }
+                return (key: member.key, value: .array(stamped))
+            })
     }
 
     /// The display name: the legal name, else the name, else first and last name, else the
@@ -264,6 +295,7 @@ public enum ZohoPayloads {
             fee.preciseUnitAmount
             ?? fee.unitAmountCents.flatMap { ExactDecimal(Money(amountCents: $0, currency: currency).decimalString) }
         if let unitPrice, !fee.units.isZero, !fee.units.isNegative, fee.units.scale <= quantityDecimals,
+            fee.units.compare(to: maxQuantity) < 0,
             unitPrice.scale <= currency.minorUnits, exactProduct(fee.units, unitPrice, equals: fee.amount)
         {
             body.set("rate", .number(unitPrice.description))
