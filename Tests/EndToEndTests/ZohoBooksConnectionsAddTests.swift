@@ -1,0 +1,183 @@
+import API
+import Foundation
+import JobQueue
+import JobQueueTesting
+import LedgerCrypto
+import Simulators
+import Sync
+import Testing
+
+/// `ledgersync connections add --provider zoho-books --grant-code …` as a user runs it (issue
+/// 14, must-show 6): the real binary, a real database, the Zoho Books simulator over HTTP. A bad
+/// grant code, a wrong data centre and a missing organization id each give one clear line
+/// naming the field, exit 64 and nothing stored; the right ones store a connection that holds
+/// a refresh token, never the code, and the code is spent at the simulator.
+@Suite(.timeLimit(.minutes(5)))
+struct ZohoBooksConnectionsAddTests {
+    static let secretKey = SecretBox.generateKey()
+    static let client = ZohoBooksSimulator.SelfClient.demo
+    static let organization = ZohoBooksSimulator.Organization.demo.id
+    static let variables = ["ZOHO_CLIENT_ID": client.clientID, "ZOHO_CLIENT_SECRET": client.clientSecret]
+
+    /// `ledgersync <arguments>` with the database and key, loopback allowed, no ZOHO_* of the
+    /// machine, and `environment` on top.
+    static func ledgersync(_ arguments: [String], database: TestDatabase, environment: [String: String] = variables) async throws
+        -> LinkedRefsTests.Run
+    {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zoho-add-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outURL = directory.appendingPathComponent("stdout")
+        let errURL = directory.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let process = Process()
+        process.executableURL = try LedgersyncProcess.binary()
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for name in env.keys where name.hasPrefix("ZOHO_") { env.removeValue(forKey: name) }
+        env["DATABASE_URL"] = database.url
+        env["LEDGERSYNC_SECRET_KEY"] = secretKey
+        env["LEDGERSYNC_ALLOW_PRIVATE_NETWORK"] = "1"
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        let out = try FileHandle(forWritingTo: outURL)
+        let err = try FileHandle(forWritingTo: errURL)
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        // Awaited through the termination handler: the in-process simulator answers the
+        // command on the cooperative pool, which must not be blocked.
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
+        try? out.close()
+        try? err.close()
+        return LinkedRefsTests.Run(
+            status: status, stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+            stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+    }
+
+    /// `connections add` of a Zoho Books connection with the options given.
+    static func add(
+        _ database: TestDatabase, baseURL: String, dataCenter: String = "com", accountID: String? = organization, grantCode: String?,
+        objects: String? = nil
+    ) async throws -> LinkedRefsTests.Run {
+        var arguments = [
+            "connections", "add", "--provider", "zoho-books", "--name", "Zoho Books", "--base-url", baseURL, "--setting",
+            "data_center=\(dataCenter)",
+        ]
+        if let accountID { arguments += ["--account-id", accountID] }
+        if let grantCode { arguments += ["--grant-code", grantCode] }
+        if let objects { arguments += ["--objects", objects] }
+        return try await ledgersync(arguments, database: database)
+    }
+
+    /// Exit 64 and one line on stderr naming `field`, with `hint` in it; no crash.
+    static func expectRefused(
+        _ run: LinkedRefsTests.Run, field: String, hint: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(run.status == 64, "\(run)", sourceLocation: sourceLocation)
+        #expect(run.stdout.isEmpty, "\(run)", sourceLocation: sourceLocation)
+        let lines = run.stderr.split(whereSeparator: \.isNewline)
+        #expect(lines.count == 1, "one line: \(run)", sourceLocation: sourceLocation)
+        #expect(lines.first?.hasPrefix("ledgersync: \(field)") == true, "names \(field): \(run)", sourceLocation: sourceLocation)
+        #expect(run.stderr.contains(hint), "\(run)", sourceLocation: sourceLocation)
+        for crash in ["Fatal error", "Stack dump", "Backtrace"] { #expect(!run.stderr.contains(crash), sourceLocation: sourceLocation) }
+    }
+
+    /// Nothing stored: the table is empty and `connections list` says so.
+    static func expectNothingStored(_ database: TestDatabase, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let box = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": secretKey])
+        #expect(try await ConnectionStore(pool: database.pool, secretBox: box).list().isEmpty, sourceLocation: sourceLocation)
+        let listed = try await ledgersync(["connections", "list", "--json"], database: database)
+        #expect(listed.status == 0, "\(listed)", sourceLocation: sourceLocation)
+        #expect(listed.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]", "\(listed)", sourceLocation: sourceLocation)
+    }
+
+    @Test("must-show 6: a bad grant code, a wrong data centre and a missing organization id each give one clear error, nothing stored")
+    func oneClearErrorEach() async throws {
+        let simulator = ZohoBooksSimulator(configuration: .init())
+        _ = try await simulator.start()
+        let database = try await TestDatabase.create(migrations: JobQueue.migrations + SyncSchema.migrations + APISchema.migrations)
+        do {
+            let code = try simulator.issueGrantCode(clientID: Self.client.clientID)
+            var runs: [LinkedRefsTests.Run] = []
+
+            // A bad grant code: refused by the accounts server.
+            let badCode = try await Self.add(database, baseURL: simulator.baseURL, grantCode: "1000.0123456789abcdef0123456789abcdef")
+            Self.expectRefused(badCode, field: "secrets.grant_code", hint: "generate a new code")
+            try await Self.expectNothingStored(database)
+            runs.append(badCode)
+
+            // A wrong data centre: the com client's code taken to eu's accounts server.
+            let wrongCentre = try await Self.add(
+                database, baseURL: simulator.accountsURL(dataCenter: "eu"), dataCenter: "eu", grantCode: code)
+            Self.expectRefused(wrongCentre, field: "settings.data_center", hint: "com: accounts.zoho.com")
+            #expect(wrongCentre.stderr.contains("invalid_client"), "\(wrongCentre)")
+            try await Self.expectNothingStored(database)
+            runs.append(wrongCentre)
+
+            // No organization id: refused before anything is sent.
+            let exchangesBefore = simulator.tokenRequests.count
+            let noOrganization = try await Self.add(database, baseURL: simulator.baseURL, accountID: nil, grantCode: code)
+            Self.expectRefused(noOrganization, field: "account_id (--account-id)", hint: "organization id is required")
+            #expect(simulator.tokenRequests.count == exchangesBefore, "the code is not spent on a connection that cannot be stored")
+            try await Self.expectNothingStored(database)
+            runs.append(noOrganization)
+
+            // An organization the token does not see: refused after the exchange.
+            let otherCode = try simulator.issueGrantCode(clientID: Self.client.clientID)
+            let unknownOrganization = try await Self.add(database, baseURL: simulator.baseURL, accountID: "99999999", grantCode: otherCode)
+            Self.expectRefused(unknownOrganization, field: "account_id", hint: "99999999")
+            try await Self.expectNothingStored(database)
+            runs.append(unknownOrganization)
+
+            // The right ones: the same code (never spent by the refusals) is exchanged.
+            let added = try await Self.add(database, baseURL: simulator.baseURL, grantCode: code, objects: "customer,invoice,credit_memo")
+            #expect(added.status == 0, "\(added)")
+            let id = try #require(UUID(uuidString: added.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(added)")
+            runs.append(added)
+            let box = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": Self.secretKey])
+            let stored = try await ConnectionStore(pool: database.pool, secretBox: box).get(id)
+            #expect(Set(stored.secrets.fields.keys) == ["client_id", "client_secret", "refresh_token"])
+            #expect(stored.secrets["refresh_token"]?.hasPrefix("1000.") == true)
+            #expect(stored.settings.extra["api_domain"] == simulator.apiDomain())
+            #expect(stored.accountID == Self.organization)
+            // The code is spent: exchanged once, successfully, and refused the next time.
+            let exchanges = simulator.tokenRequests.filter { $0.grantType == "authorization_code" }
+            #expect(exchanges.filter { $0.error == nil }.count == 2, "this code and the other organization's: \(exchanges)")
+            let reused = try await Self.add(database, baseURL: simulator.baseURL, grantCode: code)
+            Self.expectRefused(reused, field: "secrets.grant_code", hint: "already used")
+            runs.append(reused)
+
+            // The checks pass against the simulator.
+            let tested = try await Self.ledgersync(["connections", "test", id.uuidString.lowercased()], database: database)
+            #expect(tested.status == 0, "\(tested)")
+            let lines: [String] = tested.stdout.split(separator: "\n").map { $0.split(separator: ":").first.map(String.init) ?? "" }
+            let expected: [String] = [
+                "PASS  reachability", "PASS  credentials", "PASS  organization", "PASS  unique_field", "PASS  limits",
+            ]
+            #expect(lines == expected, "\(tested)")
+            runs.append(tested)
+
+            for run in runs {
+                for secret in [Self.client.clientSecret, code, otherCode, stored.secrets["refresh_token"] ?? "-"] {
+                    #expect(!run.stdout.contains(secret) && !run.stderr.contains(secret), "a secret in: \(run)")
+                }
+            }
+        } catch {
+            await simulator.stop()
+            await database.drop()
+            throw error
+        }
+        await simulator.stop()
+        await database.drop()
+    }
+}
