@@ -1,5 +1,6 @@
 import API
 import Foundation
+import HTTPClient
 import JobQueue
 import JobQueueTesting
 import LedgerCrypto
@@ -173,6 +174,72 @@ struct ZohoBooksConnectionsAddTests {
                     #expect(!run.stdout.contains(secret) && !run.stderr.contains(secret), "a secret in: \(run)")
                 }
             }
+        } catch {
+            await simulator.stop()
+            await database.drop()
+            throw error
+        }
+        await simulator.stop()
+        await database.drop()
+    }
+
+    @Test(
+        "POST /v1/connections with secrets.grant_code on `ledgersync api`: 422 naming the field, nothing stored; then 201 without the code")
+    func overTheAPI() async throws {
+        let simulator = ZohoBooksSimulator(configuration: .init())
+        _ = try await simulator.start()
+        let database = try await TestDatabase.create(migrations: JobQueue.migrations + SyncSchema.migrations + APISchema.migrations)
+        do {
+            let created = try await Self.ledgersync(["tokens", "create", "--name", "zoho", "--scope", "admin"], database: database)
+            #expect(created.status == 0, "\(created)")
+            let token = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let api = try LedgersyncProcess(
+                ["api", "--port", "0"], databaseURL: database.url,
+                environment: ["LEDGERSYNC_SECRET_KEY": Self.secretKey, "LEDGERSYNC_ALLOW_PRIVATE_NETWORK": "1"])
+            defer { api.stop() }
+            var baseURL = ""
+            let listening = await eventually(timeout: .seconds(60), every: .milliseconds(100)) {
+                guard let match = api.output.firstMatch(of: /http:\/\/127\.0\.0\.1:([0-9]+)/) else { return false }
+                baseURL = String(match.0)
+                return true
+            }
+            try #require(listening, "the API did not start: \(api.output)")
+            let http = HTTPClient(maxConcurrentRequests: 2, allowPrivateNetworks: true)
+            defer { http.shutdown() }
+            func post(dataCenterURL: String, dataCenter: String, accountID: String, code: String) async throws -> (Int, [String: Any]) {
+                let body: [String: Any] = [
+                    "provider": "zoho-books", "name": "Zoho Books", "account_id": accountID,
+                    "settings": ["base_url": dataCenterURL, "data_center": dataCenter],
+                    "secrets": ["client_id": Self.client.clientID, "client_secret": Self.client.clientSecret, "grant_code": code],
+                ]
+                let response = try await http.execute(
+                    HTTPRequest(
+                        method: "POST", url: baseURL + "/v1/connections",
+                        headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
+                        body: try JSONSerialization.data(withJSONObject: body), timeout: .seconds(60)))
+                #expect(!String(decoding: response.body, as: UTF8.self).contains(code), "the code echoed")
+                #expect(!String(decoding: response.body, as: UTF8.self).contains(Self.client.clientSecret), "the secret echoed")
+                return (response.status, (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any] ?? [:])
+            }
+            func errorField(_ object: [String: Any]) -> String? { (object["error"] as? [String: Any])?["field"] as? String }
+
+            let code = try simulator.issueGrantCode(clientID: Self.client.clientID)
+            let bad = try await post(dataCenterURL: simulator.baseURL, dataCenter: "com", accountID: Self.organization, code: "1000.bad")
+            #expect(bad.0 == 422 && errorField(bad.1) == "secrets.grant_code", "\(bad)")
+            let wrongCentre = try await post(
+                dataCenterURL: simulator.accountsURL(dataCenter: "eu"), dataCenter: "eu", accountID: Self.organization, code: code)
+            #expect(wrongCentre.0 == 422 && errorField(wrongCentre.1) == "settings.data_center", "\(wrongCentre)")
+            let noOrganization = try await post(dataCenterURL: simulator.baseURL, dataCenter: "com", accountID: "", code: code)
+            #expect(noOrganization.0 == 422 && errorField(noOrganization.1) == "account_id", "\(noOrganization)")
+            try await Self.expectNothingStored(database)
+
+            let added = try await post(dataCenterURL: simulator.baseURL, dataCenter: "com", accountID: Self.organization, code: code)
+            #expect(added.0 == 201, "\(added)")
+            let box = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": Self.secretKey])
+            let stored = try await ConnectionStore(pool: database.pool, secretBox: box).list()
+            #expect(stored.count == 1)
+            let keys: Set<String> = Set(stored.first.map { Array($0.secrets.fields.keys) } ?? [])
+            #expect(keys == ["client_id", "client_secret", "refresh_token"])
         } catch {
             await simulator.stop()
             await database.drop()
