@@ -70,7 +70,7 @@ struct ZohoBooksAPITests {
             let customer = try await sim.createContact("Acme", token: token)
             let body = #"""
                 {"customer_id": "\#(customer)", "invoice_number": "INV-7", "date": "2026-11-30",
-                 "line_items": [{"name": "Seats", "rate": 0.1, "quantity": 3}, {"item_id": "9", "rate": 0.2}]}
+                 "line_items": [{"name": "Seats", "rate": 0.1, "quantity": 3}, {"item_id": "460000000020001", "rate": 0.2}]}
                 """#
             let created = try await sim.api("POST", "/invoices?ignore_auto_number_generation=true", token: token, json: body)
             #expect(created.status == 201)

@@ -83,6 +83,16 @@ extension ZohoBooksSimulator {
             Module(
                 path: "creditnotes", resource: "creditnote", idKey: "creditnote_id", label: "Credit note",
                 created: "The credit note has been created.", updated: "Credit note information has been updated."),
+            // "Sales Order" (https://www.zoho.com/books/api/v3/sales-order/); the create message
+            // is PROVIDERS 3's, the update message NOT DOCUMENTED.
+            Module(
+                path: "salesorders", resource: "salesorder", idKey: "salesorder_id", label: "Sales Order",
+                created: "Sales Order Created Successfully.", updated: "Sales Order has been updated."),
+            // "Customer Payments" (https://www.zoho.com/books/api/v3/customer-payments/): the
+            // answer's key is "payment"; the messages are NOT DOCUMENTED.
+            Module(
+                path: "customerpayments", resource: "payment", idKey: "payment_id", label: "Payment",
+                created: "The payment has been made.", updated: "The payment has been updated."),
         ]
 
         /// The document number's member, series prefix and the code refusing a number in use
@@ -92,6 +102,9 @@ extension ZohoBooksSimulator {
             switch path {
             case "invoices": ("invoice_number", "INV-", 1001)
             case "creditnotes": ("creditnote_number", "CN-", 12018)
+            // "Sales Order": salesorder_number "Must be unique within the organization"; the code
+            // of the refusal is NOT DOCUMENTED (1001, like invoices).
+            case "salesorders": ("salesorder_number", "SO-", 1001)
             default: nil
             }
         }
@@ -103,7 +116,7 @@ extension ZohoBooksSimulator {
     func api(_ request: Request, dataCenter: String, path: String) async -> Outcome {
         let now = Date()
         // Authentication, then the organization, then its limits.
-        let admitted: Result<String, APIError> = state.withLock { state in
+        let admitted: Result<String?, APIError> = state.withLock { state in
             state.stats.requests += 1
             let header = request.headers[.authorization] ?? ""
             let prefix = "Zoho-oauthtoken "
@@ -114,6 +127,7 @@ extension ZohoBooksSimulator {
                 // Code undocumented (see the file's header); the status is Zoho's 401.
                 return .failure(APIError(code: 57, message: "You are not authorized to perform this operation", status: .unauthorized))
             }
+            if path == "/organizations" && request.method == .get { return .success(nil) }
             guard let organizationID = request.uri.queryParameters["organization_id"].map(String.init),
                 configuration.organizations.contains(where: { $0.id == organizationID && $0.dataCenter == dataCenter }),
                 var data = state.organizations[organizationID]
@@ -151,7 +165,8 @@ extension ZohoBooksSimulator {
         let organizationID: String
         switch admitted {
         case .failure(let error): return .answer(error.response)
-        case .success(let id): organizationID = id
+        case .success(nil): return .answer(organizationsResponse(dataCenter: dataCenter))
+        case .success(let id?): organizationID = id
         }
         defer {
             state.withLock { state in
@@ -174,21 +189,31 @@ extension ZohoBooksSimulator {
 
     private func route(_ request: Request, organizationID: String, path: String) async -> Outcome {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        guard let first = parts.first, let module = Module.all.first(where: { $0.path == first }), parts.count <= 3 else {
+        if request.method == .get, let response = referenceList(parts, organizationID: organizationID) { return .answer(response) }
+        guard let first = parts.first, let module = Module.all.first(where: { $0.path == first }), parts.count <= 4 else {
             return .answer(Self.envelope(code: 5, message: "Invalid URL Passed", status: .notFound))
         }
         let id = parts.count >= 2 ? parts[1] : nil
-        if parts.count == 3 {
-            guard module.path == "creditnotes", parts[2] == "invoices", request.method == .post, let id else {
+        if parts.count >= 3, let id {
+            switch (request.method, module.path, Array(parts.dropFirst(2))) {
+            case (.post, "creditnotes", ["invoices"]):
+                return await applyCredit(request, creditNoteID: id, organizationID: organizationID)
+            case (.post, "creditnotes", ["refunds"]):
+                return await refundCreditNote(request, creditNoteID: id, organizationID: organizationID)
+            case (.post, "invoices", ["status", "void"]), (.post, "creditnotes", ["status", "void"]):
+                return void(module, id: id, organizationID: organizationID)
+            case (.get, "creditnotes", ["invoices"]), (.get, "creditnotes", ["refunds"]), (.get, "invoices", ["payments"]),
+                (.get, "invoices", ["creditsapplied"]):
+                return .answer(applications(module, id: id, of: parts[2], organizationID: organizationID))
+            default:
                 return .answer(Self.envelope(code: 5, message: "Invalid URL Passed", status: .notFound))
             }
-            return await applyCredit(request, creditNoteID: id, organizationID: organizationID)
         }
         switch (request.method, id) {
         case (.get, let id?):
             return .answer(get(module, id: id, organizationID: organizationID))
         case (.get, nil):
-            return .answer(list(module, organizationID: organizationID))
+            return .answer(list(module, request: request, organizationID: organizationID))
         case (.post, nil), (.put, _):
             return await write(request, module: module, id: id, organizationID: organizationID)
         default:
@@ -205,13 +230,47 @@ extension ZohoBooksSimulator {
         }
     }
 
-    private func list(_ module: Module, organizationID: String) -> Response {
-        state.withLock { state in
-            let records = state.organizations[organizationID]?.records[module.path]?.map(\.body) ?? []
+    /// The query parameters a list filters on (an exact match of the record's member), as the
+    /// modules' "List …" sections name them ("Search … by reference number", by customer, by
+    /// number, by status); the `_startswith`/`_contains` variants and dates are not simulated.
+    static let listFilters = [
+        "customer_id", "reference_number", "status", "invoice_number", "creditnote_number", "salesorder_number",
+        "contact_name", "payment_mode",
+    ]
+
+    /// A list: filtered, in creation order, paged with `page` and `per_page` (default 200, at
+    /// most 200) and `page_context.has_more_page`. Page: "Pagination"
+    /// (https://www.zoho.com/books/api/v3/pagination/).
+    private func list(_ module: Module, request: Request, organizationID: String) -> Response {
+        let query = request.uri.queryParameters
+        var page = 1
+        var perPage = 200
+        if let text = query["page"] {
+            guard let value = Int(String(text)), value >= 1 else { return APIError.invalid("page").response }
+            page = value
+        }
+        if let text = query["per_page"] {
+            guard let value = Int(String(text)), (1...200).contains(value) else { return APIError.invalid("per_page").response }
+            perPage = value
+        }
+        let filters: [(String, String)] = Self.listFilters.compactMap { key in query[Substring(key)].map { (key, String($0)) } }
+        return state.withLock { state in
+            let records = (state.organizations[organizationID]?.records[module.path] ?? []).map(\.body).filter { body in
+                filters.allSatisfy { body[$0.0]?.stringValue == $0.1 }
+            }
+            let (skip, overflow) = (page - 1).multipliedReportingOverflow(by: perPage)
+            let start = overflow ? records.count : min(records.count, skip)
+            let end = min(records.count, start + perPage)
             return Self.json(
                 .object([
-                    ("code", .number("0")), ("message", .string("success")), (module.path, .array(records)),
-                    ("page_context", .object([("page", .number("1")), ("has_more_page", .bool(false))])),
+                    ("code", .number("0")), ("message", .string("success")), (module.path, .array(Array(records[start..<end]))),
+                    (
+                        "page_context",
+                        .object([
+                            ("page", .number(String(page))), ("per_page", .number(String(perPage))),
+                            ("has_more_page", .bool(end < records.count)),
+                        ])
+                    ),
                 ]))
         }
     }
@@ -223,6 +282,28 @@ extension ZohoBooksSimulator {
         /// X-Unique-Identifier-Key / -Value; `upsert`: create when no record holds the value.
         case unique(key: String, value: String, upsert: Bool)
     }
+
+    /// Draws the fault of one write (none, or one of `configuration.faults` at the fault rate).
+    func drawFault() -> Fault? {
+        state.withLock { state in
+            guard !configuration.faults.isEmpty, state.random.nextUnit() < state.faultRate else { return nil }
+            let kinds = Fault.allCases.filter(configuration.faults.contains)
+            let fault = kinds[Int(state.random.next() % UInt64(kinds.count))]
+            state.stats.faultsInjected[fault, default: 0] += 1
+            return fault
+        }
+    }
+
+    /// The answer of a write that drew `fault` (the write itself happened unless serverError).
+    func deliver(_ response: Response, fault: Fault?) -> Outcome {
+        switch fault {
+        case .timeout?: return .answerLate(response, configuration.timeoutDelay)
+        case .dropConnection?: return .dropConnection
+        case .serverError?, nil: return .answer(response)
+        }
+    }
+
+    static let internalError = envelope(code: 1000, message: "Internal error", status: .internalServerError)
 
     private func write(_ request: Request, module: Module, id: String?, organizationID: String) async -> Outcome {
         let target: Target
@@ -250,14 +331,10 @@ extension ZohoBooksSimulator {
             let upsert = header("x-upsert")?.lowercased() == "true"
             target = .unique(key: key, value: value, upsert: upsert)
         }
-        let fault: Fault? = state.withLock { state in
-            guard !configuration.faults.isEmpty, state.random.nextUnit() < state.faultRate else { return nil }
-            let kinds = Fault.allCases.filter(configuration.faults.contains)
-            let fault = kinds[Int(state.random.next() % UInt64(kinds.count))]
-            state.stats.faultsInjected[fault, default: 0] += 1
-            return fault
-        }
-        if fault == .serverError { return .answer(Self.envelope(code: 1000, message: "Internal error", status: .internalServerError)) }
+        // "ignore_auto_number_generation … This mandates the … number" ("Invoices", "Sales Order").
+        let ownNumber = request.uri.queryParameters["ignore_auto_number_generation"].map { $0.lowercased() == "true" } ?? false
+        let fault = drawFault()
+        if fault == .serverError { return .answer(Self.internalError) }
 
         let response: Response
         do {
@@ -271,10 +348,12 @@ extension ZohoBooksSimulator {
             }
             guard case .object = body else { throw APIError.invalid("JSONString") }
             let now = Date()
+            let context = WriteContext(
+                uniqueKeys: configuration.uniqueCustomFields[module.path] ?? [], reference: configuration.referenceData,
+                ownNumber: ownNumber)
             response = try state.withLock { state throws(APIError) in
                 try Self.store(
-                    body, module: module, target: target, uniqueKeys: configuration.uniqueCustomFields[module.path] ?? [],
-                    organizationID: organizationID, now: now, state: &state)
+                    body, module: module, target: target, context: context, organizationID: organizationID, now: now, state: &state)
             }
         } catch let error as APIError {
             response = error.response
@@ -282,11 +361,15 @@ extension ZohoBooksSimulator {
             response =
                 APIError(code: 4, message: "The request body is larger than \(Self.maxBodyBytes) bytes", status: .badRequest).response
         }
-        switch fault {
-        case .timeout?: return .answerLate(response, configuration.timeoutDelay)
-        case .dropConnection?: return .dropConnection
-        case .serverError?, nil: return .answer(response)
-        }
+        return deliver(response, fault: fault)
+    }
+
+    /// What a write is checked against besides the records.
+    struct WriteContext {
+        let uniqueKeys: Set<String>
+        let reference: ReferenceData
+        /// `ignore_auto_number_generation=true`: the document number must be given.
+        let ownNumber: Bool
     }
 
     /// The value of custom field `apiName` in a record's `custom_fields`.
@@ -295,7 +378,7 @@ extension ZohoBooksSimulator {
     }
 
     static func store(
-        _ update: ExactJSON, module: Module, target: Target, uniqueKeys: Set<String>, organizationID: String, now: Date,
+        _ update: ExactJSON, module: Module, target: Target, context: WriteContext, organizationID: String, now: Date,
         state: inout State
     ) throws(APIError) -> Response {
         var records = state.organizations[organizationID]?.records[module.path] ?? []
@@ -318,7 +401,8 @@ extension ZohoBooksSimulator {
         }
 
         // An update replaces the members it names (line_items as a whole), keeps the others.
-        var members = index.map { records[$0].body.objectMembers } ?? []
+        let previous = index.map { records[$0].body }
+        var members = previous?.objectMembers ?? []
         for (key, value) in update.objectMembers where key != module.idKey && !computedMembers.contains(key) {
             if let at = members.firstIndex(where: { $0.key == key }) { members[at].value = value } else { members.append((key, value)) }
         }
@@ -332,11 +416,17 @@ extension ZohoBooksSimulator {
         let id = index.map { records[$0].id } ?? String(state.nextID)
         var body = ExactJSON.object(members)
         let organization = state.organizations[organizationID]
-        try validate(&body, module: module, id: id, records: records, organization: organization)
-        for key in uniqueKeys.sorted() {
+        try validate(&body, module: module, id: id, records: records, organization: organization, context: context)
+        for key in context.uniqueKeys.sorted() {
             if let value = customField(body, key), records.contains(where: { $0.id != id && customField($0.body, key) == value }) {
                 throw APIError(code: 1001, message: "The value \(value) of \(key) already exists.", status: .badRequest)
             }
+        }
+        var invoices: [StoredRecord]?
+        if module.path == "customerpayments" {
+            var changed = organization?.records["invoices"] ?? []
+            try applyPayment(&body, previous: previous, paymentID: id, invoices: &changed)
+            invoices = changed
         }
         body = .object([(module.idKey, .string(id))] + body.objectMembers.filter { $0.key != module.idKey })
         if let index {
@@ -346,6 +436,7 @@ extension ZohoBooksSimulator {
             state.nextID += 1
         }
         state.organizations[organizationID]?.records[module.path] = records
+        if let invoices { state.organizations[organizationID]?.records["invoices"] = invoices }
         state.stats.writes += 1
         let created = index == nil
         return json(
@@ -356,18 +447,24 @@ extension ZohoBooksSimulator {
 
     /// Required fields and values per module; sets the fields Zoho computes.
     static func validate(
-        _ body: inout ExactJSON, module: Module, id: String, records: [StoredRecord], organization: OrganizationData?
+        _ body: inout ExactJSON, module: Module, id: String, records: [StoredRecord], organization: OrganizationData?,
+        context: WriteContext
     ) throws(APIError) {
+        let reference = context.reference
         switch module.path {
         case "contacts":
             guard let name = body["contact_name"]?.stringValue, !name.isEmpty, name.count <= 200 else {
                 throw APIError.invalid("contact_name")
             }
+            try checkReference(body["currency_id"], field: "currency_id", known: reference.currencies.map(\.id))
+        case "customerpayments":
+            try validatePayment(body, organization: organization, reference: reference)
         default:
             guard let customer = body["customer_id"]?.stringValue, !customer.isEmpty else { throw APIError.invalid("customer_id") }
             guard organization?.records["contacts"]?.contains(where: { $0.id == customer }) == true else {
                 throw APIError(code: 1002, message: "Contact does not exist.", status: .badRequest)
             }
+            try checkReference(body["currency_id"], field: "currency_id", known: reference.currencies.map(\.id))
             guard let lines = body["line_items"]?.arrayValue, !lines.isEmpty else { throw APIError.invalid("line_items") }
             var total: Int128 = 0
             let scale = 6
@@ -376,6 +473,9 @@ extension ZohoBooksSimulator {
                 guard line["item_id"]?.stringValue != nil || line["name"]?.stringValue != nil else {
                     throw APIError.invalid("line_items[\(at)].item_id")
                 }
+                try checkReference(line["item_id"], field: "line_items[\(at)].item_id", known: reference.items.map(\.id))
+                try checkReference(line["tax_id"], field: "line_items[\(at)].tax_id", known: reference.taxes.map(\.id))
+                try checkReference(line["account_id"], field: "line_items[\(at)].account_id", known: reference.accounts.map(\.id))
                 guard let rate = line["rate"]?.numberText.flatMap(ExactDecimal.init(literal:)) else {
                     throw APIError.invalid("line_items[\(at)].rate")
                 }
@@ -397,6 +497,7 @@ extension ZohoBooksSimulator {
             guard let series = module.number else { return }
             var number = body[series.key]?.stringValue ?? ""
             if number.isEmpty {
+                if context.ownNumber { throw APIError.invalid(series.key) }
                 number = series.prefix + String(format: "%06d", records.count + 1)
                 while records.contains(where: { $0.body[series.key]?.stringValue == number }) { number += "-1" }
             }
@@ -404,23 +505,24 @@ extension ZohoBooksSimulator {
                 throw APIError(
                     code: series.duplicateCode, message: "\(module.label) \"\(number)\" already exists.", status: .badRequest)
             }
-            // What was applied (credits to an invoice, or from a credit note) stays applied.
-            let applied = body["credits_applied"]?.numberText.flatMap { ExactDecimal($0) } ?? .zero
-            guard let amount = ExactDecimal(units: total, scale: scale).flatMap({ ExactDecimal($0.description) }), !(amount < applied)
-            else {
-                throw APIError(code: 4, message: "The total must not be less than the credits applied (\(applied))", status: .badRequest)
+            guard let amount = ExactDecimal(units: total, scale: scale).flatMap({ ExactDecimal($0.description) }) else {
+                throw APIError.invalid("line_items")
             }
-            let balance = amount - applied
-            let status = module.path == "creditnotes" ? (balance.isZero ? "closed" : "open") : "draft"
-            var members = body.objectMembers.filter {
-                ![series.key, "credits_applied"].contains($0.key) && !computedMembers.contains($0.key)
+            // What was applied (credits and payments to an invoice, credits and refunds from a
+            // credit note) stays applied: the new total must cover it.
+            let used: ExactDecimal
+            switch module.path {
+            case "invoices": used = decimal(body["credits_applied"]) + decimal(body["payment_made"])
+            case "creditnotes": used = decimal(body["credits_applied"]) + refunded(body)
+            default: used = .zero
             }
-            members += [
-                (series.key, .string(number)), ("status", .string(status)), ("sub_total", .number(Self.text(amount))),
-                ("total", .number(Self.text(amount))), ("balance", .number(Self.text(balance))),
-                ("credits_applied", .number(Self.text(applied))),
-            ]
+            guard !(amount < used) else {
+                throw APIError(code: 4, message: "The total must not be less than what was applied (\(used))", status: .badRequest)
+            }
+            var members = body.objectMembers.filter { $0.key != series.key && !["total", "sub_total", "balance"].contains($0.key) }
+            members += [(series.key, .string(number)), ("sub_total", .number(text(amount))), ("total", .number(text(amount)))]
             body = .object(members)
+            settle(&body, module: module.path)
         }
     }
 
@@ -429,85 +531,66 @@ extension ZohoBooksSimulator {
         ExactDecimal(value.description)?.description ?? value.description
     }
 
-    /// Members Zoho computes: never taken from a request.
-    static let computedMembers: Set<String> = ["total", "sub_total", "balance", "status", "credits_applied"]
+    /// A JSON number member as a decimal (zero when absent: computed members start at zero).
+    static func decimal(_ json: ExactJSON?) -> ExactDecimal {
+        json?.numberText.flatMap { ExactDecimal($0) } ?? .zero
+    }
 
-    /// `POST /creditnotes/{id}/invoices` {"invoices": [{"invoice_id", "amount_applied"}]}: takes the
-    /// amounts off the credit note's balance and the invoices' balances, all or nothing. Page:
-    /// Zoho Books "Credit Notes", "Apply credit to invoices"
-    /// (https://www.zoho.com/books/api/v3/credit-notes/, PROVIDERS 3 [path UNVERIFIED there]).
-    /// The refusal codes 12003–12007 (credit note closed/void/draft) are Zoho Invoice's; here an
-    /// amount over a balance is 400 code 4 naming the field (NOT DOCUMENTED), and the state
-    /// rules (draft or void documents) are not simulated.
-    func applyCredit(_ request: Request, creditNoteID: String, organizationID: String) async -> Outcome {
-        var request = request
-        guard let buffer = try? await request.collectBody(upTo: Self.maxBodyBytes),
-            let body = try? ExactJSON.parse(buffer.readableBytesView), let lines = body["invoices"]?.arrayValue, !lines.isEmpty
-        else { return .answer(APIError.invalid("invoices").response) }
-        let response = state.withLock { state -> Response in
-            guard var records = state.organizations[organizationID]?.records, var notes = records["creditnotes"],
-                let noteIndex = notes.firstIndex(where: { $0.id == creditNoteID })
-            else { return APIError(code: 1002, message: "Credit note does not exist.", status: .notFound).response }
-            var invoices = records["invoices"] ?? []
-            func decimal(_ json: ExactJSON?) -> ExactDecimal { json?.numberText.flatMap { ExactDecimal($0) } ?? .zero }
-            var noteBalance = decimal(notes[noteIndex].body["balance"])
-            var changed: [(index: Int, amount: ExactDecimal)] = []
-            for (at, line) in lines.enumerated() {
-                guard let invoiceID = line["invoice_id"]?.stringValue,
-                    let index = invoices.firstIndex(where: { $0.id == invoiceID })
-                else { return APIError(code: 1002, message: "Invoice does not exist.", status: .badRequest).response }
-                guard let amount = line["amount_applied"]?.numberText.flatMap(ExactDecimal.init(literal:)), !amount.isNegative,
-                    !amount.isZero
-                else { return APIError.invalid("invoices[\(at)].amount_applied").response }
-                let invoiceBalance =
-                    decimal(invoices[index].body["balance"]) - changed.filter { $0.index == index }.reduce(.zero) { $0 + $1.amount }
-                guard !(invoiceBalance < amount), !(noteBalance < amount) else {
-                    return APIError(
-                        code: 4, message: "invoices[\(at)].amount_applied is more than the balance of the invoice or the credit note",
-                        status: .badRequest
-                    ).response
-                }
-                noteBalance = noteBalance - amount
-                changed.append((index, amount))
+    /// Members Zoho computes: never taken from a request (an update keeps the stored ones).
+    static let computedMembers: Set<String> = [
+        "total", "sub_total", "balance", "status", "credits_applied", "payment_made", "invoices_credited",
+        "creditnote_refunds", "unused_amount",
+    ]
+
+    /// Sets `balance` and `status` of an invoice, credit note or sales order from its `total`
+    /// and what was applied. Invoices: "Invoices" lists the statuses draft, sent, paid,
+    /// partially_paid, void…; a payment or credit makes an invoice partially_paid, or paid at a
+    /// zero balance (the transitions are NOT DOCUMENTED in words; this is what Zoho's UI shows).
+    /// Credit notes: "Credit Notes": open, closed (used up) or void. A void document keeps
+    /// status void and balance 0.
+    static func settle(_ body: inout ExactJSON, module: String) {
+        let total = decimal(body["total"])
+        let current = body["status"]?.stringValue
+        var members = body.objectMembers.filter { !["balance", "status"].contains($0.key) }
+        let balance: ExactDecimal
+        let status: String
+        switch module {
+        case _ where current == "void":
+            (balance, status) = (.zero, "void")
+        case "invoices":
+            let credits = decimal(body["credits_applied"])
+            let paid = decimal(body["payment_made"])
+            balance = total - credits - paid
+            if credits.isZero && paid.isZero {
+                status = current.flatMap { ["paid", "partially_paid"].contains($0) ? nil : $0 } ?? "draft"
+            } else {
+                status = balance.isZero ? "paid" : "partially_paid"
             }
-            func set(_ record: inout StoredRecord, _ values: [(String, ExactJSON)]) {
-                var members = record.body.objectMembers
-                for (key, value) in values {
-                    if let at = members.firstIndex(where: { $0.key == key }) {
-                        members[at].value = value
-                    } else {
-                        members.append((key, value))
-                    }
-                }
-                record.body = .object(members)
-            }
-            for (index, amount) in changed {
-                let balance = decimal(invoices[index].body["balance"]) - amount
-                let applied = decimal(invoices[index].body["credits_applied"]) + amount
-                set(&invoices[index], [("balance", .number(Self.text(balance))), ("credits_applied", .number(Self.text(applied)))])
-            }
-            let used = decimal(notes[noteIndex].body["total"]) - noteBalance
-            set(
-                &notes[noteIndex],
-                [
-                    ("balance", .number(Self.text(noteBalance))), ("credits_applied", .number(Self.text(used))),
-                    ("status", .string(noteBalance.isZero ? "closed" : "open")),
-                ])
-            records["invoices"] = invoices
-            records["creditnotes"] = notes
-            state.organizations[organizationID]?.records = records
-            state.stats.writes += 1
-            let applied = ExactJSON.array(
-                changed.map {
-                    .object([("invoice_id", .string(invoices[$0.index].id)), ("amount_applied", .number(Self.text($0.amount)))])
-                })
-            return Self.json(
-                .object([
-                    ("code", .number("0")), ("message", .string("Credits have been applied to the invoice(s).")),
-                    ("apply_to_invoices", .object([("invoices", applied)])),
-                ]), status: .created)
+            if !members.contains(where: { $0.key == "credits_applied" }) { members.append(("credits_applied", .number("0"))) }
+            if !members.contains(where: { $0.key == "payment_made" }) { members.append(("payment_made", .number("0"))) }
+        case "creditnotes":
+            balance = total - decimal(body["credits_applied"]) - refunded(body)
+            status = balance.isZero ? "closed" : "open"
+            if !members.contains(where: { $0.key == "credits_applied" }) { members.append(("credits_applied", .number("0"))) }
+        default:
+            (balance, status) = (total, current ?? "draft")
         }
-        return .answer(response)
+        members += [("balance", .number(text(balance))), ("status", .string(status))]
+        body = .object(members)
+    }
+
+    /// Σ amount of a credit note's `creditnote_refunds`.
+    static func refunded(_ body: ExactJSON) -> ExactDecimal {
+        (body["creditnote_refunds"]?.arrayValue ?? []).reduce(.zero) { $0 + decimal($1["amount"]) }
+    }
+
+    /// Replaces (or adds) members of a stored record.
+    static func set(_ record: inout StoredRecord, _ values: [(String, ExactJSON)]) {
+        var members = record.body.objectMembers
+        for (key, value) in values {
+            if let at = members.firstIndex(where: { $0.key == key }) { members[at].value = value } else { members.append((key, value)) }
+        }
+        record.body = .object(members)
     }
 
     /// rate × quantity in units of 10^-scale, nil on overflow or a finer result.
@@ -521,5 +604,22 @@ extension ZohoBooksSimulator {
             units = next
         }
         return units
+    }
+
+    /// a + b, nil on Int128 overflow (the checked sum of request-controlled amounts).
+    static func checkedSum(_ left: ExactDecimal, _ right: ExactDecimal) -> ExactDecimal? {
+        let scale = max(left.scale, right.scale)
+        func units(_ value: ExactDecimal) -> Int128? {
+            var units = value.units
+            for _ in value.scale..<scale {
+                let (next, over) = units.multipliedReportingOverflow(by: 10)
+                guard !over else { return nil }
+                units = next
+            }
+            return units
+        }
+        guard let a = units(left), let b = units(right) else { return nil }
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? nil : ExactDecimal(units: sum, scale: scale)
     }
 }

@@ -5,7 +5,8 @@ import Hummingbird
 // The simulator's own unauthenticated API under /_simulator/ (not Zoho's): what tests, the demo
 // and a person at a terminal read and steer.
 //
-//   GET  /_simulator/records/{module}[?organization_id=…]  contacts, invoices, creditnotes
+//   GET  /_simulator/records/{module}[?organization_id=…]  contacts, invoices, creditnotes,
+//                                                          salesorders, customerpayments
 //   GET  /_simulator/stats                                 counters (requests, 429s by limit, …)
 //   GET  /_simulator/token-requests                        calls of the token endpoints
 //   POST /_simulator/grant-codes {"client_id", "scope"?}   "Generate Code" of the API console
@@ -43,7 +44,9 @@ extension ZohoBooksSimulator {
             let module = String(records.dropFirst("records/".count))
             guard Module.all.contains(where: { $0.path == module }) else {
                 return Self.json(
-                    .object([("error", .string("unknown module \(module): contacts, invoices or creditnotes"))]), status: .notFound)
+                    .object([
+                        ("error", .string("unknown module \(module): contacts, invoices, creditnotes, salesorders or customerpayments"))
+                    ]), status: .notFound)
             }
             let organizationID = request.uri.queryParameters["organization_id"].map(String.init) ?? Organization.demo.id
             return Self.json(.object([("records", .array(self.records(module, organizationID: organizationID)))]))

@@ -48,10 +48,17 @@ public final class ZohoBooksSimulator: Sendable {
     public struct Organization: Sendable, Equatable {
         public var id: String
         public var dataCenter: String
+        /// What `GET /organizations` answers as `name`.
+        public var name: String
+        /// The base currency's code (`currency_code` in `GET /organizations`); it should be
+        /// one of `ReferenceData.currencies`.
+        public var currencyCode: String
 
-        public init(id: String, dataCenter: String = "com") {
+        public init(id: String, dataCenter: String = "com", name: String = "Zylker Demo", currencyCode: String = "USD") {
             self.id = id
             self.dataCenter = dataCenter
+            self.name = name
+            self.currencyCode = currencyCode
         }
 
         public static let demo = Organization(id: "10234695", dataCenter: "com")
@@ -90,8 +97,13 @@ public final class ZohoBooksSimulator: Sendable {
         /// API requests of one organization in processing at once; one more gets 429.
         public var concurrencyLimit: Int
         /// The custom fields configured to refuse duplicate values, by module (`contacts`,
-        /// `invoices`): what `X-Unique-Identifier-Key` may name.
+        /// `invoices`, `creditnotes`, `salesorders`, `customerpayments`): what
+        /// `X-Unique-Identifier-Key` may name.
         public var uniqueCustomFields: [String: Set<String>]
+        /// The currencies, taxes, items and accounts of every organization (seeded; what the
+        /// reference endpoints list and what `currency_id`, `tax_id`, `item_id` and
+        /// `account_id` are checked against).
+        public var referenceData: ReferenceData
         public var faultRate: Double
         public var faults: Set<Fault>
         public var seed: UInt64
@@ -107,7 +119,9 @@ public final class ZohoBooksSimulator: Sendable {
             dailyQuota: Int = 1000, dayLength: Duration = .seconds(86_400), concurrencyLimit: Int = 10,
             uniqueCustomFields: [String: Set<String>] = [
                 "contacts": ["cf_ledgersync_id"], "invoices": ["cf_ledgersync_id"], "creditnotes": ["cf_ledgersync_id"],
+                "salesorders": ["cf_ledgersync_id"], "customerpayments": ["cf_ledgersync_id"],
             ],
+            referenceData: ReferenceData = .demo,
             faultRate: Double = 0, faults: Set<Fault> = Set(Fault.allCases), seed: UInt64 = 42,
             timeoutDelay: Duration = .seconds(30), latency: Duration = .zero
         ) {
@@ -124,6 +138,7 @@ public final class ZohoBooksSimulator: Sendable {
             self.dayLength = dayLength
             self.concurrencyLimit = concurrencyLimit
             self.uniqueCustomFields = uniqueCustomFields
+            self.referenceData = referenceData
             self.faultRate = faultRate
             self.faults = faults
             self.seed = seed
@@ -322,7 +337,8 @@ public final class ZohoBooksSimulator: Sendable {
 
     public var tokenRequests: [TokenRequest] { state.withLock { $0.tokenRequests } }
 
-    /// The records of `module` (`contacts`, `invoices`) of an organization, in creation order,
+    /// The records of `module` (`contacts`, `invoices`, `creditnotes`, `salesorders`,
+    /// `customerpayments`) of an organization, in creation order,
     /// as GET answers them.
     public func records(_ module: String, organizationID: String = Organization.demo.id) -> [ExactJSON] {
         state.withLock { $0.organizations[organizationID]?.records[module]?.map(\.body) ?? [] }

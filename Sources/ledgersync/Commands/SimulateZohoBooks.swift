@@ -33,7 +33,7 @@ struct SimulateZohoBooks: AsyncParsableCommand {
     @Option(help: "Length of the refresh window.") var refreshWindow = DurationArgument(.seconds(600))
     @Option(
         help: ArgumentHelp(
-            "A custom field configured to refuse duplicate values, which X-Unique-Identifier-Key may name; repeat it. Default: cf_ledgersync_id on contacts and invoices.",
+            "A custom field configured to refuse duplicate values, which X-Unique-Identifier-Key may name; repeat it. Default: cf_ledgersync_id on contacts, invoices, creditnotes, salesorders and customerpayments.",
             valueName: "module=cf_name"))
     var uniqueField: [String] = []
     @Option(help: "Probability of a fault on each write, from 0 to 1.") var faultRate = 0.0
@@ -83,9 +83,12 @@ struct SimulateZohoBooks: AsyncParsableCommand {
         var fields: [String: Set<String>] = [:]
         for entry in uniqueField {
             let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, ["contacts", "invoices", "creditnotes"].contains(parts[0]), parts[1].hasPrefix("cf_") else {
+            guard parts.count == 2, ["contacts", "invoices", "creditnotes", "salesorders", "customerpayments"].contains(parts[0]),
+                parts[1].hasPrefix("cf_")
+            else {
                 throw ValidationError(
-                    "--unique-field must be MODULE=cf_NAME with MODULE contacts, invoices or creditnotes; got \"\(entry.prefix(80))\"")
+                    "--unique-field must be MODULE=cf_NAME with MODULE contacts, invoices, creditnotes, salesorders or customerpayments; got \"\(entry.prefix(80))\""
+                )
             }
             fields[parts[0], default: []].insert(parts[1])
         }
