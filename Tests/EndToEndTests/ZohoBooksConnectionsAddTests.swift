@@ -138,11 +138,12 @@ struct ZohoBooksConnectionsAddTests {
             let otherCode = try simulator.issueGrantCode(clientID: Self.client.clientID)
             let unknownOrganization = try await Self.add(database, baseURL: simulator.baseURL, accountID: "99999999", grantCode: otherCode)
             Self.expectRefused(unknownOrganization, field: "account_id", hint: "99999999")
+            #expect(unknownOrganization.stderr.contains("the organizations it sees: \(Self.organization)"), "\(unknownOrganization)")
             try await Self.expectNothingStored(database)
             runs.append(unknownOrganization)
 
             // The right ones: the same code (never spent by the refusals) is exchanged.
-            let added = try await Self.add(database, baseURL: simulator.baseURL, grantCode: code, objects: "customer,invoice,credit_memo")
+            let added = try await Self.add(database, baseURL: simulator.baseURL, grantCode: code)
             #expect(added.status == 0, "\(added)")
             let id = try #require(UUID(uuidString: added.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(added)")
             runs.append(added)

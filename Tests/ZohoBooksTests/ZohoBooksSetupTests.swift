@@ -141,6 +141,8 @@ struct ZohoBooksSetupTests {
             #expect(error?.field == "account_id")
             #expect(error?.message.contains("99999999") == true, "\(String(describing: error))")
             #expect(error?.message.contains("generate a new one") == true, "\(String(describing: error))")
+            // GET /organizations answers: the error lists the ones the token sees.
+            #expect(error?.message.contains("the organizations it sees: \(Self.organization)") == true, "\(String(describing: error))")
             Self.expectNoSecrets(error?.description ?? "", code: code)
         }
     }
@@ -179,7 +181,7 @@ struct ZohoBooksSetupTests {
     @Test("every check passes; the unique field is probed on each module synced without writing anything")
     func allPass() async throws {
         try await Self.with { simulator, context in
-            let connection = try await Self.added(simulator, context, objects: ["customer", "invoice", "credit_memo"])
+            let connection = try await Self.added(simulator, context, objects: [])
             let tokens = InMemoryTokenStore()
             var shared = context
             shared.tokens = tokens
@@ -190,10 +192,14 @@ struct ZohoBooksSetupTests {
                     "reachability passed", "credentials passed", "organization passed", "unique_field passed", "limits passed",
                 ])
             let unique = checks.first { $0.name == "unique_field" }?.detail ?? ""
-            #expect(unique.contains("cf_ledgersync_id") && unique.contains("contacts, invoices, creditnotes"), "\(unique)")
+            #expect(
+                unique.contains("cf_ledgersync_id") && unique.contains("contacts, invoices, salesorders, creditnotes, customerpayments"),
+                "\(unique)")
             #expect(checks.last?.detail.contains("100/61s and 1000/1d") == true, "\(checks)")
             #expect(simulator.stats.writes == 0)
-            for module in ["contacts", "invoices", "creditnotes"] { #expect(simulator.records(module).isEmpty) }
+            for module in ["contacts", "invoices", "salesorders", "creditnotes", "customerpayments"] {
+                #expect(simulator.records(module).isEmpty)
+            }
 
             // With the shared store, a second run spends no access token of the refresh token.
             let refreshes = simulator.tokenRequests.filter { $0.grantType == "refresh_token" }.count
@@ -255,7 +261,7 @@ struct ZohoBooksSetupTests {
                 [
                     "reachability passed", "credentials passed", "organization failed", "unique_field skipped", "limits passed",
                 ])
-            #expect(checks[2].detail.contains("99999999"), "\(checks)")
+            #expect(checks[2].detail.contains("99999999") && checks[2].detail.contains(Self.organization), "\(checks)")
         }
     }
 }
