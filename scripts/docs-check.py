@@ -67,6 +67,7 @@ FILES = {
     "docs/sync.md": None,
     "docs/job-states.md": None,
     "docs/netsuite.md": None,
+    "docs/zoho-books.md": None,
     "docs/performance.md": None,
 }
 EVENTUALLY_SECONDS = 30
