@@ -365,11 +365,16 @@ extension Connections {
             let pool = try await database.openPool(maxConnections: 1)
             try await checkSecretKey(box, pool: pool)
             let connection = try await withStoreErrors { try await ConnectionStore(pool: pool, secretBox: box).get(id.uuid) }
-            await pool.close()
             let driver = try await withStoreErrors { try Providers.registry.driver(connection.provider) }
             let http = HTTPClient(maxConcurrentRequests: 2)
-            let checks = await driver.test(connection, context: ProviderContext(http: http, requestTimeout: requestTimeout.duration))
+            // The workers' shared token store: a test uses the token they use (a Zoho refresh
+            // token allows only a few new ones per window) and leaves a new one for them.
+            let checks = await driver.test(
+                connection,
+                context: ProviderContext(
+                    http: http, requestTimeout: requestTimeout.duration, tokens: PostgresTokenStore(pool: pool, secretBox: box)))
             http.shutdown()
+            await pool.close()
             let ok = !checks.contains { $0.outcome == .failed }
             if json {
                 try printJSON(Output(ok: ok, checks: checks.map { .init(name: $0.name, outcome: $0.outcome.rawValue, detail: $0.detail) }))
