@@ -94,6 +94,13 @@ struct ZohoHarness: Sendable {
         return states
     }
 
+    /// The last error of up to five failed jobs, for a failing expectation's message.
+    func failedErrors() async throws -> String {
+        try await pool.query(
+            "SELECT kind || ': ' || coalesce(errors -> -1 ->> 'message', '') AS e FROM ledgersync.jobs WHERE state = 'failed' ORDER BY id LIMIT 5"
+        ).rows.map { try $0.decode("e", as: String.self) }.joined(separator: "\n")
+    }
+
     func waitUntilIdle(timeout: Duration, workers: [LedgersyncProcess]) async throws {
         let idle = try await eventually(timeout: timeout, every: .milliseconds(250)) {
             try await count("SELECT count(*) FROM ledgersync.jobs WHERE state IN ('available', 'running', 'retryable')") == 0
@@ -277,7 +284,8 @@ struct ZohoBooksSyncTests {
             try await harness.waitUntilIdle(timeout: .seconds(240), workers: workers)
             await stop(workers)
             let states = try await harness.jobStates()
-            #expect(states.keys.allSatisfy { $0.hasSuffix("/completed") }, "every job completes: \(states)")
+            let failed = try await harness.failedErrors()
+            #expect(states.keys.allSatisfy { $0.hasSuffix("/completed") }, "every job completes: \(states)\n\(failed)")
             try Self.checkRecords(month, harness)
             let stats = harness.simulator.stats
             #expect(stats.rejectedMinuteWindow == 0, "no 429 for the window")
@@ -317,7 +325,8 @@ struct ZohoBooksSyncTests {
             try await harness.waitUntilIdle(timeout: .seconds(240), workers: workers)
             await stop(workers)
             let states = try await harness.jobStates()
-            #expect(states.keys.allSatisfy { $0.hasSuffix("/completed") }, "every job completes: \(states)")
+            let failed = try await harness.failedErrors()
+            #expect(states.keys.allSatisfy { $0.hasSuffix("/completed") }, "every job completes: \(states)\n\(failed)")
             try Self.checkRecords(month, harness)
         }
     }
@@ -347,7 +356,8 @@ struct ZohoBooksSyncTests {
             // LIMIT KEY, WINDOW, USED, LEFT, TURNS IN: the 500/15s window with nothing left.
             let columns = listed.stdout.split(separator: "\n").first { $0.contains(" 500/15s ") }?.split(separator: " ")
             #expect(columns.map { $0.count >= 4 && $0[3] == "0" } == true, "limits list shows the quota spent:\n\(listed.stdout)")
-            #expect(try await harness.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'failed'") == 0)
+            let failedNow = try await harness.failedErrors()
+            #expect(failedNow.isEmpty, "no job failed: \(failedNow)")
             try await harness.waitUntilIdle(timeout: .seconds(120), workers: workers)
             await stop(workers)
             #expect(try await harness.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'completed'") == scenario.invoices.count)
