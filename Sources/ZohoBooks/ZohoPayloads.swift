@@ -35,6 +35,9 @@ public enum ZohoPayloads {
     /// number with no precision; 2 is the fewest decimals an organization can be set to
     /// show, so a quantity with more is sent as one unit at the line's amount instead.
     static let quantityDecimals = 2
+    /// A quantity at or above this is sent as one unit at the amount: a number of more digits
+    /// than a money amount has is not one Zoho documents taking.
+    static let maxQuantity: Int64 = 10_000_000_000
     /// `payment_mode`: "This can be check, cash, creditcard, banktransfer, bankremittance,
     /// autotransaction or others" (Customer Payments).
     public static let paymentModes = ["check", "cash", "creditcard", "banktransfer", "bankremittance", "autotransaction", "others"]
@@ -55,7 +58,8 @@ public enum ZohoPayloads {
         body.set("contact_name", .string(name))
         // company_name: "Legal or registered contact's company name … Max-length [200]".
         if customer.customerType != .individual, let company = nonBlank(customer.legalName) ?? nonBlank(customer.name) {
-            try requireLength(company, nameLimit, field: "\(root).\(nonBlank(customer.legalName) != nil ? "legal_name" : "name")", what: "a company name")
+            try requireLength(
+                company, nameLimit, field: "\(root).\(nonBlank(customer.legalName) != nil ? "legal_name" : "name")", what: "a company name")
             body.set("company_name", .string(company))
         }
         // contact_type: "Allowed values: customer, vendor"; customer_sub_type: "individual, business".
@@ -77,6 +81,34 @@ public enum ZohoPayloads {
         return body.json
     }
 
+    /// The contact body for updating a contact Zoho already has: every contact person whose
+    /// email (case aside) is one of `existingPersons` (the `contact_persons` of Zoho's answer
+    /// for that contact, each with `contact_person_id` and `email`) carries that person's
+    /// `contact_person_id`, so Zoho updates the person instead of adding another one
+    /// (update-a-contact-request: `contact_persons[].contact_person_id`, Contacts). Nil or an
+    /// empty list gives `contact(_:uniqueField:target:)`'s body.
+    public static func contact(_ customer: BillingCustomer, uniqueField: String, target: SyncTarget, existingPersons: ExactJSON?)
+        throws -> ExactJSON
+    {
+        let body = try contact(customer, uniqueField: uniqueField, target: target)
+        var ids: [String: String] = [:]
+        for person in existingPersons?.arrayValue ?? [] {
+            guard let email = person["email"]?.stringValue, !email.isEmpty else { continue }
+            let id = person["contact_person_id"]?.stringValue ?? person["contact_person_id"]?.numberText
+            if let id, ids[email.lowercased()] == nil { ids[email.lowercased()] = id }
+        }
+        guard !ids.isEmpty, case .object(let members) = body else { return body }
+        return .object(
+            members.map { member in
+                guard member.key == "contact_persons", let persons = member.value.arrayValue else { return member }
+                let stamped = persons.map { person -> ExactJSON in
+                    guard let email = person["email"]?.stringValue, let id = ids[email.lowercased()] else { return person }
+                    return .object([("contact_person_id", .string(id))] + person.objectMembers)
+                }
+                return (key: member.key, value: .array(stamped))
+            })
+    }
+
     /// The display name: the legal name, else the name, else first and last name, else the
     /// customer's own id (Zoho requires one). Returns the field it came from for errors.
     static func contactName(_ customer: BillingCustomer, root: String) throws -> (String, String) {
@@ -85,7 +117,8 @@ public enum ZohoPayloads {
         let person = [customer.firstname, customer.lastname].compactMap(nonBlank).joined(separator: " ")
         if !person.isEmpty { return ("\(root).firstname", person) }
         guard let external = nonBlank(customer.externalID) else {
-            throw DocumentError(field: "\(root).name", message: "is required for a Zoho Books contact (or legal_name, firstname, external_id)")
+            throw DocumentError(
+                field: "\(root).name", message: "is required for a Zoho Books contact (or legal_name, firstname, external_id)")
         }
         return ("\(root).external_id", external)
     }
@@ -146,7 +179,8 @@ public enum ZohoPayloads {
 
     /// `POST|PUT /invoices`.
     public static func invoice(_ invoice: BillingInvoice, customerID: String, uniqueField: String, target: SyncTarget) throws -> ExactJSON {
-        try transaction(invoice, customerID: customerID, uniqueField: uniqueField, target: target, root: "invoice", numberKey: "invoice_number")
+        try transaction(
+            invoice, customerID: customerID, uniqueField: uniqueField, target: target, root: "invoice", numberKey: "invoice_number")
     }
 
     /// `POST|PUT /salesorders`: the invoice's body with `salesorder_number` (Sales Order:
@@ -261,6 +295,7 @@ public enum ZohoPayloads {
             fee.preciseUnitAmount
             ?? fee.unitAmountCents.flatMap { ExactDecimal(Money(amountCents: $0, currency: currency).decimalString) }
         if let unitPrice, !fee.units.isZero, !fee.units.isNegative, fee.units.scale <= quantityDecimals,
+            fee.units.compare(to: maxQuantity) < 0,
             unitPrice.scale <= currency.minorUnits, exactProduct(fee.units, unitPrice, equals: fee.amount)
         {
             body.set("rate", .number(unitPrice.description))
@@ -355,7 +390,8 @@ public enum ZohoPayloads {
         guard expected == memo.total else {
             throw DocumentError(
                 field: "\(root).total_amount_cents",
-                message: "\(memo.totalAmountCents) is not the lines \(amounts) plus taxes \(memo.taxesAmountCents) = \(expected.amountCents)")
+                message:
+                    "\(memo.totalAmountCents) is not the lines \(amounts) plus taxes \(memo.taxesAmountCents) = \(expected.amountCents)")
         }
         var body = Body()
         body.set("customer_id", .string(customerID))

@@ -100,11 +100,11 @@ struct ZohoBooksClientTests {
             var configuration = ZohoBooksSimulator.Configuration()
             configuration.faultRate = 1
             configuration.faults = [fault]
-            configuration.timeoutDelay = .seconds(5)
+            configuration.timeoutDelay = .seconds(6)
             try await ZohoTestBed.run(configuration) { bed in
                 let client = try ZohoBooksClient(
                     connection: bed.connection(),
-                    context: bed.context(tokens: InMemoryTokenStore(), requestTimeout: .seconds(1), serverTimeLimit: .seconds(42)))
+                    context: bed.context(tokens: InMemoryTokenStore(), requestTimeout: .seconds(2), serverTimeLimit: .seconds(42)))
                 let error = await #expect(throws: SyncError.self) { try await client.send("POST", "contacts", body: Self.contact) }
                 #expect(error?.errorClass == .transient, "\(fault): \(String(describing: error))")
                 if fault == .timeout {

@@ -163,3 +163,64 @@ struct ZohoBooksPaymentTests {
         }
     }
 }
+
+@Suite("Zoho Books refunds and voids against the simulator", .timeLimit(.minutes(2)))
+struct ZohoBooksRefundAndVoidTests {
+    /// A credit note of 20.00 on `invoiceID`: 15.00 credited to the invoice, 5.00 refunded.
+    static func memo(_ id: String, invoiceID: String) throws -> BillingCreditMemo {
+        let note: [String: Any] = [
+            "lago_id": id, "number": "CN-\(id)", "lago_invoice_id": invoiceID, "issuing_date": "2026-11-02",
+            "currency": "USD", "reason": "other", "description": "Refund test",
+            "items": [["lago_id": "\(id)-item", "amount_cents": 2_000, "amount_currency": "USD"]],
+            "sub_total_excluding_taxes_amount_cents": 2_000, "coupons_adjustment_amount_cents": 0,
+            "taxes_amount_cents": 0, "total_amount_cents": 2_000, "credit_amount_cents": 1_500, "refund_amount_cents": 500,
+        ]
+        let text = String(
+            decoding: try JSONSerialization.data(withJSONObject: ["credit_note": note], options: [.sortedKeys]), as: UTF8.self)
+        return try DocumentDecoder.decode(BillingCreditMemo.self, from: text)
+    }
+
+    @Test("a credit note's refund is made once: the job again finds it; every request of the refund is paced")
+    func refundOnce() async throws {
+        try await ZohoTestBed.run { bed in
+            let provider = try bed.provider(tokens: InMemoryTokenStore())
+            let customer = try await provider.upsertCustomer(try ConformanceDocuments.customer("rf-cus"), target: bed.target())
+            let invoice = try await provider.upsertInvoice(
+                try ConformanceDocuments.invoice("rf-inv", customerID: "rf-cus"), customerRef: customer, target: bed.target())
+            let memo = try Self.memo("rf-1", invoiceID: "rf-inv")
+            let further = Mutex(0)
+            var target = bed.target()
+            target.beforeFurtherRequest = { further.withLock { $0 += 1 } }
+            let note = try await provider.upsertCreditMemo(memo, customerRef: customer, invoiceRef: invoice, target: target)
+            #expect(further.withLock { $0 } == 1)
+            let refund = try await provider.upsertCustomerRefund(memo, customerRef: customer, creditMemoRef: note, target: target)
+            #expect(further.withLock { $0 } == 3, "the read and the refund both follow the credit note's requests")
+            let again = try await provider.upsertCustomerRefund(memo, customerRef: customer, creditMemoRef: note, target: target)
+            #expect(again == refund)
+            #expect(further.withLock { $0 } == 4, "the job again: one read, no second refund")
+            let held = try #require(bed.records("creditnotes").first)
+            #expect(held["creditnote_refunds"]?.arrayValue?.count == 1)
+            #expect(held["balance"]?.numberText.flatMap { ExactDecimal($0) } == ExactDecimal(0))
+        }
+    }
+
+    @Test("an invoice is voided, and voiding it again counts as done")
+    func voidTwice() async throws {
+        try await ZohoTestBed.run { bed in
+            let provider = try bed.provider(tokens: InMemoryTokenStore())
+            let customer = try await provider.upsertCustomer(try ConformanceDocuments.customer("vd-cus"), target: bed.target())
+            let document = try ConformanceDocuments.invoice("vd-inv", customerID: "vd-cus")
+            let invoice = try await provider.upsertInvoice(document, customerRef: customer, target: bed.target())
+            var target = bed.target()
+            target.existingProviderID = invoice
+            #expect(try await provider.voidInvoice(document, customerRef: customer, target: target) == invoice)
+            #expect(try await provider.voidInvoice(document, customerRef: customer, target: target) == invoice)
+            #expect(bed.records("invoices").first?["status"]?.stringValue == "void")
+            // Nothing recorded to void: the job waits for the invoice's push.
+            let unknown = await #expect(throws: SyncError.self) {
+                try await provider.voidInvoice(document, customerRef: customer, target: bed.target())
+            }
+            #expect(unknown?.errorClass == .dependency)
+        }
+    }
+}
