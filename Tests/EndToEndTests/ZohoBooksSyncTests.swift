@@ -1,6 +1,7 @@
 import API
 import ExactJSON
 import Foundation
+import HTTPClient
 import JobQueue
 import JobQueueTesting
 import LedgerCrypto
