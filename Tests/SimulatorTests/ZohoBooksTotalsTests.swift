@@ -96,6 +96,32 @@ struct ZohoBooksTotalsTests {
         }
     }
 
+    @Test("item-level discounts come off each line before its tax; the entity discount is then not applied")
+    func itemLevelDiscounts() async throws {
+        try await H.run { sim in
+            let (token, _) = try await sim.exchange()
+            let customer = try await sim.createContact("Acme", token: token)
+            let invoice = try await Self.create(
+                sim, "invoices", "invoice", token: token, customer: customer,
+                #"""
+                "discount_type": "item_level", "discount": 50, "line_items": [
+                  {"name": "a", "rate": 100, "discount": "10%", "tax_id": "\#(Self.standard)"},
+                  {"name": "b", "rate": 25, "quantity": 2, "discount": 5, "tax_id": "\#(Self.standard)"}]
+                """#)
+            // 90 and 45, taxed 18 and 9.
+            Self.expectAmounts(invoice, ["sub_total": "135", "discount_amount": "0", "tax_total": "27", "total": "162"])
+            let lines = try #require(invoice["line_items"]?.arrayValue)
+            #expect(lines.map { Self.amount($0["item_total"]) } == ["90", "45"].map { ExactDecimal($0) })
+            let tooMuch = try await sim.api(
+                "POST", "/invoices", token: token,
+                json:
+                    #"{"customer_id": "\#(customer)", "discount_type": "item_level", "line_items": [{"name": "a", "rate": 1, "discount": 2}]}"#
+            )
+            #expect(tooMuch.status == 400)
+            #expect(tooMuch.exactJSON?["message"]?.stringValue?.contains("line_items[0].discount") == true)
+        }
+    }
+
     @Test("tax-inclusive lines: the total is Σ lines − discount + adjustment exactly; the tax inside is back-computed per line")
     func inclusive() async throws {
         try await H.run { sim in

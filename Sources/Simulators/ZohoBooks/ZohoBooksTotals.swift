@@ -180,6 +180,9 @@ extension ZohoBooksSimulator {
             members.append(("item_total", number(totals.lineTotals[at])))
             if let tax = totals.lineTax[at] {
                 members += [("tax_name", .string(tax.name)), ("tax_percentage", .number(tax.percentage))]
+                // Cannot overflow: a line tax is at most its line (percentages up to 100), a line
+                // at most 10^18 × 10^18 units of 10^-6 (15 digits and 3 decimals each side),
+                // and a 1 MiB body holds fewer than 10^5 lines: any partial sum < 10^38.
                 if let index = perTax.firstIndex(where: { $0.tax.id == tax.id }) {
                     perTax[index].amount += totals.lineTaxes[at]
                 } else {
