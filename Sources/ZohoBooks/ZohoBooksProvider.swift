@@ -52,10 +52,25 @@ struct ZohoBooksProvider: AccountingProvider {
             path: "customerpayments", resource: "payment", idKey: "payment_id", label: "customer payment", numberKey: nil)
     }
 
+    /// The contact's upsert. A contact written before (a recorded or linked ref) is read first
+    /// (a further request): Zoho adds a contact person sent without its `contact_person_id`
+    /// again ("Contacts", update-a-contact-request: `contact_persons[].contact_person_id`), so
+    /// the persons it has are named by their ids (`ZohoPayloads.contact(…, existingPersons:)`).
     func upsertCustomer(_ customer: BillingCustomer, target: SyncTarget) async throws -> String {
-        let body = try ZohoPayloads.contact(customer, uniqueField: uniqueField, target: target)
-        return try await upsert(.contacts, billingID: customer.lagoID, body: body, target: target, pacer: ZohoRequestPacer(target: target))
-            .id
+        let pacer = ZohoRequestPacer(target: target)
+        var existingPersons: ExactJSON?
+        if let known = target.existingProviderID {
+            do {
+                let answer = try await client.send("GET", "contacts/\(try Self.pathID(known, .contacts))", pacer: pacer)
+                existingPersons = answer["contact"]?["contact_persons"]
+            } catch let error as SyncError where error.providerCode == "1002" {
+                // Gone at Zoho: a linked one is refused by its update below; otherwise the
+                // upsert by the billing id writes it again.
+                existingPersons = nil
+            }
+        }
+        let body = try ZohoPayloads.contact(customer, uniqueField: uniqueField, target: target, existingPersons: existingPersons)
+        return try await upsert(.contacts, billingID: customer.lagoID, body: body, target: target, pacer: pacer).id
     }
 
     func upsertInvoice(_ invoice: BillingInvoice, customerRef: String, target: SyncTarget) async throws -> String {

@@ -98,6 +98,33 @@ struct ZohoBooksProviderTests {
         }
     }
 
+    @Test("settings.unique_field names the upsert's custom field; a field Zoho does not take as unique is refused, pointing at the set-up")
+    func uniqueFieldSetting() async throws {
+        var configuration = ZohoBooksSimulator.Configuration()
+        configuration.uniqueCustomFields = ["contacts": ["cf_billing_ref"]]
+        try await ZohoTestBed.run(configuration) { bed in
+            let provider = try ZohoBooksDriver().makeProvider(
+                for: bed.connection(extra: ["unique_field": "cf_billing_ref"]), context: bed.context(tokens: InMemoryTokenStore()))
+            let first = try await provider.upsertCustomer(try ConformanceDocuments.customer("uf-1"), target: bed.target())
+            let second = try await provider.upsertCustomer(try ConformanceDocuments.customer("uf-1", version: 2), target: bed.target())
+            #expect(first == second)
+            #expect(bed.records("contacts").count == 1)
+            #expect(bed.records("contacts").first.flatMap { ZohoTestBed.billingID($0, field: "cf_billing_ref") } == "uf-1")
+
+            let plain = try bed.provider(tokens: InMemoryTokenStore())
+            let error = await #expect(throws: SyncError.self) {
+                try await plain.upsertCustomer(try ConformanceDocuments.customer("uf-2"), target: bed.target())
+            }
+            #expect(error?.errorClass == .permanent)
+            #expect(error?.message.contains("cf_ledgersync_id") == true)
+            #expect(error?.message.contains("connections test") == true, "\(String(describing: error))")
+        }
+        let bad = #expect(throws: StoreError.self) {
+            try ZohoBooksDriver().validateSettings(.init(extra: ["unique_field": "ledgersync id"]))
+        }
+        #expect(bad?.field == "settings.unique_field")
+    }
+
     @Test("a connection without a refresh token or a token store is refused with the field named")
     func clearConfigurationErrors() async throws {
         try await ZohoTestBed.run { bed in
