@@ -148,7 +148,7 @@ print(" ".join(map(str, counts)))' "$netsuite_url")
 
 zstats=$(http_get "$zoho_url/_simulator/stats")
 zrecords=$(python3 -c 'import json,sys,urllib.request
-counts=[len(json.load(urllib.request.urlopen(f"{sys.argv[1]}/_simulator/records/{t}"))) for t in ("contacts","invoices","creditnotes","customerpayments")]
+counts=[len(json.load(urllib.request.urlopen(f"{sys.argv[1]}/_simulator/records/{t}"))["records"]) for t in ("contacts","invoices","creditnotes","customerpayments")]
 print(" ".join(map(str, counts)))' "$zoho_url")
 
 # ---- 5. summary ----------------------------------------------------------------------------

@@ -196,18 +196,26 @@ public enum ZohoPayloads {
             numberKey: "salesorder_number")
     }
 
-    /// An invoice or a sales order. How the billing total is kept exactly (docs/zoho-books.md
-    /// "Payloads"):
-    /// - fee lines at their amount (`rate` × `quantity`, or one unit at the amount), before tax;
+    /// An invoice or a sales order. How the billing total is kept exactly whatever Zoho's tax
+    /// rounding (docs/zoho-books.md "Payloads"): Zoho's API takes no tax amount, it computes
+    /// the tax from the tax's rate; so the lines are sent tax-inclusive (`is_inclusive_tax:
+    /// true`, Invoices: "Used to specify whether the line item rates are inclusive or
+    /// exclusive of tax") and the amount due is Σ lines − discount + adjustment, which Zoho
+    /// adds up without rounding anything; Zoho back-computes the tax inside each line (its
+    /// split, which may differ from the billing system's by rounding):
+    /// - fee lines at their amount plus their tax (`lineTaxes`), `rate` × `quantity` or one
+    ///   unit at that amount;
     /// - coupons and progressive-billing credits, which billing takes off before tax, as the
-    ///   document's `discount`, an amount (`discount_type: entity_level`,
-    ///   `is_discount_before_tax: true`): Invoices, "discount … as a fixed amount (e.g., 190 for
-    ///   $190)"; Sales Order, "Format: percentage (e.g., "12.5%") or amount (e.g., "190")";
-    /// - taxes by `tax_id` on each line (Zoho computes them from the tax's rate);
+    ///   document's `discount` including their tax (the tax of the full lines less the
+    ///   billing taxes), an amount (`discount_type: entity_level`, `is_discount_before_tax:
+    ///   true`): Invoices, "discount … as a fixed amount (e.g., 190 for $190)"; Sales Order,
+    ///   "Format: percentage (e.g., "12.5%") or amount (e.g., "190")";
+    /// - each line keeps its `tax_id` (the fee's taxes, else the invoice's), so Zoho records
+    ///   the tax part;
     /// - applied credit notes and prepaid credits, which billing takes off after tax, as a
     ///   negative `adjustment`: Invoices, "Positive values add to the total, negative values
     ///   reduce the total. This amount is applied after tax calculation".
-    /// Σ lines − discount + taxes + adjustment is checked to equal `total_amount_cents`.
+    /// Σ lines − discount + adjustment is checked to equal `total_amount_cents`.
     static func transaction(
         _ invoice: BillingInvoice, customerID: String, uniqueField: String, target: SyncTarget, root: String, numberKey: String
     ) throws -> ExactJSON {
@@ -217,36 +225,64 @@ public enum ZohoPayloads {
         guard !fees.isEmpty else {
             throw DocumentError(field: "\(root).fees", message: "has no line to push (Zoho Books needs at least one line item)")
         }
-        let feeTaxes = fees.contains { !$0.taxes.isEmpty }
-        var lines: [ExactJSON] = []
-        var amounts: [Money] = []
-        for (index, fee) in fees.enumerated() {
-            let item = try target.mappings.resolveItem(feeKind: Mapping.FeeKind(fee.kind), code: fee.itemCode)
-            let taxes = feeTaxes ? fee.taxes : invoice.taxes
-            let taxID = try taxID(taxes, target: target)
-            let description = fee.invoiceDisplayName ?? fee.description ?? fee.itemName
-            lines.append(try line(item: item, fee: fee, currency: currency, description: description, taxID: taxID, index: index))
-            amounts.append(fee.amount)
-        }
-
         let field = "\(root).total_amount_cents"
-        let discount: Money
+        let overflow = DocumentError(field: field, message: "the document's amounts do not fit in 64-bit minor units when added up")
+        let feeTaxes = fees.contains { !$0.taxes.isEmpty }
+        let discountNet: Money
         let adjustment: Money
-        let expected: Money
         do {
-            discount = try Money(amountCents: invoice.couponsAmountCents, currency: currency)
+            discountNet = try Money(amountCents: invoice.couponsAmountCents, currency: currency)
                 .adding(Money(amountCents: invoice.progressiveBillingCreditAmountCents, currency: currency))
             adjustment = try Money(amountCents: invoice.creditNotesAmountCents, currency: currency)
                 .adding(Money(amountCents: invoice.prepaidCreditAmountCents, currency: currency)).negated()
-            expected = try Money.sum(amounts, currency: currency).subtracting(discount).adding(invoice.taxesAmount).adding(adjustment)
-        } catch {
-            throw DocumentError(field: field, message: "the document's amounts do not fit in 64-bit minor units when added up")
+        } catch { throw overflow }
+
+        // Each line's tax: the fee's own when nothing comes off before tax; else the tax of its
+        // full amount at its rates (the tax of the deduction then goes with the discount).
+        var items: [Mapping] = []
+        var taxIDs: [String?] = []
+        var nominal: [Int64] = []
+        for fee in fees {
+            items.append(try target.mappings.resolveItem(feeKind: Mapping.FeeKind(fee.kind), code: fee.itemCode))
+            let taxes = feeTaxes ? fee.taxes : invoice.taxes
+            taxIDs.append(try taxID(taxes, target: target))
+            if discountNet.isZero && feeTaxes {
+                nominal.append(fee.taxesAmountCents)
+            } else {
+                guard let tax = tax(on: fee.amountCents, rates: taxes) else { throw overflow }
+                nominal.append(tax)
+            }
         }
+        guard let nominalSum = checkedSum(nominal) else { throw overflow }
+        // What of the full lines' tax the deduction before tax takes with it.
+        let discountTax = discountNet.isZero ? 0 : max(0, nominalSum - invoice.taxesAmountCents)
+        guard let lineTaxTotal = checkedSum([invoice.taxesAmountCents, discountTax]) else { throw overflow }
+        let lineTaxes = spread(nominal, to: lineTaxTotal, amounts: fees.map(\.amountCents))
+
+        var lines: [ExactJSON] = []
+        var grossAmounts: [Money] = []
+        for (index, fee) in fees.enumerated() {
+            let gross: Money
+            do { gross = try fee.amount.adding(Money(amountCents: lineTaxes[index], currency: currency)) } catch { throw overflow }
+            let description = fee.invoiceDisplayName ?? fee.description ?? fee.itemName
+            lines.append(
+                try line(
+                    item: items[index], fee: fee, gross: gross, currency: currency, description: description, taxID: taxIDs[index],
+                    index: index))
+            grossAmounts.append(gross)
+        }
+
+        let discount: Money
+        let expected: Money
+        do {
+            discount = try discountNet.adding(Money(amountCents: discountTax, currency: currency))
+            expected = try Money.sum(grossAmounts, currency: currency).subtracting(discount).adding(adjustment)
+        } catch { throw overflow }
         guard expected == invoice.total else {
             throw DocumentError(
                 field: field,
                 message:
-                    "\(invoice.totalAmountCents) is not the lines \(amounts.map(\.amountCents)) less discounts \(discount.amountCents) plus taxes \(invoice.taxesAmountCents) plus adjustment \(adjustment.amountCents) = \(expected.amountCents)"
+                    "\(invoice.totalAmountCents) is not the lines with their taxes \(grossAmounts.map(\.amountCents)) less discounts with their taxes \(discount.amountCents) plus adjustment \(adjustment.amountCents) = \(expected.amountCents)"
             )
         }
 
@@ -259,8 +295,8 @@ public enum ZohoPayloads {
         body.set("date", .string(invoice.issuingDate.isoDate))
         if root == "invoice", let due = invoice.paymentDueDate { body.set("due_date", .string(due.isoDate)) }
         if let id = target.mappings.currency(currency.code) { body.set("currency_id", .string(id)) }
-        // is_inclusive_tax: billing amounts are before tax.
-        body.set("is_inclusive_tax", .bool(false))
+        // is_inclusive_tax: the lines carry their tax, so the total is exactly the bill's.
+        body.set("is_inclusive_tax", .bool(true))
         body.set("line_items", .array(lines))
         if !discount.isZero {
             body.set("discount", .number(discount.decimalString))
@@ -281,12 +317,14 @@ public enum ZohoPayloads {
     /// One line: `item_id` (required in create-an-invoice-request's line items), `description`,
     /// `rate` and `quantity` ("This value is multiplied by the rate to calculate the line item
     /// total"), `tax_id`, `account_id` ("Account ID that has to be associated to the line item").
-    /// The fee's own quantity and unit price only when their product is exactly its amount and
-    /// the price has no more decimals than the currency and the quantity no more than
-    /// `quantityDecimals`; else one unit at the amount.
-    static func line(item: Mapping, fee: BillingFee, currency: Currency, description: String, taxID: String?, index: Int) throws
-        -> ExactJSON
-    {
+    /// `gross` is the fee's amount with its tax (the line is tax-inclusive). The fee's own
+    /// quantity is sent only when its unit price times it is exactly its amount, the price has
+    /// no more decimals than the currency and the quantity no more than `quantityDecimals`, and
+    /// `gross` divided by the quantity is a whole minor unit (the price with its tax); else
+    /// one unit at `gross`.
+    static func line(
+        item: Mapping, fee: BillingFee, gross: Money, currency: Currency, description: String, taxID: String?, index: Int
+    ) throws -> ExactJSON {
         var body = Body()
         body.set("item_id", .string(item.providerID))
         body.set("item_order", .number(String(index + 1)))
@@ -296,17 +334,94 @@ public enum ZohoPayloads {
             ?? fee.unitAmountCents.flatMap { ExactDecimal(Money(amountCents: $0, currency: currency).decimalString) }
         if let unitPrice, !fee.units.isZero, !fee.units.isNegative, fee.units.scale <= quantityDecimals,
             fee.units.compare(to: maxQuantity) < 0,
-            unitPrice.scale <= currency.minorUnits, exactProduct(fee.units, unitPrice, equals: fee.amount)
+            unitPrice.scale <= currency.minorUnits, exactProduct(fee.units, unitPrice, equals: fee.amount),
+            let grossPrice = wholeUnitPrice(gross, quantity: fee.units)
         {
-            body.set("rate", .number(unitPrice.description))
+            body.set("rate", .number(grossPrice.decimalString))
             body.set("quantity", .number(fee.units.description))
         } else {
-            body.set("rate", .number(fee.amount.decimalString))
+            body.set("rate", .number(gross.decimalString))
             body.set("quantity", .number("1"))
         }
         if let taxID { body.set("tax_id", .string(taxID)) }
         if let account = accountID(item) { body.set("account_id", .string(account)) }
         return body.json
+    }
+
+    /// `amount` / `quantity` when it is a whole number of minor units, else nil.
+    static func wholeUnitPrice(_ amount: Money, quantity: ExactDecimal) -> Money? {
+        guard quantity.units > 0 else { return nil }
+        var units = Int128(amount.amountCents)
+        for _ in 0..<quantity.scale {
+            let (next, overflow) = units.multipliedReportingOverflow(by: 10)
+            guard !overflow else { return nil }
+            units = next
+        }
+        guard units % quantity.units == 0, let cents = Int64(exactly: units / quantity.units) else { return nil }
+        return Money(amountCents: cents, currency: amount.currency)
+    }
+
+    /// The tax of `amountCents` at the sum of `rates` (percent), rounded half up to a minor
+    /// unit; nil on overflow.
+    static func tax(on amountCents: Int64, rates: [BillingAppliedTax]) -> Int64? {
+        // Σ rates in units of 10^-scale (Int128, checked).
+        let scale = rates.map(\.rate.scale).max() ?? 0
+        func scaled(_ value: Int128, from: Int) -> Int128? {
+            var units = value
+            for _ in from..<scale {
+                let (next, overflow) = units.multipliedReportingOverflow(by: 10)
+                if overflow { return nil }
+                units = next
+            }
+            return units
+        }
+        var rate: Int128 = 0
+        for tax in rates {
+            guard let units = scaled(tax.rate.units, from: tax.rate.scale) else { return nil }
+            let (sum, overflow) = rate.addingReportingOverflow(units)
+            guard !overflow else { return nil }
+            rate = sum
+        }
+        guard rate != 0 else { return 0 }
+        guard let divisor = scaled(100, from: 0) else { return nil }
+        let (product, overflow) = Int128(amountCents).multipliedReportingOverflow(by: rate)
+        guard !overflow else { return nil }
+        let quotient = product / divisor
+        let remainder = product % divisor
+        let rounded = remainder.magnitude >= divisor.magnitude - remainder.magnitude ? quotient + (product < 0 ? -1 : 1) : quotient
+        return Int64(exactly: rounded)
+    }
+
+    /// `nominal` changed as little as possible to add up to `total`: a surplus comes off the
+    /// largest taxes first (none below zero), a shortfall goes on the line with the largest tax
+    /// (else the largest amount). The difference is the billing system's rounding of its taxes
+    /// against one computed per line.
+    static func spread(_ nominal: [Int64], to total: Int64, amounts: [Int64]) -> [Int64] {
+        var taxes = nominal
+        guard let sum = checkedSum(nominal), sum != total, !taxes.isEmpty else { return taxes }
+        let order = taxes.indices.sorted { (taxes[$0], amounts[$0], -$0) > (taxes[$1], amounts[$1], -$1) }
+        if sum > total {
+            var surplus = sum - total
+            for at in order where surplus > 0 {
+                let off = min(surplus, taxes[at])
+                taxes[at] -= off
+                surplus -= off
+            }
+        } else {
+            taxes[order[0]] += total - sum
+        }
+        return taxes
+    }
+
+    /// Σ values, nil on overflow.
+    static func checkedSum(_ values: [Int64]) -> Int64? {
+        var total: Int64 = 0
+        for value in values {
+            let (next, overflow) = total.addingReportingOverflow(value)
+            if overflow { return nil }
+            total = next
+        }
+        return total
     }
 
     /// Whether quantity × rate is exactly `amount` (false on any overflow).
@@ -334,11 +449,14 @@ public enum ZohoPayloads {
 
     /// `POST|PUT /creditnotes`: `customer_id`, `date`, `creditnote_number` and `line_items` are
     /// required (create-a-credit-note-request); the number is the billing number, sent with
-    /// `ignore_auto_number_generation=true` by the provider. One line per credited item at its
-    /// amount (`rate`: "Rate of the line item", `quantity` 1), `tax_id` by its taxes. A credit
-    /// note takes no `discount` or `adjustment` (the request lists neither), so the coupons
-    /// adjustment comes off the lines' rates, first line first, which keeps Σ lines equal to
-    /// the sub total before tax; Σ lines + taxes is checked to equal `total_amount_cents`.
+    /// `ignore_auto_number_generation=true` by the provider. One line per credited item,
+    /// tax-inclusive like an invoice's (`is_inclusive_tax: true`): its amount plus its tax
+    /// (`rate`: "Rate of the line item", `quantity` 1), `tax_id` by its taxes, so Zoho's total
+    /// is the credit note's to the minor unit. A credit note takes no `discount` or
+    /// `adjustment` (the request lists neither), so the coupons adjustment comes off the lines'
+    /// amounts, first line first, before their tax; the lines' taxes are each line's amount at
+    /// its rates, changed by the billing system's rounding so they add up to
+    /// `taxes_amount_cents`; Σ lines is checked to equal `total_amount_cents`.
     public static func creditNote(_ memo: BillingCreditMemo, customerID: String, uniqueField: String, target: SyncTarget) throws
         -> ExactJSON
     {
@@ -362,36 +480,49 @@ public enum ZohoPayloads {
                 field: "\(root).coupons_adjustment_amount_cents",
                 message: "\(memo.couponsAdjustmentAmountCents) is more than the items it adjusts")
         }
-        var lines: [ExactJSON] = []
+        let overflow = DocumentError(
+            field: "\(root).total_amount_cents", message: "the document's amounts do not fit in 64-bit minor units")
+        var mappings: [Mapping] = []
+        var taxIDs: [String?] = []
+        var nominal: [Int64] = []
         for (index, item) in items.enumerated() {
-            let mapping: Mapping
             if let fee = item.fee {
-                mapping = try target.mappings.resolveItem(feeKind: Mapping.FeeKind(fee.kind), code: fee.itemCode)
+                mappings.append(try target.mappings.resolveItem(feeKind: Mapping.FeeKind(fee.kind), code: fee.itemCode))
             } else {
-                mapping = try target.mappings.resolveItem(feeKind: .creditNote, code: nil)
+                mappings.append(try target.mappings.resolveItem(feeKind: .creditNote, code: nil))
             }
-            let taxID = try taxID(itemTaxes ? (item.fee?.taxes ?? []) : memo.taxes, target: target)
+            let taxes = itemTaxes ? (item.fee?.taxes ?? []) : memo.taxes
+            taxIDs.append(try taxID(taxes, target: target))
+            guard let tax = tax(on: amounts[index], rates: taxes) else { throw overflow }
+            nominal.append(tax)
+        }
+        let lineTaxes = spread(nominal, to: memo.taxesAmountCents, amounts: amounts)
+        var lines: [ExactJSON] = []
+        var grossAmounts: [Money] = []
+        for (index, item) in items.enumerated() {
+            let gross: Money
+            do {
+                gross = try Money(amountCents: amounts[index], currency: currency).adding(
+                    Money(amountCents: lineTaxes[index], currency: currency))
+            } catch { throw overflow }
+            grossAmounts.append(gross)
             var line = Body()
-            line.set("item_id", .string(mapping.providerID))
+            line.set("item_id", .string(mappings[index].providerID))
             line.set(string: "description", item.fee.map { $0.invoiceDisplayName ?? $0.itemName } ?? "Credit")
-            line.set("rate", .number(Money(amountCents: amounts[index], currency: currency).decimalString))
+            line.set("rate", .number(gross.decimalString))
             line.set("quantity", .number("1"))
-            if let taxID { line.set("tax_id", .string(taxID)) }
-            if let account = accountID(mapping) { line.set("account_id", .string(account)) }
+            if let taxID = taxIDs[index] { line.set("tax_id", .string(taxID)) }
+            if let account = accountID(mappings[index]) { line.set("account_id", .string(account)) }
             lines.append(line.json)
         }
         let expected: Money
-        do {
-            expected = try Money.sum(amounts.map { Money(amountCents: $0, currency: currency) }, currency: currency)
-                .adding(Money(amountCents: memo.taxesAmountCents, currency: currency))
-        } catch {
-            throw DocumentError(field: "\(root).total_amount_cents", message: "the document's amounts do not fit in 64-bit minor units")
-        }
+        do { expected = try Money.sum(grossAmounts, currency: currency) } catch { throw overflow }
         guard expected == memo.total else {
             throw DocumentError(
                 field: "\(root).total_amount_cents",
                 message:
-                    "\(memo.totalAmountCents) is not the lines \(amounts) plus taxes \(memo.taxesAmountCents) = \(expected.amountCents)")
+                    "\(memo.totalAmountCents) is not the lines with their taxes \(grossAmounts.map(\.amountCents)) = \(expected.amountCents)"
+            )
         }
         var body = Body()
         body.set("customer_id", .string(customerID))
@@ -400,7 +531,7 @@ public enum ZohoPayloads {
         if let number = nonBlank(memo.invoiceNumber), number.count <= referenceLimit { body.set("reference_number", .string(number)) }
         body.set("date", .string(memo.issuingDate.isoDate))
         if let id = target.mappings.currency(currency.code) { body.set("currency_id", .string(id)) }
-        body.set("is_inclusive_tax", .bool(false))
+        body.set("is_inclusive_tax", .bool(true))
         body.set("line_items", .array(lines))
         body.set(string: "notes", memo.description ?? memo.reason)
         body.set("custom_fields", try customFields(uniqueField: uniqueField, value: memo.lagoID, target: target))

@@ -74,19 +74,23 @@ import Testing
         return Int64(units)
     }
 
-    /// Σ lines − discount + `taxes` + adjustment of an invoice or sales order body.
-    static func total(_ body: ExactJSON, taxes: Int64, _ currency: Currency) throws -> Int64 {
+    /// Σ lines − discount + adjustment of an invoice or sales order body: its total at Zoho,
+    /// the lines being tax-inclusive (no tax is added, whatever Zoho's rounding).
+    static func total(_ body: ExactJSON, _ currency: Currency) throws -> Int64 {
+        #expect(body["is_inclusive_tax"] == .bool(true))
         let lines = try (body["line_items"]?.arrayValue ?? []).map { try lineCents($0, currency) }
         let discount = body["discount"] == nil ? 0 : try cents(body["discount"], currency)
         let adjustment = body["adjustment"] == nil ? 0 : try cents(body["adjustment"], currency)
-        return lines.reduce(0, +) - discount + taxes + adjustment
+        return lines.reduce(0, +) - discount + adjustment
     }
 
     static func decimals(_ text: String) -> Int { text.split(separator: ".").count > 1 ? text.split(separator: ".")[1].count : 0 }
 
     // MARK: - Invoices and sales orders
 
-    @Test("every generated invoice: Σ lines − discount + taxes + adjustment = total, to the minor unit, in USD, EUR, JPY and KWD")
+    @Test(
+        "every generated invoice: tax-inclusive lines, Σ lines − discount + adjustment = total, to the minor unit, in USD, EUR, JPY and KWD"
+    )
     func invoicesAddUp() throws {
         var currencies = Set<String>()
         var sawDiscount = false
@@ -94,13 +98,19 @@ import Testing
         for generated in Self.scenario.invoices {
             let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: generated.json)
             let body = try ZohoPayloads.invoice(invoice, customerID: "460000000012345", uniqueField: Self.unique, target: Self.target())
-            #expect(
-                try Self.total(body, taxes: invoice.taxesAmountCents, invoice.currency) == invoice.totalAmountCents, "\(invoice.number)")
+            #expect(try Self.total(body, invoice.currency) == invoice.totalAmountCents, "\(invoice.number)")
+            // Each line is its fee's amount plus the fee's tax (the scenario's fee taxes are on
+            // the full amount); the discount is the coupon plus the coupon's tax.
+            let lines = try (body["line_items"]?.arrayValue ?? []).map { try Self.lineCents($0, invoice.currency) }
+            #expect(lines == invoice.fees.map { $0.amountCents + $0.taxesAmountCents }, "\(invoice.number)")
+            let feeTaxes = invoice.fees.map(\.taxesAmountCents).reduce(0, +)
+            let discount = body["discount"] == nil ? 0 : try Self.cents(body["discount"], invoice.currency)
+            #expect(discount == (invoice.couponsAmountCents == 0 ? 0 : invoice.couponsAmountCents + feeTaxes - invoice.taxesAmountCents))
             #expect(body["customer_id"] == .string("460000000012345"))
             #expect(body["invoice_number"] == .string(invoice.number))
             #expect(body["date"] == .string(invoice.issuingDate.isoDate))
             #expect(body["due_date"] == .string(invoice.paymentDueDate!.isoDate))
-            #expect(body["is_inclusive_tax"] == .bool(false))
+            #expect(body["is_inclusive_tax"] == .bool(true))
             let taxID = invoice.currency == .usd || invoice.currency == .kwd ? "7002" : "7001"
             for line in body["line_items"]?.arrayValue ?? [] { #expect(line["tax_id"] == .string(taxID)) }
             // Every amount carries exactly the currency's digits.
@@ -171,25 +181,30 @@ import Testing
             #expect(body["discount"] == .number(five), "\(currency)")
             let eight = minor == 0 ? "-8" : "-0." + String(repeating: "0", count: minor - 1) + "8"
             #expect(body["adjustment"] == .number(eight), "\(currency)")
-            #expect(try Self.total(body, taxes: 0, invoice.currency) == invoice.totalAmountCents)
+            #expect(try Self.total(body, invoice.currency) == invoice.totalAmountCents)
             // No binary floating point anywhere on the way: the text has no exponent or long tail.
             #expect(!body.description.contains("e-") && !body.description.contains("0000001"))
         }
     }
 
-    @Test("coupons and progressive billing are a discount before tax; credit notes and prepaid credits a negative adjustment")
+    @Test(
+        "coupons and progressive billing are a discount before tax with their tax; credit notes and prepaid credits a negative adjustment")
     func discountsAndAdjustments() throws {
         let json = Self.invoiceJSON(
             currency: "USD", fees: [("pro_plan", "subscription", "1", nil, 10_000)], coupon: 1_001, creditNote: 250, prepaid: 99,
             progressive: 500, taxes: [("vat_20", "20", 1_700)])
         let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: json)
         let body = try ZohoPayloads.invoice(invoice, customerID: "1", uniqueField: Self.unique, target: Self.target())
-        #expect(body["discount"] == .number("15.01"))
+        // The line is 100.00 + 20% = 120.00; the deduction 15.01 takes its tax with it: the full
+        // line's tax 20.00 less the billed 17.00 is 3.00, so the discount is 18.01 and
+        // 120.00 − 18.01 − 3.49 = 98.50 is the billed total.
+        #expect(body["line_items"]?.arrayValue?[0]["rate"] == .number("120.00"))
+        #expect(body["discount"] == .number("18.01"))
         #expect(body["discount_type"] == .string("entity_level"))
         #expect(body["is_discount_before_tax"] == .bool(true))
         #expect(body["adjustment"] == .number("-3.49"))
         #expect(body["adjustment_description"] == .string("Applied credit notes and prepaid credits"))
-        #expect(try Self.total(body, taxes: invoice.taxesAmountCents, .usd) == invoice.totalAmountCents)
+        #expect(try Self.total(body, .usd) == invoice.totalAmountCents)
         #expect(body["line_items"]?.arrayValue?[0]["tax_id"] == .string("7001"))
 
         let plain = try ZohoPayloads.invoice(
@@ -241,6 +256,40 @@ import Testing
         #expect(try lines.map { try Self.lineCents($0, .usd) } == [1500, 1007, 1250, 1000, 299, 10_000_000_000])
     }
 
+    @Test("a taxed line: its quantity at the price with its tax when that is a whole minor unit, else one unit at amount + tax")
+    func taxedQuantityAndRate() throws {
+        let json = Self.invoiceJSON(
+            currency: "USD",
+            fees: [
+                ("api_calls", "charge", "4", "2.50", 1000), // 12.00 / 4 = 3.00
+                ("s", "charge", "1500", "0.01", 1500), // 18.00 / 1500 is not a whole cent
+            ],
+            taxes: [("vat_20", "20", 500)])
+        let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: json)
+        let body = try ZohoPayloads.invoice(invoice, customerID: "1", uniqueField: Self.unique, target: Self.target())
+        let lines = try #require(body["line_items"]?.arrayValue)
+        #expect(lines[0]["quantity"] == .number("4") && lines[0]["rate"] == .number("3.00"))
+        #expect(lines[1]["quantity"] == .number("1") && lines[1]["rate"] == .number("18.00"))
+        #expect(lines.allSatisfy { $0["tax_id"] == .string("7001") })
+        #expect(try Self.total(body, .usd) == invoice.totalAmountCents)
+    }
+
+    @Test("the billing system's rounding of its taxes against per-line taxes moves a line's tax, never the total")
+    func taxRoundingOnLines() throws {
+        // Three lines of 1.03 at 20%: 0.206 each → 0.21 per line (0.63), but billed on the sum:
+        // 3.09 × 20% = 0.618 → 0.62. The cent over comes off the first line.
+        for (billed, rates) in [(Int64(62), ["1.23", "1.24", "1.24"]), (64, ["1.25", "1.24", "1.24"])] {
+            let json = Self.invoiceJSON(
+                currency: "USD", fees: [("a", "charge", "1", nil, 103), ("b", "charge", "1", nil, 103), ("c", "charge", "1", nil, 103)],
+                taxes: [("vat_20", "20", billed)])
+            let invoice = try DocumentDecoder.decode(BillingInvoice.self, from: json)
+            let body = try ZohoPayloads.invoice(invoice, customerID: "1", uniqueField: Self.unique, target: Self.target())
+            #expect(body["line_items"]?.arrayValue?.map { $0["rate"] } == rates.map { .number($0) }, "\(billed)")
+            #expect(try Self.total(body, .usd) == invoice.totalAmountCents)
+            #expect(body["discount"] == nil)
+        }
+    }
+
     @Test("a fee's own taxes pick its tax_id; several taxes name a tax group by their codes joined with +")
     func taxGroups() throws {
         let json = Self.invoiceJSON(
@@ -258,6 +307,8 @@ import Testing
                 "line_items"]?.arrayValue)
         #expect(lines[0]["tax_id"] == .string("7100"))
         #expect(lines[1]["tax_id"] == nil) // this fee has no tax of its own
+        // The group's taxes (20% + 1%) are inside the first line: 100.00 + 21.00.
+        #expect(lines.map { $0["rate"] } == [.number("121.00"), .number("1.00")])
     }
 
     @Test("no item mapping and no fallback, or an unmapped tax: invalid_mapping naming what was looked for")
@@ -331,7 +382,7 @@ import Testing
             let body = try ZohoPayloads.salesOrder(order, customerID: "2", uniqueField: Self.unique, target: Self.target())
             #expect(body["salesorder_number"] == .string(order.number))
             #expect(body["invoice_number"] == nil && body["due_date"] == nil)
-            #expect(try Self.total(body, taxes: order.taxesAmountCents, order.currency) == order.totalAmountCents)
+            #expect(try Self.total(body, order.currency) == order.totalAmountCents)
         }
     }
 
@@ -439,14 +490,15 @@ import Testing
 
     // MARK: - Credit notes
 
-    @Test("every generated credit note: Σ lines + taxes = total, its own number, the credited part applied")
+    @Test("every generated credit note: tax-inclusive lines, Σ lines = total, its own number, the credited part applied")
     func creditNotesAddUp() throws {
         var currencies = Set<String>()
         for generated in Self.scenario.creditNotes {
             let memo = try DocumentDecoder.decode(BillingCreditMemo.self, from: generated.json)
             let body = try ZohoPayloads.creditNote(memo, customerID: "5", uniqueField: Self.unique, target: Self.target())
             let lines = try (body["line_items"]?.arrayValue ?? []).map { try Self.lineCents($0, memo.currency) }
-            #expect(lines.reduce(0, +) + memo.taxesAmountCents == memo.totalAmountCents, "\(memo.number)")
+            #expect(lines.reduce(0, +) == memo.totalAmountCents, "\(memo.number)")
+            #expect(body["is_inclusive_tax"] == .bool(true))
             #expect(body["creditnote_number"] == .string(memo.number))
             #expect(body["line_items"]?.arrayValue?.first?["item_id"] == .string("540")) // no fee: the credit note default item
             let application = try ZohoPayloads.creditApplication(memo, invoiceID: "9001")
@@ -476,18 +528,18 @@ import Testing
             """
     }
 
-    @Test("a credit note's coupons adjustment comes off its lines in order, keeping Σ lines + taxes = total")
+    @Test("a credit note's coupons adjustment comes off its lines in order before their tax, keeping Σ lines = total")
     func creditNoteCoupons() throws {
         let memo = try DocumentDecoder.decode(BillingCreditMemo.self, from: Self.memoJSON(items: [300, 1_000], coupons: 450, tax: 170))
         let body = try ZohoPayloads.creditNote(memo, customerID: "5", uniqueField: Self.unique, target: Self.target())
         let lines = try #require(body["line_items"]?.arrayValue)
-        #expect(lines.map { $0["rate"] } == [.number("0.00"), .number("8.50")])
+        #expect(lines.map { $0["rate"] } == [.number("0.00"), .number("10.20")]) // 8.50 + 20%
         #expect(lines.map { $0["item_id"] } == [.string("601"), .string("601")])
         #expect(lines.map { $0["account_id"] } == [.string("4010"), .string("4010")])
         #expect(lines.map { $0["tax_id"] } == [.string("7001"), .string("7001")])
         #expect(body["reference_number"] == .string("INV-1"))
         #expect(body["currency_id"] == .string("11"))
-        #expect(try lines.map { try Self.lineCents($0, .usd) }.reduce(0, +) + 170 == memo.totalAmountCents)
+        #expect(try lines.map { try Self.lineCents($0, .usd) }.reduce(0, +) == memo.totalAmountCents)
     }
 
     @Test("a refund: its amount from the account of the currency mapping; none set is invalid_mapping; nothing refunded is refused")

@@ -81,22 +81,35 @@ public struct BillingScenario: Sendable {
         ]
     }
 
-    /// The Zoho Books ids the Zoho mappings below point at (the Zoho Books simulator's items,
-    /// taxes and currencies): Zoho ids are long digit strings.
+    /// The Zoho Books ids the Zoho mappings below point at: the Zoho Books simulator's
+    /// reference data (`ZohoBooksSimulator.ReferenceData.demo`), so the demo and the
+    /// end-to-end tests write lines Zoho accepts. Items in the order of `zohoMappings`:
+    /// fallback, subscription, minimum commitment, coupon, credit note, prepaid credit,
+    /// `api_calls`, `setup_fee`.
     public static let zohoItemIDs = [
-        "460000000000900", "460000000000510", "460000000000520", "460000000000530", "460000000000540",
-        "460000000000550", "460000000000601", "460000000000602",
+        "460000000020005", "460000000020001", "460000000020007", "460000000020009", "460000000020011", "460000000020013",
+        "460000000020003", "460000000020015",
     ]
-    public static let zohoTaxIDs = ["vat_20": "460000000000020", "us_sales": "460000000000021"]
+    /// vat_20: "Standard Rate" 20%; us_sales: "NY Sales Tax" 8.875%.
+    public static let zohoTaxIDs = ["vat_20": "460000000017094", "us_sales": "460000000017098"]
     public static let zohoCurrencyIDs = [
-        "USD": "460000000000001", "EUR": "460000000000002", "JPY": "460000000000003", "KWD": "460000000000004",
+        "USD": "460000000000097", "EUR": "460000000000099", "JPY": "460000000000103", "KWD": "460000000000101",
     ]
+    /// The accounts of the currency mappings' details (`ZohoMappings.currencyDetails`):
+    /// payments go to "Undeposited Funds", refunds leave "Business Checking".
+    public static let zohoPaymentAccountID = "460000000000391"
+    public static let zohoRefundAccountID = "460000000000393"
 
-    /// The same mappings for a Zoho Books connection: items, taxes and currencies by Zoho id.
+    /// The same mappings for a Zoho Books connection: items, taxes and currencies by Zoho id;
+    /// each currency names the accounts and modes of its payments and refunds.
     public static func zohoMappings(connection: UUID) -> [Mapping] {
         let items = zohoItemIDs
+        let accounts = [
+            "payment_account_id": zohoPaymentAccountID, "payment_mode": "banktransfer", "refund_account_id": zohoRefundAccountID,
+            "refund_mode": "banktransfer",
+        ]
         return [
-            .fallbackItem(connectionID: connection, providerID: items[0], providerName: "Billing (fallback)"),
+            .fallbackItem(connectionID: connection, providerID: items[0], providerName: "Billing (other charges)"),
             .defaultItem(connectionID: connection, for: .subscription, providerID: items[1]),
             .defaultItem(connectionID: connection, for: .minimumCommitment, providerID: items[2]),
             .defaultItem(connectionID: connection, for: .coupon, providerID: items[3]),
@@ -109,7 +122,7 @@ public struct BillingScenario: Sendable {
                 Mapping(connectionID: connection, kind: .tax, billingKey: $0.key, providerID: $0.value)
             }
             + zohoCurrencyIDs.sorted { $0.key < $1.key }.map {
-                Mapping(connectionID: connection, kind: .currency, billingKey: $0.key, providerID: $0.value)
+                Mapping(connectionID: connection, kind: .currency, billingKey: $0.key, providerID: $0.value, details: accounts)
             }
     }
 

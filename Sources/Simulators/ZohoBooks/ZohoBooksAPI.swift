@@ -350,7 +350,7 @@ extension ZohoBooksSimulator {
             let now = Date()
             let context = WriteContext(
                 uniqueKeys: configuration.uniqueCustomFields[module.path] ?? [], reference: configuration.referenceData,
-                ownNumber: ownNumber)
+                ownNumber: ownNumber, baseCurrency: configuration.organizations.first { $0.id == organizationID }?.currencyCode)
             response = try state.withLock { state throws(APIError) in
                 try Self.store(
                     body, module: module, target: target, context: context, organizationID: organizationID, now: now, state: &state)
@@ -370,6 +370,8 @@ extension ZohoBooksSimulator {
         let reference: ReferenceData
         /// `ignore_auto_number_generation=true`: the document number must be given.
         let ownNumber: Bool
+        /// The organization's base currency code (a document without `currency_id` is in it).
+        var baseCurrency: String? = nil
     }
 
     /// The value of custom field `apiName` in a record's `custom_fields`.
@@ -466,8 +468,6 @@ extension ZohoBooksSimulator {
             }
             try checkReference(body["currency_id"], field: "currency_id", known: reference.currencies.map(\.id))
             guard let lines = body["line_items"]?.arrayValue, !lines.isEmpty else { throw APIError.invalid("line_items") }
-            var total: Int128 = 0
-            let scale = 6
             for (at, line) in lines.enumerated() {
                 guard case .object = line else { throw APIError.invalid("line_items[\(at)]") }
                 guard line["item_id"]?.stringValue != nil || line["name"]?.stringValue != nil else {
@@ -476,23 +476,11 @@ extension ZohoBooksSimulator {
                 try checkReference(line["item_id"], field: "line_items[\(at)].item_id", known: reference.items.map(\.id))
                 try checkReference(line["tax_id"], field: "line_items[\(at)].tax_id", known: reference.taxes.map(\.id))
                 try checkReference(line["account_id"], field: "line_items[\(at)].account_id", known: reference.accounts.map(\.id))
-                guard let rate = line["rate"]?.numberText.flatMap(ExactDecimal.init(literal:)) else {
-                    throw APIError.invalid("line_items[\(at)].rate")
-                }
-                let quantity: ExactDecimal
-                if let given = line["quantity"] {
-                    guard let parsed = given.numberText.flatMap(ExactDecimal.init(literal:)) else {
-                        throw APIError.invalid("line_items[\(at)].quantity")
-                    }
-                    quantity = parsed
-                } else {
-                    quantity = ExactDecimal(1)
-                }
-                guard let product = multiply(rate, quantity, scale: scale) else { throw APIError.invalid("line_items[\(at)].rate") }
-                let (sum, overflow) = total.addingReportingOverflow(product)
-                guard !overflow else { throw APIError.invalid("line_items") }
-                total = sum
             }
+            // Sub total, discount, taxes, adjustment and total as Zoho computes them
+            // (ZohoBooksTotals.swift, with the pages they follow).
+            let precision = Self.precision(of: body, reference: reference, baseCurrency: context.baseCurrency)
+            let totals = try Self.totals(body, precision: precision, reference: reference)
             // Number: the one given, or the next of the series; a number in use is refused.
             guard let series = module.number else { return }
             var number = body[series.key]?.stringValue ?? ""
@@ -505,9 +493,7 @@ extension ZohoBooksSimulator {
                 throw APIError(
                     code: series.duplicateCode, message: "\(module.label) \"\(number)\" already exists.", status: .badRequest)
             }
-            guard let amount = ExactDecimal(units: total, scale: scale).flatMap({ ExactDecimal($0.description) }) else {
-                throw APIError.invalid("line_items")
-            }
+            guard let amount = ExactDecimal(units: totals.total, scale: precision) else { throw APIError.invalid("line_items") }
             // What was applied (credits and payments to an invoice, credits and refunds from a
             // credit note) stays applied: the new total must cover it.
             let used: ExactDecimal
@@ -520,8 +506,9 @@ extension ZohoBooksSimulator {
                 throw APIError(code: 4, message: "The total must not be less than what was applied (\(used))", status: .badRequest)
             }
             var members = body.objectMembers.filter { $0.key != series.key && !["total", "sub_total", "balance"].contains($0.key) }
-            members += [(series.key, .string(number)), ("sub_total", .number(text(amount))), ("total", .number(text(amount)))]
+            members += [(series.key, .string(number))]
             body = .object(members)
+            Self.apply(totals, to: &body, precision: precision)
             settle(&body, module: module.path)
         }
     }
@@ -539,7 +526,7 @@ extension ZohoBooksSimulator {
     /// Members Zoho computes: never taken from a request (an update keeps the stored ones).
     static let computedMembers: Set<String> = [
         "total", "sub_total", "balance", "status", "credits_applied", "payment_made", "invoices_credited",
-        "creditnote_refunds", "unused_amount",
+        "creditnote_refunds", "unused_amount", "tax_total", "taxes", "discount_amount",
     ]
 
     /// Sets `balance` and `status` of an invoice, credit note or sales order from its `total`

@@ -103,20 +103,31 @@ extension ZohoBooksSimulator {
             self.accounts = accounts
         }
 
-        /// A few records of each kind, as a new organization has (ids in Zoho's style).
+        /// A few records of each kind, as a new organization has (ids in Zoho's style), and
+        /// what `BillingScenario` (the demo, the end-to-end tests) maps onto: its currencies
+        /// (USD, EUR, JPY with no decimals, KWD with 3), its taxes (20% and 8.875%) and an item
+        /// for each of its fee kinds.
         public static let demo = ReferenceData(
             currencies: [
                 Currency(id: "460000000000097", code: "USD", name: "USD- US Dollar", symbol: "$"),
                 Currency(id: "460000000000099", code: "EUR", name: "EUR- Euro", symbol: "€"),
                 Currency(id: "460000000000101", code: "KWD", name: "KWD- Kuwaiti Dinar", symbol: "KWD", precision: 3),
+                Currency(id: "460000000000103", code: "JPY", name: "JPY- Japanese Yen", symbol: "¥", precision: 0),
             ],
             taxes: [
                 Tax(id: "460000000017094", name: "Standard Rate", percentage: "20"),
                 Tax(id: "460000000017096", name: "Reduced Rate", percentage: "5"),
+                Tax(id: "460000000017098", name: "NY Sales Tax", percentage: "8.875"),
             ],
             items: [
                 Item(id: "460000000020001", name: "Platform fee", rate: "100", accountID: "460000000000388"),
                 Item(id: "460000000020003", name: "Usage", rate: "0.01", accountID: "460000000000388"),
+                Item(id: "460000000020005", name: "Billing (other charges)", rate: "0", accountID: "460000000000388"),
+                Item(id: "460000000020007", name: "Minimum commitment", rate: "0", accountID: "460000000000388"),
+                Item(id: "460000000020009", name: "Coupon", rate: "0", accountID: "460000000000388"),
+                Item(id: "460000000020011", name: "Credit note", rate: "0", accountID: "460000000000388"),
+                Item(id: "460000000020013", name: "Prepaid credits", rate: "0", accountID: "460000000000388"),
+                Item(id: "460000000020015", name: "Setup fee", rate: "250", accountID: "460000000000388"),
             ],
             accounts: [
                 Account(id: "460000000000388", name: "Sales", type: "income"),
