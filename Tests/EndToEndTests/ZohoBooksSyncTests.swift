@@ -155,17 +155,24 @@ struct ZohoBooksSyncTests {
         var payments: [(json: String, lagoID: String, customerID: String, applied: [String: Int64])] = []
         var salesOrders: [(json: String, lagoID: String, invoice: BillingScenario.Invoice)] = []
 
-        init() throws {
-            scenario = BillingScenario.generate(customers: 150, invoicesPerCustomer: 4, creditNoteEvery: 10, payments: 260, seed: 14)
+        /// `customers` 150 is must-show 2's month; smaller ones keep the same shape (4 invoices a
+        /// customer, a credit note every 10th invoice, payments of the first 26/15 × customers
+        /// invoices, a payment over two invoices for 4/15 of the customers, sales orders for 1/5).
+        init(customers: Int = 150) throws {
+            scenario = BillingScenario.generate(
+                customers: customers, invoicesPerCustomer: 4, creditNoteEvery: 10, payments: customers * 26 / 15, seed: 14)
             let credited = Dictionary(scenario.creditNotes.map { ($0.invoiceID, $0.creditCents) }, uniquingKeysWith: +)
             for payment in scenario.payments {
                 payments.append((payment.json, payment.lagoID, payment.customerID, [payment.invoiceID: payment.amountCents]))
             }
-            // 40 payments over two invoices each (invoices 300…339 and 450…489: nothing else
-            // pays them), an amount per invoice: what is due after its credit note.
-            for c in 0..<40 {
-                let paid = [scenario.invoices[300 + c], scenario.invoices[450 + c]].map { ($0, $0.totalCents - (credited[$0.lagoID] ?? 0)) }
-                    .filter { $0.1 > 0 }
+            // Payments over two invoices each (for 150 customers: 40, over invoices 300…339 and
+            // 450…489, which nothing else pays), an amount per invoice: what is due after its
+            // credit note.
+            for c in 0..<(customers * 4 / 15) {
+                let paid = [scenario.invoices[2 * customers + c], scenario.invoices[3 * customers + c]].map {
+                    ($0, $0.totalCents - (credited[$0.lagoID] ?? 0))
+                }
+                .filter { $0.1 > 0 }
                 guard paid.count == 2 else { continue }
                 let customer = paid[0].0.customerID
                 let lagoID = "pay-multi-\(c)"
@@ -178,7 +185,7 @@ struct ZohoBooksSyncTests {
                 ])
                 payments.append((json, lagoID, customer, Dictionary(uniqueKeysWithValues: paid.map { ($0.0.lagoID, $0.1) })))
             }
-            for invoice in scenario.invoices.suffix(30) {
+            for invoice in scenario.invoices.suffix(customers / 5) {
                 var document = try #require(try jsonObject(invoice.json)["invoice"] as? [String: Any])
                 let lagoID = "so-" + invoice.lagoID
                 document["lago_id"] = lagoID
@@ -298,7 +305,8 @@ struct ZohoBooksSyncTests {
     /// Must-show 3: workers SIGKILLed while the simulator answers their upserts, several times:
     /// no duplicate, nothing lost.
     @Test func killedDuringUpserts() async throws {
-        let month = try Month()
+        // A smaller month of the same shape: the kills are the point, and CI time is shared.
+        let month = try Month(customers: 60)
         var configuration = ZohoBooksSimulator.Configuration(
             requestsPerWindow: 100, minuteWindow: .seconds(2), dailyQuota: 100_000, concurrencyLimit: 10, seed: 7,
             latency: .milliseconds(20))
