@@ -94,6 +94,8 @@ let package = Package(
             dependencies: [
                 "NetSuite", "Sync", "ExactJSON", "LedgerCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // To stop a simulator gracefully (SimulatorStop).
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -175,6 +177,7 @@ let package = Package(
             dependencies: [
                 "ZohoBooks", "Sync", "SyncTesting", "Simulators", "HTTPClient", "ExactJSON", "LedgerCrypto", "JobQueue", "JobQueueTesting",
                 "Postgres", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -56,19 +56,29 @@ public enum ZohoAccounts {
     static func tokenRequest(
         _ parameters: [(String, String)], accountsURL: String, http: HTTPClient, timeout: Duration, now: @Sendable () -> Date
     ) async throws -> ZohoTokenAnswer {
+        let sent: (response: HTTPResponse, sentAt: Date)
+        do {
+            sent = try await post(parameters, accountsURL: accountsURL, http: http, timeout: timeout, now: now)
+        } catch let error as HTTPClientError {
+            throw SyncError(from: error)
+        }
+        return try parseTokenAnswer(sent.response, sentAt: sent.sentAt)
+    }
+
+    /// `POST {accounts}/oauth/v2/token` with `parameters` as a form body: the raw answer and
+    /// when the request left (a token expires `expires_in` after that). Throws the transport's
+    /// `HTTPClientError`, for callers that tell a timeout (the code may be spent) from a refusal.
+    static func post(
+        _ parameters: [(String, String)], accountsURL: String, http: HTTPClient, timeout: Duration,
+        now: @Sendable () -> Date = { Date() }
+    ) async throws -> (response: HTTPResponse, sentAt: Date) {
         let body = parameters.map { "\(formEncode($0.0))=\(formEncode($0.1))" }.joined(separator: "&")
         let request = HTTPRequest(
             method: "POST", url: accountsURL.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/oauth/v2/token",
             headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
             body: Data(body.utf8), timeout: timeout)
         let sentAt = now()
-        let response: HTTPResponse
-        do {
-            response = try await http.execute(request)
-        } catch let error as HTTPClientError {
-            throw SyncError(from: error)
-        }
-        return try parseTokenAnswer(response, sentAt: sentAt)
+        return (try await http.execute(request), sentAt)
     }
 
     /// Reads the accounts server's answer. Errors never carry the request's secrets; Zoho's

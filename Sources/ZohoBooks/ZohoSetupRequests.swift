@@ -54,14 +54,7 @@ enum ZohoSetupRequests {
     static func token(
         _ parameters: [(String, String)], accountsURL: String, http: HTTPClient, timeout: Duration
     ) async throws -> (response: HTTPResponse, sentAt: Date) {
-        let body = parameters.map { "\(ZohoAccounts.formEncode($0.0))=\(ZohoAccounts.formEncode($0.1))" }.joined(separator: "&")
-        let sentAt = Date()
-        let response = try await http.execute(
-            HTTPRequest(
-                method: "POST", url: trimmed(accountsURL) + "/oauth/v2/token",
-                headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
-                body: Data(body.utf8), timeout: timeout))
-        return (response, sentAt)
+        try await ZohoAccounts.post(parameters, accountsURL: accountsURL, http: http, timeout: timeout)
     }
 
     /// A request to `/books/v3/<path>` of `apiDomain` with the access token; `organizationID`

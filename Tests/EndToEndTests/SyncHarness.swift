@@ -140,18 +140,11 @@ struct SyncHarness: Sendable {
     }
 
     func count(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {
-        let row = try #require(try await pool.query(sql, binds).rows.first)
-        return try row.decode(row.columns[0], as: Int.self)
+        try await countRows(pool, sql, binds)
     }
 
     /// Jobs by kind and state, e.g. ["invoice.push/completed": 1000].
-    func jobStates() async throws -> [String: Int] {
-        var states: [String: Int] = [:]
-        for row in try await pool.query("SELECT kind || '/' || state::text AS k, count(*)::int AS n FROM ledgersync.jobs GROUP BY 1").rows {
-            states[try row.decode("k")] = try row.decode("n")
-        }
-        return states
-    }
+    func jobStates() async throws -> [String: Int] { try await jobStatesByKind(pool) }
 
     /// The attempts of each invoice.push job, by the invoice's billing id (its args are the
     /// document as enqueued).
@@ -175,6 +168,21 @@ struct SyncHarness: Sendable {
             try JSONSerialization.jsonObject(with: Data((try row.decode("errors", as: String.self)).utf8)) as? [[String: Any]] ?? []
         return (try row.decode("state"), try row.decode("attempt"), errors)
     }
+}
+
+/// The first column of the first row of `sql`, as an Int (a count).
+func countRows(_ pool: ConnectionPool, _ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {
+    let row = try #require(try await pool.query(sql, binds).rows.first)
+    return try row.decode(row.columns[0], as: Int.self)
+}
+
+/// Jobs by kind and state, e.g. ["invoice.push/completed": 1000].
+func jobStatesByKind(_ pool: ConnectionPool) async throws -> [String: Int] {
+    var states: [String: Int] = [:]
+    for row in try await pool.query("SELECT kind || '/' || state::text AS k, count(*)::int AS n FROM ledgersync.jobs GROUP BY 1").rows {
+        states[try row.decode("k")] = try row.decode("n")
+    }
+    return states
 }
 
 /// A document's JSON object, to edit before enqueueing.

@@ -81,18 +81,9 @@ struct ZohoHarness: Sendable {
         try await SyncQueue(pool: pool).enqueue(connection: connectionID, kind: kind, document: JSONText(json), customerID: customerID)
     }
 
-    func count(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int {
-        let row = try #require(try await pool.query(sql, binds).rows.first)
-        return try row.decode(row.columns[0], as: Int.self)
-    }
+    func count(_ sql: String, _ binds: [any PostgresEncodable] = []) async throws -> Int { try await countRows(pool, sql, binds) }
 
-    func jobStates() async throws -> [String: Int] {
-        var states: [String: Int] = [:]
-        for row in try await pool.query("SELECT kind || '/' || state::text AS k, count(*)::int AS n FROM ledgersync.jobs GROUP BY 1").rows {
-            states[try row.decode("k")] = try row.decode("n")
-        }
-        return states
-    }
+    func jobStates() async throws -> [String: Int] { try await jobStatesByKind(pool) }
 
     /// The last error of up to five failed jobs, for a failing expectation's message.
     func failedErrors() async throws -> String {

@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// A pass-through HTTP proxy in front of the Zoho Books simulator that makes the NEXT write
@@ -25,7 +27,8 @@ final class ZohoFaultProxy: Sendable {
     let holdBack: Duration
     private let armed = Mutex<Fault?>(nil)
     private let task = Mutex<Task<Void, Never>?>(nil)
-    private let listening = Mutex<(url: String, close: @Sendable () async -> Void)?>(nil)
+    private let listening = Mutex<String?>(nil)
+    private let shutdown = Mutex<(@Sendable () async -> Void)?>(nil)
 
     init(upstream: String, holdBack: Duration, forward: @escaping Forward) {
         self.upstream = upstream
@@ -36,7 +39,7 @@ final class ZohoFaultProxy: Sendable {
     /// The next write fails with `fault`.
     func arm(_ fault: Fault) { armed.withLock { $0 = fault } }
 
-    var baseURL: String { listening.withLock { $0?.url } ?? "http://127.0.0.1:0" }
+    var baseURL: String { listening.withLock { $0 } ?? "http://127.0.0.1:0" }
 
     func start() async throws {
         let (events, continuation) = AsyncStream.makeStream(of: Result<Void, any Error>.self)
@@ -47,10 +50,14 @@ final class ZohoFaultProxy: Sendable {
                 configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "Zoho fault proxy"),
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? 0
-                    proxy.listening.withLock { $0 = ("http://127.0.0.1:\(port)", { try? await channel.close().get() }) }
+                    proxy.listening.withLock { $0 = "http://127.0.0.1:\(port)" }
                     continuation.yield(.success(()))
                 })
-            do { try await app.run() } catch { continuation.yield(.failure(error)) }
+            // Stopped by a graceful shutdown, as the simulators are (SimulatorStop): cancelling
+            // a server's task can drop an accepted, unread connection, on which NIO traps.
+            let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "ledgersync.test.zoho-proxy")))
+            proxy.shutdown.withLock { $0 = { await group.triggerGracefulShutdown() } }
+            do { try await group.run() } catch { continuation.yield(.failure(error)) }
             continuation.finish()
         }
         task.withLock { $0 = running }
@@ -62,11 +69,19 @@ final class ZohoFaultProxy: Sendable {
     }
 
     func stop() async {
-        let close = listening.withLock { $0?.close }
-        await close?()
-        let running = task.withLock { $0 }
-        running?.cancel()
-        await running?.value
+        let shutdown = self.shutdown.withLock { $0 }
+        await shutdown?()
+        guard let running = task.withLock({ $0 }) else { return }
+        // A held-back answer may still be sleeping: cut it after a moment.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await running.value }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(1))
+                running.cancel()
+            }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     /// Takes the armed fault if `request` is a write.

@@ -2,6 +2,7 @@ import ExactJSON
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// Zoho Books (API v3) and Zoho's accounts server for a set of organizations, in memory, over
@@ -230,7 +231,8 @@ public final class ZohoBooksSimulator: Sendable {
     private struct Server {
         var task: Task<Void, Never>?
         var listeningURL: String?
-        var closeListener: (@Sendable () async -> Void)?
+        /// Starts the server's graceful shutdown (set before it runs).
+        var shutdown: (@Sendable () async -> Void)?
     }
 
     public init(configuration: Configuration = .init(), logger: Logger = Logger(label: "ledgersync.simulator.zohobooks")) {
@@ -272,16 +274,22 @@ public final class ZohoBooksSimulator: Sendable {
 
     /// Stops the server and waits until it has let go of its port.
     public func stop() async {
-        let (task, closeListener) = server.withLock { server in
+        let (task, shutdown) = server.withLock { server in
             defer { server = Server() }
-            return (server.task, server.closeListener)
+            return (server.task, server.shutdown)
         }
         guard let task else { return }
-        await closeListener?()
+        // A graceful shutdown: the listener closes, connections already accepted are still
+        // served, idle kept-alive ones are closed. Cancelling the serving task instead can
+        // drop a connection accepted but not yet read, and NIO traps on it ("Deinited
+        // NIOAsyncWriter without calling finish()", apple/swift-nio#3481); CI hit that once.
+        // A request still in progress after the grace period (a delayed answer) is cut by
+        // cancelling, by then with nothing left unread.
+        await shutdown?()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await task.value }
             group.addTask {
-                try? await Task.sleep(for: .milliseconds(250))
+                try? await Task.sleep(for: SimulatorStop.gracePeriod)
                 task.cancel()
             }
             await group.next()
@@ -297,14 +305,13 @@ public final class ZohoBooksSimulator: Sendable {
                 let boundPort = channel.localAddress?.port ?? port
                 let reachableHost = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
                 let bracketed = reachableHost.contains(":") ? "[\(reachableHost)]" : reachableHost
-                server.withLock { server in
-                    server.listeningURL = "http://\(bracketed):\(boundPort)"
-                    server.closeListener = { try? await channel.close().get() }
-                }
+                server.withLock { server in server.listeningURL = "http://\(bracketed):\(boundPort)" }
                 await onListening(boundPort)
             },
             logger: logger)
-        try await app.run()
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        server.withLock { $0.shutdown = { await group.triggerGracefulShutdown() } }
+        try await group.run()
     }
 
     /// `http://127.0.0.1:<port>` once listening.
