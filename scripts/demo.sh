@@ -87,8 +87,13 @@ done
 echo "  http://127.0.0.1:$api_port (a one-time dashboard sign-in link at the end)"
 
 step "starting 2 workers: ledgersync worker --concurrency 8 (retries from 1 s, requests time out after 2 s)"
+# --server-timeout: how long a request the worker gave up on may still run at the provider,
+# its limit slot held meanwhile. The simulators are done with a late answer after their
+# --timeout-delay (3 s); NetSuite takes up to 15 minutes and Zoho Books is given 2, which would
+# leave the demo's small limits held by its injected timeouts.
 for n in 1 2; do
-    start_bg "worker-$n" "$ledgersync" worker --concurrency 8 --grace-period 5s --retry-base-delay 1s --request-timeout 2s
+    start_bg "worker-$n" "$ledgersync" worker --concurrency 8 --grace-period 5s --retry-base-delay 1s --request-timeout 2s \
+        --server-timeout 3s
 done
 wait_for_workers 2
 
