@@ -49,6 +49,9 @@ public protocol ProviderDriver: Sendable {
     func prepare(_ connection: AccountingConnection, context: ProviderContext) async throws -> AccountingConnection
     /// The provider's rate windows for a connection's settings; default: none.
     func rateWindows(_ settings: AccountingConnection.Settings) -> [RateWindow]
+    /// The address of a record in the provider's web UI, for people (sync status, webhooks,
+    /// the dashboard); default: none.
+    func recordLink(_ connection: AccountingConnection, _ objectType: ExternalRef.ObjectType, providerID: String) -> String?
 
     /// Reads an event the provider (or a script at the provider) posted to
     /// `/v1/inbound/<name>/<connection>/<event>`; errors name the field.
@@ -72,6 +75,11 @@ extension ProviderDriver {
     /// day"), set on its limit key besides the concurrency limit, so every worker together
     /// stays inside them (`ledgersync.set_rate_windows`). Empty: the provider counts none.
     public func rateWindows(_ settings: AccountingConnection.Settings) -> [RateWindow] { [] }
+
+    /// No link: a driver that knows its web UI's addresses says so.
+    public func recordLink(_ connection: AccountingConnection, _ objectType: ExternalRef.ObjectType, providerID: String) -> String? {
+        nil
+    }
 }
 
 /// What a provider needs from the process that runs it.
