@@ -132,4 +132,28 @@ struct ZohoBooksChangeTests {
             await #expect(throws: SyncError.self) { try await provider.changes(of: .customer, since: since, page: "two") }
         }
     }
+
+    @Test("credit notes and sales orders are read too, with their numbers, totals and billing ids")
+    func creditNotesAndSalesOrders() async throws {
+        try await ZohoTestBed.run { bed in
+            let provider = try Self.reader(bed)
+            let target = bed.target()
+            let since = Self.now()
+            let customer = try await provider.upsertCustomer(try ConformanceDocuments.customer("cs-1"), target: target)
+            let invoice = try await provider.upsertInvoice(
+                try ConformanceDocuments.invoice("ci-1", customerID: "cs-1"), customerRef: customer, target: target)
+            let memo = try await provider.upsertCreditMemo(
+                try ConformanceDocuments.creditNote("cn-1", invoiceID: "ci-1"), customerRef: customer, invoiceRef: invoice, target: target)
+            let order = try await provider.upsertSalesOrder(
+                try ConformanceDocuments.salesOrder("so-1", customerID: "cs-1"), customerRef: customer, target: target)
+            let memos = try await provider.changes(of: .creditMemo, since: since, page: nil).changes
+            #expect(memos.map(\.providerID) == [memo])
+            #expect(memos.first?.externalID == "cn-1")
+            #expect(memos.first?.number?.hasPrefix("CN") == true, "\(memos)")
+            #expect(memos.first?.amount == bed.records("creditnotes").first?["total"]?.numberText)
+            let orders = try await provider.changes(of: .salesOrder, since: since, page: nil).changes
+            #expect(orders.map(\.providerID) == [order])
+            #expect(orders.first?.externalID == "so-1")
+        }
+    }
 }
