@@ -94,6 +94,11 @@ struct NetSuiteChangeTests {
             #expect(pages.flatMap(\.changes).map(\.providerID) == ids)
             #expect(pages.flatMap(\.changes).map(\.externalID) == (0..<5).map { "pg-\($0)" })
             for page in pages { #expect(page.changes.map(\.modifiedAt) == page.changes.map(\.modifiedAt).sorted()) }
+            // The provider a worker builds (`NetSuiteDriver.makeProvider`) reads changes too.
+            let harness = NetSuiteConformanceHarness(sim: sim)
+            let built = try harness.driverProvider(harness.connection(), tokens: InMemoryTokenStore())
+            let reader = try #require(built as? any ChangeReading)
+            #expect(try await reader.changes(of: .customer, since: since, page: nil).changes.map(\.providerID) == ids)
             // Three collection GETs and five record GETs, each signed with its query (the
             // simulator refuses a bad signature): no authentication failure.
             #expect(sim.simulator.stats.authFailures == 0)
