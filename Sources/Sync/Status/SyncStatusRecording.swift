@@ -73,8 +73,11 @@ extension SyncSession {
         let voided = kind == SyncJobKind.invoiceVoid.rawValue || kind == SyncJobKind.creditMemoVoid.rawValue
         do {
             // The endpoints are read first, on their own connection: the transaction below
-            // holds one, and a pool of one must not wait for a second.
-            let endpoints = try await sync.endpoints.list().filter { !$0.disabled }
+            // holds one, and a pool of one must not wait for a second. Success events go to
+            // the endpoints that name them in their event types only: one arrives per object
+            // synced, and an endpoint made for every event before they existed (a receiver of
+            // provider errors) keeps receiving what it did.
+            let endpoints = try await sync.endpoints.list().filter { !$0.disabled && $0.eventTypes != nil }
             let jobID = context.job.id
             let sent = try await sync.queue.pool.withTransaction { db -> (AccountingSyncedEvent, Int)? in
                 guard
