@@ -65,7 +65,8 @@ struct SyncStatusTests {
         var logger = Logger(label: "test.worker")
         logger.logLevel = .critical
         let worker = WorkerPool(
-            pool: api.pool, registry: registry, options: WorkerOptions(concurrency: 4, pollInterval: .milliseconds(50), lease: .seconds(10)),
+            pool: api.pool, registry: registry,
+            options: WorkerOptions(concurrency: 4, pollInterval: .milliseconds(50), lease: .seconds(10)),
             logger: logger)
         let group = ServiceGroup(configuration: .init(services: [worker], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -92,7 +93,9 @@ struct SyncStatusTests {
         return "https://1234567-sb1.app.netsuite.com/app/\(page)?id=\(id)"
     }
 
-    @Test("a month with failures on purpose: every object's status, link and one signed success webhook each; a fixed mapping and a retry make the needs_action invoice synced")
+    @Test(
+        "a month with failures on purpose: every object's status, link and one signed success webhook each; a fixed mapping and a retry make the needs_action invoice synced"
+    )
     func monthWithFailures() async throws {
         let scenario = Self.scenario
         #expect(scenario.customers.count == 5 && scenario.invoices.count == 10)
@@ -134,8 +137,10 @@ struct SyncStatusTests {
                 try await queue.enqueue(connection: connectionID, kind: .customerSync, document: JSONText(customer.json))
             }
             for invoice in scenario.invoices {
-                let json = invoice.lagoID == unmapped.lagoID ? unmappedJSON : invoice.lagoID == rejected.lagoID ? rejectedJSON : invoice.json
-                invoiceJobs[invoice.lagoID] = try await queue.enqueue(connection: connectionID, kind: .invoicePush, document: JSONText(json))
+                let json =
+                    invoice.lagoID == unmapped.lagoID ? unmappedJSON : invoice.lagoID == rejected.lagoID ? rejectedJSON : invoice.json
+                invoiceJobs[invoice.lagoID] = try await queue.enqueue(
+                    connection: connectionID, kind: .invoicePush, document: JSONText(json))
             }
             for note in scenario.creditNotes {
                 try await queue.enqueue(connection: connectionID, kind: .creditMemoPush, document: JSONText(note.json))
@@ -162,7 +167,8 @@ struct SyncStatusTests {
             #expect(rows.count == 20, "\(rows.count)")
             var refs: [String: String] = [:]
             for row in try await api.pool.query(
-                "SELECT object_type || ':' || billing_id AS key, provider_id FROM ledgersync.external_refs WHERE connection_id = $1::uuid", [id]
+                "SELECT object_type || ':' || billing_id AS key, provider_id FROM ledgersync.external_refs WHERE connection_id = $1::uuid",
+                [id]
             ).rows {
                 refs[try row.decode("key")] = try row.decode("provider_id")
             }
@@ -187,15 +193,21 @@ struct SyncStatusTests {
                     #expect(row["last_error"] is NSNull && row["synced_at"] is String && (row["document_digest"] as? String)?.count == 64)
                 }
             }
-            #expect(Dictionary(grouping: rows) { $0["object_type"] as? String ?? "" }.mapValues(\.count) == [
-                "customer": 5, "invoice": 10, "credit_memo": 2, "payment": 3,
-            ])
+            #expect(
+                Dictionary(grouping: rows) { $0["object_type"] as? String ?? "" }.mapValues(\.count) == [
+                    "customer": 5, "invoice": 10, "credit_memo": 2, "payment": 3,
+                ])
 
             // The filters: number, billing id, customer, state; and paging.
             let byNumber = try await api.get("/v1/sync-status?document_number=\(try #require(Self.number(of: unmapped.json)))")
-            #expect((byNumber.object["sync_status"] as? [[String: Any]])?.map { $0["billing_id"] as? String } == [unmapped.lagoID], "\(byNumber)")
+            #expect(
+                (byNumber.object["sync_status"] as? [[String: Any]])?.map { $0["billing_id"] as? String } == [unmapped.lagoID],
+                "\(byNumber)")
             let byState = try await api.get("/v1/sync-status?state=needs_action,failed")
-            #expect(Set((byState.object["sync_status"] as? [[String: Any]] ?? []).compactMap { $0["billing_id"] as? String }) == [unmapped.lagoID, rejected.lagoID])
+            #expect(
+                Set((byState.object["sync_status"] as? [[String: Any]] ?? []).compactMap { $0["billing_id"] as? String }) == [
+                    unmapped.lagoID, rejected.lagoID,
+                ])
             let byCustomer = try await api.get("/v1/sync-status?customer=\(unmapped.customerID)&object_type=invoice")
             #expect((byCustomer.object["sync_status"] as? [[String: Any]])?.count == 2, "\(byCustomer)")
             var seen: [String] = []
@@ -211,7 +223,8 @@ struct SyncStatusTests {
 
             // The digest is the SHA-256 of the stored document's text.
             let documents = try await api.pool.query(
-                "SELECT document::text AS document, document_digest FROM ledgersync.sync_status WHERE document IS NOT NULL").rows
+                "SELECT document::text AS document, document_digest FROM ledgersync.sync_status WHERE document IS NOT NULL"
+            ).rows
             #expect(documents.count == 18)
             for row in documents {
                 #expect(SHA256.hex(try row.decode("document", as: String.self)) == (try row.decode("document_digest", as: String.self)))
@@ -232,7 +245,9 @@ struct SyncStatusTests {
                 let object = try #require(body["object"] as? [String: Any])
                 let type = (object["type"] as? String) == "credit_note" ? "credit_memo" : object["type"] as? String ?? ""
                 let providerID = try #require(refs["\(type):\(object["lago_id"] as? String ?? "")"], "\(body)")
-                #expect(object["provider_id"] as? String == providerID && object["provider_link"] as? String == Self.netSuiteLink(type, providerID))
+                #expect(
+                    object["provider_id"] as? String == providerID
+                        && object["provider_link"] as? String == Self.netSuiteLink(type, providerID))
                 #expect(body["connection_id"] as? String == id && body["provider"] as? String == "netsuite")
                 #expect(body["id"] as? String == delivery.headers[StandardWebhooks.idHeader] && body["job_id"] is Int)
                 #expect((body["id"] as? String)?.hasPrefix("evt_synced_job") == true)
@@ -273,7 +288,8 @@ struct SyncStatusTests {
             let last = try #require(deliveries.last)
             #expect(last.eventType == "invoice.accounting_provider_synced" && last.signatureValid && last.body.contains(unmapped.lagoID))
             // The rejected invoice is still failed.
-            let stillFailed = try #require(try await api.get("/v1/sync-status/\(id)/invoice/\(rejected.lagoID)").object["sync_status"] as? [String: Any])
+            let stillFailed = try #require(
+                try await api.get("/v1/sync-status/\(id)/invoice/\(rejected.lagoID)").object["sync_status"] as? [String: Any])
             #expect(stillFailed["state"] as? String == "failed")
 
             // A job run again after a crash (its success already recorded) sends no second webhook.

@@ -30,7 +30,8 @@ struct SyncStatusController {
                 guard let state = SyncStatus.State(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
                     throw APIError.invalid(
                         "state",
-                        "unknown state \"\(name.prefix(40))\" (states: \(SyncStatus.State.allCases.map(\.rawValue).joined(separator: ", ")))")
+                        "unknown state \"\(name.prefix(40))\" (states: \(SyncStatus.State.allCases.map(\.rawValue).joined(separator: ", ")))"
+                    )
                 }
                 return state
             }
@@ -38,11 +39,14 @@ struct SyncStatusController {
         filter.connectionID = try query.uuid("connection_id")
         if let type = try query.string("object_type") {
             guard SyncStatusStore.objectTypes.contains(type) else {
-                throw APIError.invalid("object_type", "must be one of \(SyncStatusStore.objectTypes.joined(separator: ", ")), got \"\(type.prefix(40))\"")
+                throw APIError.invalid(
+                    "object_type", "must be one of \(SyncStatusStore.objectTypes.joined(separator: ", ")), got \"\(type.prefix(40))\"")
             }
             filter.objectType = type
         }
-        for (name, value) in [("billing_id", filter.billingID), ("document_number", filter.documentNumber), ("customer", filter.customerID)] {
+        for (name, value) in [
+            ("billing_id", filter.billingID), ("document_number", filter.documentNumber), ("customer", filter.customerID),
+        ] {
             if let value, value.count > 255 { throw APIError.invalid(name, "must be at most 255 characters") }
         }
         let limit = try query.int("limit", in: 1...Self.maxPageSize) ?? Self.defaultPageSize
@@ -55,7 +59,9 @@ struct SyncStatusController {
         let page = Array(rows.prefix(limit))
         let next: JSON =
             rows.count > limit
-            ? page.last.map { .string(SyncStatusCursor(connectionID: $0.connectionID, objectType: $0.objectType, billingID: $0.billingID).text) }
+            ? page.last.map {
+                .string(SyncStatusCursor(connectionID: $0.connectionID, objectType: $0.objectType, billingID: $0.billingID).text)
+            }
                 ?? .null : .null
         return .json(.object([("sync_status", .array(page.map(Views.syncStatus))), ("next_cursor", next)]))
     }
@@ -64,7 +70,8 @@ struct SyncStatusController {
         let connection = try pathUUID(context, "connection_id")
         let type = context.parameters.get("object_type") ?? ""
         guard SyncStatusStore.objectTypes.contains(type) else {
-            throw APIError.invalid("object_type", "must be one of \(SyncStatusStore.objectTypes.joined(separator: ", ")), got \"\(type.prefix(40))\"")
+            throw APIError.invalid(
+                "object_type", "must be one of \(SyncStatusStore.objectTypes.joined(separator: ", ")), got \"\(type.prefix(40))\"")
         }
         // Hummingbird leaves path parameters percent-encoded.
         guard let billingID = (context.parameters.get("billing_id") ?? "").removingPercentEncoding, !billingID.isEmpty,
@@ -74,7 +81,8 @@ struct SyncStatusController {
         }
         guard var status = try await store.get(connection: connection, objectType: type, billingID: billingID) else {
             throw APIError.notFound(
-                "no sync status for \(type) \(billingID.prefix(80)) on connection \(connection.uuidString.lowercased())", field: "billing_id")
+                "no sync status for \(type) \(billingID.prefix(80)) on connection \(connection.uuidString.lowercased())",
+                field: "billing_id")
         }
         var jobs: [JSON] = []
         for id in try await store.jobIDs(connection: connection, objectType: type, billingID: billingID, limit: Self.maxJobs) {

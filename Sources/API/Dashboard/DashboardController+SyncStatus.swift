@@ -32,7 +32,9 @@ extension DashboardController {
         if let q {
             rows = try await store.list(SyncStatusFilter(billingID: q, limit: Self.syncStatusPageSize))
             for row in try await store.list(SyncStatusFilter(documentNumber: q, limit: Self.syncStatusPageSize))
-            where !rows.contains(where: { $0.connectionID == row.connectionID && $0.objectType == row.objectType && $0.billingID == row.billingID }) {
+            where !rows.contains(where: {
+                $0.connectionID == row.connectionID && $0.objectType == row.objectType && $0.billingID == row.billingID
+            }) {
                 rows.append(row)
             }
             title = "Sync status of “\(Self.escape(q))”"
@@ -76,7 +78,8 @@ extension DashboardController {
             ("Number", status.documentNumber), ("Customer", status.objectType == "customer" ? nil : status.customerBillingID),
             ("Connection", "\(status.connectionName) (\(status.provider))"), ("Provider id", status.providerID),
             ("Last synced", status.syncedAt.map(Self.time)), ("Document SHA-256", status.documentDigest),
-            ("Last error", status.lastError.map { (status.lastErrorCode.map { "[\($0)] " } ?? "") + $0 }), ("Updated", Self.time(status.updatedAt)),
+            ("Last error", status.lastError.map { (status.lastErrorCode.map { "[\($0)] " } ?? "") + $0 }),
+            ("Updated", Self.time(status.updatedAt)),
         ]
         for (name, value) in facts {
             if let value { html += "<tr><th>\(name)</th><td>\(Self.escape(value))</td></tr>" }

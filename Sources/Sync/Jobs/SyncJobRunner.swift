@@ -90,7 +90,8 @@ struct SyncSession: Sendable {
             connection: connectionID, objectType: objectType, billingID: billingID, providerID: providerID,
             customerBillingID: customerBillingID)
         if objectType == .invoice || objectType == .customer || objectType == .creditMemo { await wakeWaiting(objectType, billingID) }
-        await recordSynced(objectType, billingID: billingID, providerID: providerID, customerBillingID: customerBillingID, documentPath: nil)
+        await recordSynced(
+            objectType, billingID: billingID, providerID: providerID, customerBillingID: customerBillingID, documentPath: nil)
     }
 
     /// After the job's provider write succeeded: stores the `fallback_item` warning for the

@@ -106,7 +106,8 @@ extension SyncSession {
             }
             if let (event, count) = sent, count > 0 {
                 context.logger.info(
-                    "sync succeeded; webhook enqueued", metadata: ["event": "\(event.id)", "type": "\(event.type)", "deliveries": "\(count)"])
+                    "sync succeeded; webhook enqueued",
+                    metadata: ["event": "\(event.id)", "type": "\(event.type)", "deliveries": "\(count)"])
             }
         } catch {
             context.logger.warning(

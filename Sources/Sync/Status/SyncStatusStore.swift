@@ -158,7 +158,8 @@ public struct SyncStatusStore: Sendable {
     /// Job `jobID` failed for good.
     func failed(jobID: Int64, needsAction: Bool, error: String, code: String?) async throws {
         try await pool.query(
-            SyncSQL.syncStatusFailed, [jobID, needsAction ? SyncStatus.State.needsAction.rawValue : SyncStatus.State.failed.rawValue, error, code])
+            SyncSQL.syncStatusFailed,
+            [jobID, needsAction ? SyncStatus.State.needsAction.rawValue : SyncStatus.State.failed.rawValue, error, code])
     }
 
     /// What `synced` recorded.
@@ -176,12 +177,14 @@ public struct SyncStatusStore: Sendable {
     ) async throws -> Synced? {
         guard
             let row = try await db.query(
-                SyncSQL.syncStatusSynced, [jobID, objectType.rawValue, billingID, documentPath, providerID, providerLink, customerBillingID]
+                SyncSQL.syncStatusSynced,
+                [jobID, objectType.rawValue, billingID, documentPath, providerID, providerLink, customerBillingID]
             ).rows.first,
             let first: Bool = try row.decodeIfPresent("first")
         else { return nil }
         return Synced(
-            first: first, repeated: try row.decodeIfPresent("repeated") ?? false, documentNumber: try row.decodeIfPresent("document_number"),
+            first: first, repeated: try row.decodeIfPresent("repeated") ?? false,
+            documentNumber: try row.decodeIfPresent("document_number"),
             customerBillingID: try row.decodeIfPresent("customer_billing_id"))
     }
 }

@@ -20,11 +20,24 @@ private struct StatusJSON: Encodable {
     var jobs: [JobRecord]?
 
     enum CodingKeys: String, CodingKey {
-        case connectionID = "connection_id", connectionName = "connection_name", provider, objectType = "object_type"
-        case billingID = "billing_id", documentNumber = "document_number", customerBillingID = "customer_billing_id", state
-        case providerID = "provider_id", providerLink = "provider_link", lastJobID = "last_job_id", lastJobKind = "last_job_kind"
-        case lastError = "last_error", lastErrorCode = "last_error_code", documentDigest = "document_digest"
-        case syncedAt = "synced_at", updatedAt = "updated_at", document, jobs
+        case connectionID = "connection_id"
+        case connectionName = "connection_name"
+        case provider
+        case objectType = "object_type"
+        case billingID = "billing_id"
+        case documentNumber = "document_number"
+        case customerBillingID = "customer_billing_id"
+        case state
+        case providerID = "provider_id"
+        case providerLink = "provider_link"
+        case lastJobID = "last_job_id"
+        case lastJobKind = "last_job_kind"
+        case lastError = "last_error"
+        case lastErrorCode = "last_error_code"
+        case documentDigest = "document_digest"
+        case syncedAt = "synced_at"
+        case updatedAt = "updated_at"
+        case document, jobs
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -81,7 +94,9 @@ extension StatusCommand {
         func validate() throws {
             _ = try states()
             guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be from 1 to 10000, got \(limit)") }
-            if let connection, UUID(uuidString: connection) == nil { throw ValidationError("--connection must be a connection id (a UUID)") }
+            if let connection, UUID(uuidString: connection) == nil {
+                throw ValidationError("--connection must be a connection id (a UUID)")
+            }
             if let objectType, !SyncStatusStore.objectTypes.contains(objectType) {
                 throw ValidationError("--object-type must be one of \(SyncStatusStore.objectTypes.joined(separator: ", "))")
             }
@@ -139,12 +154,16 @@ extension StatusCommand {
             await pool.close()
             guard let status else { throw CLIError.notFound("no sync status for \(objectType) \(billingID) on connection \(connection)") }
             if json { return try printJSON(StatusJSON(status: status, document: status.document, jobs: jobs)) }
-            print("\(status.objectType) \(status.billingID)" + (status.documentNumber.map { " (\($0))" } ?? "") + "  [\(status.state.rawValue)]")
+            print(
+                "\(status.objectType) \(status.billingID)" + (status.documentNumber.map { " (\($0))" } ?? "")
+                    + "  [\(status.state.rawValue)]")
             print("  connection \(status.connectionName) (\(status.provider), \(status.connectionID.uuidString.lowercased()))")
             if let customer = status.customerBillingID, status.objectType != "customer" { print("  customer \(customer)") }
             if let providerID = status.providerID { print("  provider id \(providerID)") }
             if let link = status.providerLink { print("  link \(link)") }
-            if let syncedAt = status.syncedAt { print("  last synced \(format(syncedAt))" + (status.documentDigest.map { ", document sha256 \($0)" } ?? "")) }
+            if let syncedAt = status.syncedAt {
+                print("  last synced \(format(syncedAt))" + (status.documentDigest.map { ", document sha256 \($0)" } ?? ""))
+            }
             if let error = status.lastError { print("  last error" + (status.lastErrorCode.map { " [\($0)]" } ?? "") + ": \(error)") }
             print("  updated \(format(status.updatedAt))")
             if jobs.isEmpty {
