@@ -1,3 +1,4 @@
+import ExactJSON
 import Foundation
 import HTTPClient
 import JobQueue
@@ -45,10 +46,9 @@ struct ZohoSyncStatusTests {
                     pool: database.pool, secretBox: box, http: http, providers: providers,
                     providerContext: ProviderContext(
                         http: http, requestTimeout: .seconds(10), tokens: PostgresTokenStore(pool: database.pool, secretBox: box)))
-                // The sync kinds only: the deliveries stay queued, to be counted.
+                // Nobody listens at the endpoint: its deliveries stay in the queue, to be counted.
                 var registry = JobRegistry()
-                registry.register(CustomerSyncJob(sync: sync))
-                registry.register(InvoicePushJob(sync: sync))
+                sync.register(in: &registry)
                 var logger = Logger(label: "test.worker")
                 logger.logLevel = .critical
                 let worker = WorkerPool(
@@ -80,9 +80,9 @@ struct ZohoSyncStatusTests {
                 #expect(rows.first?.providerID == customerID && rows.last?.providerID == invoiceID)
                 #expect(rows.first?.providerLink == "https://books.zoho.eu/app/\(organization)#/contacts/\(customerID)")
                 #expect(rows.last?.providerLink == "https://books.zoho.eu/app/\(organization)#/invoices/\(invoiceID)")
-                #expect(
-                    rows.last?.documentNumber
-                        == invoice.json.components(separatedBy: "\"number\":\"").dropFirst().first?.components(separatedBy: "\"").first)
+                let document = try JSONSerialization.jsonObject(with: Data(invoice.json.utf8)) as? [String: Any]
+                let number = (document?["invoice"] as? [String: Any])?["number"] as? String
+                #expect(number != nil && rows.last?.documentNumber == number)
                 // One delivery per success, queued with the event's type.
                 let types = try await database.pool.query(
                     "SELECT args->>'event_type' AS type FROM ledgersync.jobs WHERE kind = 'webhook.deliver' ORDER BY id"
@@ -105,5 +105,19 @@ struct ZohoSyncStatusTests {
         #expect(driver.recordLink(connection, .invoice, providerID: "a/b") == "https://books.zoho.com.au/app/10234695#/invoices/a%2Fb")
         connection.settings.extra["data_center"] = "mars"
         #expect(driver.recordLink(connection, .invoice, providerID: "1") == nil)
+    }
+
+    @Test("Zoho Books: a transaction lock or locked record needs a person; another rejection does not")
+    func zohoNeedsAction() {
+        func parse(_ status: Int, _ message: String) -> SyncError {
+            let body = #"{"code": 4000, "message": "\#(message)"}"#
+            return ZohoErrorParser.error(
+                HTTPResponse(status: status, headers: [], body: Data(body.utf8)), json: try? ExactJSON.parse(body), method: "PUT",
+                path: "/invoices")
+        }
+        #expect(parse(400, "Transactions before 31 Oct 2026 are locked.").needsAction)
+        #expect(parse(400, "This invoice is locked and cannot be edited.").needsAction)
+        #expect(!parse(400, "Invalid value passed for customer_id").needsAction)
+        #expect(!parse(500, "locked").needsAction)
     }
 }
