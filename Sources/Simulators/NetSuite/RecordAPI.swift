@@ -110,7 +110,9 @@ extension NetSuiteSimulator {
         if let total = record.total { members.append(("total", .number(total))) }
         let derived = state.withLock { $0.store.derivedFields(record) }
         for member in record.body.objectMembers
-        where !["id", "externalId", "total", "dateCreated", "lastModifiedDate"].contains(member.key) && !derived.contains(where: { $0.key == member.key }) {
+        where !["id", "externalId", "total", "dateCreated", "lastModifiedDate"].contains(member.key)
+            && !derived.contains(where: { $0.key == member.key })
+        {
             members.append(member)
         }
         members.append(contentsOf: derived)
@@ -227,7 +229,9 @@ extension NetSuiteSimulator {
                 switch id {
                 case nil:
                     guard case .object = update else { throw .userError("The request body must be a JSON object.") }
-                    guard let eid = update["externalId"]?.stringValue, !eid.isEmpty, eid.unicodeScalars.allSatisfy(RecordRoute.isExternalIDCharacter) else {
+                    guard let eid = update["externalId"]?.stringValue, !eid.isEmpty,
+                        eid.unicodeScalars.allSatisfy(RecordRoute.isExternalIDCharacter)
+                    else {
                         throw .userError(
                             "The simulator keeps \(type.rawValue) records by external id: a POST must carry externalId (letters, digits, '_' and '-').",
                             path: "externalId")
@@ -402,7 +406,8 @@ enum RecordRoute: Equatable {
         case "GET": return .success(.get(kind, .internalID(String(id))))
         case "PATCH": return .success(.update(kind, .internalID(String(id))))
         case "DELETE": return .success(.delete(kind, .internalID(String(id))))
-        case "PUT": return .failure(.methodNotAllowed(method, allowed: "GET, PATCH or DELETE; upserts go to …/\(kind.name)/eid:{externalId}"))
+        case "PUT":
+            return .failure(.methodNotAllowed(method, allowed: "GET, PATCH or DELETE; upserts go to …/\(kind.name)/eid:{externalId}"))
         default: return .failure(.methodNotAllowed(method, allowed: "GET, PATCH or DELETE"))
         }
     }

@@ -174,10 +174,10 @@ struct SuiteQLQuery {
     let order: [(column: String, descending: Bool)]
 
     enum Token: Equatable {
-        case word(String)  // an identifier or keyword, as written
-        case literal(String)  // a string literal's value, quotes undone
+        case word(String) // an identifier or keyword, as written
+        case literal(String) // a string literal's value, quotes undone
         case number(String)
-        case symbol(String)  // , ( ) * . and the comparison operators
+        case symbol(String) // , ( ) * . and the comparison operators
     }
 
     static let usage = "the simulator takes SELECT * | columns FROM table [WHERE cond AND …] [ORDER BY …]"
@@ -250,7 +250,9 @@ struct SuiteQLQuery {
         return tokens
     }
 
-    static let keywords: Set<String> = ["select", "from", "where", "and", "or", "order", "by", "asc", "desc", "is", "not", "null", "in", "as", "like"]
+    static let keywords: Set<String> = [
+        "select", "from", "where", "and", "or", "order", "by", "asc", "desc", "is", "not", "null", "in", "as", "like",
+    ]
 
     static func parse(_ text: String) throws(NetSuiteErrorBody) -> SuiteQLQuery {
         var tokens = try tokenize(text)[...]
@@ -523,7 +525,9 @@ struct DateFormat: Equatable {
     init(_ text: String) throws(NetSuiteErrorBody) {
         var pieces: [Piece] = []
         var rest = Substring(text)
-        let elements: [(String, Piece)] = [("YYYY", .year), ("HH24", .hour), ("MM", .month), ("DD", .day), ("MI", .minute), ("SS", .second)]
+        let elements: [(String, Piece)] = [
+            ("YYYY", .year), ("HH24", .hour), ("MM", .month), ("DD", .day), ("MI", .minute), ("SS", .second),
+        ]
         while !rest.isEmpty {
             if let (name, piece) = elements.first(where: { rest.uppercased().hasPrefix($0.0) }) {
                 pieces.append(piece)
@@ -536,7 +540,8 @@ struct DateFormat: Equatable {
                 rest = rest[rest.index(after: close)...]
             } else {
                 throw .invalidQuery(
-                    "The date format '\(text)' is not supported by the simulator (elements YYYY MM DD HH24 MI SS, separators and \"text\").")
+                    "The date format '\(text)' is not supported by the simulator (elements YYYY MM DD HH24 MI SS, separators and \"text\")."
+                )
             }
         }
         self.pieces = pieces
@@ -581,12 +586,24 @@ struct DateFormat: Equatable {
         }
         for piece in pieces {
             switch piece {
-            case .year: guard let value = number(maxDigits: 4) else { return nil }; parts.year = value
-            case .month, .monthUnpadded: guard let value = number(maxDigits: 2), (1...12).contains(value) else { return nil }; parts.month = value
-            case .day, .dayUnpadded: guard let value = number(maxDigits: 2), (1...31).contains(value) else { return nil }; parts.day = value
-            case .hour: guard let value = number(maxDigits: 2), (0...23).contains(value) else { return nil }; parts.hour = value
-            case .minute: guard let value = number(maxDigits: 2), (0...59).contains(value) else { return nil }; parts.minute = value
-            case .second: guard let value = number(maxDigits: 2), (0...59).contains(value) else { return nil }; parts.second = value
+            case .year:
+                guard let value = number(maxDigits: 4) else { return nil }
+                parts.year = value
+            case .month, .monthUnpadded:
+                guard let value = number(maxDigits: 2), (1...12).contains(value) else { return nil }
+                parts.month = value
+            case .day, .dayUnpadded:
+                guard let value = number(maxDigits: 2), (1...31).contains(value) else { return nil }
+                parts.day = value
+            case .hour:
+                guard let value = number(maxDigits: 2), (0...23).contains(value) else { return nil }
+                parts.hour = value
+            case .minute:
+                guard let value = number(maxDigits: 2), (0...59).contains(value) else { return nil }
+                parts.minute = value
+            case .second:
+                guard let value = number(maxDigits: 2), (0...59).contains(value) else { return nil }
+                parts.second = value
             case .text(let literal):
                 guard rest.hasPrefix(literal) else { return nil }
                 rest = rest.dropFirst(literal.count)
