@@ -3,8 +3,8 @@ import Foundation
 import HTTPClient
 import NetSuite
 import Simulators
-import Synchronization
 import Sync
+import Synchronization
 import Testing
 
 /// Records of any type (`contact`, custom records), POST and DELETE, `dateCreated` and
@@ -14,7 +14,7 @@ import Testing
 struct GenericRecordTests {
     /// A clock a test moves by hand.
     final class ManualClock: Sendable {
-        let now = Mutex(Date(timeIntervalSince1970: 1_796_310_245))  // 2026-12-03T15:04:05Z
+        let now = Mutex(Date(timeIntervalSince1970: 1_796_310_245)) // 2026-12-03T15:04:05Z
         func advance(_ seconds: TimeInterval) { now.withLock { $0 += seconds } }
     }
 
@@ -33,7 +33,8 @@ struct GenericRecordTests {
         let clock = ManualClock()
         try await SimulatorHarness.run(Self.configuration(clock)) { sim in
             let base = "\(sim.account.restBaseURL)/contact"
-            let created = try await sim.send("POST", base, json: #"{"firstName": "Ada", "lastName": "Lovelace", "company": {"id": "100"}, "id": "999"}"#)
+            let created = try await sim.send(
+                "POST", base, json: #"{"firstName": "Ada", "lastName": "Lovelace", "company": {"id": "100"}, "id": "999"}"#)
             #expect(created.status == 204)
             #expect(created.body.isEmpty)
             let id = try #require(Self.id(fromLocation: created))
@@ -115,7 +116,8 @@ struct GenericRecordTests {
             let got = try #require(try await sim.send("GET", sim.url("invoice", invoice)).exactJSON)
             #expect(got["lastModifiedDate"]?.stringValue?.hasSuffix("Z") == true)
 
-            _ = try await sim.upsert("customerPayment", "pay_1", Bodies.payment("pay_1", customer: customer, payment: "4.00", applies: [(invoice, "4.00")]))
+            _ = try await sim.upsert(
+                "customerPayment", "pay_1", Bodies.payment("pay_1", customer: customer, payment: "4.00", applies: [(invoice, "4.00")]))
             let refused = try await sim.send("DELETE", sim.url("invoice", invoice))
             #expect(refused.status == 400)
             #expect(try await sim.send("DELETE", sim.url("customer", customer)).status == 400)
@@ -138,9 +140,11 @@ struct GenericRecordTests {
             for (index, name) in ["Ada", "Grace", "Edsger"].enumerated() {
                 clock.advance(3600)
                 let extra = index == 1 ? "" : #", "externalId": "ct-\#(index)""#
-                _ = try await sim.send("POST", "\(sim.account.restBaseURL)/contact", json: #"{"firstName": "\#(name)", "rank": \#(index + 1)\#(extra)}"#)
+                _ = try await sim.send(
+                    "POST", "\(sim.account.restBaseURL)/contact", json: #"{"firstName": "\#(name)", "rank": \#(index + 1)\#(extra)}"#)
             }
-            let named = try await Self.query(sim, "SELECT id, firstname FROM contact WHERE firstname IN ('Ada', 'Edsger') ORDER BY firstname DESC")
+            let named = try await Self.query(
+                sim, "SELECT id, firstname FROM contact WHERE firstname IN ('Ada', 'Edsger') ORDER BY firstname DESC")
             #expect(named.items.map { $0["firstname"] } == ["Edsger", "Ada"])
             let noExternal = try await Self.query(sim, "SELECT firstname FROM contact WHERE externalid IS NULL")
             #expect(noExternal.items == [["firstname": "Grace"]])
@@ -152,7 +156,8 @@ struct GenericRecordTests {
             )
             #expect(since.items == [["firstname": "Edsger", "modified": "2026-12-03T18:04:05", "lastmodifieddate": "12/3/2026"]])
 
-            _ = try await sim.send("POST", "\(sim.account.restBaseURL)/customrecord_project", json: #"{"name": "Apollo", "custrecord_owner": {"id": "7"}}"#)
+            _ = try await sim.send(
+                "POST", "\(sim.account.restBaseURL)/customrecord_project", json: #"{"name": "Apollo", "custrecord_owner": {"id": "7"}}"#)
             _ = try await sim.send("POST", "\(sim.account.restBaseURL)/customrecord_project", json: #"{"name": "Gemini"}"#)
             let projects = try await Self.query(sim, "SELECT * FROM customrecord_project WHERE custrecord_owner = 7")
             #expect(projects.items.count == 1)
@@ -165,7 +170,8 @@ struct GenericRecordTests {
             #expect(second.items == [["name": "Gemini"]] && !second.hasMore)
 
             for bad in [
-                "SELECT id FROM nosuchtable", "SELECT id FROM contact WHERE firstname LIKE 'A%'", "SELECT id FROM contact WHERE a = 1 OR b = 2",
+                "SELECT id FROM nosuchtable", "SELECT id FROM contact WHERE firstname LIKE 'A%'",
+                "SELECT id FROM contact WHERE a = 1 OR b = 2",
                 "SELECT id FROM transaction WHERE email = 'a'", "SELECT TO_CHAR(lastmodifieddate, 'Month') FROM contact",
                 "SELECT id FROM contact WHERE lastmodifieddate > TO_DATE('2026-13-01', 'YYYY-MM-DD')", "SELECT x.id FROM contact",
             ] {
@@ -180,14 +186,18 @@ struct GenericRecordTests {
             let customer = try await sim.createCustomer("cus_1")
             let invoice = try await sim.createInvoice("inv_1", customer: customer, amounts: ["31.50", "-5.00"])
             _ = try await sim.createInvoice("inv_2", customer: customer, amounts: ["10.00"])
-            _ = try await sim.upsert("customerPayment", "pay_1", Bodies.payment("pay_1", customer: customer, payment: "26.50", applies: [(invoice, "26.50")]))
+            _ = try await sim.upsert(
+                "customerPayment", "pay_1", Bodies.payment("pay_1", customer: customer, payment: "26.50", applies: [(invoice, "26.50")]))
             let invoices = try await Self.query(
-                sim, "SELECT id, externalid, tranid, entity, foreigntotal, foreignamountremaining, status FROM transaction WHERE type = 'CustInvc' AND externalid IS NOT NULL ORDER BY id")
+                sim,
+                "SELECT id, externalid, tranid, entity, foreigntotal, foreignamountremaining, status FROM transaction WHERE type = 'CustInvc' AND externalid IS NOT NULL ORDER BY id"
+            )
             #expect(invoices.items.map { $0["externalid"] } == ["inv_1", "inv_2"])
-            #expect(invoices.items.first == [
-                "id": invoice, "externalid": "inv_1", "tranid": "N-inv_1", "entity": customer, "foreigntotal": "26.50",
-                "foreignamountremaining": "0.00", "status": "B",
-            ])
+            #expect(
+                invoices.items.first == [
+                    "id": invoice, "externalid": "inv_1", "tranid": "N-inv_1", "entity": customer, "foreigntotal": "26.50",
+                    "foreignamountremaining": "0.00", "status": "B",
+                ])
             #expect(invoices.items.last?["status"] == "A")
             let payments = try await Self.query(sim, "SELECT externalid, total FROM transaction WHERE type IN ('CustPymt')")
             #expect(payments.items == [["externalid": "pay_1", "total": "26.50"]])
@@ -199,7 +209,8 @@ struct GenericRecordTests {
             let accounts = try await Self.query(sim, "SELECT acctnumber FROM account WHERE accttype = 'Income' ORDER BY acctnumber")
             #expect(accounts.items.map { $0["acctnumber"] } == ["4000", "4010", "4020"])
             let taxes = try await Self.query(sim, "SELECT id, itemid, rate FROM salestaxitem WHERE taxtype IS NOT NULL ORDER BY id")
-            #expect(taxes.items == [["id": "20", "itemid": "vat_20", "rate": "20.00%"], ["id": "21", "itemid": "us_sales", "rate": "8.25%"]])
+            #expect(
+                taxes.items == [["id": "20", "itemid": "vat_20", "rate": "20.00%"], ["id": "21", "itemid": "us_sales", "rate": "8.25%"]])
             #expect(try await Self.query(sim, "SELECT id, name FROM subsidiary").items == [["id": "1", "name": "Parent Company"]])
             #expect(try await Self.query(sim, "SELECT name FROM location WHERE id = '2'").items == [["name": "Warehouse East"]])
             let customers = try await Self.query(sim, "SELECT * FROM customer")
