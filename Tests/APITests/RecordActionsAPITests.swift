@@ -141,6 +141,17 @@ struct RecordActionsAPITests {
             ).rows.map { (try $0.decode("type", as: String.self), try $0.decode("n", as: Int64.self)) }
             #expect(events.map(\.0) == [RecordActionEvent.completed, RecordActionEvent.failed])
             #expect(events.map(\.1) == [17, 1])
+            // The failure's event names the job, the action and why.
+            let failedBody = try await api.pool.query(
+                "SELECT args->>'body' AS body FROM ledgersync.jobs WHERE kind = 'webhook.deliver' AND args->>'event_type' = $1",
+                [RecordActionEvent.failed]
+            ).rows[0].decode("body", as: String.self)
+            let failedEvent = try #require(try JSONSerialization.jsonObject(with: Data(failedBody.utf8)) as? [String: Any])
+            let data = try #require(failedEvent["data"] as? [String: Any])
+            #expect(failedEvent["type"] as? String == RecordActionEvent.failed)
+            #expect(data["action"] as? String == "delete" && data["record_type"] as? String == "contact")
+            #expect(data["connection_id"] as? String == connection.lowercased() && (data["error"] as? String)?.isEmpty == false)
+            #expect(failedEvent["id"] as? String == "evt_record_action_\(data["job_id"] as? Int ?? 0)")
         }
     }
 
