@@ -121,6 +121,11 @@ REF_PATH = [
     path_param("billing_id", string(255, minLength=1), "The billing system's id of the object (Lago's lago_id), percent-encoded."),
 ]
 
+RECORD_TYPE = path_param("record_type", string(100, pattern="^[A-Za-z][A-Za-z0-9_]*$"), "The provider's record type (`contact`, `customrecord_project`).")
+RECORD_ID = path_param("record_id", string(205, pattern="^([0-9]{1,20}|eid:[A-Za-z0-9_-]{1,200})$"), "An internal id (digits), or `eid:` and the external id.")
+WAIT = query("wait", integer(1, 30), "Wait up to this many seconds for the job's result: 200 with it, or 202 when the time ran out first.")
+RECORD_ACTION_DOC = "Enqueues a `record.action` job under the connection's limit key (it shares the account's concurrency limit and rate windows with the sync jobs); 202 with the job, or with `wait` the result. The result is also sent as a signed `record.action_completed` or `record.action_failed` webhook. docs/record-actions.md."
+
 SCHEMAS = {
     "Error": obj({"error": obj({"code": string(), "message": string(), "field": string(nullable=True)})}),
     "JobError": obj({
@@ -276,6 +281,17 @@ SCHEMAS = {
         "linked_at": {**date_time(), "nullable": True, "description": "When a person linked the object to an existing provider record (PUT /v1/connections/{id}/refs/…); null for refs the workers recorded. A linked object is written by its internal id and a sync never replaces the link."},
     }),
     "ExternalRefEnvelope": obj({"external_ref": ref("ExternalRef")}),
+    "RecordActionAnswer": obj({
+        "job": ref("Job"),
+        "succeeded": {"type": "boolean", "description": "Present once the job finished."},
+        "result": {"type": "object", "additionalProperties": True, "description": "What the provider answered: `id`; `found` and `record` for get; `rows`, `has_more`, `total_results` for a query. Present when succeeded."},
+        "error": string(description="Why the action failed, when it did."),
+    }, required=["job"]),
+    "RecordBody": {"type": "object", "additionalProperties": True, "description": "The record's fields as the provider's REST API takes them; numbers are passed on exactly as written."},
+    "RecordQuery": obj({
+        "query": string(100000, description="The query in the provider's language (SuiteQL for NetSuite)."),
+        "limit": integer(1, 1000), "offset": integer(0, 2147483647),
+    }, required=["query"]),
     "RefLink": obj({"provider_id": string(18, pattern="^[0-9]{1,18}$", description="The provider's internal id of the existing record.")}),
     "ExternalRefList": obj({"external_refs": {"type": "array", "items": ref("ExternalRef")}}),
     "InboundSecret": obj({
@@ -343,6 +359,8 @@ OPERATION_SCOPES = {
     "listTokens": "admin", "createToken": "admin", "revokeToken": "admin",
     "linkRef": "admin", "unlinkRef": "admin",
     "listSyncStatus": "read", "getSyncStatus": "read",
+    "createRecord": "admin", "getRecord": "admin", "updateRecord": "admin", "upsertRecord": "admin", "deleteRecord": "admin",
+    "queryRecords": "admin",
 }
 
 
@@ -457,6 +475,32 @@ PATHS = {
                         query("record_type", text(None), "The record type (custom_field only).")],
             tag="mappings"),
     },
+    "/v1/connections/{id}/records/{record_type}": {"post": operation(
+        "Create a record of any type at the provider", "createRecord",
+        {**ok("The result (with `wait`).", "RecordActionAnswer"), **ok("Enqueued; the job's id is in the answer.", "RecordActionAnswer", "202"), **errors("400", "404", "413", "422")},
+        parameters=[UUID_ID, RECORD_TYPE, WAIT], request="RecordBody", tag="records", description=RECORD_ACTION_DOC + " A create is attempted once (a POST that timed out may have created the record).")},
+    "/v1/connections/{id}/records/{record_type}/{record_id}": {
+        "get": operation(
+            "Read a record of any type from the provider", "getRecord",
+            {**ok("The result (with `wait`).", "RecordActionAnswer"), **ok("Enqueued.", "RecordActionAnswer", "202"), **errors("404", "422")},
+            parameters=[UUID_ID, RECORD_TYPE, RECORD_ID, WAIT], tag="records", description=RECORD_ACTION_DOC),
+        "patch": operation(
+            "Update a record of any type at the provider", "updateRecord",
+            {**ok("The result (with `wait`).", "RecordActionAnswer"), **ok("Enqueued.", "RecordActionAnswer", "202"), **errors("400", "404", "413", "422")},
+            parameters=[UUID_ID, RECORD_TYPE, RECORD_ID, WAIT], request="RecordBody", tag="records", description=RECORD_ACTION_DOC),
+        "put": operation(
+            "Create or update a record by external id (`eid:…`)", "upsertRecord",
+            {**ok("The result (with `wait`).", "RecordActionAnswer"), **ok("Enqueued.", "RecordActionAnswer", "202"), **errors("400", "404", "413", "422")},
+            parameters=[UUID_ID, RECORD_TYPE, RECORD_ID, WAIT], request="RecordBody", tag="records", description=RECORD_ACTION_DOC),
+        "delete": operation(
+            "Delete a record of any type at the provider", "deleteRecord",
+            {**ok("The result (with `wait`).", "RecordActionAnswer"), **ok("Enqueued.", "RecordActionAnswer", "202"), **errors("404", "422")},
+            parameters=[UUID_ID, RECORD_TYPE, RECORD_ID, WAIT], tag="records", description=RECORD_ACTION_DOC),
+    },
+    "/v1/connections/{id}/query": {"post": operation(
+        "Run a query at the provider (SuiteQL for NetSuite)", "queryRecords",
+        {**ok("The result (with `wait`).", "RecordActionAnswer"), **ok("Enqueued.", "RecordActionAnswer", "202"), **errors("400", "404", "413", "422")},
+        parameters=[UUID_ID, WAIT], request="RecordQuery", tag="records", description=RECORD_ACTION_DOC + " One page: `limit` rows (default 1000) from `offset`.")},
     "/v1/connections/{id}/refs/{object_type}/{billing_id}": {
         "put": operation(
             "Link a billing object to an existing provider record", "linkRef",
@@ -592,7 +636,7 @@ DOCUMENT = {
     },
     "servers": [{"url": "http://127.0.0.1:8080"}],
     "security": [{"bearerAuth": []}],
-    "tags": [{"name": name} for name in ["jobs", "connections", "mappings", "refs", "webhooks", "sync", "tokens", "operations"]],
+    "tags": [{"name": name} for name in ["jobs", "connections", "mappings", "refs", "records", "webhooks", "sync", "tokens", "operations"]],
     "paths": PATHS,
     "components": {
         "securitySchemes": {"bearerAuth": {

@@ -14,7 +14,8 @@ struct Ledgersync: AsyncParsableCommand {
             """,
         subcommands: [
             Migrate.self, Worker.self, Enqueue.self, Jobs.self, Limits.self,
-            Connections.self, Mappings.self, Refs.self, Webhooks.self, Secrets.self, Simulate.self, Demo.self, APICommand.self, Tokens.self,
+            Connections.self, Mappings.self, Refs.self, Records.self, Webhooks.self, Secrets.self, Simulate.self, Demo.self,
+            APICommand.self, Tokens.self,
             DashboardCommand.self, BenchCommand.self,
             SyncCommand.self,
             StatusCommand.self,

@@ -14,7 +14,7 @@ extension NetSuiteSimulator {
             let total = try validator.validate(type, externalID: externalID, body: body)
             return state.store.upsert(
                 type, externalID: externalID, body: body, total: total,
-                now: SimulatorTime.wholeSeconds(Date().addingTimeInterval(state.clockOffset)))
+                now: SimulatorTime.wholeSeconds(configuration.clock().addingTimeInterval(state.clockOffset)))
         }
     }
 }

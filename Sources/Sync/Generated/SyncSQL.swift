@@ -1775,6 +1775,34 @@ COMMENT ON COLUMN ledgersync.billing_sync_status.last_error_code IS 'The provide
 COMMENT ON COLUMN ledgersync.billing_sync_status.document_digest IS 'SHA-256 (hex) of the last document written, as sync_status.document::text.';
 COMMENT ON COLUMN ledgersync.billing_sync_status.synced_at IS 'When the last write succeeded.';
 """#),
+        Migration(line: "sync", version: 19, name: "019_record_action_results", sql: #"""
+-- Ledgersync sync, migration 019: the results of generic record actions (issue 15).
+--
+-- A `record.action` job (create, get, update, upsert or delete of any record type at the
+-- provider, or a query such as SuiteQL) stores what the provider answered here, one row per
+-- job, so the API (`GET /v1/jobs/{id}`, `?wait=`) and the CLI can show it after the job ended
+-- and job retention pruned nothing it needs. The result is bounded: at most 1 MiB of JSON
+-- (RecordActionJob refuses to store more and fails the job, naming the limit); a failed
+-- action keeps its error message instead. Rows go with their connection.
+
+CREATE TABLE ledgersync.record_action_results (
+    job_id        bigint      PRIMARY KEY,
+    connection_id uuid        NOT NULL REFERENCES ledgersync.connections (id) ON DELETE CASCADE,
+    action        text        NOT NULL,
+    record_type   text,
+    succeeded     boolean     NOT NULL,
+    result        jsonb,
+    error         text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+
+    CONSTRAINT record_action_results_action_known CHECK (
+        action IN ('create', 'get', 'update', 'upsert', 'delete', 'query')),
+    CONSTRAINT record_action_results_result_bounded CHECK (result IS NULL OR octet_length(result::text) <= 1048576 + 1024),
+    CONSTRAINT record_action_results_error_bounded CHECK (error IS NULL OR length(error) <= 2000)
+);
+
+CREATE INDEX record_action_results_connection ON ledgersync.record_action_results (connection_id, created_at);
+"""#),
     ]
 
     /// sql/sync/queries/await_dependency.sql:
@@ -1878,6 +1906,14 @@ FROM ledgersync.provider_tokens
 WHERE connection_id = $1::uuid
 """#
 
+    /// sql/sync/queries/record_action_result.sql:
+    /// The stored result of record.action job $1, if any (019_record_action_results.sql).
+    static let recordActionResult = #"""
+SELECT job_id, connection_id::text AS connection_id, action, record_type, succeeded, result::text AS result, error, created_at
+FROM ledgersync.record_action_results
+WHERE job_id = $1::bigint
+"""#
+
     /// sql/sync/queries/record_dependency_wait.sql:
     /// Job $1 waits for $3 (customer, invoice) $4 on connection $2; returns the unfinished job
     /// that will create it, if one is queued (007_dependency_waits.sql).
@@ -1910,6 +1946,16 @@ UPDATE ledgersync.provider_tokens
 SET access_token_sealed = $2::text, expires_at = $3::timestamptz, connection_version = $4::timestamptz,
     issued_at = $5::timestamptz, issued_count = issued_count + 1
 WHERE connection_id = $1::uuid
+"""#
+
+    /// sql/sync/queries/store_record_action_result.sql:
+    /// Stores (or replaces, for a later attempt of the same job) the result of record.action job
+    /// $1 on connection $2 (019_record_action_results.sql).
+    static let storeRecordActionResult = #"""
+INSERT INTO ledgersync.record_action_results (job_id, connection_id, action, record_type, succeeded, result, error)
+VALUES ($1::bigint, $2::uuid, $3::text, $4::text, $5::boolean, $6::jsonb, $7::text)
+ON CONFLICT (job_id) DO UPDATE
+SET succeeded = EXCLUDED.succeeded, result = EXCLUDED.result, error = EXCLUDED.error, created_at = now()
 """#
 
     /// sql/sync/queries/sync_job_keys.sql:

@@ -58,6 +58,7 @@ public struct SyncEnvironment: Sendable {
         registry.register(InvoiceVoidJob(sync: self))
         registry.register(CreditMemoVoidJob(sync: self))
         registry.register(PaymentApplyJob(sync: self))
+        registry.register(RecordActionJob(sync: self))
         registry.register(WebhookDeliverJob(endpoints: endpoints, http: http, options: options.webhookOptions))
     }
 
