@@ -70,7 +70,9 @@ struct MappingSuggestTests {
         return text
     }
 
-    @Test("codes of queued and mapping-failed jobs are matched by code, name or billing name; nothing is written without apply; applied, the failed job syncs after a retry")
+    @Test(
+        "codes of queued and mapping-failed jobs are matched by code, name or billing name; nothing is written without apply; applied, the failed job syncs after a retry"
+    )
     func suggestAndApply() async throws {
         try await TestDatabase.with(migrations: JobQueue.migrations + SyncSchema.migrations) { db in
             try await ZohoTestBed.run(.init(referenceData: Self.reference)) { bed in
@@ -180,7 +182,8 @@ struct MappingSuggestTests {
                         == ["460000000020001", "460000000020007"])
                 // The ambiguous and unmatched codes are still proposed as such; the applied ones are gone.
                 let again = MappingSuggestions.suggest(
-                    codes: try await MappingSuggestions.billingCodes(connection: connection, pool: db.pool), existing: try await mappings.list(connection: id),
+                    codes: try await MappingSuggestions.billingCodes(connection: connection, pool: db.pool),
+                    existing: try await mappings.list(connection: id),
                     connectionID: id, reference: reference, validate: ZohoBooksDriver().validateMapping)
                 #expect(again.map { "\($0.code.key) \($0.outcome.rawValue)" } == ["mystery unmatched", "usage ambiguous"])
             }
@@ -192,7 +195,8 @@ struct MappingSuggestTests {
     }
 
     /// Runs an in-process worker pool over the sync handlers until `done`.
-    static func runWorker(sync: SyncEnvironment, pool: ConnectionPool, until done: @escaping @Sendable () async throws -> Bool) async throws {
+    static func runWorker(sync: SyncEnvironment, pool: ConnectionPool, until done: @escaping @Sendable () async throws -> Bool) async throws
+    {
         var registry = JobRegistry()
         sync.register(in: &registry)
         var logger = Logger(label: "test.worker")

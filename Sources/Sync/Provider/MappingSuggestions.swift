@@ -134,7 +134,9 @@ public enum MappingSuggestions {
                 case .invoicePush:
                     if let document = try? DocumentDecoder.decode(BillingInvoice.self, from: args) { invoice(document, job: job) }
                 case .salesOrderPush:
-                    if let document = try? DocumentDecoder.decode(BillingSalesOrder.self, from: args) { invoice(document.invoice, job: job) }
+                    if let document = try? DocumentDecoder.decode(BillingSalesOrder.self, from: args) {
+                        invoice(document.invoice, job: job)
+                    }
                 case .creditMemoPush:
                     if let memo = try? DocumentDecoder.decode(BillingCreditMemo.self, from: args) {
                         for item in memo.items {

@@ -84,7 +84,9 @@ extension Mappings {
                 let existing = try await store.list(connection: connectionID)
                 let mapped = Swift.Set(existing.map { "\($0.kind.rawValue)\u{0}\($0.billingKey)" })
                 let needed = Swift.Set(
-                    codes.filter { !mapped.contains("\($0.kind.rawValue)\u{0}\($0.key)") }.compactMap { BillingCode.referenceKind(of: $0.kind) })
+                    codes.filter { !mapped.contains("\($0.kind.rawValue)\u{0}\($0.key)") }.compactMap {
+                        BillingCode.referenceKind(of: $0.kind)
+                    })
                 var reference: [ReferenceDataKind: [ReferenceRecord]] = [:]
                 let driver = try await withStoreErrors { try Providers.registry.driver(connection.provider) }
                 if !needed.isEmpty {
@@ -119,7 +121,8 @@ extension Mappings {
             }
             var table = [["KIND", "BILLING KEY", "BILLING NAME", "JOBS", "RESULT", "PROVIDER ID", "PROVIDER NAME", "MATCHED BY"]]
             for suggestion in suggestions {
-                let ids = suggestion.outcome == .ambiguous ? suggestion.candidates.map(\.id) : suggestion.mapping.map { [$0.providerID] } ?? []
+                let ids =
+                    suggestion.outcome == .ambiguous ? suggestion.candidates.map(\.id) : suggestion.mapping.map { [$0.providerID] } ?? []
                 table.append([
                     suggestion.code.kind.rawValue, truncate(suggestion.code.key, 40), truncate(suggestion.code.names.first ?? "", 30),
                     "\(suggestion.code.jobCount)",

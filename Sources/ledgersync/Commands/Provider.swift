@@ -40,7 +40,8 @@ struct ProviderCommand: AsyncParsableCommand {
             let provider = try await withStoreErrors {
                 try await Providers.registry.provider(
                     for: connection,
-                    context: ProviderContext(http: http, requestTimeout: requestTimeout, tokens: PostgresTokenStore(pool: pool, secretBox: box)))
+                    context: ProviderContext(
+                        http: http, requestTimeout: requestTimeout, tokens: PostgresTokenStore(pool: pool, secretBox: box)))
             }
             return (provider, driver, http)
         } catch {
