@@ -195,8 +195,7 @@ struct MappingSuggestTests {
     }
 
     /// Runs an in-process worker pool over the sync handlers until `done`.
-    static func runWorker(sync: SyncEnvironment, pool: ConnectionPool, until done: @escaping @Sendable () async throws -> Bool) async throws
-    {
+    static func runWorker(sync: SyncEnvironment, pool: ConnectionPool, until done: () async throws -> Bool) async throws {
         var registry = JobRegistry()
         sync.register(in: &registry)
         var logger = Logger(label: "test.worker")
