@@ -138,7 +138,9 @@ struct MappingSuggestTests {
                 #expect(codes.first { $0.key == "platform" }?.jobIDs == [failing])
                 #expect(codes.first { $0.key == "USD" }?.jobCount == 1)
 
-                let provider = try #require(try bed.provider(tokens: tokens) as? any ReferenceDataReading)
+                // The stored connection (with its id): its tokens are kept under it.
+                let provider = try #require(
+                    try ZohoBooksDriver().makeProvider(for: connection, context: bed.context(tokens: tokens)) as? any ReferenceDataReading)
                 var reference: [ReferenceDataKind: [ReferenceRecord]] = [:]
                 for kind in [ReferenceDataKind.items, .taxes, .currencies] { reference[kind] = try await provider.referenceData(kind) }
                 let existing = try await mappings.list(connection: id)
