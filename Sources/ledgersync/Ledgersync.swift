@@ -19,6 +19,7 @@ struct Ledgersync: AsyncParsableCommand {
             DashboardCommand.self, BenchCommand.self,
             SyncCommand.self,
             StatusCommand.self,
+            ProviderCommand.self,
         ]
     )
 }

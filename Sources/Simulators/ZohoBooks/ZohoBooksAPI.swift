@@ -199,7 +199,12 @@ extension ZohoBooksSimulator {
 
     private func route(_ request: Request, organizationID: String, path: String) async -> Outcome {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        if request.method == .get, let response = referenceList(parts, organizationID: organizationID) { return .answer(response) }
+        if request.method == .get,
+            let response = referenceList(
+                parts, organizationID: organizationID, query: request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+        {
+            return .answer(response)
+        }
         guard let first = parts.first, let module = Module.all.first(where: { $0.path == first }), parts.count <= 4 else {
             return .answer(Self.envelope(code: 5, message: "Invalid URL Passed", status: .notFound))
         }

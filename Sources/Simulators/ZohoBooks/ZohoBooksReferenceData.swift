@@ -19,10 +19,19 @@ import Hummingbird
 // - "Taxes" (https://www.zoho.com/books/api/v3/taxes/): `GET /settings/taxes`, {"taxes":
 //   [{tax_id, tax_name, tax_percentage, tax_type}]}.
 // - "Items" (https://www.zoho.com/books/api/v3/items/): `GET /items`, {"items": [{item_id,
-//   name, status, rate, tax_id, account_id}]}.
+//   name, sku, status ("active" or "inactive"), rate, tax_id, account_id}]}.
 // - "Chart Of Accounts" (https://www.zoho.com/books/api/v3/chart-of-accounts/):
-//   `GET /chartofaccounts`, {"chartofaccounts": [{account_id, account_name, account_type,
-//   is_active}]}.
+//   `GET /chartofaccounts`, {"chartofaccounts": [{account_id, account_name, account_code,
+//   account_type, is_active}]}.
+// - "Locations" (https://www.zoho.com/books/api/v3/locations/): `GET /locations`,
+//   {"locations": [{location_id, location_name, status ("active" or "inactive"), type,
+//   is_primary}]}.
+// - Every list is paged as "Pagination" (https://www.zoho.com/books/api/v3/pagination/) says
+//   of Zoho Books' list APIs: `page` (from 1), `per_page` (200 by default), and
+//   `page_context` {page, per_page, has_more_page}. The pages of taxes, currencies and
+//   locations do not say whether their lists are paged; they are paged like every other list
+//   here (NOT DOCUMENTED per endpoint). Zoho documents no largest `per_page`; this simulator
+//   refuses more than 200, as its other lists do.
 // - "Custom Fields" (https://www.zoho.com/books/api/v3/custom-fields/) documents creating a
 //   field (`POST /settings/fields` with label, data_type, entity, show_on_pdf); NO documented
 //   endpoint or attribute found that lists a field's "do not allow duplicate values" setting,
@@ -70,12 +79,21 @@ extension ZohoBooksSimulator {
             public var rate: String
             public var taxID: String?
             public var accountID: String?
-            public init(id: String, name: String, rate: String, taxID: String? = nil, accountID: String? = nil) {
+            /// The item's `sku`, when it has one.
+            public var sku: String?
+            /// `status` "inactive" instead of "active".
+            public var inactive: Bool
+            public init(
+                id: String, name: String, rate: String, taxID: String? = nil, accountID: String? = nil, sku: String? = nil,
+                inactive: Bool = false
+            ) {
                 self.id = id
                 self.name = name
                 self.rate = rate
                 self.taxID = taxID
                 self.accountID = accountID
+                self.sku = sku
+                self.inactive = inactive
             }
         }
 
@@ -84,10 +102,27 @@ extension ZohoBooksSimulator {
             public var name: String
             /// Zoho's `account_type` (`income`, `cash`, `bank`, `accounts_receivable`, …).
             public var type: String
-            public init(id: String, name: String, type: String) {
+            /// The account's `account_code`, when it has one.
+            public var code: String?
+            /// `is_active` false.
+            public var inactive: Bool
+            public init(id: String, name: String, type: String, code: String? = nil, inactive: Bool = false) {
                 self.id = id
                 self.name = name
                 self.type = type
+                self.code = code
+                self.inactive = inactive
+            }
+        }
+
+        public struct Location: Sendable, Equatable {
+            public var id: String
+            public var name: String
+            public var inactive: Bool
+            public init(id: String, name: String, inactive: Bool = false) {
+                self.id = id
+                self.name = name
+                self.inactive = inactive
             }
         }
 
@@ -95,12 +130,16 @@ extension ZohoBooksSimulator {
         public var taxes: [Tax]
         public var items: [Item]
         public var accounts: [Account]
+        public var locations: [Location]
 
-        public init(currencies: [Currency] = [], taxes: [Tax] = [], items: [Item] = [], accounts: [Account] = []) {
+        public init(
+            currencies: [Currency] = [], taxes: [Tax] = [], items: [Item] = [], accounts: [Account] = [], locations: [Location] = []
+        ) {
             self.currencies = currencies
             self.taxes = taxes
             self.items = items
             self.accounts = accounts
+            self.locations = locations
         }
 
         /// A few records of each kind, as a new organization has (ids in Zoho's style), and
@@ -133,7 +172,8 @@ extension ZohoBooksSimulator {
                 Account(id: "460000000000388", name: "Sales", type: "income"),
                 Account(id: "460000000000391", name: "Undeposited Funds", type: "cash"),
                 Account(id: "460000000000393", name: "Business Checking", type: "bank"),
-            ])
+            ],
+            locations: [Location(id: "460000000038080", name: "Head Office")])
     }
 
     /// `GET /organizations`: the organizations of the token's data centre.
@@ -153,8 +193,8 @@ extension ZohoBooksSimulator {
         return Self.json(.object([("code", .number("0")), ("message", .string("success")), ("organizations", .array(list))]))
     }
 
-    /// The reference lists by path, nil for another path.
-    func referenceList(_ parts: [String], organizationID: String) -> Response? {
+    /// The reference lists by path, paged by `query`'s `page` and `per_page`; nil for another path.
+    func referenceList(_ parts: [String], organizationID: String, query: [(String, String)] = []) -> Response? {
         let reference = configuration.referenceData
         let base = configuration.organizations.first { $0.id == organizationID }?.currencyCode
         let key: String
@@ -181,9 +221,10 @@ extension ZohoBooksSimulator {
             key = "items"
             list = reference.items.map { item in
                 var members: [(String, ExactJSON)] = [
-                    ("item_id", .string(item.id)), ("name", .string(item.name)), ("status", .string("active")),
+                    ("item_id", .string(item.id)), ("name", .string(item.name)), ("status", .string(item.inactive ? "inactive" : "active")),
                     ("rate", .number(item.rate)),
                 ]
+                if let sku = item.sku { members.append(("sku", .string(sku))) }
                 if let tax = item.taxID { members.append(("tax_id", .string(tax))) }
                 if let account = item.accountID { members.append(("account_id", .string(account))) }
                 return .object(members)
@@ -192,17 +233,48 @@ extension ZohoBooksSimulator {
             key = "chartofaccounts"
             list = reference.accounts.map {
                 .object([
-                    ("account_id", .string($0.id)), ("account_name", .string($0.name)), ("account_type", .string($0.type)),
-                    ("is_active", .bool(true)),
+                    ("account_id", .string($0.id)), ("account_name", .string($0.name)), ("account_code", .string($0.code ?? "")),
+                    ("account_type", .string($0.type)), ("is_active", .bool(!$0.inactive)),
+                ])
+            }
+        case ["locations"]:
+            key = "locations"
+            list = reference.locations.enumerated().map { at, location in
+                .object([
+                    ("location_id", .string(location.id)), ("location_name", .string(location.name)),
+                    ("status", .string(location.inactive ? "inactive" : "active")), ("type", .string("general")),
+                    ("is_primary", .bool(at == 0)),
                 ])
             }
         default:
             return nil
         }
+        var page = 1
+        var perPage = 200
+        for (name, value) in query {
+            switch name {
+            case "page":
+                guard let number = Int(value), number >= 1 else { return APIError.invalid("page").response }
+                page = number
+            case "per_page":
+                guard let number = Int(value), (1...200).contains(number) else { return APIError.invalid("per_page").response }
+                perPage = number
+            default:
+                break
+            }
+        }
+        let (skip, overflow) = (page - 1).multipliedReportingOverflow(by: perPage)
+        let start = overflow ? list.count : min(list.count, skip)
+        let end = min(list.count, start + perPage)
         return Self.json(
             .object([
-                ("code", .number("0")), ("message", .string("success")), (key, .array(list)),
-                ("page_context", .object([("page", .number("1")), ("has_more_page", .bool(false))])),
+                ("code", .number("0")), ("message", .string("success")), (key, .array(Array(list[start..<end]))),
+                (
+                    "page_context",
+                    .object([
+                        ("page", .number(String(page))), ("per_page", .number(String(perPage))), ("has_more_page", .bool(end < list.count)),
+                    ])
+                ),
             ]))
     }
 

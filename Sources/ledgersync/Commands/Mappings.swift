@@ -17,7 +17,7 @@ struct Mappings: AsyncParsableCommand {
 
             For a fee the workers use its item, else the default_item of its kind, else the fallback_item; with none the job fails as invalid_mapping.
             """,
-        subcommands: [Set.self, List.self, Remove.self])
+        subcommands: [Set.self, List.self, Remove.self, Suggest.self])
 
     /// The command-line option of each `Mapping` field a store error can name.
     static let fieldOptions = [
