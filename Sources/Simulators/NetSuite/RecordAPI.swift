@@ -55,6 +55,7 @@ extension NetSuiteSimulator {
 
         if request.uri.path == Self.suiteQLPath { return .answer(await suiteQL(request)) }
         if request.uri.path == Self.governanceLimitsPath { return .answer(governanceLimits(method: request.method.rawValue)) }
+        if let answer = currencyRead(request) { return .answer(answer) }
         let route: RecordRoute
         switch RecordRoute.parse(method: request.method.rawValue, path: request.uri.path) {
         case .success(let parsed): route = parsed
@@ -62,7 +63,7 @@ extension NetSuiteSimulator {
         }
         switch route {
         case .get(let type, let id):
-            return .answer(read(type, id))
+            return .answer(read(type, id, expandSubResources: Self.expandsSubResources(request), host: request.head.authority ?? ""))
         case .upsert(let type, let externalID):
             return await write(type, .externalID(externalID), request: request)
         case .update(let type, let id):
@@ -92,7 +93,7 @@ extension NetSuiteSimulator {
         }
     }
 
-    private func read(_ type: RecordType, _ id: RecordID) -> Response {
+    private func read(_ type: RecordType, _ id: RecordID, expandSubResources: Bool, host: String) -> Response {
         let record = state.withLock { state in
             switch id {
             case .internalID(let internalID): state.store.record(type, internalID: internalID)
@@ -108,7 +109,8 @@ extension NetSuiteSimulator {
             members.append(member)
         }
         members.append(contentsOf: derived)
-        return Self.json(.object(members))
+        let recordURL = "http://\(host)\(Self.recordPathPrefix)\(type.rawValue)/\(record.internalID)"
+        return Self.json(Self.presentingSublists(.object(members), expanded: expandSubResources, recordURL: recordURL))
     }
 
     /// The sublist names of `?replace=a,b` (Oracle's "Replacing a Sublist" page; several
