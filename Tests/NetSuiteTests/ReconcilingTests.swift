@@ -81,7 +81,7 @@ import Testing
                 month.ids[key(.invoice, invoice.lagoID)] = try await provider.upsertInvoice(
                     invoice, customerRef: customerRef(invoice), target: target)
             }
-            let creditedInvoice = try #require(month.invoices.first { $0.lagoID == month.creditNote.invoiceID })
+            let creditedInvoice = try #require(month.invoices.first { $0.lagoID == month.creditNote.lagoInvoiceID })
             let memoID = try await provider.upsertCreditMemo(
                 month.creditNote, customerRef: customerRef(creditedInvoice),
                 invoiceRef: month.ids[key(.invoice, creditedInvoice.lagoID)]!, target: target)
@@ -142,7 +142,7 @@ import Testing
             let byBilling = { (type: ExternalRef.ObjectType, id: String) in month.ids[Self.key(type, id)]! }
             // The credited invoice: open, its total less the credit due.
             let credited = try #require(
-                try await provider.snapshot(of: .invoice, providerID: byBilling(.invoice, month.creditNote.invoiceID)))
+                try await provider.snapshot(of: .invoice, providerID: byBilling(.invoice, month.creditNote.lagoInvoiceID)))
             #expect(credited.status == .open)
             #expect(credited.amountDueCents == credited.totalCents! - month.creditNote.appliedToInvoiceCents)
             // The payment's invoices: the first paid in full, the second open with the rest due.
@@ -175,7 +175,7 @@ import Testing
     func driftShowsExactly() async throws {
         try await Self.withMonth { simulator, provider, target, month in
             // An untouched invoice of the second customer (no credit, no payment, not voided).
-            let touched = Set([month.creditNote.invoiceID, month.voided.lagoID] + month.payment.applications.map(\.invoiceID))
+            let touched = Set([month.creditNote.lagoInvoiceID, month.voided.lagoID] + month.payment.applications.map(\.invoiceID))
             let candidates = month.invoices.filter { !touched.contains($0.lagoID) }
             #expect(candidates.count >= 2)
             let edited = candidates[0]
@@ -199,16 +199,29 @@ import Testing
             #expect(afterEdit.taxCents == expected.taxCents)
             #expect(afterEdit.externalID == expected.externalID && afterEdit.currency == expected.currency)
 
-            // 2. A line deleted by hand: the lines lose exactly it, the total its amount.
+            // 2. A line deleted by hand, with the tax rows that reference it (as NetSuite
+            //    drops them): the lines lose exactly it, the tax its rows, the total both.
             let other = candidates[1]
             let otherID = month.ids[Self.key(.invoice, other.lagoID)]!
             let otherExpected = try provider.expectedSnapshot(of: .invoice(other), target: target)
             let otherRecord = try #require(simulator.record(.invoice, internalID: otherID))
-            let kept = otherRecord.sublist("item").dropLast().map { ExactJSON.object($0.map { (key: $0.key, value: $0.value) }) }
-            _ = try simulator.addRecord(.invoice, externalID: other.lagoID, body: Self.replacing(otherRecord.body, "item", with: kept))
+            let itemLines = otherRecord.sublist("item")
+            let removed = try #require(itemLines.last?["taxDetailsReference"]?.stringValue)
+            let kept = itemLines.dropLast().map { ExactJSON.object($0.map { (key: $0.key, value: $0.value) }) }
+            let rows = otherRecord.sublist("taxDetails")
+            let removedTax = try rows.filter { $0["taxDetailsReference"]?.stringValue == removed }.reduce(Int64(0)) {
+                $0 + (try Money(parsing: $1["taxAmount"]!.numberText!, currency: other.currency).amountCents)
+            }
+            let keptRows = rows.filter { $0["taxDetailsReference"]?.stringValue != removed }.map {
+                ExactJSON.object($0.map { (key: $0.key, value: $0.value) })
+            }
+            var edited2 = Self.replacing(otherRecord.body, "item", with: kept)
+            if !rows.isEmpty { edited2 = Self.replacing(edited2, "taxDetails", with: keptRows) }
+            _ = try simulator.addRecord(.invoice, externalID: other.lagoID, body: edited2)
             let afterDelete = try #require(try await provider.snapshot(of: .invoice, providerID: otherID))
             #expect(afterDelete.lines == Array(otherExpected.lines!.dropLast()))
-            #expect(afterDelete.totalCents == otherExpected.totalCents! - otherExpected.lines!.last!.amountCents)
+            #expect(afterDelete.taxCents == otherExpected.taxCents! - removedTax)
+            #expect(afterDelete.totalCents == otherExpected.totalCents! - otherExpected.lines!.last!.amountCents - removedTax)
 
             // 3. A payment by hand on the edited invoice: its amount due and status change, nothing else.
             let customerID = try #require(record.reference("entity"))
