@@ -1,6 +1,7 @@
 import ExactJSON
 import Foundation
 import Hummingbird
+import Sync
 
 // What a GET of the record API answers beyond the record's own body fields: sublists as links
 // unless `expandSubResources=true`, and the account's currency records.
@@ -28,27 +29,24 @@ extension NetSuiteSimulator {
             })
     }
 
-    /// The ISO codes of the built-in catalogue's currency ids: the ids `BillingScenario.mappings`
-    /// maps USD, EUR, JPY and KWD to.
-    static let currencyCodes: [String: (code: String, precision: Int)] = [
-        "1": ("USD", 2), "2": ("EUR", 2), "3": ("JPY", 0), "4": ("KWD", 3),
-    ]
-
     /// `GET …/record/v1/currency/{id}`: a currency of the catalogue. Oracle, "Currency" (REST
     /// record, https://docs.oracle.com/en/cloud/saas/netsuite/ns-online-help/section_0818023012.html,
     /// fields in the REST API Browser's currency page): `name`, `symbol` (the ISO code) and
-    /// `currencyPrecision`. A catalogue id without a known ISO code answers its name only;
-    /// an id not in the catalogue is a 404 like any missing record. Nil: not a currency read.
+    /// `currencyPrecision`, from the catalogue's reference data (`Catalogue.reference`, whose
+    /// defaults give ids 1–4 as USD, EUR, JPY and KWD). A catalogue id without one answers a
+    /// made-up name only; an id not in the catalogue is a 404 like any missing record. Nil:
+    /// not a currency read.
     func currencyRead(_ request: Request) -> Response? {
         let prefix = Self.recordPathPrefix + "currency/"
         guard request.method == .get, request.uri.path.lowercased().hasPrefix(prefix.lowercased()) else { return nil }
         let id = String(request.uri.path.dropFirst(prefix.count))
         guard configuration.catalogue.currencies.contains(id) else { return Self.response(.recordNotFound) }
         var members: [(key: String, value: ExactJSON)] = [("id", .string(id))]
-        if let known = Self.currencyCodes[id] {
-            members += [
-                ("name", .string(known.code)), ("symbol", .string(known.code)), ("currencyPrecision", .number(String(known.precision))),
-            ]
+        if let known = configuration.catalogue.reference.currencies[id] {
+            members += [("name", .string(known.name)), ("symbol", .string(known.code))]
+            if let precision = Currency.named(known.code)?.minorUnits {
+                members.append(("currencyPrecision", .number(String(precision))))
+            }
         } else {
             members.append(("name", .string("Currency \(id)")))
         }
