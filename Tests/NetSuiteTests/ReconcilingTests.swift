@@ -246,7 +246,15 @@ import Testing
             #expect(before.status == .open)
             #expect(Self.ownFields(afterPayment) == Self.ownFields(afterEdit))
 
-            // 4. A record that does not exist (deleted by hand): nil, not an error.
+            // 4. A record deleted by hand (the month's payment, which nothing depends on): nil,
+            //    not an error; the invoices it paid are open again for what it paid.
+            let paymentID = try #require(month.ids[Self.key(.payment, month.payment.lagoID)])
+            #expect(try await provider.snapshot(of: .payment, providerID: paymentID) != nil)
+            #expect(try simulator.deleteRecord(.customerPayment, externalID: month.payment.lagoID))
+            #expect(try await provider.snapshot(of: .payment, providerID: paymentID) == nil)
+            let wasPaid = try #require(month.ids[Self.key(.invoice, month.payment.applications[0].invoiceID)])
+            let reopened = try #require(try await provider.snapshot(of: .invoice, providerID: wasPaid))
+            #expect(reopened.status == .open && reopened.amountDueCents == month.payment.applications[0].amountCents)
             #expect(try await provider.snapshot(of: .invoice, providerID: "987654") == nil)
         }
     }
