@@ -55,6 +55,7 @@ extension NetSuiteSimulator {
 
         if request.uri.path == Self.suiteQLPath { return .answer(await suiteQL(request)) }
         if request.uri.path == Self.governanceLimitsPath { return .answer(governanceLimits(method: request.method.rawValue)) }
+        if let answer = currencyRead(request) { return .answer(answer) }
         if request.method == .get, let type = Self.collectionType(request.uri.path) {
             return .answer(listCollection(type, request: request))
         }
@@ -65,7 +66,7 @@ extension NetSuiteSimulator {
         }
         switch route {
         case .get(.typed(let type), let id):
-            return .answer(read(type, id))
+            return .answer(read(type, id, expandSubResources: Self.expandsSubResources(request), host: request.head.authority ?? ""))
         case .get(.generic(let type), let id):
             return .answer(readGeneric(type, id))
         case .upsert(let kind, let externalID):
@@ -101,7 +102,7 @@ extension NetSuiteSimulator {
         }
     }
 
-    private func read(_ type: RecordType, _ id: RecordID) -> Response {
+    private func read(_ type: RecordType, _ id: RecordID, expandSubResources: Bool, host: String) -> Response {
         let record = state.withLock { state in
             switch id {
             case .internalID(let internalID): state.store.record(type, internalID: internalID)
@@ -120,7 +121,8 @@ extension NetSuiteSimulator {
         }
         members.append(contentsOf: derived)
         members.append(contentsOf: Self.dates(created: record.createdAt, modified: record.updatedAt))
-        return Self.json(.object(members))
+        let recordURL = "http://\(host)\(Self.recordPathPrefix)\(type.rawValue)/\(record.internalID)"
+        return Self.json(Self.presentingSublists(.object(members), expanded: expandSubResources, recordURL: recordURL))
     }
 
     /// `dateCreated` and `lastModifiedDate` as REST answers datetimes: ISO 8601 in UTC,
