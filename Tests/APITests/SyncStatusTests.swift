@@ -6,6 +6,7 @@ import JobQueueTesting
 import LedgerCrypto
 import Logging
 import NetSuite
+import Postgres
 import ServiceLifecycle
 import Simulators
 import Sync
@@ -128,7 +129,7 @@ struct SyncStatusTests {
             try await SyncEnvironment.applyLimits(of: connection, queue: api.queue, providers: ProviderRegistry([NetSuiteDriver()]))
             for mapping in Self.mappings(connectionID) { try await MappingStore(pool: api.pool).upsert(mapping) }
             // A billing UI's endpoint for the success events.
-            try await WebhookEndpointStore(pool: api.pool, secretBox: api.secretBox, allowPrivateNetworks: true).create(
+            _ = try await WebhookEndpointStore(pool: api.pool, secretBox: api.secretBox, allowPrivateNetworks: true).create(
                 url: receiverURL, secret: Self.webhookSecret, eventTypes: AccountingSyncedEvent.types)
 
             let queue = SyncQueue(pool: api.pool)
@@ -233,7 +234,7 @@ struct SyncStatusTests {
             // One signed success webhook per success, each naming its object, id and link.
             var deliveries = receiver.deliveries
             #expect(deliveries.count == successes, "\(deliveries.map(\.eventType))")
-            #expect(deliveries.allSatisfy(\.signatureValid))
+            #expect(deliveries.allSatisfy { $0.signatureValid })
             #expect(Set(deliveries.compactMap { $0.headers[StandardWebhooks.idHeader] }).count == successes)
             #expect(
                 Dictionary(grouping: deliveries) { $0.eventType ?? "" }.mapValues(\.count) == [
@@ -262,6 +263,23 @@ struct SyncStatusTests {
             #expect(detail["state"] as? String == "needs_action" && detail["last_job_id"] as? Int == Int(jobID))
             #expect((detail["jobs"] as? [[String: Any]])?.map { $0["id"] as? Int } == [Int(jobID)], "\(detail)")
             #expect(try await api.get("/v1/sync-status/\(id)/invoice/no_such_invoice").status == 404)
+
+            // The dashboard: the search box finds it by number, its page shows its job with a
+            // Retry button; a synced invoice's page links to NetSuite.
+            let cookie = try await DashboardTests.signIn(api)
+            let unmappedNumber = try #require(Self.number(of: unmapped.json))
+            let search = try await DashboardTests.page(api, "/dashboard/sync-status?q=\(Self.query(unmappedNumber))", cookie: cookie)
+            #expect(search.status == 200 && search.text.contains(unmapped.lagoID) && search.text.contains("needs_action"), "\(search.text)")
+            let attention = try await DashboardTests.page(api, "/dashboard/sync-status", cookie: cookie)
+            #expect(attention.text.contains(unmapped.lagoID) && attention.text.contains(rejected.lagoID))
+            let objectPage = try await DashboardTests.page(api, "/dashboard/sync-status/\(id)/invoice/\(unmapped.lagoID)", cookie: cookie)
+            #expect(
+                objectPage.status == 200 && objectPage.text.contains("/dashboard/jobs/\(jobID)") && objectPage.text.contains("class=retry"))
+            let synced = try #require(scenario.invoices.first { $0.lagoID != unmapped.lagoID && $0.lagoID != rejected.lagoID })
+            let syncedID = try #require(refs["invoice:\(synced.lagoID)"])
+            let syncedPage = try await DashboardTests.page(api, "/dashboard/sync-status/\(id)/invoice/\(synced.lagoID)", cookie: cookie)
+            #expect(syncedPage.text.contains("href=\"\(Self.netSuiteLink("invoice", syncedID))\""), "\(syncedPage.text)")
+            #expect(try await DashboardTests.page(api, "/dashboard/sync-status/\(id)/invoice/nothing", cookie: cookie).status == 404)
 
             // The mapping is added and the job retried, over the API.
             let mapping = try await api.request(

@@ -1977,6 +1977,16 @@ ON CONFLICT (job_id) DO UPDATE
 SET succeeded = EXCLUDED.succeeded, result = EXCLUDED.result, error = EXCLUDED.error, created_at = now()
 """#
 
+    /// sql/sync/queries/success_webhook_endpoints.sql:
+    /// The enabled webhook endpoints that list event type $1 in their event types (an endpoint
+    /// for every event, with none listed, does not get the success events: docs/sync-status.md).
+    /// Ids only: the delivery job opens the signing secret when it sends.
+    static let successWebhookEndpoints = #"""
+SELECT id::text AS id FROM ledgersync.webhook_endpoints
+WHERE NOT disabled AND $1::text = ANY (event_types)
+ORDER BY created_at, id
+"""#
+
     /// sql/sync/queries/sync_job_keys.sql:
     /// The serial key, limit key and billing customer of a sync job ($1 connection, $2 kind,
     /// $3 document, $4 customer id or NULL), as ledgersync.enqueue_sync derives them; for the

@@ -72,12 +72,6 @@ extension SyncSession {
         let kind = context.job.kind
         let voided = kind == SyncJobKind.invoiceVoid.rawValue || kind == SyncJobKind.creditMemoVoid.rawValue
         do {
-            // The endpoints are read first, on their own connection: the transaction below
-            // holds one, and a pool of one must not wait for a second. Success events go to
-            // the endpoints that name them in their event types only: one arrives per object
-            // synced, and an endpoint made for every event before they existed (a receiver of
-            // provider errors) keeps receiving what it did.
-            let endpoints = try await sync.endpoints.list().filter { !$0.disabled && $0.eventTypes != nil }
             let jobID = context.job.id
             let sent = try await sync.queue.pool.withTransaction { db -> (AccountingSyncedEvent, Int)? in
                 guard
@@ -92,13 +86,18 @@ extension SyncSession {
                     customerID: synced.customerBillingID ?? customerBillingID, providerID: providerID, providerLink: link,
                     created: synced.first, voided: voided)
                 let body = try event.body()
+                // Success events go to the endpoints that list them only: one arrives per
+                // object synced, and an endpoint made for every event before they existed (a
+                // receiver of provider errors) keeps receiving what it did. Read on the
+                // transaction's connection, ids only (no secret is opened here).
                 var count = 0
-                for endpoint in endpoints where endpoint.wants(event.type) {
-                    let args = WebhookDelivery.Args(endpointID: endpoint.id, eventID: event.id, eventType: event.type, body: body)
+                for row in try await db.query(SyncSQL.successWebhookEndpoints, [event.type]).rows {
+                    guard let endpointID = UUID(uuidString: try row.decode("id")) else { continue }
+                    let args = WebhookDelivery.Args(endpointID: endpointID, eventID: event.id, eventType: event.type, body: body)
                     _ = try await sync.queue.enqueue(
                         EnqueueRequest(
                             kind: WebhookDelivery.kind, args: try JSONText(encoding: args),
-                            uniqueKey: "webhook:\(endpoint.id.uuidString.lowercased()):\(event.id)"),
+                            uniqueKey: "webhook:\(endpointID.uuidString.lowercased()):\(event.id)"),
                         on: db)
                     count += 1
                 }
