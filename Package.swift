@@ -124,7 +124,7 @@ let package = Package(
         // dependency: checks return their failures, the caller asserts them.
         .target(
             name: "SyncTesting",
-            dependencies: ["Sync"]
+            dependencies: ["Sync", "ExactJSON"]
         ),
         // Test support for the NetSuite simulator: `RecordChecker` says whether a simulated
         // record equals the latest billing document (SimulatorTests, EndToEndTests).

@@ -17,6 +17,7 @@ struct Ledgersync: AsyncParsableCommand {
             Connections.self, Mappings.self, Refs.self, Webhooks.self, Secrets.self, Simulate.self, Demo.self, APICommand.self, Tokens.self,
             DashboardCommand.self, BenchCommand.self,
             SyncCommand.self,
+            Changes.self,
         ]
     )
 }

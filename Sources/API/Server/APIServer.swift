@@ -124,6 +124,7 @@ public enum APIServer {
         ).register(on: v1)
         ExternalRefsController(store: ExternalRefStore(pool: pool)).register(on: v1)
         RefsController(store: ExternalRefStore(pool: pool), connections: connections).register(on: v1)
+        ChangesController(store: ChangeEventStore(pool: pool), connections: connections).register(on: v1)
         TokensController(tokens: tokens).register(on: v1)
         let inbound = InboundController(
             secrets: InboundSecretStore(pool: pool, secretBox: configuration.secretBox),
