@@ -16,7 +16,8 @@ extension FakeLedger {
         /// A payment's invoices (provider ids) and the amount applied to each.
         public var applications: [ProviderPaymentApplication]
 
-        public init(number: String? = nil, amount: String? = nil, currency: String? = nil, applications: [ProviderPaymentApplication] = []) {
+        public init(number: String? = nil, amount: String? = nil, currency: String? = nil, applications: [ProviderPaymentApplication] = [])
+        {
             self.number = number
             self.amount = amount
             self.currency = currency

@@ -129,9 +129,11 @@ struct ChangePollTests {
             for i in 1...6 {
                 let customer = "cus_\((i - 1) % 3 + 1)"
                 try await queue.enqueue(
-                    connection: connection, kind: .invoicePush, document: JSONText(Self.invoice("inv_\(i)", customer: customer, cents: 10_000 + i)))
+                    connection: connection, kind: .invoicePush,
+                    document: JSONText(Self.invoice("inv_\(i)", customer: customer, cents: 10_000 + i)))
                 try await queue.enqueue(
-                    connection: connection, kind: .paymentApply, document: JSONText(Self.payment("pay_\(i)", invoice: "inv_\(i)", cents: 10_000 + i)))
+                    connection: connection, kind: .paymentApply,
+                    document: JSONText(Self.payment("pay_\(i)", invoice: "inv_\(i)", cents: 10_000 + i)))
             }
             // Three more runs of the payments' poll at once, besides its own job: what two
             // workers do when one lost its lease mid-poll. Still one event per change.
@@ -309,4 +311,3 @@ struct ChangePollTests {
         return formatter.string(from: date)
     }
 }
-

@@ -197,7 +197,9 @@ struct ChangePoll: Sendable {
                     let ids = Array(Set(fresh.flatMap { $0.applications.map(\.providerInvoiceID) })).sorted()
                     if !ids.isEmpty {
                         for row in try await db.query(SyncSQL.invoiceRefsByProviderIds, [connectionID.uuidString, ids]).rows {
-                            invoices[try row.decode("provider_id")] = (try row.decode("billing_id"), try row.decodeIfPresent("customer_billing_id"))
+                            invoices[try row.decode("provider_id")] = (
+                                try row.decode("billing_id"), try row.decodeIfPresent("customer_billing_id")
+                            )
                         }
                     }
                 }
@@ -207,7 +209,8 @@ struct ChangePoll: Sendable {
                     let modifiedAt = Self.date(Self.micros(change.modifiedAt))
                     if emitsEvents {
                         let applications = change.applications.map {
-                            ChangeEvent.Application(providerID: $0.providerInvoiceID, billingID: invoices[$0.providerInvoiceID]?.billingID, amount: $0.amount)
+                            ChangeEvent.Application(
+                                providerID: $0.providerInvoiceID, billingID: invoices[$0.providerInvoiceID]?.billingID, amount: $0.amount)
                         }
                         let record = change.record.map(\.description)
                         let inserted = try await db.query(

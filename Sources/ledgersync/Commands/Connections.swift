@@ -160,7 +160,8 @@ struct ConnectionSummary: Encodable {
         print("  objects: \(settings.objectsToSync.isEmpty ? "all" : settings.objectsToSync.joined(separator: ", "))")
         if !settings.readChanges.isEmpty {
             print(
-                "  reads back: \(settings.readChanges.joined(separator: ", ")) every \(settings.pollInterval ?? ChangeReadSettings.defaultPollInterval) s")
+                "  reads back: \(settings.readChanges.joined(separator: ", ")) every \(settings.pollInterval ?? ChangeReadSettings.defaultPollInterval) s"
+            )
         }
         print("  base url: \(settings.baseURL ?? "the provider's own")")
         print("  concurrency limit \(settings.concurrencyLimit) (limit key \(limitKey))")
@@ -276,7 +277,8 @@ extension Connections {
             }
             guard name != nil || !settings.isEmpty || rotateSecrets else {
                 throw ValidationError(
-                    "nothing to update: give --name, --objects, --concurrency-limit, --base-url, --setting, --read-changes, --poll-interval or --rotate-secrets")
+                    "nothing to update: give --name, --objects, --concurrency-limit, --base-url, --setting, --read-changes, --poll-interval or --rotate-secrets"
+                )
             }
         }
 

@@ -109,7 +109,8 @@ struct Worker: AsyncParsableCommand {
             } : nil
         let worker = WorkerPool(pool: pool, registry: registry, options: options, logger: logger, startGate: gate)
         let group = ServiceGroup(
-            configuration: .init(services: [worker as any Service] + services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(
+                services: [worker as any Service] + services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await pool.close()
         http.shutdown()
