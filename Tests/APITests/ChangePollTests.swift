@@ -169,19 +169,19 @@ struct ChangePollTests {
                 .init(
                     amount: "42.10", currency: "USD",
                     applications: [ProviderPaymentApplication(providerInvoiceID: invoice2, amount: "42.10")]))
-            let paid = try await eventually(timeout: .seconds(10)) { Self.bodies(receiver, "invoice.paid_in_provider").count >= 1 }
+            let paid = await eventually(timeout: .seconds(10)) { Self.bodies(receiver, "invoice.paid_in_provider").count >= 1 }
             #expect(paid)
             // A customer and an invoice, created, then updated.
             let handCustomer = ledger.enterByHand(.customer, .init(number: "Walk-in Ltd"))
             let handInvoice = ledger.enterByHand(.invoice, .init(number: "HAND-1", amount: "99.00", currency: "USD"))
-            let createdSeen = try await eventually(timeout: .seconds(10)) {
+            let createdSeen = await eventually(timeout: .seconds(10)) {
                 Self.bodies(receiver, "customer.changed_in_provider").count == 1
                     && Self.bodies(receiver, "invoice.changed_in_provider").count == 1
             }
             #expect(createdSeen)
             ledger.editByHand(providerID: handCustomer) { $0.number = "Walk-in Limited" }
             ledger.editByHand(providerID: handInvoice) { $0.amount = "101.00" }
-            let updatedSeen = try await eventually(timeout: .seconds(10)) {
+            let updatedSeen = await eventually(timeout: .seconds(10)) {
                 Self.bodies(receiver, "customer.changed_in_provider").count == 2
                     && Self.bodies(receiver, "invoice.changed_in_provider").count == 2
             }
@@ -211,13 +211,14 @@ struct ChangePollTests {
             let invoices = Self.bodies(receiver, "invoice.changed_in_provider").map(Self.change)
             #expect(invoices.map { $0["change"] as? String } == ["created", "updated"], "\(invoices)")
             #expect(invoices.map { $0["amount"] as? String } == ["99.00", "101.00"])
-            #expect(receiver.deliveries.allSatisfy(\.signatureValid))
+            let allSigned = receiver.deliveries.allSatisfy { $0.signatureValid }
+            #expect(allSigned)
 
             // A restart: new pools start from the stored cursors. Nothing comes twice; a new
             // change arrives.
             workers = Workers(count: 4, api: api, providers: providers)
             ledger.editByHand(providerID: handCustomer) { $0.number = "Walk-in Group" }
-            let afterRestart = try await eventually(timeout: .seconds(10)) {
+            let afterRestart = await eventually(timeout: .seconds(10)) {
                 Self.bodies(receiver, "customer.changed_in_provider").count == 3
             }
             #expect(afterRestart)
