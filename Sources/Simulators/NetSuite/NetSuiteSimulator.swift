@@ -69,6 +69,8 @@ public final class NetSuiteSimulator: Sendable {
         var tokens: [String: Date] = [:]
         var tokenStats = TokenStats()
         var tokenRequests: [TokenRequest] = []
+        /// Added to the real clock when a record is written (`advanceClock(by:)`).
+        var clockOffset: TimeInterval = 0
     }
 
     /// A write request as it arrived (before validation): method, full URL with its query,

@@ -55,6 +55,9 @@ extension NetSuiteSimulator {
 
         if request.uri.path == Self.suiteQLPath { return .answer(await suiteQL(request)) }
         if request.uri.path == Self.governanceLimitsPath { return .answer(governanceLimits(method: request.method.rawValue)) }
+        if request.method == .get, let type = Self.collectionType(request.uri.path) {
+            return .answer(listCollection(type, request: request))
+        }
         let route: RecordRoute
         switch RecordRoute.parse(method: request.method.rawValue, path: request.uri.path) {
         case .success(let parsed): route = parsed
@@ -108,6 +111,8 @@ extension NetSuiteSimulator {
             members.append(member)
         }
         members.append(contentsOf: derived)
+        members.removeAll { $0.key == "dateCreated" || $0.key == "lastModifiedDate" }
+        members.append(contentsOf: Self.dateFields(record))
         return Self.json(.object(members))
     }
 
@@ -165,7 +170,9 @@ extension NetSuiteSimulator {
                     locationRequired: state.locationRequired)
                 let total = try validator.validate(type, externalID: externalID, body: body)
                 state.stats.writes += 1
-                return state.store.upsert(type, externalID: externalID, body: body, total: total, now: Date())
+                return state.store.upsert(
+                    type, externalID: externalID, body: body, total: total,
+                    now: SimulatorTime.wholeSeconds(Date().addingTimeInterval(state.clockOffset)))
             }
             let location = "http://\(host)\(Self.recordPathPrefix)\(type.rawValue)/\(stored.internalID)"
             response = Response(status: .noContent, headers: [.location: location])

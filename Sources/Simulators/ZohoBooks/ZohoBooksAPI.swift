@@ -175,7 +175,17 @@ extension ZohoBooksSimulator {
             }
         }
         if configuration.latency > .zero { try? await Task.sleep(for: configuration.latency) }
-        return await route(request, organizationID: organizationID, path: path)
+        guard request.method != .get else { return await route(request, organizationID: organizationID, path: path) }
+        // A write may change other records than its own (ZohoBooksRecordTimes.swift): their
+        // last_modified_time moves too.
+        let before = state.withLock { $0.organizations[organizationID]?.records ?? [:] }
+        let outcome = await route(request, organizationID: organizationID, path: path)
+        state.withLock { state in
+            guard var after = state.organizations[organizationID]?.records else { return }
+            Self.stampSideChanges(before: before, after: &after, now: Self.recordTime(state))
+            state.organizations[organizationID]?.records = after
+        }
+        return outcome
     }
 
     /// Moves a fixed window forward to the one holding `now`, emptying its count.
@@ -255,8 +265,13 @@ extension ZohoBooksSimulator {
         }
         let filters: [(String, String)] = Self.listFilters.compactMap { key in query[Substring(key)].map { (key, String($0)) } }
         return state.withLock { state in
-            let records = (state.organizations[organizationID]?.records[module.path] ?? []).map(\.body).filter { body in
+            let filtered = (state.organizations[organizationID]?.records[module.path] ?? []).map(\.body).filter { body in
                 filters.allSatisfy { body[$0.0]?.stringValue == $0.1 }
+            }
+            let records: [ExactJSON]
+            switch Self.timeFilteredAndSorted(filtered, module: module.path, query: { key in query[Substring(key)].map(String.init) }) {
+            case .success(let chosen): records = chosen
+            case .failure(let error): return error.response
             }
             let (skip, overflow) = (page - 1).multipliedReportingOverflow(by: perPage)
             let start = overflow ? records.count : min(records.count, skip)
@@ -430,6 +445,7 @@ extension ZohoBooksSimulator {
             try applyPayment(&body, previous: previous, paymentID: id, invoices: &changed)
             invoices = changed
         }
+        Self.stamp(&body, previous: previous, now: Self.recordTime(state))
         body = .object([(module.idKey, .string(id))] + body.objectMembers.filter { $0.key != module.idKey })
         if let index {
             records[index].body = body

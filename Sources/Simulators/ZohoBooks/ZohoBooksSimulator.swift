@@ -226,6 +226,8 @@ public final class ZohoBooksSimulator: Sendable {
         var random: SplitMix64
         var faultRate: Double
         var nextID: Int = 460_000_000_000_001
+        /// Added to the real clock for the records' times (`advanceClock(by:)`).
+        var clockOffset: TimeInterval = 0
     }
 
     private struct Server {

@@ -150,7 +150,12 @@ struct ChangePoll: Sendable {
             // The job's start paid for its first request; each later one spends a start of
             // the connection's rate windows.
             if index > 0 { try await context.takeRateWindowStart() }
-            let answer = try await reader.changes(of: objectType, since: since, page: page)
+            // Requests after the first inside one call spend a start too (Zoho's pages).
+            let context = context
+            let objectType = objectType
+            let answer = try await ProviderReadPacing.$beforeFurtherRequest.withValue({ try await context.takeRateWindowStart() }) {
+                try await reader.changes(of: objectType, since: since, page: page)
+            }
             guard let advanced = try await write(answer.changes, after: cursor, pollSince: since) else { return .cursorMoved }
             cursor = advanced
             guard let next = answer.next else { return .caughtUp }
