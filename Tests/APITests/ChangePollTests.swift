@@ -33,7 +33,9 @@ struct ChangePollTests {
             options.changes.scheduleInterval = pollScheduleEvery
             let sync = SyncEnvironment(
                 pool: api.pool, secretBox: api.secretBox, http: http, options: options, providers: providers,
-                providerContext: ProviderContext(http: http, requestTimeout: .seconds(10)))
+                providerContext: ProviderContext(
+                    http: http, requestTimeout: .seconds(10), serverTimeLimit: .seconds(3),
+                    tokens: PostgresTokenStore(pool: api.pool, secretBox: api.secretBox)))
             var registry = JobRegistry()
             sync.register(in: &registry)
             var logger = Logger(label: "test.worker")

@@ -153,7 +153,8 @@ struct ChangePoll: Sendable {
             // Requests after the first inside one call spend a start too (Zoho's pages).
             let context = context
             let objectType = objectType
-            let answer = try await ProviderReadPacing.$beforeFurtherRequest.withValue({ try await context.takeRateWindowStart() }) {
+            let pacing: @Sendable () async throws -> Void = { try await context.takeRateWindowStart() }
+            let answer = try await ProviderReadPacing.$beforeFurtherRequest.withValue(pacing) {
                 try await reader.changes(of: objectType, since: since, page: page)
             }
             guard let advanced = try await write(answer.changes, after: cursor, pollSince: since) else { return .cursorMoved }
