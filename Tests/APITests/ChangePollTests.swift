@@ -44,7 +44,9 @@ struct ChangePollTests {
             for _ in 0..<count {
                 let pool = WorkerPool(
                     pool: api.pool, registry: registry,
-                    options: WorkerOptions(concurrency: 4, pollInterval: .milliseconds(50), lease: .seconds(5)), logger: logger)
+                    options: WorkerOptions(
+                        concurrency: 4, pollInterval: .milliseconds(50), lease: .seconds(5), rescueInterval: .milliseconds(500)),
+                    logger: logger)
                 let scheduler = ChangePollScheduler(pool: api.pool, interval: pollScheduleEvery, logger: logger)
                 groups.append(ServiceGroup(configuration: .init(services: [pool, SchedulerService(scheduler: scheduler)], logger: logger)))
             }
@@ -159,7 +161,7 @@ struct ChangePollTests {
             let monthEnd = try #require(ledger.records(of: .payment).map(\.modifiedAt).max())
             let passed = try await eventually(timeout: .seconds(10)) {
                 try await api.database.count(
-                    "SELECT count(*) FROM ledgersync.change_cursors WHERE polled_at IS NOT NULL AND modified_since >= '\(Self.timestamp(monthEnd))'"
+                    "SELECT count(*) FROM ledgersync.change_cursors WHERE polled_at IS NOT NULL AND modified_since >= '\(Self.timestamp(monthEnd))'::timestamptz - interval '1 millisecond'"
                 ) >= 1
             }
             #expect(passed)
