@@ -269,6 +269,8 @@ struct ChangePollSimulatorTests {
     }
 
     static let readChanges = ["paid_invoices", "customer", "invoice"]
+    static func netSuiteProviders() -> ProviderRegistry { ProviderRegistry([NetSuiteDriver()]) }
+    static func zohoProviders() -> ProviderRegistry { ProviderRegistry([ZohoBooksDriver()]) }
 
     @Test("NetSuite simulator: a payment by hand is one invoice.paid_in_provider, the month's 300 none; records by hand once each")
     func netSuite() async throws {
@@ -295,7 +297,7 @@ struct ChangePollSimulatorTests {
         _ simulator: NetSuiteSimulator, configuration: NetSuiteSimulator.Configuration, credentials: NetSuiteCredentials,
         providers: ProviderRegistry
     ) async throws {
-        try await run({ ProviderRegistry([NetSuiteDriver()]) }) { api in
+        try await run(Self.netSuiteProviders) { api in
             var settings = AccountingConnection.Settings(
                 defaultSubsidiary: "1", objectsToSync: [], baseURL: simulator.baseURL, concurrencyLimit: 5)
             settings.readChanges = Self.readChanges
@@ -331,7 +333,7 @@ struct ChangePollSimulatorTests {
 
     func zohoMonth(_ simulator: ZohoBooksSimulator, http: HTTPClient) async throws {
         let providers = ProviderRegistry([ZohoBooksDriver()])
-        try await run({ ProviderRegistry([ZohoBooksDriver()]) }) { api in
+        try await run(Self.zohoProviders) { api in
             let client = ZohoBooksSimulator.SelfClient.demo
             let code = try simulator.issueGrantCode(clientID: client.clientID)
             let answer = try await ZohoAccounts.exchange(
