@@ -279,7 +279,7 @@ struct ChangePollSimulatorTests {
             consumerKey: "chg-consumer-key", consumerSecret: "chg-consumer-secret", tokenID: "chg-token-id", tokenSecret: "chg-token-secret"
         )
         configuration.credentials = [credentials]
-        configuration.concurrencyLimit = 5
+        configuration.concurrencyLimit = 10
         configuration.items = BillingScenario.itemIDs.map { NetSuiteSimulator.Item(id: $0, name: "Item \($0)", taxable: true) }
         let simulator = NetSuiteSimulator(configuration: configuration)
         _ = try await simulator.start()
@@ -299,7 +299,7 @@ struct ChangePollSimulatorTests {
     ) async throws {
         try await run(Self.netSuiteProviders) { api in
             var settings = AccountingConnection.Settings(
-                defaultSubsidiary: "1", objectsToSync: [], baseURL: simulator.baseURL, concurrencyLimit: 5)
+                defaultSubsidiary: "1", objectsToSync: [], baseURL: simulator.baseURL, concurrencyLimit: 10)
             settings.readChanges = Self.readChanges
             settings.pollInterval = Self.pollInterval
             let connection = try await ConnectionStore(pool: api.pool, secretBox: api.secretBox).create(
@@ -341,7 +341,7 @@ struct ChangePollSimulatorTests {
                 http: http)
             let refresh = try #require(answer.refreshToken)
             var settings = AccountingConnection.Settings(
-                baseURL: simulator.baseURL, concurrencyLimit: 5,
+                baseURL: simulator.baseURL, concurrencyLimit: 10,
                 extra: ["data_center": "com", "request_window": "100000/60s", "daily_quota": "100000/1d"])
             settings.readChanges = Self.readChanges
             settings.pollInterval = Self.pollInterval
