@@ -124,7 +124,7 @@ let package = Package(
         // dependency: checks return their failures, the caller asserts them.
         .target(
             name: "SyncTesting",
-            dependencies: ["Sync"]
+            dependencies: ["Sync", "ExactJSON"]
         ),
         // Test support for the NetSuite simulator: `RecordChecker` says whether a simulated
         // record equals the latest billing document (SimulatorTests, EndToEndTests).
@@ -195,9 +195,9 @@ let package = Package(
                 "API", "JobQueue", "JobQueueTesting", "Postgres", "Sync", "HTTPClient", "NetSuite", "LedgerCrypto",
                 // FakeLedger, the remote side of the third provider a test registers (ThirdProviderTests).
                 "SyncTesting",
-                // The NetSuite simulator the sync status tests (SyncStatusTests) and the record actions
-                // (RecordActionsAPITests) run against.
-                "Simulators",
+                // The simulators: the sync status tests (SyncStatusTests), the record actions
+                // (RecordActionsAPITests) and the changes read back (ChangePollSimulatorTests).
+                "Simulators", "ZohoBooks", "ExactJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // An in-process worker delivers the inbound flow's webhooks.
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -18,6 +18,9 @@ STATES = ["available", "running", "retryable", "completed", "failed", "cancelled
 MAPPING_KINDS = ["fallback_item", "default_item", "item", "tax", "currency", "custom_field"]
 OBJECT_TYPES = ["customer", "invoice", "sales_order", "credit_memo", "payment"]
 EVENT_TYPES = ["customer.accounting_provider_error", "integration.provider_error", "invoice.paid_in_provider"]
+# Change events read back from the provider (docs/changes.md).
+EVENT_TYPES += [f"{t}.changed_in_provider" for t in ["customer", "invoice", "sales_order", "credit_memo", "payment"]]
+READ_CHANGES = ["paid_invoices", "customer", "invoice", "sales_order", "credit_memo", "payment"]
 # Something other than white space: the server refuses blank strings.
 NOT_BLANK = r"\S"
 # What the stores accept as a URL: lower-case http(s) scheme, then a host.
@@ -206,7 +209,9 @@ SCHEMAS = {
     "ConnectionSettings": obj({
         "objects_to_sync": {"type": "array", "items": string(enum=OBJECT_TYPES)},
         "base_url": string(nullable=True), "concurrency_limit": integer(1),
-    }, additional=string(), description="The common settings, then the provider's own as strings (NetSuite: default_subsidiary, default_location)."),
+        "read_changes": {"type": "array", "items": string(enum=READ_CHANGES), "description": "What the connection reads back from the provider (docs/changes.md); absent: nothing."},
+        "poll_interval": {"type": "number", "description": "Seconds between two change polls of one record type; absent: 60."},
+    }, required=["objects_to_sync", "base_url", "concurrency_limit"], additional=string(), description="The common settings, then the provider's own as strings (NetSuite: default_subsidiary, default_location)."),
     "Connection": obj({
         "id": string(format="uuid"), "provider": string(pattern=PROVIDER_NAME), "name": string(), "account_id": string(),
         "settings": ref("ConnectionSettings"), "limit_key": string(),
@@ -217,6 +222,9 @@ SCHEMAS = {
         "objects_to_sync": {"type": "array", "items": string(enum=OBJECT_TYPES), "maxItems": 20},
         "base_url": text(10000, nullable=True, pattern=HTTP_URL, description="http:// or https:// URL of the provider's API root (a simulator)."),
         "concurrency_limit": integer(1, 1000),
+        "read_changes": {"type": "array", "items": string(enum=READ_CHANGES), "maxItems": 10, "nullable": True,
+                         "description": "paid_invoices (invoice.paid_in_provider webhooks) and record types whose changes at the provider become change events (docs/changes.md). Absent or null: nothing is read back."},
+        "poll_interval": {"type": "number", "minimum": 0.2, "maximum": 86400, "nullable": True, "description": "Seconds between two change polls of one record type (default 60)."},
     }, required=[], additional=text(10000, nullable=True),
         description="The common settings, and the provider's own as strings, checked by its driver (NetSuite: default_subsidiary, default_location: internal ids). In an update, members left out keep their value and null clears an optional one."),
     "ConnectionSecrets": obj({}, additional=string(20000, minLength=1), maxProperties=20,
@@ -294,6 +302,20 @@ SCHEMAS = {
     }, required=["query"]),
     "RefLink": obj({"provider_id": string(18, pattern="^[0-9]{1,18}$", description="The provider's internal id of the existing record.")}),
     "ExternalRefList": obj({"external_refs": {"type": "array", "items": ref("ExternalRef")}}),
+    "ChangeEvent": obj({
+        "id": integer(1), "object_type": string(enum=OBJECT_TYPES), "change": string(enum=["created", "updated"]),
+        "provider_id": string(), "external_id": string(nullable=True),
+        "billing_id": string(nullable=True, description="The billing id when the record is one Ledgersync synced (a person edited it)."),
+        "modified_at": date_time(), "number": string(nullable=True),
+        "amount": string(nullable=True, description="Decimal text as the provider wrote it."), "currency": string(nullable=True),
+        "applications": {"type": "array", "items": obj({"provider_id": string(), "billing_id": string(nullable=True), "amount": string(nullable=True)})},
+        "created_at": date_time(),
+        "record": {"type": "object", "nullable": True, "description": "The record as the provider answered (body fields)."},
+    }),
+    "ChangeEventList": obj({
+        "changes": {"type": "array", "items": ref("ChangeEvent")},
+        "next_since": {"type": "integer", "minimum": 0, "description": "The since of the next page (the last id, or the since given when the page is empty)."},
+    }),
     "InboundSecret": obj({
         "connection_id": string(format="uuid"),
         "secret": string(description="Shown this once (whsec_…). Sign each inbound message the Standard Webhooks way under it; the previous secret stops working."),
@@ -361,6 +383,7 @@ OPERATION_SCOPES = {
     "listSyncStatus": "read", "getSyncStatus": "read",
     "createRecord": "admin", "getRecord": "admin", "updateRecord": "admin", "upsertRecord": "admin", "deleteRecord": "admin",
     "queryRecords": "admin",
+    "listChanges": "read",
 }
 
 
@@ -573,6 +596,13 @@ PATHS = {
         "Revoke a token", "revokeToken", {"204": {"description": "Revoked; its dashboard sessions end too."}, **errors("404", "409", "422")},
         parameters=[path_param("id", integer(1, 9223372036854775807), "The token id.")], tag="tokens",
         description="409 for the token making the request: revoke that one with another admin token or the CLI.")},
+    "/v1/connections/{id}/changes": {"get": operation(
+        "Records created or changed at the provider, read back", "listChanges", {**ok("The change events after since, id ascending.", "ChangeEventList"), **errors("404", "422")},
+        parameters=[path_param("id", string(format="uuid"), "The connection."),
+                    query("since", integer(0, 9223372036854775807), "Only events after this event id (default 0)."),
+                    query("object_type", string(enum=OBJECT_TYPES), "Only events of this record type."),
+                    query("limit", integer(1, 1000), "At most this many (default 100).")],
+        tag="sync", description="Filled by the connection's change polls (settings.read_changes; docs/changes.md).")},
     "/v1/external-refs": {"get": operation(
         "Which provider record a billing object became", "listExternalRefs", {**ok("The refs, most recently synced first.", "ExternalRefList"), **errors("422")},
         parameters=[query("connection_id", string(format="uuid"), "The connection.", required=True),

@@ -48,6 +48,11 @@ public final class FakeLedger: Sendable {
         public var currencies: Set<String> = []
         /// How many writes changed it (the first one included).
         public var writeCount = 1
+        /// When it was created and last changed, by the ledger's clock (change polls read them).
+        public var createdAt = Date()
+        public var modifiedAt = Date()
+        /// What a person typed in, for a record entered by hand (`enterByHand`).
+        public var byHand: HandEntry?
 
         public static func == (a: Record, b: Record) -> Bool {
             a.providerID == b.providerID && a.recordType == b.recordType && a.billingID == b.billingID && a.content == b.content
@@ -198,10 +203,13 @@ public final class FakeLedger: Sendable {
             if let index {
                 apply(&state.records[index])
                 state.records[index].writeCount += 1
+                state.records[index].modifiedAt = now
                 id = state.records[index].providerID
             } else {
                 state.nextID += 1
                 var record = Record(providerID: "\(state.nextID)", recordType: recordType, billingID: billingID, content: nil)
+                record.createdAt = now
+                record.modifiedAt = now
                 apply(&record)
                 state.records.append(record)
                 id = record.providerID

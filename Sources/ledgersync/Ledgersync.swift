@@ -20,6 +20,7 @@ struct Ledgersync: AsyncParsableCommand {
             SyncCommand.self,
             StatusCommand.self,
             ProviderCommand.self,
+            Changes.self,
         ]
     )
 }

@@ -42,6 +42,7 @@ struct ConnectionsController {
             }
         }
         if let limit = try body.int("concurrency_limit", in: 1...1000) { settings.concurrencyLimit = limit }
+        try applyChangeReading(body, to: &settings)
         for (key, _) in members where !AccountingConnection.Settings.commonKeys.contains(key) {
             guard key.count <= 100 else { throw APIError.invalid("settings", "a setting's name is at most 100 characters") }
             if let value = try body.nullableString(key) { settings.extra[key] = value }

@@ -4018,6 +4018,131 @@ enum OpenAPIDocument {
         ]
       }
     },
+    "/v1/connections/{id}/changes": {
+      "get": {
+        "summary": "Records created or changed at the provider, read back",
+        "operationId": "listChanges",
+        "tags": [
+          "sync"
+        ],
+        "responses": {
+          "200": {
+            "description": "The change events after since, id ascending.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ChangeEventList"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "read"
+        ],
+        "description": "Needs scope `read` (or `admin`). Filled by the connection's change polls (settings.read_changes; docs/changes.md).",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection."
+          },
+          {
+            "name": "since",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 9223372036854775807
+            },
+            "description": "Only events after this event id (default 0)."
+          },
+          {
+            "name": "object_type",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "customer",
+                "invoice",
+                "sales_order",
+                "credit_memo",
+                "payment"
+              ]
+            },
+            "description": "Only events of this record type."
+          },
+          {
+            "name": "limit",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 1000
+            },
+            "description": "At most this many (default 100)."
+          }
+        ]
+      }
+    },
     "/v1/external-refs": {
       "get": {
         "summary": "Which provider record a billing object became",
@@ -5167,6 +5292,25 @@ enum OpenAPIDocument {
           "concurrency_limit": {
             "type": "integer",
             "minimum": 1
+          },
+          "read_changes": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "enum": [
+                "paid_invoices",
+                "customer",
+                "invoice",
+                "sales_order",
+                "credit_memo",
+                "payment"
+              ]
+            },
+            "description": "What the connection reads back from the provider (docs/changes.md); absent: nothing."
+          },
+          "poll_interval": {
+            "type": "number",
+            "description": "Seconds between two change polls of one record type; absent: 60."
           }
         },
         "additionalProperties": {
@@ -5263,6 +5407,30 @@ enum OpenAPIDocument {
             "type": "integer",
             "minimum": 1,
             "maximum": 1000
+          },
+          "read_changes": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "enum": [
+                "paid_invoices",
+                "customer",
+                "invoice",
+                "sales_order",
+                "credit_memo",
+                "payment"
+              ]
+            },
+            "maxItems": 10,
+            "nullable": true,
+            "description": "paid_invoices (invoice.paid_in_provider webhooks) and record types whose changes at the provider become change events (docs/changes.md). Absent or null: nothing is read back."
+          },
+          "poll_interval": {
+            "type": "number",
+            "minimum": 0.2,
+            "maximum": 86400,
+            "nullable": true,
+            "description": "Seconds between two change polls of one record type (default 60)."
           }
         },
         "additionalProperties": {
@@ -5610,7 +5778,12 @@ enum OpenAPIDocument {
               "enum": [
                 "customer.accounting_provider_error",
                 "integration.provider_error",
-                "invoice.paid_in_provider"
+                "invoice.paid_in_provider",
+                "customer.changed_in_provider",
+                "invoice.changed_in_provider",
+                "sales_order.changed_in_provider",
+                "credit_memo.changed_in_provider",
+                "payment.changed_in_provider"
               ]
             },
             "minItems": 1,
@@ -5880,6 +6053,132 @@ enum OpenAPIDocument {
         "additionalProperties": false,
         "required": [
           "external_refs"
+        ]
+      },
+      "ChangeEvent": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "object_type": {
+            "type": "string",
+            "enum": [
+              "customer",
+              "invoice",
+              "sales_order",
+              "credit_memo",
+              "payment"
+            ]
+          },
+          "change": {
+            "type": "string",
+            "enum": [
+              "created",
+              "updated"
+            ]
+          },
+          "provider_id": {
+            "type": "string"
+          },
+          "external_id": {
+            "type": "string",
+            "nullable": true
+          },
+          "billing_id": {
+            "type": "string",
+            "description": "The billing id when the record is one Ledgersync synced (a person edited it).",
+            "nullable": true
+          },
+          "modified_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "number": {
+            "type": "string",
+            "nullable": true
+          },
+          "amount": {
+            "type": "string",
+            "description": "Decimal text as the provider wrote it.",
+            "nullable": true
+          },
+          "currency": {
+            "type": "string",
+            "nullable": true
+          },
+          "applications": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "provider_id": {
+                  "type": "string"
+                },
+                "billing_id": {
+                  "type": "string",
+                  "nullable": true
+                },
+                "amount": {
+                  "type": "string",
+                  "nullable": true
+                }
+              },
+              "additionalProperties": false,
+              "required": [
+                "provider_id",
+                "billing_id",
+                "amount"
+              ]
+            }
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "record": {
+            "type": "object",
+            "nullable": true,
+            "description": "The record as the provider answered (body fields)."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "id",
+          "object_type",
+          "change",
+          "provider_id",
+          "external_id",
+          "billing_id",
+          "modified_at",
+          "number",
+          "amount",
+          "currency",
+          "applications",
+          "created_at",
+          "record"
+        ]
+      },
+      "ChangeEventList": {
+        "type": "object",
+        "properties": {
+          "changes": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/ChangeEvent"
+            }
+          },
+          "next_since": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "The since of the next page (the last id, or the since given when the page is empty)."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "changes",
+          "next_since"
         ]
       },
       "InboundSecret": {

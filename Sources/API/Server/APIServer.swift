@@ -126,6 +126,7 @@ public enum APIServer {
         RefsController(store: ExternalRefStore(pool: pool), connections: connections).register(on: v1)
         SyncStatusController(store: SyncStatusStore(pool: pool), queue: queue).register(on: v1)
         RecordsController(queue: queue).register(on: v1)
+        ChangesController(store: ChangeEventStore(pool: pool), connections: connections).register(on: v1)
         TokensController(tokens: tokens).register(on: v1)
         let inbound = InboundController(
             secrets: InboundSecretStore(pool: pool, secretBox: configuration.secretBox),

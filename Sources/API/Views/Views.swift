@@ -107,7 +107,8 @@ enum Views {
                         ("objects_to_sync", .array(settings.objectsToSync.map(JSON.string))),
                         ("base_url", .optional(settings.baseURL)),
                         ("concurrency_limit", .int(settings.concurrencyLimit)),
-                    ] + settings.extra.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value)) })
+                    ] + Views.changeReadingSettings(settings)
+                        + settings.extra.sorted { $0.key < $1.key }.map { ($0.key, JSON.string($0.value)) })
             ),
             ("limit_key", .string(connection.id.map { SyncEnvironment.limitKey(provider: connection.provider, connection: $0) } ?? "")),
             ("secret_hints", .object(hints.map { ($0.name, JSON.string($0.value)) })),

@@ -1775,6 +1775,100 @@ COMMENT ON COLUMN ledgersync.billing_sync_status.last_error_code IS 'The provide
 COMMENT ON COLUMN ledgersync.billing_sync_status.document_digest IS 'SHA-256 (hex) of the last document written, as sync_status.document::text.';
 COMMENT ON COLUMN ledgersync.billing_sync_status.synced_at IS 'When the last write succeeded.';
 """#),
+        Migration(line: "sync", version: 17, name: "017_change_polls", sql: #"""
+-- Ledgersync sync, migration 017: changes read back from the providers (docs/changes.md).
+--
+-- A connection opts in per record type (settings.read_changes); every worker process keeps
+-- one `changes.poll` job per (connection, record type) in the queue (unique key
+-- `changes:<connection>:<object type>`), which reads the records the provider changed since
+-- the cursor below, writes one change event per change read, and sends the webhooks, in one
+-- transaction per page read.
+
+-- Where the next poll of a connection's record type starts: the provider's modification
+-- time of the last change read, and the provider ids already read AT that time (providers
+-- answer "modified at or after", often in whole seconds or minutes, so the records of the
+-- last instant come again and are dropped by id). Written only by the poll, in the
+-- transaction that writes the events of what it read.
+CREATE TABLE ledgersync.change_cursors (
+    connection_id  uuid        NOT NULL REFERENCES ledgersync.connections (id) ON DELETE CASCADE,
+    object_type    text        NOT NULL,
+    modified_since timestamptz NOT NULL,
+    seen_ids       text[]      NOT NULL DEFAULT '{}',
+    -- The last poll that finished, and its error when it failed (NULL after a good one).
+    polled_at      timestamptz,
+    last_error     text,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+
+    PRIMARY KEY (connection_id, object_type),
+    CONSTRAINT change_cursor_object_type_known CHECK (
+        object_type IN ('customer', 'invoice', 'sales_order', 'credit_memo', 'payment'))
+);
+
+COMMENT ON TABLE ledgersync.change_cursors IS
+    'Per connection and record type read back: the provider modification time the next change poll starts at, and the provider ids already read at exactly that time.';
+
+-- One row per change read back (a record created or updated at the provider), in the order
+-- read. The same change read twice (a poll run again after a crash, two runs at once after
+-- a lost lease, a provider answering a record again) is one row: the UNIQUE key below.
+CREATE TABLE ledgersync.change_events (
+    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    connection_id uuid        NOT NULL REFERENCES ledgersync.connections (id) ON DELETE CASCADE,
+    object_type   text        NOT NULL,
+    provider_id   text        NOT NULL,
+    -- The record's external id at the provider, and the billing id when the record is one
+    -- Ledgersync synced (external_refs of this connection).
+    external_id   text,
+    billing_id    text,
+    change        text        NOT NULL,
+    -- When the provider says it changed the record (its clock).
+    modified_at   timestamptz NOT NULL,
+    number        text,
+    -- Decimal text as the provider wrote it, never a floating point number.
+    amount        text,
+    currency      text,
+    -- The record as the provider answered (body fields).
+    record        jsonb,
+    -- For a payment: the invoices it is applied to,
+    -- [{"provider_id", "billing_id" (when synced), "amount"}].
+    applications  jsonb       NOT NULL DEFAULT '[]',
+    created_at    timestamptz NOT NULL DEFAULT now(),
+
+    CONSTRAINT change_event_once UNIQUE (connection_id, object_type, provider_id, modified_at),
+    CONSTRAINT change_event_object_type_known CHECK (
+        object_type IN ('customer', 'invoice', 'sales_order', 'credit_memo', 'payment')),
+    CONSTRAINT change_event_change_known CHECK (change IN ('created', 'updated')),
+    CONSTRAINT change_event_provider_id_not_blank CHECK (btrim(provider_id) <> '')
+);
+
+-- GET /v1/connections/{id}/changes?since=…: a connection's events by id.
+CREATE INDEX change_events_by_connection ON ledgersync.change_events (connection_id, id);
+
+COMMENT ON TABLE ledgersync.change_events IS
+    'Records created or updated at the provider, read back by the change polls (settings.read_changes), one row per change, id ascending in the order read.';
+
+-- The echo rule (docs/changes.md) looks for Ledgersync's recent writes of a customer's
+-- objects: a connection's refs by billing customer.
+CREATE INDEX external_refs_by_customer ON ledgersync.external_refs (connection_id, customer_billing_id)
+    WHERE customer_billing_id IS NOT NULL;
+
+-- One invoice.paid_in_provider per (payment, invoice) read back: a payment edited later at
+-- the provider (a new modification time, a new change) does not tell the billing system
+-- again that the invoice was paid.
+CREATE TABLE ledgersync.paid_notices (
+    connection_id       uuid        NOT NULL REFERENCES ledgersync.connections (id) ON DELETE CASCADE,
+    provider_payment_id text        NOT NULL,
+    provider_invoice_id text        NOT NULL,
+    invoice_billing_id  text        NOT NULL,
+    amount              text,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+
+    PRIMARY KEY (connection_id, provider_payment_id, provider_invoice_id)
+);
+
+COMMENT ON TABLE ledgersync.paid_notices IS
+    'The invoice.paid_in_provider webhooks sent for payments read back from the provider: one per payment and invoice.';
+"""#),
         Migration(line: "sync", version: 19, name: "019_record_action_results", sql: #"""
 -- Ledgersync sync, migration 019: the results of generic record actions (issue 15).
 --
@@ -1805,6 +1899,15 @@ CREATE INDEX record_action_results_connection ON ledgersync.record_action_result
 """#),
     ]
 
+    /// sql/sync/queries/advance_change_cursor.sql:
+    /// Moves the cursor of connection $1's record type $2 to $3 with the provider ids $4 read at
+    /// exactly that time, after a page was written; clears its error.
+    static let advanceChangeCursor = #"""
+UPDATE ledgersync.change_cursors
+SET modified_since = $3::timestamptz, seen_ids = $4::text[], polled_at = now(), last_error = NULL, updated_at = now()
+WHERE connection_id = $1::uuid AND object_type = $2
+"""#
+
     /// sql/sync/queries/await_dependency.sql:
     /// Job $1 waits for $3 (customer, invoice) $4 on connection $2: the unfinished job that will
     /// create it, or the job that failed to (then the waiter fails now), or neither
@@ -1812,6 +1915,83 @@ CREATE INDEX record_action_results_connection ON ledgersync.record_action_result
     static let awaitDependency = #"""
 SELECT awaited_job_id, failed_job_id, failed_state, failed_reason
 FROM ledgersync.await_dependency($1::bigint, $2::uuid, $3::text, $4::text)
+"""#
+
+    /// sql/sync/queries/change_cursor.sql:
+    /// The cursor of connection $1's record type $2 (no row: never polled). `FOR UPDATE` when
+    /// read inside the poll's transaction.
+    static let changeCursor = #"""
+SELECT modified_since, array_to_json(seen_ids)::text AS seen_ids, polled_at, last_error
+FROM ledgersync.change_cursors
+WHERE connection_id = $1::uuid AND object_type = $2
+FOR UPDATE
+"""#
+
+    /// sql/sync/queries/change_cursor_error.sql:
+    /// Records the error of a failed poll of connection $1's record type $2 ($3, NULL after a
+    /// good poll that read nothing new).
+    static let changeCursorError = #"""
+UPDATE ledgersync.change_cursors
+SET polled_at = now(), last_error = $3, updated_at = now()
+WHERE connection_id = $1::uuid AND object_type = $2
+"""#
+
+    /// sql/sync/queries/change_cursors.sql:
+    /// Where connection $1's change polls stand, per record type.
+    static let changeCursors = #"""
+SELECT object_type, modified_since, polled_at, last_error
+FROM ledgersync.change_cursors
+WHERE connection_id = $1::uuid
+ORDER BY object_type
+"""#
+
+    /// sql/sync/queries/classify_changes.sql:
+    /// The changes of one page read back ($1 connection, $2 object type, $3 provider ids,
+    /// $4 external ids, $5 modification times, $6 the connection's limit key, $7 and $8 the
+    /// seconds before and after a change in which a write of Ledgersync's makes it its own),
+    /// in input order: the billing id and customer when the record is one Ledgersync synced,
+    /// and whether the change is Ledgersync's own write (docs/changes.md, "the echo rule"):
+    ///   - a payment whose external id or provider id is a payment ref of this connection;
+    ///   - a change of a record of ours (external id or provider id in the refs) when Ledgersync
+    ///     recorded a write of that record, or of an object of its customer, from $7 seconds
+    ///     before to $8 seconds after the change's modification time (the provider's clock);
+    ///   - a change whose external id is mentioned by an unfinished sync job of the connection
+    ///     (a job between its provider write and recording the ref; a payment applied to an
+    ///     invoice, an invoice's currency added to its customer).
+    static let classifyChanges = #"""
+SELECT c.ord::bigint AS ord,
+       r.billing_id,
+       CASE WHEN $2 = 'customer' THEN r.billing_id ELSE r.customer_billing_id END AS customer_billing_id,
+       CASE
+           WHEN $2 = 'payment' AND r.billing_id IS NOT NULL THEN true
+           WHEN r.billing_id IS NOT NULL AND EXISTS (
+               SELECT 1 FROM ledgersync.external_refs AS o
+               WHERE o.connection_id = $1::uuid
+                 AND o.synced_at BETWEEN c.modified_at - make_interval(secs => $7::double precision)
+                                     AND c.modified_at + make_interval(secs => $8::double precision)
+                 AND ((o.object_type = $2 AND o.billing_id = r.billing_id)
+                      OR (CASE WHEN $2 = 'customer' THEN r.billing_id ELSE r.customer_billing_id END) IN (o.customer_billing_id,
+                          CASE WHEN o.object_type = 'customer' THEN o.billing_id END)))
+               THEN true
+           WHEN coalesce(c.external_id, r.billing_id) IS NOT NULL AND EXISTS (
+               SELECT 1 FROM ledgersync.jobs AS j
+               WHERE j.limit_key = $6
+                 AND j.state IN ('available', 'running', 'retryable')
+                 AND j.kind <> 'changes.poll'
+                 AND strpos(j.args::text, to_jsonb(coalesce(r.billing_id, c.external_id))::text) > 0)
+               THEN true
+           ELSE false
+       END AS own
+FROM unnest($3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS c(provider_id, external_id, modified_at, ord)
+LEFT JOIN LATERAL (
+    SELECT x.billing_id, x.customer_billing_id
+    FROM ledgersync.external_refs AS x
+    WHERE x.connection_id = $1::uuid AND x.object_type = $2
+      AND (x.billing_id = c.external_id OR x.provider_id = c.provider_id)
+    ORDER BY (x.billing_id = c.external_id) DESC, x.synced_at DESC
+    LIMIT 1
+) AS r ON true
+ORDER BY c.ord
 """#
 
     /// sql/sync/queries/clear_job_warning.sql:
@@ -1844,6 +2024,56 @@ SELECT ledgersync.enqueue_sync($1::uuid, $2::text, $3::jsonb, $4::text, $5::inte
                                $8::text, $9::text) AS id
 """#
 
+    /// sql/sync/queries/ensure_change_polls.sql:
+    /// Makes sure every (connection, record type) opted into reading changes back
+    /// (settings.read_changes; `paid_invoices` is read from the payments) has its
+    /// `changes.poll` job. The unique key makes this a no-op for those that have one, so every
+    /// worker runs it on start and on its timer. Returns how many (connection, record type)
+    /// pairs are opted in.
+    static let ensureChangePolls = #"""
+SELECT count(ledgersync.enqueue(
+           'changes.poll',
+           jsonb_build_object('connection_id', c.id::text, 'object_type', p.object_type),
+           unique_key => 'changes:' || c.id::text || ':' || p.object_type,
+           limit_key => c.provider || ':' || c.id::text))::bigint AS polls
+FROM ledgersync.connections AS c
+CROSS JOIN LATERAL (
+    SELECT DISTINCT CASE WHEN t = 'paid_invoices' THEN 'payment' ELSE t END AS object_type
+    FROM jsonb_array_elements_text(
+        CASE WHEN jsonb_typeof(c.settings -> 'read_changes') = 'array' THEN c.settings -> 'read_changes' ELSE '[]'::jsonb END) AS t
+    WHERE t IN ('paid_invoices', 'customer', 'invoice', 'sales_order', 'credit_memo', 'payment')
+) AS p
+"""#
+
+    /// sql/sync/queries/insert_change_event.sql:
+    /// Stores one change read back; nothing when the same change (connection, object type,
+    /// provider id, modification time) is stored already. `change` is `created` for the first
+    /// event of a record created at or after $13 (where the poll started reading), else
+    /// `updated`. Returns the new row.
+    static let insertChangeEvent = #"""
+INSERT INTO ledgersync.change_events
+    (connection_id, object_type, provider_id, external_id, billing_id, change, modified_at, number, amount, currency, record,
+     applications)
+SELECT $1::uuid, $2, $3, $4, $5,
+       CASE WHEN ($12::timestamptz IS NULL OR $12::timestamptz >= $13::timestamptz)
+                 AND NOT EXISTS (SELECT 1 FROM ledgersync.change_events AS e
+                                 WHERE e.connection_id = $1::uuid AND e.object_type = $2 AND e.provider_id = $3)
+            THEN 'created' ELSE 'updated' END,
+       $6::timestamptz, $7, $8, $9, $10::jsonb, $11::jsonb
+ON CONFLICT ON CONSTRAINT change_event_once DO NOTHING
+RETURNING id, change, created_at
+"""#
+
+    /// sql/sync/queries/insert_paid_notice.sql:
+    /// Notes that the billing system is told of payment $2 on invoice $3 (billing id $4, amount
+    /// $5) of connection $1; returns a row only the first time.
+    static let insertPaidNotice = #"""
+INSERT INTO ledgersync.paid_notices (connection_id, provider_payment_id, provider_invoice_id, invoice_billing_id, amount)
+VALUES ($1::uuid, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING
+RETURNING created_at
+"""#
+
     /// sql/sync/queries/insert_provider_token_row.sql:
     /// Makes sure connection $1 has a token row to lock (013_provider_tokens.sql). A missing
     /// connection fails with a foreign key violation (23503). An insert racing another
@@ -1851,6 +2081,15 @@ SELECT ledgersync.enqueue_sync($1::uuid, $2::text, $3::jsonb, $4::text, $5::inte
     static let insertProviderTokenRow = #"""
 INSERT INTO ledgersync.provider_tokens (connection_id) VALUES ($1::uuid)
 ON CONFLICT (connection_id) DO NOTHING
+"""#
+
+    /// sql/sync/queries/invoice_refs_by_provider_ids.sql:
+    /// The synced invoices of connection $1 among the provider ids $2: what a payment read back
+    /// is applied to.
+    static let invoiceRefsByProviderIds = #"""
+SELECT provider_id, billing_id, customer_billing_id
+FROM ledgersync.external_refs
+WHERE connection_id = $1::uuid AND object_type = 'invoice' AND provider_id = ANY($2::text[])
 """#
 
     /// sql/sync/queries/job_ids_with_warnings.sql:
@@ -1884,6 +2123,18 @@ ORDER BY code
     static let linkRef = #"""
 SELECT connection_id::text AS connection_id, object_type, billing_id, provider_id, customer_billing_id, synced_at, linked_at
 FROM ledgersync.link_ref($1::uuid, $2::text, $3::text, $4::text)
+"""#
+
+    /// sql/sync/queries/list_change_events.sql:
+    /// Connection $1's change events after event id $2, of object type $3 (NULL: all), id
+    /// ascending, at most $4.
+    static let listChangeEvents = #"""
+SELECT id, object_type, provider_id, external_id, billing_id, change, modified_at, number, amount, currency,
+       record::text AS record, applications::text AS applications, created_at
+FROM ledgersync.change_events
+WHERE connection_id = $1::uuid AND id > $2::bigint AND ($3::text IS NULL OR object_type = $3)
+ORDER BY id
+LIMIT $4::integer
 """#
 
     /// sql/sync/queries/lock_provider_token.sql:
@@ -1955,6 +2206,16 @@ VALUES ($1::bigint, $2::text, $3::text, $7::integer, $4::uuid, $5::text, $6::tex
 ON CONFLICT (job_id, code) DO UPDATE
 SET message = EXCLUDED.message, count = EXCLUDED.count, connection_id = EXCLUDED.connection_id,
     object_type = EXCLUDED.object_type, billing_id = EXCLUDED.billing_id, updated_at = now()
+"""#
+
+    /// sql/sync/queries/start_change_cursor.sql:
+    /// Creates the cursor of connection $1's record type $2 at now() minus $3 seconds (a first
+    /// poll reads what changed from a little before it started; the provider's clock may lag),
+    /// unless it exists.
+    static let startChangeCursor = #"""
+INSERT INTO ledgersync.change_cursors (connection_id, object_type, modified_since)
+VALUES ($1::uuid, $2, now() - make_interval(secs => $3::double precision))
+ON CONFLICT (connection_id, object_type) DO NOTHING
 """#
 
     /// sql/sync/queries/store_provider_token.sql:

@@ -15,6 +15,8 @@ public struct SyncOptions: Sendable {
     /// once it is this old: a payment for an invoice that never syncs must surface, not wait
     /// forever.
     public var dependencyTimeout: Duration = .seconds(86_400)
+    /// The change polls' tunables (`changes.poll`, docs/changes.md).
+    public var changes = ChangePollOptions()
 
     public init() {}
 }
@@ -49,7 +51,7 @@ public struct SyncEnvironment: Sendable {
         self.options = options
     }
 
-    /// The job kinds of the sync: the five pushes and `webhook.deliver`.
+    /// The job kinds of the sync: the pushes, `webhook.deliver` and `changes.poll`.
     public func register(in registry: inout JobRegistry) {
         registry.register(CustomerSyncJob(sync: self))
         registry.register(InvoicePushJob(sync: self))
@@ -60,6 +62,7 @@ public struct SyncEnvironment: Sendable {
         registry.register(PaymentApplyJob(sync: self))
         registry.register(RecordActionJob(sync: self))
         registry.register(WebhookDeliverJob(endpoints: endpoints, http: http, options: options.webhookOptions))
+        registry.register(ChangePollJob(sync: self))
     }
 
     /// The queue's limit key of a connection: all workers together run at most the account's

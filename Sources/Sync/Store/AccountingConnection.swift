@@ -31,8 +31,13 @@ public struct AccountingConnection: Sendable, Equatable, CustomStringConvertible
         public var concurrencyLimit: Int
         /// The provider's own settings, key → value (strings only).
         public var extra: [String: String]
+        /// What this connection reads back from the provider (docs/changes.md): `paid_invoices`
+        /// and record types (`customer`, `invoice`, …). Empty: nothing is polled.
+        public var readChanges: [String] = []
+        /// Seconds between two change polls of one record type; nil: the default (60).
+        public var pollInterval: Double?
 
-        public static let commonKeys: Set<String> = ["objects_to_sync", "base_url", "concurrency_limit"]
+        public static let commonKeys: Set<String> = ["objects_to_sync", "base_url", "concurrency_limit", "read_changes", "poll_interval"]
 
         public init(objectsToSync: [String] = [], baseURL: String? = nil, concurrencyLimit: Int = 1, extra: [String: String] = [:]) {
             self.objectsToSync = objectsToSync
@@ -59,6 +64,8 @@ public struct AccountingConnection: Sendable, Equatable, CustomStringConvertible
             objectsToSync = try container.decodeIfPresent([String].self, forKey: Key("objects_to_sync")) ?? []
             baseURL = try container.decodeIfPresent(String.self, forKey: Key("base_url"))
             concurrencyLimit = try container.decodeIfPresent(Int.self, forKey: Key("concurrency_limit")) ?? 1
+            readChanges = try container.decodeIfPresent([String].self, forKey: Key("read_changes")) ?? []
+            pollInterval = try container.decodeIfPresent(Double.self, forKey: Key("poll_interval"))
             extra = [:]
             for key in container.allKeys where !Self.commonKeys.contains(key.stringValue) {
                 if let value = try? container.decodeNil(forKey: key), value { continue }
@@ -71,6 +78,8 @@ public struct AccountingConnection: Sendable, Equatable, CustomStringConvertible
             try container.encode(objectsToSync, forKey: Key("objects_to_sync"))
             try container.encodeIfPresent(baseURL, forKey: Key("base_url"))
             try container.encode(concurrencyLimit, forKey: Key("concurrency_limit"))
+            if !readChanges.isEmpty { try container.encode(readChanges, forKey: Key("read_changes")) }
+            try container.encodeIfPresent(pollInterval, forKey: Key("poll_interval"))
             for (key, value) in extra.sorted(by: { $0.key < $1.key }) where !Self.commonKeys.contains(key) {
                 try container.encode(value, forKey: Key(key))
             }
@@ -117,6 +126,7 @@ public struct AccountingConnection: Sendable, Equatable, CustomStringConvertible
                 "unknown object type \"\(object.prefix(40))\" (expected: \(ExternalRef.ObjectType.allCases.map(\.rawValue).joined(separator: ", ")))"
             )
         }
+        try ChangeReadSettings.validate(settings)
     }
 
     public var description: String {

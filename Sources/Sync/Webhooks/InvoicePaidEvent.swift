@@ -34,10 +34,11 @@ public struct InvoicePaidEvent: Sendable, Equatable {
         self.paidAt = paidAt
     }
 
-    /// The same for every report of one payment, so a provider that sends it twice while the
-    /// first delivery is pending yields one webhook (the delivery's unique key).
+    /// The same for every report of one payment on one invoice, so a provider that sends it
+    /// twice while the first delivery is pending yields one webhook (the delivery's unique
+    /// key), and a payment applied to two invoices yields one webhook per invoice.
     public var id: String {
-        "evt_paid_\(connectionID.uuidString.lowercased())_\(providerPaymentID)"
+        "evt_paid_\(connectionID.uuidString.lowercased())_\(providerPaymentID)_\(providerInvoiceID)"
     }
 
     /// The exact bytes signed and sent.

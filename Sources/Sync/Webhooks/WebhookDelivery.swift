@@ -31,6 +31,7 @@ public enum WebhookDelivery {
     public static let eventTypes =
         [ProviderErrorEvent.customerErrorType, ProviderErrorEvent.integrationErrorType, InvoicePaidEvent.type]
         + AccountingSyncedEvent.types
+        + ChangeEvent.eventTypes
 
     /// 32 random bytes as base64url without padding, safe in headers, env files, form bodies
     /// and URLs (API tokens use it). Webhook and inbound signing secrets are

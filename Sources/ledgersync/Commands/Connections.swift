@@ -19,6 +19,7 @@ struct Connections: AsyncParsableCommand {
         "provider": "--provider", "name": "--name", "account_id": "--account-id",
         "settings.concurrency_limit": "--concurrency-limit", "settings.base_url": "--base-url",
         "settings.objects_to_sync": "--objects",
+        "settings.read_changes": "--read-changes", "settings.poll_interval": "--poll-interval",
     ]
 
     /// A connection completed by its driver before it is stored (`ProviderDriver.prepare`: a
@@ -69,8 +70,16 @@ struct ConnectionSettingsOptions: ParsableArguments {
             "One of the provider's own settings, e.g. default_subsidiary=1 for NetSuite (docs/connections.md); repeat for more; KEY= clears one in update.",
             valueName: "key=value"))
     var settings: [String] = []
+    @Option(
+        help:
+            "What to read back from the provider, comma-separated: paid_invoices, customer, invoice, sales_order, credit_memo, payment (docs/changes.md; default: nothing; empty clears it in update)."
+    )
+    var readChanges: String?
+    @Option(help: "Seconds between two change polls of one record type (default 60).") var pollInterval: Double?
 
-    var isEmpty: Bool { objects == nil && concurrencyLimit == nil && baseURL == nil && settings.isEmpty }
+    var isEmpty: Bool {
+        objects == nil && concurrencyLimit == nil && baseURL == nil && settings.isEmpty && readChanges == nil && pollInterval == nil
+    }
 
     func validate() throws {
         for setting in settings {
@@ -90,6 +99,12 @@ struct ConnectionSettingsOptions: ParsableArguments {
             }
         }
         if let concurrencyLimit { connectionSettings.concurrencyLimit = concurrencyLimit }
+        if let readChanges {
+            connectionSettings.readChanges = readChanges.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
+        }
+        if let pollInterval { connectionSettings.pollInterval = pollInterval }
         if let baseURL { connectionSettings.baseURL = Self.nonEmpty(baseURL) }
         for setting in settings {
             guard let equals = setting.firstIndex(of: "=") else { continue }
@@ -143,6 +158,11 @@ struct ConnectionSummary: Encodable {
         print("  account \(accountId)")
         for (key, value) in settings.extra.sorted(by: { $0.key < $1.key }) { print("  \(key): \(value)") }
         print("  objects: \(settings.objectsToSync.isEmpty ? "all" : settings.objectsToSync.joined(separator: ", "))")
+        if !settings.readChanges.isEmpty {
+            print(
+                "  reads back: \(settings.readChanges.joined(separator: ", ")) every \(settings.pollInterval ?? ChangeReadSettings.defaultPollInterval) s"
+            )
+        }
         print("  base url: \(settings.baseURL ?? "the provider's own")")
         print("  concurrency limit \(settings.concurrencyLimit) (limit key \(limitKey))")
         print("  credentials: \(hintsText) (secrets sealed, not shown)")
@@ -257,7 +277,8 @@ extension Connections {
             }
             guard name != nil || !settings.isEmpty || rotateSecrets else {
                 throw ValidationError(
-                    "nothing to update: give --name, --objects, --concurrency-limit, --base-url, --setting or --rotate-secrets")
+                    "nothing to update: give --name, --objects, --concurrency-limit, --base-url, --setting, --read-changes, --poll-interval or --rotate-secrets"
+                )
             }
         }
 

@@ -77,6 +77,7 @@ struct Worker: AsyncParsableCommand {
             DiagnosticKinds.register(in: &registry)
         }
         let http = HTTPClient(maxConcurrentRequests: max(4, concurrency))
+        var services: [any Service] = []
         // The sync kinds open sealed credentials, so they need the key; a worker started only
         // for diag.* kinds (smoke tests, benchmarks) does not.
         if ProcessInfo.processInfo.environment["LEDGERSYNC_SECRET_KEY"] != nil || !diagnosticKinds {
@@ -87,7 +88,12 @@ struct Worker: AsyncParsableCommand {
                 throw CLIError.config(error.message)
             }
             try await checkSecretKey(box, pool: pool)
-            syncEnvironment(pool: pool, box: box, http: http).register(in: &registry)
+            let sync = syncEnvironment(pool: pool, box: box, http: http)
+            sync.register(in: &registry)
+            // Leaderless: every worker keeps the change polls of every opted-in connection queued.
+            services.append(
+                ChangePollService(
+                    scheduler: ChangePollScheduler(pool: pool, interval: sync.options.changes.scheduleInterval, logger: logger)))
         }
         let options = WorkerOptions(
             queues: queueList, concurrency: concurrency, pollInterval: pollInterval.duration, lease: lease.duration,
@@ -103,7 +109,8 @@ struct Worker: AsyncParsableCommand {
             } : nil
         let worker = WorkerPool(pool: pool, registry: registry, options: options, logger: logger, startGate: gate)
         let group = ServiceGroup(
-            configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(
+                services: [worker as any Service] + services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await pool.close()
         http.shutdown()
@@ -124,5 +131,14 @@ struct Worker: AsyncParsableCommand {
                 http: http, requestTimeout: requestTimeout, serverTimeLimit: serverTimeLimit,
                 // Access tokens (NetSuite OAuth 2.0) shared by every worker process, sealed.
                 tokens: PostgresTokenStore(pool: pool, secretBox: box)))
+    }
+}
+
+/// Runs `ChangePollScheduler` beside the worker until shutdown.
+struct ChangePollService: Service {
+    let scheduler: ChangePollScheduler
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await scheduler.run() }
     }
 }
