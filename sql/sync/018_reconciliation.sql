@@ -55,8 +55,9 @@ CREATE TABLE ledgersync.reconcile_drift (
     actual          text,
     expected_minor  bigint,
     actual_minor    bigint,
-    -- What a person or `--repair` does about it.
+    -- What a person or `--repair` does about it; whether `--repair` fixes it.
     action          text        NOT NULL,
+    repairable      boolean     NOT NULL,
 
     PRIMARY KEY (run_id, position),
     CONSTRAINT reconcile_drift_kind_known CHECK (kind IN ('missing', 'changed', 'extra', 'unlinked'))

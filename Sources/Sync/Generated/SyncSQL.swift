@@ -1549,8 +1549,9 @@ CREATE TABLE ledgersync.reconcile_drift (
     actual          text,
     expected_minor  bigint,
     actual_minor    bigint,
-    -- What a person or `--repair` does about it.
+    -- What a person or `--repair` does about it; whether `--repair` fixes it.
     action          text        NOT NULL,
+    repairable      boolean     NOT NULL,
 
     PRIMARY KEY (run_id, position),
     CONSTRAINT reconcile_drift_kind_known CHECK (kind IN ('missing', 'changed', 'extra', 'unlinked'))
@@ -1687,7 +1688,7 @@ WHERE connection_id = $1::uuid
     /// The drift rows of reconciliation run $1 in their order, at most $2.
     static let reconcileDriftRows = #"""
 SELECT position, kind, object_type, billing_id, document_number, provider_id, field, expected, actual,
-       expected_minor, actual_minor, action
+       expected_minor, actual_minor, action, repairable
 FROM ledgersync.reconcile_drift
 WHERE run_id = $1::bigint
 ORDER BY position
@@ -1763,16 +1764,17 @@ LIMIT $6::int
 
     /// sql/sync/queries/reconcile_store_drift.sql:
     /// Stores drift rows of run $1 from parallel arrays (positions, kinds, object types, billing
-    /// ids, numbers, provider ids, fields, expected, actual, expected/actual minor units, actions).
+    /// ids, numbers, provider ids, fields, expected, actual, expected/actual minor units, actions,
+    /// repairable).
     static let reconcileStoreDrift = #"""
 INSERT INTO ledgersync.reconcile_drift
     (run_id, position, kind, object_type, billing_id, document_number, provider_id, field, expected, actual,
-     expected_minor, actual_minor, action)
+     expected_minor, actual_minor, action, repairable)
 SELECT $1::bigint, x.*
 FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-            $11::bigint[], $12::bigint[], $13::text[])
+            $11::bigint[], $12::bigint[], $13::text[], $14::boolean[])
      AS x (position, kind, object_type, billing_id, document_number, provider_id, field, expected, actual,
-           expected_minor, actual_minor, action)
+           expected_minor, actual_minor, action, repairable)
 """#
 
     /// sql/sync/queries/reconcile_store_run.sql:

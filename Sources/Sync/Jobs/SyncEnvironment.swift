@@ -59,6 +59,7 @@ public struct SyncEnvironment: Sendable {
         registry.register(CreditMemoVoidJob(sync: self))
         registry.register(PaymentApplyJob(sync: self))
         registry.register(WebhookDeliverJob(endpoints: endpoints, http: http, options: options.webhookOptions))
+        registry.register(ReconcileRunJob(sync: self))
     }
 
     /// The queue's limit key of a connection: all workers together run at most the account's
