@@ -19,7 +19,8 @@ extension FakeProvider: RecordReconciling {
         case .salesOrder(let order): FakeLedger.snapshot(.salesOrder(order, customerRef: ""), providerID: nil).droppingReferences
         case .creditMemo(let memo):
             FakeLedger.snapshot(.creditMemo(memo, customerRef: "", invoiceRef: ""), providerID: nil).droppingReferences
-        case .payment(let payment): FakeLedger.snapshot(.payment(payment, customerRef: "", invoiceRefs: [:]), providerID: nil).droppingReferences
+        case .payment(let payment):
+            FakeLedger.snapshot(.payment(payment, customerRef: "", invoiceRefs: [:]), providerID: nil).droppingReferences
         }
     }
 
@@ -144,5 +145,39 @@ extension FakeLedger {
             state.records.append(record)
             return record.providerID
         }
+    }
+}
+
+/// Bare billing documents (as `sync_status.document` stores them) for reconciliation tests:
+/// the conformance suite's shapes, in USD without taxes.
+public enum ReconcileFixtures {
+    /// The amounts of an invoice's two lines.
+    public static func feeAmounts(version: Int) -> (Int64, Int64) { ConformanceDocuments.feeAmounts(version: version) }
+
+    public static func customer(_ id: String) throws -> String {
+        try ConformanceDocuments.json(ConformanceDocuments.customerObject(id, version: 1))
+    }
+
+    /// Two lines; its total is `ConformanceDocuments.invoiceTotalCents(version:)`.
+    public static func invoice(_ id: String, customerID: String, version: Int = 1) throws -> String {
+        let wrapped = ConformanceDocuments.invoiceObject(id, customerID: customerID, version: version)
+        return try ConformanceDocuments.json(wrapped["invoice"] as? [String: Any] ?? [:])
+    }
+
+    public static func creditNote(_ id: String, invoiceID: String, customerID: String, cents: Int64) throws -> String {
+        try ConformanceDocuments.json([
+            "lago_id": id, "number": "CN-\(id)", "lago_invoice_id": invoiceID, "issuing_date": "2026-11-02", "currency": "USD",
+            "lago_customer_id": customerID,
+            "items": [["lago_id": "\(id)-item", "amount_cents": cents, "amount_currency": "USD"]],
+            "sub_total_excluding_taxes_amount_cents": cents, "coupons_adjustment_amount_cents": 0, "taxes_amount_cents": 0,
+            "total_amount_cents": cents, "credit_amount_cents": cents, "refund_amount_cents": 0,
+        ])
+    }
+
+    public static func payment(_ id: String, invoiceID: String, cents: Int64) throws -> String {
+        try ConformanceDocuments.json([
+            "lago_id": id, "invoice_ids": [invoiceID], "amount_cents": cents, "amount_currency": "USD",
+            "payment_status": "succeeded", "type": "manual", "reference": "wire \(id)", "paid_at": "2026-11-10",
+        ])
     }
 }

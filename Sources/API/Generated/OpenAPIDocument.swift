@@ -1570,6 +1570,93 @@ enum OpenAPIDocument {
         ]
       }
     },
+    "/v1/connections/{id}/reconciliation": {
+      "get": {
+        "summary": "The connection's last reconciliation: counts and drift rows",
+        "operationId": "getReconciliation",
+        "tags": [
+          "connections"
+        ],
+        "responses": {
+          "200": {
+            "description": "The last stored run; reconciliation is null when none was stored.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ReconciliationEnvelope"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "read"
+        ],
+        "description": "Needs scope `read` (or `admin`). Stored by the reconcile.run job and by `ledgersync reconcile --store` (the last 10 runs per connection are kept, at most 1000 drift rows each).",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          }
+        ]
+      }
+    },
     "/v1/connections/{id}/mappings": {
       "get": {
         "summary": "A connection's mappings",
@@ -4220,6 +4307,196 @@ enum OpenAPIDocument {
           "checks"
         ]
       },
+      "Reconciliation": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "integer"
+          },
+          "job_id": {
+            "type": "integer",
+            "nullable": true
+          },
+          "since": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true
+          },
+          "started_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "finished_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "drift": {
+            "type": "boolean",
+            "description": "Something is missing, changed, extra or unlinked."
+          },
+          "counts": {
+            "type": "object",
+            "properties": {
+              "checked": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "matched": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "missing": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "changed": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "changed_fields": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "extra": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "unlinked": {
+                "type": "integer",
+                "minimum": 0
+              },
+              "in_flight": {
+                "type": "integer",
+                "minimum": 0
+              }
+            },
+            "additionalProperties": false,
+            "required": [
+              "checked",
+              "matched",
+              "missing",
+              "changed",
+              "changed_fields",
+              "extra",
+              "unlinked",
+              "in_flight"
+            ]
+          },
+          "drift_truncated": {
+            "type": "boolean",
+            "description": "More than 1000 drift rows were found; the first 1000 are kept (the counts are complete)."
+          },
+          "findings": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "kind": {
+                  "type": "string",
+                  "enum": [
+                    "missing",
+                    "changed",
+                    "extra",
+                    "unlinked"
+                  ]
+                },
+                "object_type": {
+                  "type": "string",
+                  "enum": [
+                    "customer",
+                    "invoice",
+                    "sales_order",
+                    "credit_memo",
+                    "payment"
+                  ]
+                },
+                "billing_id": {
+                  "type": "string",
+                  "nullable": true
+                },
+                "document_number": {
+                  "type": "string",
+                  "nullable": true
+                },
+                "provider_id": {
+                  "type": "string",
+                  "nullable": true
+                },
+                "field": {
+                  "type": "string",
+                  "description": "For changed: total, tax, lines, lines[N].amount, lines[N].item, applied, amount_due, status, customer, name, currency.",
+                  "nullable": true
+                },
+                "expected": {
+                  "type": "string",
+                  "nullable": true
+                },
+                "actual": {
+                  "type": "string",
+                  "nullable": true
+                },
+                "expected_minor": {
+                  "type": "integer",
+                  "nullable": true
+                },
+                "actual_minor": {
+                  "type": "integer",
+                  "nullable": true
+                },
+                "repairable": {
+                  "type": "boolean",
+                  "description": "`ledgersync reconcile --repair` fixes it by re-pushing the last document synced."
+                },
+                "action": {
+                  "type": "string",
+                  "description": "What to do about it."
+                }
+              },
+              "additionalProperties": false,
+              "required": [
+                "kind",
+                "object_type",
+                "billing_id",
+                "document_number",
+                "provider_id",
+                "field",
+                "expected",
+                "actual",
+                "expected_minor",
+                "actual_minor",
+                "repairable",
+                "action"
+              ]
+            }
+          }
+        },
+        "additionalProperties": false,
+        "description": "A stored reconciliation run (docs/reconciliation.md).",
+        "required": [
+          "id",
+          "job_id",
+          "since",
+          "started_at",
+          "finished_at",
+          "drift",
+          "counts",
+          "drift_truncated",
+          "findings"
+        ]
+      },
+      "ReconciliationEnvelope": {
+        "type": "object",
+        "properties": {
+          "reconciliation": {
+            "$ref": "#/components/schemas/Reconciliation",
+            "nullable": true
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "reconciliation"
+        ]
+      },
       "ConnectionUpdate": {
         "type": "object",
         "properties": {
@@ -4464,7 +4741,8 @@ enum OpenAPIDocument {
               "enum": [
                 "customer.accounting_provider_error",
                 "integration.provider_error",
-                "invoice.paid_in_provider"
+                "invoice.paid_in_provider",
+                "reconciliation.completed"
               ]
             },
             "minItems": 1,

@@ -123,6 +123,7 @@ public enum APIServer {
             queue: queue
         ).register(on: v1)
         ExternalRefsController(store: ExternalRefStore(pool: pool)).register(on: v1)
+        ReconciliationController(store: ReconcileStore(pool: pool), connections: connections).register(on: v1)
         RefsController(store: ExternalRefStore(pool: pool), connections: connections).register(on: v1)
         TokensController(tokens: tokens).register(on: v1)
         let inbound = InboundController(

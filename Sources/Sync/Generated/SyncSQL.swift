@@ -1684,6 +1684,16 @@ FROM ledgersync.provider_tokens
 WHERE connection_id = $1::uuid
 """#
 
+    /// sql/sync/queries/reconcile_connections.sql:
+    /// Every connection (id, name, provider) with whether it has a stored reconciliation, by name:
+    /// the dashboard's reconciliation page.
+    static let reconcileConnections = #"""
+SELECT c.id::text AS id, c.name, c.provider,
+       EXISTS (SELECT 1 FROM ledgersync.reconcile_runs r WHERE r.connection_id = c.id) AS reconciled
+FROM ledgersync.connections c
+ORDER BY c.name, c.id
+"""#
+
     /// sql/sync/queries/reconcile_drift_rows.sql:
     /// The drift rows of reconciliation run $1 in their order, at most $2.
     static let reconcileDriftRows = #"""

@@ -13,7 +13,8 @@ public enum ReconcileFormat: String, Sendable, CaseIterable {
     /// The lines to write before the first finding.
     public var header: [String] {
         switch self {
-        case .table: [ReconcileFormat.tableRow(["KIND", "OBJECT", "BILLING ID", "NUMBER", "PROVIDER ID", "FIELD", "EXPECTED", "ACTUAL", "ACTION"])]
+        case .table:
+            [ReconcileFormat.tableRow(["KIND", "OBJECT", "BILLING ID", "NUMBER", "PROVIDER ID", "FIELD", "EXPECTED", "ACTUAL", "ACTION"])]
         case .json: []
         case .csv: [ReconcileFinding.csvHeader]
         }

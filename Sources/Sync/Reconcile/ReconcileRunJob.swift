@@ -76,7 +76,8 @@ public struct ReconcileRunJob: JobHandler {
             if let text = try c.decodeIfPresent(String.self, forKey: .since) {
                 guard let date = ReconcileDates.parse(text) else {
                     throw DecodingError.dataCorruptedError(
-                        forKey: .since, in: c, debugDescription: "since must be a date (2026-11-01) or an ISO 8601 time, got \"\(text.prefix(40))\"")
+                        forKey: .since, in: c,
+                        debugDescription: "since must be a date (2026-11-01) or an ISO 8601 time, got \"\(text.prefix(40))\"")
                 }
                 since = date
             } else {
@@ -107,7 +108,8 @@ public struct ReconcileRunJob: JobHandler {
                 summary, findings: recorder, jobID: context.job.id, since: args.since, objectTypes: args.objectTypes)
             let event = ReconciliationEvent(runID: runID, connectionID: args.connectionID, provider: connection.provider, summary: summary)
             let deliveries = try await WebhookDelivery.enqueue(
-                eventID: event.id, eventType: ReconciliationEvent.type, body: try event.body(), endpoints: sync.endpoints, queue: sync.queue)
+                eventID: event.id, eventType: ReconciliationEvent.type, body: try event.body(), endpoints: sync.endpoints, queue: sync.queue
+            )
             context.logger.info(
                 "reconciliation stored",
                 metadata: [

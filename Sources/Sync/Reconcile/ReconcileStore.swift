@@ -69,7 +69,8 @@ public struct ReconcileStore: Sendable {
                     [
                         id, Array(start..<start + slice.count), slice.map(\.kind.rawValue), slice.map(\.objectType), slice.map(\.billingID),
                         slice.map(\.documentNumber), slice.map(\.providerID), slice.map(\.field), slice.map(\.expected),
-                        slice.map(\.actual), slice.map(\.expectedMinor), slice.map(\.actualMinor), slice.map(\.action), slice.map(\.repairable),
+                        slice.map(\.actual), slice.map(\.expectedMinor), slice.map(\.actualMinor), slice.map(\.action),
+                        slice.map(\.repairable),
                     ], prepare: true)
                 start += slice.count
             }
@@ -104,5 +105,19 @@ public struct ReconcileStore: Sendable {
         return ReconcileRun(
             id: id, jobID: try row.decodeIfPresent("job_id"), since: try row.decodeIfPresent("since"), summary: summary,
             driftTruncated: try row.decode("drift_truncated"), findings: findings)
+    }
+
+    /// Every connection with its last stored run (nil when never reconciled), by name: the
+    /// dashboard's page. At most `limit` drift rows per run.
+    public func lastRuns(limit: Int = 50) async throws -> [(connectionID: UUID, name: String, provider: String, run: ReconcileRun?)] {
+        var out: [(connectionID: UUID, name: String, provider: String, run: ReconcileRun?)] = []
+        for row in try await pool.query(SyncSQL.reconcileConnections).rows {
+            guard let id = UUID(uuidString: try row.decode("id")) else { continue }
+            let reconciled: Bool = try row.decode("reconciled")
+            out.append(
+                (id, try row.decode("name"), try row.decode("provider"), reconciled ? try await lastRun(connection: id, limit: limit) : nil)
+            )
+        }
+        return out
     }
 }

@@ -37,7 +37,8 @@ struct ReconcileCommand: AsyncParsableCommand {
     func validate() throws {
         if json && csv { throw ValidationError("--json and --csv exclude each other") }
         if let since, ReconcileDates.parse(since) == nil {
-            throw ValidationError("--since must be a date (2026-11-01) or an ISO 8601 time (2026-11-01T12:00:00Z); got \"\(since.prefix(40))\"")
+            throw ValidationError(
+                "--since must be a date (2026-11-01) or an ISO 8601 time (2026-11-01T12:00:00Z); got \"\(since.prefix(40))\"")
         }
         for type in objectTypes { _ = try Refs.objectType(type) }
         guard (1...5000).contains(pageSize) else { throw ValidationError("--page-size must be 1 to 5000") }
@@ -68,7 +69,9 @@ struct ReconcileCommand: AsyncParsableCommand {
         } else {
             let named = try await withStoreErrors { try await store.list() }.filter { $0.name == connection }
             guard let first = named.first else { throw CLIError.notFound("no connection is named \"\(connection.prefix(80))\"") }
-            guard named.count == 1 else { throw CLIError.usage("\(named.count) connections are named \"\(connection.prefix(80))\": give its id") }
+            guard named.count == 1 else {
+                throw CLIError.usage("\(named.count) connections are named \"\(connection.prefix(80))\": give its id")
+            }
             found = try await withStoreErrors { try await store.get(first.id ?? UUID()) }
         }
         guard let connectionID = found.id else { throw CLIError.failed("the connection has no id") }
@@ -106,7 +109,8 @@ struct ReconcileCommand: AsyncParsableCommand {
         for line in try format.footer(summary) { Bench.writeLine(line) }
         if format == .csv { FileHandle.standardError.write(Data((ReconcileFormat.sentence(summary) + "\n").utf8)) }
         if keep {
-            let id = try await ReconcileStore(pool: pool).store(summary, findings: recorder, since: options.since, objectTypes: options.objectTypes)
+            let id = try await ReconcileStore(pool: pool).store(
+                summary, findings: recorder, since: options.since, objectTypes: options.objectTypes)
             FileHandle.standardError.write(Data("stored as reconciliation run \(id)\n".utf8))
         }
         return summary
