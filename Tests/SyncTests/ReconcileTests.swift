@@ -92,7 +92,7 @@ struct ReconcileTests {
                 INSERT INTO ledgersync.sync_status
                     (connection_id, object_type, billing_id, document_number, customer_billing_id, state, provider_id,
                      last_job_kind, document, synced_at)
-                VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, CASE WHEN $7 IS NULL THEN NULL ELSE now() END)
+                VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::text, $8, $9::jsonb, CASE WHEN $7::text IS NULL THEN NULL ELSE now() END)
                 ON CONFLICT (connection_id, object_type, billing_id) DO UPDATE
                 SET state = EXCLUDED.state, provider_id = EXCLUDED.provider_id, last_job_kind = EXCLUDED.last_job_kind,
                     document = EXCLUDED.document, synced_at = EXCLUDED.synced_at
