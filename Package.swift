@@ -195,6 +195,8 @@ let package = Package(
                 "API", "JobQueue", "JobQueueTesting", "Postgres", "Sync", "HTTPClient", "NetSuite", "LedgerCrypto",
                 // FakeLedger, the remote side of the third provider a test registers (ThirdProviderTests).
                 "SyncTesting",
+                // The NetSuite simulator the sync status tests sync a month to (SyncStatusTests).
+                "Simulators",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // An in-process worker delivers the inbound flow's webhooks.
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -69,6 +69,7 @@ FILES = {
     "docs/netsuite.md": None,
     "docs/zoho-books.md": None,
     "docs/performance.md": None,
+    "docs/sync-status.md": None,
 }
 EVENTUALLY_SECONDS = 30
 MARKER = re.compile(r"<!--\s*docs-check:\s*(run|skip)\b(.*?)-->", re.S)

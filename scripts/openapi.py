@@ -358,6 +358,7 @@ OPERATION_SCOPES = {
     "removeWebhookEndpoint": "admin", "pingWebhookEndpoint": "admin", "rotateWebhookSecret": "admin",
     "listTokens": "admin", "createToken": "admin", "revokeToken": "admin",
     "linkRef": "admin", "unlinkRef": "admin",
+    "listSyncStatus": "read", "getSyncStatus": "read",
 }
 
 
@@ -557,6 +558,50 @@ PATHS = {
                     query("limit", integer(1, 1000), "At most this many (default 100).")],
         tag="sync")},
 }
+
+# The sync status of billing objects (sync migration 016, docs/sync-status.md).
+SYNC_STATES = ["pending", "synced", "failed", "needs_action"]
+SCHEMAS["SyncStatus"] = obj({
+    "connection_id": string(format="uuid"), "connection_name": string(), "provider": string(),
+    "object_type": string(enum=OBJECT_TYPES), "billing_id": string(),
+    "document_number": string(nullable=True, description="The document's number in the billing system; a customer's external id."),
+    "customer_billing_id": string(nullable=True, description="The billing customer the object belongs to (its own id for a customer)."),
+    "state": string(enum=SYNC_STATES, description="pending: a job for it is queued, running or waiting (last_error says for what); synced: the last write succeeded; failed: the latest job failed for good; needs_action: it failed on something a person must fix (a missing mapping, a closed period, a locked record), then retry the job."),
+    "provider_id": string(nullable=True), "provider_link": string(nullable=True, description="The record in the provider's web UI."),
+    "last_job_id": integer(1, nullable=True), "last_job_kind": string(nullable=True),
+    "last_error": string(nullable=True), "last_error_code": string(nullable=True),
+    "document_digest": string(nullable=True, description="SHA-256 (hex) of the last document written."),
+    "synced_at": date_time(nullable=True), "updated_at": date_time(),
+})
+SCHEMAS["SyncStatusList"] = obj({
+    "sync_status": {"type": "array", "items": ref("SyncStatus")},
+    "next_cursor": string(nullable=True, description="Pass as `cursor` for the next page; null on the last."),
+})
+SCHEMAS["SyncStatusDetail"] = obj({
+    **SCHEMAS["SyncStatus"]["properties"],
+    "document": {"type": "object", "nullable": True, "description": "The last document written to the provider (bare, without its envelope); null before the first write recorded with it."},
+    "jobs": {"type": "array", "items": ref("Job"), "description": "The object's jobs, newest first (at most 20): enqueued through enqueue_sync, run, or that synced it, while retention keeps them."},
+})
+SCHEMAS["SyncStatusEnvelope"] = obj({"sync_status": ref("SyncStatusDetail")})
+PATHS["/v1/sync-status"] = {"get": operation(
+    "The sync status of billing objects", "listSyncStatus", {**ok("A page of statuses, in key order (connection, object type, billing id).", "SyncStatusList"), **errors("422")},
+    parameters=[query("billing_id", text(255), "Only this billing id."),
+                query("document_number", text(255), "Only this document number (an invoice's INV-…, a customer's external id)."),
+                query("customer", text(255), "Only the objects of this billing customer."),
+                query("state", {"type": "array", "items": string(enum=SYNC_STATES), "minItems": 1}, "Only these states (comma-separated).", style="form", explode=False),
+                query("connection_id", string(format="uuid"), "Only this connection."),
+                query("object_type", string(enum=OBJECT_TYPES), "Only this object type."),
+                query("limit", integer(1, 500), "Page size (default 50)."),
+                query("cursor", string(), "The next_cursor of the previous page.")],
+    tag="sync")}
+PATHS["/v1/sync-status/{connection_id}/{object_type}/{billing_id}"] = {"get": operation(
+    "One billing object's sync status, its last document written and its jobs", "getSyncStatus",
+    {**ok("The status.", "SyncStatusEnvelope"), **errors("404", "422")},
+    parameters=[path_param("connection_id", string(format="uuid"), "The connection."),
+                path_param("object_type", string(enum=OBJECT_TYPES), "The object type."),
+                path_param("billing_id", string(), "The billing id (percent-encoded).")],
+    tag="sync")}
+
 
 DOCUMENT = {
     "openapi": "3.0.3",

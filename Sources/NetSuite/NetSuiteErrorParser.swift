@@ -133,7 +133,29 @@ public enum NetSuiteErrorParser {
 
         // Everything else (400 USER_ERROR, INVALID_FLD_VALUE, IDEMPOTENCY_ERROR, 404, 405, …):
         // NetSuite rejected the data or the request; the same request fails the same way again.
-        return SyncError(.permanent, message, providerCode: firstCode)
+        var rejection = SyncError(.permanent, message, providerCode: firstCode)
+        rejection.needsAction = details.contains(where: needsAction)
+        return rejection
+    }
+
+    /// Whether a detail says the write was refused for something a person must change at
+    /// NetSuite first: the transaction's accounting period is closed or locked, or the record
+    /// itself is locked (sync status `needs_action`, docs/sync-status.md).
+    ///
+    /// NOT DOCUMENTED as codes: Oracle's help describes closing and locking periods ("Accounting
+    /// Period", https://docs.oracle.com/en/cloud/saas/netsuite/ns-online-help/section_N3740408.html:
+    /// a transaction's posting period "can be future or past, depending on the close status of
+    /// the period") but we found no page listing the REST error code or text of such a refusal.
+    /// NetSuite answers them as USER_ERROR with a sentence naming the period or the lock, so the
+    /// detail's words are matched: a period that is closed or locked, a record or transaction
+    /// that is locked.
+    static func needsAction(_ d: Detail) -> Bool {
+        let text = (d.detail ?? "").lowercased()
+        if let code = d.code?.uppercased(), ["PERIOD_CLOSED", "ACCT_PERIOD_CLOSED", "RCRD_LOCKED", "RECORD_LOCKED"].contains(code) {
+            return true
+        }
+        if text.contains("period") && (text.contains("closed") || text.contains("locked")) { return true }
+        return text.contains("record is locked") || text.contains("transaction is locked") || text.contains("has been locked")
     }
 
     // MARK: - Body

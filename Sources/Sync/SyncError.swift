@@ -51,6 +51,12 @@ public struct SyncError: Error, Sendable, Equatable, CustomStringConvertible {
     /// minute's.
     public var exhaustsWindowsUpTo: Duration? = nil
 
+    /// Set by a provider's error parser when what failed is for a person to fix at the
+    /// provider before a retry can succeed: a closed accounting period, a locked record.
+    /// The billing object's sync status is then `needs_action`, not `failed` (sync migration
+    /// 016, docs/sync-status.md). Provider-neutral: each parser knows its provider's words.
+    public var needsAction: Bool = false
+
     /// The windows a rate-limited refusal empties when the provider does not say which.
     public static let defaultExhaustedWindow: Duration = .seconds(3600)
 

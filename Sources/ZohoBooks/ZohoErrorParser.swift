@@ -69,8 +69,28 @@ public enum ZohoErrorParser {
         case 408:
             return SyncError(.transient, text, providerCode: providerCode)
         default:
-            return SyncError(.permanent, text, providerCode: providerCode)
+            var rejection = SyncError(.permanent, text, providerCode: providerCode)
+            rejection.needsAction = needsAction(message)
+            return rejection
         }
+    }
+
+    /// Whether Zoho refused the write for something a person must change in Zoho Books first:
+    /// transactions locked up to a date (a closed period) or a locked invoice or credit note
+    /// (sync status `needs_action`, docs/sync-status.md).
+    ///
+    /// Zoho's pages: "Transaction Locking" (https://www.zoho.com/books/api/v3/transaction-locking/):
+    /// locking "prevent[s] modifications to transactions dated on or before a specific date";
+    /// "What is the difference between Transaction locking and Record locking?"
+    /// (https://www.zoho.com/books/kb/general/transaction-locking-vs-record-locking.html):
+    /// record locking locks one invoice or credit note. NOT DOCUMENTED: the error code and
+    /// message of a write refused by a lock (the "Errors" page lists none), so the message's
+    /// words are matched: "lock"/"locked" with a transaction, period or date, or a "closed"
+    /// accounting period.
+    static func needsAction(_ message: String?) -> Bool {
+        let words = (message ?? "").lowercased()
+        if words.contains("locked") || words.contains("lock date") || words.contains("transaction lock") { return true }
+        return words.contains("period") && words.contains("closed")
     }
 
     /// Which windows a 429 spent (see the type's notes): 1 day for the daily quota, zero for

@@ -16,7 +16,8 @@ struct Ledgersync: AsyncParsableCommand {
             Migrate.self, Worker.self, Enqueue.self, Jobs.self, Limits.self,
             Connections.self, Mappings.self, Refs.self, Webhooks.self, Secrets.self, Simulate.self, Demo.self, APICommand.self, Tokens.self,
             DashboardCommand.self, BenchCommand.self,
-            SyncCommand.self, ReconcileCommand.self,
+            SyncCommand.self,
+            StatusCommand.self, ReconcileCommand.self,
         ]
     )
 }

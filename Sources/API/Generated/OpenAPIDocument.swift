@@ -3355,6 +3355,288 @@ enum OpenAPIDocument {
           }
         ]
       }
+    },
+    "/v1/sync-status": {
+      "get": {
+        "summary": "The sync status of billing objects",
+        "operationId": "listSyncStatus",
+        "tags": [
+          "sync"
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of statuses, in key order (connection, object type, billing id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/SyncStatusList"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "read"
+        ],
+        "description": "Needs scope `read` (or `admin`).",
+        "parameters": [
+          {
+            "name": "billing_id",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "pattern": "\\S",
+              "maxLength": 255
+            },
+            "description": "Only this billing id."
+          },
+          {
+            "name": "document_number",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "pattern": "\\S",
+              "maxLength": 255
+            },
+            "description": "Only this document number (an invoice's INV-…, a customer's external id)."
+          },
+          {
+            "name": "customer",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "pattern": "\\S",
+              "maxLength": 255
+            },
+            "description": "Only the objects of this billing customer."
+          },
+          {
+            "name": "state",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "array",
+              "items": {
+                "type": "string",
+                "enum": [
+                  "pending",
+                  "synced",
+                  "failed",
+                  "needs_action"
+                ]
+              },
+              "minItems": 1
+            },
+            "description": "Only these states (comma-separated).",
+            "style": "form",
+            "explode": false
+          },
+          {
+            "name": "connection_id",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "Only this connection."
+          },
+          {
+            "name": "object_type",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "customer",
+                "invoice",
+                "sales_order",
+                "credit_memo",
+                "payment"
+              ]
+            },
+            "description": "Only this object type."
+          },
+          {
+            "name": "limit",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 500
+            },
+            "description": "Page size (default 50)."
+          },
+          {
+            "name": "cursor",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string"
+            },
+            "description": "The next_cursor of the previous page."
+          }
+        ]
+      }
+    },
+    "/v1/sync-status/{connection_id}/{object_type}/{billing_id}": {
+      "get": {
+        "summary": "One billing object's sync status, its last document written and its jobs",
+        "operationId": "getSyncStatus",
+        "tags": [
+          "sync"
+        ],
+        "responses": {
+          "200": {
+            "description": "The status.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/SyncStatusEnvelope"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "read"
+        ],
+        "description": "Needs scope `read` (or `admin`).",
+        "parameters": [
+          {
+            "name": "connection_id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection."
+          },
+          {
+            "name": "object_type",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "customer",
+                "invoice",
+                "sales_order",
+                "credit_memo",
+                "payment"
+              ]
+            },
+            "description": "The object type."
+          },
+          {
+            "name": "billing_id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string"
+            },
+            "description": "The billing id (percent-encoded)."
+          }
+        ]
+      }
     }
   },
   "components": {
@@ -5449,6 +5731,269 @@ enum OpenAPIDocument {
           "last_error",
           "waiting_for",
           "warnings"
+        ]
+      },
+      "SyncStatus": {
+        "type": "object",
+        "properties": {
+          "connection_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "connection_name": {
+            "type": "string"
+          },
+          "provider": {
+            "type": "string"
+          },
+          "object_type": {
+            "type": "string",
+            "enum": [
+              "customer",
+              "invoice",
+              "sales_order",
+              "credit_memo",
+              "payment"
+            ]
+          },
+          "billing_id": {
+            "type": "string"
+          },
+          "document_number": {
+            "type": "string",
+            "description": "The document's number in the billing system; a customer's external id.",
+            "nullable": true
+          },
+          "customer_billing_id": {
+            "type": "string",
+            "description": "The billing customer the object belongs to (its own id for a customer).",
+            "nullable": true
+          },
+          "state": {
+            "type": "string",
+            "enum": [
+              "pending",
+              "synced",
+              "failed",
+              "needs_action"
+            ],
+            "description": "pending: a job for it is queued, running or waiting (last_error says for what); synced: the last write succeeded; failed: the latest job failed for good; needs_action: it failed on something a person must fix (a missing mapping, a closed period, a locked record), then retry the job."
+          },
+          "provider_id": {
+            "type": "string",
+            "nullable": true
+          },
+          "provider_link": {
+            "type": "string",
+            "description": "The record in the provider's web UI.",
+            "nullable": true
+          },
+          "last_job_id": {
+            "type": "integer",
+            "minimum": 1,
+            "nullable": true
+          },
+          "last_job_kind": {
+            "type": "string",
+            "nullable": true
+          },
+          "last_error": {
+            "type": "string",
+            "nullable": true
+          },
+          "last_error_code": {
+            "type": "string",
+            "nullable": true
+          },
+          "document_digest": {
+            "type": "string",
+            "description": "SHA-256 (hex) of the last document written.",
+            "nullable": true
+          },
+          "synced_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "connection_id",
+          "connection_name",
+          "provider",
+          "object_type",
+          "billing_id",
+          "document_number",
+          "customer_billing_id",
+          "state",
+          "provider_id",
+          "provider_link",
+          "last_job_id",
+          "last_job_kind",
+          "last_error",
+          "last_error_code",
+          "document_digest",
+          "synced_at",
+          "updated_at"
+        ]
+      },
+      "SyncStatusList": {
+        "type": "object",
+        "properties": {
+          "sync_status": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/SyncStatus"
+            }
+          },
+          "next_cursor": {
+            "type": "string",
+            "description": "Pass as `cursor` for the next page; null on the last.",
+            "nullable": true
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "sync_status",
+          "next_cursor"
+        ]
+      },
+      "SyncStatusDetail": {
+        "type": "object",
+        "properties": {
+          "connection_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "connection_name": {
+            "type": "string"
+          },
+          "provider": {
+            "type": "string"
+          },
+          "object_type": {
+            "type": "string",
+            "enum": [
+              "customer",
+              "invoice",
+              "sales_order",
+              "credit_memo",
+              "payment"
+            ]
+          },
+          "billing_id": {
+            "type": "string"
+          },
+          "document_number": {
+            "type": "string",
+            "description": "The document's number in the billing system; a customer's external id.",
+            "nullable": true
+          },
+          "customer_billing_id": {
+            "type": "string",
+            "description": "The billing customer the object belongs to (its own id for a customer).",
+            "nullable": true
+          },
+          "state": {
+            "type": "string",
+            "enum": [
+              "pending",
+              "synced",
+              "failed",
+              "needs_action"
+            ],
+            "description": "pending: a job for it is queued, running or waiting (last_error says for what); synced: the last write succeeded; failed: the latest job failed for good; needs_action: it failed on something a person must fix (a missing mapping, a closed period, a locked record), then retry the job."
+          },
+          "provider_id": {
+            "type": "string",
+            "nullable": true
+          },
+          "provider_link": {
+            "type": "string",
+            "description": "The record in the provider's web UI.",
+            "nullable": true
+          },
+          "last_job_id": {
+            "type": "integer",
+            "minimum": 1,
+            "nullable": true
+          },
+          "last_job_kind": {
+            "type": "string",
+            "nullable": true
+          },
+          "last_error": {
+            "type": "string",
+            "nullable": true
+          },
+          "last_error_code": {
+            "type": "string",
+            "nullable": true
+          },
+          "document_digest": {
+            "type": "string",
+            "description": "SHA-256 (hex) of the last document written.",
+            "nullable": true
+          },
+          "synced_at": {
+            "type": "string",
+            "format": "date-time",
+            "nullable": true
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "document": {
+            "type": "object",
+            "nullable": true,
+            "description": "The last document written to the provider (bare, without its envelope); null before the first write recorded with it."
+          },
+          "jobs": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/Job"
+            },
+            "description": "The object's jobs, newest first (at most 20): enqueued through enqueue_sync, run, or that synced it, while retention keeps them."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "connection_id",
+          "connection_name",
+          "provider",
+          "object_type",
+          "billing_id",
+          "document_number",
+          "customer_billing_id",
+          "state",
+          "provider_id",
+          "provider_link",
+          "last_job_id",
+          "last_job_kind",
+          "last_error",
+          "last_error_code",
+          "document_digest",
+          "synced_at",
+          "updated_at",
+          "document",
+          "jobs"
+        ]
+      },
+      "SyncStatusEnvelope": {
+        "type": "object",
+        "properties": {
+          "sync_status": {
+            "$ref": "#/components/schemas/SyncStatusDetail"
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "sync_status"
         ]
       }
     }

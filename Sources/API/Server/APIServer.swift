@@ -125,6 +125,7 @@ public enum APIServer {
         ExternalRefsController(store: ExternalRefStore(pool: pool)).register(on: v1)
         ReconciliationController(store: ReconcileStore(pool: pool), connections: connections).register(on: v1)
         RefsController(store: ExternalRefStore(pool: pool), connections: connections).register(on: v1)
+        SyncStatusController(store: SyncStatusStore(pool: pool), queue: queue).register(on: v1)
         TokensController(tokens: tokens).register(on: v1)
         let inbound = InboundController(
             secrets: InboundSecretStore(pool: pool, secretBox: configuration.secretBox),

@@ -69,6 +69,11 @@ struct SyncSession: Sendable {
         if last { context.releaseLimitSlot() }
         try await sync.refs.record(connection: connectionID, objectType: .customer, billingID: customer.lagoID, providerID: id)
         await wakeWaiting(.customer, customer.lagoID)
+        // A customer.sync job's document is its own (bare or enveloped); an invoice's
+        // customer is at `path` in the args.
+        await recordSynced(
+            .customer, billingID: customer.lagoID, providerID: id, customerBillingID: customer.lagoID,
+            documentPath: context.job.kind == SyncJobKind.customerSync.rawValue ? nil : path)
         return id
     }
 
@@ -85,6 +90,8 @@ struct SyncSession: Sendable {
             connection: connectionID, objectType: objectType, billingID: billingID, providerID: providerID,
             customerBillingID: customerBillingID)
         if objectType == .invoice || objectType == .customer || objectType == .creditMemo { await wakeWaiting(objectType, billingID) }
+        await recordSynced(
+            objectType, billingID: billingID, providerID: providerID, customerBillingID: customerBillingID, documentPath: nil)
     }
 
     /// After the job's provider write succeeded: stores the `fallback_item` warning for the
@@ -216,6 +223,8 @@ extension SyncEnvironment {
         _ body: @Sendable (SyncSession) async throws -> Void
     ) async throws {
         var connection: AccountingConnection?
+        // The job's billing object is pending while it runs (sync migration 016).
+        await recordStarted(context)
         do {
             // The connection and its mappings at once, on two pooled connections: every
             // job waits for them before its first provider request, and that wait is part
@@ -262,6 +271,9 @@ extension SyncEnvironment {
                         "sync job failed for good; its provider-error webhook cannot be enqueued",
                         metadata: ["error": "\(error)"])
                 }
+                await recordFailed(context, jobError, cause: error)
+            } else {
+                await recordWaiting(context, jobError)
             }
             throw jobError
         }

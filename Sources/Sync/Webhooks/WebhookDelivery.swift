@@ -28,9 +28,9 @@ public enum WebhookDelivery {
 
     /// The event types Ledgersync emits; an endpoint subscribed to anything else would
     /// silently never receive a delivery.
-    public static let eventTypes = [
-        ProviderErrorEvent.customerErrorType, ProviderErrorEvent.integrationErrorType, InvoicePaidEvent.type, ReconciliationEvent.type,
-    ]
+    public static let eventTypes =
+        [ProviderErrorEvent.customerErrorType, ProviderErrorEvent.integrationErrorType, InvoicePaidEvent.type, ReconciliationEvent.type]
+        + AccountingSyncedEvent.types
 
     /// 32 random bytes as base64url without padding, safe in headers, env files, form bodies
     /// and URLs (API tokens use it). Webhook and inbound signing secrets are
