@@ -104,7 +104,7 @@ struct LinkingTests {
             try Self.seed(harness.simulator)
             let client = Self.client(harness)
             for query in [
-                "SELECT * FROM customer", "SELECT id FROM transaction WHERE email = 'a'", "SELECT id FROM customer WHERE email LIKE 'a%'",
+                "SELECT id FROM nosuchtable", "SELECT id FROM transaction WHERE email = 'a'", "SELECT id FROM customer WHERE email LIKE 'a%'",
                 "SELECT id FROM customer WHERE email = 'a' OR 1 = 1", "SELECT id FROM customer WHERE email = 'unterminated",
                 "SELECT id, balance FROM customer WHERE email = 'a'",
             ] {

@@ -12,7 +12,7 @@ extension NetSuiteSimulator {
                 store: state.store, items: state.items, catalogue: configuration.catalogue,
                 locationRequired: state.locationRequired)
             let total = try validator.validate(type, externalID: externalID, body: body)
-            return state.store.upsert(type, externalID: externalID, body: body, total: total, now: Date())
+            return state.store.upsert(type, externalID: externalID, body: body, total: total, now: configuration.clock())
         }
     }
 }

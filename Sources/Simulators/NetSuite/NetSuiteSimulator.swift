@@ -47,6 +47,8 @@ public final class NetSuiteSimulator: Sendable {
         public var bearerRequests = 0
         /// Upserts that were validated and stored.
         public var writes = 0
+        /// Records deleted (`DELETE …/record/v1/<type>/<id>`, `deleteRecord`).
+        public var deletes = 0
         /// SuiteQL queries answered (`POST /services/rest/query/v1/suiteql`).
         public var queries = 0
     }

@@ -55,18 +55,25 @@ extension NetSuiteSimulator {
 
         if request.uri.path == Self.suiteQLPath { return .answer(await suiteQL(request)) }
         if request.uri.path == Self.governanceLimitsPath { return .answer(governanceLimits(method: request.method.rawValue)) }
+        if let answer = currencyRead(request) { return .answer(answer) }
         let route: RecordRoute
         switch RecordRoute.parse(method: request.method.rawValue, path: request.uri.path) {
         case .success(let parsed): route = parsed
         case .failure(let error): return .answer(Self.response(error))
         }
         switch route {
-        case .get(let type, let id):
-            return .answer(read(type, id))
-        case .upsert(let type, let externalID):
-            return await write(type, .externalID(externalID), request: request)
-        case .update(let type, let id):
-            return await write(type, id, request: request, mustExist: true)
+        case .get(.typed(let type), let id):
+            return .answer(read(type, id, expandSubResources: Self.expandsSubResources(request), host: request.head.authority ?? ""))
+        case .get(.generic(let type), let id):
+            return .answer(readGeneric(type, id))
+        case .upsert(let kind, let externalID):
+            return await write(kind, .externalID(externalID), request: request)
+        case .update(let kind, let id):
+            return await write(kind, id, request: request, mustExist: true)
+        case .create(let kind):
+            return await write(kind, nil, request: request)
+        case .delete(let kind, let id):
+            return .answer(delete(kind, id))
         }
     }
 
@@ -92,7 +99,7 @@ extension NetSuiteSimulator {
         }
     }
 
-    private func read(_ type: RecordType, _ id: RecordID) -> Response {
+    private func read(_ type: RecordType, _ id: RecordID, expandSubResources: Bool, host: String) -> Response {
         let record = state.withLock { state in
             switch id {
             case .internalID(let internalID): state.store.record(type, internalID: internalID)
@@ -104,11 +111,73 @@ extension NetSuiteSimulator {
         if let total = record.total { members.append(("total", .number(total))) }
         let derived = state.withLock { $0.store.derivedFields(record) }
         for member in record.body.objectMembers
-        where !["id", "externalId", "total"].contains(member.key) && !derived.contains(where: { $0.key == member.key }) {
+        where !["id", "externalId", "total", "dateCreated", "lastModifiedDate"].contains(member.key)
+            && !derived.contains(where: { $0.key == member.key })
+        {
             members.append(member)
         }
         members.append(contentsOf: derived)
+        members.append(contentsOf: Self.dates(created: record.createdAt, modified: record.updatedAt))
+        let recordURL = "http://\(host)\(Self.recordPathPrefix)\(type.rawValue)/\(record.internalID)"
+        return Self.json(Self.presentingSublists(.object(members), expanded: expandSubResources, recordURL: recordURL))
+    }
+
+    /// `dateCreated` and `lastModifiedDate` as REST answers datetimes: ISO 8601 in UTC,
+    /// whole seconds ("Using Datetime Fields", GenericRecords.swift).
+    static func dates(created: Date, modified: Date) -> [(key: String, value: ExactJSON)] {
+        [("dateCreated", .string(isoDateTime(created))), ("lastModifiedDate", .string(isoDateTime(modified)))]
+    }
+
+    static func isoDateTime(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(timeZone: TimeZone(secondsFromGMT: 0) ?? .gmt))
+    }
+
+    private func readGeneric(_ type: String, _ id: RecordID) -> Response {
+        let record = state.withLock { state in
+            switch id {
+            case .internalID(let internalID): state.store.genericRecord(type, internalID: internalID)
+            case .externalID(let externalID): state.store.genericRecord(type, externalID: externalID)
+            }
+        }
+        guard let record else { return Self.response(.recordNotFound) }
+        var members: [(key: String, value: ExactJSON)] = [("id", .string(record.internalID))]
+        if let externalID = record.externalID { members.append(("externalId", .string(externalID))) }
+        members.append(contentsOf: record.body.objectMembers)
+        members.append(contentsOf: Self.dates(created: record.createdAt, modified: record.updatedAt))
         return Self.json(.object(members))
+    }
+
+    /// `DELETE …/{type}/{id}` or `…/eid:{externalId}` ("Deleting a Record Instance"): 204, or
+    /// 404 when there is no such record; a record others depend on is refused
+    /// (`RecordStore.checkDeletable`).
+    private func delete(_ kind: RecordKind, _ id: RecordID) -> Response {
+        do {
+            try state.withLock { state throws(NetSuiteErrorBody) in
+                switch kind {
+                case .typed(let type):
+                    let record: Record? =
+                        switch id {
+                        case .internalID(let internalID): state.store.record(type, internalID: internalID)
+                        case .externalID(let externalID): state.store.record(type, externalID: externalID)
+                        }
+                    guard let record else { throw .recordNotFound }
+                    try state.store.checkDeletable(record)
+                    _ = state.store.delete(type, internalID: record.internalID)
+                case .generic(let type):
+                    let record: GenericRecord? =
+                        switch id {
+                        case .internalID(let internalID): state.store.genericRecord(type, internalID: internalID)
+                        case .externalID(let externalID): state.store.genericRecord(type, externalID: externalID)
+                        }
+                    guard let record else { throw .recordNotFound }
+                    _ = state.store.deleteGeneric(type, internalID: record.internalID)
+                }
+                state.stats.deletes += 1
+            }
+            return Response(status: .noContent)
+        } catch {
+            return Self.response(error)
+        }
     }
 
     /// The sublist names of `?replace=a,b` (Oracle's "Replacing a Sublist" page; several
@@ -121,7 +190,12 @@ extension NetSuiteSimulator {
     /// id) and `PATCH …/{internalId}` (updates; 404 when there is no such record). Either
     /// way an update is `RecordStore.merge(existing:update:replace:)`, and the merged record
     /// is what is validated, totalled and stored.
-    private func write(_ type: RecordType, _ id: RecordID, request: Request, mustExist: Bool = false) async -> Outcome {
+    ///
+    /// `id` nil is a create (`POST …/{type}`, "Creating a Record Instance"): a generic record
+    /// gets a new internal id (its `externalId` member, optional, must be unused); a record of
+    /// a sync type is kept by external id in this simulator, so its body must carry an unused
+    /// `externalId` (a simulator limit, not NetSuite's).
+    private func write(_ kind: RecordKind, _ id: RecordID?, request: Request, mustExist: Bool = false) async -> Outcome {
         let forced = state.withLock { $0.forcedFaults.isEmpty ? nil : $0.forcedFaults.removeFirst() }
         if forced == .accountConcurrencyLimit { return .answer(Self.response(.concurrencyLimitExceeded)) }
         let fault = state.withLock { state -> Fault? in
@@ -145,15 +219,35 @@ extension NetSuiteSimulator {
             }
             let update = try ExactJSON.parse(buffer.readableBytesView)
             let replace = Self.replacedSublists(request)
-            let stored = try state.withLock { state throws(NetSuiteErrorBody) -> Record in
+            let now = configuration.clock()
+            let location = try state.withLock { state throws(NetSuiteErrorBody) -> String in
+                guard case .typed(let type) = kind else {
+                    guard case .generic(let type) = kind else { throw .recordNotFound }
+                    let stored = try Self.writeGeneric(&state, type, id, update: update, replace: replace, mustExist: mustExist, now: now)
+                    return "\(type)/\(stored.internalID)"
+                }
                 let existing: Record?
                 let externalID: String
                 switch id {
-                case .externalID(let eid):
+                case nil:
+                    guard case .object = update else { throw .userError("The request body must be a JSON object.") }
+                    guard let eid = update["externalId"]?.stringValue, !eid.isEmpty,
+                        eid.unicodeScalars.allSatisfy(RecordRoute.isExternalIDCharacter)
+                    else {
+                        throw .userError(
+                            "The simulator keeps \(type.rawValue) records by external id: a POST must carry externalId (letters, digits, '_' and '-').",
+                            path: "externalId")
+                    }
+                    guard state.store.record(type, externalID: eid) == nil else {
+                        throw .userError("A \(type.rawValue) record with external id \(eid) already exists.", path: "externalId")
+                    }
+                    existing = nil
+                    externalID = eid
+                case .externalID(let eid)?:
                     existing = state.store.record(type, externalID: eid)
                     if mustExist && existing == nil { throw .recordNotFound }
                     externalID = eid
-                case .internalID(let internalID):
+                case .internalID(let internalID)?:
                     guard let record = state.store.record(type, internalID: internalID) else { throw .recordNotFound }
                     existing = record
                     externalID = record.externalID
@@ -165,10 +259,10 @@ extension NetSuiteSimulator {
                     locationRequired: state.locationRequired)
                 let total = try validator.validate(type, externalID: externalID, body: body)
                 state.stats.writes += 1
-                return state.store.upsert(type, externalID: externalID, body: body, total: total, now: Date())
+                let stored = state.store.upsert(type, externalID: externalID, body: body, total: total, now: now)
+                return "\(type.rawValue)/\(stored.internalID)"
             }
-            let location = "http://\(host)\(Self.recordPathPrefix)\(type.rawValue)/\(stored.internalID)"
-            response = Response(status: .noContent, headers: [.location: location])
+            response = Response(status: .noContent, headers: [.location: "http://\(host)\(Self.recordPathPrefix)\(location)"])
         } catch let error as NetSuiteErrorBody {
             response = Self.response(error)
         } catch let error as ExactJSON.ParseError {
@@ -183,6 +277,50 @@ extension NetSuiteSimulator {
         case .dropConnection?: return .dropConnection
         case .serverError?, nil: return .answer(response)
         }
+    }
+
+    /// The locked part of a write of a generic record: create (`id` nil), upsert by external
+    /// id, or update (`mustExist`). Updates merge as for the sync's types.
+    private static func writeGeneric(
+        _ state: inout State, _ type: String, _ id: RecordID?, update: ExactJSON, replace: Set<String>, mustExist: Bool, now: Date
+    ) throws(NetSuiteErrorBody) -> GenericRecord {
+        guard case .object = update else { throw .userError("The request body must be a JSON object.") }
+        let existing: GenericRecord?
+        var externalID: String?
+        switch id {
+        case nil:
+            existing = nil
+            switch update["externalId"] {
+            case nil, .null?: externalID = nil
+            case .string(let eid)? where !eid.isEmpty && eid.unicodeScalars.allSatisfy(RecordRoute.isExternalIDCharacter):
+                guard state.store.genericRecord(type, externalID: eid) == nil else {
+                    throw .userError("A \(type) record with external id \(eid) already exists.", path: "externalId")
+                }
+                externalID = eid
+            default:
+                throw .userError("externalId must be a string of letters, digits, '_' and '-'.", path: "externalId")
+            }
+        case .externalID(let eid)?:
+            existing = state.store.genericRecord(type, externalID: eid)
+            if mustExist && existing == nil { throw .recordNotFound }
+            externalID = eid
+        case .internalID(let internalID)?:
+            guard let record = state.store.genericRecord(type, internalID: internalID) else { throw .recordNotFound }
+            existing = record
+            externalID = record.externalID
+            if case .string(let eid)? = update["externalId"] {
+                guard !eid.isEmpty, eid.unicodeScalars.allSatisfy(RecordRoute.isExternalIDCharacter) else {
+                    throw .userError("externalId must be a string of letters, digits, '_' and '-'.", path: "externalId")
+                }
+                if let other = state.store.genericRecord(type, externalID: eid), other.internalID != internalID {
+                    throw .userError("A \(type) record with external id \(eid) already exists.", path: "externalId")
+                }
+                externalID = eid
+            }
+        }
+        let body = RecordStore.merge(existing: existing?.body, update: update, replace: replace)
+        state.stats.writes += 1
+        return state.store.storeGeneric(type, existing: existing, externalID: externalID, body: body, now: now)
     }
 
     static func response(_ error: NetSuiteErrorBody) -> Response {
@@ -202,23 +340,52 @@ enum RecordID: Equatable {
     case externalID(String)
 }
 
+/// Which kind of record a URL names: one of the sync's types (validated, totalled) or any
+/// other type the simulator keeps generically (GenericRecords.swift).
+enum RecordKind: Equatable {
+    case typed(NetSuiteSimulator.RecordType)
+    case generic(String)
+
+    init?(pathSegment: some StringProtocol) {
+        if let type = NetSuiteSimulator.RecordType(pathSegment: pathSegment) {
+            self = .typed(type)
+        } else if let type = GenericRecordTypes.canonical(pathSegment) {
+            self = .generic(type)
+        } else {
+            return nil
+        }
+    }
+
+    var name: String {
+        switch self {
+        case .typed(let type): type.rawValue
+        case .generic(let type): type
+        }
+    }
+}
+
 /// The record API operations the simulator serves.
 enum RecordRoute: Equatable {
-    case get(NetSuiteSimulator.RecordType, RecordID)
-    case upsert(NetSuiteSimulator.RecordType, externalID: String)
+    case get(RecordKind, RecordID)
+    case upsert(RecordKind, externalID: String)
     /// `PATCH …/{type}/{internalId}` or `…/eid:{externalId}` ("Updating a Record Instance";
     /// an external id goes wherever an id does, "Using External IDs"): the record must exist.
-    case update(NetSuiteSimulator.RecordType, RecordID)
+    case update(RecordKind, RecordID)
+    /// `POST …/{type}` ("Creating a Record Instance").
+    case create(RecordKind)
+    /// `DELETE …/{type}/{id}` ("Deleting a Record Instance").
+    case delete(RecordKind, RecordID)
 
     static func parse(method: String, path: String) -> Result<RecordRoute, NetSuiteErrorBody> {
         guard path.hasPrefix(NetSuiteSimulator.recordPathPrefix) else { return .failure(.notFound(path: path)) }
         let segments = path.dropFirst(NetSuiteSimulator.recordPathPrefix.count).split(separator: "/", omittingEmptySubsequences: false)
-        guard let typeSegment = segments.first, let type = NetSuiteSimulator.RecordType(pathSegment: typeSegment) else {
+        guard let typeSegment = segments.first, let kind = RecordKind(pathSegment: typeSegment) else {
             return .failure(.notFound(path: path))
         }
         guard segments.count == 2, !segments[1].isEmpty else {
-            if segments.count == 1 {
-                return .failure(.methodNotAllowed(method, allowed: "PUT or GET on …/\(type.rawValue)/eid:{externalId}"))
+            if segments.count == 1 || (segments.count == 2 && segments[1].isEmpty) {
+                if method == "POST" { return .success(.create(kind)) }
+                return .failure(.methodNotAllowed(method, allowed: "POST on …/\(kind.name), PUT or GET on …/\(kind.name)/eid:{externalId}"))
             }
             return .failure(.notFound(path: path))
         }
@@ -229,23 +396,26 @@ enum RecordRoute: Equatable {
                 return .failure(.userError("External id \"\(externalID)\" may only hold letters, digits, '_' and '-'."))
             }
             switch method {
-            case "PUT": return .success(.upsert(type, externalID: externalID))
-            case "GET": return .success(.get(type, .externalID(externalID)))
-            case "PATCH": return .success(.update(type, .externalID(externalID)))
-            default: return .failure(.methodNotAllowed(method, allowed: "PUT, PATCH or GET"))
+            case "PUT": return .success(.upsert(kind, externalID: externalID))
+            case "GET": return .success(.get(kind, .externalID(externalID)))
+            case "PATCH": return .success(.update(kind, .externalID(externalID)))
+            case "DELETE": return .success(.delete(kind, .externalID(externalID)))
+            default: return .failure(.methodNotAllowed(method, allowed: "PUT, PATCH, GET or DELETE"))
             }
         }
         guard id.allSatisfy({ $0.isASCII && $0.isNumber }) else { return .failure(.recordNotFound) }
         switch method {
-        case "GET": return .success(.get(type, .internalID(String(id))))
-        case "PATCH": return .success(.update(type, .internalID(String(id))))
-        case "PUT": return .failure(.methodNotAllowed(method, allowed: "GET or PATCH; upserts go to …/\(type.rawValue)/eid:{externalId}"))
-        default: return .failure(.methodNotAllowed(method, allowed: "GET or PATCH"))
+        case "GET": return .success(.get(kind, .internalID(String(id))))
+        case "PATCH": return .success(.update(kind, .internalID(String(id))))
+        case "DELETE": return .success(.delete(kind, .internalID(String(id))))
+        case "PUT":
+            return .failure(.methodNotAllowed(method, allowed: "GET, PATCH or DELETE; upserts go to …/\(kind.name)/eid:{externalId}"))
+        default: return .failure(.methodNotAllowed(method, allowed: "GET, PATCH or DELETE"))
         }
     }
 
     /// PROVIDERS 2.2: letters, digits, `_` and `-`.
-    private static func isExternalIDCharacter(_ scalar: Unicode.Scalar) -> Bool {
+    static func isExternalIDCharacter(_ scalar: Unicode.Scalar) -> Bool {
         scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "_" || scalar == "-")
     }
 }

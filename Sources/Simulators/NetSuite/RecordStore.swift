@@ -74,7 +74,12 @@ struct RecordStore {
 
     private var records: [NetSuiteSimulator.RecordType: [String: NetSuiteSimulator.Record]] = [:]
     private var internalIDsByExternalID: [NetSuiteSimulator.RecordType: [String: String]] = [:]
-    private var nextInternalID = firstInternalID
+    /// Shared by typed and generic records (`GenericRecords.swift`).
+    var nextInternalID = firstInternalID
+    /// Records of the types outside `RecordType` (`GenericRecords.swift`): by canonical type
+    /// name, then internal id.
+    var generic: [String: [String: NetSuiteSimulator.GenericRecord]] = [:]
+    var genericIDsByExternalID: [String: [String: String]] = [:]
     /// What each payment (by external id) applies to each invoice (by internal id), kept up
     /// to date on every payment upsert so the amount-due check need not scan all payments.
     private var appliedToInvoices: [String: [String: ExactDecimal]] = [:]
@@ -121,6 +126,19 @@ struct RecordStore {
             }
         }
         return stored
+    }
+
+    /// Removes the record ("Deleting a Record Instance"); what a payment applied goes with it.
+    /// Returns the record removed, nil when there was none.
+    mutating func delete(_ type: NetSuiteSimulator.RecordType, internalID: String) -> NetSuiteSimulator.Record? {
+        guard let record = records[type]?.removeValue(forKey: internalID) else { return nil }
+        internalIDsByExternalID[type]?[record.externalID] = nil
+        if type == .customerPayment {
+            for line in PaymentApplication.lines(of: record.body) {
+                appliedToInvoices[line.invoiceID]?[record.externalID] = nil
+            }
+        }
+        return record
     }
 
     /// What payments other than `excludingPayment` (an external id) have applied to the invoice.

@@ -24,6 +24,9 @@ extension NetSuiteSimulator {
         public var taxCodes: Set<String>
         /// Legacy tax items (`taxItem`) of accounts without SuiteTax.
         public var taxItems: Set<String>
+        /// Names and details SuiteQL answers for these ids (`SimulatorReferenceData.swift`);
+        /// not part of a catalogue file.
+        public var reference: ReferenceData = .defaults
 
         public init(
             items: [Item] = Item.defaults, subsidiaries: Set<String> = ["1"], currencies: Set<String> = ["1", "2", "3", "4"],

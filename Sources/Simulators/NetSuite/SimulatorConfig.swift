@@ -1,3 +1,4 @@
+import Foundation
 import NetSuite
 
 extension NetSuiteSimulator {
@@ -68,6 +69,9 @@ extension NetSuiteSimulator {
         /// How the concurrency limit is shared out, as `governanceLimits` reports it
         /// (`Governance.swift`).
         public var governance: Governance = Governance()
+        /// The account's clock: what `dateCreated` and `lastModifiedDate` of a record are set
+        /// from (a test of changes since a time moves it instead of sleeping).
+        public var clock: @Sendable () -> Date = { Date() }
         /// Internal ids of the subsidiaries a customer may belong to.
         public var subsidiaries: Set<String> {
             get { catalogue.subsidiaries }
