@@ -6,6 +6,7 @@ import JobQueueTesting
 import LedgerCrypto
 import Logging
 import NetSuite
+import Postgres
 import ServiceLifecycle
 import Simulators
 import Sync
@@ -128,7 +129,7 @@ struct SyncStatusTests {
             try await SyncEnvironment.applyLimits(of: connection, queue: api.queue, providers: ProviderRegistry([NetSuiteDriver()]))
             for mapping in Self.mappings(connectionID) { try await MappingStore(pool: api.pool).upsert(mapping) }
             // A billing UI's endpoint for the success events.
-            try await WebhookEndpointStore(pool: api.pool, secretBox: api.secretBox, allowPrivateNetworks: true).create(
+            _ = try await WebhookEndpointStore(pool: api.pool, secretBox: api.secretBox, allowPrivateNetworks: true).create(
                 url: receiverURL, secret: Self.webhookSecret, eventTypes: AccountingSyncedEvent.types)
 
             let queue = SyncQueue(pool: api.pool)
@@ -233,7 +234,7 @@ struct SyncStatusTests {
             // One signed success webhook per success, each naming its object, id and link.
             var deliveries = receiver.deliveries
             #expect(deliveries.count == successes, "\(deliveries.map(\.eventType))")
-            #expect(deliveries.allSatisfy(\.signatureValid))
+            #expect(deliveries.allSatisfy { $0.signatureValid })
             #expect(Set(deliveries.compactMap { $0.headers[StandardWebhooks.idHeader] }).count == successes)
             #expect(
                 Dictionary(grouping: deliveries) { $0.eventType ?? "" }.mapValues(\.count) == [

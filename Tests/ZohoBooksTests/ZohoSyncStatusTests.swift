@@ -58,9 +58,9 @@ struct ZohoSyncStatusTests {
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
                     tasks.addTask { try await group.run() }
                     let done = try await eventually(timeout: .seconds(60)) {
-                        try await database.count(
-                            "SELECT count(*) FROM ledgersync.jobs WHERE kind IN ('customer.sync', 'invoice.push') AND state = 'completed'")
-                            == 2
+                        try await database.pool.query(
+                            "SELECT count(*) AS n FROM ledgersync.jobs WHERE kind IN ('customer.sync', 'invoice.push') AND state = 'completed'"
+                        ).rows[0].decode("n", as: Int64.self) == 2
                     }
                     await group.triggerGracefulShutdown()
                     try await tasks.waitForAll()
