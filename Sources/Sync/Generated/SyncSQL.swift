@@ -1989,6 +1989,15 @@ ORDER BY position
 LIMIT $2::int
 """#
 
+    /// sql/sync/queries/reconcile_forget_ref.sql:
+    /// Forgets the ref of $2 $3 on connection $1 when it still names provider record $4, which
+    /// reconciliation found deleted: the re-push `--repair` enqueues must create the record again,
+    /// not update one that is gone.
+    static let reconcileForgetRef = #"""
+DELETE FROM ledgersync.external_refs
+WHERE connection_id = $1::uuid AND object_type = $2::text AND billing_id = $3::text AND provider_id = $4::text
+"""#
+
     /// sql/sync/queries/reconcile_last_run.sql:
     /// The newest reconciliation run of connection $1, with its counts; none when it never ran.
     static let reconcileLastRun = #"""

@@ -334,10 +334,21 @@ public struct Reconciler: Sendable {
             kind = last
         }
         guard let kind else { throw SyncError(.permanent, "no job kind writes \(row.objectType.rawValue) records") }
-        return try await SyncQueue(pool: pool).enqueue(
-            connection: connectionID, kind: kind, document: JSONText(document), customerID: row.customerBillingID,
-            options: SyncQueue.Options(
-                uniqueKey: "reconcile-repair:\(connectionID.uuidString.lowercased()):\(row.objectType.rawValue):\(row.billingID)"))
+        let options = SyncQueue.Options(
+            uniqueKey: "reconcile-repair:\(connectionID.uuidString.lowercased()):\(row.objectType.rawValue):\(row.billingID)")
+        return try await pool.withTransaction { db in
+            // A record found deleted: its ref names a record that is gone, and a push that
+            // finds a ref updates that record by its id. Forgotten with the enqueue, so the
+            // push creates the record again (upsert by external id) and records the new id.
+            if missing, let providerID = row.providerID {
+                try await db.query(
+                    SyncSQL.reconcileForgetRef, [connectionID.uuidString, row.objectType.rawValue, row.billingID, providerID], prepare: true
+                )
+            }
+            return try await SyncQueue(pool: pool).enqueue(
+                connection: connectionID, kind: kind, document: JSONText(document), customerID: row.customerBillingID, options: options,
+                on: db)
+        }
     }
 
     // MARK: - Extras

@@ -109,12 +109,8 @@ struct BenchReconcile: AsyncParsableCommand {
         let before = simulator.stats
         let start = Date()
         try process.run()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread {
-                process.waitUntilExit()
-                continuation.resume()
-            }
-        }
+        // Polled: the reconcile runs for seconds to minutes, a 20 ms poll costs nothing.
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         let seconds = Date().timeIntervalSince(start)
         let after = simulator.stats
         var children = rusage()
