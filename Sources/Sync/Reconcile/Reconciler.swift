@@ -67,7 +67,9 @@ public struct Reconciler: Sendable {
         var summary = ReconcileSummary(connectionID: connectionID, startedAt: Date())
         let concurrency = max(1, options.concurrency ?? connection.settings.concurrencyLimit)
         let windowed = try await queue.rateWindows().contains { $0.limitKey == limitKey }
-        let types = options.objectTypes?.map(\.rawValue)
+        // No types named means every type (an empty list would compare nothing).
+        let scope = options.objectTypes.flatMap { $0.isEmpty ? nil : $0 }
+        let types = scope?.map(\.rawValue)
         var after = ("", "")
         while true {
             try Task.checkCancellation()
@@ -106,7 +108,7 @@ public struct Reconciler: Sendable {
             if rows.count < options.pageSize { break }
         }
         if options.checkExtras {
-            for type in options.objectTypes ?? ExternalRef.ObjectType.allCases {
+            for type in scope ?? ExternalRef.ObjectType.allCases {
                 summary.extra += try await extras(of: type, windowed: windowed, emit: emit)
             }
         }

@@ -105,7 +105,9 @@ struct BenchReconcile: AsyncParsableCommand {
         environment["LEDGERSYNC_SECRET_KEY"] = key
         environment["LEDGERSYNC_ALLOW_PRIVATE_NETWORK"] = "1"
         process.environment = environment
+        process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = FileHandle.standardError
         let before = simulator.stats
         let start = Date()
         try process.run()
@@ -122,6 +124,9 @@ struct BenchReconcile: AsyncParsableCommand {
             lines.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }?["summary"] as? [String: Any]
         await simulator.stop()
         let checked = summary?["checked"] as? Int ?? 0
+        if summary == nil {
+            FileHandle.standardError.write(Data("the reconcile printed no summary; its last lines:\n\(lines.suffix(5).joined(separator: "\n"))\n".utf8))
+        }
         Bench.emit([
             "cmd": "reconcile", "invoices": invoices, "customers": customers, "limit": limit, "page_size": pageSize,
             "exit": Int(process.terminationStatus), "checked": checked, "matched": summary?["matched"] as? Int ?? 0,
