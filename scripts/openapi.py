@@ -17,9 +17,13 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 STATES = ["available", "running", "retryable", "completed", "failed", "cancelled"]
 MAPPING_KINDS = ["fallback_item", "default_item", "item", "tax", "currency", "custom_field"]
 OBJECT_TYPES = ["customer", "invoice", "sales_order", "credit_memo", "payment"]
-EVENT_TYPES = ["customer.accounting_provider_error", "integration.provider_error", "invoice.paid_in_provider"]
+EVENT_TYPES = ["customer.accounting_provider_error", "integration.provider_error", "invoice.paid_in_provider", "reconciliation.completed"]
 # Change events read back from the provider (docs/changes.md).
 EVENT_TYPES += [f"{t}.changed_in_provider" for t in ["customer", "invoice", "sales_order", "credit_memo", "payment"]]
+# Success events (docs/sync-status.md): sent only to endpoints that list them.
+EVENT_TYPES += ["customer.accounting_provider_created"] + [
+    f"{t}.accounting_provider_synced" for t in ["customer", "invoice", "sales_order", "credit_note", "payment"]
+] + ["invoice.accounting_provider_voided", "credit_note.accounting_provider_voided"]
 READ_CHANGES = ["paid_invoices", "customer", "invoice", "sales_order", "credit_memo", "payment"]
 # Something other than white space: the server refuses blank strings.
 NOT_BLANK = r"\S"
@@ -242,6 +246,22 @@ SCHEMAS = {
             "detail": string(description="What was found, or what is wrong and what to check; never a secret."),
         })},
     }),
+    "Reconciliation": obj({
+        "id": integer(), "job_id": integer(nullable=True), "since": date_time(nullable=True),
+        "started_at": date_time(), "finished_at": date_time(), "drift": {"type": "boolean", "description": "Something is missing, changed, extra or unlinked."},
+        "counts": obj({name: integer(0) for name in ["checked", "matched", "missing", "changed", "changed_fields", "extra", "unlinked", "in_flight"]}),
+        "drift_truncated": {"type": "boolean", "description": "More than 1000 drift rows were found; the first 1000 are kept (the counts are complete)."},
+        "findings": {"type": "array", "items": obj({
+            "kind": string(enum=["missing", "changed", "extra", "unlinked"]), "object_type": string(enum=OBJECT_TYPES),
+            "billing_id": string(nullable=True), "document_number": string(nullable=True), "provider_id": string(nullable=True),
+            "field": string(nullable=True, description="For changed: total, tax, lines, lines[N].amount, lines[N].item, applied, amount_due, status, customer, name, currency."),
+            "expected": string(nullable=True), "actual": string(nullable=True),
+            "expected_minor": integer(nullable=True), "actual_minor": integer(nullable=True),
+            "repairable": {"type": "boolean", "description": "`ledgersync reconcile --repair` fixes it by re-pushing the last document synced."},
+            "action": string(description="What to do about it."),
+        })},
+    }, description="A stored reconciliation run (docs/reconciliation.md)."),
+    "ReconciliationEnvelope": obj({"reconciliation": {**ref("Reconciliation"), "nullable": True}}),
     "ConnectionUpdate": obj({"name": text(200), "settings": ref("ConnectionSettingsInput"), "secrets": ref("ConnectionSecrets")}, required=[]),
     "ConnectionEnvelope": obj({"connection": ref("Connection")}),
     "ConnectionList": obj({"connections": {"type": "array", "items": ref("Connection")}}),
@@ -374,7 +394,7 @@ OPERATION_SCOPES = {
     "metrics": "read", "listRateWindows": "read", "listJobs": "read", "getJob": "read", "stats": "read", "listExternalRefs": "read",
     "enqueueJob": "enqueue", "enqueueJobs": "enqueue",
     "retryJobs": "operate", "cancelJobs": "operate", "retryJob": "operate", "cancelJob": "operate",
-    "createConnection": "admin", "listConnections": "admin", "getConnection": "admin", "updateConnection": "admin", "testConnection": "admin",
+    "createConnection": "admin", "listConnections": "admin", "getConnection": "admin", "updateConnection": "admin", "testConnection": "admin", "getReconciliation": "read",
     "rotateInboundSecret": "admin", "listMappings": "admin", "setMapping": "admin", "removeMapping": "admin",
     "createWebhookEndpoint": "admin", "listWebhookEndpoints": "admin", "getWebhookEndpoint": "admin",
     "removeWebhookEndpoint": "admin", "pingWebhookEndpoint": "admin", "rotateWebhookSecret": "admin",
@@ -484,6 +504,11 @@ PATHS = {
         {**ok("The checks, one per line of `ledgersync connections test`; ok is false when one failed.", "ConnectionCheckResult"), **errors("404", "422")},
         parameters=[UUID_ID], tag="connections",
         description="Reachability, the account id, the credentials and, where the role allows it, the account's concurrency limit; only reads are sent to the provider. A failed check is a 200 with ok false: the request itself worked.")},
+    "/v1/connections/{id}/reconciliation": {"get": operation(
+        "The connection's last reconciliation: counts and drift rows", "getReconciliation",
+        {**ok("The last stored run; reconciliation is null when none was stored.", "ReconciliationEnvelope"), **errors("404", "422")},
+        parameters=[UUID_ID], tag="connections",
+        description="Stored by the reconcile.run job and by `ledgersync reconcile --store` (the last 10 runs per connection are kept, at most 1000 drift rows each).")},
     "/v1/connections/{id}/mappings": {
         "get": operation(
             "A connection's mappings", "listMappings", {**ok("The mappings.", "MappingList"), **errors("404", "422")},

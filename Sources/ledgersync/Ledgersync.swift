@@ -18,7 +18,7 @@ struct Ledgersync: AsyncParsableCommand {
             APICommand.self, Tokens.self,
             DashboardCommand.self, BenchCommand.self,
             SyncCommand.self,
-            StatusCommand.self,
+            StatusCommand.self, ReconcileCommand.self,
             ProviderCommand.self,
             Changes.self,
         ]

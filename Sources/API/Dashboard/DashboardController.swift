@@ -48,6 +48,7 @@ struct DashboardController {
         pages.get("") { request, context -> Response in try await overview(request, context) }
         pages.get("jobs") { request, context -> Response in try await jobList(request, context) }
         pages.get("jobs/:id") { request, context -> Response in try await jobPage(request, context) }
+        pages.get("reconciliation") { request, context -> Response in try await reconciliationPage(request, context) }
         pages.post("jobs/:id/retry") { request, context -> Response in try await act(request, context, retry: true) }
         pages.post("jobs/:id/cancel") { request, context -> Response in try await act(request, context, retry: false) }
         registerSyncStatus(on: pages)
@@ -347,7 +348,7 @@ struct DashboardController {
         let navigation =
             signedIn
             ? """
-            <nav><a href="/dashboard">Overview</a> <a href="/dashboard/jobs?state=failed">Failed</a> <a href="/dashboard/jobs">All jobs</a> <a href="/dashboard/sync-status">Sync status</a>
+            <nav><a href="/dashboard">Overview</a> <a href="/dashboard/jobs?state=failed">Failed</a> <a href="/dashboard/jobs">All jobs</a> <a href="/dashboard/sync-status">Sync status</a> <a href="/dashboard/reconciliation">Reconciliation</a>
             <form method=post action="/dashboard/logout"><button class=link>Sign out</button></form></nav>
             """
             : ""

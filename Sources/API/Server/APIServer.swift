@@ -123,6 +123,7 @@ public enum APIServer {
             queue: queue
         ).register(on: v1)
         ExternalRefsController(store: ExternalRefStore(pool: pool)).register(on: v1)
+        ReconciliationController(store: ReconcileStore(pool: pool), connections: connections).register(on: v1)
         RefsController(store: ExternalRefStore(pool: pool), connections: connections).register(on: v1)
         SyncStatusController(store: SyncStatusStore(pool: pool), queue: queue).register(on: v1)
         RecordsController(queue: queue).register(on: v1)

@@ -1869,6 +1869,96 @@ CREATE TABLE ledgersync.paid_notices (
 COMMENT ON TABLE ledgersync.paid_notices IS
     'The invoice.paid_in_provider webhooks sent for payments read back from the provider: one per payment and invoice.';
 """#),
+        Migration(line: "sync", version: 18, name: "018_reconciliation", sql: #"""
+-- Ledgersync sync, migration 018: reconciliation reports (`ledgersync reconcile`, the
+-- `reconcile.run` job) and the indexes its page query reads the other documents through.
+--
+-- A run reads every synced record back from the provider and compares it with the last
+-- document synced (sync_status.document, migration 016). Its counts and its drift rows are
+-- kept here for the dashboard and GET /v1/connections/{id}/reconciliation. Bounded: the last
+-- 10 runs per connection are kept (older ones are deleted by the run that stores a newer
+-- one), and at most 1000 drift rows per run (the counts stay exact; `drift_truncated` says
+-- rows were left out — the CLI's --json has them all).
+
+CREATE TABLE ledgersync.reconcile_runs (
+    id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    connection_id   uuid        NOT NULL REFERENCES ledgersync.connections (id) ON DELETE CASCADE,
+    -- The `reconcile.run` job that ran it; NULL for the CLI with --store.
+    job_id          bigint,
+    -- Only objects synced at or after this time were compared (--since).
+    since           timestamptz,
+    -- The object types compared; NULL for all.
+    object_types    text[],
+    started_at      timestamptz NOT NULL,
+    finished_at     timestamptz NOT NULL DEFAULT now(),
+    -- Objects read back (records asked of the provider).
+    checked         bigint      NOT NULL,
+    matched         bigint      NOT NULL,
+    missing         bigint      NOT NULL,
+    -- Objects with at least one field changed (`changed_fields` counts the fields).
+    changed         bigint      NOT NULL,
+    changed_fields  bigint      NOT NULL,
+    extra           bigint      NOT NULL,
+    unlinked        bigint      NOT NULL,
+    -- Pending objects with no provider record yet: in flight, not drift.
+    in_flight       bigint      NOT NULL,
+    drift_truncated boolean     NOT NULL DEFAULT false,
+
+    CONSTRAINT reconcile_runs_counts_not_negative CHECK (
+        checked >= 0 AND matched >= 0 AND missing >= 0 AND changed >= 0 AND changed_fields >= 0
+        AND extra >= 0 AND unlinked >= 0 AND in_flight >= 0)
+);
+
+CREATE INDEX reconcile_runs_by_connection ON ledgersync.reconcile_runs (connection_id, id DESC);
+
+CREATE TABLE ledgersync.reconcile_drift (
+    run_id          bigint      NOT NULL REFERENCES ledgersync.reconcile_runs (id) ON DELETE CASCADE,
+    position        integer     NOT NULL,
+    kind            text        NOT NULL,
+    object_type     text        NOT NULL,
+    billing_id      text,
+    document_number text,
+    provider_id     text,
+    -- For `changed`: the field (total, tax, lines, lines[2].amount, applied, amount_due,
+    -- status, customer, name, currency) and both values (amounts formatted in the
+    -- document's currency, minor units in `expected_minor`/`actual_minor`).
+    field           text,
+    expected        text,
+    actual          text,
+    expected_minor  bigint,
+    actual_minor    bigint,
+    -- What a person or `--repair` does about it; whether `--repair` fixes it.
+    action          text        NOT NULL,
+    repairable      boolean     NOT NULL,
+
+    PRIMARY KEY (run_id, position),
+    CONSTRAINT reconcile_drift_kind_known CHECK (kind IN ('missing', 'changed', 'extra', 'unlinked'))
+);
+
+COMMENT ON TABLE ledgersync.reconcile_runs IS
+    'Reconciliation runs per connection (last 10 kept): objects compared with their provider records and what drifted.';
+COMMENT ON TABLE ledgersync.reconcile_drift IS
+    'The drift rows of a reconciliation run (at most 1000 per run): missing, changed, extra and unlinked records.';
+
+-- The page query (queries/reconcile_page.sql) fills an invoice's amount due from the credit
+-- memos and payments synced for it: found through these, not by scanning every document.
+CREATE INDEX sync_status_credit_memos_by_invoice
+    ON ledgersync.sync_status (connection_id, (document ->> 'lago_invoice_id'))
+    WHERE object_type = 'credit_memo';
+
+-- The billing invoices a payment document pays (`invoice_ids`, or the one `invoice_id`).
+CREATE FUNCTION ledgersync.reconcile_payment_invoices(document jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+    WHEN jsonb_typeof(document -> 'invoice_ids') = 'array' THEN document -> 'invoice_ids'
+    WHEN document ? 'invoice_id' THEN jsonb_build_array(document -> 'invoice_id')
+    ELSE '[]'::jsonb
+END;
+
+CREATE INDEX sync_status_payments_by_invoice
+    ON ledgersync.sync_status USING gin (ledgersync.reconcile_payment_invoices(document))
+    WHERE object_type = 'payment';
+"""#),
         Migration(line: "sync", version: 19, name: "019_record_action_results", sql: #"""
 -- Ledgersync sync, migration 019: the results of generic record actions (issue 15).
 --
@@ -2174,6 +2264,158 @@ LIMIT $5
 SELECT access_token_sealed, expires_at, connection_version, issued_at
 FROM ledgersync.provider_tokens
 WHERE connection_id = $1::uuid
+"""#
+
+    /// sql/sync/queries/reconcile_connections.sql:
+    /// Every connection (id, name, provider) with whether it has a stored reconciliation, by name:
+    /// the dashboard's reconciliation page.
+    static let reconcileConnections = #"""
+SELECT c.id::text AS id, c.name, c.provider,
+       EXISTS (SELECT 1 FROM ledgersync.reconcile_runs r WHERE r.connection_id = c.id) AS reconciled
+FROM ledgersync.connections c
+ORDER BY c.name, c.id
+"""#
+
+    /// sql/sync/queries/reconcile_drift_rows.sql:
+    /// The drift rows of reconciliation run $1 in their order, at most $2.
+    static let reconcileDriftRows = #"""
+SELECT position, kind, object_type, billing_id, document_number, provider_id, field, expected, actual,
+       expected_minor, actual_minor, action, repairable
+FROM ledgersync.reconcile_drift
+WHERE run_id = $1::bigint
+ORDER BY position
+LIMIT $2::int
+"""#
+
+    /// sql/sync/queries/reconcile_forget_ref.sql:
+    /// Forgets the ref of $2 $3 on connection $1 when it still names provider record $4, which
+    /// reconciliation found deleted: the re-push `--repair` enqueues must create the record again,
+    /// not update one that is gone.
+    static let reconcileForgetRef = #"""
+DELETE FROM ledgersync.external_refs
+WHERE connection_id = $1::uuid AND object_type = $2::text AND billing_id = $3::text AND provider_id = $4::text
+"""#
+
+    /// sql/sync/queries/reconcile_last_run.sql:
+    /// The newest reconciliation run of connection $1, with its counts; none when it never ran.
+    static let reconcileLastRun = #"""
+SELECT id, connection_id::text AS connection_id, job_id, since, object_types::text AS object_types, started_at, finished_at,
+       checked, matched, missing, changed, changed_fields, extra, unlinked, in_flight, drift_truncated
+FROM ledgersync.reconcile_runs
+WHERE connection_id = $1::uuid
+ORDER BY id DESC
+LIMIT 1
+"""#
+
+    /// sql/sync/queries/reconcile_page.sql:
+    /// One page of the sync status rows a reconciliation compares ($1 connection, $2 since or
+    /// NULL: objects synced (or, never synced, changed) at or after it, $3 object types or NULL
+    /// for all, $4/$5 the (object_type, billing_id) the previous page ended at ('' '' first),
+    /// $6 page size), in key order, with what the comparison needs from elsewhere: the provider
+    /// id (the ref, else the status row's), the customer's provider id, and for an invoice the
+    /// credits applied by the credit memos synced for it (not voided) and the payments synced for
+    /// it, in minor units (numeric text: the caller checks they fit).
+    static let reconcilePage = #"""
+SELECT s.object_type, s.billing_id, s.document_number, s.customer_billing_id, s.state,
+       COALESCE(r.provider_id, s.provider_id) AS provider_id,
+       s.last_job_kind, s.document::text AS document, s.synced_at,
+       cr.provider_id AS customer_provider_id,
+       credits.cents::text AS credited_cents,
+       payments.cents::text AS paid_cents
+FROM ledgersync.sync_status s
+LEFT JOIN ledgersync.external_refs r
+       ON r.connection_id = s.connection_id AND r.object_type = s.object_type AND r.billing_id = s.billing_id
+LEFT JOIN ledgersync.external_refs cr
+       ON cr.connection_id = s.connection_id AND cr.object_type = 'customer'
+      AND cr.billing_id = CASE WHEN s.object_type = 'customer' THEN NULL ELSE s.customer_billing_id END
+LEFT JOIN LATERAL (
+    SELECT sum(COALESCE((m.document ->> 'credit_amount_cents')::numeric,
+                        (m.document ->> 'total_amount_cents')::numeric
+                        - COALESCE((m.document ->> 'refund_amount_cents')::numeric, 0))) AS cents
+    FROM ledgersync.sync_status m
+    WHERE s.object_type = 'invoice'
+      AND m.connection_id = s.connection_id AND m.object_type = 'credit_memo'
+      AND (m.document ->> 'lago_invoice_id') = s.billing_id
+      AND m.provider_id IS NOT NULL AND m.last_job_kind IS DISTINCT FROM 'credit_memo.void'
+) credits ON true
+LEFT JOIN LATERAL (
+    SELECT sum(CASE
+                   WHEN jsonb_typeof(p.document -> 'invoice_amounts') = 'array'
+                        AND jsonb_array_length(p.document -> 'invoice_amounts') > 0
+                   THEN (SELECT COALESCE(sum((a ->> 'amount_cents')::numeric), 0)
+                         FROM jsonb_array_elements(p.document -> 'invoice_amounts') a
+                         WHERE a ->> 'invoice_id' = s.billing_id)
+                   WHEN ledgersync.reconcile_payment_invoices(p.document) ->> 0 = s.billing_id
+                   THEN (p.document ->> 'amount_cents')::numeric
+                   ELSE 0
+               END) AS cents
+    FROM ledgersync.sync_status p
+    WHERE s.object_type = 'invoice'
+      AND p.connection_id = s.connection_id AND p.object_type = 'payment'
+      AND ledgersync.reconcile_payment_invoices(p.document) ? s.billing_id
+      AND p.provider_id IS NOT NULL
+) payments ON true
+WHERE s.connection_id = $1::uuid
+  AND ($2::timestamptz IS NULL OR COALESCE(s.synced_at, s.updated_at) >= $2::timestamptz)
+  AND ($3::text[] IS NULL OR s.object_type = ANY ($3::text[]))
+  AND (s.object_type, s.billing_id) > ($4::text, $5::text)
+ORDER BY s.object_type, s.billing_id
+LIMIT $6::int
+"""#
+
+    /// sql/sync/queries/reconcile_store_drift.sql:
+    /// Stores drift rows of run $1 from parallel arrays (positions, kinds, object types, billing
+    /// ids, numbers, provider ids, fields, expected, actual, expected/actual minor units, actions,
+    /// repairable).
+    static let reconcileStoreDrift = #"""
+INSERT INTO ledgersync.reconcile_drift
+    (run_id, position, kind, object_type, billing_id, document_number, provider_id, field, expected, actual,
+     expected_minor, actual_minor, action, repairable)
+SELECT $1::bigint, x.*
+FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+            $11::bigint[], $12::bigint[], $13::text[], $14::boolean[])
+     AS x (position, kind, object_type, billing_id, document_number, provider_id, field, expected, actual,
+           expected_minor, actual_minor, action, repairable)
+"""#
+
+    /// sql/sync/queries/reconcile_store_run.sql:
+    /// Stores a reconciliation run of connection $1 (job $2 or NULL, since $3, object types $4,
+    /// started $5, counts $6..$13: checked, matched, missing, changed, changed_fields, extra,
+    /// unlinked, in_flight; $14 drift truncated) and deletes that connection's runs older than
+    /// its newest 10. Returns the run's id.
+    static let reconcileStoreRun = #"""
+WITH run AS (
+    INSERT INTO ledgersync.reconcile_runs
+        (connection_id, job_id, since, object_types, started_at, checked, matched, missing, changed, changed_fields,
+         extra, unlinked, in_flight, drift_truncated)
+    VALUES ($1::uuid, $2::bigint, $3::timestamptz, $4::text[], $5::timestamptz, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    RETURNING id
+), pruned AS (
+    DELETE FROM ledgersync.reconcile_runs old
+    WHERE old.connection_id = $1::uuid
+      AND old.id NOT IN (SELECT id FROM ledgersync.reconcile_runs
+                         WHERE connection_id = $1::uuid ORDER BY id DESC LIMIT 9)
+)
+SELECT id FROM run
+"""#
+
+    /// sql/sync/queries/reconcile_unknown_external_ids.sql:
+    /// Of one page of provider records of type $2 on connection $1 that carry an external id
+    /// ($3 provider ids, $4 their external ids, same order), those no billing object here is:
+    /// no ref of that type has the record's provider id. `known_billing_id` says whether the
+    /// external id is nonetheless a billing id known here (a duplicate of a synced object)
+    /// rather than one Ledgersync never saw.
+    static let reconcileUnknownExternalIds = #"""
+SELECT x.provider_id, x.external_id,
+       (EXISTS (SELECT 1 FROM ledgersync.sync_status s
+                WHERE s.connection_id = $1::uuid AND s.object_type = $2::text AND s.billing_id = x.external_id)
+        OR EXISTS (SELECT 1 FROM ledgersync.external_refs r
+                   WHERE r.connection_id = $1::uuid AND r.object_type = $2::text AND r.billing_id = x.external_id))
+           AS known_billing_id
+FROM unnest($3::text[], $4::text[]) AS x (provider_id, external_id)
+WHERE NOT EXISTS (
+        SELECT 1 FROM ledgersync.external_refs r
+        WHERE r.connection_id = $1::uuid AND r.object_type = $2::text AND r.provider_id = x.provider_id)
 """#
 
     /// sql/sync/queries/record_action_result.sql:

@@ -63,6 +63,7 @@ public struct SyncEnvironment: Sendable {
         registry.register(RecordActionJob(sync: self))
         registry.register(WebhookDeliverJob(endpoints: endpoints, http: http, options: options.webhookOptions))
         registry.register(ChangePollJob(sync: self))
+        registry.register(ReconcileRunJob(sync: self))
     }
 
     /// The queue's limit key of a connection: all workers together run at most the account's

@@ -29,7 +29,7 @@ public enum WebhookDelivery {
     /// The event types Ledgersync emits; an endpoint subscribed to anything else would
     /// silently never receive a delivery.
     public static let eventTypes =
-        [ProviderErrorEvent.customerErrorType, ProviderErrorEvent.integrationErrorType, InvoicePaidEvent.type]
+        [ProviderErrorEvent.customerErrorType, ProviderErrorEvent.integrationErrorType, InvoicePaidEvent.type, ReconciliationEvent.type]
         + AccountingSyncedEvent.types
         + ChangeEvent.eventTypes
 
