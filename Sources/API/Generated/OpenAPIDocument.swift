@@ -34,6 +34,9 @@ enum OpenAPIDocument {
       "name": "refs"
     },
     {
+      "name": "records"
+    },
+    {
       "name": "webhooks"
     },
     {
@@ -1993,6 +1996,867 @@ enum OpenAPIDocument {
         ]
       }
     },
+    "/v1/connections/{id}/records/{record_type}": {
+      "post": {
+        "summary": "Create a record of any type at the provider",
+        "operationId": "createRecord",
+        "tags": [
+          "records"
+        ],
+        "responses": {
+          "200": {
+            "description": "The result (with `wait`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordActionAnswer"
+                }
+              }
+            }
+          },
+          "202": {
+            "description": "Enqueued; the job's id is in the answer.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordActionAnswer"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. Enqueues a `record.action` job under the connection's limit key (it shares the account's concurrency limit and rate windows with the sync jobs); 202 with the job, or with `wait` the result. The result is also sent as a signed `record.action_completed` or `record.action_failed` webhook. docs/record-actions.md. A create is attempted once (a POST that timed out may have created the record).",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          },
+          {
+            "name": "record_type",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^[A-Za-z][A-Za-z0-9_]*$",
+              "maxLength": 100
+            },
+            "description": "The provider's record type (`contact`, `customrecord_project`)."
+          },
+          {
+            "name": "wait",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 30
+            },
+            "description": "Wait up to this many seconds for the job's result: 200 with it, or 202 when the time ran out first."
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/RecordBody"
+              }
+            }
+          }
+        }
+      }
+    },
+    "/v1/connections/{id}/records/{record_type}/{record_id}": {
+      "get": {
+        "summary": "Read a record of any type from the provider",
+        "operationId": "getRecord",
+        "tags": [
+          "records"
+        ],
+        "responses": {
+          "200": {
+            "description": "The result (with `wait`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordActionAnswer"
+                }
+              }
+            }
+          },
+          "202": {
+            "description": "Enqueued.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordActionAnswer"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. Enqueues a `record.action` job under the connection's limit key (it shares the account's concurrency limit and rate windows with the sync jobs); 202 with the job, or with `wait` the result. The result is also sent as a signed `record.action_completed` or `record.action_failed` webhook. docs/record-actions.md.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          },
+          {
+            "name": "record_type",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^[A-Za-z][A-Za-z0-9_]*$",
+              "maxLength": 100
+            },
+            "description": "The provider's record type (`contact`, `customrecord_project`)."
+          },
+          {
+            "name": "record_id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^([0-9]{1,20}|eid:[A-Za-z0-9_-]{1,200})$",
+              "maxLength": 205
+            },
+            "description": "An internal id (digits), or `eid:` and the external id."
+          },
+          {
+            "name": "wait",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 30
+            },
+            "description": "Wait up to this many seconds for the job's result: 200 with it, or 202 when the time ran out first."
+          }
+        ]
+      },
+      "patch": {
+        "summary": "Update a record of any type at the provider",
+        "operationId": "updateRecord",
+        "tags": [
+          "records"
+        ],
+        "responses": {
+          "200": {
+            "description": "The result (with `wait`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordActionAnswer"
+                }
+              }
+            }
+          },
+          "202": {
+            "description": "Enqueued.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordActionAnswer"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. Enqueues a `record.action` job under the connection's limit key (it shares the account's concurrency limit and rate windows with the sync jobs); 202 with the job, or with `wait` the result. The result is also sent as a signed `record.action_completed` or `record.action_failed` webhook. docs/record-actions.md.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          },
+          {
+            "name": "record_type",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^[A-Za-z][A-Za-z0-9_]*$",
+              "maxLength": 100
+            },
+            "description": "The provider's record type (`contact`, `customrecord_project`)."
+          },
+          {
+            "name": "record_id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^([0-9]{1,20}|eid:[A-Za-z0-9_-]{1,200})$",
+              "maxLength": 205
+            },
+            "description": "An internal id (digits), or `eid:` and the external id."
+          },
+          {
+            "name": "wait",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 30
+            },
+            "description": "Wait up to this many seconds for the job's result: 200 with it, or 202 when the time ran out first."
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/RecordBody"
+              }
+            }
+          }
+        }
+      },
+      "put": {
+        "summary": "Create or update a record by external id (`eid:…`)",
+        "operationId": "upsertRecord",
+        "tags": [
+          "records"
+        ],
+        "responses": {
+          "200": {
+            "description": "The result (with `wait`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordActionAnswer"
+                }
+              }
+            }
+          },
+          "202": {
+            "description": "Enqueued.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordActionAnswer"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. Enqueues a `record.action` job under the connection's limit key (it shares the account's concurrency limit and rate windows with the sync jobs); 202 with the job, or with `wait` the result. The result is also sent as a signed `record.action_completed` or `record.action_failed` webhook. docs/record-actions.md.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          },
+          {
+            "name": "record_type",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^[A-Za-z][A-Za-z0-9_]*$",
+              "maxLength": 100
+            },
+            "description": "The provider's record type (`contact`, `customrecord_project`)."
+          },
+          {
+            "name": "record_id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^([0-9]{1,20}|eid:[A-Za-z0-9_-]{1,200})$",
+              "maxLength": 205
+            },
+            "description": "An internal id (digits), or `eid:` and the external id."
+          },
+          {
+            "name": "wait",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 30
+            },
+            "description": "Wait up to this many seconds for the job's result: 200 with it, or 202 when the time ran out first."
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/RecordBody"
+              }
+            }
+          }
+        }
+      },
+      "delete": {
+        "summary": "Delete a record of any type at the provider",
+        "operationId": "deleteRecord",
+        "tags": [
+          "records"
+        ],
+        "responses": {
+          "200": {
+            "description": "The result (with `wait`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordActionAnswer"
+                }
+              }
+            }
+          },
+          "202": {
+            "description": "Enqueued.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordActionAnswer"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. Enqueues a `record.action` job under the connection's limit key (it shares the account's concurrency limit and rate windows with the sync jobs); 202 with the job, or with `wait` the result. The result is also sent as a signed `record.action_completed` or `record.action_failed` webhook. docs/record-actions.md.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          },
+          {
+            "name": "record_type",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^[A-Za-z][A-Za-z0-9_]*$",
+              "maxLength": 100
+            },
+            "description": "The provider's record type (`contact`, `customrecord_project`)."
+          },
+          {
+            "name": "record_id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "pattern": "^([0-9]{1,20}|eid:[A-Za-z0-9_-]{1,200})$",
+              "maxLength": 205
+            },
+            "description": "An internal id (digits), or `eid:` and the external id."
+          },
+          {
+            "name": "wait",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 30
+            },
+            "description": "Wait up to this many seconds for the job's result: 200 with it, or 202 when the time ran out first."
+          }
+        ]
+      }
+    },
+    "/v1/connections/{id}/query": {
+      "post": {
+        "summary": "Run a query at the provider (SuiteQL for NetSuite)",
+        "operationId": "queryRecords",
+        "tags": [
+          "records"
+        ],
+        "responses": {
+          "200": {
+            "description": "The result (with `wait`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordActionAnswer"
+                }
+              }
+            }
+          },
+          "202": {
+            "description": "Enqueued.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/RecordActionAnswer"
+                }
+              }
+            }
+          },
+          "400": {
+            "description": "The body is not JSON (malformed, trailing data, duplicate keys, empty).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "413": {
+            "description": "The body is larger than 1 MiB.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. Enqueues a `record.action` job under the connection's limit key (it shares the account's concurrency limit and rate windows with the sync jobs); 202 with the job, or with `wait` the result. The result is also sent as a signed `record.action_completed` or `record.action_failed` webhook. docs/record-actions.md. One page: `limit` rows (default 1000) from `offset`.",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          },
+          {
+            "name": "wait",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 30
+            },
+            "description": "Wait up to this many seconds for the job's result: 200 with it, or 202 when the time ran out first."
+          }
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {
+            "application/json": {
+              "schema": {
+                "$ref": "#/components/schemas/RecordQuery"
+              }
+            }
+          }
+        }
+      }
+    },
     "/v1/connections/{id}/refs/{object_type}/{billing_id}": {
       "put": {
         "summary": "Link a billing object to an existing provider record",
@@ -3241,6 +4105,131 @@ enum OpenAPIDocument {
         ]
       }
     },
+    "/v1/connections/{id}/changes": {
+      "get": {
+        "summary": "Records created or changed at the provider, read back",
+        "operationId": "listChanges",
+        "tags": [
+          "sync"
+        ],
+        "responses": {
+          "200": {
+            "description": "The change events after since, id ascending.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ChangeEventList"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "Well-formed JSON with a wrong type, a missing or unknown field, or a value the server cannot accept; `field` names it.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "read"
+        ],
+        "description": "Needs scope `read` (or `admin`). Filled by the connection's change polls (settings.read_changes; docs/changes.md).",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection."
+          },
+          {
+            "name": "since",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 9223372036854775807
+            },
+            "description": "Only events after this event id (default 0)."
+          },
+          {
+            "name": "object_type",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "customer",
+                "invoice",
+                "sales_order",
+                "credit_memo",
+                "payment"
+              ]
+            },
+            "description": "Only events of this record type."
+          },
+          {
+            "name": "limit",
+            "in": "query",
+            "required": false,
+            "schema": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 1000
+            },
+            "description": "At most this many (default 100)."
+          }
+        ]
+      }
+    },
     "/v1/external-refs": {
       "get": {
         "summary": "Which provider record a billing object became",
@@ -4390,6 +5379,25 @@ enum OpenAPIDocument {
           "concurrency_limit": {
             "type": "integer",
             "minimum": 1
+          },
+          "read_changes": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "enum": [
+                "paid_invoices",
+                "customer",
+                "invoice",
+                "sales_order",
+                "credit_memo",
+                "payment"
+              ]
+            },
+            "description": "What the connection reads back from the provider (docs/changes.md); absent: nothing."
+          },
+          "poll_interval": {
+            "type": "number",
+            "description": "Seconds between two change polls of one record type; absent: 60."
           }
         },
         "additionalProperties": {
@@ -4486,6 +5494,30 @@ enum OpenAPIDocument {
             "type": "integer",
             "minimum": 1,
             "maximum": 1000
+          },
+          "read_changes": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "enum": [
+                "paid_invoices",
+                "customer",
+                "invoice",
+                "sales_order",
+                "credit_memo",
+                "payment"
+              ]
+            },
+            "maxItems": 10,
+            "nullable": true,
+            "description": "paid_invoices (invoice.paid_in_provider webhooks) and record types whose changes at the provider become change events (docs/changes.md). Absent or null: nothing is read back."
+          },
+          "poll_interval": {
+            "type": "number",
+            "minimum": 0.2,
+            "maximum": 86400,
+            "nullable": true,
+            "description": "Seconds between two change polls of one record type (default 60)."
           }
         },
         "additionalProperties": {
@@ -5024,7 +6056,20 @@ enum OpenAPIDocument {
                 "customer.accounting_provider_error",
                 "integration.provider_error",
                 "invoice.paid_in_provider",
-                "reconciliation.completed"
+                "reconciliation.completed",
+                "customer.changed_in_provider",
+                "invoice.changed_in_provider",
+                "sales_order.changed_in_provider",
+                "credit_memo.changed_in_provider",
+                "payment.changed_in_provider",
+                "customer.accounting_provider_created",
+                "customer.accounting_provider_synced",
+                "invoice.accounting_provider_synced",
+                "sales_order.accounting_provider_synced",
+                "credit_note.accounting_provider_synced",
+                "payment.accounting_provider_synced",
+                "invoice.accounting_provider_voided",
+                "credit_note.accounting_provider_voided"
               ]
             },
             "minItems": 1,
@@ -5212,6 +6257,60 @@ enum OpenAPIDocument {
           "external_ref"
         ]
       },
+      "RecordActionAnswer": {
+        "type": "object",
+        "properties": {
+          "job": {
+            "$ref": "#/components/schemas/Job"
+          },
+          "succeeded": {
+            "type": "boolean",
+            "description": "Present once the job finished."
+          },
+          "result": {
+            "type": "object",
+            "additionalProperties": true,
+            "description": "What the provider answered: `id`; `found` and `record` for get; `rows`, `has_more`, `total_results` for a query. Present when succeeded."
+          },
+          "error": {
+            "type": "string",
+            "description": "Why the action failed, when it did."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "job"
+        ]
+      },
+      "RecordBody": {
+        "type": "object",
+        "additionalProperties": true,
+        "description": "The record's fields as the provider's REST API takes them; numbers are passed on exactly as written."
+      },
+      "RecordQuery": {
+        "type": "object",
+        "properties": {
+          "query": {
+            "type": "string",
+            "description": "The query in the provider's language (SuiteQL for NetSuite).",
+            "maxLength": 100000
+          },
+          "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1000
+          },
+          "offset": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 2147483647
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "query"
+        ]
+      },
       "RefLink": {
         "type": "object",
         "properties": {
@@ -5240,6 +6339,132 @@ enum OpenAPIDocument {
         "additionalProperties": false,
         "required": [
           "external_refs"
+        ]
+      },
+      "ChangeEvent": {
+        "type": "object",
+        "properties": {
+          "id": {
+            "type": "integer",
+            "minimum": 1
+          },
+          "object_type": {
+            "type": "string",
+            "enum": [
+              "customer",
+              "invoice",
+              "sales_order",
+              "credit_memo",
+              "payment"
+            ]
+          },
+          "change": {
+            "type": "string",
+            "enum": [
+              "created",
+              "updated"
+            ]
+          },
+          "provider_id": {
+            "type": "string"
+          },
+          "external_id": {
+            "type": "string",
+            "nullable": true
+          },
+          "billing_id": {
+            "type": "string",
+            "description": "The billing id when the record is one Ledgersync synced (a person edited it).",
+            "nullable": true
+          },
+          "modified_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "number": {
+            "type": "string",
+            "nullable": true
+          },
+          "amount": {
+            "type": "string",
+            "description": "Decimal text as the provider wrote it.",
+            "nullable": true
+          },
+          "currency": {
+            "type": "string",
+            "nullable": true
+          },
+          "applications": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "provider_id": {
+                  "type": "string"
+                },
+                "billing_id": {
+                  "type": "string",
+                  "nullable": true
+                },
+                "amount": {
+                  "type": "string",
+                  "nullable": true
+                }
+              },
+              "additionalProperties": false,
+              "required": [
+                "provider_id",
+                "billing_id",
+                "amount"
+              ]
+            }
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "record": {
+            "type": "object",
+            "nullable": true,
+            "description": "The record as the provider answered (body fields)."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "id",
+          "object_type",
+          "change",
+          "provider_id",
+          "external_id",
+          "billing_id",
+          "modified_at",
+          "number",
+          "amount",
+          "currency",
+          "applications",
+          "created_at",
+          "record"
+        ]
+      },
+      "ChangeEventList": {
+        "type": "object",
+        "properties": {
+          "changes": {
+            "type": "array",
+            "items": {
+              "$ref": "#/components/schemas/ChangeEvent"
+            }
+          },
+          "next_since": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "The since of the next page (the last id, or the since given when the page is empty)."
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "changes",
+          "next_since"
         ]
       },
       "InboundSecret": {

@@ -90,7 +90,8 @@ struct ReconcileCommand: AsyncParsableCommand {
         } catch let error as SyncError {
             throw CLIError.usage(error.message)
         }
-        var options = Reconciler.Options(since: since.flatMap(ReconcileDates.parse), objectTypes: objectTypes.isEmpty ? nil : try objectTypes.map(Refs.objectType))
+        var options = Reconciler.Options(
+            since: since.flatMap(ReconcileDates.parse), objectTypes: objectTypes.isEmpty ? nil : try objectTypes.map(Refs.objectType))
         options.repair = repair
         options.pageSize = pageSize
         let format: ReconcileFormat = json ? .json : csv ? .csv : .table
