@@ -89,6 +89,8 @@ public final class FakeLedger: Sendable {
         /// Token → (API key it was issued for, expiry).
         var tokens: [String: (apiKey: String, expiresAt: Date)] = [:]
         var stats = Stats()
+        /// Reads (reconciliation's snapshots) still to fail with a transient error.
+        var failingReads = 0
     }
 
     let state: Mutex<State>
@@ -106,6 +108,21 @@ public final class FakeLedger: Sendable {
     /// Fails the next request (in order, one fault each) with `fault`.
     public func inject(_ fault: Fault) {
         state.withLock { $0.faults.append(fault) }
+    }
+
+    /// Fails the next `count` record reads (reconciliation's snapshots) with a transient error:
+    /// a provider's bad moment while a reconcile reads it back.
+    public func failNextReads(_ count: Int) {
+        state.withLock { $0.failingReads += count }
+    }
+
+    /// Whether this read is one of those `failNextReads` asked to fail (counting it).
+    func drawReadFailure() -> Bool {
+        state.withLock { state in
+            guard state.failingReads > 0 else { return false }
+            state.failingReads -= 1
+            return true
+        }
     }
 
     /// Refuses every write of `billingID` with HTTP 400 and `message`, the way a provider

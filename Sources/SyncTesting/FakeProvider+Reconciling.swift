@@ -8,6 +8,7 @@ import Sync
 
 extension FakeProvider: RecordReconciling {
     public func snapshot(of objectType: ExternalRef.ObjectType, providerID: String) async throws -> RecordSnapshot? {
+        if ledger.drawReadFailure() { throw SyncError(.transient, "fake: the ledger answered 503") }
         guard let record = ledger.record(providerID: providerID), record.recordType == objectType.rawValue else { return nil }
         return ledger.snapshot(record)
     }

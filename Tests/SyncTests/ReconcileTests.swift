@@ -104,8 +104,9 @@ struct ReconcileTests {
         }
 
         func reconcile(pageSize: Int = 4, repair: Bool = false) async throws -> (ReconcileSummary, [ReconcileFinding]) {
-            let reconciler = try Reconciler(
+            var reconciler = try Reconciler(
                 pool: db.pool, connection: connection, mappings: MappingSet(connectionID: id, mappings: []), provider: provider)
+            reconciler.readRetryBase = .milliseconds(5)
             var options = Reconciler.Options()
             options.pageSize = pageSize
             options.repair = repair
@@ -144,6 +145,20 @@ struct ReconcileTests {
         func providerID(_ type: ExternalRef.ObjectType, _ billingID: String) async throws -> String {
             try #require(try await ExternalRefStore(pool: db.pool).lookup(connection: id, objectType: type, billingID: billingID))
                 .providerID
+        }
+    }
+
+    @Test("a provider's bad moments are read again; a provider that stays down ends the run with its error")
+    func transientReadsRetried() async throws {
+        try await Month.with { month in
+            try await month.seed()
+            month.ledger.failNextReads(Reconciler.readAttempts - 1)
+            let (summary, findings) = try await month.reconcile()
+            #expect(findings.isEmpty, "\(findings)")
+            #expect(summary.checked == 14 && summary.matched == 14 && !summary.hasDrift, "\(summary)")
+
+            month.ledger.failNextReads(1_000)
+            await #expect(throws: SyncError.self) { _ = try await month.reconcile() }
         }
     }
 

@@ -38,6 +38,9 @@ public struct Reconciler: Sendable {
     public let mappings: MappingSet
     public let provider: any RecordReconciling
     let queue: JobQueue
+    /// The first wait before a failed read is tried again (doubling each time; see
+    /// `withRetries`). Tests shorten it.
+    public var readRetryBase: Duration = .milliseconds(500)
 
     /// Refuses (naming the provider) a provider that cannot read its records back.
     public init(pool: ConnectionPool, connection: AccountingConnection, mappings: MappingSet, provider: any AccountingProvider) throws {
@@ -155,8 +158,10 @@ public struct Reconciler: Sendable {
                             : "its last job failed for good: read the error (ledgersync jobs show), fix the cause, then retry the job")
                 ], checked: false, notCompared: false)
         }
-        if windowed { try await takeRateWindowStart() }
-        guard let actual = try await provider.snapshot(of: row.objectType, providerID: providerID) else {
+        let actual = try await withRetries(windowed: windowed) {
+            try await provider.snapshot(of: row.objectType, providerID: providerID)
+        }
+        guard let actual else {
             return .findings(
                 [
                     finding(
@@ -170,6 +175,31 @@ public struct Reconciler: Sendable {
             return .findings([], checked: true, notCompared: row.document != nil)
         }
         return .findings(differences(row, providerID: providerID, expected: expected, actual: actual), checked: true, notCompared: false)
+    }
+
+    /// The longest a read is tried: a provider's bad moment (a 500, a dropped connection, a 429
+    /// on the account's concurrency) must not end a reconcile of 100,000 records, and a
+    /// provider that stays down must end it with its error rather than hang.
+    public static let readAttempts = 6
+
+    /// Runs one provider read (after taking a rate-window start when the key has windows),
+    /// trying again after a transient or rate-limited error: waits of 0.5, 1, 2, 4 and 8 s
+    /// (`readRetryBase` doubling), or the provider's Retry-After hint when it is longer (at
+    /// most a minute). Other errors
+    /// (permanent: credentials, a refused query) end the run at once.
+    func withRetries<T: Sendable>(windowed: Bool, _ read: () async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            if windowed { try await takeRateWindowStart() }
+            do {
+                return try await read()
+            } catch let error as SyncError where error.errorClass == .transient || error.errorClass == .rateLimited {
+                guard attempt < Self.readAttempts else { throw error }
+                let backoff = readRetryBase * (1 << (attempt - 1))
+                try await Task.sleep(for: min(max(backoff, error.retryAfter ?? .zero), .seconds(60)))
+                attempt += 1
+            }
+        }
     }
 
     /// Waits for a start of every rate window of the connection's limit key.
@@ -364,8 +394,7 @@ public struct Reconciler: Sendable {
         var count = 0
         repeat {
             try Task.checkCancellation()
-            if windowed { try await takeRateWindowStart() }
-            let answer = try await provider.recordsWithExternalIDs(of: type, page: page)
+            let answer = try await withRetries(windowed: windowed) { try await provider.recordsWithExternalIDs(of: type, page: page) }
             if !answer.records.isEmpty {
                 let rows = try await pool.query(
                     SyncSQL.reconcileUnknownExternalIds,
