@@ -19,7 +19,7 @@ import Testing
 /// (the stranger deleted, the hand payment removed) the books match.
 @Suite(.timeLimit(.minutes(3)))
 struct ReconcileNetSuiteTests {
-    static let scenario = BillingScenario.generate(customers: 3, invoicesPerCustomer: 2, creditNoteEvery: 3, payments: 2, seed: 15)
+    static let scenario = BillingScenario.generate(customers: 4, invoicesPerCustomer: 2, creditNoteEvery: 3, payments: 2, seed: 15)
 
     static func replacing(_ json: ExactJSON, _ key: String, _ change: (ExactJSON) -> ExactJSON) -> ExactJSON {
         .object(json.objectMembers.map { $0.key == key ? (key: $0.key, value: change($0.value)) : $0 })
@@ -88,7 +88,7 @@ struct ReconcileNetSuiteTests {
             // Drift by hand. Invoices nobody paid or credited: one edited, one deleted, one paid by hand.
             let used = Set(scenario.payments.map(\.invoiceID) + scenario.creditNotes.map(\.invoiceID))
             let free = scenario.invoices.filter { !used.contains($0.lagoID) }
-            try #require(free.count >= 3)
+            try #require(free.count >= 4)
             let (edited, deleted, paid) = (free[0], free[1], free[2])
             let editedRecord = try #require(simulator.record(.invoice, externalID: edited.lagoID))
             let body = Self.replacing(editedRecord.body, "item") { sublist in
@@ -100,6 +100,26 @@ struct ReconcileNetSuiteTests {
             }
             _ = try simulator.addRecord(.invoice, externalID: edited.lagoID, body: body)
             #expect(try simulator.deleteRecord(.invoice, externalID: deleted.lagoID))
+            // A line deleted: the last item line of an invoice with more than one, with its
+            // tax detail rows (NetSuite's total follows the lines).
+            let shortened = try #require(
+                free.dropFirst(3).first {
+                    (simulator.record(.invoice, externalID: $0.lagoID)?.body["item"]?["items"]?.arrayValue?.count ?? 0) > 1
+                })
+            let shortRecord = try #require(simulator.record(.invoice, externalID: shortened.lagoID))
+            let droppedLine = shortRecord.body["item"]?["items"]?.arrayValue?.last
+            let droppedReference = droppedLine?["taxDetailsReference"]?.stringValue
+            var shortBody = Self.replacing(shortRecord.body, "item") { sublist in
+                Self.replacing(sublist, "items") { .array(Array(($0.arrayValue ?? []).dropLast())) }
+            }
+            if let droppedReference {
+                shortBody = Self.replacing(shortBody, "taxDetails") { sublist in
+                    Self.replacing(sublist, "items") { rows in
+                        .array((rows.arrayValue ?? []).filter { $0["taxDetailsReference"]?.stringValue != droppedReference })
+                    }
+                }
+            }
+            _ = try simulator.addRecord(.invoice, externalID: shortened.lagoID, body: shortBody)
             _ = try simulator.addRecord(
                 .invoice, externalID: "inv-created-by-hand",
                 body: Self.replacing(editedRecord.body, "externalId") { _ in .string("inv-created-by-hand") })
@@ -116,15 +136,18 @@ struct ReconcileNetSuiteTests {
             #expect(
                 seen == [
                     "changed \(edited.lagoID)", "missing \(deleted.lagoID)", "extra inv-created-by-hand", "changed \(paid.lagoID)",
+                    "changed \(shortened.lagoID)",
                 ], "\(findings.map { "\($0.kind) \($0.billingID ?? "") \($0.field ?? "") \($0.expected ?? "") \($0.actual ?? "")" })")
             let paidFields = findings.filter { $0.billingID == paid.lagoID }.compactMap(\.field)
             #expect(paidFields == ["amount_due", "status"], "\(paidFields)")
             #expect(findings.filter { $0.billingID == edited.lagoID }.compactMap(\.field).contains("lines[0].amount"))
-            #expect(drift.missing == 1 && drift.changed == 2 && drift.extra == 1 && drift.unlinked == 0)
+            let shortenedFields = Set(findings.filter { $0.billingID == shortened.lagoID }.compactMap(\.field))
+            #expect(shortenedFields.contains("lines") && shortenedFields.contains("total"), "\(shortenedFields)")
+            #expect(drift.missing == 1 && drift.changed == 3 && drift.extra == 1 && drift.unlinked == 0)
 
             // --repair, and the workers run what it enqueued.
             let (repairing, _) = try await reconcile(api, connection, http, repair: true)
-            #expect(repairing.repairsEnqueued == 2, "\(repairing)")
+            #expect(repairing.repairsEnqueued == 3, "\(repairing)")
             #expect(try await SyncStatusTests.runWorker(api, http: http) { try await SyncStatusTests.unfinishedJobs(api) == 0 })
             let (_, rest) = try await reconcile(api, connection, http)
             #expect(
