@@ -231,6 +231,8 @@ extension ZohoBooksSimulator {
             return .answer(list(module, request: request, organizationID: organizationID))
         case (.post, nil), (.put, _):
             return await write(request, module: module, id: id, organizationID: organizationID)
+        case (.delete, let id?):
+            return delete(module, id: id, organizationID: organizationID)
         default:
             return .answer(Self.envelope(code: 5, message: "Method Not Allowed", status: .methodNotAllowed))
         }
