@@ -153,11 +153,11 @@ extension NetSuiteProvider: ChangeReading {
     /// The change a record read back makes. A record without a readable `lastModifiedDate` is
     /// an answer the poll cannot place: transient, named.
     static func change(_ objectType: ExternalRef.ObjectType, id: String, record: ExactJSON) throws -> ProviderChange {
-        guard let modifiedText = record["lastModifiedDate"]?.stringValue, let modifiedAt = NetSuiteTime.parse(modifiedText) else {
+        guard let modifiedText = record["lastModifiedDate"]?.stringValue, let modifiedAt = ProviderTime.parse(modifiedText) else {
             throw SyncError(
                 .transient, "NetSuite answered \(recordType(objectType)) \(id) without a readable lastModifiedDate")
         }
-        let createdAt = record["dateCreated"]?.stringValue.flatMap(NetSuiteTime.parse)
+        let createdAt = record["dateCreated"]?.stringValue.flatMap(ProviderTime.parse)
         let number: String?
         let amount: String?
         switch objectType {
@@ -193,94 +193,5 @@ extension NetSuiteProvider: ChangeReading {
                 guard let object = member.value.objectValue else { return true }
                 return object["items"] == nil && !(object.count == 1 && object["links"] != nil)
             })
-    }
-}
-
-/// NetSuite's datetime text ("Using Datetime Fields": ISO 8601, `2019-11-14T07:35:00Z`, an
-/// offset instead of `Z`, fractional seconds allowed).
-enum NetSuiteTime {
-    static func parse(_ text: String) -> Date? {
-        ISO8601Time.parse(text)
-    }
-
-    /// `2026-12-03T15:57:33Z`.
-    static func format(_ date: Date) -> String {
-        ISO8601Time.format(date)
-    }
-}
-
-/// A small ISO 8601 reader and writer: `YYYY-MM-DDTHH:MM:SS`, optional fraction, then `Z`,
-/// `±HH:MM` or `±HHMM`. Written out because Foundation's ISO 8601 styles differ on whether an
-/// offset needs its colon.
-enum ISO8601Time {
-    static func parse(_ text: String) -> Date? {
-        let bytes = Array(text.utf8)
-        guard bytes.count >= 20 else { return nil }
-        func number(_ from: Int, _ count: Int) -> Int? {
-            guard from + count <= bytes.count else { return nil }
-            var value = 0
-            for byte in bytes[from..<(from + count)] {
-                guard (48...57).contains(byte) else { return nil }
-                value = value * 10 + Int(byte - 48)
-            }
-            return value
-        }
-        guard let year = number(0, 4), bytes[4] == 45, let month = number(5, 2), bytes[7] == 45, let day = number(8, 2),
-            bytes[10] == 84 || bytes[10] == 116, let hour = number(11, 2), bytes[13] == 58, let minute = number(14, 2),
-            bytes[16] == 58, let second = number(17, 2)
-        else { return nil }
-        var at = 19
-        var fraction = 0.0
-        if at < bytes.count, bytes[at] == 46 {
-            at += 1
-            var scale = 0.1
-            let start = at
-            while at < bytes.count, (48...57).contains(bytes[at]) {
-                fraction += Double(bytes[at] - 48) * scale
-                scale /= 10
-                at += 1
-            }
-            guard at > start else { return nil }
-        }
-        guard at < bytes.count else { return nil }
-        var offsetSeconds = 0
-        if bytes[at] == 90 || bytes[at] == 122 {
-            guard at + 1 == bytes.count else { return nil }
-        } else if bytes[at] == 43 || bytes[at] == 45 {
-            let sign = bytes[at] == 45 ? -1 : 1
-            let rest = bytes.count - at - 1
-            let hours: Int?
-            let minutes: Int?
-            if rest == 5, bytes[at + 3] == 58 {
-                (hours, minutes) = (number(at + 1, 2), number(at + 4, 2))
-            } else if rest == 4 {
-                (hours, minutes) = (number(at + 1, 2), number(at + 3, 2))
-            } else {
-                return nil
-            }
-            guard let hours, let minutes, hours <= 23, minutes <= 59 else { return nil }
-            offsetSeconds = sign * (hours * 3600 + minutes * 60)
-        } else {
-            return nil
-        }
-        guard (1...12).contains(month), (1...31).contains(day), hour <= 23, minute <= 59, second <= 60 else { return nil }
-        var calendar = Calendar(identifier: .gregorian)
-        guard let utc = TimeZone(identifier: "UTC") else { return nil }
-        calendar.timeZone = utc
-        guard
-            let date = calendar.date(
-                from: DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second))
-        else { return nil }
-        return date.addingTimeInterval(fraction - Double(offsetSeconds))
-    }
-
-    /// Whole seconds, UTC, `Z`.
-    static func format(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
-        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        func two(_ value: Int?) -> String { String(format: "%02d", value ?? 0) }
-        return "\(String(format: "%04d", parts.year ?? 1970))-\(two(parts.month))-\(two(parts.day))T"
-            + "\(two(parts.hour)):\(two(parts.minute)):\(two(parts.second))Z"
     }
 }

@@ -80,7 +80,7 @@ extension ZohoBooksProvider: ChangeReading {
         var query: [(String, String)] = []
         switch listing {
         case .filtered:
-            query.append(("last_modified_time", ZohoChangeTime.format(from.addingTimeInterval(-1))))
+            query.append(("last_modified_time", ProviderTime.format(from.addingTimeInterval(-1), suffix: .plusZero)))
         case .newestFirst(let column):
             query += [("sort_column", column), ("sort_order", "D")]
         }
@@ -150,8 +150,8 @@ extension ZohoBooksProvider: ChangeReading {
         guard let id = Self.idText(record[module.idKey]), !id.isEmpty else {
             throw SyncError(.transient, "Zoho Books listed a \(module.label) without \(module.idKey)")
         }
-        let created = record["created_time"]?.stringValue.flatMap(ZohoChangeTime.parse)
-        guard let modifiedAt = record["last_modified_time"]?.stringValue.flatMap(ZohoChangeTime.parse) ?? created else {
+        let created = record["created_time"]?.stringValue.flatMap(ProviderTime.parse)
+        guard let modifiedAt = record["last_modified_time"]?.stringValue.flatMap(ProviderTime.parse) ?? created else {
             throw SyncError(.transient, "Zoho Books answered \(module.label) \(id) without a readable last_modified_time or created_time")
         }
         let number: String?
@@ -194,55 +194,5 @@ extension ZohoBooksProvider: ChangeReading {
     /// The record without its lists of lines and applications (bounded body fields).
     static func bodyFields(_ record: ExactJSON) -> ExactJSON {
         .object(record.objectMembers.filter { $0.value.arrayValue == nil || $0.key == "custom_fields" })
-    }
-}
-
-/// Zoho's times: `2013-11-18T02:02:51-0800`.
-enum ZohoChangeTime {
-    /// UTC, `+0000`, whole seconds (the list filter's format).
-    static func format(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
-        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        func two(_ value: Int?) -> String { String(format: "%02d", value ?? 0) }
-        return "\(String(format: "%04d", parts.year ?? 1970))-\(two(parts.month))-\(two(parts.day))T"
-            + "\(two(parts.hour)):\(two(parts.minute)):\(two(parts.second))+0000"
-    }
-
-    /// `YYYY-MM-DDTHH:MM:SS` then `±HHMM`, `±HH:MM` or `Z`; nil for anything else.
-    static func parse(_ text: String) -> Date? {
-        let bytes = Array(text.utf8)
-        guard bytes.count >= 20 else { return nil }
-        func number(_ from: Int, _ count: Int) -> Int? {
-            guard from + count <= bytes.count else { return nil }
-            var value = 0
-            for byte in bytes[from..<(from + count)] {
-                guard (48...57).contains(byte) else { return nil }
-                value = value * 10 + Int(byte - 48)
-            }
-            return value
-        }
-        guard let year = number(0, 4), bytes[4] == 45, let month = number(5, 2), bytes[7] == 45, let day = number(8, 2),
-            bytes[10] == 84, let hour = number(11, 2), bytes[13] == 58, let minute = number(14, 2), bytes[16] == 58,
-            let second = number(17, 2), (1...12).contains(month), (1...31).contains(day), hour <= 23, minute <= 59, second <= 59
-        else { return nil }
-        var offset = 0
-        let rest = bytes.count - 19
-        if rest == 1, bytes[19] == 90 {
-            offset = 0
-        } else if rest == 5 || rest == 6, bytes[19] == 43 || bytes[19] == 45 {
-            let hours = number(20, 2)
-            let minutes = rest == 5 ? number(22, 2) : (bytes[22] == 58 ? number(23, 2) : nil)
-            guard let hours, let minutes, hours <= 23, minutes <= 59 else { return nil }
-            offset = (bytes[19] == 45 ? -1 : 1) * (hours * 3600 + minutes * 60)
-        } else {
-            return nil
-        }
-        var calendar = Calendar(identifier: .gregorian)
-        guard let utc = TimeZone(identifier: "UTC") else { return nil }
-        calendar.timeZone = utc
-        guard let date = calendar.date(from: DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second))
-        else { return nil }
-        return date.addingTimeInterval(Double(-offset))
     }
 }

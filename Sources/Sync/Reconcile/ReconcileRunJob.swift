@@ -74,7 +74,7 @@ public struct ReconcileRunJob: JobHandler {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             connectionID = try c.decode(UUID.self, forKey: .connectionID)
             if let text = try c.decodeIfPresent(String.self, forKey: .since) {
-                guard let date = ReconcileDates.parse(text) else {
+                guard let date = ProviderTime.parseDateOrTime(text) else {
                     throw DecodingError.dataCorruptedError(
                         forKey: .since, in: c,
                         debugDescription: "since must be a date (2026-11-01) or an ISO 8601 time, got \"\(text.prefix(40))\"")
@@ -121,15 +121,5 @@ public struct ReconcileRunJob: JobHandler {
         } catch {
             throw sync.jobError(for: error, job: context.job)
         }
-    }
-}
-
-/// `--since` and the job's `since`: a date (midnight UTC) or an ISO 8601 time.
-public enum ReconcileDates {
-    public static func parse(_ text: String) -> Date? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if let date = try? Date(trimmed, strategy: .iso8601) { return date }
-        if let date = try? Date(trimmed + "T00:00:00Z", strategy: .iso8601) { return date }
-        return nil
     }
 }

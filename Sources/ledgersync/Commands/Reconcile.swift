@@ -36,7 +36,7 @@ struct ReconcileCommand: AsyncParsableCommand {
 
     func validate() throws {
         if json && csv { throw ValidationError("--json and --csv exclude each other") }
-        if let since, ReconcileDates.parse(since) == nil {
+        if let since, ProviderTime.parseDateOrTime(since) == nil {
             throw ValidationError(
                 "--since must be a date (2026-11-01) or an ISO 8601 time (2026-11-01T12:00:00Z); got \"\(since.prefix(40))\"")
         }
@@ -91,7 +91,8 @@ struct ReconcileCommand: AsyncParsableCommand {
             throw CLIError.usage(error.message)
         }
         var options = Reconciler.Options(
-            since: since.flatMap(ReconcileDates.parse), objectTypes: objectTypes.isEmpty ? nil : try objectTypes.map(Refs.objectType))
+            since: since.flatMap(ProviderTime.parseDateOrTime),
+            objectTypes: objectTypes.isEmpty ? nil : try objectTypes.map(Refs.objectType))
         options.repair = repair
         options.pageSize = pageSize
         let format: ReconcileFormat = json ? .json : csv ? .csv : .table
