@@ -310,6 +310,42 @@ struct ChangePollTests {
         }
     }
 
+    @Test("a poll that has caught up deletes its connection's change events older than the retention, and keeps the rest")
+    func oldEventsArePruned() async throws {
+        let ledger = FakeLedger()
+        let providers = ProviderRegistry([FakeDriver(ledger: ledger)])
+        try await APIHarness.with(providers: providers) { api in
+            let created = try await api.post("/v1/connections", Self.connectionBody(readChanges: #"["customer"]"#))
+            #expect(created.status == 201, "\(created)")
+            let connection = try #require((created.object["connection"] as? [String: Any])?["id"] as? String)
+            let other = try await api.post(
+                "/v1/connections",
+                #"{"provider": "fake", "name": "Plain", "account_id": "fake-account", "secrets": {"api_key": "fake-api-key"}}"#)
+            let otherConnection = try #require((other.object["connection"] as? [String: Any])?["id"] as? String)
+            // Stored 100, 95 and 10 days ago, and one of another connection 100 days ago.
+            for (owner, provider, days) in [
+                (connection, "c-1", 100), (connection, "c-2", 95), (connection, "c-3", 10), (otherConnection, "c-4", 100),
+            ] {
+                try await api.pool.query(
+                    """
+                    INSERT INTO ledgersync.change_events (connection_id, object_type, provider_id, change, modified_at, created_at)
+                    VALUES ($1::uuid, 'customer', $2, 'updated', now() - make_interval(days => $3::integer),
+                            now() - make_interval(days => $3::integer))
+                    """, [owner, provider, days])
+            }
+            let workers = Workers(count: 1, api: api, providers: providers)
+            let pruned = try await eventually(timeout: .seconds(10)) {
+                try await api.database.count("SELECT count(*) FROM ledgersync.change_events WHERE connection_id = '\(connection)'") == 1
+            }
+            try await workers.stop()
+            #expect(pruned)
+            let left = try await api.pool.query("SELECT provider_id FROM ledgersync.change_events ORDER BY id").rows.map {
+                try $0.decode("provider_id") as String
+            }
+            #expect(left == ["c-3", "c-4"])
+        }
+    }
+
     static func timestamp(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

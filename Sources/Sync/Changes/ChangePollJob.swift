@@ -26,6 +26,11 @@ public struct ChangePollOptions: Sendable {
     public var permanentErrorDelay: Duration = .seconds(300)
     /// How often each worker process makes sure every opted-in connection has its poll jobs.
     public var scheduleInterval: Duration = .seconds(30)
+    /// Change events stored longer ago than this are deleted by a poll that has caught up
+    /// (the oldest `pruneBatch` of the connection at a time): a webhook was sent for each,
+    /// and the API and the dashboard list them for this long.
+    public var eventRetention: Duration = .seconds(90 * 86_400)
+    public var pruneBatch = 1_000
 
     public init() {}
 }
@@ -94,6 +99,7 @@ public struct ChangePollJob: JobHandler {
         }
         switch outcome {
         case .caughtUp:
+            await poll.pruneOldEvents()
             throw JobError.snooze(interval, reason: "caught up; next poll in \(interval)")
         case .morePages:
             throw JobError.snooze(.milliseconds(1), reason: "more changes to read; continues at once")
@@ -275,6 +281,18 @@ struct ChangePoll: Sendable {
                 metadata: ["object_type": "\(objectType.rawValue)", "changes": "\(fresh.count)", "webhooks": "\(webhooks)"])
         }
         return written ? next : nil
+    }
+
+    /// Deletes the connection's events older than the retention; a failure only costs a
+    /// warning in the log (the next caught-up poll tries again).
+    func pruneOldEvents() async {
+        do {
+            try await context.pool.query(
+                SyncSQL.pruneChangeEvents,
+                [connectionID.uuidString, options.eventRetention.seconds, options.pruneBatch])
+        } catch {
+            context.logger.warning("could not prune old change events", metadata: ["error": "\(error)"])
+        }
     }
 
     /// What a failed run does next. A poll never fails for good on a provider's answer: it
