@@ -47,6 +47,7 @@ struct BenchEnqueue: AsyncParsableCommand {
         let queue = JobQueue(pool: pool)
         let clock = ContinuousClock()
         var elapsed = Duration.zero
+        let walBefore = try await WALCounters.read(pool)
         switch mode {
         case .swift:
             let requests = (0..<chunk).map { _ in EnqueueRequest(kind: "diag.noop") }
@@ -93,12 +94,14 @@ struct BenchEnqueue: AsyncParsableCommand {
             for connection in connections { connection.close() }
         }
         let seconds = elapsed.seconds
+        let wal = try await WALCounters.read(pool).perJob(since: walBefore, jobs: n)
         let stored = try await pool.query("SELECT count(*)::bigint AS n FROM ledgersync.jobs").rows[0].decode("n", as: Int.self)
         guard stored == n else { throw CLIError.failed("enqueued \(n) jobs but the table holds \(stored)") }
-        Bench.emit([
-            "cmd": "enqueue", "mode": mode.rawValue, "n": n, "chunk": mode == .single ? 1 : chunk, "conc": mode == .single ? conc : 1,
-            "secs": Bench.round(seconds, 3), "rate": Bench.round(Double(n) / seconds, 1),
-        ])
+        Bench.emit(
+            [
+                "cmd": "enqueue", "mode": mode.rawValue, "n": n, "chunk": mode == .single ? 1 : chunk, "conc": mode == .single ? conc : 1,
+                "secs": Bench.round(seconds, 3), "rate": Bench.round(Double(n) / seconds, 1),
+            ].merging(wal) { first, _ in first })
         try await Bench.reset(pool)
         await pool.close()
     }

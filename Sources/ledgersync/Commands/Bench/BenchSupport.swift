@@ -241,3 +241,29 @@ enum BenchDatabase {
         return url
     }
 }
+
+/// The cluster's WAL counters (`pg_stat_wal`, PostgreSQL 14+): read before and after a timed
+/// part, the difference divided by the jobs is what each job cost the log. Cluster-wide, so
+/// meant for the bench's own cluster; a checkpoint inside the part shows as full-page images.
+struct WALCounters {
+    let bytes: Double
+    let records: Double
+    let fullPageImages: Double
+
+    static func read(_ pool: ConnectionPool) async throws -> WALCounters {
+        let row = try await pool.query(
+            "SELECT wal_bytes::float8 AS bytes, wal_records::float8 AS records, wal_fpi::float8 AS fpi FROM pg_stat_wal"
+        ).rows[0]
+        return WALCounters(bytes: try row.decode("bytes"), records: try row.decode("records"), fullPageImages: try row.decode("fpi"))
+    }
+
+    /// `wal_bytes_per_job`, `wal_records_per_job` and `wal_fpi_per_job` from `before` to `self`.
+    func perJob(since before: WALCounters, jobs: Int) -> [String: Any] {
+        let n = Double(max(jobs, 1))
+        return [
+            "wal_bytes_per_job": Bench.round((bytes - before.bytes) / n, 1),
+            "wal_records_per_job": Bench.round((records - before.records) / n, 2),
+            "wal_fpi_per_job": Bench.round((fullPageImages - before.fullPageImages) / n, 3),
+        ]
+    }
+}
