@@ -14,7 +14,8 @@ import Sync
 struct BenchMonthend: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "monthend",
-        abstract: "A month-end run: N billing documents in per-customer lanes to one NetSuite account or Zoho Books organization at its limit.",
+        abstract:
+            "A month-end run: N billing documents in per-customer lanes to one NetSuite account or Zoho Books organization at its limit.",
         discussion: """
             Builds a month with BillingScenario.generate (a tenth of the documents are customers, about 55% invoices of which --heavy belong to one customer, a credit memo every 10th invoice, the rest payments), enqueues each as a sync job (untimed; the sync's own keys: one serial lane per customer, the connection's limit key), starts P `ledgersync worker` processes, releases them together (READY/GO) and polls every 50 ms until no job is unfinished.
             netsuite: the simulator (this process) admits --limit requests at once and draws each request's time from a log-normal with median --median-ms and p99 --p99-ms (seeded). ideal = the sum of the simulator's request times / limit; ratio = wall / ideal.
@@ -22,12 +23,18 @@ struct BenchMonthend: AsyncParsableCommand {
             The simulator logs every admitted request's start and end; the bench writes the second-by-second share of the limit in use (netsuite: average requests in flight / limit; zoho: requests started in the trailing window / window) to monthend-<provider>.tsv in --plot-dir and draws monthend-<provider>.png with gnuplot when it is installed (scripts/install-deps.sh --bench).
             """)
 
+    /// The bench's own secret key (32 bytes, base64) when LEDGERSYNC_SECRET_KEY is unset: not
+    /// a secret, it seals nothing but the simulators' demo credentials in a bench database.
+    static let benchKey = Data((0..<32).map { UInt8($0 &* 7 &+ 11) }).base64EncodedString()
+
     enum Provider: String, ExpressibleByArgument, CaseIterable { case netsuite, zoho }
 
     @Argument(help: "netsuite or zoho.") var provider: Provider
     @Option(name: .customLong("database-url")) var databaseURL: String?
     @Option(help: "Documents (default: 2000 for netsuite, 200 for zoho: 100 requests a minute make a 2–3 minute run).") var n: Int?
     @Option(help: "Extra invoices of the heavy customer (default: min(300, 15% of n)).") var heavy: Int?
+    @Option(help: "Enqueue order of the documents: spread (each lane over the whole run) or grouped (by kind; the heavy lane last).")
+    var order = MonthendMonth.Order.spread
     @Option(help: "Worker processes.") var procs = 2
     @Option(help: "Slots of each worker.") var slots = 8
     @Option(help: "Concurrent requests the account allows (simulator and connection).") var limit = 5
@@ -45,17 +52,21 @@ struct BenchMonthend: AsyncParsableCommand {
 
     func validate() throws {
         guard (n ?? 1) >= 10, procs > 0, slots > 0, limit > 0, window > 0, windowSeconds > 0, medianMs > 0, p99Ms >= medianMs else {
-            throw ValidationError("--n ≥ 10; --procs, --slots, --limit, --window, --window-seconds, --median-ms positive; --p99-ms ≥ --median-ms")
+            throw ValidationError(
+                "--n ≥ 10; --procs, --slots, --limit, --window, --window-seconds, --median-ms positive; --p99-ms ≥ --median-ms")
         }
     }
 
     func run() async throws {
         let documents = n ?? (provider == .netsuite ? 2000 : 200)
-        let month = MonthendMonth(documents: documents, heavy: heavy)
+        let month = MonthendMonth(documents: documents, heavy: heavy, order: order)
         let url = try BenchDatabase.url(databaseURL)
         let pool = try await Bench.openDatabase(url, connections: 4)
         try await Bench.reset(pool)
-        let key = SecretBox.generateKey()
+        // One key for every run on this database: the first worker seals a key check row
+        // under it (ledgersync.secret_key_check), and a later run under a new random key
+        // would be refused. It seals only the simulators' demo credentials.
+        let key = ProcessInfo.processInfo.environment["LEDGERSYNC_SECRET_KEY"] ?? BenchMonthend.benchKey
         let box = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": key])
         let target = try await MonthendTarget.start(self, pool: pool, box: box)
 
@@ -63,7 +74,8 @@ struct BenchMonthend: AsyncParsableCommand {
         try await pool.withConnection { db in
             try await db.query("BEGIN")
             for job in month.jobs {
-                try await sync.enqueue(connection: target.connectionID, kind: job.kind, document: JSONText(job.json), customerID: job.customerID, on: db)
+                try await sync.enqueue(
+                    connection: target.connectionID, kind: job.kind, document: JSONText(job.json), customerID: job.customerID, on: db)
             }
             try await db.query("COMMIT")
         }
@@ -96,6 +108,7 @@ struct BenchMonthend: AsyncParsableCommand {
         let refused = target.refused()
         let maxInFlight = target.maxInFlight()
         await target.stop()
+        try await ConnectionStore(pool: pool, secretBox: box, allowPrivateNetworks: true).delete(target.connectionID)
 
         let states = try await pool.query("SELECT state::text AS state, count(*)::bigint AS n FROM ledgersync.jobs GROUP BY 1")
             .rows.reduce(into: [String: Int]()) { $0[try $1.decode("state", as: String.self)] = try $1.decode("n", as: Int.self) }
@@ -104,7 +117,7 @@ struct BenchMonthend: AsyncParsableCommand {
         let busy = spans.reduce(0.0) { $0 + ($1.end - $1.start) }
         var fields: [String: Any] = [
             "cmd": "monthend", "provider": provider.rawValue, "documents": month.jobs.count, "customers": month.customers,
-            "heavy_lane": month.heavyLane, "procs": procs, "slots": slots, "jobs": states,
+            "heavy_lane": month.heavyLane, "order": order.rawValue, "procs": procs, "slots": slots, "jobs": states,
             "completed": states["completed"] ?? 0, "requests": spans.count, "refused_429": refused, "max_in_flight": maxInFlight,
             "wall_s": Bench.round(wall, 3),
         ]
@@ -145,7 +158,8 @@ struct BenchMonthend: AsyncParsableCommand {
         }
         let directory = plotDir ?? ProcessInfo.processInfo.environment["OUT"].map { ($0 as NSString).deletingLastPathComponent } ?? "."
         let plot = try MonthendPlot.write(
-            series: series, header: header, directory: directory.isEmpty ? "." : directory, provider: provider, fields: fields, draw: !noPng)
+            series: series, header: header, directory: directory.isEmpty ? "." : directory, provider: provider, fields: fields, draw: !noPng
+        )
         fields["tsv"] = plot.tsv
         fields["png"] = plot.png ?? NSNull()
         Bench.emit(fields)
@@ -169,7 +183,16 @@ struct MonthendMonth {
     /// Documents in the heavy customer's lane (the customer itself included).
     let heavyLane: Int
 
-    init(documents: Int, heavy: Int?) {
+    /// The enqueue order of the documents after the customers.
+    enum Order: String, ExpressibleByArgument, CaseIterable {
+        /// Each customer's documents spread over the whole run, as a month's documents arrive
+        /// (the heavy customer's too).
+        case spread
+        /// By kind and index: the heavy customer's extra invoices after everyone else's.
+        case grouped
+    }
+
+    init(documents: Int, heavy: Int?, order: Order = .spread) {
         let heavy = max(0, heavy ?? min(300, documents * 15 / 100))
         let customers = max(1, documents / 10)
         let spread = max(0, documents * 55 / 100 - heavy) / customers
@@ -183,10 +206,27 @@ struct MonthendMonth {
         jobs += scenario.invoices.map { Job(kind: .invoicePush, json: $0.json, customerID: nil) }
         jobs += scenario.creditNotes.map { Job(kind: .creditMemoPush, json: $0.json, customerID: $0.customerID) }
         jobs += scenario.payments.map { Job(kind: .paymentApply, json: $0.json, customerID: $0.customerID) }
+        if order == .spread {
+            // Each lane's documents spread evenly over the enqueue order, in their own order:
+            // the k-th of a lane of L sorts at (k + 0.5) / L. Customers stay first.
+            let lanes = [scenario.invoices.map(\.customerID), scenario.creditNotes.map(\.customerID), scenario.payments.map(\.customerID)]
+                .flatMap { $0 }
+            let length = Dictionary(lanes.map { ($0, 1) }, uniquingKeysWith: +)
+            var seen: [String: Int] = [:]
+            let keys = lanes.map { lane -> Double in
+                let k = seen[lane, default: 0]
+                seen[lane] = k + 1
+                return (Double(k) + 0.5) / Double(length[lane]!)
+            }
+            let documents = jobs[customers...]
+            let spreadOrder = zip(documents, keys).enumerated().sorted { ($0.element.1, $0.offset) < ($1.element.1, $1.offset) }
+            jobs = Array(jobs[..<customers]) + spreadOrder.map(\.element.0)
+        }
         self.jobs = jobs
         self.customers = customers
         let first = scenario.customers[0].lagoID
-        heavyLane = 1 + scenario.invoices.count { $0.customerID == first } + scenario.creditNotes.count { $0.customerID == first }
+        heavyLane =
+            1 + scenario.invoices.count { $0.customerID == first } + scenario.creditNotes.count { $0.customerID == first }
             + scenario.payments.count { $0.customerID == first }
     }
 }
@@ -245,11 +285,13 @@ struct MonthendTarget {
             secrets["grant_code"] = try simulator.issueGrantCode(clientID: client.clientID)
             var settings = AccountingConnection.Settings(objectsToSync: [], baseURL: simulator.baseURL, concurrencyLimit: bench.limit)
             settings.extra = [
-                "data_center": "com", "request_window": "\(bench.window)/\(Int(bench.windowSeconds.rounded()))s", "daily_quota": "1000000/1d",
+                "data_center": "com", "request_window": "\(bench.window)/\(Int(bench.windowSeconds.rounded()))s",
+                "daily_quota": "1000000/1d",
             ]
             let prepared = try await Providers.registry.prepared(
                 AccountingConnection(
-                    provider: "zoho_books", name: "bench \(UUID().uuidString.prefix(8))", accountID: ZohoBooksSimulator.Organization.demo.id,
+                    provider: "zoho_books", name: "bench \(UUID().uuidString.prefix(8))",
+                    accountID: ZohoBooksSimulator.Organization.demo.id,
                     settings: settings, secrets: secrets),
                 context: ProviderContext(http: http))
             let connection = try await store.create(prepared)
@@ -273,18 +315,22 @@ enum MonthendPlot {
         let base = (directory as NSString).appendingPathComponent("monthend-\(provider.rawValue)")
         let tsv = base + ".tsv"
         var text = "# " + header.joined(separator: "\t") + "\n"
-        for row in series { text += row.map { $0 == $0.rounded() ? String(Int($0)) : String(format: "%.4f", $0) }.joined(separator: "\t") + "\n" }
+        for row in series {
+            text += row.map { $0 == $0.rounded() ? String(Int($0)) : String(format: "%.4f", $0) }.joined(separator: "\t") + "\n"
+        }
         try text.write(toFile: tsv, atomically: true, encoding: .utf8)
         guard draw, let gnuplot = which("gnuplot") else { return (tsv, nil) }
         let png = base + ".png"
         let (title, ylabel, column): (String, String, Int)
         switch provider {
         case .netsuite:
-            title = "NetSuite month-end: \(fields["documents"] ?? "") documents, limit \(fields["limit"] ?? ""), wall/ideal \(fields["ratio"] ?? "")"
+            title =
+                "NetSuite month-end: \(fields["documents"] ?? "") documents, limit \(fields["limit"] ?? ""), wall/ideal \(fields["ratio"] ?? "")"
             ylabel = "share of the concurrency limit in use"
             column = 3
         case .zoho:
-            title = "Zoho Books month-end: \(fields["documents"] ?? "") documents, \(fields["window"] ?? "") req/\(fields["window_s"] ?? "") s, 429s \(fields["refused_429"] ?? "")"
+            title =
+                "Zoho Books month-end: \(fields["documents"] ?? "") documents, \(fields["window"] ?? "") req/\(fields["window_s"] ?? "") s, 429s \(fields["refused_429"] ?? "")"
             ylabel = "requests in the trailing window / window"
             column = 4
         }
@@ -296,7 +342,7 @@ enum MonthendPlot {
             set ylabel '\(ylabel)'
             set yrange [0:1.25]
             set grid
-            set key bottom right
+            set key top right
             plot '\(tsv)' using 1:\(column) with steps lw 2 title 'in use', 1.0 with lines dt 2 lc rgb 'red' title 'limit'
             """
         let process = Process()
