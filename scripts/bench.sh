@@ -8,6 +8,7 @@
 #   scripts/bench.sh                 # 3 repetitions
 #   REPS=5 scripts/bench.sh
 #   ONLY='drain' scripts/bench.sh    # only runs whose label matches the regex
+#   ONLY='monthend' scripts/bench.sh # only the month-end runs (NetSuite and Zoho Books)
 #
 # Settings (environment):
 #   REPS=3              repetitions
@@ -40,7 +41,8 @@ chmod 755 "$tmp"
 OUT=${OUT:-$tmp/bench.jsonl}
 PGDATA_DIR=$tmp/pg
 
-scripts/install-deps.sh >/dev/null
+# --bench: gnuplot too, for the month-end run's PNG.
+scripts/install-deps.sh --bench >/dev/null
 if [ -z "${SKIP_BUILD:-}" ]; then
     swift build -c release --product ledgersync >&2
 fi
@@ -105,6 +107,13 @@ for r in $(seq "$REPS"); do
     run "pgqueuer latency" "$r" $PQ latency --jobs 200
     run "procrastinate latency" "$r" $PR latency --jobs 200
     run "ledgersync sync" "$r" $L sync --n 1000 --procs 4 --limit 5 --latency-ms 50 --log "$tmp/sync-workers.log"
+    # Month-end (docs/performance.md "Month-end run"): 2,000 documents to NetSuite at limit 5 with
+    # log-normal request times (median 400 ms, p99 2 s; ~3.5 min), and 200 to Zoho Books at 100
+    # requests a minute (~2–3 min). The per-second series and PNG go next to $OUT, one folder a rep.
+    run "ledgersync monthend netsuite 2000" "$r" $L monthend netsuite --n 2000 --limit 5 --procs 2 \
+        --plot-dir "$(dirname "$OUT")/monthend-rep$r" --log "$tmp/monthend-workers.log"
+    run "ledgersync monthend zoho 200" "$r" $L monthend zoho --n 200 --limit 5 --window 100 --window-seconds 60 --procs 2 \
+        --plot-dir "$(dirname "$OUT")/monthend-rep$r" --log "$tmp/monthend-workers.log"
 done
 
 echo >&2

@@ -19,6 +19,9 @@ MEASURES = {
     "secs", "rate", "handler_rate", "drain_s", "exit_s", "processed", "per_proc", "p50_ms", "p90_ms", "p99_ms",
     "max_ms", "enqueue_call_p50_ms", "rep", "ts", "completed_in_table", "rss_idle_mb", "rss_peak_mb", "requests",
     "refused_429", "max_in_flight", "completed", "ratio", "ceiling", "worker_cpu_us_per_job", "server_cpu_us_per_job",
+    # bench monthend
+    "jobs", "wall_s", "request_s", "series_request_s", "ideal_s", "mean_share", "plateau_min_share", "window_share",
+    "series_requests", "tsv", "png",
 }
 
 
@@ -80,6 +83,15 @@ def main(paths):
             bad = [r["processed"] for r in rs if r.get("processed") != r.get("n")]
             if bad:
                 notes += f"; PROCESSED != N: {bad}"
+        elif cmd == "monthend":
+            fig = "wall/ideal " + spread(rs, "ratio")
+            notes = (f"wall {fmt(median(rs, 'wall_s'))} s, ideal {fmt(median(rs, 'ideal_s'))} s; "
+                     f"429s {[r.get('refused_429') for r in rs]}; completed {[r.get('completed') for r in rs]}")
+            if dict(key).get("provider") == "zoho":
+                notes += f"; window share {fmt(median(rs, 'window_share'))}"
+            else:
+                notes += f"; mean share of the limit {fmt(median(rs, 'mean_share'))}"
+            notes += f"; plot {rs[-1].get('png') or rs[-1].get('tsv')}"
         elif cmd == "sync":
             fig = spread(rs, "rate") + " req/s"
             notes = f"ratio to limit/latency {fmt(median(rs, 'ratio'))}; 429 refusals {[r.get('refused_429') for r in rs]}"
@@ -157,6 +169,22 @@ def main(paths):
             refusals = sum(r.get("refused_429", 0) for r in rs)
             print(f"| sync: NetSuite req/s, limit {k['limit']}, {k['latency_ms']:g} ms, {k['procs']} procs | {fmt(median(rs, 'rate'))} "
                   f"| | | {fmt(median(rs, 'ratio'))} of limit/latency; 429 refusals in all runs: {refusals} |")
+
+    # Month-end runs: wall time against the ideal, refusals, the share of the window sustained.
+    for key, rs in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        k = dict(key)
+        if k.get("lib") != "ledgersync" or k.get("cmd") != "monthend":
+            continue
+        refusals = sum(r.get("refused_429", 0) for r in rs)
+        unfinished = [r.get("documents", 0) - r.get("completed", 0) for r in rs]
+        if k.get("provider") == "zoho":
+            print(f"| month-end: Zoho Books, {k['documents']:,} documents, {k['window']} req/{k['window_s']:g} s | "
+                  f"{fmt(median(rs, 'window_share'))} of the window's rate | | | wall/ideal {fmt(median(rs, 'ratio'))}; "
+                  f"429s in all runs: {refusals}; documents not completed: {unfinished} |")
+        else:
+            print(f"| month-end: NetSuite, {k['documents']:,} documents, limit {k['limit']}, "
+                  f"log-normal {k['median_ms']:g}/{rs[0].get('p99_ms', 0):g} ms | wall/ideal {fmt(median(rs, 'ratio'))} | | | "
+                  f"429s in all runs: {refusals}; documents not completed: {unfinished} |")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@
 # curl and openssl commands the docs' examples use.
 # With --browser, also Debian's Chromium, for the dashboard's browser check
 # (scripts/dashboard-check.py, run by a full scripts/test.sh).
+# With --bench, also gnuplot (no X), which draws `ledgersync bench monthend`'s PNG
+# (scripts/bench.sh); no test needs it.
 set -euo pipefail
 packages=(postgresql libpq-dev libcurl4-openssl-dev libssl-dev)
 # Test time: curl and openssl, which docs/api.md's and docs/linking.md's examples use as a
@@ -12,7 +14,12 @@ packages+=(curl openssl)
 # Test time: PyJWT and cryptography, which check the Swift JWT assertions from outside Swift
 # (Tests/NetSuiteTests/Fixtures/jwt, issue 13).
 packages+=(python3-jwt python3-cryptography)
-[ "${1:-}" = --browser ] && packages+=(chromium)
+for arg in "$@"; do
+    case "$arg" in
+    --browser) packages+=(chromium) ;;
+    --bench) packages+=(gnuplot-nox) ;;
+    esac
+done
 need=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")

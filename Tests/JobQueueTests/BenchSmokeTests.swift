@@ -51,4 +51,46 @@ struct BenchSmokeTests {
             #expect(p50 > 0 && p50 <= p99 && p99 <= max)
         }
     }
+
+    @Test("bench monthend: a small month in customer lanes at limit 2, no refusal, the series sums to the request time")
+    func monthend() async throws {
+        try await withTestDatabase { database in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("monthend-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let run = try await LedgersyncProcess.run(
+                [
+                    "bench", "monthend", "netsuite", "--n", "30", "--limit", "2", "--median-ms", "20", "--p99-ms", "80", "--procs", "2",
+                    "--slots", "4", "--plot-dir", directory, "--no-png", "--database-url", database.url,
+                ],
+                databaseURL: nil, timeout: .seconds(120))
+            #expect(run.status == 0, "stderr: \(run.stderr)")
+            let result = try #require(try results(run.stdout).first)
+            #expect(result["cmd"] as? String == "monthend")
+            #expect(result["provider"] as? String == "netsuite")
+            #expect(result["documents"] as? Int == 30)
+            #expect(result["completed"] as? Int == 30)
+            #expect(result["jobs"] as? [String: Int] == ["completed": 30], "every job succeeded: \(result)")
+            #expect(result["refused_429"] as? Int == 0)
+            #expect((result["max_in_flight"] as? Int ?? 99) <= 2)
+            // The heavy customer's lane is far longer than the 10 documents an even share would give.
+            #expect((result["heavy_lane"] as? Int ?? 0) > 10)
+            let requests = try #require(result["requests"] as? Int)
+            #expect(requests >= 30)
+            let requestSeconds = try #require(result["request_s"] as? Double)
+            let seriesSeconds = try #require(result["series_request_s"] as? Double)
+            // 30 requests of ≥ 1 ms each (log-normal around 20 ms).
+            #expect(requestSeconds > 0.03)
+            #expect(abs(seriesSeconds - requestSeconds) < 0.002, "series \(seriesSeconds) vs requests \(requestSeconds)")
+            let ideal = try #require(result["ideal_s"] as? Double)
+            #expect(abs(ideal - requestSeconds / 2) < 0.002)
+            #expect((result["ratio"] as? Double ?? 0) > 0)
+            #expect(result["png"] is NSNull)
+            // The file holds the same series: its in-flight column sums to the request time too.
+            let tsv = try String(contentsOfFile: try #require(result["tsv"] as? String), encoding: .utf8)
+            let rows = tsv.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: "\t").compactMap { Double($0) } }
+            #expect(!rows.isEmpty && rows.allSatisfy { $0.count == 3 })
+            #expect(abs(rows.map { $0[1] }.reduce(0, +) - requestSeconds) < 0.01)
+            #expect(rows.allSatisfy { $0[2] <= 1.0001 && abs($0[2] - $0[1] / 2) < 0.001 }, "share = in flight / limit, never above 1")
+        }
+    }
 }

@@ -134,9 +134,13 @@ public struct BillingScenario: Sendable {
     /// after an edit in the billing system: other addresses, emails and metadata, other
     /// amounts, and invoices with lines removed and others added, so a test can push a whole
     /// month and then push it again changed. Revision 0 is the original.
+    ///
+    /// `firstCustomerExtraInvoices` gives the first customer that many more invoices, after
+    /// all the others (a heavy customer: one long serial lane in a month-end run); 0 leaves
+    /// the scenario exactly as without it.
     public static func generate(
         customers customerCount: Int, invoicesPerCustomer: Int, creditNoteEvery: Int, payments paymentCount: Int, seed: UInt64 = 7,
-        revision: Int = 0
+        revision: Int = 0, firstCustomerExtraInvoices: Int = 0
     ) -> BillingScenario {
         var random = SplitMix64(seed: seed)
         // Ids always come from `random`, so every revision names the same objects; a later
@@ -176,8 +180,9 @@ public struct BillingScenario: Sendable {
         }
 
         var invoices: [Invoice] = []
-        for i in 0..<(customerCount * invoicesPerCustomer) {
-            let c = i % customerCount
+        let spreadInvoices = customerCount * invoicesPerCustomer
+        for i in 0..<(spreadInvoices + (customerCount > 0 ? firstCustomerExtraInvoices : 0)) {
+            let c = i < spreadInvoices ? i % customerCount : 0
             let (currency, taxCode, taxRate) = currencies[c % currencies.count]
             let scale = Int64(currency.minorUnits == 0 ? 1 : currency.minorUnits == 2 ? 100 : 1000)
             let lagoID = String(format: "inv-%06d-%04x", i, random.next() & 0xffff)

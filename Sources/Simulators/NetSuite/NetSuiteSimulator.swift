@@ -65,6 +65,8 @@ public final class NetSuiteSimulator: Sendable {
         var nonces: NonceHistory
         var loginAudit: [LoginAuditEntry] = []
         var stats = Stats()
+        /// Admitted requests' processing spans, oldest first, the first `requestLogCapacity`.
+        var requestLog: [RequestSpan] = []
         /// The last `receivedWritesCapacity` write requests, oldest first.
         var receivedWrites: [ReceivedRequest] = []
         /// OAuth 2.0 access tokens issued → when they expire.
@@ -238,6 +240,16 @@ public final class NetSuiteSimulator: Sendable {
 
     public var stats: Stats {
         state.withLock { $0.stats }
+    }
+
+    /// The simulator keeps the spans of this many admitted requests (since the start or the
+    /// last `reset()`), about 16 bytes each.
+    public static let requestLogCapacity = 1_000_000
+
+    /// When each admitted request's processing started and ended, in order of ending (the
+    /// first `requestLogCapacity`): what `ledgersync bench monthend` plots.
+    public var requestLog: [RequestSpan] {
+        state.withLock { $0.requestLog }
     }
 
     /// Failed logins, oldest first (the newest 10 000).

@@ -24,14 +24,20 @@ extension NetSuiteSimulator {
             return true
         }
         guard admitted else { return .answer(Self.response(NetSuiteErrorBody.concurrencyLimitExceeded)) }
-        defer { state.withLock { $0.stats.inFlight -= 1 } }
+        let start = Date().timeIntervalSince1970
+        defer {
+            let end = Date().timeIntervalSince1970
+            state.withLock { state in
+                state.stats.inFlight -= 1
+                if state.requestLog.count < Self.requestLogCapacity { state.requestLog.append(RequestSpan(start: start, end: end)) }
+            }
+        }
         return await processAdmitted(request)
     }
 
     private func processAdmitted(_ request: Request) async -> Outcome {
         let latency = state.withLock { state -> Double in
-            let range = configuration.latency
-            return range.lowerBound + (range.upperBound - range.lowerBound) * state.latencyRandom.nextUnit()
+            configuration.latencyDistribution.draw(range: configuration.latency, &state.latencyRandom)
         }
         if latency > 0 { try? await Task.sleep(for: .milliseconds(latency)) }
 

@@ -47,8 +47,12 @@ extension NetSuiteSimulator {
         public var faults: Set<Fault>
         /// Seed of the fault draws: the same seed and the same writes give the same faults.
         public var seed: UInt64
-        /// Milliseconds each request spends being processed, drawn uniformly from this range.
+        /// Milliseconds each request spends being processed, drawn uniformly from this range
+        /// (with `latencyDistribution` `.uniform`, the default).
         public var latency: ClosedRange<Double>
+        /// How each request's processing time is drawn: uniformly from `latency`, or from a
+        /// skewed (log-normal) distribution, seeded either way.
+        public var latencyDistribution: LatencyDistribution = .uniform
         /// How late the answer of a `.timeout` fault comes.
         public var timeoutDelay: Duration
         /// The form rule "location is mandatory" on transactions.

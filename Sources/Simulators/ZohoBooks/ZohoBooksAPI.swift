@@ -168,10 +168,13 @@ extension ZohoBooksSimulator {
         case .success(nil): return .answer(organizationsResponse(dataCenter: dataCenter))
         case .success(let id?): organizationID = id
         }
+        let start = Date().timeIntervalSince1970
         defer {
+            let end = Date().timeIntervalSince1970
             state.withLock { state in
                 state.stats.inFlight -= 1
                 state.organizations[organizationID]?.inFlight -= 1
+                if state.requestLog.count < Self.requestLogCapacity { state.requestLog.append(RequestSpan(start: start, end: end)) }
             }
         }
         if configuration.latency > .zero { try? await Task.sleep(for: configuration.latency) }

@@ -222,6 +222,8 @@ public final class ZohoBooksSimulator: Sendable {
         var accessTokens: [String: AccessToken] = [:]
         var organizations: [String: OrganizationData]
         var stats = Stats()
+        /// Admitted organization requests' processing spans, oldest first (capped).
+        var requestLog: [RequestSpan] = []
         var tokenRequests: [TokenRequest] = []
         var random: SplitMix64
         var faultRate: Double
@@ -343,6 +345,14 @@ public final class ZohoBooksSimulator: Sendable {
     // MARK: - Inspection
 
     public var stats: Stats { state.withLock { $0.stats } }
+
+    /// The simulator keeps the spans of this many admitted requests (since the start or the
+    /// last `reset()`).
+    public static let requestLogCapacity = 1_000_000
+
+    /// When each admitted organization request's processing started and ended, in order of
+    /// ending: what `ledgersync bench monthend` turns into requests per second.
+    public var requestLog: [RequestSpan] { state.withLock { $0.requestLog } }
 
     public var tokenRequests: [TokenRequest] { state.withLock { $0.tokenRequests } }
 

@@ -13,7 +13,7 @@ struct BenchCommand: AsyncParsableCommand {
         discussion: """
             Every command EMPTIES ledgersync.jobs of the database it is given (--database-url, else $BENCH_DSN, else $DATABASE_URL) and migrates it first. Use a throwaway cluster (shared/bench/peers/pg-up.sh settings: fsync on, synchronous_commit on, shared_buffers 256MB).
             """,
-        subcommands: [BenchEnqueue.self, BenchDrain.self, BenchLatency.self, BenchSync.self, BenchReconcile.self])
+        subcommands: [BenchEnqueue.self, BenchDrain.self, BenchLatency.self, BenchSync.self, BenchReconcile.self, BenchMonthend.self])
 }
 
 struct BenchEnqueue: AsyncParsableCommand {
