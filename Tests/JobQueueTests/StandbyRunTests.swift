@@ -23,6 +23,9 @@ struct StandbyRunTests {
             var waited = 0
             var requests = 0
             var starts: [Int64: Int] = [:]
+            /// Requests in flight per serial key, and the most at once of any key.
+            var laneInFlight: [String: Int] = [:]
+            var maxLaneInFlight = 0
         }
         let state = Mutex(State())
         func begin(_ id: Int64) {
@@ -50,7 +53,14 @@ struct StandbyRunTests {
             try await context.waitForLimitSlot()
             if ContinuousClock.now - before > .milliseconds(5) { provider.state.withLock { $0.waited += 1 } }
             provider.begin(context.job.id)
+            if let lane = context.job.serialKey {
+                provider.state.withLock {
+                    $0.laneInFlight[lane, default: 0] += 1
+                    $0.maxLaneInFlight = max($0.maxLaneInFlight, $0.laneInFlight[lane]!)
+                }
+            }
             await pause(args.hold == true ? .milliseconds(1500) : .milliseconds(30))
+            if let lane = context.job.serialKey { provider.state.withLock { $0.laneInFlight[lane, default: 0] -= 1 } }
             provider.end(context.job.id)
             if args.hold == true { return }
             context.releaseLimitSlot()
@@ -147,6 +157,50 @@ struct StandbyRunTests {
             let job = try #require(try await db.queue.job(id: waiter))
             #expect(job.attempt == 1, "giving up is no attempt")
             #expect(job.errors.isEmpty, "\(job.errors)")
+        }
+    }
+
+    @Test("a long serial lane takes one slot at a time: the other customers' jobs fill the limit and are not held back")
+    func longLaneDoesNotHoldBackOthers() async throws {
+        try await withTestDatabase { db in
+            let provider = Provider()
+            var registry = JobRegistry()
+            registry.register(Request(provider: provider))
+            try await db.queue.setConcurrencyLimit("acct", maxRunning: 4)
+            // The long lane first (lowest ids: first in fetch order), then 30 customers of 2.
+            _ = try await db.queue.enqueueMany(
+                (0..<40).map { _ in EnqueueRequest(kind: Request.kind, serialKey: "big", limitKey: "acct") })
+            _ = try await db.queue.enqueueMany(
+                (0..<60).map { n in EnqueueRequest(kind: Request.kind, serialKey: "c\(n % 30)", limitKey: "acct") })
+            let logger = Logger(label: "test.worker")
+            let workers = (0..<2).map { n in
+                WorkerPool(
+                    pool: db.pool, registry: registry,
+                    options: WorkerOptions(concurrency: 6, pollInterval: .milliseconds(50), lease: .seconds(10), workerID: "w\(n)"),
+                    logger: logger)
+            }
+            let group = ServiceGroup(configuration: .init(services: workers, logger: logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                let done = try await eventually(timeout: .seconds(60)) {
+                    try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'completed'") == 100
+                }
+                #expect(done)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            let seen = provider.state.withLock { $0 }
+            #expect(seen.maxInFlight == 4, "the limit was filled, and never exceeded: \(seen.maxInFlight)")
+            #expect(seen.maxLaneInFlight == 1, "a lane runs one job at a time")
+            // When the other customers' last job finished, most of the long lane was still to
+            // come: it took one slot, not the limit, and the others did not wait behind it.
+            let bigLeft = try await db.count(
+                """
+                SELECT count(*) FROM ledgersync.jobs
+                WHERE serial_key = 'big'
+                  AND finalized_at > (SELECT max(finalized_at) FROM ledgersync.jobs WHERE serial_key <> 'big')
+                """)
+            #expect(bigLeft >= 10, "only \(bigLeft) of the long lane's 40 jobs finished after the others")
         }
     }
 
