@@ -543,9 +543,12 @@ public final class WorkerPool: Service, Sendable {
     /// with the completer, whose statement the database refuses if the run is stale).
     private func abandon(_ lost: [RunKey]) {
         guard !lost.isEmpty else { return }
-        let abandoned = state.withLock { state in
-            lost.compactMap { key in state.running.removeValue(forKey: key).map { (key, $0.task) } }
+        let (abandoned, waiters) = state.withLock { state in
+            // A lost standby run must not be handed a slot meanwhile.
+            let waiters = lost.compactMap { state.removeStandby($0)?.waiter }
+            return (lost.compactMap { key in state.running.removeValue(forKey: key).map { (key, $0.task) } }, waiters)
         }
+        for waiter in waiters { waiter.resume(throwing: CancellationError()) }
         guard !abandoned.isEmpty else { return }
         for (_, task) in abandoned { task.cancel() }
         logger.warning(
