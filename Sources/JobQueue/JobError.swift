@@ -70,6 +70,11 @@ public struct JobError: Error, Sendable, CustomStringConvertible {
         JobError(action: .wait(for: key, fallback: fallback), errorClass: errorClass, message: reason)
     }
 
+    /// A standby run that got no limit slot in time goes back to the queue (queue migration 013).
+    static let standbyGaveUp = JobError(
+        action: .snooze(.zero), errorClass: "standby",
+        message: "standby run got no concurrency-limit slot in time; back to the queue (the attempt is not counted)")
+
     static func badArgs(_ message: String) -> JobError {
         JobError(action: .fail, errorClass: "bad_args", message: message)
     }

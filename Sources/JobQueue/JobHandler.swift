@@ -34,11 +34,19 @@ public struct JobKindOptions: Sendable {
     /// A run still going after this long is abandoned (its task cancelled) and retried.
     public var timeout: Duration
     public var backoff: Backoff
+    /// The handler calls `JobContext.waitForLimitSlot()` before it first uses what its
+    /// limit key stands for (a provider request). A worker that holds slots of a key may
+    /// then claim STANDBY runs of such kinds: they start at once and load what they need,
+    /// and get a slot in the worker's memory the moment a run of the key gives its own back
+    /// (queue migration 013). Leave it false for handlers that use the resource without
+    /// asking: they only ever start with a slot.
+    public var standby: Bool
 
-    public init(maxAttempts: Int = 20, timeout: Duration = .seconds(300), backoff: Backoff = .default) {
+    public init(maxAttempts: Int = 20, timeout: Duration = .seconds(300), backoff: Backoff = .default, standby: Bool = false) {
         self.maxAttempts = maxAttempts
         self.timeout = timeout
         self.backoff = backoff
+        self.standby = standby
     }
 }
 
@@ -54,10 +62,12 @@ public struct JobContext: Sendable {
     public let maxRateLimited: Duration
     /// Tells the worker that this run gave its limit slot back.
     private let limitSlotReleased: @Sendable () -> Void
+    /// Waits until this run holds its limit slot (returns at once unless it is a standby run).
+    private let limitSlotWait: @Sendable () async throws -> Void
 
     init(
         job: Job, workerID: String, logger: Logger, pool: ConnectionPool, maxRateLimited: Duration = WorkerOptions.defaultMaxRateLimited,
-        limitSlotReleased: @escaping @Sendable () -> Void = {}
+        limitSlotReleased: @escaping @Sendable () -> Void = {}, limitSlotWait: @escaping @Sendable () async throws -> Void = {}
     ) {
         self.job = job
         self.workerID = workerID
@@ -65,6 +75,7 @@ public struct JobContext: Sendable {
         self.pool = pool
         self.maxRateLimited = maxRateLimited
         self.limitSlotReleased = limitSlotReleased
+        self.limitSlotWait = limitSlotWait
     }
 
     /// `error` as the worker will act on it. A snooze of class `rate_limited` that would
@@ -105,6 +116,19 @@ public struct JobContext: Sendable {
     public func releaseLimitSlot() {
         guard job.limitKey != nil else { return }
         limitSlotReleased()
+    }
+
+    /// Waits until this run holds its concurrency-limit slot, and returns at once when it
+    /// does (every run but a standby one: see `JobKindOptions.standby`). A standby run gets
+    /// its slot in memory when a run of the same key in this worker gives its slot back
+    /// (no round trip), or from the database when the key has one free; one that waits too
+    /// long is given back to the queue (this throws a snooze of class `standby`, and the
+    /// worker stores a snooze of 0 s whatever the handler makes of it: the attempt is not
+    /// counted). Call it before every use of what the limit key stands for; it costs nothing
+    /// once the slot is held.
+    public func waitForLimitSlot() async throws {
+        guard job.limitKey != nil else { return }
+        try await limitSlotWait()
     }
 
     /// Keeps this job's concurrency-limit slot taken for `duration` from now, after the run

@@ -14,6 +14,8 @@ struct JobExecutor: Sendable {
     let maxRateLimited: Duration
     /// Called when a run gives its limit slot back (`JobContext.releaseLimitSlot`).
     let limitSlotReleased: @Sendable (WorkerPool.RunKey) -> Void
+    /// Waits until the run holds its limit slot (`JobContext.waitForLimitSlot`).
+    var limitSlotWait: @Sendable (WorkerPool.RunKey) async throws -> Void = { _ in }
 
     /// What a run comes to: its outcome, and for a snooze of class `rate_limited`, the
     /// seconds to add to the job's rate-limited total.
@@ -26,7 +28,8 @@ struct JobExecutor: Sendable {
         let key = WorkerPool.RunKey(id: job.id, runID: job.runID)
         let context = JobContext(
             job: job, workerID: workerID, logger: logger, pool: pool, maxRateLimited: maxRateLimited,
-            limitSlotReleased: { [limitSlotReleased] in limitSlotReleased(key) })
+            limitSlotReleased: { [limitSlotReleased] in limitSlotReleased(key) },
+            limitSlotWait: { [limitSlotWait] in try await limitSlotWait(key) })
         guard let entry = registry.entry(for: job.kind) else {
             return finish(job, context: context, error: JobError.unknownKind(job.kind, known: registry.kinds), backoff: .default)
         }

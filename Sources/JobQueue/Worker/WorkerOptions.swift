@@ -28,6 +28,11 @@ public struct WorkerOptions: Sendable {
     public var maxRateLimited: Duration
     /// Unique per process; recorded in `locked_by` and error histories.
     public var workerID: String
+    /// A standby run (queue migration 013) that no run of this worker has handed a slot to
+    /// after this long asks the database for a free one of its key (again after as long).
+    public var standbyPromoteAfter: Duration = .milliseconds(250)
+    /// … and after this long without a slot it goes back to the queue (a snooze of 0 s).
+    public var standbyPatience: Duration = .seconds(5)
 
     public init(
         queues: [String] = ["default"], concurrency: Int = 10, pollInterval: Duration = .seconds(1),

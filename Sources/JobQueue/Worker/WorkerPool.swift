@@ -42,6 +42,8 @@ public final class WorkerPool: Service, Sendable {
     private let startGate: (@Sendable () async -> Void)?
     private let stopSignal: AsyncStream<Void>
     private let stopContinuation: AsyncStream<Void>.Continuation
+    /// Kinds whose handlers wait for their limit slot (`JobKindOptions.standby`).
+    private let standbyKinds: [String]
 
     /// A run is (job id, run id): after a rescue this very worker may fetch the same job
     /// again while its stale run still winds down, and the two must not be confused. (The
@@ -65,10 +67,30 @@ public final class WorkerPool: Service, Sendable {
         var windowWake: (at: ContinuousClock.Instant, task: Task<Void, Never>)?
         /// When shutdown began; the grace period counts from here.
         var shutdownStartedAt: ContinuousClock.Instant?
+        /// Standby runs still waiting for a limit slot (queue migration 013), and per limit
+        /// key their order of claim (the oldest gets the next slot).
+        var standby: [RunKey: StandbyRun] = [:]
+        var standbyOrder: [String: [RunKey]] = [:]
+        /// Standby runs that gave up waiting: their result is a snooze of 0 s.
+        var standbyGaveUp: Set<RunKey> = []
+        /// Runs that gave their slot back already (a second `releaseLimitSlot()` is a no-op).
+        var slotGiven: Set<RunKey> = []
+        /// Hand-overs whose swap statement has not committed yet, by the run that gave the
+        /// slot: its result is stored only after it. `lastSwap` keeps them in order.
+        var swaps: [RunKey: Task<Void, Never>] = [:]
+        var lastSwap: Task<Void, Never>?
     }
 
     struct RunningJob {
         let task: Task<Void, Never>
+        /// The limit key of a run of a kind with standby runs (`JobKindOptions.standby`), else nil.
+        var standbyKey: String? = nil
+    }
+
+    struct StandbyRun {
+        let limitKey: String
+        let since: ContinuousClock.Instant
+        var waiter: CheckedContinuation<Void, any Error>?
     }
 
     /// `startGate`, when given, is awaited once the worker is connected and listening and
@@ -91,21 +113,21 @@ public final class WorkerPool: Service, Sendable {
         // The executor and completer are built before `self` is whole, so they reach back
         // through boxes.
         let released = CallbackBox<RunKey>()
-        self.executor = JobExecutor(
+        let waitPool = WeakBox<WorkerPool>()
+        var executor = JobExecutor(
             registry: registry, pool: pool, workerID: options.workerID, logger: logger, maxRateLimited: options.maxRateLimited,
             limitSlotReleased: { key in released.call(key) })
+        executor.limitSlotWait = { key in try await waitPool.value?.waitForLimitSlot(key) }
+        self.executor = executor
+        self.standbyKinds = registry.kinds.filter { registry.entry(for: $0)?.options.standby == true }
         let wake = CallbackBox<Int>()
         self.completer = Completer(pool: pool, logger: logger, workerID: options.workerID) { stored in wake.call(stored) }
         wake.set { [weak self] stored in
             self?.state.withLock { $0.unstored -= stored }
             self?.wake() // slots are free, and serial successors may be runnable now
         }
-        released.set { [weak self] key in
-            // The next fetch marks the run; a fetch right away lets another job of the
-            // key start now. (Other workers see the slot at their next fetch.)
-            self?.state.withLock { $0.releasedLimitSlots.append(key) }
-            self?.wake()
-        }
+        released.set { [weak self] key in self?.limitSlotReleased(key) }
+        waitPool.value = self
     }
 
     /// Runs until graceful shutdown (or cancellation), then shuts down as described above.
@@ -180,6 +202,7 @@ public final class WorkerPool: Service, Sendable {
             guard work.free > 0 || !work.released.isEmpty else { continue }
             do {
                 for job in try await fetch(limit: work.free, released: work.released) { start(job) }
+                for job in try await fetchStandby() { start(job, standby: true) }
                 failures = 0
             } catch {
                 // Not marked: those runs keep their slots until their results are stored.
@@ -225,15 +248,30 @@ public final class WorkerPool: Service, Sendable {
 
     // MARK: - 2. Run
 
-    private func start(_ job: Job) {
+    private func start(_ job: Job, standby: Bool = false) {
         let key = RunKey(id: job.id, runID: job.runID)
+        let standbyKey = job.limitKey.flatMap { standbyKinds.contains(job.kind) ? $0 : nil }
         state.withLock { state in
+            if standby, let limitKey = job.limitKey {
+                state.standby[key] = StandbyRun(limitKey: limitKey, since: .now)
+                state.standbyOrder[limitKey, default: []].append(key)
+            }
             state.running[key] = RunningJob(
                 task: Task {
-                    let result = await self.executor.execute(job)
+                    var result = await self.executor.execute(job)
+                    // A slot this run handed over is recorded before its result is stored.
+                    if let swap = self.state.withLock({ $0.swaps.removeValue(forKey: key) }) { await swap.value }
+                    let (gaveUp, waiter) = self.state.withLock { state in
+                        (state.standbyGaveUp.remove(key) != nil, state.removeStandby(key)?.waiter)
+                    }
+                    waiter?.resume(throwing: CancellationError())
+                    // A standby run that gave up goes back to the queue, whatever its handler
+                    // made of that (it never had a slot, so it did not do its work).
+                    if gaveUp, result.outcome != .complete { result = JobExecutor.Result(outcome: .snooze(delaySeconds: 0)) }
                     // A run abandoned meanwhile (lost lease, or handed back at shutdown)
                     // is no longer in `running`: its result is not ours to store.
                     let ours = self.state.withLock { state -> Bool in
+                        state.slotGiven.remove(key)
                         guard state.running.removeValue(forKey: key) != nil else { return false }
                         state.unstored += 1
                         return true
@@ -245,8 +283,182 @@ public final class WorkerPool: Service, Sendable {
                             "result of an abandoned run dropped",
                             metadata: ["job": "\(job.id)", "run": "\(job.runID)", "kind": "\(job.kind)"])
                     }
-                })
+                }, standbyKey: standbyKey)
         }
+        if standby { schedulePromotion(after: options.standbyPromoteAfter) }
+    }
+
+    // MARK: - Standby runs (queue migration 013)
+
+    /// Claims standby runs for the limited keys this worker holds slots of: per key as many
+    /// as it has runs holding a slot, less those already waiting, within the free slots.
+    private func fetchStandby() async throws -> [Job] {
+        guard !standbyKinds.isEmpty else { return [] }
+        let wanted = state.withLock { state -> [(key: String, count: Int)] in
+            guard !state.stopping else { return [] }
+            var free = state.freeSlots(options.concurrency)
+            guard free > 0 else { return [] }
+            var holders: [String: Int] = [:]
+            for (key, run) in state.running {
+                guard let limitKey = run.standbyKey, state.standby[key] == nil, !state.slotGiven.contains(key) else { continue }
+                holders[limitKey, default: 0] += 1
+            }
+            var wanted: [(key: String, count: Int)] = []
+            for (limitKey, holding) in holders.sorted(by: { $0.key < $1.key }) {
+                let count = min(holding - (state.standbyOrder[limitKey]?.count ?? 0), free)
+                guard count > 0 else { continue }
+                wanted.append((limitKey, count))
+                free -= count
+            }
+            return wanted
+        }
+        guard !wanted.isEmpty else { return [] }
+        return try await pool.withConnection { connection in
+            var jobs: [Job] = []
+            var left = Dictionary(uniqueKeysWithValues: wanted.map { ($0.key, $0.count) })
+            for queue in options.queues {
+                let keys = left.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+                guard !keys.isEmpty else { break }
+                let rows = try await connection.query(
+                    QueueSQL.fetchStandby,
+                    [options.workerID, queue, standbyKinds, keys.map(\.key), keys.map(\.value), options.lease.seconds], prepare: true
+                ).rows
+                for row in rows {
+                    let job = try Job(row: row)
+                    jobs.append(job)
+                    if let key = job.limitKey { left[key, default: 0] -= 1 }
+                }
+            }
+            return jobs
+        }
+    }
+
+    /// A run gave its limit slot back (`JobContext.releaseLimitSlot`). To a standby run of
+    /// the same key waiting here, in memory, with the swap recorded in the database before
+    /// this run's result is stored; else the next fetch marks the run, and a fetch right
+    /// away lets another job of the key start now (other workers see the slot at their
+    /// next fetch).
+    private func limitSlotReleased(_ key: RunKey) {
+        enum Next {
+            case nothing, fetch
+            case handOver(RunKey, CheckedContinuation<Void, any Error>?)
+        }
+        let next = state.withLock { state -> Next in
+            guard state.slotGiven.insert(key).inserted else { return .nothing }
+            if state.standby[key] != nil {
+                // A standby run done with the resource before it had a slot: it needs none.
+                _ = state.removeStandby(key)
+                return .nothing
+            }
+            guard let limitKey = state.running[key]?.standbyKey, let next = state.standbyOrder[limitKey]?.first,
+                let run = state.removeStandby(next)
+            else {
+                state.releasedLimitSlots.append(key)
+                return .fetch
+            }
+            let previous = state.lastSwap
+            let swap = Task { [weak self] in
+                await previous?.value
+                await self?.recordSwap(from: key, to: next)
+            }
+            state.lastSwap = swap
+            state.swaps[key] = swap
+            return .handOver(next, run.waiter)
+        }
+        switch next {
+        case .nothing: break
+        case .fetch: wake()
+        case .handOver(_, let waiter):
+            waiter?.resume()
+            wake() // a worker slot frees soon: time to claim the next standby run
+        }
+    }
+
+    /// Writes a hand-over: `giver` released, `taker` holding, in one statement. Tried a few
+    /// times; if the database stays away the giver stays counted until its result is stored,
+    /// after which the account may briefly see one request more than the queue counts.
+    private func recordSwap(from giver: RunKey, to taker: RunKey) async {
+        for attempt in 1...5 {
+            do {
+                try await pool.query(
+                    QueueSQL.swapLimitSlot, [giver.id, giver.runID, taker.id, taker.runID, options.workerID], prepare: true)
+                return
+            } catch {
+                logger.warning(
+                    "could not record a limit slot handed to a standby run", metadata: ["error": "\(error)", "try": "\(attempt)"])
+                await pause(.milliseconds(50 * attempt))
+            }
+        }
+    }
+
+    /// `JobContext.waitForLimitSlot`: returns at once for a run that holds its slot; a
+    /// standby run waits until it is handed one, promoted, or gives up.
+    func waitForLimitSlot(_ key: RunKey) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let ready = state.withLock { state -> Result<Void, any Error>? in
+                if state.standbyGaveUp.contains(key) { return .failure(JobError.standbyGaveUp) }
+                guard state.standby[key] != nil else { return .success(()) }
+                state.standby[key]?.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+
+    private func schedulePromotion(after delay: Duration) {
+        Task { [weak self] in
+            await pause(delay)
+            await self?.promoteStandby()
+        }
+    }
+
+    /// Standby runs that have waited `standbyPromoteAfter`: those whose key has a free slot
+    /// in the database take it; those past `standbyPatience` give up.
+    private func promoteStandby() async {
+        let now = ContinuousClock.now
+        let due = state.withLock { state in
+            state.standby.filter { now - $0.value.since >= options.standbyPromoteAfter }.map(\.key)
+        }
+        guard !due.isEmpty else { return }
+        var promoted: Set<RunKey> = []
+        do {
+            let rows = try await pool.query(QueueSQL.promoteStandby, [options.workerID, due.map(\.id), due.map(\.runID)]).rows
+            promoted = Set(try rows.map { RunKey(id: try $0.decode("id"), runID: try $0.decode("run_id")) })
+        } catch {
+            logger.warning("could not promote standby runs", metadata: ["error": "\(error)"])
+        }
+        let (resumed, failed, waiting) = state.withLock { state in
+            var resumed: [CheckedContinuation<Void, any Error>] = []
+            var failed: [CheckedContinuation<Void, any Error>] = []
+            for key in promoted {
+                // Taken from the standby set even if handed a slot meanwhile: it is counted now.
+                if let waiter = state.removeStandby(key)?.waiter { resumed.append(waiter) }
+            }
+            for key in due where !promoted.contains(key) {
+                guard let run = state.standby[key], ContinuousClock.now - run.since >= options.standbyPatience || state.stopping else {
+                    continue
+                }
+                _ = state.removeStandby(key)
+                state.standbyGaveUp.insert(key)
+                if let waiter = run.waiter { failed.append(waiter) }
+            }
+            return (resumed, failed, !state.standby.isEmpty)
+        }
+        for waiter in resumed { waiter.resume() }
+        for waiter in failed { waiter.resume(throwing: JobError.standbyGaveUp) }
+        if waiting { schedulePromotion(after: options.standbyPromoteAfter) }
+    }
+
+    /// At shutdown: standby runs give up at once (they go back to the queue).
+    private func releaseStandby() {
+        let waiters = state.withLock { state in
+            let keys = Array(state.standby.keys)
+            return keys.compactMap { key -> CheckedContinuation<Void, any Error>? in
+                state.standbyGaveUp.insert(key)
+                return state.removeStandby(key)?.waiter
+            }
+        }
+        for waiter in waiters { waiter.resume(throwing: JobError.standbyGaveUp) }
     }
 
     // MARK: - Wake-ups
@@ -331,9 +543,12 @@ public final class WorkerPool: Service, Sendable {
     /// with the completer, whose statement the database refuses if the run is stale).
     private func abandon(_ lost: [RunKey]) {
         guard !lost.isEmpty else { return }
-        let abandoned = state.withLock { state in
-            lost.compactMap { key in state.running.removeValue(forKey: key).map { (key, $0.task) } }
+        let (abandoned, waiters) = state.withLock { state in
+            // A lost standby run must not be handed a slot meanwhile.
+            let waiters = lost.compactMap { state.removeStandby($0)?.waiter }
+            return (lost.compactMap { key in state.running.removeValue(forKey: key).map { (key, $0.task) } }, waiters)
         }
+        for waiter in waiters { waiter.resume(throwing: CancellationError()) }
         guard !abandoned.isEmpty else { return }
         for (_, task) in abandoned { task.cancel() }
         logger.warning(
@@ -367,6 +582,7 @@ public final class WorkerPool: Service, Sendable {
             return !state.stopping
         }
         guard first else { return }
+        releaseStandby()
         logger.info("shutting down: no new jobs; waiting for running ones", metadata: ["grace": "\(options.gracePeriod)"])
         wakeupContinuation.yield()
         stopContinuation.yield()
@@ -427,6 +643,14 @@ func pause(_ duration: Duration) async {
 }
 
 extension WorkerPool.State {
+    /// Takes `key` out of the standby runs, returning it if it was one.
+    mutating func removeStandby(_ key: WorkerPool.RunKey) -> WorkerPool.StandbyRun? {
+        guard let run = standby.removeValue(forKey: key) else { return nil }
+        standbyOrder[run.limitKey]?.removeAll { $0 == key }
+        if standbyOrder[run.limitKey]?.isEmpty == true { standbyOrder[run.limitKey] = nil }
+        return run
+    }
+
     func freeSlots(_ concurrency: Int) -> Int { concurrency - running.count - unstored }
 
     /// The free slots, or 0 while results being stored are about to free at least half of
@@ -448,6 +672,16 @@ extension WorkerPool.State {
 /// closure written back, so each call added two thunks to the chain the next call walked.
 /// Profiles of a long drain showed most of the worker's time in those thunks (and memory
 /// growing with every flush).
+/// A weak reference the executor's closures reach the worker through.
+private final class WeakBox<Value: AnyObject & Sendable>: Sendable {
+    private let reference = Mutex<Reference?>(nil)
+    private struct Reference: @unchecked Sendable { weak var value: Value? }
+    var value: Value? {
+        get { reference.withLock { $0?.value } }
+        set { reference.withLock { $0 = Reference(value: newValue) } }
+    }
+}
+
 private final class CallbackBox<Argument: Sendable>: Sendable {
     private struct Action: Sendable {
         let body: @Sendable (Argument) -> Void

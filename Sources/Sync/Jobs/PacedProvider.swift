@@ -35,7 +35,11 @@ struct PacedProvider: AccountingProvider {
     }
 
     /// Before a call: the job's first is paid for by its start; any later one spends a start.
+    /// And before any: the run's concurrency-limit slot. A standby run (queue migration 013)
+    /// has loaded its connection and mappings by now and waits here for a slot handed over
+    /// in memory; every other run holds its slot and passes at once.
     private func call<T>(_ target: SyncTarget, _ body: (SyncTarget) async throws -> T) async throws -> T {
+        try await context.waitForLimitSlot()
         let earlier = calls.count.withLock { count in
             defer { count += 1 }
             return count

@@ -8,6 +8,14 @@ import Postgres
 public struct SyncOptions: Sendable {
     /// Attempts, run timeout and backoff of the five sync kinds.
     public var jobOptions = JobKindOptions(maxAttempts: 10, timeout: .seconds(120), backoff: Backoff(base: 5, cap: 1800))
+    /// `jobOptions` for the document sync kinds, whose every provider call goes through
+    /// `PacedProvider`, which waits for the limit slot first: the worker may claim standby
+    /// runs of them (queue migration 013).
+    var standbyJobOptions: JobKindOptions {
+        var options = jobOptions
+        options.standby = true
+        return options
+    }
     /// Attempts, run timeout and backoff of `webhook.deliver`: many attempts over about a
     /// day, because a receiver may be down for hours.
     public var webhookOptions = JobKindOptions(maxAttempts: 16, timeout: .seconds(60), backoff: Backoff(base: 5, cap: 3600))

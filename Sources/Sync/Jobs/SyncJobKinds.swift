@@ -16,7 +16,7 @@ import JobQueue
 struct CustomerSyncJob: JobHandler {
     static let kind = SyncJobKind.customerSync.rawValue
     let sync: SyncEnvironment
-    var options: JobKindOptions { sync.options.jobOptions }
+    var options: JobKindOptions { sync.options.standbyJobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
         try await sync.run(context, args, kind: .customerSync, BillingCustomer.self) { session, job in
@@ -28,7 +28,7 @@ struct CustomerSyncJob: JobHandler {
 struct InvoicePushJob: JobHandler {
     static let kind = SyncJobKind.invoicePush.rawValue
     let sync: SyncEnvironment
-    var options: JobKindOptions { sync.options.jobOptions }
+    var options: JobKindOptions { sync.options.standbyJobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
         try await sync.run(context, args, kind: .invoicePush, BillingInvoice.self) { session, job in
@@ -68,7 +68,7 @@ struct InvoicePushJob: JobHandler {
 struct SalesOrderPushJob: JobHandler {
     static let kind = SyncJobKind.salesOrderPush.rawValue
     let sync: SyncEnvironment
-    var options: JobKindOptions { sync.options.jobOptions }
+    var options: JobKindOptions { sync.options.standbyJobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
         try await sync.run(context, args, kind: .salesOrderPush, BillingSalesOrder.self) { session, job in
@@ -98,7 +98,7 @@ struct SalesOrderPushJob: JobHandler {
 struct CreditMemoPushJob: JobHandler {
     static let kind = SyncJobKind.creditMemoPush.rawValue
     let sync: SyncEnvironment
-    var options: JobKindOptions { sync.options.jobOptions }
+    var options: JobKindOptions { sync.options.standbyJobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
         try await sync.run(context, args, kind: .creditMemoPush, BillingCreditMemo.self) { session, job in
@@ -130,7 +130,7 @@ struct CreditMemoPushJob: JobHandler {
 struct PaymentApplyJob: JobHandler {
     static let kind = SyncJobKind.paymentApply.rawValue
     let sync: SyncEnvironment
-    var options: JobKindOptions { sync.options.jobOptions }
+    var options: JobKindOptions { sync.options.standbyJobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
         try await sync.run(context, args, kind: .paymentApply, BillingPayment.self) { session, job in
@@ -167,7 +167,7 @@ struct PaymentApplyJob: JobHandler {
 struct InvoiceVoidJob: JobHandler {
     static let kind = SyncJobKind.invoiceVoid.rawValue
     let sync: SyncEnvironment
-    var options: JobKindOptions { sync.options.jobOptions }
+    var options: JobKindOptions { sync.options.standbyJobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
         try await sync.run(context, args, kind: .invoiceVoid, BillingInvoice.self) { session, job in
@@ -188,7 +188,7 @@ struct InvoiceVoidJob: JobHandler {
 struct CreditMemoVoidJob: JobHandler {
     static let kind = SyncJobKind.creditMemoVoid.rawValue
     let sync: SyncEnvironment
-    var options: JobKindOptions { sync.options.jobOptions }
+    var options: JobKindOptions { sync.options.standbyJobOptions }
 
     func run(_ args: SyncJobArgs, context: JobContext) async throws {
         try await sync.run(context, args, kind: .creditMemoVoid, BillingCreditMemo.self) { session, job in
