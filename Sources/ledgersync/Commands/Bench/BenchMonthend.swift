@@ -216,7 +216,7 @@ struct MonthendMonth {
             let keys = lanes.map { lane -> Double in
                 let k = seen[lane, default: 0]
                 seen[lane] = k + 1
-                return (Double(k) + 0.5) / Double(length[lane]!)
+                return (Double(k) + 0.5) / Double(length[lane, default: 1])
             }
             let documents = jobs[customers...]
             let spreadOrder = zip(documents, keys).enumerated().sorted { ($0.element.1, $0.offset) < ($1.element.1, $1.offset) }
