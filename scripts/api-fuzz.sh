@@ -32,8 +32,8 @@ bin=$(swift build --show-bin-path)/ledgersync
 
 work=$(mktemp -d /tmp/ledgersync-fuzz.XXXXXX)
 chmod 755 "$work"
-pg_port=$((52000 + RANDOM % 2000))
-api_port=$((54000 + RANDOM % 2000))
+pg_port=$((22000 + RANDOM % 2000))
+api_port=$((24000 + RANDOM % 2000))
 api_pid=
 cleanup() {
     [[ -n $api_pid ]] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null || true

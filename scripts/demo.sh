@@ -76,7 +76,7 @@ touch "$workdir/webhooks.jsonl"
 echo "  $webhook_url"
 
 step "starting the HTTP API and dashboard (ledgersync api)"
-api_port=$(free_port 58100)
+api_port=$(free_port 28000)
 start_bg api "$ledgersync" api --port "$api_port"
 deadline=$((SECONDS + 30))
 until http_get "http://127.0.0.1:$api_port/healthz" >/dev/null 2>&1; do

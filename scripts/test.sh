@@ -47,7 +47,9 @@ if [ $# -eq 0 ]; then
 fi
 
 pgdir=$(mktemp -d /tmp/ledgersync-test-pg.XXXXXX)
-port=${LEDGERSYNC_TEST_PORT:-$((56000 + RANDOM % 4000))}
+# Below Linux's ephemeral range (32768-60999): a port there may be held by any outgoing
+# connection, which no probe sees coming. The other scripts keep to their own ranges below it.
+port=${LEDGERSYNC_TEST_PORT:-$((20000 + RANDOM % 2000))}
 cleanup() { scripts/pg.sh stop "$pgdir/data" || true; rm -rf "$pgdir"; }
 trap cleanup EXIT INT TERM
 chmod 755 "$pgdir"

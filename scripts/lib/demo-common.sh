@@ -5,7 +5,7 @@
 # Environment read here:
 #   DATABASE_URL            use this database instead of a throwaway cluster.
 #   LEDGERSYNC_BUILD_FLAGS  extra flags for `swift build`, e.g. `--scratch-path /tmp/b`.
-#   LEDGERSYNC_DEMO_PORT    port of the throwaway cluster (default: a free one in 57000-58999).
+#   LEDGERSYNC_DEMO_PORT    port of the throwaway cluster (default: a free one in 26000-27999).
 
 step() { printf '\n==> %s\n' "$*"; }
 psql_bin=$(command -v psql || echo /usr/bin/psql)
@@ -112,7 +112,7 @@ start_database() {
     if [ -n "${DATABASE_URL:-}" ]; then
         step "using DATABASE_URL ($1)"
     else
-        local port=${LEDGERSYNC_DEMO_PORT:-$(free_port 57000)}
+        local port=${LEDGERSYNC_DEMO_PORT:-$(free_port 26000)}
         pgdata="$workdir/pgdata"
         step "starting a throwaway PostgreSQL cluster on port $port (scripts/pg.sh)"
         DATABASE_URL=$(scripts/pg.sh start "$pgdata" "$port")
