@@ -68,7 +68,10 @@ struct FetchFloorTests {
             // The fetch moved the floor to the first job left; the claimed jobs' rows are
             // dead but the held transaction keeps them (and their index entries).
             #expect(try await Self.floorID(db) == ids[10])
-            #expect(try await db.count("SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND state = 'idle in transaction'") == 1)
+            #expect(
+                try await db.count(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND backend_xid IS NOT NULL AND state = 'idle in transaction'",
+                    [db.name]) == 1)
 
             // Below the floor by priority, by an earlier run_at, and a claimed job handed back
             // as retryable with its old key (a rescue, a hand-back): each is taken first.

@@ -122,7 +122,7 @@ struct BenchDrain: AsyncParsableCommand {
     @Option(help: "Extra arguments for each worker, e.g. \"--connections 8\".") var workerArgs = ""
     @Option(help: "Worker stderr goes here.") var log = "/tmp/ledgersync-bench-workers.log"
     @Option(help: "Give up after this many seconds.") var timeout = 600.0
-    @Flag(name: .customLong("hold-xmin"), help: "Hold a transaction (with an xid) open on another session from before the enqueue to the end of the drain.")
+    @Flag(name: .customLong("hold-xmin"), help: "Hold a transaction open on another session from the enqueue to the drain's end.")
     var holdXmin = false
 
     func validate() throws {
@@ -196,9 +196,7 @@ struct BenchDrain: AsyncParsableCommand {
         let last = results.compactMap { $0["last"] as? Double }.max() ?? tDone
         let completed = try await pool.query("SELECT count(*)::bigint AS n FROM ledgersync.jobs WHERE state = 'completed'")
             .rows[0].decode("n", as: Int.self)
-        var held: [String: Any] = [:]
-        if holdXmin { held["held_xmin"] = true }  // only then: other rows keep their configuration
-        Bench.emit(held.merging([
+        var fields: [String: Any] = [
             "cmd": "drain", "n": n, "procs": procs, "slots": slots, "finished": finished,
             "processed": counts.reduce(0, +), "completed_in_table": completed - finished,
             "drain_s": Bench.round(tDone - tGo, 3), "rate": Bench.round(Double(n) / (tDone - tGo), 1),
@@ -210,7 +208,9 @@ struct BenchDrain: AsyncParsableCommand {
             // bench's own poll): steadier than the rate on a shared machine.
             "worker_cpu_us_per_job": Bench.round(workerCPU * 1e6 / Double(n), 1),
             "server_cpu_us_per_job": Bench.round(serverCPU * 1e6 / Double(n), 1),
-        ]) { $1 })
+        ]
+        if holdXmin { fields["held_xmin"] = true } // only then: the other rows keep their configuration
+        Bench.emit(fields)
         try await Bench.reset(pool)
         await pool.close()
     }
