@@ -95,6 +95,34 @@ struct FetchFloorTests {
         }
     }
 
+    @Test("a role that may only insert jobs (docs/operations.md) still enqueues, also below the floor")
+    func enqueueOnlyRole() async throws {
+        try await withTestDatabase { db in
+            let role = "billing_\(db.name)"
+            try await db.pool.query("CREATE ROLE \(role)")
+            try await db.pool.query("GRANT USAGE ON SCHEMA ledgersync TO \(role)")
+            try await db.pool.query("GRANT SELECT, INSERT ON ledgersync.jobs TO \(role)")
+            try await db.pool.query("GRANT SELECT ON ledgersync.job_kinds TO \(role)")
+            do {
+                let writer = try await Connection.connect(url: db.url)
+                defer { writer.close() }
+                let first = try await Self.insert(writer, secondsAgo: 10)
+                _ = try await Self.insert(writer, secondsAgo: 5)
+                #expect(try await Self.claim(db, 1) == [first])
+                try await writer.execute("SET ROLE \(role)")
+                let below = try await writer.query(
+                    "SELECT ledgersync.enqueue('k', '{}', priority => 0, run_at => now() - interval '1 hour') AS id"
+                )
+                .rows[0].decode("id", as: Int64.self)
+                let plain = try await Self.insert(writer, secondsAgo: 7200)
+                try await writer.execute("RESET ROLE")
+                #expect(try await Self.claim(db, 2) == [plain, below])
+            }
+            try await db.pool.query("DROP OWNED BY \(role)")
+            try await db.pool.query("DROP ROLE \(role)")
+        }
+    }
+
     @Test("a fetch does not move the floor past a job whose insert has not committed yet")
     func floorWaitsForWritesInFlight() async throws {
         try await withTestDatabase { db in

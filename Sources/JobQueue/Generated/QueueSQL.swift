@@ -2636,8 +2636,11 @@ LANGUAGE sql AS $$
 $$;
 
 -- After every INSERT into jobs (statement level, the new rows as a transition table).
+-- The two trigger functions run with their owner's rights (SECURITY DEFINER, a fixed
+-- search_path): a role that may only insert jobs (docs/operations.md, "Database roles")
+-- has no rights on the floor tables, and must not need any.
 CREATE FUNCTION ledgersync.fetch_floor_inserted() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q      text;
     fl     record;
@@ -2671,7 +2674,7 @@ FOR EACH STATEMENT EXECUTE FUNCTION ledgersync.fetch_floor_inserted();
 -- seen (row level; the trigger's WHEN leaves out claims, completions and every update that
 -- keeps an available job at the same or a later key, such as parking it).
 CREATE FUNCTION ledgersync.fetch_floor_updated() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     fl record;
 BEGIN
