@@ -66,6 +66,26 @@ export LEDGERSYNC_ALLOW_PRIVATE_NETWORK=1
 export BENCH_DSN=postgresql://postgres@127.0.0.1:$PORT/bench
 PY=$PEERS/.venv/bin/python
 
+# A transaction held open on its own session (psql) around a command, as a reporting query or
+# a forgotten session would: `BEGIN; SELECT txid_current();` runs BEFORE the command starts, so
+# before the harness empties the queue and enqueues, and ends after it. The command's RESULT
+# lines get "held_xmin": true (Ledgersync's own --hold-xmin says it itself).
+held() { # cmd...
+    local fifo=$tmp/hold.fifo rc=0
+    rm -f "$fifo"; mkfifo "$fifo"
+    psql -q -At -v ON_ERROR_STOP=1 "$BENCH_DSN" <"$fifo" >"$tmp/hold.out" 2>&1 &
+    local psql_pid=$!
+    exec 7>"$fifo"
+    echo "BEGIN; SELECT txid_current();" >&7
+    for _ in $(seq 100); do [ -s "$tmp/hold.out" ] && break; sleep 0.05; done
+    [ -s "$tmp/hold.out" ] || { echo "bench.sh: the holding session did not start" >&2; exec 7>&-; return 1; }
+    "$@" | sed -u 's/^RESULT {/RESULT {"held_xmin": true, /' || rc=$?
+    echo "ROLLBACK;" >&7
+    exec 7>&-
+    wait "$psql_pid" || true
+    return $rc
+}
+
 run() { # label rep cmd...
     local label=$1 rep=$2; shift 2
     [[ $label =~ $ONLY ]] || return 0
@@ -101,6 +121,11 @@ for r in $(seq "$REPS"); do
             run "pgqueuer drain $n 2 1 $b" "$r" $PQ drain --n $n --procs 2 --qms 1 --batch $b
         done
     done
+    # Drain while another session holds a transaction open from before the enqueue to the
+    # end (queue migration 014; docs/performance.md "A long transaction held open"), beside
+    # the same drain without it.
+    run "ledgersync drain 100000 2 500 0 held" "$r" $L drain --n 100000 --procs 2 --slots 500 --hold-xmin --log "$tmp/workers.log"
+    run "pgqueuer drain 100000 2 1 500 held" "$r" held $PQ drain --n 100000 --procs 2 --qms 1 --batch 500
     run "procrastinate drain 20000 2 10" "$r" $PR drain --n 20000 --procs 2 --conc 10
     run "ledgersync drain 100000 2 500 1000000" "$r" $L drain --n 100000 --procs 2 --slots 500 --finished 1000000 --log "$tmp/workers.log"
     run "ledgersync latency" "$r" $L latency --jobs 200

@@ -124,8 +124,9 @@ def main(paths):
          [{"mode": "swift"}, {"mode": "sql"}], {"mode": "bulk"}),
         ("enqueue single, 1 conn (jobs/s)", "rate", {"cmd": "enqueue", "mode": "single", "conc": 1}, [{}], {}),
         ("enqueue single, 8 conns (jobs/s)", "rate", {"cmd": "enqueue", "mode": "single", "conc": 8}, [{}], {}),
-        ("drain 20k, 2 procs (jobs/s)", "rate", {"cmd": "drain", "n": 20000, "procs": 2}, [{"finished": 0}], {}),
-        ("drain 100k, 2 procs (jobs/s)", "rate", {"cmd": "drain", "n": 100000, "procs": 2}, [{"finished": 0}], {}),
+        # held_xmin None: not the drains beside a transaction held open (their own row below).
+        ("drain 20k, 2 procs (jobs/s)", "rate", {"cmd": "drain", "n": 20000, "procs": 2, "held_xmin": None}, [{"finished": 0}], {}),
+        ("drain 100k, 2 procs (jobs/s)", "rate", {"cmd": "drain", "n": 100000, "procs": 2, "held_xmin": None}, [{"finished": 0}], {}),
         ("pickup latency p50 (ms)", "p50_ms", {"cmd": "latency"}, [{}], {}),
         ("pickup latency p99 (ms)", "p99_ms", {"cmd": "latency"}, [{}], {}),
     ]
@@ -151,16 +152,35 @@ def main(paths):
     kept = None
     for key, rs in groups.items():
         k = dict(key)
-        if k.get("lib") == "ledgersync" and k.get("cmd") == "drain" and k.get("n") == 100000 and (k.get("finished") or 0) > 0:
+        if (k.get("lib") == "ledgersync" and k.get("cmd") == "drain" and k.get("n") == 100000 and (k.get("finished") or 0) > 0
+                and not k.get("held_xmin")):
             kept = (median(rs, "rate"), k["finished"], k.get("slots"))
     slots = {"slots": kept[2]} if kept else {}
-    empty = pick("ledgersync", "rate", cmd="drain", n=100000, procs=2, finished=0, **slots)
+    empty = pick("ledgersync", "rate", cmd="drain", n=100000, procs=2, finished=0, held_xmin=None, **slots)
     if kept and empty:
         print(f"| drain 100k with {kept[1]:,} finished jobs kept (slots={kept[2]}) | {fmt(kept[0])} | | | {kept[0] / empty[0]:.2f} of drain with none |")
+    # A transaction held open from before the enqueue to the end of the drain: Ledgersync
+    # against its own drain without it (same slots), and against PgQueuer under the same
+    # condition (its batch size as in the held run).
+    for key, rs in groups.items():
+        k = dict(key)
+        if not (k.get("lib") == "ledgersync" and k.get("cmd") == "drain" and k.get("held_xmin")):
+            continue
+        ours = median(rs, "rate")
+        without = pick("ledgersync", "rate", cmd="drain", n=k["n"], procs=k["procs"], finished=0, held_xmin=None, slots=k["slots"])
+        theirs = pick("pgqueuer", "rate", cmd="drain", n=k["n"], procs=k["procs"], held_xmin=True)
+        cells = [f"{fmt(theirs[0])} ({theirs[1]})" if theirs and p == "pgqueuer" else "" for p in peers]
+        notes = []
+        if without:
+            notes.append(f"{ours / without[0]:.2f} of the drain without")
+        if theirs:
+            notes.append(f"{ours / theirs[0]:.2f} vs PgQueuer held")
+        print(f"| drain {k['n'] // 1000}k, {k['procs']} procs, a transaction held open throughout (slots={k['slots']}) | {fmt(ours)} | "
+              + " | ".join(cells) + f" | {'; '.join(notes)} |")
     # Memory at the most slots measured: the most jobs in a worker at once.
     most = max((dict(k).get("slots") or 0 for k in groups if dict(k).get("lib") == "ledgersync" and dict(k).get("cmd") == "drain"), default=0)
-    idle = pick("ledgersync", "rss_idle_mb", cmd="drain", n=100000, procs=2, finished=0, slots=most)
-    peak = pick("ledgersync", "rss_peak_mb", cmd="drain", n=100000, procs=2, finished=0, slots=most)
+    idle = pick("ledgersync", "rss_idle_mb", cmd="drain", n=100000, procs=2, finished=0, held_xmin=None, slots=most)
+    peak = pick("ledgersync", "rss_peak_mb", cmd="drain", n=100000, procs=2, finished=0, held_xmin=None, slots=most)
     if idle and peak:
         print(f"| worker RSS idle / peak while draining 100k, slots={most} (MiB) | {fmt(idle[0])} / {fmt(peak[0])} | | | |")
     for key, rs in groups.items():

@@ -35,6 +35,24 @@ struct BenchSmokeTests {
         }
     }
 
+    @Test("bench drain --hold-xmin: held_xmin reported, every job run once, the holding session ended after")
+    func drainHoldingXmin() async throws {
+        try await withTestDatabase { database in
+            let run = try await LedgersyncProcess.run(
+                ["bench", "drain", "--n", "300", "--procs", "2", "--slots", "10", "--hold-xmin", "--database-url", database.url],
+                databaseURL: nil, timeout: .seconds(120))
+            #expect(run.status == 0, "stderr: \(run.stderr)")
+            let result = try #require(try results(run.stdout).first)
+            #expect(result["held_xmin"] as? Bool == true)
+            #expect(result["processed"] as? Int == 300)
+            #expect(result["completed_in_table"] as? Int == 300)
+            #expect(
+                try await database.count(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'ledgersync-bench-hold'",
+                    [database.name]) == 0)
+        }
+    }
+
     @Test("bench latency: percentiles in order")
     func latency() async throws {
         try await withTestDatabase { database in

@@ -1,7 +1,7 @@
 -- available/retryable → running: claim up to $3 runnable jobs of queue $2 for worker $1,
 -- with a lease of $4 seconds, after marking the worker's runs ($5 ids, $6 run ids) that
 -- gave their concurrency-limit slot back. Each claim gets a new run id. The logic lives
--- in ledgersync.fetch_jobs (011_sliding_windows.sql, which replaced 010's version). A row
+-- in ledgersync.fetch_jobs (014_fetch_floor.sql, which replaced 011's version). A row
 -- whose id is NULL is no job: its window_wait_seconds says when a key blocked by its rate
 -- windows has a start again.
 SELECT id, kind, queue, priority, attempt, max_attempts, args, serial_key, limit_key, created_at, run_id, rate_limited_seconds,

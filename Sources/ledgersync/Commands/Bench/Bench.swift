@@ -114,6 +114,7 @@ struct BenchDrain: AsyncParsableCommand {
         discussion: """
             As qbench.py: empty the queue, enqueue N jobs (untimed), CHECKPOINT and ANALYZE, start P `ledgersync worker --diagnostic-kinds` processes, wait until each has connected, opened its connections and is listening (READY), write GO to all at t_go, and poll every 50 ms for an unfinished job; t_done is the first poll that finds none. rate = N / (t_done - t_go). Also: the handler-side rate, jobs each process ran, and each worker's memory from /proc (VmRSS when ready = idle; VmHWM after the drain = peak while draining).
             --finished M first puts M completed jobs in the table (vacuumed, as old finished jobs are), to show that kept history does not slow the queue.
+            --hold-xmin: a separate session runs `BEGIN; SELECT txid_current();` before the queue is emptied and the jobs are enqueued, and stays open until the drain ends (a reporting query or a forgotten session holding the xmin horizon: no dead row version can be cleaned up meanwhile). The RESULT says held_xmin: true.
             """)
 
     @Option(name: .customLong("database-url")) var databaseURL: String?
@@ -124,6 +125,8 @@ struct BenchDrain: AsyncParsableCommand {
     @Option(help: "Extra arguments for each worker, e.g. \"--connections 8\".") var workerArgs = ""
     @Option(help: "Worker stderr goes here.") var log = "/tmp/ledgersync-bench-workers.log"
     @Option(help: "Give up after this many seconds.") var timeout = 600.0
+    @Flag(name: .customLong("hold-xmin"), help: "Hold a transaction open on another session from the enqueue to the drain's end.")
+    var holdXmin = false
 
     func validate() throws {
         guard n > 0, procs > 0, slots > 0, finished >= 0 else { throw ValidationError("--n, --procs, --slots must be positive") }
@@ -132,6 +135,9 @@ struct BenchDrain: AsyncParsableCommand {
     func run() async throws {
         let url = try BenchDatabase.url(databaseURL)
         let pool = try await Bench.openDatabase(url, connections: 2)
+        // Opened before the queue is emptied and refilled, so every row version the drain
+        // leaves behind is one this transaction might still see.
+        let holder = holdXmin ? try await Bench.holdXmin(url) : nil
         try await Bench.reset(pool)
         if finished > 0 {
             try await pool.query(
@@ -156,7 +162,7 @@ struct BenchDrain: AsyncParsableCommand {
         FileHandle.standardError.write(Data("bench drain: worker pids \(workers.map(\.pid))\n".utf8))
         let idle = workers.compactMap { ProcessMemory.read(pid: $0.pid) }
 
-        let unfinished = Bench.unfinishedQuery
+        let unfinished = Bench.drainUnfinishedQuery
         // The workers' server processes, for CPU per job (workers connect as "ledgersync").
         let backends = try await ProcessCPU.backendPIDs(pool, applicationPrefix: "ledgersync")
             .filter { pid in !workers.contains { $0.pid == pid } }
@@ -182,6 +188,10 @@ struct BenchDrain: AsyncParsableCommand {
         let draining = workers.compactMap { ProcessMemory.read(pid: $0.pid) }
         let workerCPU = cpu(workers.map(\.pid)) - workerCPUBefore
         let serverCPU = cpu(backends) - serverCPUBefore
+        if let holder {
+            try await holder.execute("ROLLBACK")
+            holder.close()
+        }
         var results: [[String: Any]] = []
         for worker in workers { if let result = await worker.stop() { results.append(result) } }
         let tExit = Date().timeIntervalSince1970
@@ -189,7 +199,7 @@ struct BenchDrain: AsyncParsableCommand {
         let last = results.compactMap { $0["last"] as? Double }.max() ?? tDone
         let completed = try await pool.query("SELECT count(*)::bigint AS n FROM ledgersync.jobs WHERE state = 'completed'")
             .rows[0].decode("n", as: Int.self)
-        Bench.emit([
+        var fields: [String: Any] = [
             "cmd": "drain", "n": n, "procs": procs, "slots": slots, "finished": finished,
             "processed": counts.reduce(0, +), "completed_in_table": completed - finished,
             "drain_s": Bench.round(tDone - tGo, 3), "rate": Bench.round(Double(n) / (tDone - tGo), 1),
@@ -201,7 +211,9 @@ struct BenchDrain: AsyncParsableCommand {
             // bench's own poll): steadier than the rate on a shared machine.
             "worker_cpu_us_per_job": Bench.round(workerCPU * 1e6 / Double(n), 1),
             "server_cpu_us_per_job": Bench.round(serverCPU * 1e6 / Double(n), 1),
-        ])
+        ]
+        if holdXmin { fields["held_xmin"] = true } // only then: the other rows keep their configuration
+        Bench.emit(fields)
         try await Bench.reset(pool)
         await pool.close()
     }

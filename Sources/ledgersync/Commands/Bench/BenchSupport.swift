@@ -47,7 +47,16 @@ enum Bench {
         try await pool.query("TRUNCATE ledgersync.jobs RESTART IDENTITY CASCADE")
     }
 
-    /// "Is any job unfinished (available, retryable or running)?", the drain's poll: the
+    /// A session holding the xmin horizon: `BEGIN; SELECT txid_current();`, left open (the
+    /// caller ends it). Its application name keeps it out of the workers' CPU figures.
+    static func holdXmin(_ url: String) async throws -> Connection {
+        let connection = try await Connection.connect(url: url, applicationName: "ledgersync-bench-hold")
+        try await connection.execute("BEGIN")
+        try await connection.query("SELECT txid_current()")
+        return connection
+    }
+
+    /// "Is any job unfinished (available, retryable or running)?", the sync bench's poll: the
     /// first entry of two partial indexes (jobs_fetch; jobs_lease, as exactly the running
     /// jobs have a lease). The ORDER BY … LIMIT 1 matching each index keeps the planner on
     /// it even with statistics from when every job was available: a plain `state IN (…)`
@@ -58,6 +67,23 @@ enum Bench {
                                       ORDER BY queue, priority, run_at, id LIMIT 1) AS waiting)
             OR EXISTS (SELECT 1 FROM (SELECT id FROM ledgersync.jobs WHERE lease_expires_at IS NOT NULL
                                       ORDER BY lease_expires_at LIMIT 1) AS running) AS left
+        """
+
+    /// The drain's poll (its jobs are all in queue `default`): as `unfinishedQuery`, but
+    /// cheap also while a transaction holds the xmin horizon (`--hold-xmin`), when neither
+    /// index can drop the entries of claimed and finished jobs: the first probe starts at
+    /// the queue's floor (queue migration 014), as a fetch does, and the second reads the
+    /// lease index from its newest end (the jobs claimed last are the ones most likely still
+    /// running; from the oldest end it walked every finished run first).
+    static let drainUnfinishedQuery = """
+        SELECT EXISTS (SELECT 1 FROM (SELECT id FROM ledgersync.jobs j WHERE state IN ('available', 'retryable')
+                                        AND queue = 'default'
+                                        AND (j.priority, j.run_at, j.id) >= ((SELECT f.priority FROM ledgersync.fetch_floor('default') f),
+                                                                             (SELECT f.run_at FROM ledgersync.fetch_floor('default') f),
+                                                                             (SELECT f.id FROM ledgersync.fetch_floor('default') f))
+                                      ORDER BY queue, priority, run_at, id LIMIT 1) AS waiting)
+            OR EXISTS (SELECT 1 FROM (SELECT id FROM ledgersync.jobs WHERE lease_expires_at IS NOT NULL
+                                      ORDER BY lease_expires_at DESC LIMIT 1) AS running) AS left
         """
 
     /// The path of this very binary, so child workers run the code being measured.
