@@ -183,6 +183,14 @@ def main(paths):
     peak = pick("ledgersync", "rss_peak_mb", cmd="drain", n=100000, procs=2, finished=0, held_xmin=None, slots=most)
     if idle and peak:
         print(f"| worker RSS idle / peak while draining 100k, slots={most} (MiB) | {fmt(idle[0])} / {fmt(peak[0])} | | | |")
+    # The pickup target's alternative (issue 16): a pickup can come no sooner than the enqueue's
+    # own durable commit returns, so the machine's commit time, measured in the same runs (the
+    # enqueue call: INSERT and COMMIT, fsync on), is shown beside it.
+    commit = pick("ledgersync", "enqueue_call_p50_ms", cmd="latency")
+    pickup = pick("ledgersync", "p50_ms", cmd="latency")
+    if commit and pickup:
+        print(f"| pickup p50 / the enqueue call's own p50 (INSERT + durable COMMIT), same runs (ms) | {fmt(pickup[0])} / {fmt(commit[0])} "
+              f"| | | pickup {pickup[0] - commit[0]:+.2f} ms after the enqueue's commit |")
     for key, rs in groups.items():
         k = dict(key)
         if k.get("lib") == "ledgersync" and k.get("cmd") == "sync":

@@ -122,6 +122,32 @@ struct StandbyRunTests {
         }
     }
 
+    @Test("standby runs wait in the queue's order, not the order of claim: a lagging lane's next document gets the next slot")
+    func standbyRunsWaitInQueueOrder() {
+        var state = WorkerPool.State()
+        func add(_ id: Int64, priority: Int = 0, key: String = "netsuite:acct") {
+            state.addStandby(
+                WorkerPool.RunKey(id: id, runID: id * 10),
+                WorkerPool.StandbyRun(limitKey: key, since: .now, order: QueueOrder(priority: priority, id: id)))
+        }
+        // Claimed while a lane's document ran: later jobs of other customers.
+        add(500)
+        add(507)
+        add(611)
+        // Then the lane's next document, enqueued long before them.
+        add(42)
+        // A job of higher priority (a smaller number) claimed last goes before all of them.
+        add(900, priority: -1)
+        add(7, key: "netsuite:other")
+        #expect(state.standbyOrder["netsuite:acct"]?.map(\.id) == [900, 42, 500, 507, 611])
+        #expect(state.standbyOrder["netsuite:other"]?.map(\.id) == [7])
+        // Removing keeps the order of the rest; the last one out clears the key.
+        _ = state.removeStandby(WorkerPool.RunKey(id: 42, runID: 420))
+        #expect(state.standbyOrder["netsuite:acct"]?.map(\.id) == [900, 500, 507, 611])
+        _ = state.removeStandby(WorkerPool.RunKey(id: 7, runID: 70))
+        #expect(state.standbyOrder["netsuite:other"] == nil)
+    }
+
     @Test("a standby run that no slot comes to goes back to the queue without using an attempt, and runs later")
     func standbyGivesUp() async throws {
         try await withTestDatabase { db in

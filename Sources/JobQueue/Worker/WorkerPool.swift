@@ -68,7 +68,7 @@ public final class WorkerPool: Service, Sendable {
         /// When shutdown began; the grace period counts from here.
         var shutdownStartedAt: ContinuousClock.Instant?
         /// Standby runs still waiting for a limit slot (queue migration 013), and per limit
-        /// key their order of claim (the oldest gets the next slot).
+        /// key in the queue's order (priority, then id; the first gets the next slot).
         var standby: [RunKey: StandbyRun] = [:]
         var standbyOrder: [String: [RunKey]] = [:]
         /// Standby runs that gave up waiting: their result is a snooze of 0 s.
@@ -90,6 +90,10 @@ public final class WorkerPool: Service, Sendable {
     struct StandbyRun {
         let limitKey: String
         let since: ContinuousClock.Instant
+        /// Where the job stands in the queue's order (`fetch_jobs`: priority, run_at, id; a
+        /// claimed job's run_at is not at hand, and within a priority the id nearly always
+        /// agrees with it).
+        let order: QueueOrder
         var waiter: CheckedContinuation<Void, any Error>?
     }
 
@@ -253,8 +257,7 @@ public final class WorkerPool: Service, Sendable {
         let standbyKey = job.limitKey.flatMap { standbyKinds.contains(job.kind) ? $0 : nil }
         state.withLock { state in
             if standby, let limitKey = job.limitKey {
-                state.standby[key] = StandbyRun(limitKey: limitKey, since: .now)
-                state.standbyOrder[limitKey, default: []].append(key)
+                state.addStandby(key, StandbyRun(limitKey: limitKey, since: .now, order: QueueOrder(priority: job.priority, id: job.id)))
             }
             state.running[key] = RunningJob(
                 task: Task {
@@ -642,7 +645,29 @@ func pause(_ duration: Duration) async {
     }
 }
 
+/// A job's place in the queue's order, for standby runs: lower goes first.
+struct QueueOrder: Comparable {
+    let priority: Int
+    let id: Int64
+    static func < (lhs: QueueOrder, rhs: QueueOrder) -> Bool { (lhs.priority, lhs.id) < (rhs.priority, rhs.id) }
+}
+
 extension WorkerPool.State {
+    /// Adds a standby run at its place in the queue's order, not at the end: the next slot
+    /// of its key goes to the job that came first. A serial lane's next document is claimed
+    /// as a standby run only after its predecessor's result is stored, behind runs claimed
+    /// while the predecessor ran; in claim order it would wait for all of them at every
+    /// document, and a long lane (a customer with 300 invoices) would fall behind the month
+    /// and finish alone with the limit idle. In the queue's order a lagging lane's next
+    /// document is older than what was claimed meanwhile, so it goes next.
+    mutating func addStandby(_ key: WorkerPool.RunKey, _ run: WorkerPool.StandbyRun) {
+        standby[key] = run
+        var order = standbyOrder[run.limitKey] ?? []
+        let place = order.firstIndex { (standby[$0]?.order ?? run.order) > run.order } ?? order.endIndex
+        order.insert(key, at: place)
+        standbyOrder[run.limitKey] = order
+    }
+
     /// Takes `key` out of the standby runs, returning it if it was one.
     mutating func removeStandby(_ key: WorkerPool.RunKey) -> WorkerPool.StandbyRun? {
         guard let run = standby.removeValue(forKey: key) else { return nil }
