@@ -22,6 +22,8 @@ MEASURES = {
     # bench monthend
     "jobs", "wall_s", "request_s", "series_request_s", "ideal_s", "mean_share", "plateau_min_share", "window_share",
     "series_requests", "tsv", "png",
+    # bench enqueue: WAL written per job (pg_stat_wal)
+    "wal_bytes_per_job", "wal_records_per_job", "wal_fpi_per_job",
 }
 
 
@@ -98,6 +100,11 @@ def main(paths):
         else:
             fig = spread(rs, "rate") + " jobs/s"
             notes = f"{fmt(median(rs, 'secs'))} s"
+            # 0 means the backend had not flushed its WAL statistics yet (PostgreSQL 15 does so
+            # at most once a second): a short run shows none, which is no figure.
+            if (median(rs, "wal_records_per_job") or 0) > 0:
+                notes += (f"; WAL per job {fmt(median(rs, 'wal_bytes_per_job'))} B, {fmt(median(rs, 'wal_records_per_job'))} records,"
+                          f" {fmt(median(rs, 'wal_fpi_per_job'))} full-page images")
         print(f"| {cfg} | {len(rs)} | {fig} | {notes} |")
 
     def pick(lib, field, **match):

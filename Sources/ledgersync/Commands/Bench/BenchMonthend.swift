@@ -23,10 +23,6 @@ struct BenchMonthend: AsyncParsableCommand {
             The simulator logs every admitted request's start and end; the bench writes the second-by-second share of the limit in use (netsuite: average requests in flight / limit; zoho: requests started in the trailing window / window) to monthend-<provider>.tsv in --plot-dir and draws monthend-<provider>.png with gnuplot when it is installed (scripts/install-deps.sh --bench).
             """)
 
-    /// The bench's own secret key (32 bytes, base64) when LEDGERSYNC_SECRET_KEY is unset: not
-    /// a secret, it seals nothing but the simulators' demo credentials in a bench database.
-    static let benchKey = Data((0..<32).map { UInt8($0 &* 7 &+ 11) }).base64EncodedString()
-
     enum Provider: String, ExpressibleByArgument, CaseIterable { case netsuite, zoho }
 
     @Argument(help: "netsuite or zoho.") var provider: Provider
@@ -66,7 +62,7 @@ struct BenchMonthend: AsyncParsableCommand {
         // One key for every run on this database: the first worker seals a key check row
         // under it (ledgersync.secret_key_check), and a later run under a new random key
         // would be refused. It seals only the simulators' demo credentials.
-        let key = ProcessInfo.processInfo.environment["LEDGERSYNC_SECRET_KEY"] ?? BenchMonthend.benchKey
+        let key = Bench.secretKey
         let box = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": key])
         let target = try await MonthendTarget.start(self, pool: pool, box: box)
 

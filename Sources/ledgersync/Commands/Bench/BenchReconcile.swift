@@ -24,9 +24,6 @@ struct BenchReconcile: AsyncParsableCommand {
     @Option(help: "The connection's concurrency limit (and the simulator's).") var limit = 8
     @Option(help: "Sync status rows per page of the reconcile.") var pageSize = 200
 
-    /// Base64 of the 32 bytes "ledgersync-bench-reconcile-key!!": a bench database's secrets are no secret.
-    static let benchKey = Data("ledgersync-bench-reconcile-key!!".utf8).base64EncodedString()
-
     func validate() throws {
         guard invoices > 0, customers > 0, customers <= invoices, limit > 0 else {
             throw ValidationError("--invoices, --customers and --limit must be positive, --customers at most --invoices")
@@ -45,8 +42,8 @@ struct BenchReconcile: AsyncParsableCommand {
         _ = try await simulator.start()
 
         // The reconcile checks the key against the database's key check row: the same key
-        // every run ($LEDGERSYNC_SECRET_KEY, else a fixed bench key), so runs can repeat.
-        let key = ProcessInfo.processInfo.environment["LEDGERSYNC_SECRET_KEY"] ?? Self.benchKey
+        // every run (`Bench.secretKey`), so runs can repeat.
+        let key = Bench.secretKey
         let box = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": key])
         try await SecretKeyCheck.verify(pool: pool, box: box)
         let connection = try await ConnectionStore(pool: pool, secretBox: box, allowPrivateNetworks: true).create(

@@ -10,6 +10,16 @@ import Synchronization
 /// The protocol is the peer harness's (`shared/bench/peers/qbench.py`), so that one summary
 /// (`scripts/bench_summary.py`) reads Ledgersync's lines and the peers' side by side.
 enum Bench {
+    /// The secret key every bench command seals its connections under: $LEDGERSYNC_SECRET_KEY,
+    /// else a fixed one (base64 of "ledgersync-bench-reconcile-key!!"; it seals nothing but the
+    /// simulators' demo credentials in a bench database). One key for all of them: the first
+    /// worker on a database seals a key check row (ledgersync.secret_key_check), and a bench
+    /// under another key, as `scripts/bench.sh` runs `sync` then `monthend` on one database,
+    /// would have its workers refused.
+    static var secretKey: String {
+        ProcessInfo.processInfo.environment["LEDGERSYNC_SECRET_KEY"] ?? Data("ledgersync-bench-reconcile-key!!".utf8).base64EncodedString()
+    }
+
     /// Prints `RESULT {json}` on stdout, flushed: the one line a summarizer reads.
     static func emit(_ fields: [String: Any]) {
         var fields = fields

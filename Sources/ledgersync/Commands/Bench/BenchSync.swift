@@ -39,7 +39,7 @@ struct BenchSync: AsyncParsableCommand {
         let simulator = NetSuiteSimulator(configuration: configuration)
         _ = try await simulator.start()
 
-        let key = SecretBox.generateKey()
+        let key = Bench.secretKey // the same as every bench command's: see there
         let box = try SecretBox.fromEnvironment(environment: ["LEDGERSYNC_SECRET_KEY": key])
         // The simulator is this process, on 127.0.0.1: the bench allows private networks
         // for its own connection and workers, whatever the shell says.
