@@ -40,7 +40,7 @@ struct FetchFloorTests {
         ).rows[0].decode("id")
     }
 
-    /// The floor row of queue `default` as the id it points at (0 past the end), nil without one.
+    /// The floor row of queue `default` as the id it points at, nil without one.
     static func floorID(_ db: TestDatabase) async throws -> Int64? {
         try await db.pool.query("SELECT id FROM ledgersync.fetch_floors WHERE queue = 'default'").rows.first?.decode("id")
     }
@@ -92,6 +92,27 @@ struct FetchFloorTests {
             #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state <> 'completed'") == 0)
             #expect(try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE attempt <> 1 AND id <> $1", [ids[3]]) == 0)
             try await holder.execute("ROLLBACK")
+        }
+    }
+
+    @Test("a queue that keeps up has no floor: the fetch that empties it removes it, and a job enqueued then writes no lowering")
+    func idleQueueHasNoFloor() async throws {
+        try await withTestDatabase { db in
+            let writer = try await Connection.connect(url: db.url)
+            defer { writer.close() }
+            let first = try await Self.insert(writer, secondsAgo: 2)
+            let second = try await Self.insert(writer, secondsAgo: 1)
+            #expect(try await Self.claim(db, 1) == [first])
+            #expect(try await Self.floorID(db) == second, "the floor moves to the job still waiting")
+            #expect(try await Self.claim(db, 1) == [second])
+            #expect(try await Self.floorID(db) == nil, "nothing waits: no floor")
+            // Each job of an idle queue: enqueued, then taken; no lowering is written for it.
+            for _ in 0..<3 {
+                let id = try await Self.insert(writer, secondsAgo: 0)
+                #expect(try await db.count("SELECT count(*) FROM ledgersync.fetch_floor_lowerings") == 0)
+                #expect(try await Self.claim(db, 1) == [id])
+                #expect(try await Self.floorID(db) == nil)
+            }
         }
     }
 
