@@ -121,6 +121,19 @@ struct ZohoBooksPaymentTests {
             #expect(try await sim.api("GET", "/customerpayments/1", token: token).status == 404)
             let inspected = try await sim.inspect("GET", "/_simulator/records/customerpayments")
             #expect(inspected.exactJSON?["records"]?.arrayValue?.count == 1)
+
+            // Deleted ("Delete a payment"): what it applied is due again, and the invoice it
+            // paid may then be deleted ("Delete an invoice" refuses one with a payment applied).
+            #expect(try await sim.api("DELETE", "/invoices/\(second)", token: token).status == 400)
+            let deleted = try await sim.api("DELETE", "/customerpayments/\(paymentID)", token: token)
+            #expect(deleted.status == 200)
+            #expect(deleted.exactJSON?["message"] == .string("The payment has been deleted."))
+            let secondReopened = try await sim.api("GET", "/invoices/\(second)", token: token).exactJSON?["invoice"]
+            #expect(secondReopened?["balance"] == .number("5"))
+            #expect(secondReopened?["status"] == .string("draft"))
+            #expect(try await sim.api("GET", "/customerpayments/\(paymentID)", token: token).status == 404)
+            #expect(try await sim.api("DELETE", "/customerpayments/\(paymentID)", token: token).status == 404)
+            #expect(try await sim.api("DELETE", "/invoices/\(second)", token: token).status == 200)
         }
     }
 

@@ -2,8 +2,9 @@ import ExactJSON
 import Foundation
 import Hummingbird
 
-// Deleting an invoice or a sales order (what a person does at Zoho when a record was made by
-// mistake; reconciliation then reports the billing object as missing).
+// Deleting an invoice, a sales order or a customer payment (what a person does at Zoho when a
+// record was made by mistake; reconciliation then reports the billing object as missing, or
+// an invoice paid by hand as open again).
 //
 // Zoho's pages:
 // - "Invoices" (https://www.zoho.com/books/api/v3/invoices/#delete-an-invoice): `DELETE
@@ -14,14 +15,19 @@ import Hummingbird
 //   payments recorded for an invoice must be deleted before it can be.
 // - "Sales Order" (https://www.zoho.com/books/api/v3/sales-order/#delete-a-sales-order):
 //   `DELETE /salesorders/{salesorder_id}`, "The sales order has been deleted.".
+// - "Customer Payments" (https://www.zoho.com/books/api/v3/customer-payments/#delete-a-payment):
+//   `DELETE /customerpayments/{payment_id}`, "Delete an existing payment.", answered
+//   "The payment has been deleted.". "Delete Invoice" above: a payment recorded for an invoice
+//   is deleted so the invoice can be, so a payment's deletion takes its amounts off the
+//   invoices it paid (their balances are due again).
 //
 // NOT DOCUMENTED: the code of the refusal of an invoice with payments or credits applied (4
-// here, HTTP 400, like the simulator's other refused values). Contacts, credit notes and
-// payments are not deleted by the simulator (their deletion would have to undo applications;
-// nothing in Ledgersync needs it): 405 as before.
+// here, HTTP 400, like the simulator's other refused values). Contacts and credit notes are
+// not deleted by the simulator (a credit note's deletion would have to undo its credits and
+// refunds; nothing in Ledgersync needs it): 405 as before.
 extension ZohoBooksSimulator {
     func delete(_ module: Module, id: String, organizationID: String) -> Outcome {
-        guard module.path == "invoices" || module.path == "salesorders" else {
+        guard ["invoices", "salesorders", "customerpayments"].contains(module.path) else {
             return .answer(Self.envelope(code: 5, message: "Method Not Allowed", status: .methodNotAllowed))
         }
         let fault = drawFault()
@@ -36,10 +42,19 @@ extension ZohoBooksSimulator {
                     code: 4, message: "Invoices which have payment or credits note applied cannot be deleted.", status: .badRequest
                 ).response
             }
+            if module.path == "customerpayments", var invoices = state.organizations[organizationID]?.records["invoices"] {
+                Self.takeBackApplications(of: body, invoices: &invoices)
+                state.organizations[organizationID]?.records["invoices"] = invoices
+            }
             records.remove(at: index)
             state.organizations[organizationID]?.records[module.path] = records
             state.stats.writes += 1
-            let message = module.path == "invoices" ? "The invoice has been deleted." : "The sales order has been deleted."
+            let message =
+                switch module.path {
+                case "invoices": "The invoice has been deleted."
+                case "salesorders": "The sales order has been deleted."
+                default: "The payment has been deleted."
+                }
             return Self.envelope(code: 0, message: message, status: .ok)
         }
         return deliver(response, fault: fault)

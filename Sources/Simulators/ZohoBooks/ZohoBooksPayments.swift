@@ -87,14 +87,7 @@ extension ZohoBooksSimulator {
         _ body: inout ExactJSON, previous: ExactJSON?, paymentID: String, invoices: inout [StoredRecord]
     ) throws(APIError) {
         var working = invoices
-        for old in previous?["invoices"]?.arrayValue ?? [] {
-            guard let invoiceID = old["invoice_id"]?.stringValue, let index = working.firstIndex(where: { $0.id == invoiceID }),
-                working[index].body["status"]?.stringValue != "void"
-            else { continue }
-            let paid = decimal(working[index].body["payment_made"]) - decimal(old["amount_applied"])
-            set(&working[index], [("payment_made", .number(text(paid)))])
-            settle(&working[index].body, module: "invoices")
-        }
+        if let previous { takeBackApplications(of: previous, invoices: &working) }
         let customer = body["customer_id"]?.stringValue
         let amount = decimal(body["amount"])
         var total = ExactDecimal.zero
@@ -143,6 +136,19 @@ extension ZohoBooksSimulator {
         members += [("invoices", .array(applied)), ("unused_amount", .number(text(amount - total)))]
         body = .object(members)
         invoices = working
+    }
+
+    /// What a payment applied goes back onto the invoices' balances (an update's old
+    /// applications, a deleted payment's). A void invoice's were taken back at its void.
+    static func takeBackApplications(of payment: ExactJSON, invoices: inout [StoredRecord]) {
+        for old in payment["invoices"]?.arrayValue ?? [] {
+            guard let invoiceID = old["invoice_id"]?.stringValue, let index = invoices.firstIndex(where: { $0.id == invoiceID }),
+                invoices[index].body["status"]?.stringValue != "void"
+            else { continue }
+            let paid = decimal(invoices[index].body["payment_made"]) - decimal(old["amount_applied"])
+            set(&invoices[index], [("payment_made", .number(text(paid)))])
+            settle(&invoices[index].body, module: "invoices")
+        }
     }
 
     /// `POST /creditnotes/{id}/invoices` {"invoices": [{"invoice_id", "amount_applied"}]}: takes the
