@@ -24,6 +24,7 @@ EVENT_TYPES += [f"{t}.changed_in_provider" for t in ["customer", "invoice", "sal
 EVENT_TYPES += ["customer.accounting_provider_created"] + [
     f"{t}.accounting_provider_synced" for t in ["customer", "invoice", "sales_order", "credit_note", "payment"]
 ] + ["invoice.accounting_provider_voided", "credit_note.accounting_provider_voided"]
+REFERENCE_KINDS = ["items", "taxes", "accounts", "subsidiaries", "currencies", "locations"]
 READ_CHANGES = ["paid_invoices", "customer", "invoice", "sales_order", "credit_memo", "payment"]
 # Something other than white space: the server refuses blank strings.
 NOT_BLANK = r"\S"
@@ -238,6 +239,15 @@ SCHEMAS = {
         "account_id": text(100, description="The provider's account id, e.g. NetSuite's 1234567 or 1234567_SB1"),
         "settings": ref("ConnectionSettingsInput"), "secrets": ref("ConnectionSecrets"),
     }, required=["provider", "name", "account_id", "secrets"]),
+    "ReferenceDataList": obj({
+        "connection_id": string(format="uuid"), "provider": string(description="The connection's provider (`netsuite`, `zoho_books`)."),
+        "kind": string(enum=REFERENCE_KINDS),
+        "records": {"type": "array", "items": obj({
+            "id": string(description="The provider's id: what a mapping's `provider_id` takes."),
+            "code": string(nullable=True, description="An item's number or SKU, an account number, a currency's ISO code, a tax code; null when the record has none besides its name."),
+            "name": string(), "inactive": {"type": "boolean", "description": "The provider marks it inactive."},
+        })},
+    }),
     "ConnectionCheckResult": obj({
         "ok": {"type": "boolean", "description": "No check failed."},
         "checks": {"type": "array", "items": obj({
@@ -395,7 +405,7 @@ OPERATION_SCOPES = {
     "enqueueJob": "enqueue", "enqueueJobs": "enqueue",
     "retryJobs": "operate", "cancelJobs": "operate", "retryJob": "operate", "cancelJob": "operate",
     "createConnection": "admin", "listConnections": "admin", "getConnection": "admin", "updateConnection": "admin", "testConnection": "admin", "getReconciliation": "read",
-    "rotateInboundSecret": "admin", "listMappings": "admin", "setMapping": "admin", "removeMapping": "admin",
+    "rotateInboundSecret": "admin", "listMappings": "admin", "listReferenceData": "admin", "setMapping": "admin", "removeMapping": "admin",
     "createWebhookEndpoint": "admin", "listWebhookEndpoints": "admin", "getWebhookEndpoint": "admin",
     "removeWebhookEndpoint": "admin", "pingWebhookEndpoint": "admin", "rotateWebhookSecret": "admin",
     "listTokens": "admin", "createToken": "admin", "revokeToken": "admin",
@@ -509,6 +519,13 @@ PATHS = {
         {**ok("The last stored run; reconciliation is null when none was stored.", "ReconciliationEnvelope"), **errors("404", "422")},
         parameters=[UUID_ID], tag="connections",
         description="Stored by the reconcile.run job and by `ledgersync reconcile --store` (the last 10 runs per connection are kept, at most 1000 drift rows each).")},
+    "/v1/connections/{id}/reference-data/{kind}": {"get": operation(
+        "A connection's items, taxes, accounts, subsidiaries, currencies or locations, read from its provider", "listReferenceData",
+        {**ok("Every record of the kind at the provider: what a mapping's `provider_id` can point at.", "ReferenceDataList"), **errors("404"),
+         "422": error("`kind` is not one of the kinds (`invalid_field`), the provider has no such kind or refused the read (`provider_refused`, with its words), or this provider lists no reference data (`not_supported`)."),
+         "503": error("The provider did not answer after 3 attempts (`provider_unavailable`: a 5xx, a dropped connection or its rate limit), or the database is unavailable (`database_unavailable`, `database_busy`, `database_timeout`); retry after `Retry-After`.")},
+        parameters=[UUID_ID, path_param("kind", string(enum=REFERENCE_KINDS), "The kind of reference data.")], tag="mappings",
+        description="What `ledgersync provider list <kind>` prints. Sends only reads, and only to the connection's provider; a read that fails for a moment is tried again up to 3 times in all. Zoho Books has no subsidiaries (422 `provider_refused`).")},
     "/v1/connections/{id}/mappings": {
         "get": operation(
             "A connection's mappings", "listMappings", {**ok("The mappings.", "MappingList"), **errors("404", "422")},

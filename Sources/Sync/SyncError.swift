@@ -100,3 +100,21 @@ public struct SyncError: Error, Sendable, Equatable, CustomStringConvertible {
         return JobError(action: action, errorClass: errorClass.rawValue, message: message, code: providerCode)
     }
 }
+
+extension SyncError {
+    /// Runs `body` up to `attempts` times while it fails `transient` or `rate_limited`,
+    /// sleeping the provider's Retry-After, else 1, 2, 4… seconds, in between. For reads a
+    /// person waits on (a CLI command, an API call); jobs retry through the queue instead.
+    public static func retryingTransient<T>(attempts: Int, _ body: () async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await body()
+            } catch let error as SyncError where attempt < attempts && (error.errorClass == .rateLimited || error.errorClass == .transient)
+            {
+                try await Task.sleep(for: error.retryAfter ?? .seconds(1 << min(attempt - 1, 5)))
+                attempt += 1
+            }
+        }
+    }
+}

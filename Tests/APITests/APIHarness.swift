@@ -47,11 +47,12 @@ struct APIHarness {
     /// Runs `body` against a running server and stops it afterwards, also when `body` throws.
     /// `allowPrivateNetworks` false makes the server refuse webhook and connection URLs on
     /// loopback and private networks, as a production server does. `providers`: the drivers
-    /// the server knows (a test may register a provider of its own).
+    /// the server knows (a test may register a provider of its own); `providerHTTP`, what the
+    /// routes that call a provider send with (one allowing loopback reaches a simulator).
     static func with(
         knownKinds: Set<String> = APIConfiguration.syncKinds.union(["test.echo"]), limits: Limits = Limits(),
         allowPrivateNetworks: Bool = true,
-        providers: ProviderRegistry = Self.providers, _ body: (APIHarness) async throws -> Void
+        providers: ProviderRegistry = Self.providers, providerHTTP: HTTPClient = Self.http, _ body: (APIHarness) async throws -> Void
     ) async throws {
         try await TestDatabase.with(migrations: allMigrations) { database in
             let box = try SecretBox(key: SecureRandom.bytes(SecretBox.keyByteCount))
@@ -60,7 +61,9 @@ struct APIHarness {
                 waitTimeout: limits.poolWaitTimeout)
             var configuration = APIConfiguration(
                 host: "127.0.0.1", port: 0, pool: apiPool, secretBox: box, migrations: allMigrations,
-                providers: providers, providerContext: ProviderContext(http: Self.http, requestTimeout: .seconds(10)),
+                providers: providers,
+                providerContext: ProviderContext(
+                    http: providerHTTP, requestTimeout: .seconds(10), tokens: PostgresTokenStore(pool: database.pool, secretBox: box)),
                 knownKinds: knownKinds,
                 idleTimeout: limits.idleTimeout, dashboardSessionLifetime: limits.sessionLifetime, secureCookies: limits.secureCookies)
             configuration.allowPrivateNetworks = allowPrivateNetworks

@@ -1660,6 +1660,110 @@ enum OpenAPIDocument {
         ]
       }
     },
+    "/v1/connections/{id}/reference-data/{kind}": {
+      "get": {
+        "summary": "A connection's items, taxes, accounts, subsidiaries, currencies or locations, read from its provider",
+        "operationId": "listReferenceData",
+        "tags": [
+          "mappings"
+        ],
+        "responses": {
+          "200": {
+            "description": "Every record of the kind at the provider: what a mapping's `provider_id` can point at.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/ReferenceDataList"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "No such resource (the `field` names the id).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "422": {
+            "description": "`kind` is not one of the kinds (`invalid_field`), the provider has no such kind or refused the read (`provider_refused`, with its words), or this provider lists no reference data (`not_supported`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "503": {
+            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "No valid bearer token: missing, unknown or revoked (`unauthorized`), or past its expiry (`token_expired`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "403": {
+            "description": "The token lacks the scope this operation needs (`insufficient_scope`, naming it; see `x-scopes`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        },
+        "x-scopes": [
+          "admin"
+        ],
+        "description": "Needs scope `admin`. What `ledgersync provider list <kind>` prints. Sends only reads, and only to the connection's provider; a read that fails for a moment is tried again up to 3 times in all. Zoho Books has no subsidiaries (422 `provider_refused`).",
+        "parameters": [
+          {
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "format": "uuid"
+            },
+            "description": "The connection or endpoint id."
+          },
+          {
+            "name": "kind",
+            "in": "path",
+            "required": true,
+            "schema": {
+              "type": "string",
+              "enum": [
+                "items",
+                "taxes",
+                "accounts",
+                "subsidiaries",
+                "currencies",
+                "locations"
+              ]
+            },
+            "description": "The kind of reference data."
+          }
+        ]
+      }
+    },
     "/v1/connections/{id}/mappings": {
       "get": {
         "summary": "A connection's mappings",
@@ -5575,6 +5679,68 @@ enum OpenAPIDocument {
           "name",
           "account_id",
           "secrets"
+        ]
+      },
+      "ReferenceDataList": {
+        "type": "object",
+        "properties": {
+          "connection_id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "provider": {
+            "type": "string",
+            "description": "The connection's provider (`netsuite`, `zoho_books`)."
+          },
+          "kind": {
+            "type": "string",
+            "enum": [
+              "items",
+              "taxes",
+              "accounts",
+              "subsidiaries",
+              "currencies",
+              "locations"
+            ]
+          },
+          "records": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "id": {
+                  "type": "string",
+                  "description": "The provider's id: what a mapping's `provider_id` takes."
+                },
+                "code": {
+                  "type": "string",
+                  "description": "An item's number or SKU, an account number, a currency's ISO code, a tax code; null when the record has none besides its name.",
+                  "nullable": true
+                },
+                "name": {
+                  "type": "string"
+                },
+                "inactive": {
+                  "type": "boolean",
+                  "description": "The provider marks it inactive."
+                }
+              },
+              "additionalProperties": false,
+              "required": [
+                "id",
+                "code",
+                "name",
+                "inactive"
+              ]
+            }
+          }
+        },
+        "additionalProperties": false,
+        "required": [
+          "connection_id",
+          "provider",
+          "kind",
+          "records"
         ]
       },
       "ConnectionCheckResult": {

@@ -117,6 +117,9 @@ public enum APIServer {
             store: connections, queue: queue, providers: configuration.providers, providerContext: configuration.providerContext
         ).register(on: v1)
         MappingsController(store: MappingStore(pool: pool), connections: connections, providers: configuration.providers).register(on: v1)
+        ReferenceDataController(
+            connections: connections, providers: configuration.providers, providerContext: configuration.providerContext
+        ).register(on: v1)
         WebhookEndpointsController(
             store: WebhookEndpointStore(
                 pool: pool, secretBox: configuration.secretBox, allowPrivateNetworks: configuration.allowPrivateNetworks),

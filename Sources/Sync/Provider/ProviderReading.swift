@@ -233,3 +233,12 @@ public protocol ReferenceDataReading: AccountingProvider {
     /// subsidiaries) throws a permanent `SyncError` saying so.
     func referenceData(_ kind: ReferenceDataKind) async throws -> [ReferenceRecord]
 }
+
+extension ReferenceDataReading {
+    /// Every record of `kind`, read again after a transient failure or a rate limit, up to
+    /// `attempts` reads in all (`SyncError.retryingTransient`): the CLI and the API list
+    /// reference data for a person waiting, not as a job with its own backoff.
+    public func referenceData(_ kind: ReferenceDataKind, attempts: Int) async throws -> [ReferenceRecord] {
+        try await SyncError.retryingTransient(attempts: attempts) { try await referenceData(kind) }
+    }
+}

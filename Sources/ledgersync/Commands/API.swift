@@ -59,7 +59,8 @@ struct APICommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: processMetrics))
         var kinds = APIConfiguration.syncKinds
         if diagnosticKinds { kinds.formUnion(DiagnosticKinds.kinds) }
-        // For `POST /v1/connections/{id}/test`, the only route that calls a provider.
+        // For the routes that call a provider: `POST /v1/connections/{id}/test` and
+        // `GET /v1/connections/{id}/reference-data/{kind}`.
         let http = HTTPClient(maxConcurrentRequests: 4)
         defer { http.shutdown() }
         let configuration = APIConfiguration(

@@ -59,7 +59,7 @@ struct ProviderCommand: AsyncParsableCommand {
             throw CLIError.usage("\(driver.displayName) connections cannot list reference data")
         }
         do {
-            return try await Refs.Match.withRetries { try await reader.referenceData(kind) }
+            return try await reader.referenceData(kind, attempts: 5)
         } catch let error as SyncError {
             switch error.errorClass {
             case .permanent:

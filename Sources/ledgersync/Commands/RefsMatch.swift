@@ -102,15 +102,7 @@ extension Refs {
         /// Runs `body` again after a rate limit (the account's workers may hold every slot) or a
         /// transient failure, waiting the provider's hint or 1, 2, 4, 8 s; at most 5 attempts.
         static func withRetries<T>(_ body: () async throws -> T) async throws -> T {
-            var attempt = 1
-            while true {
-                do {
-                    return try await body()
-                } catch let error as SyncError where attempt < 5 && (error.errorClass == .rateLimited || error.errorClass == .transient) {
-                    try await Task.sleep(for: error.retryAfter ?? .seconds(1 << (attempt - 1)))
-                    attempt += 1
-                }
-            }
+            try await SyncError.retryingTransient(attempts: 5, body)
         }
 
         func report(_ outcomes: [Outcome], skipped: Int) {
