@@ -223,12 +223,13 @@ extension SyncEnvironment {
         _ body: @Sendable (SyncSession) async throws -> Void
     ) async throws {
         var connection: AccountingConnection?
-        // The job's billing object is pending while it runs (sync migration 016).
-        await recordStarted(context)
+        // The job's billing object is pending while it runs (sync migration 016), written
+        // beside the connection and mappings loads, on three pooled connections: every job
+        // waits for them before its first provider request, and that wait is part of the
+        // time the account's concurrency slot is held. The pending row is in place before
+        // `body` can mark the object synced or failed.
+        async let started: Void = recordStarted(context)
         do {
-            // The connection and its mappings at once, on two pooled connections: every
-            // job waits for them before its first provider request, and that wait is part
-            // of the time the account's concurrency slot is held.
             async let loadedConnection = connections.get(args.connectionID)
             async let loadedMappings = mappings.mappingSet(connection: args.connectionID)
             let loaded = try await loadedConnection
@@ -239,6 +240,7 @@ extension SyncEnvironment {
                 context.logger.info(
                     "connection does not sync this object type; skipped",
                     metadata: ["connection": "\(args.connectionID)", "object_type": "\(objectType.rawValue)"])
+                await started
                 return
             }
             let target = SyncTarget(
@@ -247,10 +249,14 @@ extension SyncEnvironment {
             let session = SyncSession(
                 sync: self, context: context, args: args, target: target,
                 provider: PacedProvider(try await providers.provider(for: loaded, context: providerContext), context: context))
+            await started
             try await body(session)
         } catch is CancellationError {
             throw CancellationError()
         } catch {
+            // A load failed before `started` was awaited: the pending row first, so it
+            // cannot land after the failed or waiting one written below.
+            await started
             if let stillRunning = (error as? SyncError)?.providerMayStillRunFor {
                 await holdLimitSlot(context, for: stillRunning)
             }
