@@ -437,7 +437,8 @@ def operation(summary, operation_id, responses, parameters=None, request=None, p
     if public:
         op["security"] = []
     else:
-        responses.update(errors("401", "403", "503"))
+        # A route's own 503 (one that calls a provider says more) is kept.
+        responses.update({code: ERRORS[code] for code in ("401", "403", "503") if code not in responses})
     return op
 
 

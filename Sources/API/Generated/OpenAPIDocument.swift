@@ -1699,7 +1699,7 @@ enum OpenAPIDocument {
             }
           },
           "503": {
-            "description": "The database cannot be reached (`database_unavailable`), every API database connection stayed busy past the wait bound (`database_busy`), or a statement ran past the API's statement_timeout (`database_timeout`). Nothing was changed unless the answer says so; retry after `Retry-After`.",
+            "description": "The provider did not answer after 3 attempts (`provider_unavailable`: a 5xx, a dropped connection or its rate limit), or the database is unavailable (`database_unavailable`, `database_busy`, `database_timeout`); retry after `Retry-After`.",
             "content": {
               "application/json": {
                 "schema": {
