@@ -72,6 +72,15 @@ final class Completer: Sendable {
             for entry in entries { append(entry) }
         }
 
+        /// Every list in job id order (see `store`).
+        mutating func sortByID() {
+            completed.sort { $0.id < $1.id }
+            retried.sort { $0.id < $1.id }
+            failed.sort { $0.id < $1.id }
+            snoozed.sort { $0.id < $1.id }
+            parked.sort { $0.id < $1.id }
+        }
+
         mutating func append(_ entry: Entry) {
             switch entry.result {
             case .complete: completed.append((entry.id, entry.runID, entry.attempt))
@@ -289,7 +298,13 @@ final class Completer: Sendable {
     }
 
     private func store(_ batch: Batch) async throws {
-        try await pool.withConnection { connection in
+        // Each statement locks its rows in the order of its arrays (a nested loop over them,
+        // probing the primary key), and the heartbeat renews the same rows in one statement
+        // too: both go in id order, so two of them never wait for each other's rows in
+        // opposite orders (a deadlock, which PostgreSQL breaks only after deadlock_timeout).
+        var batch = batch
+        batch.sortByID()
+        try await pool.withConnection { [batch] connection in
             if !batch.completed.isEmpty {
                 try await connection.query(
                     QueueSQL.completeJobs, [batch.completed.map(\.id), batch.completed.map(\.runID)], prepare: true)

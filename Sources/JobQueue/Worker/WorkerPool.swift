@@ -525,7 +525,9 @@ public final class WorkerPool: Service, Sendable {
     /// worker no longer holds. When the heartbeat fails (database away) nothing is
     /// abandoned: the runs go on, and their leases may run out meanwhile.
     func heartbeat() async {
-        let keys = state.withLock { Array($0.running.keys) }
+        // In id order, as the completer stores results (Completer.store): the two lock the
+        // same rows, and must not take them in opposite orders.
+        let keys = state.withLock { $0.running.keys.sorted { $0.id < $1.id } }
         guard !keys.isEmpty else { return }
         let held: Set<RunKey>
         do {
@@ -607,8 +609,9 @@ public final class WorkerPool: Service, Sendable {
         guard !leftovers.isEmpty else { return }
         logger.warning("grace period over: handing running jobs back to the queue", metadata: ["jobs": "\(leftovers.count)"])
         for job in leftovers.values { job.task.cancel() }
-        let ids = leftovers.keys.map(\.id)
-        let runIDs = leftovers.keys.map(\.runID)
+        let handedBackKeys = leftovers.keys.sorted { $0.id < $1.id }
+        let ids = handedBackKeys.map(\.id)
+        let runIDs = handedBackKeys.map(\.runID)
         let handedBack = await bounded(until: handBackBy) { [pool, logger] in
             for attempt in 1...5 {
                 do {
