@@ -22,6 +22,8 @@ struct StandbyRunTests {
             /// Runs whose `waitForLimitSlot()` did not return at once (standby runs).
             var waited = 0
             var requests = 0
+            /// Job ids in the order their requests began.
+            var began: [Int64] = []
             var starts: [Int64: Int] = [:]
             /// Requests in flight per serial key, and the most at once of any key.
             var laneInFlight: [String: Int] = [:]
@@ -33,6 +35,7 @@ struct StandbyRunTests {
                 $0.inFlight.insert(id)
                 $0.maxInFlight = max($0.maxInFlight, $0.inFlight.count)
                 $0.requests += 1
+                $0.began.append(id)
             }
         }
         func end(_ id: Int64) { _ = state.withLock { $0.inFlight.remove(id) } }
@@ -183,6 +186,46 @@ struct StandbyRunTests {
             let job = try #require(try await db.queue.job(id: waiter))
             #expect(job.attempt == 1, "giving up is no attempt")
             #expect(job.errors.isEmpty, "\(job.errors)")
+        }
+    }
+
+    @Test("a lane's next job that comes first in the queue's order gets its predecessor's slot, not a standby run claimed meanwhile")
+    func laneSuccessorBeforeLaterStandby() async throws {
+        try await withTestDatabase { db in
+            let provider = Provider()
+            var registry = JobRegistry()
+            registry.register(Request(provider: provider))
+            try await db.queue.setConcurrencyLimit("acct", maxRunning: 1)
+            // A lane of three (the lowest ids), then two jobs of no lane. While a lane job
+            // runs its next one cannot be claimed, so the worker's standby run is the first
+            // of the others, waiting for the slot when the lane job's answer comes.
+            let lane = try await db.queue.enqueueMany(
+                (0..<3).map { _ in EnqueueRequest(kind: Request.kind, serialKey: "lagging", limitKey: "acct") })
+            let others = try await db.queue.enqueueMany((0..<2).map { _ in EnqueueRequest(kind: Request.kind, limitKey: "acct") })
+            let logger = Logger(label: "test.worker")
+            var options = WorkerOptions(concurrency: 4, pollInterval: .milliseconds(50), lease: .seconds(10), workerID: "w")
+            // Only a hand-over or the fetch after a stored result may give the slot here, not
+            // a promotion: the order below is then decided by the hand-over rule alone.
+            options.standbyPromoteAfter = .seconds(30)
+            options.standbyPatience = .seconds(60)
+            let worker = WorkerPool(pool: db.pool, registry: registry, options: options, logger: logger)
+            let group = ServiceGroup(configuration: .init(services: [worker], logger: logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                // The lane, then the standby run the last lane job hands its slot to.
+                let done = try await eventually(timeout: .seconds(30)) {
+                    try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'completed'") >= 4
+                }
+                #expect(done)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            let seen = provider.state.withLock { $0 }
+            #expect(seen.maxInFlight == 1)
+            // Queue order, the lane included: before, each lane job's slot went to the
+            // standby run waiting, and the lane's next job came after it every time.
+            #expect(Array(seen.began.prefix(4)) == lane + [others[0]], "\(seen.began), lane \(lane), others \(others)")
+            #expect(seen.waited >= 1, "the first of the others waited as a standby run: \(seen)")
         }
     }
 

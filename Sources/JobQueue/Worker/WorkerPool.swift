@@ -85,6 +85,10 @@ public final class WorkerPool: Service, Sendable {
         let task: Task<Void, Never>
         /// The limit key of a run of a kind with standby runs (`JobKindOptions.standby`), else nil.
         var standbyKey: String? = nil
+        /// The serial lane of such a run, and its place in the queue's order: whether its
+        /// slot waits for the lane's next job (`limitSlotReleased`).
+        var serialKey: String? = nil
+        var order = QueueOrder(priority: 0, id: 0)
     }
 
     struct StandbyRun {
@@ -286,7 +290,8 @@ public final class WorkerPool: Service, Sendable {
                             "result of an abandoned run dropped",
                             metadata: ["job": "\(job.id)", "run": "\(job.runID)", "kind": "\(job.kind)"])
                     }
-                }, standbyKey: standbyKey)
+                }, standbyKey: standbyKey, serialKey: standbyKey == nil ? nil : job.serialKey,
+                order: QueueOrder(priority: job.priority, id: job.id))
         }
         if standby { schedulePromotion(after: options.standbyPromoteAfter) }
     }
@@ -341,6 +346,13 @@ public final class WorkerPool: Service, Sendable {
     /// this run's result is stored; else the next fetch marks the run, and a fetch right
     /// away lets another job of the key start now (other workers see the slot at their
     /// next fetch).
+    ///
+    /// A run of a serial lane first asks the database for the lane's next job: that job can
+    /// be claimed only once this run's result is stored, so a slot handed to a standby run
+    /// now would pass it by at every document, and a long lane would finish alone with the
+    /// limit idle. When it comes before every standby run waiting here in the queue's order,
+    /// this run keeps its slot until its result is stored, and the fetch that follows the
+    /// store claims the lane's next job in the freed slot; otherwise the slot goes as above.
     private func limitSlotReleased(_ key: RunKey) {
         enum Next {
             case nothing, fetch
@@ -353,13 +365,26 @@ public final class WorkerPool: Service, Sendable {
                 _ = state.removeStandby(key)
                 return .nothing
             }
-            guard let limitKey = state.running[key]?.standbyKey, let next = state.standbyOrder[limitKey]?.first,
-                let run = state.removeStandby(next)
-            else {
+            guard let running = state.running[key], let limitKey = running.standbyKey else {
                 state.releasedLimitSlots.append(key)
                 return .fetch
             }
             let previous = state.lastSwap
+            if let serialKey = running.serialKey {
+                // Decided after a look at the lane; the result waits for the decision as it
+                // waits for a swap, and later swaps wait for it, in order.
+                let decision = Task { [weak self] in
+                    await previous?.value
+                    await self?.handOverOrKeep(key, limitKey: limitKey, serialKey: serialKey, order: running.order)
+                }
+                state.lastSwap = decision
+                state.swaps[key] = decision
+                return .nothing
+            }
+            guard let next = state.standbyOrder[limitKey]?.first, let run = state.removeStandby(next) else {
+                state.releasedLimitSlots.append(key)
+                return .fetch
+            }
             let swap = Task { [weak self] in
                 await previous?.value
                 await self?.recordSwap(from: key, to: next)
@@ -374,6 +399,46 @@ public final class WorkerPool: Service, Sendable {
         case .handOver(_, let waiter):
             waiter?.resume()
             wake() // a worker slot frees soon: time to claim the next standby run
+        }
+    }
+
+    /// The slot of `giver`, a run of serial lane `serialKey`: kept for the lane's next job
+    /// when that job comes first in the queue's order (see `limitSlotReleased`), else handed
+    /// to the first standby run waiting, else given back to the next fetch. A failed look at
+    /// the lane counts as no next job.
+    private func handOverOrKeep(_ giver: RunKey, limitKey: String, serialKey: String, order: QueueOrder) async {
+        var successor: QueueOrder?
+        do {
+            if let row = try await pool.query(QueueSQL.laneSuccessor, [serialKey, limitKey], prepare: true).rows.first {
+                successor = QueueOrder(priority: try row.decode("priority"), id: try row.decode("id"))
+            }
+        } catch {
+            logger.warning("could not read a serial lane's next job", metadata: ["error": "\(error)"])
+        }
+        enum Next {
+            case keep, fetch
+            case handOver(RunKey, CheckedContinuation<Void, any Error>?)
+        }
+        let next = state.withLock { state -> Next in
+            // The run may have been abandoned meanwhile (its lease lost): nothing to give.
+            guard state.running[giver] != nil else { return .keep }
+            if let first = state.standbyOrder[limitKey]?.first, let waiting = state.standby[first],
+                successor.map({ waiting.order < $0 }) ?? true
+            {
+                _ = state.removeStandby(first)
+                return .handOver(first, waiting.waiter)
+            }
+            if successor != nil { return .keep }
+            state.releasedLimitSlots.append(giver)
+            return .fetch
+        }
+        switch next {
+        case .keep: break // the store of this run's result wakes the fetch that claims the lane's next job
+        case .fetch: wake()
+        case .handOver(let taker, let waiter):
+            waiter?.resume()
+            wake()
+            await recordSwap(from: giver, to: taker)
         }
     }
 
