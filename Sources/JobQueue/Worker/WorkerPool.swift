@@ -85,10 +85,9 @@ public final class WorkerPool: Service, Sendable {
         let task: Task<Void, Never>
         /// The limit key of a run of a kind with standby runs (`JobKindOptions.standby`), else nil.
         var standbyKey: String? = nil
-        /// The serial lane of such a run, and its place in the queue's order: whether its
-        /// slot waits for the lane's next job (`limitSlotReleased`).
+        /// The serial lane of such a run: its slot may wait for the lane's next job
+        /// (`limitSlotReleased`).
         var serialKey: String? = nil
-        var order = QueueOrder(priority: 0, id: 0)
     }
 
     struct StandbyRun {
@@ -290,8 +289,7 @@ public final class WorkerPool: Service, Sendable {
                             "result of an abandoned run dropped",
                             metadata: ["job": "\(job.id)", "run": "\(job.runID)", "kind": "\(job.kind)"])
                     }
-                }, standbyKey: standbyKey, serialKey: standbyKey == nil ? nil : job.serialKey,
-                order: QueueOrder(priority: job.priority, id: job.id))
+                }, standbyKey: standbyKey, serialKey: standbyKey == nil ? nil : job.serialKey)
         }
         if standby { schedulePromotion(after: options.standbyPromoteAfter) }
     }
@@ -375,7 +373,7 @@ public final class WorkerPool: Service, Sendable {
                 // waits for a swap, and later swaps wait for it, in order.
                 let decision = Task { [weak self] in
                     await previous?.value
-                    await self?.handOverOrKeep(key, limitKey: limitKey, serialKey: serialKey, order: running.order)
+                    await self?.handOverOrKeep(key, limitKey: limitKey, serialKey: serialKey)
                 }
                 state.lastSwap = decision
                 state.swaps[key] = decision
@@ -406,7 +404,7 @@ public final class WorkerPool: Service, Sendable {
     /// when that job comes first in the queue's order (see `limitSlotReleased`), else handed
     /// to the first standby run waiting, else given back to the next fetch. A failed look at
     /// the lane counts as no next job.
-    private func handOverOrKeep(_ giver: RunKey, limitKey: String, serialKey: String, order: QueueOrder) async {
+    private func handOverOrKeep(_ giver: RunKey, limitKey: String, serialKey: String) async {
         var successor: QueueOrder?
         do {
             if let row = try await pool.query(QueueSQL.laneSuccessor, [serialKey, limitKey], prepare: true).rows.first {
