@@ -93,13 +93,38 @@ struct BenchSync: AsyncParsableCommand {
         let seconds = tDone - tGo
         let rate = Double(accepted) / seconds
         let ceiling = Double(limit) / (latencyMs / 1000)
+        let spans = simulator.requestLog.filter { $0.start >= tGo }
+        let gaps = SyncRunGaps(spans: spans, tGo: tGo, tDone: tDone, limit: limit)
         Bench.emit([
             "cmd": "sync", "n": n, "procs": procs, "slots": slots, "limit": limit, "latency_ms": latencyMs,
             "completed": completed, "requests": requests, "refused_429": refused, "max_in_flight": after.maxInFlight,
             "secs": Bench.round(seconds, 3), "rate": Bench.round(rate, 1), "ceiling": Bench.round(ceiling, 1),
             "ratio": Bench.round(rate / ceiling, 3),
+            "request_ms_mean": Bench.round(gaps.meanRequestMs, 2), "busy_share": Bench.round(gaps.busyShare, 3),
+            "first_request_ms": Bench.round(gaps.firstRequestMs, 1), "tail_ms": Bench.round(gaps.tailMs, 1),
         ])
         try await Bench.reset(pool)
         await pool.close()
+    }
+}
+
+/// Where a sync run's wall time went, from the simulator's log of admitted requests: how long
+/// a request took inside the simulator (its sleep, and what the sleep overshoots), what
+/// share of `limit` × wall the requests filled, the time from GO to the first request (the
+/// workers' first fetch and loads), and from the last answer to the bench seeing every job
+/// finished (the last result's store, and the bench's 50 ms poll).
+struct SyncRunGaps {
+    var meanRequestMs = 0.0
+    var busyShare = 0.0
+    var firstRequestMs = 0.0
+    var tailMs = 0.0
+
+    init(spans: [RequestSpan], tGo: Double, tDone: Double, limit: Int) {
+        guard let first = spans.map(\.start).min(), let last = spans.map(\.end).max(), limit > 0, tDone > tGo else { return }
+        let busy = spans.reduce(0.0) { $0 + ($1.end - $1.start) }
+        meanRequestMs = busy / Double(spans.count) * 1000
+        busyShare = busy / (Double(limit) * (tDone - tGo))
+        firstRequestMs = (first - tGo) * 1000
+        tailMs = (tDone - last) * 1000
     }
 }
