@@ -85,9 +85,17 @@ public final class WorkerPool: Service, Sendable {
         let task: Task<Void, Never>
         /// The limit key of a run of a kind with standby runs (`JobKindOptions.standby`), else nil.
         var standbyKey: String? = nil
-        /// The serial lane of such a run: its slot may wait for the lane's next job
-        /// (`limitSlotReleased`).
-        var serialKey: String? = nil
+        /// For such a run of a serial lane, the lane's next job, read when the run starts
+        /// (`readLaneSuccessor`): its slot may wait for that job (`limitSlotReleased`).
+        var laneSuccessor: LaneSuccessor? = nil
+    }
+
+    /// The lane's next job as the run's start found it: read beside the run's own loads, so
+    /// that the decision at the provider's answer is made in memory, not after a round trip
+    /// to the database on the way from the answer to the next request.
+    enum LaneSuccessor {
+        case reading(Task<QueueOrder?, Never>)
+        case known(QueueOrder?)
     }
 
     struct StandbyRun {
@@ -258,6 +266,8 @@ public final class WorkerPool: Service, Sendable {
     private func start(_ job: Job, standby: Bool = false) {
         let key = RunKey(id: job.id, runID: job.runID)
         let standbyKey = job.limitKey.flatMap { standbyKinds.contains(job.kind) ? $0 : nil }
+        let laneRead = standbyKey.flatMap { limitKey in job.serialKey.map { readLaneSuccessor(of: key, serialKey: $0, limitKey: limitKey) }
+        }
         state.withLock { state in
             if standby, let limitKey = job.limitKey {
                 state.addStandby(key, StandbyRun(limitKey: limitKey, since: .now, order: QueueOrder(priority: job.priority, id: job.id)))
@@ -289,9 +299,30 @@ public final class WorkerPool: Service, Sendable {
                             "result of an abandoned run dropped",
                             metadata: ["job": "\(job.id)", "run": "\(job.runID)", "kind": "\(job.kind)"])
                     }
-                }, standbyKey: standbyKey, serialKey: standbyKey == nil ? nil : job.serialKey)
+                }, standbyKey: standbyKey, laneSuccessor: laneRead.map { .reading($0) })
         }
         if standby { schedulePromotion(after: options.standbyPromoteAfter) }
+    }
+
+    /// Reads the lane's next job for a run that starts (`LaneSuccessor`). A job enqueued into
+    /// the lane after this read is not seen: the run then hands its slot over as a run
+    /// without a successor does, and that job waits for a slot like any other. Only the
+    /// order of the hand-over depends on the read, never the limit.
+    private func readLaneSuccessor(of key: RunKey, serialKey: String, limitKey: String) -> Task<QueueOrder?, Never> {
+        Task { [weak self] () -> QueueOrder? in
+            guard let self else { return nil }
+            var successor: QueueOrder?
+            do {
+                if let row = try await pool.query(QueueSQL.laneSuccessor, [serialKey, limitKey], prepare: true).rows.first {
+                    successor = QueueOrder(priority: try row.decode("priority"), id: try row.decode("id"))
+                }
+            } catch {
+                logger.warning("could not read a serial lane's next job", metadata: ["error": "\(error)"])
+            }
+            // (A run that ended meanwhile is not in `running`: nothing to note.)
+            state.withLock { $0.running[key]?.laneSuccessor = .known(successor) }
+            return successor
+        }
     }
 
     // MARK: - Standby runs (queue migration 013)
@@ -345,10 +376,11 @@ public final class WorkerPool: Service, Sendable {
     /// away lets another job of the key start now (other workers see the slot at their
     /// next fetch).
     ///
-    /// A run of a serial lane first asks the database for the lane's next job: that job can
-    /// be claimed only once this run's result is stored, so a slot handed to a standby run
-    /// now would pass it by at every document, and a long lane would finish alone with the
-    /// limit idle. When it comes before every standby run waiting here in the queue's order,
+    /// A run of a serial lane looks at the lane's next job (read when the run started, or
+    /// awaited here if that read is still under way): that job can be claimed only once
+    /// this run's result is stored, so a slot handed to a standby run now would pass it by
+    /// at every document, and a long lane would finish alone with the limit idle. When that
+    /// job comes before every standby run waiting here in the queue's order,
     /// this run keeps its slot until its result is stored, and the fetch that follows the
     /// store claims the lane's next job in the freed slot; otherwise the slot goes as above.
     private func limitSlotReleased(_ key: RunKey) {
@@ -368,18 +400,28 @@ public final class WorkerPool: Service, Sendable {
                 return .fetch
             }
             let previous = state.lastSwap
-            if let serialKey = running.serialKey {
-                // Decided after a look at the lane; the result waits for the decision as it
-                // waits for a swap, and later swaps wait for it, in order.
+            var giveTo = state.standbyOrder[limitKey]?.first
+            switch running.laneSuccessor {
+            case nil: break
+            case .reading(let read):
+                // The look at the lane is still under way: decided when it ends. The result
+                // waits for the decision as it waits for a swap, and later swaps wait for it,
+                // in order.
                 let decision = Task { [weak self] in
                     await previous?.value
-                    await self?.handOverOrKeep(key, limitKey: limitKey, serialKey: serialKey)
+                    await self?.handOverOrKeep(key, limitKey: limitKey, successor: await read.value)
                 }
                 state.lastSwap = decision
                 state.swaps[key] = decision
                 return .nothing
+            case .known(let successor):
+                switch state.laneDecision(limitKey: limitKey, successor: successor) {
+                case .keep: return .nothing // the store of this run's result wakes the fetch that claims the lane's next job
+                case .fetch: giveTo = nil
+                case .handOver(let first): giveTo = first
+                }
             }
-            guard let next = state.standbyOrder[limitKey]?.first, let run = state.removeStandby(next) else {
+            guard let next = giveTo, let run = state.removeStandby(next) else {
                 state.releasedLimitSlots.append(key)
                 return .fetch
             }
@@ -400,19 +442,11 @@ public final class WorkerPool: Service, Sendable {
         }
     }
 
-    /// The slot of `giver`, a run of serial lane `serialKey`: kept for the lane's next job
-    /// when that job comes first in the queue's order (see `limitSlotReleased`), else handed
-    /// to the first standby run waiting, else given back to the next fetch. A failed look at
-    /// the lane counts as no next job.
-    private func handOverOrKeep(_ giver: RunKey, limitKey: String, serialKey: String) async {
-        var successor: QueueOrder?
-        do {
-            if let row = try await pool.query(QueueSQL.laneSuccessor, [serialKey, limitKey], prepare: true).rows.first {
-                successor = QueueOrder(priority: try row.decode("priority"), id: try row.decode("id"))
-            }
-        } catch {
-            logger.warning("could not read a serial lane's next job", metadata: ["error": "\(error)"])
-        }
+    /// The slot of `giver`, a run of a serial lane whose look at its lane ended after the
+    /// provider answered (`successor`: what it found; a failed look counts as no next job):
+    /// kept for the lane's next job, handed to the first standby run waiting, or given back
+    /// to the next fetch (`State.laneDecision`).
+    private func handOverOrKeep(_ giver: RunKey, limitKey: String, successor: QueueOrder?) async {
         enum Next {
             case keep, fetch
             case handOver(RunKey, CheckedContinuation<Void, any Error>?)
@@ -420,15 +454,18 @@ public final class WorkerPool: Service, Sendable {
         let next = state.withLock { state -> Next in
             // The run may have been abandoned meanwhile (its lease lost): nothing to give.
             guard state.running[giver] != nil else { return .keep }
-            if let first = state.standbyOrder[limitKey]?.first, let waiting = state.standby[first],
-                successor.map({ waiting.order < $0 }) ?? true
-            {
-                _ = state.removeStandby(first)
+            switch state.laneDecision(limitKey: limitKey, successor: successor) {
+            case .keep: return .keep
+            case .fetch:
+                state.releasedLimitSlots.append(giver)
+                return .fetch
+            case .handOver(let first):
+                guard let waiting = state.removeStandby(first) else {
+                    state.releasedLimitSlots.append(giver)
+                    return .fetch
+                }
                 return .handOver(first, waiting.waiter)
             }
-            if successor != nil { return .keep }
-            state.releasedLimitSlots.append(giver)
-            return .fetch
         }
         switch next {
         case .keep: break // the store of this run's result wakes the fetch that claims the lane's next job
@@ -740,6 +777,23 @@ extension WorkerPool.State {
         standbyOrder[run.limitKey]?.removeAll { $0 == key }
         if standbyOrder[run.limitKey]?.isEmpty == true { standbyOrder[run.limitKey] = nil }
         return run
+    }
+
+    enum LaneDecision: Equatable {
+        case keep, fetch
+        case handOver(WorkerPool.RunKey)
+    }
+
+    /// What the slot of a serial lane's run goes to when it gives it back, given the lane's
+    /// next job (`successor`, nil when it has none): the first standby run of `limitKey`
+    /// waiting here when it comes before that job in the queue's order; else kept, so that the
+    /// fetch the store of its result wakes claims the lane's next job in it; else the next
+    /// fetch. Decides only: the caller takes the standby run out and records the swap.
+    func laneDecision(limitKey: String, successor: QueueOrder?) -> LaneDecision {
+        if let first = standbyOrder[limitKey]?.first, let waiting = standby[first], successor.map({ waiting.order < $0 }) ?? true {
+            return .handOver(first)
+        }
+        return successor == nil ? .fetch : .keep
     }
 
     func freeSlots(_ concurrency: Int) -> Int { concurrency - running.count - unstored }
