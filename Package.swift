@@ -50,6 +50,7 @@ let package = Package(
             name: "JobQueue",
             dependencies: [
                 "Postgres",
+                "ExactJSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -104,6 +104,44 @@ public final class Connection: @unchecked Sendable {
         }
     }
 
+    /// Runs `COPY … FROM STDIN` (`sql`, text format) with `data` as its input and returns
+    /// the rows copied. `data` is COPY's text format, which the caller escapes: one line per
+    /// row, columns separated by tabs, `\N` for NULL, and backslash, tab, newline and
+    /// carriage return inside a value written `\\`, `\t`, `\n`, `\r`.
+    public func copyIn(_ sql: String, data: [UInt8]) async throws -> Int {
+        try await Self.run(on: queue) { [self] in
+            let handle = try liveHandle()
+            guard let started = PQexec(handle, sql) else { return try consume(nil, handle: handle).affectedRows }
+            guard PQresultStatus(started) == PGRES_COPY_IN else { return try consume(started, handle: handle).affectedRows }
+            PQclear(started)
+            // Blocking connection: each call returns once libpq has queued or sent the bytes.
+            var sent = true
+            var offset = 0
+            data.withUnsafeBufferPointer { buffer in
+                while sent, offset < buffer.count {
+                    let length = min(1 << 20, buffer.count - offset)
+                    sent =
+                        buffer.baseAddress.map { base in
+                            base.advanced(by: offset).withMemoryRebound(to: CChar.self, capacity: length) {
+                                PQputCopyData(handle, $0, Int32(length)) == 1
+                            }
+                        } ?? false
+                    offset += length
+                }
+            }
+            // An abandoned COPY is ended with an error message so the server rolls it back.
+            let ended = sent ? PQputCopyEnd(handle, nil) : PQputCopyEnd(handle, "ledgersync: COPY data could not be sent")
+            if ended != 1 { return try consume(nil, handle: handle).affectedRows }
+            var copied = 0
+            var failure: (any Error)?
+            while let result = PQgetResult(handle) {
+                do { copied = try consume(result, handle: handle).affectedRows } catch { failure = failure ?? error }
+            }
+            if let failure { throw failure }
+            return copied
+        }
+    }
+
     /// Runs one or more statements without parameters (migrations, `BEGIN`, `LISTEN`).
     public func execute(_ sql: String) async throws {
         _ = try await Self.run(on: queue) { [self] in

@@ -155,6 +155,34 @@ struct ConnectionTests {
         }
     }
 
+    @Test("COPY FROM STDIN: the rows go in and are counted; a bad row fails the whole COPY, named, and the connection goes on")
+    func copyIn() async throws {
+        try await withConnection { connection, _ in
+            try await connection.execute("CREATE TEMP TABLE copied (n integer NOT NULL CHECK (n > 0), t text)")
+            // 3 MiB of input, so it crosses the 1 MiB pieces it is sent in.
+            let rows = (1...30_000).map { "\($0)\t" + String(repeating: "x", count: 100) + "\n" }.joined()
+            #expect(try await connection.copyIn("COPY copied (n, t) FROM STDIN", data: Array(rows.utf8)) == 30_000)
+            #expect(try await connection.copyIn("COPY copied (n, t) FROM STDIN", data: Array("40001\t\\N\n40002\ttab\\there\n".utf8)) == 2)
+            let tail = try await connection.query("SELECT t FROM copied WHERE n > 40000 ORDER BY n").rows
+            #expect(try tail.map { try $0.decodeIfPresent("t", as: String.self) } == [nil, "tab\there"])
+
+            let bad = Array("9\tfine\n0\tbreaks the check\n".utf8)
+            let error = await #expect(throws: PostgresError.self) {
+                try await connection.copyIn("COPY copied (n, t) FROM STDIN", data: bad)
+            }
+            #expect(error?.sqlState == "23514", "\(error.map(String.init(describing:)) ?? "")")
+            #expect(error?.message.contains("copied") == true)
+            // A statement that is not a COPY FROM STDIN: its own error, or its own answer.
+            let notCopy = await #expect(throws: PostgresError.self) { try await connection.copyIn("COPY nowhere FROM STDIN", data: []) }
+            #expect(notCopy?.sqlState == "42P01")
+            #expect(try await connection.copyIn("SELECT 1", data: []) == 1)
+
+            let count = try await connection.query("SELECT count(*)::bigint AS n FROM copied").rows[0].decode("n", as: Int.self)
+            #expect(count == 30_002, "the failed COPY left nothing; the connection still answers")
+            #expect(connection.isReusable)
+        }
+    }
+
     @Test("strings keep quotes, backslashes, unicode and newlines byte for byte")
     func stringRoundTrips() async throws {
         let values = [
