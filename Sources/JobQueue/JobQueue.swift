@@ -72,6 +72,14 @@ public struct JobQueue: Sendable {
         var start = 0
         while start < requests.count {
             let chunk = requests[start..<min(start + batchSize, requests.count)]
+            // A batch the INSERT below would take whole goes by COPY (EnqueueCopy: same rows,
+            // about half the server time); any other, with its unique keys or its bad job,
+            // goes through the INSERT, which skips or names them.
+            if let copy = EnqueueCopy(chunk), let copied = try await copy.run(on: connection) {
+                ids += copied
+                start += batchSize
+                continue
+            }
             // Parallel arrays (enqueue_batch.sql) rather than one JSON document: no JSON to
             // build here nor to parse and check per job in the server.
             // A column no job of the chunk sets goes as NULL instead of an array of NULLs:
