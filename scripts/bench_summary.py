@@ -22,6 +22,8 @@ MEASURES = {
     # bench monthend
     "jobs", "wall_s", "request_s", "series_request_s", "ideal_s", "mean_share", "plateau_min_share", "window_share",
     "series_requests", "tsv", "png",
+    # bench sync: where the wall time went (the simulator's request log)
+    "request_ms_mean", "busy_share", "first_request_ms", "tail_ms",
     # bench enqueue: WAL written per job (pg_stat_wal)
     "wal_bytes_per_job", "wal_records_per_job", "wal_fpi_per_job",
 }

@@ -12,7 +12,7 @@ import Postgres
 /// It is taken only for a batch the INSERT would insert whole, with the same rows: no unique
 /// keys (COPY has no ON CONFLICT), and every job already valid by the rules the INSERT checks
 /// on the server (its args a JSON object within `ArgsBounds`, the same bounds as migration
-/// 007's; priority 0–9; max_attempts at least 1; no NUL). Any other batch goes through the
+/// 007's; priority 0–9; max_attempts from 1 to the column's integer range; no NUL). Any other batch goes through the
 /// INSERT, which names what is wrong as before. What the INSERT fills in on the server comes
 /// first in one round trip (reserve_job_ids.sql): the ids, `now()`, the kinds' max_attempts.
 /// The table's CHECKs and its statement triggers (NOTIFY, the fetch floor) apply to COPY as
@@ -23,7 +23,7 @@ struct EnqueueCopy {
     /// The batch, or nil when it must go through the INSERT.
     init?(_ requests: ArraySlice<EnqueueRequest>) {
         for request in requests {
-            guard request.uniqueKey == nil, (0...9).contains(request.priority), (request.maxAttempts ?? 1) >= 1,
+            guard request.uniqueKey == nil, (0...9).contains(request.priority), (1...Int(Int32.max)).contains(request.maxAttempts ?? 1),
                 !request.kind.isEmpty, !request.queue.isEmpty
             else { return nil }
             let keys = [request.kind, request.queue, request.serialKey ?? "", request.limitKey ?? ""]

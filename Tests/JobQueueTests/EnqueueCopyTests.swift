@@ -29,6 +29,7 @@ struct EnqueueCopyTests {
             ),
             ("priority out of range", EnqueueRequest(kind: "k", priority: 12)),
             ("max_attempts 0", EnqueueRequest(kind: "k", maxAttempts: 0)),
+            ("max_attempts past the column's integer", EnqueueRequest(kind: "k", maxAttempts: Int(Int32.max) + 1)),
             ("an empty kind", EnqueueRequest(kind: "")),
             ("an empty queue", EnqueueRequest(kind: "k", queue: "")),
             ("NUL in a key", EnqueueRequest(kind: "k", serialKey: "a\u{0}b")),
