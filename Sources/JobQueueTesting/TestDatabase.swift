@@ -59,6 +59,24 @@ public struct TestDatabase: Sendable {
         return url
     }
 
+    /// Runs `body` with the name of a role that has the grants docs/operations.md lists for a
+    /// billing system that only enqueues, less USAGE on the jobs' sequence unless
+    /// `sequenceUsage` (what a deployment set up before that grant was listed has), and drops
+    /// the role afterwards. `SET ROLE` to it on a connection of the test's own.
+    public func withEnqueueOnlyRole<T>(sequenceUsage: Bool = false, _ body: (String) async throws -> T) async throws -> T {
+        let role = "billing_\(name)"
+        try await pool.query("CREATE ROLE \(role)")
+        try await pool.query("GRANT USAGE ON SCHEMA ledgersync TO \(role)")
+        try await pool.query("GRANT SELECT, INSERT ON ledgersync.jobs TO \(role)")
+        try await pool.query("GRANT SELECT ON ledgersync.job_kinds TO \(role)")
+        if sequenceUsage { try await pool.query("GRANT USAGE ON SEQUENCE ledgersync.jobs_id_seq TO \(role)") }
+        let result: Result<T, any Error>
+        do { result = .success(try await body(role)) } catch { result = .failure(error) }
+        try await pool.query("DROP OWNED BY \(role)")
+        try await pool.query("DROP ROLE \(role)")
+        return try result.get()
+    }
+
     /// `postgresql://u@h:p/db?x` with `db` replaced.
     public static func replacingDatabase(in url: String, with name: String) -> String {
         guard let schemeEnd = url.range(of: "://") else { return url }

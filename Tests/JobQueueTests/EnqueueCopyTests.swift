@@ -96,29 +96,22 @@ struct EnqueueCopyTests {
     @Test("a role with only the grants of docs/operations.md (no USAGE on the jobs' sequence) enqueues a batch by the INSERT")
     func roleWithoutSequenceUsage() async throws {
         try await withTestDatabase { db in
-            let role = "billing_copy_\(db.name)"
-            try await db.pool.query("CREATE ROLE \(role)")
-            try await db.pool.query("GRANT USAGE ON SCHEMA ledgersync TO \(role)")
-            try await db.pool.query("GRANT SELECT, INSERT ON ledgersync.jobs TO \(role)")
-            try await db.pool.query("GRANT SELECT ON ledgersync.job_kinds TO \(role)")
-            do {
-                let writer = try await Connection.connect(url: db.url)
-                defer { writer.close() }
-                try await writer.execute("SET ROLE \(role)")
-                let requests = (0..<3).map { EnqueueRequest(kind: "k", args: JSONText(#"{"n": \#($0)}"#)) }
-                #expect(EnqueueCopy(requests[...]) != nil)
-                let withoutUsage = try await db.queue.enqueueMany(requests, on: writer)
-                try await writer.execute("RESET ROLE")
-                try await db.pool.query("GRANT USAGE ON SEQUENCE ledgersync.jobs_id_seq TO \(role)")
-                try await writer.execute("SET ROLE \(role)")
-                let withUsage = try await db.queue.enqueueMany(requests, on: writer)
-                try await writer.execute("RESET ROLE")
-                #expect(withoutUsage.count == 3 && withUsage.count == 3 && withoutUsage + withUsage == (withoutUsage + withUsage).sorted())
-                let stored = try await db.pool.query("SELECT args->>'n' AS n FROM ledgersync.jobs ORDER BY id").rows
-                #expect(try stored.map { try $0.decode("n", as: String.self) } == ["0", "1", "2", "0", "1", "2"])
+            let requests = (0..<3).map { EnqueueRequest(kind: "k", args: JSONText(#"{"n": \#($0)}"#)) }
+            #expect(EnqueueCopy(requests[...]) != nil)
+            var ids: [Int64] = []
+            for sequenceUsage in [false, true] {
+                try await db.withEnqueueOnlyRole(sequenceUsage: sequenceUsage) { role in
+                    let writer = try await Connection.connect(url: db.url)
+                    defer { writer.close() }
+                    try await writer.execute("SET ROLE \(role)")
+                    let batch = try await db.queue.enqueueMany(requests, on: writer)
+                    #expect(batch.count == 3, "USAGE on the sequence: \(sequenceUsage)")
+                    ids += batch
+                }
             }
-            try await db.pool.query("DROP OWNED BY \(role)")
-            try await db.pool.query("DROP ROLE \(role)")
+            #expect(ids == ids.sorted())
+            let stored = try await db.pool.query("SELECT args->>'n' AS n FROM ledgersync.jobs ORDER BY id").rows
+            #expect(try stored.map { try $0.decode("n", as: String.self) } == ["0", "1", "2", "0", "1", "2"])
         }
     }
 

@@ -119,12 +119,7 @@ struct FetchFloorTests {
     @Test("a role that may only insert jobs (docs/operations.md) still enqueues, also below the floor")
     func enqueueOnlyRole() async throws {
         try await withTestDatabase { db in
-            let role = "billing_\(db.name)"
-            try await db.pool.query("CREATE ROLE \(role)")
-            try await db.pool.query("GRANT USAGE ON SCHEMA ledgersync TO \(role)")
-            try await db.pool.query("GRANT SELECT, INSERT ON ledgersync.jobs TO \(role)")
-            try await db.pool.query("GRANT SELECT ON ledgersync.job_kinds TO \(role)")
-            do {
+            try await db.withEnqueueOnlyRole { role in
                 let writer = try await Connection.connect(url: db.url)
                 defer { writer.close() }
                 let first = try await Self.insert(writer, secondsAgo: 10)
@@ -139,8 +134,6 @@ struct FetchFloorTests {
                 try await writer.execute("RESET ROLE")
                 #expect(try await Self.claim(db, 2) == [plain, below])
             }
-            try await db.pool.query("DROP OWNED BY \(role)")
-            try await db.pool.query("DROP ROLE \(role)")
         }
     }
 
