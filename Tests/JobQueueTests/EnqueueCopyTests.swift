@@ -128,9 +128,11 @@ struct EnqueueCopyTests {
             let group = ServiceGroup(configuration: .init(services: [worker], logger: logger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
-                // The worker's first fetch finds nothing; then it listens.
+                // The worker's first fetch finds nothing; then it listens. Only this test's
+                // database: tests running beside it have listeners of their own.
                 let idle = try await eventually(timeout: .seconds(20)) {
-                    try await db.count("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'") >= 1
+                    try await db.count(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'") >= 1
                 }
                 #expect(idle)
                 let requests = (0..<3).map { _ in EnqueueRequest(kind: Copied.kind) }
