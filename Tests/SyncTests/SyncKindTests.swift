@@ -168,4 +168,44 @@ struct SyncKindTests {
             }
         }
     }
+
+    /// The functions that find a job's document and customer (PL/pgSQL since sync migration
+    /// 020, SQL before) at the edges: NULLs, paths through arrays and into objects, a kind
+    /// with no row. Each answer is the one the SQL functions of 014 gave.
+    static let documentFunctionEdges: [(call: String, answer: String?)] = [
+        (#"sync_path_value(NULL, '{a}')"#, nil),
+        (#"sync_path_value('{"a": 1}', NULL)"#, nil),
+        (#"sync_path_value('{"a": 1}', '{}')"#, nil),
+        (#"sync_path_value('{"a": {"b": null}, "c": "x"}', '{a.b,c}')"#, "x"),
+        (#"sync_path_value('{"a": [{"b": 7}]}', '{a.0.b}')"#, "7"),
+        (#"sync_path_value('{"a": 1, "c": 2}', ARRAY[NULL, 'c'])"#, "2"),
+        (#"sync_path_value('{"a": {"x": 1}}', '{a}')"#, #"{"x": 1}"#),
+        (#"sync_path_value('[1, 2]', '{0}')"#, "1"),
+        (#"sync_path_value('{"a": 1}', '{{a,b},{c,d}}')"#, "1"),
+        (#"sync_document('invoice.push', NULL)"#, nil),
+        (
+            #"sync_document('invoice.push', '{"lago_id": "x", "invoice": {"lago_id": "y"}}')"#,
+            #"{"invoice": {"lago_id": "y"}, "lago_id": "x"}"#
+        ),
+        (#"sync_document('invoice.push', '{"invoice": {"lago_id": "y"}}')"#, #"{"lago_id": "y"}"#),
+        (#"sync_document('refund.push', '{"invoice": {"lago_id": "y"}}')"#, #"{"invoice": {"lago_id": "y"}}"#),
+        (#"sync_document(NULL, '{"invoice": 1}')"#, #"{"invoice": 1}"#),
+        (#"sync_document('sales_order.push', '{"invoice": {"n": 1}, "sales_order": {"n": 2}}')"#, #"{"n": 2}"#),
+        (#"sync_document('invoice.push', '[1]')"#, "[1]"),
+        (#"document_customer_id('refund.push', '{"lago_id": "x"}')"#, nil),
+        (#"document_customer_id('invoice.push', NULL)"#, nil),
+        (#"document_customer_id(NULL, '{"lago_customer_id": "a"}')"#, nil),
+        (#"document_customer_id('invoice.push', '{"lago_customer_id": "  "}')"#, nil),
+        (#"document_customer_id('invoice.push', '{"invoice": {"customer": {"lago_id": 12}, "lago_customer_id": "b"}}')"#, "12"),
+        (#"document_customer_id('customer.sync', '{"customer": {"lago_id": " c "}}')"#, "c"),
+    ]
+
+    @Test func theDocumentFunctionsAtTheEdges() async throws {
+        try await TestDatabase.with(migrations: Self.migrations) { db in
+            for (call, answer) in Self.documentFunctionEdges {
+                let row = try await db.pool.query("SELECT ledgersync.\(call)::text AS v").rows[0]
+                #expect(try row.decodeIfPresent("v", as: String.self) == answer, "\(call)")
+            }
+        }
+    }
 }
