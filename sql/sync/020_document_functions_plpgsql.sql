@@ -13,7 +13,8 @@
 --
 -- Measured (docs/performance.md, "Single enqueue: functions planned at every call"):
 -- `pgbench -M prepared -c 1` of enqueue_sync with the 4.4 KB invoice of
--- Tests/Fuzz/corpus/documents/invoice.json.
+-- Tests/Fuzz/corpus/documents/invoice.json: 1.77-1.99 ms a call before, 1.02-1.20 ms after
+-- (with queue 015; 3 runs each, alternated).
 --
 -- The answers do not change, NULL arguments included (each body below is the 014 text run
 -- as one expression or in the same order). Volatility stays as it was: sync_path_value
