@@ -46,16 +46,22 @@ COMPLETE = (
 )
 
 
-def cut(text: str, old: str, new: str = "") -> str:
-    if old not in text:
-        raise SystemExit(f"sql/queue/014_fetch_floor.sql changed: cannot find {old[:60]!r}")
-    return text.replace(old, new)
+def at(text: str, piece: str) -> int:
+    """Where `piece` starts in `text`; stops the script, naming it, if 014's text moved."""
+    if piece not in text:
+        raise SystemExit(f"sql/queue/014_fetch_floor.sql changed: cannot find {piece[:60]!r}")
+    return text.index(piece)
+
+
+def cut(text: str, old: str) -> str:
+    at(text, old)
+    return text.replace(old, "")
 
 
 def variants() -> dict[str, str | None]:
     """Variant name → the CREATE FUNCTION of its copy (None: not a copy)."""
     source = SQL.read_text()
-    start = source.index("CREATE OR REPLACE FUNCTION ledgersync.fetch_jobs(")
+    start = at(source, "CREATE OR REPLACE FUNCTION ledgersync.fetch_jobs(")
     original = source[start : source.index("\n$$;", start) + 4]
     copy = original.replace("ledgersync.fetch_jobs(", f"{NAME}(", 1).replace("fetch_jobs.", "fetch_jobs_profile.")
     no_advance = cut(copy, "    IF cardinality(claimed) > 0 THEN\n        PERFORM ledgersync.advance_fetch_floor(fetch_jobs_profile.queue);\n    END IF;\n")
@@ -63,15 +69,15 @@ def variants() -> dict[str, str | None]:
     if not floor:
         raise SystemExit("sql/queue/014_fetch_floor.sql changed: cannot find the floor condition")
     no_floor = no_advance.replace(floor.group(0), "")
-    keyed_start = no_floor.index("    IF EXISTS (SELECT 1 FROM ledgersync.jobs j\n               WHERE j.wait_key IS NOT NULL")
-    keyed_end = no_floor.index("    WITH candidates AS MATERIALIZED")
+    keyed_start = at(no_floor, "    IF EXISTS (SELECT 1 FROM ledgersync.jobs j\n               WHERE j.wait_key IS NOT NULL")
+    keyed_end = at(no_floor, "    WITH candidates AS MATERIALIZED")
     no_keyed = (
         no_floor[:keyed_start]
         + "    window_keys := '{}'; window_open := '{}'; window_left := '{}'; open_keys := '{}'; open_slots := '{}';\n"
         + no_floor[keyed_end:]
     )
-    shape_start = no_keyed.index("          AND (j.limit_key IS NULL\n               OR j.limit_key = ANY (open_keys)")
-    shape_end = no_keyed.index("        ORDER BY j.priority, j.run_at, j.id\n        LIMIT fetch_jobs_profile.max_jobs")
+    shape_start = at(no_keyed, "          AND (j.limit_key IS NULL\n               OR j.limit_key = ANY (open_keys)")
+    shape_end = at(no_keyed, "        ORDER BY j.priority, j.run_at, j.id\n        LIMIT fetch_jobs_profile.max_jobs")
     no_shape = no_keyed[:shape_start] + "          AND j.limit_key IS NULL AND j.serial_key IS NULL\n" + no_keyed[shape_end:]
     return {"fetch_jobs": None, "-advance": no_advance, "-floor": no_floor, "-keyed": no_keyed, "-shape": no_shape, "bare UPDATE": None}
 
@@ -97,10 +103,10 @@ def main() -> None:
         enqueuer.execute("DELETE FROM ledgersync.jobs")
         enqueuer.execute("VACUUM ledgersync.jobs")
         listener.execute('LISTEN "ledgersync_jobs"')
-        for round in range(args.rounds):
+        order = list(variants().items())
+        for number in range(args.rounds):
             # Every other round in reverse order, so a drift of the machine favours no variant.
-            order = list(variants().items())
-            for name, ddl in order if round % 2 == 0 else reversed(order):
+            for name, ddl in order if number % 2 == 0 else reversed(order):
                 if ddl:
                     enqueuer.execute(ddl)
                 statement = claim_statement(name)
