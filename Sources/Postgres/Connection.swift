@@ -104,39 +104,64 @@ public final class Connection: @unchecked Sendable {
         }
     }
 
-    /// Runs `COPY … FROM STDIN` (`sql`, text format) with `data` as its input and returns
-    /// the rows copied. `data` is COPY's text format, which the caller escapes: one line per
-    /// row, columns separated by tabs, `\N` for NULL, and backslash, tab, newline and
-    /// carriage return inside a value written `\\`, `\t`, `\n`, `\r`.
+    /// Runs `COPY … FROM STDIN` (`sql`) with `data` as its input and returns the rows copied.
+    /// `data` is in the format the statement names, which the caller writes; for the text
+    /// format: one line per row, columns separated by tabs, `\N` for NULL, and backslash, tab,
+    /// newline and carriage return inside a value written `\\`, `\t`, `\n`, `\r`.
     public func copyIn(_ sql: String, data: [UInt8]) async throws -> Int {
-        try await Self.run(on: queue) { [self] in
+        var offset = 0
+        // 1 MiB pieces: PQputCopyData takes an Int32 length.
+        return try await copyIn(sql) { piece in
+            let end = min(offset + (1 << 20), data.count)
+            piece += data[offset..<end]
+            offset = end
+            return offset < data.count
+        }
+    }
+
+    /// Runs `COPY … FROM STDIN` (`sql`) and returns the rows copied, its input written by
+    /// `produce` a piece at a time on the connection's thread: each call appends the next
+    /// piece to the buffer it is given (empty at each call) and returns whether more follow.
+    /// Each piece is sent before the next is written, so the server inserts the first rows
+    /// while the caller is still encoding the last (a piece of some 8 KiB, libpq's own send
+    /// threshold, keeps both busy). An error thrown by `produce` ends the COPY with it, and
+    /// the server rolls the COPY back.
+    public func copyIn(_ sql: String, produce: sending @escaping (inout [UInt8]) throws -> Bool) async throws -> Int {
+        let producer = HandedOver(produce)
+        return try await Self.run(on: queue) { [self] in
+            let produce = producer.value
             let handle = try liveHandle()
             guard let started = PQexec(handle, sql) else { return try consume(nil, handle: handle).affectedRows }
             guard PQresultStatus(started) == PGRES_COPY_IN else { return try consume(started, handle: handle).affectedRows }
             PQclear(started)
             // Blocking connection: each call returns once libpq has queued or sent the bytes.
             var sent = true
-            var offset = 0
-            data.withUnsafeBufferPointer { buffer in
-                while sent, offset < buffer.count {
-                    let length = min(1 << 20, buffer.count - offset)
-                    sent =
-                        buffer.baseAddress.map { base in
-                            base.advanced(by: offset).withMemoryRebound(to: CChar.self, capacity: length) {
-                                PQputCopyData(handle, $0, Int32(length)) == 1
-                            }
-                        } ?? false
-                    offset += length
+            var more = true
+            var producerError: (any Error)?
+            var piece: [UInt8] = []
+            while sent, more {
+                piece.removeAll(keepingCapacity: true)
+                do { more = try produce(&piece) } catch {
+                    producerError = error
+                    break
+                }
+                guard !piece.isEmpty else { continue }
+                precondition(piece.count <= Int(Int32.max), "a COPY piece past PQputCopyData's Int32 length")
+                sent = piece.withUnsafeBytes { bytes in
+                    bytes.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) == 1 }
                 }
             }
             // An abandoned COPY is ended with an error message so the server rolls it back.
-            let ended = sent ? PQputCopyEnd(handle, nil) : PQputCopyEnd(handle, "ledgersync: COPY data could not be sent")
+            let ended =
+                sent && producerError == nil
+                ? PQputCopyEnd(handle, nil) : PQputCopyEnd(handle, "ledgersync: COPY data could not be sent")
             if ended != 1 { return try consume(nil, handle: handle).affectedRows }
             var copied = 0
             var failure: (any Error)?
             while let result = PQgetResult(handle) {
                 do { copied = try consume(result, handle: handle).affectedRows } catch { failure = failure ?? error }
             }
+            if let producerError { throw producerError }
             if let failure { throw failure }
             return copied
         }
@@ -228,6 +253,13 @@ public final class Connection: @unchecked Sendable {
 /// A libpq handle moved between threads; only ever used by one thread at a time.
 struct UnsafeHandle: @unchecked Sendable {
     let pointer: OpaquePointer
+}
+
+/// A value sent to the connection's thread and used only there (`sending`: the caller
+/// keeps no reference to it).
+struct HandedOver<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: sending Value) { self.value = value }
 }
 
 /// What a statement returned: its rows (empty for commands) and how many rows it touched.

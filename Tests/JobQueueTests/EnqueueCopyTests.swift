@@ -8,7 +8,7 @@ import Testing
 @testable import JobQueue
 
 /// `JobQueue.enqueueMany`'s COPY path (EnqueueCopy): which batches take it, that what it
-/// inserts is what the INSERT would have (every field, COPY's escapes, the kind's default,
+/// inserts is what the INSERT would have (every field, text byte for byte, the kind's default,
 /// ids in input order), and that the batches it leaves to the INSERT still get the INSERT's
 /// answers.
 @Suite(.timeLimit(.minutes(2)))
@@ -40,7 +40,7 @@ struct EnqueueCopyTests {
         }
     }
 
-    @Test("a batch by COPY: every field as given, COPY's escapes, the kind's default, ids in input order")
+    @Test("a batch by COPY: every field as given, awkward text byte for byte, the kind's default, ids in input order")
     func copiedBatchKeepsEveryField() async throws {
         try await withTestDatabase { db in
             try await db.pool.query("INSERT INTO ledgersync.job_kinds (kind, max_attempts) VALUES ('published', 8)")

@@ -183,6 +183,86 @@ struct ConnectionTests {
         }
     }
 
+    @Test("binary COPY: every type CopyBinaryWriter writes reads back as the text form of the same value would")
+    func copyInBinary() async throws {
+        try await withConnection { connection, _ in
+            try await connection.execute(
+                "CREATE TEMP TABLE typed (a int2, b int4, c int8, t text, j jsonb, ts timestamptz, check_ts timestamptz)")
+            let dates = [
+                Date(timeIntervalSince1970: 2_000_000_000.123456),
+                Date(timeIntervalSince1970: -0.5), // before 1970: the microseconds count down
+                Date(timeIntervalSince1970: 946_684_799.999_999_7), // rounds up across 2000-01-01
+                Date(timeIntervalSince1970: 0),
+            ]
+            let texts: [String?] = ["tab\there\nline \\N é 日本 🎉", nil, "", "NULL"]
+            let json = [#"{"a": [1, 2.5, "x\ty"]}"#, "{}", #"{"n": 12345678901234567890.5}"#, "[null]"]
+            let bigints: [Int64] = [.min, .max, 0, -1]
+            var writer = CopyBinaryWriter()
+            writer.header()
+            for index in dates.indices {
+                writer.row(fields: 7)
+                writer.int2(index == 0 ? .min : .max)
+                writer.int4(index == 0 ? .min : .max)
+                writer.int8(bigints[index])
+                writer.text(texts[index])
+                writer.jsonb(json[index])
+                writer.timestamptz(microseconds: try #require(CopyBinaryWriter.microseconds(dates[index])))
+                writer.null()
+            }
+            writer.trailer()
+            // Written in 7-byte pieces: rows and fields cross the pieces.
+            let bytes = writer.bytes
+            var offset = 0
+            let copied = try await connection.copyIn("COPY typed FROM STDIN WITH (FORMAT binary)") { piece in
+                piece += bytes[offset..<min(offset + 7, bytes.count)]
+                offset += 7
+                return offset < bytes.count
+            }
+            #expect(copied == dates.count)
+            // The same instants through the text form (Date.postgresText, a bound parameter).
+            for (index, date) in dates.enumerated() {
+                try await connection.query("UPDATE typed SET check_ts = $1 WHERE c = $2", [date, bigints[index]])
+            }
+            let rows = try await connection.query(
+                "SELECT a, b, c, t, j::text AS j, ts = check_ts AS same_time, ts FROM typed ORDER BY c, a"
+            ).rows
+            #expect(try rows.map { try $0.decode("a", as: Int.self) } == [Int(Int16.min), Int(Int16.max), Int(Int16.max), Int(Int16.max)])
+            #expect(try rows[0].decode("b", as: Int.self) == Int(Int32.min) && rows[1].decode("b", as: Int.self) == Int(Int32.max))
+            #expect(try rows.map { try $0.decode("c", as: Int64.self) } == [.min, -1, 0, .max])
+            #expect(try rows[0].decodeIfPresent("t", as: String.self) == texts[0])
+            #expect(try rows[0].decode("j", as: String.self) == #"{"a": [1, 2.5, "x\ty"]}"#)
+            for row in rows { #expect(try row.decode("same_time", as: Bool.self), "\(row)") }
+            let times = try await connection.query("SELECT ts::text AS ts FROM typed ORDER BY ts").rows.map {
+                try $0.decode("ts", as: String.self)
+            }
+            #expect(
+                times == ["1969-12-31 23:59:59.5+00", "1970-01-01 00:00:00+00", "2000-01-01 00:00:00+00", "2033-05-18 03:33:20.123456+00"])
+            #expect(CopyBinaryWriter.microseconds(Date(timeIntervalSince1970: 1e300)) == nil)
+        }
+    }
+
+    @Test("COPY whose producer throws: the COPY is rolled back, the producer's error comes out, the connection goes on")
+    func copyInProducerThrows() async throws {
+        struct Stop: Error {}
+        try await withConnection { connection, _ in
+            try await connection.execute("CREATE TEMP TABLE copied (n integer)")
+            // Two rows, then the error.
+            func producer() -> (inout [UInt8]) throws -> Bool {
+                var pieces = 0
+                return { piece in
+                    pieces += 1
+                    guard pieces < 3 else { throw Stop() }
+                    piece += Array("\(pieces)\n".utf8)
+                    return true
+                }
+            }
+            await #expect(throws: Stop.self) { try await connection.copyIn("COPY copied FROM STDIN", produce: producer()) }
+            let count = try await connection.query("SELECT count(*)::bigint AS n FROM copied").rows[0].decode("n", as: Int.self)
+            #expect(count == 0, "the rows sent before the error were rolled back")
+            #expect(connection.isReusable)
+        }
+    }
+
     @Test("strings keep quotes, backslashes, unicode and newlines byte for byte")
     func stringRoundTrips() async throws {
         let values = [

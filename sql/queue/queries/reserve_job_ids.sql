@@ -1,7 +1,8 @@
 -- For JobQueue.enqueueMany's COPY path (EnqueueCopy.swift), in one row: $1 ids for the
 -- jobs of a batch, ascending, as comma-separated text (a thousand result rows would cost the
 -- client more than the insert saves), with what enqueue_batch.sql would otherwise fill in on
--- the server: the transaction's now() (a job without run_at runs from it) and, as a JSON
+-- the server: the transaction's now() (a job without run_at runs from it), as the count of
+-- microseconds since 2000-01-01 UTC that timestamptz stores and binary COPY takes, and, as a JSON
 -- object, the max_attempts that workers published for the batch's kinds $2 (job_kinds; a
 -- kind without a row gets 20, the column default). COPY may write the identity column (its
 -- ALWAYS applies to INSERT only), so the batch is sent with these ids and they are the ids
@@ -15,7 +16,7 @@ SELECT CASE WHEN has_sequence_privilege('ledgersync.jobs_id_seq', 'USAGE')
                                        FROM generate_series(1, $1::integer) AS n
                                        ORDER BY n), ',')
        END AS ids,
-       now() AS now,
+       (extract(epoch FROM now()) * 1000000)::bigint - 946684800000000 AS now_microseconds,
        coalesce((SELECT jsonb_object_agg(k.kind, k.max_attempts)
                  FROM ledgersync.job_kinds k
                  WHERE k.kind = ANY ($2::text[])), '{}')::text AS kind_max_attempts
