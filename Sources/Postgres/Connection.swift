@@ -152,9 +152,8 @@ public final class Connection: @unchecked Sendable {
                 }
             }
             // An abandoned COPY is ended with an error message so the server rolls it back.
-            let ended =
-                sent && producerError == nil
-                ? PQputCopyEnd(handle, nil) : PQputCopyEnd(handle, "ledgersync: COPY data could not be sent")
+            let abandoned = !sent ? "ledgersync: COPY data could not be sent" : producerError != nil ? "ledgersync: COPY input failed" : nil
+            let ended = PQputCopyEnd(handle, abandoned)
             if ended != 1 { return try consume(nil, handle: handle).affectedRows }
             var copied = 0
             var failure: (any Error)?
