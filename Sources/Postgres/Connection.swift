@@ -146,7 +146,10 @@ public final class Connection: @unchecked Sendable {
                     break
                 }
                 guard !piece.isEmpty else { continue }
-                precondition(piece.count <= Int(Int32.max), "a COPY piece past PQputCopyData's Int32 length")
+                guard piece.count <= Int(Int32.max) else {
+                    producerError = PostgresError(.usage, "a COPY piece of \(piece.count) bytes is past PQputCopyData's Int32 length")
+                    break
+                }
                 sent = piece.withUnsafeBytes { bytes in
                     bytes.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) == 1 }
                 }
