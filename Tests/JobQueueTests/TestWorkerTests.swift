@@ -39,6 +39,29 @@ struct TestWorkerTests {
         }
     }
 
+    /// Ignores cancellation, like a call stuck in C code.
+    struct Stuck: JobHandler {
+        struct Args: Codable, Sendable {}
+        static let kind = "test.stuck"
+        var options: JobKindOptions { JobKindOptions(maxAttempts: 2, timeout: .milliseconds(200)) }
+        func run(_ args: Args, context: JobContext) async throws {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().asyncAfter(deadline: .now() + 20) { continuation.resume() }
+            }
+        }
+    }
+
+    @Test func aRunPastItsTimeoutEndsAtTheDeadlineEvenIfTheHandlerDoesNot() async throws {
+        try await TestDatabase.with { database in
+            let started = ContinuousClock.now
+            let result = try await TestWorker(pool: database.pool).work(Stuck(), args: Stuck.Args())
+            // The handler would take 20 s; the run ended at 0.2 s (the margin is for a loaded machine).
+            #expect(ContinuousClock.now - started < .seconds(10))
+            #expect(result.job.state == .retryable)
+            #expect(result.job.errors.map(\.class) == ["timeout"])
+        }
+    }
+
     @Test func aCompletedRunIsStoredAsAWorkerStoresIt() async throws {
         try await TestDatabase.with { database in
             let result = try await TestWorker(pool: database.pool, workerID: "tw-1").work(Scripted(), args: Args(mode: "complete"))

@@ -34,6 +34,17 @@ struct WorkerPoolTests {
         }
     }
 
+    /// Stops as soon as it is cancelled: at its deadline its own error (a cancellation)
+    /// comes back at once, racing the timeout.
+    struct Punctual: JobHandler {
+        struct Args: Codable, Sendable {}
+        static let kind = "test.punctual"
+        var options: JobKindOptions { JobKindOptions(maxAttempts: 1, timeout: .milliseconds(200)) }
+        func run(_ args: Args, context: JobContext) async throws {
+            try await Task.sleep(for: .seconds(10))
+        }
+    }
+
     struct Snoozer: JobHandler {
         struct Args: Codable, Sendable {}
         static let kind = "test.snoozer"
@@ -154,6 +165,25 @@ struct WorkerPoolTests {
             let lastRun = try #require(job.errors.last?.at).timeIntervalSince(try #require(job.attemptedAt))
             #expect(lastRun < 6, "the last attempt took \(lastRun) s")
             #expect(job.errors.first?.message.contains("timeout of 0.2 seconds") == true, "\(job.errors)")
+        }
+    }
+
+    @Test("a handler that stops when cancelled at its deadline is recorded as timed out, not as cancelled")
+    func timeoutWinsOverTheCancellationItSends() async throws {
+        try await withTestDatabase { db in
+            var registry = JobRegistry()
+            registry.register(Punctual())
+            let ids = try await db.queue.enqueueMany((0..<8).map { _ in EnqueueRequest(kind: Punctual.kind, maxAttempts: 1) })
+            try await withWorker(db, registry: registry) {
+                let done = try await eventually(timeout: .seconds(30)) {
+                    try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'failed'") == 8
+                }
+                #expect(done)
+            }
+            for id in ids {
+                let job = try #require(try await db.queue.job(id: id))
+                #expect(job.errors.map(\.class) == ["timeout"], "job \(id): \(job.errors)")
+            }
         }
     }
 

@@ -24,7 +24,16 @@ struct JobExecutor: Sendable {
         var rateLimitedSeconds: Double = 0
     }
 
-    func execute(_ job: Job) async -> Result {
+    /// Runs `job` in the calling task and returns what it came to, or nil if its deadline
+    /// came first. At the kind's deadline `expired` is called, from the deadline timer, with
+    /// the timed-out result, without waiting for the handler (it may ignore cancellation,
+    /// like a call stuck in C code): the caller cancels the run there and stores that result,
+    /// and what the handler returns later is dropped here. Exactly one of the two happens.
+    ///
+    /// The handler runs in the caller's task, not in a second task raced against a timer:
+    /// that second task per job (with the hop between the two) was half of a worker's CPU
+    /// per job in a drain of no-op jobs (docs/performance.md, "One task per job").
+    func execute(_ job: Job, expired: @escaping @Sendable (Result) -> Void) async -> Result? {
         let key = WorkerPool.RunKey(id: job.id, runID: job.runID)
         let context = JobContext(
             job: job, workerID: workerID, logger: logger, pool: pool, maxRateLimited: maxRateLimited,
@@ -33,12 +42,25 @@ struct JobExecutor: Sendable {
         guard let entry = registry.entry(for: job.kind) else {
             return finish(job, context: context, error: JobError.unknownKind(job.kind, known: registry.kinds), backoff: .default)
         }
-        do {
-            try await withDeadline(entry.options.timeout) { try await entry.run(job, context) }
-            return Result(outcome: .complete)
-        } catch {
-            return finish(job, context: context, error: error, backoff: entry.options.backoff)
+        let timeout = entry.options.timeout
+        let ended = RunEnd()
+        let deadline = Deadlines.shared.add(at: .now + timeout) { [self] in
+            guard ended.take() else { return }
+            expired(finish(job, context: context, error: JobError.timedOut(after: timeout), backoff: entry.options.backoff))
         }
+        defer { Deadlines.shared.remove(deadline) }
+        let error: (any Error)?
+        do {
+            try await entry.run(job, context)
+            error = nil
+        } catch let thrown {
+            error = thrown
+        }
+        // Past the deadline the run was ended by `expired`; the handler's late result (most
+        // likely the cancellation it was sent) is not logged as if it were the run's.
+        guard ended.take() else { return nil }
+        guard let error else { return Result(outcome: .complete) }
+        return finish(job, context: context, error: error, backoff: entry.options.backoff)
     }
 
     private func finish(_ job: Job, context: JobContext, error: any Error, backoff: Backoff) -> Result {
@@ -73,32 +95,11 @@ struct JobExecutor: Sendable {
     }
 }
 
-/// Runs `body`, but gives up after `timeout` even if `body` ignores cancellation: the
-/// slot must come back and the job must be retried, whatever the handler is stuck in.
-/// `body` is cancelled at the deadline and its late result is dropped.
-///
-/// Cancelling the calling task (a worker that lost the run's lease, or a shutdown whose
-/// grace period is over) does the same at once: `body` is cancelled, and this returns by
-/// throwing `CancellationError` without waiting for it.
-func withDeadline(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-    let gate = Gate()
-    let work = Task {
-        do {
-            try await body()
-            gate.settle(.success(()))
-        } catch {
-            gate.settle(.failure(error))
-        }
-    }
-    let token = Deadlines.shared.add(at: .now + timeout) {
-        if gate.settle(.failure(JobError.timedOut(after: timeout))) { work.cancel() }
-    }
-    defer { Deadlines.shared.remove(token) }
-    try await withTaskCancellationHandler {
-        try await gate.wait()
-    } onCancel: {
-        if gate.settle(.failure(CancellationError())) { work.cancel() }
-    }
+/// Who ended a run: its handler returning, or its deadline. The first to `take` it ends
+/// the run; the other does nothing.
+private final class RunEnd: Sendable {
+    private let taken = Atomic(false)
+    func take() -> Bool { !taken.exchange(true, ordering: .acquiringAndReleasing) }
 }
 
 /// Every running job's deadline on one timer. A sleeping task per job (the obvious way) had
@@ -218,12 +219,12 @@ final class Deadlines: Sendable {
 
 /// Waits for `body` until `deadline` at most, and returns whether it finished. Past the
 /// deadline `body` is left to end on its own: a database call stuck in libpq sees no
-/// cancellation, and a shutdown must not wait for it. Unlike `withDeadline`, the waiting
-/// itself ignores cancellation: shutdown waits its time whether it came from a signal or
-/// from cancellation.
+/// cancellation, and a shutdown must not wait for it. The waiting itself ignores
+/// cancellation: shutdown waits its time whether it came from a signal or from
+/// cancellation.
 func bounded(until deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () async -> Void) async -> Bool {
     guard ContinuousClock.now < deadline else { return false }
-    let gate = Gate()
+    let gate = Gate<Void>()
     Task {
         await body()
         gate.settle(.success(()))
@@ -239,17 +240,17 @@ func bounded(until deadline: ContinuousClock.Instant, _ body: @escaping @Sendabl
 }
 
 /// A one-shot result that one side settles and the other awaits, whichever comes first.
-final class Gate: Sendable {
+final class Gate<Value: Sendable>: Sendable {
     private struct State {
-        var result: Result<Void, any Error>?
-        var waiter: CheckedContinuation<Void, any Error>?
+        var result: Result<Value, any Error>?
+        var waiter: CheckedContinuation<Value, any Error>?
     }
     private let state = Mutex(State())
 
     /// Returns false if the gate was already settled.
     @discardableResult
-    func settle(_ result: Result<Void, any Error>) -> Bool {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>?? in
+    func settle(_ result: Result<Value, any Error>) -> Bool {
+        let waiter = state.withLock { state -> CheckedContinuation<Value, any Error>?? in
             if case .some = state.result { return .none }
             state.result = result
             defer { state.waiter = nil }
@@ -260,9 +261,9 @@ final class Gate: Sendable {
         return true
     }
 
-    func wait() async throws {
+    func wait() async throws -> Value {
         try await withCheckedThrowingContinuation { continuation in
-            let ready = state.withLock { state -> Result<Void, any Error>? in
+            let ready = state.withLock { state -> Result<Value, any Error>? in
                 if let result = state.result { return result }
                 state.waiter = continuation
                 return nil

@@ -50,7 +50,14 @@ package struct SingleRun: Sendable {
         let executor = JobExecutor(
             registry: registry, pool: pool, workerID: workerID, logger: logger, maxRateLimited: maxRateLimited,
             limitSlotReleased: { _ in released.withLock { $0 = true } })
-        let result = await executor.execute(job)
+        // As in a worker, the run ends at its deadline whether or not the handler does, and the
+        // handler is then told to stop.
+        let ended = Gate<JobExecutor.Result>()
+        let running = Task {
+            if let result = await executor.execute(job, expired: { ended.settle(.success($0)) }) { ended.settle(.success(result)) }
+        }
+        let result = try await ended.wait()
+        running.cancel()
         let completer = Completer(pool: pool, logger: logger, workerID: workerID, onFlushed: { _ in })
         let writing = Task { await completer.run() }
         completer.add(job: job, outcome: result.outcome, rateLimitedSeconds: result.rateLimitedSeconds)

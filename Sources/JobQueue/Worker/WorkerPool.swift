@@ -274,34 +274,49 @@ public final class WorkerPool: Service, Sendable {
             }
             state.running[key] = RunningJob(
                 task: Task {
-                    var result = await self.executor.execute(job)
-                    // A slot this run handed over is recorded before its result is stored.
-                    if let swap = self.state.withLock({ $0.swaps.removeValue(forKey: key) }) { await swap.value }
-                    let (gaveUp, waiter) = self.state.withLock { state in
-                        (state.standbyGaveUp.remove(key) != nil, state.removeStandby(key)?.waiter)
+                    // Nil when the run's deadline ended it first (`runTimedOut`).
+                    guard let result = await self.executor.execute(job, expired: { self.runTimedOut(key, job: job, result: $0) }) else {
+                        return
                     }
-                    waiter?.resume(throwing: CancellationError())
-                    // A standby run that gave up goes back to the queue, whatever its handler
-                    // made of that (it never had a slot, so it did not do its work).
-                    if gaveUp, result.outcome != .complete { result = JobExecutor.Result(outcome: .snooze(delaySeconds: 0)) }
-                    // A run abandoned meanwhile (lost lease, or handed back at shutdown)
-                    // is no longer in `running`: its result is not ours to store.
-                    let ours = self.state.withLock { state -> Bool in
-                        state.slotGiven.remove(key)
-                        guard state.running.removeValue(forKey: key) != nil else { return false }
-                        state.unstored += 1
-                        return true
-                    }
-                    if ours {
-                        self.completer.add(job: job, outcome: result.outcome, rateLimitedSeconds: result.rateLimitedSeconds)
-                    } else {
-                        self.logger.info(
-                            "result of an abandoned run dropped",
-                            metadata: ["job": "\(job.id)", "run": "\(job.runID)", "kind": "\(job.kind)"])
-                    }
+                    await self.end(key, job: job, result: result)
                 }, standbyKey: standbyKey, laneSuccessor: laneRead.map { .reading($0) })
         }
         if standby { schedulePromotion(after: options.standbyPromoteAfter) }
+    }
+
+    /// The run's deadline passed (`JobExecutor.execute`): its handler is cancelled, and the
+    /// run ends now with the timed-out result whatever the handler does, so its slot comes
+    /// back even if the handler never returns.
+    private func runTimedOut(_ key: RunKey, job: Job, result: JobExecutor.Result) {
+        state.withLock { $0.running[key]?.task }?.cancel()
+        Task { await self.end(key, job: job, result: result) }
+    }
+
+    /// Ends a run: its result goes to the completer, after the swap of a limit slot it handed
+    /// over. A run abandoned meanwhile (lost lease, or handed back at shutdown) is no longer
+    /// in `running`: its result is not ours to store.
+    private func end(_ key: RunKey, job: Job, result: JobExecutor.Result) async {
+        var result = result
+        // A slot this run handed over is recorded before its result is stored.
+        if let swap = state.withLock({ $0.swaps.removeValue(forKey: key) }) { await swap.value }
+        let (gaveUp, waiter) = state.withLock { state in
+            (state.standbyGaveUp.remove(key) != nil, state.removeStandby(key)?.waiter)
+        }
+        waiter?.resume(throwing: CancellationError())
+        // A standby run that gave up goes back to the queue, whatever its handler made of
+        // that (it never had a slot, so it did not do its work).
+        if gaveUp, result.outcome != .complete { result = JobExecutor.Result(outcome: .snooze(delaySeconds: 0)) }
+        let ours = state.withLock { state -> Bool in
+            state.slotGiven.remove(key)
+            guard state.running.removeValue(forKey: key) != nil else { return false }
+            state.unstored += 1
+            return true
+        }
+        if ours {
+            completer.add(job: job, outcome: result.outcome, rateLimitedSeconds: result.rateLimitedSeconds)
+        } else {
+            logger.info("result of an abandoned run dropped", metadata: ["job": "\(job.id)", "run": "\(job.runID)", "kind": "\(job.kind)"])
+        }
     }
 
     /// Reads the lane's next job for a run that starts (`LaneSuccessor`). A job enqueued into
