@@ -90,6 +90,13 @@ public final class WorkerPool: Service, Sendable {
         var laneSuccessor: LaneSuccessor? = nil
     }
 
+    /// Where `end` is with a run: waiting for the swap of the slot it handed over, or ended
+    /// in the state (`State.endRun`).
+    enum EndStep {
+        case awaitSwap(Task<Void, Never>)
+        case ended(ours: Bool, gaveUp: Bool, waiter: CheckedContinuation<Void, any Error>?)
+    }
+
     /// The lane's next job as the run's start found it: read beside the run's own loads, so
     /// that the decision at the provider's answer is made in memory, not after a round trip
     /// to the database on the way from the answer to the next request.
@@ -295,28 +302,30 @@ public final class WorkerPool: Service, Sendable {
     /// Ends a run: its result goes to the completer, after the swap of a limit slot it handed
     /// over. A run abandoned meanwhile (lost lease, or handed back at shutdown) is no longer
     /// in `running`: its result is not ours to store.
+    ///
+    /// One lock when the run handed no slot over (nearly always): a fetched batch of short
+    /// jobs ends all at once, and three locks per run here were the worker's most contended
+    /// spot in a drain's profile.
     private func end(_ key: RunKey, job: Job, result: JobExecutor.Result) async {
-        var result = result
-        // A slot this run handed over is recorded before its result is stored.
-        if let swap = state.withLock({ $0.swaps.removeValue(forKey: key) }) { await swap.value }
-        let (gaveUp, waiter) = state.withLock { state in
-            (state.standbyGaveUp.remove(key) != nil, state.removeStandby(key)?.waiter)
+        var step = state.withLock { state -> EndStep in
+            if let swap = state.swaps.removeValue(forKey: key) { return .awaitSwap(swap) }
+            return state.endRun(key)
         }
+        if case .awaitSwap(let swap) = step {
+            // A slot this run handed over is recorded before its result is stored.
+            await swap.value
+            step = state.withLock { $0.endRun(key) }
+        }
+        guard case .ended(let ours, let gaveUp, let waiter) = step else { return }
         waiter?.resume(throwing: CancellationError())
+        guard ours else {
+            logger.info("result of an abandoned run dropped", metadata: ["job": "\(job.id)", "run": "\(job.runID)", "kind": "\(job.kind)"])
+            return
+        }
         // A standby run that gave up goes back to the queue, whatever its handler made of
         // that (it never had a slot, so it did not do its work).
-        if gaveUp, result.outcome != .complete { result = JobExecutor.Result(outcome: .snooze(delaySeconds: 0)) }
-        let ours = state.withLock { state -> Bool in
-            state.slotGiven.remove(key)
-            guard state.running.removeValue(forKey: key) != nil else { return false }
-            state.unstored += 1
-            return true
-        }
-        if ours {
-            completer.add(job: job, outcome: result.outcome, rateLimitedSeconds: result.rateLimitedSeconds)
-        } else {
-            logger.info("result of an abandoned run dropped", metadata: ["job": "\(job.id)", "run": "\(job.runID)", "kind": "\(job.kind)"])
-        }
+        let result = gaveUp && result.outcome != .complete ? JobExecutor.Result(outcome: .snooze(delaySeconds: 0)) : result
+        completer.add(job: job, outcome: result.outcome, rateLimitedSeconds: result.rateLimitedSeconds)
     }
 
     /// Reads the lane's next job for a run that starts (`LaneSuccessor`). A job enqueued into
@@ -784,6 +793,17 @@ extension WorkerPool.State {
         let place = order.firstIndex { (standby[$0]?.order ?? run.order) > run.order } ?? order.endIndex
         order.insert(key, at: place)
         standbyOrder[run.limitKey] = order
+    }
+
+    /// A run's end in the state: out of the standby runs (its waiter, if any, is for the
+    /// caller to resume), out of `running` and counted as unstored if it was still ours.
+    mutating func endRun(_ key: WorkerPool.RunKey) -> WorkerPool.EndStep {
+        let gaveUp = standbyGaveUp.remove(key) != nil
+        let waiter = removeStandby(key)?.waiter
+        slotGiven.remove(key)
+        let ours = running.removeValue(forKey: key) != nil
+        if ours { unstored += 1 }
+        return .ended(ours: ours, gaveUp: gaveUp, waiter: waiter)
     }
 
     /// Takes `key` out of the standby runs, returning it if it was one.
