@@ -5,7 +5,8 @@ import Synchronization
 
 /// Writes the results of finished runs in batches: one statement per kind of result per
 /// flush, however many runs finished meanwhile. Under load that is one commit for
-/// hundreds of jobs; when idle, a result is written as soon as it arrives.
+/// hundreds of jobs; when idle, a result is written as soon as it arrives. A flush of
+/// completions only may carry the worker's next fetch along (`FetchAlong`).
 ///
 /// Every statement names the run (id, run_id) and requires `state = 'running'`, so a run
 /// that was rescued, cancelled or claimed again meanwhile is left alone, and writing a
@@ -109,9 +110,28 @@ final class Completer: Sendable {
         var deadline: ContinuousClock.Instant?
     }
 
+    /// A fetch sent along with a batch of completions (`ledgersync.complete_and_fetch`,
+    /// queue migration 016), set by the worker: one round trip and one commit where there
+    /// were two. The worker plans it, so its slots are counted as its other fetches are.
+    struct FetchAlong: Sendable {
+        struct Plan: Sendable {
+            let workerID: String
+            let queue: String
+            let limit: Int
+            let leaseSeconds: Double
+        }
+        /// Before a batch of `completions` completions (and nothing else) is written: the
+        /// fetch to send with it, or nil for none. A plan's slots stay reserved until `done`.
+        let plan: @Sendable (_ completions: Int) -> Plan?
+        /// After the statement: the rows it claimed, committed with the completions; or nil
+        /// when it failed, and nothing was stored or claimed.
+        let done: @Sendable (Plan, [Row]?) -> Void
+    }
+
     private let pool: ConnectionPool
     private let logger: Logger
     private let workerID: String
+    private let fetchAlong: FetchAlong?
     /// Called after each write with the number of results it is done with (stored, or
     /// given up at shutdown).
     private let onFlushed: @Sendable (Int) -> Void
@@ -119,10 +139,14 @@ final class Completer: Sendable {
     private let signal: AsyncStream<Void>
     private let signalContinuation: AsyncStream<Void>.Continuation
 
-    init(pool: ConnectionPool, logger: Logger, workerID: String = "", onFlushed: @escaping @Sendable (Int) -> Void) {
+    init(
+        pool: ConnectionPool, logger: Logger, workerID: String = "", fetchAlong: FetchAlong? = nil,
+        onFlushed: @escaping @Sendable (Int) -> Void
+    ) {
         self.pool = pool
         self.logger = logger
         self.workerID = workerID
+        self.fetchAlong = fetchAlong
         self.onFlushed = onFlushed
         (signal, signalContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -304,8 +328,29 @@ final class Completer: Sendable {
         // opposite orders (a deadlock, which PostgreSQL breaks only after deadlock_timeout).
         var batch = batch
         batch.sortByID()
-        try await pool.withConnection { [batch] connection in
-            if !batch.completed.isEmpty {
+        try await pool.withConnection { [batch, fetchAlong, logger] connection in
+            var completionsStored = false
+            if batch.count == batch.completed.count, let fetchAlong, let plan = fetchAlong.plan(batch.count) {
+                do {
+                    let rows = try await connection.query(
+                        QueueSQL.completeAndFetchJobs,
+                        [
+                            plan.workerID, plan.queue, plan.limit, plan.leaseSeconds, batch.completed.map(\.id),
+                            batch.completed.map(\.runID),
+                        ],
+                        prepare: true
+                    ).rows
+                    fetchAlong.done(plan, rows)
+                    completionsStored = true
+                } catch {
+                    // Rolled back whole. The completions are written alone below, so that a
+                    // failure of the fetch (which the fetch loop will meet and report itself)
+                    // is never taken for a result the database refuses.
+                    fetchAlong.done(plan, nil)
+                    logger.debug("completions with a fetch along failed; writing them alone", metadata: ["error": "\(error)"])
+                }
+            }
+            if !batch.completed.isEmpty, !completionsStored {
                 try await connection.query(
                     QueueSQL.completeJobs, [batch.completed.map(\.id), batch.completed.map(\.runID)], prepare: true)
             }

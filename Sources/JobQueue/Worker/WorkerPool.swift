@@ -15,7 +15,9 @@ import Synchronization
 ///  3. The outcome goes to the `Completer`, which writes results in batches
 ///     (`complete_jobs.sql`, `retry_jobs.sql`, `fail_jobs.sql`, `snooze_jobs.sql`). A slot
 ///     is free again once its result is stored, so a slow database slows fetching down
-///     instead of piling up claimed jobs.
+///     instead of piling up claimed jobs. A batch of completions only usually carries the
+///     next fetch along (`complete_and_fetch_jobs.sql`, `planFetchAlong`): one round trip
+///     and one commit for both.
 ///
 /// Beside it: the heartbeat renews the leases of running jobs, and maintenance rescues
 /// jobs whose lease ran out (their worker died) and prunes old finished jobs.
@@ -59,6 +61,10 @@ public final class WorkerPool: Service, Sendable {
         /// They still hold their slot: fetching past them would pile up `running` rows
         /// faster than results are written whenever the database is slow.
         var unstored = 0
+        /// Slots a fetch in flight may fill: the fetch loop's, or one sent along with a batch
+        /// of completions (`planFetchAlong`). Counted as taken, so the two never claim the
+        /// same free slots.
+        var fetchingSlots = 0
         /// Runs that gave their limit slot back (`JobContext.releaseLimitSlot`), for the
         /// next fetch to mark.
         var releasedLimitSlots: [RunKey] = []
@@ -143,7 +149,12 @@ public final class WorkerPool: Service, Sendable {
         self.executor = executor
         self.standbyKinds = registry.kinds.filter { registry.entry(for: $0)?.options.standby == true }
         let wake = CallbackBox<Int>()
-        self.completer = Completer(pool: pool, logger: logger, workerID: options.workerID) { stored in wake.call(stored) }
+        let fetchAlong = Completer.FetchAlong(
+            plan: { completions in waitPool.value?.planFetchAlong(completions: completions) },
+            done: { plan, rows in waitPool.value?.fetchedAlong(plan, rows: rows) })
+        self.completer = Completer(pool: pool, logger: logger, workerID: options.workerID, fetchAlong: fetchAlong) { stored in
+            wake.call(stored)
+        }
         wake.set { [weak self] stored in
             self?.state.withLock { $0.unstored -= stored }
             self?.wake() // slots are free, and serial successors may be runnable now
@@ -217,18 +228,29 @@ public final class WorkerPool: Service, Sendable {
                 // A freed limit slot is worth a fetch for whatever is free: it is the
                 // account's capacity, not this worker's, that sits idle until then.
                 let free = released.isEmpty ? state.slotsWorthFetching(options.concurrency) : state.freeSlots(options.concurrency)
-                return (free, released)
+                state.fetchingSlots += max(free, 0)
+                return (max(free, 0), released)
             }
             guard let work else { break }
             // With no slot free, a fetch still runs to hand released limit slots back.
-            guard work.free > 0 || !work.released.isEmpty else { continue }
+            guard work.free > 0 || !work.released.isEmpty else {
+                state.withLock { $0.fetchingSlots -= work.free }
+                continue
+            }
+            var reserved = work.free
             do {
-                for job in try await fetch(limit: work.free, released: work.released) { start(job) }
+                let fetched = try await fetch(limit: work.free, released: work.released)
+                for job in fetched { start(job) }
+                state.withLock { $0.fetchingSlots -= reserved }
+                reserved = 0
                 for job in try await fetchStandby() { start(job, standby: true) }
                 failures = 0
             } catch {
                 // Not marked: those runs keep their slots until their results are stored.
-                state.withLock { $0.releasedLimitSlots.insert(contentsOf: work.released, at: 0) }
+                state.withLock {
+                    $0.fetchingSlots -= reserved
+                    $0.releasedLimitSlots.insert(contentsOf: work.released, at: 0)
+                }
                 failures += 1
                 if failures == 1 || failures % 30 == 0 {
                     logger.error("fetch failed; will retry", metadata: ["error": "\(error)", "failures": "\(failures)"])
@@ -252,19 +274,84 @@ public final class WorkerPool: Service, Sendable {
                     [options.workerID, queue, limit - jobs.count, options.lease.seconds, released.map(\.id), released.map(\.runID)],
                     prepare: true
                 ).rows
-                for row in rows {
-                    // A row without a job: a key blocked by its rate windows has a start
-                    // again in this many seconds (queue migration 010).
-                    if let wait = try row.decodeIfPresent("window_wait_seconds", as: Double.self) {
-                        windowWait = min(windowWait ?? wait, wait)
-                    } else {
-                        jobs.append(try Job(row: row))
-                    }
-                }
+                let claimed = try Self.readFetched(rows)
+                jobs += claimed.jobs
+                if let wait = claimed.windowWait { windowWait = min(windowWait ?? wait, wait) }
                 released = []
             }
             if let windowWait { scheduleWindowWake(in: windowWait) }
             return jobs
+        }
+    }
+
+    /// The jobs in a fetch's rows (`fetch_jobs.sql`), and the earliest wait of a row without
+    /// a job: a key blocked by its rate windows has a start again in this many seconds
+    /// (queue migration 010).
+    private static func readFetched(_ rows: [Row]) throws -> (jobs: [Job], windowWait: Double?) {
+        var jobs: [Job] = []
+        var windowWait: Double?
+        for row in rows {
+            if let wait = try row.decodeIfPresent("window_wait_seconds", as: Double.self) {
+                windowWait = min(windowWait ?? wait, wait)
+            } else {
+                jobs.append(try Job(row: row))
+            }
+        }
+        return (jobs, windowWait)
+    }
+
+    /// A fetch to send along with `completions` completions the completer is about to
+    /// write (`Completer.FetchAlong`), for the slots free once they are stored, by the rule
+    /// of the fetch loop (`State.slotsWorthFetching`); nil when that is no fetch, or when
+    /// shutting down. It asks the first queue only: the store's wake-up runs the fetch loop
+    /// afterwards, which asks the others for whatever is still free.
+    func planFetchAlong(completions: Int) -> Completer.FetchAlong.Plan? {
+        state.withLock { state -> Completer.FetchAlong.Plan? in
+            guard !state.stopping, let queue = options.queues.first else { return nil }
+            let free = state.freeSlots(options.concurrency) + completions
+            let unstoredAfter = state.unstored - completions
+            guard free > 0, unstoredAfter <= 0 || free >= (options.concurrency + 1) / 2 else { return nil }
+            state.fetchingSlots += free
+            return Completer.FetchAlong.Plan(workerID: options.workerID, queue: queue, limit: free, leaseSeconds: options.lease.seconds)
+        }
+    }
+
+    /// The answer to a fetch sent along with completions: its jobs start (or, when shutdown
+    /// began meanwhile, go back to the queue), and its slots are no longer reserved. Rows that
+    /// cannot be read leave their jobs to lease expiry and rescue, as a failed fetch does; the
+    /// completions were stored all the same.
+    func fetchedAlong(_ plan: Completer.FetchAlong.Plan, rows: [Row]?) {
+        defer { state.withLock { $0.fetchingSlots -= plan.limit } }
+        guard let rows else { return }
+        let claimed: (jobs: [Job], windowWait: Double?)
+        do {
+            claimed = try Self.readFetched(rows)
+        } catch {
+            logger.error(
+                "could not read the jobs fetched along with stored results; their leases will run out and they will be rescued",
+                metadata: ["error": "\(error)"])
+            return
+        }
+        if let wait = claimed.windowWait { scheduleWindowWake(in: wait) }
+        guard !claimed.jobs.isEmpty else { return }
+        if state.withLock({ $0.stopping }) {
+            handBack(claimed.jobs.map { RunKey(id: $0.id, runID: $0.runID) })
+        } else {
+            for job in claimed.jobs { start(job) }
+        }
+    }
+
+    /// Jobs claimed as shutdown began, returned to the queue at once (best effort: if the
+    /// database is away, their leases run out and they are rescued).
+    private func handBack(_ runs: [RunKey]) {
+        Task { [pool, logger] in
+            do {
+                try await pool.query(QueueSQL.releaseJobs, [runs.map(\.id), runs.map(\.runID)])
+            } catch {
+                logger.warning(
+                    "could not hand back jobs claimed as shutdown began; their leases will run out and they will be rescued",
+                    metadata: ["error": "\(error)", "jobs": "\(runs.count)"])
+            }
         }
     }
 
@@ -831,7 +918,7 @@ extension WorkerPool.State {
         return successor == nil ? .fetch : .keep
     }
 
-    func freeSlots(_ concurrency: Int) -> Int { concurrency - running.count - unstored }
+    func freeSlots(_ concurrency: Int) -> Int { concurrency - running.count - unstored - fetchingSlots }
 
     /// The free slots, or 0 while results being stored are about to free at least half of
     /// them: their flush wakes the fetch loop again, so nothing waits for long, and one
