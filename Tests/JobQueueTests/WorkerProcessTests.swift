@@ -123,7 +123,11 @@ struct WorkerProcessTests {
                 EnqueueRequest(kind: "diag.record", args: JSONText(#"{"sleep_ms": \#(index % 3)}"#), serialKey: "customer-\(index % 10)")
             }
             try await db.queue.enqueueMany(jobs)
-            let workers = try startWorkers(4, on: db, concurrency: 16)
+            // 8 slots in all for 10 keys: no process can hold every key, so keys pass from
+            // one process to another. (With more slots, the process that first claims a
+            // key's job may keep the key: a batch of completions claims, in the same
+            // statement, the keys' next jobs it just made runnable.)
+            let workers = try startWorkers(4, on: db, concurrency: 2)
             let drained = try await db.waitForCount("SELECT count(*) FROM ledgersync_diag.runs", 1_000, timeout: .seconds(240))
             await stopWorkers(workers)
             #expect(drained)
@@ -138,6 +142,10 @@ struct WorkerProcessTests {
                 }
             }
             #expect(Set(runs.map(\.worker)).count > 1, "only one process ran jobs; the test shows nothing across processes")
+            let keysAcrossProcesses = Dictionary(grouping: runs, by: { $0.serialKey ?? "" }).values.filter {
+                Set($0.map(\.worker)).count > 1
+            }
+            #expect(!keysAcrossProcesses.isEmpty, "no key's runs were spread over processes; the order across processes is untested")
         }
     }
 
