@@ -181,4 +181,68 @@ struct FetchAlongTests {
             #expect(counts.withLock { $0.done } == 400, "each job ran once")
         }
     }
+
+    /// Runs until the test opens its gate.
+    struct Held: JobHandler {
+        struct Args: Codable, Sendable {}
+        static let kind = "test.held"
+        let gate: Gate<Void>
+        func run(_ args: Args, context: JobContext) async throws { try await gate.wait() }
+    }
+
+    @Test("jobs a fetch along claims after shutdown began are back in the queue before the worker says it stopped")
+    func fetchAlongDuringShutdownHandsBack() async throws {
+        try await withTestDatabase { db in
+            let gate = Gate<Void>()
+            var registry = JobRegistry()
+            registry.register(Held(gate: gate))
+            registry.register(RunsTests.Quick())
+            let held = try await db.queue.enqueue(EnqueueRequest(kind: Held.kind))
+            // A hand-back that takes a while, so that a worker which did not wait for it
+            // would say it stopped first. (The wait is what is tested, not its length.)
+            try await db.pool.query(
+                """
+                CREATE FUNCTION slow_hand_back() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$
+                """)
+            try await db.pool.query(
+                """
+                CREATE TRIGGER slow_hand_back BEFORE UPDATE ON ledgersync.jobs FOR EACH ROW
+                WHEN (OLD.state = 'running' AND NEW.state = 'available') EXECUTE FUNCTION slow_hand_back()
+                """)
+            let logs = RunsTests.LogRecorder()
+            let logger = Logger(label: "test.worker") { _ in RunsTests.RecordingLogHandler(recorder: logs) }
+            // One slot: while `held` runs, nothing else is fetched.
+            let worker = WorkerPool(
+                pool: db.pool, registry: registry,
+                options: WorkerOptions(concurrency: 1, pollInterval: .milliseconds(50), lease: .seconds(30)), logger: logger)
+            let group = ServiceGroup(configuration: .init(services: [worker], logger: logger))
+            let running = Task { try await group.run() }
+            try #require(try await eventually(timeout: .seconds(30)) { try await state(db, held) == "running" })
+            let next = try await db.queue.enqueue(EnqueueRequest(kind: RunsTests.Quick.kind))
+
+            // Every write to the jobs table waits for this session, so the completion of
+            // `held`, with the fetch along it, is in flight in the server as shutdown begins.
+            let locker = try await Connection.connect(url: db.url)
+            try await locker.query("BEGIN")
+            try await locker.query("LOCK TABLE ledgersync.jobs IN EXCLUSIVE MODE")
+            _ = gate.settle(.success(()))
+            let inFlight = try await eventually(timeout: .seconds(30)) {
+                try await db.count(
+                    """
+                    SELECT count(*) FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%complete_and_fetch%'
+                    """) == 1
+            }
+            try #require(inFlight)
+            await group.triggerGracefulShutdown()
+            try #require(await eventually(timeout: .seconds(30)) { logs.all.contains { $0.hasPrefix("shutting down") } })
+            try await locker.query("COMMIT")
+            try await running.value
+
+            #expect(try await state(db, held) == "completed")
+            #expect(try await state(db, next) == "available", "claimed along after shutdown began, and handed back")
+            #expect(!logs.all.contains { $0.contains("could not hand back") })
+        }
+    }
 }

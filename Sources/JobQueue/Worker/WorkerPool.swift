@@ -73,6 +73,9 @@ public final class WorkerPool: Service, Sendable {
         var windowWake: (at: ContinuousClock.Instant, task: Task<Void, Never>)?
         /// When shutdown began; the grace period counts from here.
         var shutdownStartedAt: ContinuousClock.Instant?
+        /// Jobs a fetch along claimed after shutdown began, on their way back to the queue
+        /// (`handBack`); shutdown waits for them before the worker says it stopped.
+        var handingBack: [Task<Void, Never>] = []
         /// Standby runs still waiting for a limit slot (queue migration 013), and per limit
         /// key in the queue's order (priority, then id; the first gets the next slot).
         var standby: [RunKey: StandbyRun] = [:]
@@ -205,7 +208,17 @@ public final class WorkerPool: Service, Sendable {
         if !(await bounded(until: jobsDeadline, { await fetching.value })) {
             logger.warning("a fetch was still waiting for the database at shutdown; not waiting for it")
         }
+        // A fetch along may be in flight in the completer, planned before `stopping` was set.
+        // Its jobs are started (and so waited for below) or handed back before its slots are
+        // unreserved, so once none are reserved, every job this worker claimed is accounted for.
+        while ContinuousClock.now < jobsDeadline, state.withLock({ $0.fetchingSlots > 0 }) {
+            await pause(.milliseconds(5))
+        }
         await finishRunningJobs(until: jobsDeadline, handBackBy: deadline - reserve / 2)
+        let handingBack = state.withLock { $0.handingBack }
+        if !handingBack.isEmpty, !(await bounded(until: deadline - reserve / 2, { for task in handingBack { await task.value } })) {
+            logger.error("could not hand back jobs claimed as shutdown began before the shutdown deadline; their leases will run out")
+        }
         let stored = await completer.finish(deadline: deadline)
         listener.stop()
         background.cancel()
@@ -344,7 +357,7 @@ public final class WorkerPool: Service, Sendable {
     /// Jobs claimed as shutdown began, returned to the queue at once (best effort: if the
     /// database is away, their leases run out and they are rescued).
     private func handBack(_ runs: [RunKey]) {
-        Task { [pool, logger] in
+        let task = Task { [pool, logger] in
             do {
                 try await pool.query(QueueSQL.releaseJobs, [runs.map(\.id), runs.map(\.runID)])
             } catch {
@@ -353,6 +366,7 @@ public final class WorkerPool: Service, Sendable {
                     metadata: ["error": "\(error)", "jobs": "\(runs.count)"])
             }
         }
+        state.withLock { $0.handingBack.append(task) }
     }
 
     // MARK: - 2. Run
