@@ -79,6 +79,12 @@ struct BenchSmokeTests {
                 ["bench", "sync", "--n", "10", "--procs", "1", "--limit", "2", "--latency-ms", "5", "--database-url", database.url],
                 databaseURL: nil, timeout: .seconds(120))
             #expect(sync.status == 0, "stderr: \(sync.stderr)")
+            // Where the slots' idle time went: 10 requests at limit 2 make 8 hand-overs.
+            let syncResult = try #require(try results(sync.stdout).first)
+            let slow = try #require(syncResult["slow_handovers"] as? Int)
+            #expect((0...8).contains(slow), "\(syncResult)")
+            let p50 = try #require(syncResult["handover_ms_p50"] as? Double)
+            #expect(p50 >= 0 && p50 <= (syncResult["handover_ms_p90"] as? Double ?? -1), "\(syncResult)")
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("monthend-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let run = try await LedgersyncProcess.run(

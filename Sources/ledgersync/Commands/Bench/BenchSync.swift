@@ -102,6 +102,8 @@ struct BenchSync: AsyncParsableCommand {
             "ratio": Bench.round(rate / ceiling, 3),
             "request_ms_mean": Bench.round(gaps.meanRequestMs, 2), "busy_share": Bench.round(gaps.busyShare, 3),
             "first_request_ms": Bench.round(gaps.firstRequestMs, 1), "tail_ms": Bench.round(gaps.tailMs, 1),
+            "handover_ms_p50": Bench.round(gaps.handoverP50Ms, 2), "handover_ms_p90": Bench.round(gaps.handoverP90Ms, 2),
+            "slow_handovers": gaps.slowHandovers, "slow_handover_ms": Bench.round(gaps.slowHandoverMs, 1),
         ])
         try await Bench.reset(pool)
         await pool.close()
@@ -112,12 +114,21 @@ struct BenchSync: AsyncParsableCommand {
 /// a request took inside the simulator (its sleep, and what the sleep overshoots), what
 /// share of `limit` × wall the requests filled, the time from GO to the first request (the
 /// workers' first fetch and loads), and from the last answer to the bench seeing every job
-/// finished (the last result's store, and the bench's 50 ms poll).
+/// finished (the last result's store, and the bench's 50 ms poll). And the hand-overs: each
+/// request after the first `limit` is paired with the earliest answer before it not yet
+/// paired (the slot that answer freed), and the time between the two is that slot's idle
+/// time. A hand-over inside a worker (to a standby run) takes a millisecond or two; a slow
+/// one (over 5 ms) is mostly a slot that went back through the database because its worker
+/// had no standby run ready (docs/performance.md, "The whole table at fc80e39").
 struct SyncRunGaps {
     var meanRequestMs = 0.0
     var busyShare = 0.0
     var firstRequestMs = 0.0
     var tailMs = 0.0
+    var handoverP50Ms = 0.0
+    var handoverP90Ms = 0.0
+    var slowHandovers = 0
+    var slowHandoverMs = 0.0
 
     init(spans: [RequestSpan], tGo: Double, tDone: Double, limit: Int) {
         guard let first = spans.map(\.start).min(), let last = spans.map(\.end).max(), limit > 0, tDone > tGo else { return }
@@ -126,5 +137,24 @@ struct SyncRunGaps {
         busyShare = busy / (Double(limit) * (tDone - tGo))
         firstRequestMs = (first - tGo) * 1000
         tailMs = (tDone - last) * 1000
+
+        let starts = spans.map(\.start).sorted()
+        let ends = spans.map(\.end).sorted()
+        var freed = 0 // answers paired so far
+        var answered = 0 // answers before the current start
+        var handovers: [Double] = []
+        for start in starts.dropFirst(limit) {
+            while answered < ends.count, ends[answered] <= start { answered += 1 }
+            guard freed < answered else { continue } // more in flight than the limit: not a hand-over
+            handovers.append((start - ends[freed]) * 1000)
+            freed += 1
+        }
+        handovers.sort()
+        guard !handovers.isEmpty else { return }
+        handoverP50Ms = handovers[handovers.count / 2]
+        handoverP90Ms = handovers[handovers.count * 9 / 10]
+        let slow = handovers.filter { $0 > 5 }
+        slowHandovers = slow.count
+        slowHandoverMs = slow.reduce(0, +)
     }
 }
