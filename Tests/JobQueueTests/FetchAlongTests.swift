@@ -238,6 +238,7 @@ struct FetchAlongTests {
             await group.triggerGracefulShutdown()
             try #require(await eventually(timeout: .seconds(30)) { logs.all.contains { $0.hasPrefix("shutting down") } })
             try await locker.query("COMMIT")
+            locker.close()
             try await running.value
 
             #expect(try await state(db, held) == "completed")
