@@ -243,6 +243,12 @@ struct FetchAlongTests {
 
             #expect(try await state(db, held) == "completed")
             #expect(try await state(db, next) == "available", "claimed along after shutdown began, and handed back")
+            let handedBack = try #require(try await db.queue.job(id: next))
+            #expect(handedBack.attempt == 0, "the attempt is given back")
+            #expect(
+                handedBack.errors.map(\.message) == [
+                    "worker \(worker.options.workerID) shut down before the run started; the attempt is not counted"
+                ])
             #expect(!logs.all.contains { $0.contains("could not hand back") })
         }
     }

@@ -72,7 +72,7 @@ struct RunsTests {
             #expect(try await db.pool.query(QueueSQL.failJobs, [[id], [stale.run], [error]]).affectedRows == 0)
             #expect(try await db.pool.query(QueueSQL.retryJobs, [[id], [stale.run], [0.0], [error]]).affectedRows == 0)
             #expect(try await db.pool.query(QueueSQL.snoozeJobs, [[id], [stale.run], [0.0], [0.0]]).affectedRows == 0)
-            #expect(try await db.pool.query(QueueSQL.releaseJobs, [[id], [stale.run]]).affectedRows == 0)
+            #expect(try await db.pool.query(QueueSQL.releaseJobs, [[id], [stale.run], true]).affectedRows == 0)
             let heartbeat = try await db.pool.query(QueueSQL.extendLeases, ["w", [id], [stale.run], 3600.0]).rows
             #expect(heartbeat.isEmpty, "the heartbeat says the stale run is not held")
             #expect(try await leaseExpiry(db, id) == leaseBefore, "and did not extend the current run's lease")

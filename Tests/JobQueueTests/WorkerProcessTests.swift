@@ -112,6 +112,7 @@ struct WorkerProcessTests {
             #expect(job.state == .available)
             #expect(job.attempt == 0)
             #expect(job.errors.map(\.class) == ["interrupted"])
+            #expect(job.errors.first?.message.hasSuffix("shut down before the run finished; the attempt is not counted") == true)
         }
     }
 

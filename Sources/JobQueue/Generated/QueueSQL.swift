@@ -3575,8 +3575,9 @@ WHERE ledgersync.job_kinds.max_attempts IS DISTINCT FROM excluded.max_attempts
 
     /// sql/queue/queries/release_jobs.sql:
     /// running → available, for runs ($1 ids, $2 run ids) a worker hands back when it shuts
-    /// down before they finish (grace period over). The attempt is given back and the history
-    /// says why.
+    /// down before they finish (grace period over; $3 true), or before they start (claimed by a
+    /// fetch that was answered after shutdown began; $3 false). The attempt is given back and
+    /// the history says why.
     static let releaseJobs = #"""
 UPDATE ledgersync.jobs AS j
 SET state = 'available',
@@ -3586,7 +3587,9 @@ SET state = 'available',
         'at', now(),
         'attempt', j.attempt,
         'class', 'interrupted',
-        'message', 'worker ' || j.locked_by || ' shut down before the run finished; the attempt is not counted',
+        'message', 'worker ' || j.locked_by
+                   || CASE WHEN $3::boolean THEN ' shut down before the run finished' ELSE ' shut down before the run started' END
+                   || '; the attempt is not counted',
         'worker', j.locked_by)),
     locked_by = NULL,
     lease_expires_at = NULL

@@ -359,7 +359,7 @@ public final class WorkerPool: Service, Sendable {
     private func handBack(_ runs: [RunKey]) {
         let task = Task { [pool, logger] in
             do {
-                try await pool.query(QueueSQL.releaseJobs, [runs.map(\.id), runs.map(\.runID)])
+                try await pool.query(QueueSQL.releaseJobs, [runs.map(\.id), runs.map(\.runID), false])
             } catch {
                 logger.warning(
                     "could not hand back jobs claimed as shutdown began; their leases will run out and they will be rescued",
@@ -840,7 +840,7 @@ public final class WorkerPool: Service, Sendable {
         let handedBack = await bounded(until: handBackBy) { [pool, logger] in
             for attempt in 1...5 {
                 do {
-                    try await pool.query(QueueSQL.releaseJobs, [ids, runIDs])
+                    try await pool.query(QueueSQL.releaseJobs, [ids, runIDs, true])
                     return
                 } catch {
                     logger.error(
