@@ -151,6 +151,46 @@ struct StandbyRunTests {
         #expect(state.standbyOrder["netsuite:other"] == nil)
     }
 
+    @Test("a worker whose slots all hold the limit still claims a standby run for each: standby runs take no slot")
+    func standbyRunsTakeNoSlot() async throws {
+        try await withTestDatabase { db in
+            let provider = Provider()
+            var registry = JobRegistry()
+            registry.register(Request(provider: provider))
+            try await db.queue.setConcurrencyLimit("acct", maxRunning: 2)
+            // Two holders (1.5 s requests) fill the worker's 2 slots and the key's 2; the two
+            // jobs after them can only be claimed as standby runs beside them.
+            let holders = try await db.queue.enqueueMany(
+                (0..<2).map { _ in EnqueueRequest(kind: Request.kind, args: JSONText(#"{"hold": true}"#), limitKey: "acct") })
+            let rest = try await db.queue.enqueueMany((0..<2).map { _ in EnqueueRequest(kind: Request.kind, limitKey: "acct") })
+            let logger = Logger(label: "test.worker")
+            var options = WorkerOptions(concurrency: 2, pollInterval: .milliseconds(50), lease: .seconds(10), workerID: "w")
+            options.standbyPatience = .seconds(20)
+            let worker = WorkerPool(pool: db.pool, registry: registry, options: options, logger: logger)
+            let group = ServiceGroup(configuration: .init(services: [worker], logger: logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                // Four claimed at once can only be the two holders and a standby run for each
+                // (once the holders are stored, the rest would be claimed into their slots).
+                let four = try await eventually(timeout: .seconds(20)) {
+                    try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'running'") == 4
+                }
+                #expect(four, "the worker claimed no standby run beside the holders of its 2 slots")
+                let done = try await eventually(timeout: .seconds(30)) {
+                    try await db.count("SELECT count(*) FROM ledgersync.jobs WHERE state = 'completed'") == 4
+                }
+                #expect(done)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            let seen = provider.state.withLock { $0 }
+            #expect(seen.maxInFlight <= 2, "the provider saw \(seen.maxInFlight) requests at once; the limit is 2")
+            #expect(Set(seen.began.prefix(2)) == Set(holders), "the holders went first: \(seen.began)")
+            #expect(Set(seen.began.dropFirst(2)) == Set(rest))
+            #expect(seen.waited == 2, "both later jobs waited for a slot as standby runs: \(seen.waited)")
+        }
+    }
+
     @Test("a standby run that no slot comes to goes back to the queue without using an attempt, and runs later")
     func standbyGivesUp() async throws {
         try await withTestDatabase { db in

@@ -4,7 +4,8 @@ import Foundation
 public struct WorkerOptions: Sendable {
     /// The queues this worker takes jobs from.
     public var queues: [String]
-    /// How many jobs run at once in this process.
+    /// How many jobs run at once in this process. Standby runs waiting for a limit slot are
+    /// not counted (at most one per limit slot the process holds; `WorkerPool.fetchStandby`).
     public var concurrency: Int
     /// The longest an idle worker waits before looking for work without a notification.
     public var pollInterval: Duration

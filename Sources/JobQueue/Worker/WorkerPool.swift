@@ -453,12 +453,13 @@ public final class WorkerPool: Service, Sendable {
     // MARK: - Standby runs (queue migration 013)
 
     /// Claims standby runs for the limited keys this worker holds slots of: per key as many
-    /// as it has runs holding a slot, less those already waiting, within the free slots.
+    /// as it has runs holding a slot, less those already waiting. They take no slot of the
+    /// worker (`State.freeSlots`); one per holder keeps them to at most `concurrency`.
     private func fetchStandby() async throws -> [Job] {
         guard !standbyKinds.isEmpty else { return [] }
         let wanted = state.withLock { state -> [(key: String, count: Int)] in
             guard !state.stopping else { return [] }
-            var free = state.freeSlots(options.concurrency)
+            var free = options.concurrency - state.standby.count
             guard free > 0 else { return [] }
             var holders: [String: Int] = [:]
             for (key, run) in state.running {
@@ -641,21 +642,32 @@ public final class WorkerPool: Service, Sendable {
     }
 
     /// Standby runs that have waited `standbyPromoteAfter`: those whose key has a free slot
-    /// in the database take it; those past `standbyPatience` give up.
+    /// in the database take it, as many as the worker has slots free (a standby run takes
+    /// none until then); those past `standbyPatience` give up.
     private func promoteStandby() async {
         let now = ContinuousClock.now
-        let due = state.withLock { state in
-            state.standby.filter { now - $0.value.since >= options.standbyPromoteAfter }.map(\.key)
+        let (due, promotable) = state.withLock { state -> (due: [RunKey], promotable: [RunKey]) in
+            let waited = state.standby.filter { now - $0.value.since >= options.standbyPromoteAfter }
+                .sorted { $0.value.order < $1.value.order }.map(\.key)
+            let promotable = Array(waited.prefix(max(state.freeSlots(options.concurrency), 0)))
+            // Reserved as a fetch's are, so a fetch meanwhile does not fill the same slots.
+            state.fetchingSlots += promotable.count
+            return (waited, promotable)
         }
         guard !due.isEmpty else { return }
         var promoted: Set<RunKey> = []
-        do {
-            let rows = try await pool.query(QueueSQL.promoteStandby, [options.workerID, due.map(\.id), due.map(\.runID)]).rows
-            promoted = Set(try rows.map { RunKey(id: try $0.decode("id"), runID: try $0.decode("run_id")) })
-        } catch {
-            logger.warning("could not promote standby runs", metadata: ["error": "\(error)"])
+        if !promotable.isEmpty {
+            do {
+                let rows = try await pool.query(
+                    QueueSQL.promoteStandby, [options.workerID, promotable.map(\.id), promotable.map(\.runID)]
+                ).rows
+                promoted = Set(try rows.map { RunKey(id: try $0.decode("id"), runID: try $0.decode("run_id")) })
+            } catch {
+                logger.warning("could not promote standby runs", metadata: ["error": "\(error)"])
+            }
         }
         let (resumed, failed, waiting) = state.withLock { state in
+            state.fetchingSlots -= promotable.count
             var resumed: [CheckedContinuation<Void, any Error>] = []
             var failed: [CheckedContinuation<Void, any Error>] = []
             for key in promoted {
@@ -932,7 +944,14 @@ extension WorkerPool.State {
         return successor == nil ? .fetch : .keep
     }
 
-    func freeSlots(_ concurrency: Int) -> Int { concurrency - running.count - unstored - fetchingSlots }
+    /// The slots not taken. A standby run still waiting takes none: it has loaded what it
+    /// needs and does nothing until it is handed a limit slot, and a worker whose slots it
+    /// took had no room left for the standby runs of the slots it holds (4 of a limit's 5 at
+    /// 8 slots: 4 holders and 4 standby runs, plus any run storing its result), so its next
+    /// freed slot went back through the database (`fetchStandby`). Negative for a moment
+    /// after a hand-over: the standby run handed the slot counts at once, the run that gave
+    /// it until its result is stored.
+    func freeSlots(_ concurrency: Int) -> Int { concurrency - (running.count - standby.count) - unstored - fetchingSlots }
 
     /// The free slots, or 0 while results being stored are about to free at least half of
     /// them: their flush wakes the fetch loop again, so nothing waits for long, and one

@@ -19,7 +19,9 @@ struct Worker: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
-    @Option(help: "Jobs run at once in this process.") var concurrency = 10
+    @Option(
+        help: "Jobs run at once in this process (a standby run waiting for a limit slot takes none; at most one per limit slot held)."
+    ) var concurrency = 10
     @Option(help: "Comma-separated queues to take jobs from.") var queues = "default"
     @Option(help: "Longest wait before looking for work without a notification.") var pollInterval = DurationArgument(.seconds(1))
     @Option(help: "Lease of a running job; the heartbeat renews it every third of this.") var lease = DurationArgument(.seconds(30))
