@@ -24,6 +24,7 @@ MEASURES = {
     "series_requests", "tsv", "png",
     # bench sync: where the wall time went (the simulator's request log)
     "request_ms_mean", "busy_share", "first_request_ms", "tail_ms",
+    "handover_ms_p50", "handover_ms_p90", "slow_handovers", "slow_handover_ms",
     # bench enqueue: WAL written per job (pg_stat_wal)
     "wal_bytes_per_job", "wal_records_per_job", "wal_fpi_per_job",
 }
@@ -99,6 +100,9 @@ def main(paths):
         elif cmd == "sync":
             fig = spread(rs, "rate") + " req/s"
             notes = f"ratio to limit/latency {fmt(median(rs, 'ratio'))}; 429 refusals {[r.get('refused_429') for r in rs]}"
+            if all("handover_ms_p50" in r for r in rs):
+                notes += (f"; hand-over p50 {fmt(median(rs, 'handover_ms_p50'))} ms, "
+                          f"slow hand-overs {[r.get('slow_handovers') for r in rs]}")
         else:
             fig = spread(rs, "rate") + " jobs/s"
             notes = f"{fmt(median(rs, 'secs'))} s"
